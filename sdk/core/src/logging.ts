@@ -15,7 +15,10 @@ export interface LoggerOptions {
 /** A JSON logger on stderr (stdout stays free for program output such as benchmark JSON). */
 export function createLogger(options: LoggerOptions = {}): Logger {
   return pino(
-    { level: options.level ?? process.env.DIRIGO_LOG_LEVEL ?? 'info', base: options.base ?? { name: 'dirigo' } },
+    {
+      level: options.level ?? process.env.DIRIGO_LOG_LEVEL ?? 'info',
+      base: options.base ?? { name: 'dirigo' },
+    },
     pino.destination(2),
   );
 }

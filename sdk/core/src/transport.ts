@@ -72,7 +72,7 @@ export interface PartitionOffsets {
   readonly partition: number;
   /** Earliest available offset. */
   readonly low: number;
-  /** High watermark: offset of the next record to be written. */
+  /** High watermark: offset of the next record to be written (open transactions and markers count too). */
   readonly high: number;
 }
 
@@ -96,7 +96,7 @@ export interface ProducerOptions {
   readonly clientId?: string;
   /**
    * Makes the producer transactional. A new producer with the same id fences every older one (their next
-   * transactional call rejects with `FencedError`) and aborts their open transaction.
+   * transactional call, and every later one, rejects with `FencedError`) and aborts their open transaction.
    */
   readonly transactionalId?: string;
   /** Transaction timeout in ms (broker-side abort of a hung transaction). Default 60000. */
@@ -139,6 +139,11 @@ export interface ConsumerOptions {
   readonly maxBytesPerPartition?: number;
   /** How long a fetch may wait for data. Default 100 ms. */
   readonly maxWaitMs?: number;
+  /**
+   * How many partitions' batches may be in `eachBatch` at the same time (each partition still sees its batches
+   * one at a time, in order). Default 1.
+   */
+  readonly concurrency?: number;
 }
 
 /** Callbacks a consumer delivers to its owner. All are awaited before the consumer goes on. */
@@ -196,7 +201,9 @@ export interface Transport {
   /**
    * Reads partitions without joining a group (no committed offsets, no rebalance), from `fromOffset` up to the
    * high watermark each partition had when the call began, read_committed. Used to restore state from
-   * changelogs and to inspect topics in tests. Resolves with the next offset of each partition.
+   * changelogs and to inspect topics in tests. Resolves with the next offset of each partition: the watermark it
+   * read up to (or `fromOffset` if beyond), which may lie past the last record (transaction markers and compaction
+   * gaps take offsets too).
    */
   readToEnd(
     partitions: readonly ReadFrom[],

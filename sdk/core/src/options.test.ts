@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { defineApp, fn, state } from './app.ts';
+import { ConfigError } from './errors.ts';
+import { resolveApp } from './options.ts';
+import { string } from './serde.ts';
+
+const base = () =>
+  defineApp({
+    name: 'shop',
+    functions: {
+      count: fn<number, { n: ReturnType<typeof state.value<number>> }>({
+        state: { n: state.value<number>() },
+        handler() {},
+      }),
+    },
+  });
+
+const fieldOf = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).field;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('resolveApp', () => {
+  it('fills every default', () => {
+    const app = resolveApp(base());
+    expect(app.options).toMatchObject({
+      namespace: 'dirigo',
+      latencyTargetMs: 1000,
+      priority: 'normal',
+      guarantee: 'exactly_once',
+      onError: 'dead-letter',
+      deadLetterTopic: 'dirigo.shop.dlq',
+      defaultPartitions: 4,
+      maxConcurrentKeys: 16,
+      store: 'memory',
+    });
+    const f = app.functions.get('count')!;
+    expect(f).toMatchObject({
+      topic: 'dirigo.shop.count',
+      changelogTopic: 'dirigo.shop.count.changelog',
+      group: 'dirigo.shop.count',
+      partitions: 4,
+      stateful: true,
+      external: false,
+    });
+  });
+  it('rejects a bad app name', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), name: 'a b' }))).toBe('name'));
+  it('rejects an app without functions', () =>
+    expect(fieldOf(() => resolveApp({ name: 'x', functions: {} }))).toBe('functions'));
+  it('rejects unknown options (typos)', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), options: { guarante: 'exactly_once' } as never }))).toBe(
+      'options.guarante',
+    ));
+  it('rejects a bad guarantee', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), options: { guarantee: 'exactly-once' as never } }))).toBe(
+      'options.guarantee',
+    ));
+  it('rejects a bad error policy', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), options: { onError: 'ignore' as never } }))).toBe(
+      'options.onError',
+    ));
+  it('rejects a bad priority', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), options: { priority: 'urgent' as never } }))).toBe(
+      'options.priority',
+    ));
+  it('rejects a non-positive latency target', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), options: { latencyTargetMs: 0 } }))).toBe(
+      'options.latencyTargetMs',
+    ));
+  it('rejects fractional partitions', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), options: { defaultPartitions: 1.5 } }))).toBe(
+      'options.defaultPartitions',
+    ));
+  it('rejects a bad namespace', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), options: { namespace: 'a.b' } }))).toBe(
+      'options.namespace',
+    ));
+  it('rejects a bad store', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), options: { store: 'redis' as never } }))).toBe(
+      'options.store',
+    ));
+  it('rejects maxConcurrentKeys < 1', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), options: { maxConcurrentKeys: 0 } }))).toBe(
+      'options.maxConcurrentKeys',
+    ));
+  it('rejects a function without handler', () =>
+    expect(fieldOf(() => resolveApp({ name: 'x', functions: { f: {} as never } }))).toBe(
+      'functions.f.handler',
+    ));
+  it('rejects reserved state names', () =>
+    expect(
+      fieldOf(() =>
+        resolveApp({ name: 'x', functions: { f: { state: { __t: state.value() }, handler() {} } } }),
+      ),
+    ).toBe('functions.f.state.__t'));
+  it('rejects an ingress to an unknown function', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), ingresses: [{ topic: 'in', to: 'nope' }] }))).toBe(
+      'ingresses[0].to',
+    ));
+  it('rejects a bad ingress topic', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), ingresses: [{ topic: 'a b', to: 'count' }] }))).toBe(
+      'ingresses[0].topic',
+    ));
+  it('rejects a bad egress topic', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), egresses: { out: { topic: '' } } }))).toBe(
+      'egresses.out.topic',
+    ));
+  it('reads a key-less ingress directly and re-keys a keyed one', () => {
+    const app = resolveApp({
+      ...base(),
+      ingresses: [
+        { topic: 'direct-in', to: 'count', serde: string() },
+        { topic: 'other-in', to: 'count' },
+        { topic: 'keyed-in', to: 'count', key: (v: unknown) => String(v) },
+      ],
+    });
+    expect(app.ingresses.map((i) => i.direct)).toEqual([true, false, false]);
+    expect(app.functions.get('count')).toMatchObject({
+      topic: 'direct-in',
+      external: true,
+      partitions: undefined,
+    });
+  });
+});

@@ -1,0 +1,294 @@
+// Turns a user's AppDefinition into a fully-defaulted, validated ResolvedApp. This is the one place where
+// options are checked: every wrong field throws a ConfigError naming the field and the fix.
+import type {
+  AppDefinition,
+  AppOptions,
+  EgressDefinition,
+  ErrorPolicy,
+  FunctionDefinition,
+  IngressDefinition,
+  PriorityClass,
+  ProcessingGuarantee,
+} from './app.ts';
+import { ConfigError } from './errors.ts';
+import { json, type Serde } from './serde.ts';
+
+/** Defaults of every app option. */
+export const APP_DEFAULTS = Object.freeze({
+  namespace: 'dirigo',
+  latencyTargetMs: 1000,
+  priority: 'normal' as PriorityClass,
+  guarantee: 'exactly_once' as ProcessingGuarantee,
+  onError: 'dead-letter' as ErrorPolicy,
+  defaultPartitions: 4,
+  maxConcurrentKeys: 16,
+  store: 'memory' as 'memory' | 'persistent',
+  stateDir: './.dirigo-state',
+});
+
+export interface ResolvedOptions {
+  readonly namespace: string;
+  readonly latencyTargetMs: number;
+  readonly priority: PriorityClass;
+  readonly guarantee: ProcessingGuarantee;
+  readonly onError: ErrorPolicy;
+  readonly deadLetterTopic: string;
+  readonly defaultPartitions: number;
+  readonly replicationFactor: number | undefined;
+  readonly maxConcurrentKeys: number;
+  readonly store: 'memory' | 'persistent';
+  readonly stateDir: string;
+}
+
+export interface ResolvedState {
+  readonly name: string;
+  readonly kind: 'value' | 'map';
+  readonly serde: Serde<unknown>;
+}
+
+export interface ResolvedFunction {
+  readonly name: string;
+  /** Input topic: `<ns>.<app>.<fn>`, or the topic of its direct ingress. */
+  readonly topic: string;
+  /** True when the input topic is an existing (ingress) topic, not created by Dirigo. */
+  readonly external: boolean;
+  readonly changelogTopic: string;
+  /** Consumer group and transactional-id prefix. */
+  readonly group: string;
+  /** Declared partitions; for an external topic, `undefined` means "whatever the topic has". */
+  readonly partitions: number | undefined;
+  readonly serde: Serde<unknown>;
+  readonly states: readonly ResolvedState[];
+  readonly stateful: boolean;
+  readonly definition: FunctionDefinition;
+}
+
+export interface ResolvedIngress {
+  readonly topic: string;
+  readonly to: string;
+  readonly serde: Serde<unknown>;
+  /** Direct: the target function consumes this topic itself. Otherwise a router re-keys onto its topic. */
+  readonly direct: boolean;
+  readonly key: ((value: unknown, recordKey: string | null) => string) | undefined;
+  /** Group of the router (routed ingresses only). */
+  readonly group: string;
+}
+
+export interface ResolvedEgress {
+  readonly name: string;
+  readonly topic: string;
+  readonly serde: Serde<unknown>;
+  readonly partitions: number;
+}
+
+export interface ResolvedApp {
+  readonly name: string;
+  readonly options: ResolvedOptions;
+  readonly functions: ReadonlyMap<string, ResolvedFunction>;
+  readonly ingresses: readonly ResolvedIngress[];
+  readonly egresses: ReadonlyMap<string, ResolvedEgress>;
+  readonly definition: AppDefinition;
+}
+
+const NAME = /^[A-Za-z0-9_-]{1,100}$/;
+const OPTION_KEYS: readonly (keyof AppOptions)[] = [
+  'namespace',
+  'latencyTargetMs',
+  'priority',
+  'guarantee',
+  'onError',
+  'deadLetterTopic',
+  'defaultPartitions',
+  'replicationFactor',
+  'maxConcurrentKeys',
+  'store',
+  'stateDir',
+];
+
+function oneOf<T extends string>(field: string, value: T | undefined, allowed: readonly T[], dflt: T): T {
+  if (value === undefined) return dflt;
+  if (!allowed.includes(value)) {
+    throw new ConfigError(
+      field,
+      `'${String(value)}' is not allowed; use one of ${allowed.map((a) => `'${a}'`).join(', ')}`,
+    );
+  }
+  return value;
+}
+
+function intIn(field: string, value: number | undefined, min: number, max: number, dflt: number): number {
+  if (value === undefined) return dflt;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(field, `${String(value)} is not an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function topicName(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9._-]{1,249}$/.test(value)) {
+    throw new ConfigError(
+      field,
+      `'${String(value)}' is not a valid Kafka topic name (letters, digits, '.', '_', '-')`,
+    );
+  }
+  return value;
+}
+
+/** Validates options and fills defaults. */
+export function resolveOptions(appName: string, options: AppOptions = {}): ResolvedOptions {
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(key as keyof AppOptions)) {
+      throw new ConfigError(`options.${key}`, `unknown option; known options are ${OPTION_KEYS.join(', ')}`);
+    }
+  }
+  const namespace = options.namespace ?? APP_DEFAULTS.namespace;
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(namespace)) {
+    throw new ConfigError('options.namespace', `'${namespace}' must be letters, digits, '-' or '_'`);
+  }
+  const latency = options.latencyTargetMs ?? APP_DEFAULTS.latencyTargetMs;
+  if (typeof latency !== 'number' || !Number.isFinite(latency) || latency <= 0) {
+    throw new ConfigError(
+      'options.latencyTargetMs',
+      `${String(latency)} must be a positive number of milliseconds`,
+    );
+  }
+  return Object.freeze({
+    namespace,
+    latencyTargetMs: latency,
+    priority: oneOf(
+      'options.priority',
+      options.priority,
+      ['critical', 'high', 'normal', 'batch'],
+      APP_DEFAULTS.priority,
+    ),
+    guarantee: oneOf(
+      'options.guarantee',
+      options.guarantee,
+      ['exactly_once', 'at_least_once'],
+      APP_DEFAULTS.guarantee,
+    ),
+    onError: oneOf('options.onError', options.onError, ['dead-letter', 'stop'], APP_DEFAULTS.onError),
+    deadLetterTopic:
+      options.deadLetterTopic === undefined
+        ? `${namespace}.${appName}.dlq`
+        : topicName('options.deadLetterTopic', options.deadLetterTopic),
+    defaultPartitions: intIn(
+      'options.defaultPartitions',
+      options.defaultPartitions,
+      1,
+      10_000,
+      APP_DEFAULTS.defaultPartitions,
+    ),
+    replicationFactor:
+      options.replicationFactor === undefined
+        ? undefined
+        : intIn('options.replicationFactor', options.replicationFactor, 1, 32, 1),
+    maxConcurrentKeys: intIn(
+      'options.maxConcurrentKeys',
+      options.maxConcurrentKeys,
+      1,
+      100_000,
+      APP_DEFAULTS.maxConcurrentKeys,
+    ),
+    store: oneOf('options.store', options.store, ['memory', 'persistent'], APP_DEFAULTS.store),
+    stateDir: options.stateDir ?? APP_DEFAULTS.stateDir,
+  });
+}
+
+function resolveStates(field: string, def: FunctionDefinition): ResolvedState[] {
+  const out: ResolvedState[] = [];
+  for (const [name, spec] of Object.entries(def.state ?? {})) {
+    if (!NAME.test(name) || name.startsWith('__')) {
+      throw new ConfigError(
+        `${field}.state.${name}`,
+        "state names are letters, digits, '-', '_' and may not start with '__'",
+      );
+    }
+    if (spec === null || typeof spec !== 'object' || (spec.kind !== 'value' && spec.kind !== 'map')) {
+      throw new ConfigError(`${field}.state.${name}`, 'declare state with state.value() or state.map()');
+    }
+    out.push({ name, kind: spec.kind, serde: (spec.serde as Serde<unknown> | undefined) ?? json() });
+  }
+  return out;
+}
+
+/** Validates an app definition and resolves every default. Throws `ConfigError` naming the field. */
+export function resolveApp(app: AppDefinition): ResolvedApp {
+  if (app === null || typeof app !== 'object')
+    throw new ConfigError('app', 'expected an object from defineApp({...})');
+  if (typeof app.name !== 'string' || !NAME.test(app.name)) {
+    throw new ConfigError('name', `'${String(app.name)}' must be 1-100 letters, digits, '-' or '_'`);
+  }
+  const options = resolveOptions(app.name, app.options);
+  const prefix = `${options.namespace}.${app.name}`;
+  const fnEntries = Object.entries(app.functions ?? {});
+  if (fnEntries.length === 0) throw new ConfigError('functions', 'an app needs at least one function');
+
+  const ingresses: ResolvedIngress[] = [];
+  const directTopic = new Map<string, string>();
+  (app.ingresses ?? []).forEach((ing: IngressDefinition, i) => {
+    const field = `ingresses[${i}]`;
+    const topic = topicName(`${field}.topic`, ing?.topic);
+    if (typeof ing.to !== 'string' || !(app.functions as Record<string, unknown>)[ing.to]) {
+      throw new ConfigError(
+        `${field}.to`,
+        `'${String(ing.to)}' is not a function of app '${app.name}'; use one of ${fnEntries.map(([n]) => n).join(', ')}`,
+      );
+    }
+    if (ing.key !== undefined && typeof ing.key !== 'function') {
+      throw new ConfigError(`${field}.key`, 'must be a function (value, recordKey) => string');
+    }
+    const direct = ing.key === undefined && !directTopic.has(ing.to);
+    if (direct) directTopic.set(ing.to, topic);
+    ingresses.push({
+      topic,
+      to: ing.to,
+      serde: (ing.serde as Serde<unknown> | undefined) ?? json(),
+      direct,
+      key: ing.key?.bind(ing) as ResolvedIngress['key'],
+      group: `${prefix}.ingress.${topic}`,
+    });
+  });
+
+  const functions = new Map<string, ResolvedFunction>();
+  for (const [name, def] of fnEntries) {
+    const field = `functions.${name}`;
+    if (!NAME.test(name))
+      throw new ConfigError(field, "function names are 1-100 letters, digits, '-' or '_'");
+    if (def === null || typeof def !== 'object' || typeof def.handler !== 'function') {
+      throw new ConfigError(`${field}.handler`, 'every function needs a handler(ctx, message)');
+    }
+    const states = resolveStates(field, def);
+    const external = directTopic.get(name);
+    const partitions =
+      def.partitions === undefined
+        ? external === undefined
+          ? options.defaultPartitions
+          : undefined
+        : intIn(`${field}.partitions`, def.partitions, 1, 10_000, options.defaultPartitions);
+    functions.set(name, {
+      name,
+      topic: external ?? `${prefix}.${name}`,
+      external: external !== undefined,
+      changelogTopic: `${prefix}.${name}.changelog`,
+      group: `${prefix}.${name}`,
+      partitions,
+      serde: (def.message as Serde<unknown> | undefined) ?? json(),
+      states,
+      stateful: states.length > 0,
+      definition: def as FunctionDefinition,
+    });
+  }
+
+  const egresses = new Map<string, ResolvedEgress>();
+  for (const [name, eg] of Object.entries(app.egresses ?? {}) as [string, EgressDefinition][]) {
+    const field = `egresses.${name}`;
+    egresses.set(name, {
+      name,
+      topic: topicName(`${field}.topic`, eg?.topic),
+      serde: (eg.serde as Serde<unknown> | undefined) ?? json(),
+      partitions: intIn(`${field}.partitions`, eg.partitions, 1, 10_000, options.defaultPartitions),
+    });
+  }
+  return Object.freeze({ name: app.name, options, functions, ingresses, egresses, definition: app });
+}

@@ -1,0 +1,71 @@
+// Serdes: how message values, keys and state values become bytes and back. JSON is the default; any object
+// with `serialize`/`deserialize` plugs in (see @dirigo/avro-style connectors for schema-registry formats).
+import { SerdeError } from './errors.ts';
+
+/** Turns values of type `T` into bytes and back. `deserialize` throws `SerdeError` on bad input. */
+export interface Serde<T> {
+  /** Short name used in error messages, e.g. 'json'. */
+  readonly name: string;
+  serialize(value: T): Buffer;
+  deserialize(data: Buffer): T;
+}
+
+/** JSON (UTF-8). The default serde for messages and state. */
+export function json<T = unknown>(): Serde<T> {
+  return {
+    name: 'json',
+    serialize: (value) => {
+      const text = JSON.stringify(value);
+      if (text === undefined) throw new SerdeError(`json: cannot serialize ${typeof value}`);
+      return Buffer.from(text);
+    },
+    deserialize: (data) => {
+      try {
+        return JSON.parse(data.toString('utf8')) as T;
+      } catch (e) {
+        throw new SerdeError(`json: not valid JSON (${(e as Error).message}): ${preview(data)}`, {
+          cause: e,
+        });
+      }
+    },
+  };
+}
+
+/** UTF-8 text. */
+export function string(): Serde<string> {
+  return {
+    name: 'string',
+    serialize: (value) => Buffer.from(value, 'utf8'),
+    deserialize: (data) => data.toString('utf8'),
+  };
+}
+
+/** Raw bytes, untouched. */
+export function bytes(): Serde<Buffer> {
+  return { name: 'bytes', serialize: (value) => value, deserialize: (data) => data };
+}
+
+/** Signed 64-bit big-endian integers as JS numbers (Kafka's LongSerializer layout). */
+export function int64(): Serde<number> {
+  return {
+    name: 'int64',
+    serialize: (value) => {
+      const b = Buffer.allocUnsafe(8);
+      b.writeBigInt64BE(BigInt(value));
+      return b;
+    },
+    deserialize: (data) => {
+      if (data.length !== 8)
+        throw new SerdeError(`int64: expected 8 bytes, got ${data.length}: ${preview(data)}`);
+      return Number(data.readBigInt64BE());
+    },
+  };
+}
+
+const preview = (data: Buffer): string => {
+  const hex = data.subarray(0, 16).toString('hex');
+  return `${data.length} bytes, starting 0x${hex}${data.length > 16 ? '...' : ''}`;
+};
+
+/** The built-in serdes. */
+export const serdes = { json, string, bytes, int64 } as const;

@@ -1,0 +1,43 @@
+// The `dirigo` command line: `dirigo worker <app-module>... [--brokers host:port,...]`.
+import { parseArgs } from 'node:util';
+import { createLogger } from '@dirigo/core';
+import { loadApps, runWorkerProcess } from './process.ts';
+
+const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...] [--worker-id ID] [--log-level info]
+  Runs a worker hosting the apps the modules export (default export: defineApp({...}) or an array of apps).
+  Brokers default to $KAFKA_BROKERS. Stops gracefully on SIGTERM/SIGINT.`;
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      brokers: { type: 'string' },
+      'worker-id': { type: 'string' },
+      'log-level': { type: 'string' },
+      'session-timeout-ms': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...modules] = positionals;
+  if (values.help || command !== 'worker' || modules.length === 0) {
+    process.stderr.write(`${USAGE}\n`);
+    process.exit(values.help ? 0 : 2);
+  }
+  const logger = createLogger({ ...(values['log-level'] ? { level: values['log-level'] } : {}) });
+  try {
+    const apps = await loadApps(modules);
+    await runWorkerProcess({
+      apps,
+      logger,
+      ...(values.brokers ? { brokers: values.brokers } : {}),
+      ...(values['worker-id'] ? { workerId: values['worker-id'] } : {}),
+      ...(values['session-timeout-ms'] ? { sessionTimeoutMs: Number(values['session-timeout-ms']) } : {}),
+    });
+  } catch (e) {
+    logger.fatal({ err: e }, (e as Error).message);
+    process.exit(1);
+  }
+}
+
+void main(process.argv.slice(2));

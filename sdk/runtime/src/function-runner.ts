@@ -1,0 +1,147 @@
+// One function (or ingress router) of one app on this worker: a member of the consumer group `<ns>.<app>.<fn>`
+// over its input topic. Partitions assigned to it become PartitionTasks (fence, restore, then process);
+// revoked ones are closed after their in-flight step. A record failing under the `stop` policy stops the app.
+import type { Consumer, Logger, RecordBatch, TopicPartition } from '@dirigo/core';
+import { AppStoppedError } from './errors.ts';
+import { PartitionTask, type PartitionTaskDeps } from './partition-task.ts';
+import type { FunctionEnv } from './step/function-env.ts';
+
+export interface FunctionRunnerOptions {
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  /** Partitions processed at the same time by this member. */
+  readonly concurrency: number;
+  readonly onAppStopped: (error: AppStoppedError) => void;
+}
+
+export class FunctionRunner {
+  readonly env: FunctionEnv;
+  private readonly deps: Omit<PartitionTaskDeps, 'consumer'>;
+  private readonly options: FunctionRunnerOptions;
+  private readonly logger: Logger;
+  private consumer: Consumer | undefined;
+  private readonly tasks = new Map<number, Promise<PartitionTask>>();
+
+  constructor(env: FunctionEnv, deps: Omit<PartitionTaskDeps, 'consumer'>, options: FunctionRunnerOptions) {
+    this.env = env;
+    this.deps = deps;
+    this.options = options;
+    this.logger = env.logger;
+  }
+
+  /** Joins the group and starts consuming. */
+  async start(workerId: string): Promise<void> {
+    const fn = this.env.fn;
+    const consumer = this.deps.transport.consumer({
+      groupId: fn.group,
+      clientId: `${workerId}.${fn.group}`,
+      sessionTimeoutMs: this.options.sessionTimeoutMs,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      isolation: 'read_committed',
+      autoOffsetReset: 'earliest',
+      concurrency: this.options.concurrency,
+    });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe([fn.topic]);
+    await consumer.run({
+      eachBatch: (batch) => this.onBatch(batch),
+      onAssigned: (tps) => this.onAssigned(tps),
+      onRevoked: (tps) => this.onRevoked(tps),
+    });
+  }
+
+  private onAssigned(tps: readonly TopicPartition[]): Promise<void> {
+    const mine = tps.filter((tp) => tp.topic === this.env.fn.topic);
+    this.logger.info({ partitions: mine.map((tp) => tp.partition) }, 'partitions assigned');
+    const opening: Promise<PartitionTask>[] = [];
+    for (const tp of mine) {
+      if (this.tasks.has(tp.partition)) continue;
+      const task = new PartitionTask(this.env, tp.partition, { ...this.deps, consumer: this.consumer! });
+      const opened = task.open().then(() => task);
+      opened.catch(() => {}); // observed in onBatch / below
+      this.tasks.set(tp.partition, opened);
+      opening.push(opened);
+    }
+    return Promise.all(opening).then(
+      () => undefined,
+      (e: unknown) => {
+        this.logger.error({ err: e }, 'opening partitions failed; batches will retry');
+      },
+    );
+  }
+
+  private async onRevoked(tps: readonly TopicPartition[]): Promise<void> {
+    const mine = tps.filter((tp) => tp.topic === this.env.fn.topic);
+    this.logger.info({ partitions: mine.map((tp) => tp.partition) }, 'partitions revoked');
+    await Promise.all(
+      mine.map(async (tp) => {
+        const t = this.tasks.get(tp.partition);
+        this.tasks.delete(tp.partition);
+        if (t === undefined) return;
+        try {
+          await (await t).close();
+        } catch (e) {
+          this.logger.warn({ err: e, partition: tp.partition }, 'closing a partition failed');
+        }
+      }),
+    );
+  }
+
+  private async taskFor(partition: number): Promise<PartitionTask> {
+    let t = this.tasks.get(partition);
+    if (t !== undefined) {
+      try {
+        return await t;
+      } catch (e) {
+        this.logger.warn({ err: e, partition }, 'reopening partition after a failed open');
+      }
+    }
+    const task = new PartitionTask(this.env, partition, { ...this.deps, consumer: this.consumer! });
+    t = task.open().then(() => task);
+    t.catch(() => {});
+    this.tasks.set(partition, t);
+    return t;
+  }
+
+  private async onBatch(batch: RecordBatch): Promise<void> {
+    const task = await this.taskFor(batch.partition);
+    try {
+      await task.process(batch.records);
+    } catch (e) {
+      if (e instanceof AppStoppedError) {
+        this.logger.error({ err: e }, e.message);
+        this.options.onAppStopped(e);
+        // Never resolve into a commit: the app is stopping; the transport re-delivers to whoever runs next.
+        throw e;
+      }
+      this.tasks.delete(batch.partition);
+      await task.close().catch(() => {});
+      this.logger.warn({ err: e, partition: batch.partition }, 'step failed; the batch will be retried');
+      throw e;
+    }
+  }
+
+  /** The open task of a partition, if this member owns it and has opened it. */
+  async task(partition: number): Promise<PartitionTask | undefined> {
+    const t = this.tasks.get(partition);
+    return t === undefined ? undefined : t.catch(() => undefined);
+  }
+
+  /** Fires due timers on every open partition. */
+  async tick(): Promise<void> {
+    for (const t of this.tasks.values()) {
+      const task = await t.catch(() => undefined);
+      if (task) await task.tick().catch((e: unknown) => this.logger.warn({ err: e }, 'timer step failed'));
+    }
+  }
+
+  /** Leaves the group: in-flight steps finish and commit, then partitions close. */
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+    await this.onRevoked(
+      [...this.tasks.keys()].map((partition) => ({ topic: this.env.fn.topic, partition })),
+    );
+    this.consumer = undefined;
+  }
+}

@@ -1,0 +1,33 @@
+// Kafka header names Dirigo sets, and helpers to read them. Scheduling metadata travels on every hop so
+// latency is measured end to end at the egress; dead-letter headers say why and where a record failed.
+import type { RecordHeaders } from '@dirigo/core';
+
+/** Ingest time (ms since epoch, decimal): the timestamp of the record that entered the app. */
+export const H_INGEST = 'dirigo-ingest';
+/** Absolute deadline (ms since epoch, decimal): ingest time + the app's latency target. */
+export const H_DEADLINE = 'dirigo-deadline';
+/** Priority class of the app that produced the record. */
+export const H_PRIORITY = 'dirigo-priority';
+
+export const H_ERROR = 'dirigo-error';
+export const H_ERROR_CLASS = 'dirigo-error-class';
+export const H_ERROR_STAGE = 'dirigo-error-stage';
+export const H_ORIGIN_TOPIC = 'dirigo-origin-topic';
+export const H_ORIGIN_PARTITION = 'dirigo-origin-partition';
+export const H_ORIGIN_OFFSET = 'dirigo-origin-offset';
+export const H_APP = 'dirigo-app';
+export const H_FUNCTION = 'dirigo-function';
+
+/** Reads a header as text, or undefined. */
+export function headerString(headers: RecordHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return v === undefined ? undefined : v.toString('utf8');
+}
+
+/** Reads a decimal header as a number, or undefined when absent or not a number. */
+export function headerNumber(headers: RecordHeaders, name: string): number | undefined {
+  const v = headers[name];
+  if (v === undefined) return undefined;
+  const n = Number(v.toString('latin1'));
+  return Number.isFinite(n) ? n : undefined;
+}

@@ -1,0 +1,48 @@
+// What every step of one function on this worker shares: the resolved app and function, the partition
+// counts of the topics it writes to, the clock and logger. Routers (re-keying ingresses) are functions too,
+// with a synthetic definition.
+import type { Logger, ResolvedApp, ResolvedFunction, ResolvedIngress } from '@dirigo/core';
+import type { Clock } from '../clock.ts';
+
+export interface FunctionEnv {
+  readonly app: ResolvedApp;
+  readonly fn: ResolvedFunction;
+  /** False for routers: no state, no timers, no changelog. */
+  readonly hasChangelog: boolean;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Partition count of every topic this function may write to (function inputs, egresses). */
+  readonly partitions: ReadonlyMap<string, number>;
+  /** `dirigo-priority` header value of this app, shared by every record it writes. */
+  readonly priorityHeader: Buffer;
+}
+
+/** A synthetic function that re-keys an ingress topic onto its target function's topic. */
+export function routerFunction(ingress: ResolvedIngress): ResolvedFunction {
+  const key = ingress.key!;
+  const target = ingress.to;
+  return {
+    name: `ingress-${ingress.topic}`,
+    topic: ingress.topic,
+    external: true,
+    changelogTopic: '',
+    group: ingress.group,
+    partitions: undefined,
+    serde: ingress.serde,
+    states: [],
+    stateful: false,
+    definition: {
+      handler(ctx, message) {
+        ctx.send(target, key(message, ctx.key === '' ? null : ctx.key), message);
+      },
+    },
+  };
+}
+
+/** Partition count of `topic`, or an error naming it (a bug: the worker ensures every topic first). */
+export function partitionsOf(env: FunctionEnv, topic: string): number {
+  const n = env.partitions.get(topic);
+  if (n === undefined)
+    throw new Error(`internal: partition count of '${topic}' unknown to app '${env.app.name}'`);
+  return n;
+}

@@ -1,0 +1,189 @@
+// The Context a handler receives for one message: state accessors over the partition's pending layer, and
+// `send`/`emit` that buffer outgoing records until the step commits. Each message owns its outputs and undo
+// journal, so a throwing handler is rolled back alone, even when async handlers of other keys overlap.
+import {
+  type Context,
+  type IncomingRecord,
+  type Logger,
+  type MapState,
+  type OutgoingRecord,
+  partitionFor,
+  type RecordHeaders,
+  type SendOptions,
+  type StateAccessors,
+  type StateSpec,
+  type ValueState,
+} from '@dirigo/core';
+import { H_DEADLINE, H_INGEST, H_PRIORITY, headerNumber } from '../headers.ts';
+import { cellKey, type PartitionState, TIMERS, type UndoEntry } from '../state/partition-state.ts';
+import { type FunctionEnv, partitionsOf } from './function-env.ts';
+
+/** A timer entry, kept in the partition's `__timers` map state until it fires. */
+export interface TimerEntry {
+  /** Due time, ms since epoch. */
+  readonly due: number;
+  /** Target topic and partition. */
+  readonly topic: string;
+  readonly partition: number;
+  /** Key and value, base64. */
+  readonly k: string;
+  readonly v: string;
+  readonly ingest: number;
+}
+
+let timerSeq = 0;
+
+/** Metadata headers for records caused by `record`; computed once per incoming record. */
+export function metaHeaders(env: FunctionEnv, record: IncomingRecord): RecordHeaders {
+  const h = record.headers;
+  const ingest = h[H_INGEST];
+  if (ingest !== undefined && h[H_DEADLINE] !== undefined) {
+    return { [H_INGEST]: ingest, [H_DEADLINE]: h[H_DEADLINE], [H_PRIORITY]: env.priorityHeader };
+  }
+  const t = record.timestamp;
+  return {
+    [H_INGEST]: Buffer.from(String(t)),
+    [H_DEADLINE]: Buffer.from(String(t + env.app.options.latencyTargetMs)),
+    [H_PRIORITY]: env.priorityHeader,
+  };
+}
+
+export class MessageContext implements Context<Record<string, StateSpec>> {
+  readonly app: string;
+  readonly fn: string;
+  readonly key: string;
+  readonly now: number;
+  readonly origin: IncomingRecord;
+  /** Records this message produced (committed with the step unless the handler throws). */
+  outputs: OutgoingRecord[] | undefined;
+  /** This message's state writes, newest last. */
+  undo: UndoEntry[] | undefined;
+  private readonly env: FunctionEnv;
+  private readonly partitionState: PartitionState | undefined;
+  private meta: RecordHeaders | undefined;
+  private accessors: StateAccessors<Record<string, StateSpec>> | undefined;
+
+  constructor(env: FunctionEnv, state: PartitionState | undefined, record: IncomingRecord, key: string) {
+    this.env = env;
+    this.partitionState = state;
+    this.app = env.app.name;
+    this.fn = env.fn.name;
+    this.key = key;
+    this.now = env.clock.now();
+    this.origin = record;
+  }
+
+  get log(): Logger {
+    return this.env.logger;
+  }
+
+  get state(): StateAccessors<Record<string, StateSpec>> {
+    if (this.accessors === undefined) this.accessors = this.buildAccessors();
+    return this.accessors;
+  }
+
+  send(fn: string, key: string, message: unknown, options?: SendOptions): void {
+    const target = this.env.app.functions.get(fn);
+    if (target === undefined) {
+      throw new Error(
+        `send: app '${this.app}' has no function '${fn}' (known: ${[...this.env.app.functions.keys()].join(', ')})`,
+      );
+    }
+    if (typeof key !== 'string') throw new Error(`send: key must be a string, got ${typeof key}`);
+    const keyBuf = Buffer.from(key);
+    const value = target.serde.serialize(message);
+    const partition = partitionFor(keyBuf, partitionsOf(this.env, target.topic));
+    const delay = options?.delayMs ?? 0;
+    if (delay > 0) {
+      this.addTimer({
+        due: this.now + delay,
+        topic: target.topic,
+        partition,
+        k: keyBuf.toString('base64'),
+        v: value.toString('base64'),
+        ingest: headerNumber(this.metaHeaders(), H_INGEST) ?? this.now,
+      });
+      return;
+    }
+    this.push({ topic: target.topic, partition, key: keyBuf, value, headers: this.metaHeaders() });
+  }
+
+  emit(egress: string, key: string | null, value: unknown): void {
+    const eg = this.env.app.egresses.get(egress);
+    if (eg === undefined) {
+      throw new Error(
+        `emit: app '${this.app}' has no egress '${egress}' (known: ${[...this.env.app.egresses.keys()].join(', ') || 'none'})`,
+      );
+    }
+    const keyBuf = key === null ? null : Buffer.from(key);
+    this.push({
+      topic: eg.topic,
+      ...(keyBuf === null ? {} : { partition: partitionFor(keyBuf, partitionsOf(this.env, eg.topic)) }),
+      key: keyBuf,
+      value: eg.serde.serialize(value),
+      headers: this.metaHeaders(),
+    });
+  }
+
+  private push(record: OutgoingRecord): void {
+    if (this.outputs === undefined) this.outputs = [record];
+    else this.outputs.push(record);
+  }
+
+  private metaHeaders(): RecordHeaders {
+    if (this.meta === undefined) this.meta = metaHeaders(this.env, this.origin);
+    return this.meta;
+  }
+
+  private journal(): UndoEntry[] {
+    if (this.undo === undefined) this.undo = [];
+    return this.undo;
+  }
+
+  private requireState(what: string): PartitionState {
+    if (this.partitionState === undefined)
+      throw new Error(`${what}: function '${this.fn}' has no state store`);
+    return this.partitionState;
+  }
+
+  private addTimer(entry: TimerEntry): void {
+    const ps = this.requireState('send with delayMs');
+    timerSeq = (timerSeq + 1) % 1_000_000_000;
+    const id = `${String(entry.due).padStart(15, '0')}:${process.pid}:${timerSeq}`;
+    ps.setEntry(cellKey(TIMERS, ''), id, entry, this.journal());
+    ps.noteTimer(entry.due);
+  }
+
+  private buildAccessors(): StateAccessors<Record<string, StateSpec>> {
+    const out: Record<string, ValueState<unknown> | MapState<unknown>> = {};
+    const ps = this.partitionState;
+    for (const s of this.env.fn.states) {
+      const ck = cellKey(s.name, this.key);
+      if (ps === undefined) continue;
+      if (s.kind === 'value') {
+        out[s.name] = {
+          get: () => ps.getValue(ck),
+          set: (v: unknown) => {
+            if (v === undefined)
+              throw new Error(`state '${s.name}': set(undefined) is not allowed; use clear()`);
+            ps.setValue(ck, v, this.journal());
+          },
+          clear: () => ps.setValue(ck, undefined, this.journal()),
+        };
+      } else {
+        out[s.name] = {
+          get: (k: string) => ps.getEntry(ck, k),
+          has: (k: string) => ps.getEntry(ck, k) !== undefined,
+          set: (k: string, v: unknown) => {
+            if (v === undefined)
+              throw new Error(`state '${s.name}': set(key, undefined) is not allowed; use delete(key)`);
+            ps.setEntry(ck, k, v, this.journal());
+          },
+          delete: (k: string) => ps.setEntry(ck, k, undefined, this.journal()),
+          entries: () => ps.entries(ck),
+        };
+      }
+    }
+    return out as StateAccessors<Record<string, StateSpec>>;
+  }
+}

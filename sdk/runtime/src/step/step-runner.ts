@@ -1,0 +1,170 @@
+// Runs the handlers for one step (the records of one fetched batch of one partition): decode, call the
+// handler with a MessageContext, collect outputs. Messages of one key run one at a time and in order;
+// different keys overlap only when handlers are async, up to `maxConcurrentKeys`. A failing record follows the
+// app's error policy: dead-letter (its writes and outputs are rolled back, the record goes to the DLQ topic)
+// or stop (AppStoppedError).
+import type { IncomingRecord, OutgoingRecord } from '@dirigo/core';
+import { AppStoppedError } from '../errors.ts';
+import {
+  H_APP,
+  H_ERROR,
+  H_ERROR_CLASS,
+  H_ERROR_STAGE,
+  H_FUNCTION,
+  H_ORIGIN_OFFSET,
+  H_ORIGIN_PARTITION,
+  H_ORIGIN_TOPIC,
+} from '../headers.ts';
+import type { PartitionState } from '../state/partition-state.ts';
+import type { FunctionEnv } from './function-env.ts';
+import { MessageContext, metaHeaders, type TimerEntry } from './message-context.ts';
+
+/** What a step produced. */
+export interface StepOutput {
+  /** Outputs, dead letters and (added by the caller) changelog records, in one batch. */
+  readonly records: OutgoingRecord[];
+  processed: number;
+  deadLettered: number;
+}
+
+const isThenable = (v: unknown): v is PromiseLike<void> =>
+  v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
+
+export class StepRunner {
+  private readonly env: FunctionEnv;
+  private readonly state: PartitionState | undefined;
+
+  constructor(env: FunctionEnv, state: PartitionState | undefined) {
+    this.env = env;
+    this.state = state;
+  }
+
+  /** Runs every record; resolves when all handlers finished. Rejects only with AppStoppedError or a bug. */
+  async run(records: readonly IncomingRecord[], out: StepOutput): Promise<void> {
+    const max = this.env.app.options.maxConcurrentKeys;
+    let tails: Map<string, Promise<void>> | undefined;
+    let inflight: Set<Promise<void>> | undefined;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      const key = record.key === null ? '' : record.key.toString('utf8');
+      const tail = tails?.get(key);
+      let p: void | Promise<void>;
+      if (tail === undefined) {
+        p = this.execute(record, key, out);
+        if (p === undefined) continue;
+      } else {
+        p = tail.then(() => this.execute(record, key, out));
+      }
+      tails ??= new Map();
+      inflight ??= new Set();
+      const tracked: Promise<void> = p.finally(() => {
+        inflight!.delete(tracked);
+        if (tails!.get(key) === tracked) tails!.delete(key);
+      });
+      tracked.catch(() => {}); // observed by Promise.race/all below; never an unhandled rejection
+      tails.set(key, tracked);
+      inflight.add(tracked);
+      while (inflight.size >= max) await Promise.race(inflight);
+    }
+    if (inflight !== undefined && inflight.size > 0) await Promise.all(inflight);
+  }
+
+  /** Moves due timers into the step's outputs. */
+  fireTimers(out: StepOutput): void {
+    if (this.state === undefined) return;
+    const due = this.state.takeDueTimers<TimerEntry>(this.env.clock.now());
+    for (const t of due) {
+      out.records.push({
+        topic: t.topic,
+        partition: t.partition,
+        key: Buffer.from(t.k, 'base64'),
+        value: Buffer.from(t.v, 'base64'),
+        headers: {
+          'dirigo-ingest': Buffer.from(String(t.ingest)),
+          'dirigo-deadline': Buffer.from(String(t.due + this.env.app.options.latencyTargetMs)),
+          'dirigo-priority': this.env.priorityHeader,
+        },
+      });
+    }
+  }
+
+  private execute(record: IncomingRecord, key: string, out: StepOutput): void | Promise<void> {
+    let message: unknown;
+    try {
+      if (record.value === null) throw new Error('record has no value (null); functions expect a message');
+      message = this.env.fn.serde.deserialize(record.value);
+    } catch (e) {
+      return this.fail(record, e, 'decode', out);
+    }
+    const ctx = new MessageContext(this.env, this.state, record, key);
+    let result: unknown;
+    try {
+      result = this.env.fn.definition.handler(ctx as never, message as never);
+    } catch (e) {
+      this.rollback(ctx);
+      return this.fail(record, e, 'handler', out);
+    }
+    if (isThenable(result)) {
+      return Promise.resolve(result).then(
+        () => this.finish(ctx, out),
+        (e: unknown) => {
+          this.rollback(ctx);
+          this.fail(record, e, 'handler', out);
+        },
+      );
+    }
+    this.finish(ctx, out);
+  }
+
+  private finish(ctx: MessageContext, out: StepOutput): void {
+    out.processed++;
+    const o = ctx.outputs;
+    if (o !== undefined) for (let i = 0; i < o.length; i++) out.records.push(o[i]!);
+  }
+
+  private rollback(ctx: MessageContext): void {
+    if (ctx.undo !== undefined) this.state?.rollback(ctx.undo);
+  }
+
+  private fail(record: IncomingRecord, error: unknown, stage: 'decode' | 'handler', out: StepOutput): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    const where = `${record.topic}/${record.partition}@${record.offset}`;
+    const app = this.env.app;
+    if (app.options.onError === 'stop') {
+      throw new AppStoppedError(
+        app.name,
+        `app '${app.name}' stopped (onError: 'stop'): function '${this.env.fn.name}' failed to ${stage === 'decode' ? 'decode' : 'handle'} record ${where}: ${err.message}. Fix the record or the handler, or set options.onError to 'dead-letter'`,
+        { cause: err },
+      );
+    }
+    out.deadLettered++;
+    this.env.logger.warn(
+      {
+        err,
+        stage,
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        dlq: app.options.deadLetterTopic,
+      },
+      'record dead-lettered',
+    );
+    out.records.push({
+      topic: app.options.deadLetterTopic,
+      key: record.key,
+      value: record.value,
+      headers: {
+        ...record.headers,
+        ...metaHeaders(this.env, record),
+        [H_ERROR]: Buffer.from(err.message.slice(0, 4000)),
+        [H_ERROR_CLASS]: Buffer.from(err.name),
+        [H_ERROR_STAGE]: Buffer.from(stage),
+        [H_ORIGIN_TOPIC]: Buffer.from(record.topic),
+        [H_ORIGIN_PARTITION]: Buffer.from(String(record.partition)),
+        [H_ORIGIN_OFFSET]: Buffer.from(String(record.offset)),
+        [H_APP]: Buffer.from(app.name),
+        [H_FUNCTION]: Buffer.from(this.env.fn.name),
+      },
+    });
+  }
+}

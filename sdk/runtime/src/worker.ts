@@ -1,0 +1,306 @@
+// The worker: one process hosting one or many apps (a shared, multi-tenant pool member). It creates the
+// topics the apps need, then runs every function as a member of its consumer group. Lifecycle:
+// created -> starting -> running -> stopping -> stopped (or failed), one log line per transition.
+import { hostname } from 'node:os';
+import {
+  type AppDefinition,
+  ConfigError,
+  type Logger,
+  partitionFor,
+  type ResolvedApp,
+  resolveApp,
+  silentLogger,
+  type TopicSpec,
+  type Transport,
+} from '@dirigo/core';
+import { type Clock, systemClock } from './clock.ts';
+import type { AppStoppedError } from './errors.ts';
+import { FunctionRunner } from './function-runner.ts';
+import { Lifecycle } from './lifecycle.ts';
+import { type KeyValueStore, MemoryStore } from './state/store.ts';
+import { type FunctionEnv, routerFunction } from './step/function-env.ts';
+import type { StepOutput } from './step/step-runner.ts';
+
+export type WorkerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+const TRANSITIONS: Record<WorkerState, readonly WorkerState[]> = {
+  created: ['starting'],
+  starting: ['running', 'failed', 'stopping'],
+  running: ['stopping', 'failed'],
+  stopping: ['stopped', 'failed'],
+  stopped: [],
+  failed: ['stopping'],
+};
+
+export type AppStatus = 'running' | 'stopped' | 'failed';
+
+export interface WorkerOptions {
+  readonly transport: Transport;
+  readonly apps: readonly AppDefinition[];
+  /** Default: a silent logger. */
+  readonly logger?: Logger;
+  /** Default: wall-clock time. */
+  readonly clock?: Clock;
+  /** Default `<host>-<pid>-<random>`. */
+  readonly workerId?: string;
+  /** How often due timers are checked, in ms; 0 disables the interval (call `tick()`). Default 100. */
+  readonly tickIntervalMs?: number;
+  /** Consumer session timeout. Default 10000. */
+  readonly sessionTimeoutMs?: number;
+  /** Heartbeat interval. Default 1000. */
+  readonly heartbeatIntervalMs?: number;
+  /** Partitions each function processes at once on this worker. Default 4. */
+  readonly concurrency?: number;
+}
+
+/** Per-app counters since the worker started. */
+export interface AppStats {
+  status: AppStatus;
+  processed: number;
+  deadLettered: number;
+  steps: number;
+  error?: string;
+}
+
+export class Worker {
+  readonly id: string;
+  private readonly options: WorkerOptions;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly lifecycle: Lifecycle<WorkerState>;
+  private readonly runners = new Map<string, FunctionRunner[]>();
+  private readonly stats = new Map<string, AppStats>();
+  private readonly stores = new Map<string, KeyValueStore>();
+  private readonly resolved: ResolvedApp[] = [];
+  private sharedProducer: ReturnType<Transport['producer']> | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+
+  constructor(options: WorkerOptions) {
+    this.options = options;
+    this.id = options.workerId ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    this.logger = (options.logger ?? silentLogger()).child({ worker: this.id });
+    this.clock = options.clock ?? systemClock;
+    this.lifecycle = new Lifecycle('worker', 'created', TRANSITIONS, this.logger);
+    // Validate every app before touching Kafka: a wrong option fails fast with the field named.
+    const names = new Set<string>();
+    for (const def of options.apps) {
+      const app = resolveApp(def);
+      const id = `${app.options.namespace}.${app.name}`;
+      if (names.has(id))
+        throw new ConfigError('name', `two apps are named '${id}'; app names must be unique per namespace`);
+      names.add(id);
+      this.resolved.push(app);
+    }
+  }
+
+  get state(): WorkerState {
+    return this.lifecycle.state;
+  }
+
+  /** Counters and status per app (keyed by app name). */
+  appStats(): ReadonlyMap<string, Readonly<AppStats>> {
+    return this.stats;
+  }
+
+  /** The apps as resolved (defaults filled). */
+  apps(): readonly ResolvedApp[] {
+    return this.resolved;
+  }
+
+  async start(): Promise<void> {
+    this.lifecycle.to('starting', { apps: this.resolved.map((a) => a.name) });
+    try {
+      const transport = this.options.transport;
+      this.sharedProducer = transport.producer({ clientId: `${this.id}.shared` });
+      await this.sharedProducer.connect();
+      for (const app of this.resolved) await this.startApp(app);
+      const tick = this.options.tickIntervalMs ?? 100;
+      if (tick > 0) {
+        this.ticker = setInterval(() => void this.tick(), tick);
+        this.ticker.unref();
+      }
+      this.lifecycle.to('running');
+    } catch (e) {
+      this.lifecycle.to('failed', { err: e });
+      throw e;
+    }
+  }
+
+  private async startApp(app: ResolvedApp): Promise<void> {
+    const log = this.logger.child({ app: app.name });
+    const partitions = await this.ensureTopics(app);
+    this.stats.set(app.name, { status: 'running', processed: 0, deadLettered: 0, steps: 0 });
+    const priorityHeader = Buffer.from(app.options.priority);
+    const envs: FunctionEnv[] = [];
+    for (const fn of app.functions.values()) {
+      envs.push({
+        app,
+        fn,
+        hasChangelog: true,
+        clock: this.clock,
+        logger: log.child({ fn: fn.name }),
+        partitions,
+        priorityHeader,
+      });
+    }
+    for (const ing of app.ingresses) {
+      if (ing.direct) continue;
+      const fn = routerFunction(ing);
+      envs.push({
+        app,
+        fn,
+        hasChangelog: false,
+        clock: this.clock,
+        logger: log.child({ fn: fn.name }),
+        partitions,
+        priorityHeader,
+      });
+    }
+    const runners: FunctionRunner[] = [];
+    this.runners.set(app.name, runners);
+    for (const env of envs) {
+      const runner = new FunctionRunner(
+        env,
+        {
+          transport: this.options.transport,
+          sharedProducer: this.sharedProducer!,
+          takeStore: (t, p) => this.takeStore(t, p),
+          keepStore: (t, p, s) => this.stores.set(`${t}/${p}`, s),
+          newStore: async () => new MemoryStore(),
+          onStep: (e, out) => this.onStep(e, out),
+        },
+        {
+          sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
+          heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
+          concurrency: this.options.concurrency ?? 4,
+          onAppStopped: (e) => void this.stopApp(app.name, e),
+        },
+      );
+      runners.push(runner);
+      await runner.start(this.id);
+    }
+    log.info({ functions: envs.map((e) => e.fn.name) }, 'app started');
+  }
+
+  private takeStore(topic: string, partition: number): KeyValueStore | undefined {
+    const key = `${topic}/${partition}`;
+    const s = this.stores.get(key);
+    this.stores.delete(key);
+    return s;
+  }
+
+  private onStep(env: FunctionEnv, out: StepOutput): void {
+    const s = this.stats.get(env.app.name);
+    if (s === undefined) return;
+    s.processed += out.processed;
+    s.deadLettered += out.deadLettered;
+    s.steps++;
+  }
+
+  /** Creates missing topics and learns the partition count of every topic the app reads or writes. */
+  private async ensureTopics(app: ResolvedApp): Promise<Map<string, number>> {
+    const admin = await this.options.transport.admin();
+    const rf = app.options.replicationFactor;
+    const specs: TopicSpec[] = [];
+    const partitions = new Map<string, number>();
+    const external = [...new Set([...app.functions.values()].filter((f) => f.external).map((f) => f.topic))];
+    const routed = app.ingresses.filter((i) => !i.direct).map((i) => i.topic);
+    const existing = new Set(await admin.listTopics());
+    for (const topic of [...external, ...routed]) {
+      if (!existing.has(topic)) {
+        const i = app.ingresses.findIndex((ing) => ing.topic === topic);
+        throw new ConfigError(
+          `ingresses[${i}].topic`,
+          `topic '${topic}' does not exist; create it before starting app '${app.name}'`,
+        );
+      }
+    }
+    if (external.length > 0) {
+      for (const d of await admin.describeTopics(external)) partitions.set(d.name, d.partitions);
+    }
+    for (const fn of app.functions.values()) {
+      let n = fn.partitions;
+      if (fn.external) {
+        const actual = partitions.get(fn.topic)!;
+        if (n !== undefined && n !== actual) {
+          throw new ConfigError(
+            `functions.${fn.name}.partitions`,
+            `${n} differs from the ${actual} partitions of its ingress topic '${fn.topic}'; remove the option or make them equal`,
+          );
+        }
+        n = actual;
+      } else {
+        specs.push({ name: fn.topic, partitions: n!, ...(rf ? { replicationFactor: rf } : {}) });
+      }
+      specs.push({
+        name: fn.changelogTopic,
+        partitions: n!,
+        compacted: true,
+        ...(rf ? { replicationFactor: rf } : {}),
+      });
+    }
+    for (const eg of app.egresses.values())
+      specs.push({ name: eg.topic, partitions: eg.partitions, ...(rf ? { replicationFactor: rf } : {}) });
+    specs.push({
+      name: app.options.deadLetterTopic,
+      partitions: app.options.defaultPartitions,
+      ...(rf ? { replicationFactor: rf } : {}),
+    });
+    await admin.createTopics(specs);
+    const names = [...new Set(specs.map((s) => s.name))];
+    for (const d of await admin.describeTopics(names)) partitions.set(d.name, d.partitions);
+    for (const fn of app.functions.values()) {
+      if (partitions.get(fn.changelogTopic) !== partitions.get(fn.topic)) {
+        throw new ConfigError(
+          `functions.${fn.name}.partitions`,
+          `changelog '${fn.changelogTopic}' has ${partitions.get(fn.changelogTopic)} partitions but input '${fn.topic}' has ${partitions.get(fn.topic)}; they must be co-partitioned (delete the changelog or restore the old count)`,
+        );
+      }
+    }
+    return partitions;
+  }
+
+  /**
+   * Committed state of actor (`app`, `fn`, `key`) if this worker owns its partition, else undefined. A value
+   * state's value, or a map state's entries as an object. For tests and inspection.
+   */
+  async readState(app: string, fn: string, key: string, stateName: string): Promise<unknown> {
+    const runner = this.runners.get(app)?.find((r) => r.env.fn.name === fn);
+    if (runner === undefined) return undefined;
+    const partition = partitionFor(Buffer.from(key), runner.env.partitions.get(runner.env.fn.topic)!);
+    return (await runner.task(partition))?.readState(key, stateName);
+  }
+
+  /** Fires due timers now (the interval calls this; the test driver calls it after moving its clock). */
+  async tick(): Promise<void> {
+    for (const runners of this.runners.values()) for (const r of runners) await r.tick();
+  }
+
+  private async stopApp(name: string, error?: AppStoppedError): Promise<void> {
+    const runners = this.runners.get(name);
+    if (runners === undefined) return;
+    this.runners.delete(name);
+    const s = this.stats.get(name);
+    if (s) {
+      s.status = error ? 'failed' : 'stopped';
+      if (error) s.error = error.message;
+    }
+    await Promise.all(
+      runners.map((r) =>
+        r.stop().catch((e: unknown) => this.logger.warn({ err: e }, 'stopping a function failed')),
+      ),
+    );
+    this.logger.info({ app: name, failed: error !== undefined }, 'app stopped');
+  }
+
+  /** Graceful stop: finish in-flight steps, commit, leave the groups, close connections. */
+  async stop(): Promise<void> {
+    if (this.lifecycle.is('stopped', 'stopping', 'created')) return;
+    this.lifecycle.to('stopping');
+    if (this.ticker) clearInterval(this.ticker);
+    await Promise.all([...this.runners.keys()].map((name) => this.stopApp(name)));
+    for (const s of this.stores.values()) await s.close();
+    this.stores.clear();
+    await this.sharedProducer?.disconnect().catch(() => {});
+    this.lifecycle.to('stopped');
+  }
+}

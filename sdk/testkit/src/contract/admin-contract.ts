@@ -1,0 +1,95 @@
+// Contract tests of Admin: topic creation (idempotent, compacted, configs), description, listing, deletion,
+// watermarks, committed offsets, and UnknownTopicError for missing topics (also when producing).
+import { UnknownTopicError } from '@dirigo/core';
+import { describe, expect } from 'vitest';
+import { buf, type ContractContext } from './harness.ts';
+
+export function adminContract(ctx: ContractContext): void {
+  describe('admin', () => {
+    ctx.test(
+      'creates topics idempotently, with partitions and configs visible in describeTopics',
+      async (h) => {
+        const plain = h.name('plain');
+        const compacted = h.name('compacted');
+        await h.createTopics([
+          { name: plain, partitions: 3, config: { 'retention.ms': '3600000' } },
+          { name: compacted, partitions: 2, compacted: true },
+        ]);
+        const admin = await h.admin();
+        // Existing topics are left alone, new ones in the same call are created.
+        const extra = h.name('extra');
+        await admin.createTopics([
+          { name: plain, partitions: 5 },
+          { name: compacted, partitions: 2, compacted: true },
+          { name: extra, partitions: 1 },
+        ]);
+        await h.createTopics([{ name: extra, partitions: 1 }]); // registers it for cleanup; also idempotent
+        const [p, c, e] = await admin.describeTopics([plain, compacted, extra]);
+        expect(p).toMatchObject({ name: plain, partitions: 3 });
+        expect(p!.config['retention.ms']).toBe('3600000');
+        expect(p!.config['cleanup.policy'] ?? 'delete').toBe('delete');
+        expect(c).toMatchObject({ name: compacted, partitions: 2 });
+        expect(c!.config['cleanup.policy']).toBe('compact');
+        expect(e).toMatchObject({ name: extra, partitions: 1 });
+      },
+    );
+
+    ctx.test('lists topics and deletes them, ignoring unknown names', async (h) => {
+      const t = await h.topic('deleted', 1);
+      const admin = await h.admin();
+      expect(await admin.listTopics()).toContain(t);
+      await admin.deleteTopics([t, h.name('never-created')]);
+      await h.waitFor(async () => !(await admin.listTopics()).includes(t), 'deleted topic still listed');
+      await h.waitFor(async () => {
+        await expect(admin.describeTopics([t])).rejects.toBeInstanceOf(UnknownTopicError);
+        return true;
+      });
+    });
+
+    ctx.test('describeTopics rejects with UnknownTopicError for a missing topic', async (h) => {
+      const missing = h.name('missing');
+      const admin = await h.admin();
+      const err = await admin.describeTopics([missing]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnknownTopicError);
+      expect((err as UnknownTopicError).topic).toBe(missing);
+    });
+
+    ctx.test('fetchTopicOffsets reports low and high watermarks per partition', async (h) => {
+      const t = await h.topic('offsets', 2);
+      const admin = await h.admin();
+      expect(await admin.fetchTopicOffsets(t)).toEqual([
+        { partition: 0, low: 0, high: 0 },
+        { partition: 1, low: 0, high: 0 },
+      ]);
+      const rec = (partition: number, i: number) => ({ topic: t, partition, key: null, value: buf(`v${i}`) });
+      await h.send([rec(0, 1), rec(0, 2), rec(1, 3), rec(0, 4)]);
+      await h.waitFor(async () => {
+        const offsets = await admin.fetchTopicOffsets(t);
+        expect([...offsets].sort((a, b) => a.partition - b.partition)).toEqual([
+          { partition: 0, low: 0, high: 3 },
+          { partition: 1, low: 0, high: 1 },
+        ]);
+        return true;
+      });
+    });
+
+    ctx.test('fetchCommittedOffsets reports -1 for partitions without a commit', async (h) => {
+      const t = await h.topic('uncommitted', 2);
+      const admin = await h.admin();
+      const offsets = await admin.fetchCommittedOffsets(h.name('group'), t);
+      expect([...offsets].sort((a, b) => a.partition - b.partition)).toEqual([
+        { topic: t, partition: 0, offset: -1 },
+        { topic: t, partition: 1, offset: -1 },
+      ]);
+    });
+
+    ctx.test('producing to an unknown topic rejects with UnknownTopicError (no auto-creation)', async (h) => {
+      const missing = h.name('missing');
+      const p = await h.producer();
+      const err = await p.send([{ topic: missing, key: buf('k'), value: buf('v') }]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnknownTopicError);
+      const admin = await h.admin();
+      expect(await admin.listTopics()).not.toContain(missing);
+    });
+  });
+}
