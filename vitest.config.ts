@@ -1,13 +1,43 @@
 import { defineConfig } from 'vitest/config';
 
-// One test runner for the whole tree. `source` makes workspace packages resolve to their TypeScript sources,
-// so tests never need a build first.
-export default defineConfig({
+// One test runner for the whole tree, two projects:
+// - unit: pure and in-memory tests (sdk, examples), in parallel;
+// - integration: everything that needs the real broker (started once by the global setup, never skipped),
+//   one file at a time because the machine has 2 cores and the broker is shared.
+// `source` makes workspace packages resolve to their TypeScript sources, so tests never need a build first.
+const shared = {
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
+};
+
+export default defineConfig({
+  ...shared,
   test: {
-    include: ['sdk/*/src/**/*.test.ts', 'examples/*/src/**/*.test.ts', 'connectors/*/src/**/*.test.ts', 'integration-tests/src/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 120_000,
+    projects: [
+      {
+        ...shared,
+        test: {
+          name: 'unit',
+          include: ['sdk/*/src/**/*.test.ts', 'examples/*/src/**/*.test.ts', 'connectors/*/src/**/*.test.ts'],
+          exclude: ['**/node_modules/**', 'sdk/kafkajs/**', '**/*.integration.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        ...shared,
+        test: {
+          name: 'integration',
+          include: [
+            'integration-tests/src/**/*.test.ts',
+            'sdk/kafkajs/src/**/*.test.ts',
+            'sdk/*/src/**/*.integration.test.ts',
+          ],
+          globalSetup: ['integration-tests/src/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
   },
 });

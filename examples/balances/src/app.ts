@@ -30,67 +30,80 @@ export interface BalanceUpdate {
   readonly transferId: string;
 }
 
-export default defineApp({
-  name: 'balances',
-  options: { latencyTargetMs: 200, priority: 'high' },
-  ingresses: [{ topic: TRANSFERS_TOPIC, to: 'transfer' }],
-  egresses: {
-    balances: { topic: BALANCES_TOPIC },
-    rejected: { topic: REJECTED_TOPIC },
-    statements: { topic: STATEMENTS_TOPIC },
-  },
-  functions: {
-    transfer: fn({
-      handler(ctx, t: Transfer) {
-        if (
-          typeof t.from !== 'string' ||
-          typeof t.to !== 'string' ||
-          !(Number.isFinite(t.amount) && t.amount > 0)
-        ) {
-          throw new Error(`invalid transfer ${JSON.stringify(t)}: needs from, to and a positive amount`);
-        }
-        ctx.send('account', t.from, { kind: 'debit', transfer: t } satisfies AccountMessage);
-      },
-    }),
-    account: fn({
-      state: { balance: state.value<number>(), movements: state.value<number>(), seen: state.map<true>() },
-      handler(ctx, m: AccountMessage) {
-        if (m.kind === 'statement') {
-          ctx.emit('statements', ctx.key, {
-            account: ctx.key,
-            balance: ctx.state.balance.get() ?? 0,
-            movements: ctx.state.movements.get() ?? 0,
-          });
-          return;
-        }
-        const t = m.transfer;
-        // Idempotence against replays of the same transfer from upstream systems.
-        const mark = `${m.kind}:${t.id}`;
-        if (ctx.state.seen.has(mark)) return;
-        ctx.state.seen.set(mark, true);
-        const balance = ctx.state.balance.get() ?? 0;
-        const movements = ctx.state.movements.get() ?? 0;
-        if (movements === 0)
-          ctx.send('account', ctx.key, { kind: 'statement' } satisfies AccountMessage, {
-            delayMs: STATEMENT_DELAY_MS,
-          });
-        if (m.kind === 'debit') {
-          if (balance - t.amount < -OVERDRAFT_LIMIT) {
-            ctx.emit('rejected', t.id, { ...t, reason: `insufficient funds: balance ${balance}` });
+/** Namespace and topic prefix, for running several isolated copies (the demo does). */
+export interface BalancesOptions {
+  readonly namespace?: string;
+  /** Prepended to every topic name. Default ''. */
+  readonly topicPrefix?: string;
+}
+
+/** Builds the app; the default export is `balancesApp()`. */
+export const balancesApp = (o: BalancesOptions = {}) => {
+  const t = (name: string) => `${o.topicPrefix ?? ''}${name}`;
+  return defineApp({
+    name: 'balances',
+    options: { latencyTargetMs: 200, priority: 'high', ...(o.namespace ? { namespace: o.namespace } : {}) },
+    ingresses: [{ topic: t(TRANSFERS_TOPIC), to: 'transfer' }],
+    egresses: {
+      balances: { topic: t(BALANCES_TOPIC) },
+      rejected: { topic: t(REJECTED_TOPIC) },
+      statements: { topic: t(STATEMENTS_TOPIC) },
+    },
+    functions: {
+      transfer: fn({
+        handler(ctx, t: Transfer) {
+          if (
+            typeof t.from !== 'string' ||
+            typeof t.to !== 'string' ||
+            !(Number.isFinite(t.amount) && t.amount > 0)
+          ) {
+            throw new Error(`invalid transfer ${JSON.stringify(t)}: needs from, to and a positive amount`);
+          }
+          ctx.send('account', t.from, { kind: 'debit', transfer: t } satisfies AccountMessage);
+        },
+      }),
+      account: fn({
+        state: { balance: state.value<number>(), movements: state.value<number>(), seen: state.map<true>() },
+        handler(ctx, m: AccountMessage) {
+          if (m.kind === 'statement') {
+            ctx.emit('statements', ctx.key, {
+              account: ctx.key,
+              balance: ctx.state.balance.get() ?? 0,
+              movements: ctx.state.movements.get() ?? 0,
+            });
             return;
           }
-          ctx.state.balance.set(balance - t.amount);
-          ctx.send('account', t.to, { kind: 'credit', transfer: t } satisfies AccountMessage);
-        } else {
-          ctx.state.balance.set(balance + t.amount);
-        }
-        ctx.state.movements.set(movements + 1);
-        ctx.emit('balances', ctx.key, {
-          account: ctx.key,
-          balance: ctx.state.balance.get()!,
-          transferId: t.id,
-        } satisfies BalanceUpdate);
-      },
-    }),
-  },
-});
+          const t = m.transfer;
+          // Idempotence against replays of the same transfer from upstream systems.
+          const mark = `${m.kind}:${t.id}`;
+          if (ctx.state.seen.has(mark)) return;
+          ctx.state.seen.set(mark, true);
+          const balance = ctx.state.balance.get() ?? 0;
+          const movements = ctx.state.movements.get() ?? 0;
+          if (movements === 0)
+            ctx.send('account', ctx.key, { kind: 'statement' } satisfies AccountMessage, {
+              delayMs: STATEMENT_DELAY_MS,
+            });
+          if (m.kind === 'debit') {
+            if (balance - t.amount < -OVERDRAFT_LIMIT) {
+              ctx.emit('rejected', t.id, { ...t, reason: `insufficient funds: balance ${balance}` });
+              return;
+            }
+            ctx.state.balance.set(balance - t.amount);
+            ctx.send('account', t.to, { kind: 'credit', transfer: t } satisfies AccountMessage);
+          } else {
+            ctx.state.balance.set(balance + t.amount);
+          }
+          ctx.state.movements.set(movements + 1);
+          ctx.emit('balances', ctx.key, {
+            account: ctx.key,
+            balance: ctx.state.balance.get()!,
+            transferId: t.id,
+          } satisfies BalanceUpdate);
+        },
+      }),
+    },
+  });
+};
+
+export default balancesApp();

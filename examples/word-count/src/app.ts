@@ -12,27 +12,38 @@ export interface WordCount {
   readonly count: number;
 }
 
-export default defineApp({
-  name: 'word-count',
-  options: { latencyTargetMs: 500 },
-  ingresses: [{ topic: LINES_TOPIC, to: 'split', serde: string() }],
-  egresses: { counts: { topic: COUNTS_TOPIC } },
-  functions: {
-    split: fn({
-      message: string(),
-      handler(ctx, line: string) {
-        for (const word of line.toLowerCase().split(/[^\p{L}\p{N}']+/u)) {
-          if (word.length > 0) ctx.send('count', word, 1);
-        }
-      },
-    }),
-    count: fn({
-      state: { total: state.value<number>() },
-      handler(ctx, n: number) {
-        const total = (ctx.state.total.get() ?? 0) + n;
-        ctx.state.total.set(total);
-        ctx.emit('counts', ctx.key, { word: ctx.key, count: total } satisfies WordCount);
-      },
-    }),
-  },
-});
+/** Topic names and namespace, for running several isolated copies (the demo does). */
+export interface WordCountOptions {
+  readonly namespace?: string;
+  readonly linesTopic?: string;
+  readonly countsTopic?: string;
+}
+
+/** Builds the app; the default export is `wordCountApp()`. */
+export const wordCountApp = (o: WordCountOptions = {}) =>
+  defineApp({
+    name: 'word-count',
+    options: { latencyTargetMs: 500, ...(o.namespace ? { namespace: o.namespace } : {}) },
+    ingresses: [{ topic: o.linesTopic ?? LINES_TOPIC, to: 'split', serde: string() }],
+    egresses: { counts: { topic: o.countsTopic ?? COUNTS_TOPIC } },
+    functions: {
+      split: fn({
+        message: string(),
+        handler(ctx, line: string) {
+          for (const word of line.toLowerCase().split(/[^\p{L}\p{N}']+/u)) {
+            if (word.length > 0) ctx.send('count', word, 1);
+          }
+        },
+      }),
+      count: fn({
+        state: { total: state.value<number>() },
+        handler(ctx, n: number) {
+          const total = (ctx.state.total.get() ?? 0) + n;
+          ctx.state.total.set(total);
+          ctx.emit('counts', ctx.key, { word: ctx.key, count: total } satisfies WordCount);
+        },
+      }),
+    },
+  });
+
+export default wordCountApp();

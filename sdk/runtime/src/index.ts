@@ -16,5 +16,6 @@ export {
   headerNumber,
   headerString,
 } from './headers.ts';
+export { pendingRecords } from './lag.ts';
 export { type AppStats, type AppStatus, Worker, type WorkerOptions, type WorkerState } from './worker.ts';
 // `runWorkerProcess` and `loadApps` (they bring the kafkajs transport) are in `@dirigo/runtime/process`.

@@ -6,6 +6,10 @@
 // sendOffsets -> commit -> apply the pending state. Any failure aborts and discards the pending state, so the
 // local store always equals what the changelog holds as committed.
 // Step, at-least-once: run handlers -> send everything with the shared producer -> commit offsets.
+//
+// A persistent store also keeps its changelog position (`restoredFrom`) on disk: advanced while restoring, and
+// checkpointed (exactly-once) every CHECKPOINT_EVERY changelog records and on a clean close, so a restart
+// reads only the changelog written after the checkpoint.
 import {
   type Consumer,
   FencedError,
@@ -20,6 +24,9 @@ import { cellKey, PartitionState } from './state/partition-state.ts';
 import type { KeyValueStore } from './state/store.ts';
 import type { FunctionEnv } from './step/function-env.ts';
 import { type StepOutput, StepRunner } from './step/step-runner.ts';
+
+/** Changelog records written between two checkpoints of a persistent store (Kafka Streams uses 10,000 too). */
+export const CHECKPOINT_EVERY = 10_000;
 
 export interface PartitionTaskDeps {
   readonly transport: Transport;
@@ -48,6 +55,10 @@ export class PartitionTask {
   private nextOffset = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** A step failed: its transaction may have committed without the store applying it; never checkpoint. */
+  private stepFailed = false;
+  /** Changelog records this task wrote since the store's last checkpoint. */
+  private sinceCheckpoint = 0;
 
   constructor(env: FunctionEnv, partition: number, deps: PartitionTaskDeps) {
     this.env = env;
@@ -78,7 +89,14 @@ export class PartitionTask {
         this.deps.takeStore(fn.changelogTopic, this.partition) ??
         (await this.deps.newStore(fn.changelogTopic, this.partition));
       this.state = new PartitionState(fn.changelogTopic, this.partition, fn.states, store);
-      restored = await this.restore(store);
+      try {
+        restored = await this.restore(store);
+      } catch (e) {
+        // Release the store (a persistent one holds its directory lock): a retry opens a new task.
+        this.state = undefined;
+        await store.close().catch(() => {});
+        throw e;
+      }
     }
     this.runner = new StepRunner(this.env, this.state);
     const admin = await this.deps.transport.admin();
@@ -101,7 +119,11 @@ export class PartitionTask {
       await this.deps.transport.readToEnd(
         [{ topic: fn.changelogTopic, partition: this.partition, fromOffset: from }],
         (records) => {
-          for (const r of records) ps.applyChangelog(r.key, r.value);
+          if (records.length === 0) return;
+          store.batch(() => {
+            for (const r of records) ps.applyChangelog(r.key, r.value);
+            store.setRestoredFrom(records[records.length - 1]!.offset + 1);
+          });
           applied += records.length;
         },
       );
@@ -154,7 +176,9 @@ export class PartitionTask {
       if (records.length > 0) await runner.run(records, out);
       runner.fireTimers(out);
       if (out.records.length === 0 && records.length === 0 && !state?.dirty) return;
+      const outputs = out.records.length;
       state?.changelogRecords(out.records);
+      this.sinceCheckpoint += out.records.length - outputs;
       const next = records.length > 0 ? records[records.length - 1]!.offset + 1 : this.nextOffset;
       const position = [{ topic: this.env.fn.topic, partition: this.partition, offset: next }];
       if (this.exactlyOnce) {
@@ -175,6 +199,7 @@ export class PartitionTask {
       state?.commit();
       this.deps.onStep?.(this.env, out, records);
     } catch (e) {
+      this.stepFailed = true;
       state?.discard();
       if (isFenced(e)) {
         this.logger.warn(
@@ -187,17 +212,55 @@ export class PartitionTask {
       }
       throw e;
     }
+    if (this.sinceCheckpoint >= CHECKPOINT_EVERY) {
+      await this.checkpoint().catch((e: unknown) => this.logger.warn({ err: e }, 'state checkpoint failed'));
+    }
   }
 
-  /** Stops the partition after in-flight steps; keeps the store for a later assignment when clean. */
+  /**
+   * Persists a persistent store's position after what it holds, so a restart reads only the changelog's tail
+   * (exactly-once only). Every changelog record below the high watermark read here is one this store applied,
+   * unless a newer owner wrote since this task opened; a newer owner fences this producer before writing, so
+   * a transaction that commits after the read proves there was none.
+   */
+  private async checkpoint(): Promise<void> {
+    const store = this.state?.store;
+    if (store === undefined || !store.persistent || !this.exactlyOnce || this.stepFailed) return;
+    const fn = this.env.fn;
+    const admin = await this.deps.transport.admin();
+    const offsets = await admin.fetchTopicOffsets(fn.changelogTopic);
+    const high = offsets.find((o) => o.partition === this.partition)?.high ?? 0;
+    if (high <= store.restoredFrom) return;
+    const txn = await this.producer!.beginTransaction();
+    try {
+      await txn.sendOffsets(fn.group, [{ topic: fn.topic, partition: this.partition, offset: this.nextOffset }]);
+      await txn.commit();
+    } catch (e) {
+      await txn.abort().catch(() => {});
+      throw e;
+    }
+    store.batch(() => store.setRestoredFrom(high));
+    this.sinceCheckpoint = 0;
+  }
+
+  /**
+   * Stops the partition after in-flight steps. A cleanly closed store is kept for a later assignment, or, when
+   * persistent, checkpointed and closed (reopening it is cheap and frees its directory for the next owner).
+   */
   async close(): Promise<void> {
     const wasClosed = this.closed;
     this.closed = true;
     await this.chain;
     const store = this.state?.store;
     if (store !== undefined) {
-      if (wasClosed) await store.close();
-      else this.deps.keepStore(this.env.fn.changelogTopic, this.partition, store);
+      if (!wasClosed && store.persistent) {
+        await this.checkpoint().catch((e: unknown) =>
+          this.logger.warn({ err: e }, 'state checkpoint failed; a restart reads more of the changelog'),
+        );
+      }
+      if (wasClosed || store.persistent) {
+        await store.close().catch((e: unknown) => this.logger.warn({ err: e }, 'closing the store failed'));
+      } else this.deps.keepStore(this.env.fn.changelogTopic, this.partition, store);
     }
     await this.producer
       ?.disconnect()

@@ -165,7 +165,10 @@ export class Worker {
           sharedProducer: this.sharedProducer!,
           takeStore: (t, p) => this.takeStore(t, p),
           keepStore: (t, p, s) => this.stores.set(`${t}/${p}`, s),
-          newStore: async () => new MemoryStore(),
+          newStore: async (t, p) =>
+            app.options.store === 'persistent'
+              ? (await import('./state/lmdb-store.ts')).LmdbStore.open(app.options.stateDir, t, p)
+              : new MemoryStore(),
           onStep: (e, out) => this.onStep(e, out),
         },
         {

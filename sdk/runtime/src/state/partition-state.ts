@@ -36,7 +36,8 @@ export class PartitionState {
   readonly partition: number;
   readonly store: KeyValueStore;
   private readonly kinds: Map<string, ResolvedState>;
-  private nextDue = Number.POSITIVE_INFINITY;
+  /** Earliest known timer due time; 0 at first, so the first step scans the timers the store already holds. */
+  private nextDue = 0;
   private pendingValues = new Map<string, Pending>();
   private pendingMaps = new Map<string, Map<string, Pending>>();
 
@@ -177,18 +178,21 @@ export class PartitionState {
     return this.pendingValues.size > 0 || this.pendingMaps.size > 0;
   }
 
-  /** The step committed: its pending writes become committed state. */
+  /** The step committed: its pending writes become committed state, in one store batch. */
   commit(): void {
-    for (const [ck, v] of this.pendingValues) {
-      if (v === DELETED) this.store.deleteValue(ck);
-      else this.store.setValue(ck, v);
-    }
-    for (const [ck, pm] of this.pendingMaps) {
-      for (const [mk, v] of pm) {
-        if (v === DELETED) this.store.deleteEntry(ck, mk);
-        else this.store.setEntry(ck, mk, v);
+    if (!this.dirty) return;
+    this.store.batch(() => {
+      for (const [ck, v] of this.pendingValues) {
+        if (v === DELETED) this.store.deleteValue(ck);
+        else this.store.setValue(ck, v);
       }
-    }
+      for (const [ck, pm] of this.pendingMaps) {
+        for (const [mk, v] of pm) {
+          if (v === DELETED) this.store.deleteEntry(ck, mk);
+          else this.store.setEntry(ck, mk, v);
+        }
+      }
+    });
     this.clearPending();
   }
 

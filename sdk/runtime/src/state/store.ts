@@ -20,6 +20,16 @@ export interface KeyValueStore {
   setRestoredFrom(offset: number): void;
   /** Drops every cell (the store became inconsistent, e.g. after being fenced). */
   clear(): void;
+  /**
+   * Runs `fn`, whose writes (cells and `setRestoredFrom`) are applied together: a persistent store commits them
+   * in one transaction, so a crash keeps all or none of them. Returns what `fn` returns.
+   */
+  batch<T>(fn: () => T): T;
+  /**
+   * True when the store outlives the process (on disk): it is closed rather than cached between assignments,
+   * and its `restoredFrom` is checkpointed so a restart reads only the changelog's tail.
+   */
+  readonly persistent: boolean;
   close(): Promise<void>;
 }
 
@@ -29,6 +39,7 @@ export class MemoryStore implements KeyValueStore {
   private readonly maps = new Map<string, Map<string, unknown>>();
   private entriesCount = 0;
   restoredFrom = -1;
+  readonly persistent = false;
 
   getValue(ck: string): unknown {
     return this.values.get(ck);
@@ -72,6 +83,9 @@ export class MemoryStore implements KeyValueStore {
     this.maps.clear();
     this.entriesCount = 0;
     this.restoredFrom = -1;
+  }
+  batch<T>(fn: () => T): T {
+    return fn();
   }
   async close(): Promise<void> {}
 }

@@ -1,0 +1,200 @@
+// The runtime on the real broker: restore after a full restart, rebalance across three workers, dead letters.
+import { defineApp, fn, type ProcessingGuarantee, state } from '@dirigo/core';
+import { pendingRecords, Worker } from '@dirigo/runtime';
+import { waitFor } from '@dirigo/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import { kafkaTransport, produceJson, readJson, testLogger, unique } from './harness.ts';
+
+const counterApp = (
+  ns: string,
+  input: string,
+  out: string,
+  guarantee: ProcessingGuarantee = 'exactly_once',
+) =>
+  defineApp({
+    name: 'counter',
+    options: { namespace: ns, guarantee, defaultPartitions: 6 },
+    ingresses: [{ topic: input, to: 'count' }],
+    egresses: { out: { topic: out } },
+    functions: {
+      count: fn({
+        state: { n: state.value<number>() },
+        handler(ctx, m: { add: number }) {
+          if (typeof m.add !== 'number')
+            throw new Error(`bad message: 'add' must be a number, got ${JSON.stringify(m)}`);
+          const n = (ctx.state.n.get() ?? 0) + m.add;
+          ctx.state.n.set(n);
+          ctx.emit('out', ctx.key, { n });
+        },
+      }),
+    },
+  });
+
+const stopAll: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const s of stopAll.splice(0).reverse()) await s().catch(() => {});
+});
+
+async function startWorker(app: ReturnType<typeof counterApp>, id: string): Promise<Worker> {
+  const transport = kafkaTransport(id);
+  const worker = new Worker({
+    transport,
+    apps: [app],
+    logger: testLogger().child({ test: id }),
+    workerId: id,
+    sessionTimeoutMs: 6000,
+  });
+  stopAll.push(async () => {
+    await worker.stop();
+    await transport.close();
+  });
+  await worker.start();
+  return worker;
+}
+
+async function caughtUp(app: ReturnType<typeof counterApp>, timeoutMs = 60_000): Promise<void> {
+  const t = kafkaTransport('it-lag');
+  try {
+    await waitFor(
+      async () =>
+        (await pendingRecords(t, `${app.options!.namespace}.counter.count`, app.ingresses![0]!.topic)) === 0,
+      timeoutMs,
+      {
+        intervalMs: 500,
+      },
+    );
+  } finally {
+    await t.close();
+  }
+}
+
+describe('runtime on a real broker', () => {
+  it('restores state after a full restart of the only worker', async () => {
+    const ns = unique('it-restore');
+    const input = `${ns}-in`;
+    const t = kafkaTransport('it-setup');
+    stopAll.push(() => t.close());
+    await (await t.admin()).createTopics([{ name: input, partitions: 6 }]);
+    const app = counterApp(ns, input, `${ns}-out`);
+    const first = await startWorker(app, 'w-restore-1');
+    await produceJson(
+      t,
+      input,
+      Array.from({ length: 600 }, (_, i) => ({ key: `k${i % 12}`, value: { add: 1 } })),
+    );
+    await caughtUp(app);
+    await first.stop();
+    // A brand-new worker (new transport, empty memory): everything must come back from the changelog.
+    const second = await startWorker(app, 'w-restore-2');
+    await produceJson(
+      t,
+      input,
+      Array.from({ length: 12 }, (_, i) => ({ key: `k${i}`, value: { add: 1 } })),
+    );
+    await caughtUp(app);
+    for (let k = 0; k < 12; k++) expect(await second.readState('counter', 'count', `k${k}`, 'n')).toBe(51);
+    const outputs = await readJson<{ n: number }>(t, `${ns}-out`);
+    expect(outputs).toHaveLength(612);
+  });
+
+  it('rebalances across three workers and keeps every count exact', async () => {
+    const ns = unique('it-rebalance');
+    const input = `${ns}-in`;
+    const t = kafkaTransport('it-setup');
+    stopAll.push(() => t.close());
+    await (await t.admin()).createTopics([{ name: input, partitions: 6 }]);
+    const app = counterApp(ns, input, `${ns}-out`);
+    const workers = [await startWorker(app, 'w-rb-0')];
+    await produceJson(
+      t,
+      input,
+      Array.from({ length: 900 }, (_, i) => ({ key: `k${i % 30}`, value: { add: 1 } })),
+    );
+    workers.push(await startWorker(app, 'w-rb-1'));
+    await produceJson(
+      t,
+      input,
+      Array.from({ length: 900 }, (_, i) => ({ key: `k${i % 30}`, value: { add: 1 } })),
+    );
+    workers.push(await startWorker(app, 'w-rb-2'));
+    await produceJson(
+      t,
+      input,
+      Array.from({ length: 900 }, (_, i) => ({ key: `k${i % 30}`, value: { add: 1 } })),
+    );
+    await caughtUp(app);
+    // Every worker got a share of the partitions.
+    const owners = await Promise.all(
+      workers.map(
+        async (w) =>
+          (
+            await Promise.all(
+              Array.from({ length: 30 }, (_, k) => w.readState('counter', 'count', `k${k}`, 'n')),
+            )
+          ).filter((v) => v !== undefined).length,
+      ),
+    );
+    expect(owners.filter((n) => n > 0).length).toBe(3);
+    // One leaves; the others take over its partitions with their state.
+    await workers[0]!.stop();
+    await produceJson(
+      t,
+      input,
+      Array.from({ length: 30 }, (_, k) => ({ key: `k${k}`, value: { add: 1 } })),
+    );
+    await caughtUp(app);
+    const outputs = await readJson<{ n: number }>(t, `${ns}-out`);
+    expect(outputs).toHaveLength(2730);
+    const final = new Map<string, number>();
+    for (const o of outputs) final.set(o.key!, Math.max(final.get(o.key!) ?? 0, o.value.n));
+    for (let k = 0; k < 30; k++) expect(final.get(`k${k}`)).toBe(91);
+  });
+
+  it('dead-letters an undecodable record and a throwing handler with the reason, and goes on', async () => {
+    const ns = unique('it-dlq');
+    const input = `${ns}-in`;
+    const t = kafkaTransport('it-setup');
+    stopAll.push(() => t.close());
+    await (await t.admin()).createTopics([{ name: input, partitions: 2 }]);
+    const app = counterApp(ns, input, `${ns}-out`);
+    await startWorker(app, 'w-dlq');
+    const producer = t.producer();
+    await producer.connect();
+    await producer.send([
+      { topic: input, key: Buffer.from('a'), value: Buffer.from('{"add":1}') },
+      { topic: input, key: Buffer.from('a'), value: Buffer.from('not json') },
+      { topic: input, key: Buffer.from('a'), value: Buffer.from('{"add":"x"}') },
+      { topic: input, key: Buffer.from('a'), value: Buffer.from('{"add":2}') },
+    ]);
+    await producer.disconnect();
+    await caughtUp(app);
+    const dlq = await t.admin().then(() => readDlq(t, `${ns}.counter.dlq`));
+    expect(dlq.map((d) => d.stage).sort()).toEqual(['decode', 'handler']);
+    for (const d of dlq) {
+      expect(d.topic).toBe(input);
+      expect(d.offset).toMatch(/^\d+$/);
+      expect(d.error.length).toBeGreaterThan(0);
+    }
+    const outputs = await readJson<{ n: number }>(t, `${ns}-out`);
+    expect(outputs.map((o) => o.value.n)).toEqual([1, 3]);
+  });
+});
+
+async function readDlq(t: ReturnType<typeof kafkaTransport>, topic: string) {
+  const admin = await t.admin();
+  const out: { stage: string; topic: string; offset: string; error: string }[] = [];
+  await t.readToEnd(
+    (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, fromOffset: 0 })),
+    (records) => {
+      for (const r of records) {
+        out.push({
+          stage: r.headers['dirigo-error-stage']!.toString(),
+          topic: r.headers['dirigo-origin-topic']!.toString(),
+          offset: r.headers['dirigo-origin-offset']!.toString(),
+          error: r.headers['dirigo-error']!.toString(),
+        });
+      }
+    },
+  );
+  return out;
+}

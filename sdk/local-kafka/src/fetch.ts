@@ -1,0 +1,147 @@
+// Fetching a broker's classpath from Maven Central into `<cache>/<version>/libs`, once.
+//
+// Concurrency: one fetcher at a time holds `<cache>/<version>.lock` (created with O_EXCL, holding its pid);
+// the others wait for it. The fetcher works in a private temporary directory and renames it into place with
+// the marker already inside, so `<cache>/<version>` is either absent or complete, whatever gets killed when.
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '@dirigo/core';
+import { fetchPom, mavenArgs } from './config.ts';
+import { cacheRoot } from './paths.ts';
+import { isAlive, mavenCommand, run, sleep } from './tools.ts';
+
+export const MARKER = 'COMPLETE';
+
+export interface KafkaDistribution {
+  readonly version: string;
+  /** Directory holding the jars; the classpath is `<libsDir>/*`. */
+  readonly libsDir: string;
+  /** Whether this call downloaded it (false: it was in the cache). */
+  readonly fetched: boolean;
+}
+
+function versionDir(root: string, version: string): string {
+  return join(root, version);
+}
+
+async function isComplete(dir: string): Promise<boolean> {
+  try {
+    await stat(join(dir, MARKER));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The cached distribution of `version`, or undefined when it has not been fetched (completely). */
+export async function cachedKafka(
+  version: string,
+  root = cacheRoot(),
+): Promise<KafkaDistribution | undefined> {
+  const dir = versionDir(root, version);
+  return (await isComplete(dir)) ? { version, libsDir: join(dir, 'libs'), fetched: false } : undefined;
+}
+
+/** Takes the lock, or returns false when a live process holds it. Removes a lock whose holder died. */
+async function tryLock(lockFile: string): Promise<boolean> {
+  try {
+    const fh = await open(lockFile, 'wx');
+    await fh.writeFile(String(process.pid));
+    await fh.close();
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  let holder = Number.NaN;
+  try {
+    holder = Number((await readFile(lockFile, 'utf8')).trim());
+  } catch {
+    return false; // just released, or being written: look again later
+  }
+  let age = 0;
+  try {
+    age = Date.now() - (await stat(lockFile)).mtimeMs;
+  } catch {
+    return false;
+  }
+  // A lock without a pid for a while, or whose holder is gone, is stale.
+  const stale = Number.isInteger(holder) && holder > 0 ? !isAlive(holder) : age > 30_000;
+  if (stale) await rm(lockFile, { force: true });
+  return false;
+}
+
+/**
+ * Makes sure Kafka `version` is in the cache and returns where its jars are. Needs `mvn` (and Java) on PATH;
+ * Maven's own repository (~/.m2) is reused between versions.
+ */
+export async function fetchKafka(
+  version: string,
+  opts: { logger?: Logger; root?: string; timeoutMs?: number } = {},
+): Promise<KafkaDistribution> {
+  const root = opts.root ?? cacheRoot();
+  const cached = await cachedKafka(version, root);
+  if (cached) return cached;
+
+  await mkdir(root, { recursive: true });
+  const lockFile = join(root, `${version}.lock`);
+  const deadline = Date.now() + (opts.timeoutMs ?? 15 * 60_000);
+  let announced = false;
+  while (!(await tryLock(lockFile))) {
+    const done = await cachedKafka(version, root);
+    if (done) return done;
+    if (!announced) {
+      opts.logger?.info({ version, lockFile }, 'waiting for another process fetching Kafka');
+      announced = true;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${lockFile}`);
+    await sleep(500);
+  }
+  try {
+    const done = await cachedKafka(version, root);
+    if (done) return done;
+    return await fetchLocked(version, root, opts.logger, Math.max(60_000, deadline - Date.now()));
+  } finally {
+    await rm(lockFile, { force: true });
+  }
+}
+
+async function fetchLocked(
+  version: string,
+  root: string,
+  logger: Logger | undefined,
+  timeoutMs: number,
+): Promise<KafkaDistribution> {
+  const dir = versionDir(root, version);
+  // Leftovers of fetchers that were killed (we hold the lock: nobody else works in them).
+  for (const entry of await readdir(root)) {
+    if (entry.startsWith(`.tmp-${version}-`)) await rm(join(root, entry), { recursive: true, force: true });
+  }
+  const tmp = join(root, `.tmp-${version}-${process.pid}-${Date.now()}`);
+  const started = Date.now();
+  logger?.info({ version, dir }, 'fetching Apache Kafka from Maven Central (once)');
+  try {
+    await mkdir(join(tmp, 'libs'), { recursive: true });
+    await writeFile(join(tmp, 'pom.xml'), fetchPom(version));
+    const r = await run(mavenCommand(), mavenArgs(join(tmp, 'libs')), { cwd: tmp, timeoutMs });
+    if (r.error) throw new Error(`could not run mvn: ${r.error.message}`);
+    if (r.code !== 0) {
+      const out = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-30).join('\n');
+      throw new Error(`mvn could not fetch org.apache.kafka:kafka_2.13:${version} (exit ${r.code}):\n${out}`);
+    }
+    const jars = (await readdir(join(tmp, 'libs'))).filter((f) => f.endsWith('.jar'));
+    if (!jars.some((j) => j.startsWith(`kafka_2.13-${version}`))) {
+      throw new Error(`mvn finished but kafka_2.13-${version}.jar is not among the ${jars.length} jars`);
+    }
+    await writeFile(
+      join(tmp, MARKER),
+      `${JSON.stringify({ version, jars: jars.length, fetchedAt: new Date().toISOString() })}\n`,
+    );
+    // Anything at `dir` now is a leftover without the marker (we hold the lock): replace it.
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+    logger?.info({ version, jars: jars.length, ms: Date.now() - started }, 'Kafka fetched');
+    return { version, libsDir: join(dir, 'libs'), fetched: true };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

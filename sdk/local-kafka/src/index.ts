@@ -1,0 +1,30 @@
+// Public exports of @dirigo/local-kafka, chosen by hand.
+export {
+  assertPortsFree,
+  type KafkaCluster,
+  type KafkaNodeInfo,
+  type StartKafkaOptions,
+  startKafka,
+} from './cluster.ts';
+export {
+  bootstrapServers,
+  brokerProperties,
+  DEFAULT_BASE_PORT,
+  DEFAULT_KAFKA_VERSION,
+  type NodeCount,
+  type NodePorts,
+  nodePorts,
+} from './config.ts';
+export { dockerAvailable } from './docker.ts';
+export {
+  type EnsuredKafka,
+  type EnsureKafkaOptions,
+  ensureKafka,
+  type KafkaSource,
+  parseBrokers,
+} from './ensure.ts';
+export { cachedKafka, fetchKafka, type KafkaDistribution } from './fetch.ts';
+export { cacheRoot, repoRoot } from './paths.ts';
+export { describeCluster, waitReady } from './probe.ts';
+export { type ClusterStatus, readStatus, runningCluster } from './status.ts';
+export { hasMaven, javaVersion } from './tools.ts';

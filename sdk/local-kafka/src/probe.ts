@@ -1,0 +1,138 @@
+// Asking a cluster about itself with kafkajs (readiness means metadata listing every node, not an open port),
+// and checking that ports are free before a start.
+import { createServer } from 'node:net';
+import kafkajs from 'kafkajs';
+import { HOST } from './config.ts';
+import { sleep } from './tools.ts';
+
+const { Kafka, logLevel } = kafkajs;
+
+export interface BrokerInfo {
+  readonly nodeId: number;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** One metadata request through `brokers` (kafkajs admin.describeCluster); throws when nobody answers. */
+export async function describeCluster(
+  brokers: readonly string[],
+  timeoutMs = 3000,
+): Promise<{ brokers: BrokerInfo[]; clusterId: string }> {
+  const kafka = new Kafka({
+    clientId: 'dirigo-local-kafka-probe',
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: Math.min(timeoutMs, 1000),
+    requestTimeout: timeoutMs,
+    retry: { retries: 0 },
+  });
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no metadata from ${brokers.join(',')} in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    const result = await Promise.race([
+      (async () => {
+        await admin.connect();
+        return admin.describeCluster();
+      })(),
+      timeout,
+    ]);
+    return {
+      clusterId: result.clusterId,
+      brokers: result.brokers.map((b) => ({ nodeId: b.nodeId, host: b.host, port: b.port })),
+    };
+  } finally {
+    clearTimeout(timer);
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Whether a Kafka broker answers at host:port within `timeoutMs`. */
+export async function answersKafka(hostPort: string, timeoutMs = 2000): Promise<boolean> {
+  try {
+    await describeCluster([hostPort], timeoutMs);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface WaitReadyOptions {
+  /** Node id to bootstrap address; each one must answer with metadata that lists every id. */
+  readonly nodes: ReadonlyMap<number, string>;
+  readonly timeoutMs: number;
+  /** Called between attempts; throw from it to give up early (e.g. a broker process died). */
+  readonly check?: () => void;
+}
+
+/** Waits until every node answers a metadata request that lists all of `nodes`. */
+export async function waitReady(opts: WaitReadyOptions): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const want = [...opts.nodes.keys()].sort((a, b) => a - b);
+  let last = 'no answer yet';
+  for (;;) {
+    opts.check?.();
+    let ready = true;
+    for (const [id, address] of opts.nodes) {
+      try {
+        const c = await describeCluster([address], 3000);
+        const seen = new Set(c.brokers.map((b) => b.nodeId));
+        const missing = want.filter((w) => !seen.has(w));
+        if (missing.length > 0) {
+          ready = false;
+          last = `node ${id} (${address}) lists nodes [${[...seen].sort().join(',')}], missing [${missing.join(',')}]`;
+          break;
+        }
+      } catch (e) {
+        ready = false;
+        last = `node ${id} (${address}): ${(e as Error).message}`;
+        break;
+      }
+    }
+    if (ready) return;
+    if (Date.now() >= deadline) {
+      throw new Error(`Kafka not ready after ${opts.timeoutMs} ms: ${last}`);
+    }
+    await sleep(250);
+  }
+}
+
+/** Waits until any of `brokers` answers a metadata request; returns what it said. */
+export async function waitAnswer(
+  brokers: readonly string[],
+  timeoutMs: number,
+): Promise<{ brokers: BrokerInfo[]; clusterId: string }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await describeCluster(brokers, 3000);
+    } catch (e) {
+      if (Date.now() >= deadline) throw e;
+    }
+    await sleep(500);
+  }
+}
+
+/** Whether we could listen on host:port right now. */
+export function portFree(port: number, host = HOST): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolvePromise(false));
+    server.listen({ port, host, exclusive: true }, () => {
+      server.close(() => resolvePromise(true));
+    });
+  });
+}
+
+/** The ports among `ports` that are in use on `host`. */
+export async function busyPorts(ports: readonly number[], host = HOST): Promise<number[]> {
+  const busy: number[] = [];
+  for (const p of ports) if (!(await portFree(p, host))) busy.push(p);
+  return busy;
+}

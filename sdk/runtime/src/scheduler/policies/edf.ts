@@ -1,0 +1,47 @@
+// The `edf` policy: earliest deadline first across all queues of all apps.
+import type { PolicyOptions, QueueView, SchedulingPolicy, WorkerView } from '../types.ts';
+import { checkKnown, effectiveDeadline, positiveNumber } from './shared.ts';
+
+/** Options of the `edf` policy. */
+export interface EdfPolicyOptions {
+  /** Deadline assumed for a message whose deadline is not a finite number: enqueuedAt + this. Default 1000. */
+  readonly missingDeadlineMs?: number;
+}
+
+/**
+ * `edf`: dispatches the head with the earliest deadline (ties: oldest `enqueuedAt`); admits everything.
+ * Late messages are not dropped: they have the earliest deadlines and run first, which under overload makes
+ * EDF degrade (a late message delays ones that could still make it; `laxity` avoids that).
+ *
+ * Starvation bound: deadlines are finite (a missing one becomes enqueuedAt + `missingDeadlineMs`), and a
+ * message arriving at `t` has a deadline >= t + (smallest latency target among the apps). So a message with
+ * deadline D waits at most until D - (smallest target), plus the time to run the messages already queued
+ * with earlier deadlines.
+ *
+ * @example createPolicy('edf', {})
+ */
+export function edfPolicy(options: PolicyOptions = {}): SchedulingPolicy {
+  checkKnown(options, ['missingDeadlineMs']);
+  const missing = positiveNumber(options, 'missingDeadlineMs', 1000);
+  return {
+    name: 'edf',
+    pickNext(view: WorkerView): QueueView | undefined {
+      const qs = view.queues;
+      let best: QueueView | undefined;
+      let bestD = Number.POSITIVE_INFINITY;
+      let bestAt = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < qs.length; i++) {
+        const q = qs[i]!;
+        const h = q.head;
+        if (h === undefined) continue;
+        const d = effectiveDeadline(h.deadline, h.enqueuedAt, missing);
+        if (best === undefined || d < bestD || (d === bestD && h.enqueuedAt < bestAt)) {
+          best = q;
+          bestD = d;
+          bestAt = h.enqueuedAt;
+        }
+      }
+      return best;
+    },
+  };
+}
