@@ -1,9 +1,19 @@
 // The runtime on the real broker: restore after a full restart, rebalance across three workers, dead letters.
-import { defineApp, fn, type ProcessingGuarantee, state } from '@dirigo/core';
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type AppDefinition, defineApp, fn, type ProcessingGuarantee, state } from '@dirigo/core';
 import { pendingRecords, Worker } from '@dirigo/runtime';
 import { waitFor } from '@dirigo/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kafkaTransport, produceJson, readJson, testLogger, unique } from './harness.ts';
+import { brokers, kafkaTransport, produceJson, readJson, testLogger, unique } from './harness.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cli = resolve(here, '../../sdk/runtime/src/cli.ts');
+const zombieApp = join(here, 'zombie-app.ts');
 
 const counterApp = (
   ns: string,
@@ -35,7 +45,7 @@ afterEach(async () => {
   for (const s of stopAll.splice(0).reverse()) await s().catch(() => {});
 });
 
-async function startWorker(app: ReturnType<typeof counterApp>, id: string): Promise<Worker> {
+async function startWorker(app: AppDefinition, id: string): Promise<Worker> {
   const transport = kafkaTransport(id);
   const worker = new Worker({
     transport,
@@ -177,6 +187,56 @@ describe('runtime on a real broker', () => {
     }
     const outputs = await readJson<{ n: number }>(t, `${ns}-out`);
     expect(outputs.map((o) => o.value.n)).toEqual([1, 3]);
+  });
+});
+
+describe('zombie fencing on a real broker', () => {
+  it('a worker frozen mid-step past its session timeout cannot commit once the new owner fenced it', async () => {
+    const ns = unique('it-zombie');
+    const env = { ZOMBIE_NS: ns, ZOMBIE_IN: `${ns}-in`, ZOMBIE_OUT: `${ns}-out` };
+    Object.assign(process.env, env);
+    const t = kafkaTransport('it-setup');
+    stopAll.push(() => t.close());
+    await (await t.admin()).createTopics([{ name: env.ZOMBIE_IN, partitions: 1 }]);
+    const marker = join(mkdtempSync(join(tmpdir(), 'zombie-')), 'stalled');
+    const zombie = spawn(
+      process.execPath,
+      [
+        '--conditions=source',
+        cli,
+        'worker',
+        zombieApp,
+        '--brokers',
+        brokers(),
+        '--worker-id',
+        'zombie',
+        '--session-timeout-ms',
+        '6000',
+      ],
+      {
+        env: { ...process.env, ...env, ZOMBIE_MARKER: marker, DIRIGO_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    stopAll.push(async () => {
+      zombie.kill('SIGCONT');
+      zombie.kill('SIGKILL');
+    });
+    await produceJson(t, env.ZOMBIE_IN, [{ key: 'z', value: {} }]);
+    await waitFor(() => existsSync(marker), 60_000, { intervalMs: 50 });
+    zombie.kill('SIGSTOP'); // frozen inside the step: its transaction is not committed
+    const app = (await import(zombieApp)).default;
+    const owner = await startWorker(app, 'w-owner');
+    await waitFor(async () => (await owner.readState('zombie', 'f', 'z', 'n')) === 1, 90_000, {
+      intervalMs: 250,
+    });
+    zombie.kill('SIGCONT'); // the zombie finishes its handler and tries to commit the same step
+    await new Promise((r) => setTimeout(r, 6_000));
+    const outputs = await readJson<{ n: number }>(t, env.ZOMBIE_OUT);
+    expect(outputs.map((o) => o.value.n)).toEqual([1]);
+    // The zombie's changelog write was aborted with its transaction: the committed state is the owner's.
+    const changelog = await readJson<number>(t, `${ns}.zombie.f.changelog`);
+    expect(changelog.map((c) => c.value)).toEqual([1]);
   });
 });
 

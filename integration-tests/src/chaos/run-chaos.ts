@@ -7,18 +7,7 @@ import { createLogger } from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { ensureKafka } from '@dirigo/local-kafka';
 import { runChaos } from './chaos.ts';
-
-/** A small deterministic PRNG (mulberry32) so a seed reproduces the kill schedule. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from './run-chaos-lib.ts';
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -31,7 +20,7 @@ async function main(): Promise<void> {
       kills: { type: 'string', default: '3' },
       pauses: { type: 'string', default: '1' },
       partitions: { type: 'string', default: '6' },
-      'feed-ms': { type: 'string', default: '30000' },
+      'feed-ms': { type: 'string', default: '10000' },
       'session-timeout-ms': { type: 'string', default: '6000' },
       'timeout-ms': { type: 'string', default: '300000' },
       seed: { type: 'string' },

@@ -55,6 +55,7 @@ export class PartitionTask {
   private nextOffset = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private tickQueued = false;
   /** A step failed: its transaction may have committed without the store applying it; never checkpoint. */
   private stepFailed = false;
   /** Changelog records this task wrote since the store's last checkpoint. */
@@ -112,6 +113,14 @@ export class PartitionTask {
     const offsets = await admin.fetchTopicOffsets(fn.changelogTopic);
     const po = offsets.find((o) => o.partition === this.partition);
     const high = po?.high ?? 0;
+    if (store.restoredFrom > high) {
+      // A store ahead of its changelog followed another one (the topic was recreated, e.g. a reset cluster).
+      this.logger.warn(
+        { restoredFrom: store.restoredFrom, high },
+        'local state is ahead of its changelog; dropping it',
+      );
+      store.clear();
+    }
     const from = Math.max(store.restoredFrom, po?.low ?? 0);
     let applied = 0;
     if (high > from) {
@@ -151,10 +160,20 @@ export class PartitionTask {
     return this.serial(() => this.step(records));
   }
 
-  /** Fires due timers as a step of their own (no input records). */
+  /**
+   * Fires due timers as a step of their own (no input records). Cheap when none is due; at most one timer step
+   * waits behind a running step.
+   */
   tick(): Promise<void> {
-    if (this.state === undefined) return Promise.resolve();
-    return this.serial(() => this.step([]));
+    const state = this.state;
+    if (this.closed || this.tickQueued || state === undefined || !state.timersDue(this.env.clock.now())) {
+      return Promise.resolve();
+    }
+    this.tickQueued = true;
+    return this.serial(() => {
+      this.tickQueued = false;
+      return this.closed ? Promise.resolve() : this.step([]);
+    });
   }
 
   private serial(fn: () => Promise<void>): Promise<void> {
@@ -233,7 +252,9 @@ export class PartitionTask {
     if (high <= store.restoredFrom) return;
     const txn = await this.producer!.beginTransaction();
     try {
-      await txn.sendOffsets(fn.group, [{ topic: fn.topic, partition: this.partition, offset: this.nextOffset }]);
+      await txn.sendOffsets(fn.group, [
+        { topic: fn.topic, partition: this.partition, offset: this.nextOffset },
+      ]);
       await txn.commit();
     } catch (e) {
       await txn.abort().catch(() => {});

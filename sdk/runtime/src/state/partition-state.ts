@@ -72,6 +72,11 @@ export class PartitionState {
     }
   }
 
+  /** True when a timer may be due at `now` (cheap). */
+  timersDue(now: number): boolean {
+    return now >= this.nextDue;
+  }
+
   /** A timer due at `due` exists (restored or just set). */
   noteTimer(due: number): void {
     if (due < this.nextDue) this.nextDue = due;
