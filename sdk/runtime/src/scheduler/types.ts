@@ -22,7 +22,12 @@ export interface ScheduledMessage {
   readonly ingest: number;
   /** Absolute deadline, ms since epoch (ingest + the app's latency target). */
   readonly deadline: number;
-  /** When it was enqueued, ms since epoch. Stamped by `Dispatcher.submit` (any value given is overwritten). */
+  /**
+   * When it was enqueued, ms since epoch. Stamped by `Dispatcher.submit` (any value given is overwritten).
+   * Initialise it with a time such as the fetch time, not 0: V8 then stores the field as a double from the
+   * start, while stamping a time into a field created as a small integer changes every object's hidden class
+   * (measured: +0.4 s per million messages).
+   */
   enqueuedAt: number;
   /**
    * A critical message of a dual-mode actor (it must run at the lessor, alone). Critical messages bypass the

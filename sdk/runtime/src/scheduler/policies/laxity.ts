@@ -104,7 +104,10 @@ export function laxityPolicy(options: PolicyOptions = {}): SchedulingPolicy {
             key = d;
           }
         }
-        if (tier < bestTier || (tier === bestTier && (key < bestKey || (key === bestKey && h.enqueuedAt < bestAt)))) {
+        if (
+          tier < bestTier ||
+          (tier === bestTier && (key < bestKey || (key === bestKey && h.enqueuedAt < bestAt)))
+        ) {
           best = q;
           bestTier = tier;
           bestKey = key;

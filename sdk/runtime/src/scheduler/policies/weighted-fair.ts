@@ -38,7 +38,10 @@ function weightMap(options: PolicyOptions, field: string): Record<string, number
   const out: Record<string, number> = {};
   for (const [k, w] of Object.entries(v)) {
     if (typeof w !== 'number' || !(w > 0) || !Number.isFinite(w)) {
-      throw new ConfigError(`scheduler.options.${field}.${k}`, `expected a positive number, got ${String(w)}`);
+      throw new ConfigError(
+        `scheduler.options.${field}.${k}`,
+        `expected a positive number, got ${String(w)}`,
+      );
     }
     out[k] = w;
   }

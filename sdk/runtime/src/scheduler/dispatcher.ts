@@ -1,0 +1,484 @@
+// The dispatcher: one per worker. Steps submit their messages into partition queues; the dispatch loop asks
+// the scheduling policy which queue's eligible head runs next, runs it, and measures queueing delay, cost and
+// end-to-end latency against the deadline. Per-key order is enforced here, whatever the policy decides.
+import { silentLogger } from '@dirigo/core';
+import { type Clock, systemClock } from '../clock.ts';
+import { Accounting } from './accounting.ts';
+import {
+  DispatcherClosedError,
+  type DispatcherOptions,
+  type DispatcherStats,
+  type SubmitOptions,
+} from './dispatcher-options.ts';
+import { type AppMetricsSink, noopSchedulerMetrics, type SchedulerMetrics } from './metrics.ts';
+import { PolicyGuard } from './policy-guard.ts';
+import { Batch, DEFERRED, DEPRIORITISED, PartitionQueue, TAKEN } from './queue.ts';
+import type { PeerLoad, ScheduledMessage, SendDecision, SendTarget, WorkerView } from './types.ts';
+
+const isThenable = (v: unknown): v is PromiseLike<void> =>
+  v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
+
+type MutableView = WorkerView & { now: number; peers: readonly PeerLoad[] };
+
+/**
+ * Runs the messages of all queues of a worker in the order a `SchedulingPolicy` chooses.
+ *
+ * Ordering invariant: messages with the same key in the same queue run one at a time and in queue order;
+ * different keys of one queue overlap only with async handlers, up to `maxConcurrentKeys` per queue, and at
+ * most `maxInFlight` messages run at once overall. Sync handlers complete inline (no promise per message);
+ * the loop yields to the event loop (setImmediate) every `yieldEvery` runs or `yieldAfterMs`, so batches of
+ * other apps fetched meanwhile can be submitted and overtake a backlog. Dispatching starts in a microtask
+ * after `submit`, so steps submitted together are all visible to the policy's first decision.
+ *
+ * @example
+ * const d = new Dispatcher({ policy: createPolicy('edf'), clock, logger });
+ * await d.submit(messages, (i) => handle(records[i]));
+ */
+export class Dispatcher {
+  private readonly guard: PolicyGuard;
+  private readonly clock: Clock;
+  private readonly acct: Accounting;
+  private readonly maxInFlight: number;
+  private readonly yieldEvery: number;
+  private readonly yieldAfterMs: number;
+  private readonly scanLimit: number;
+
+  private readonly queues = new Map<string, PartitionQueue>();
+  /** Queues with queued messages: `view.queues`. */
+  private readonly active: PartitionQueue[] = [];
+  private readonly dirty: PartitionQueue[] = [];
+  private readonly scratch = new Set<string>();
+  private deferredBatches: Batch[] = [];
+  private deferredIndexes: number[] = [];
+  private readonly view: MutableView;
+  private readonly metrics: SchedulerMetrics;
+
+  private inFlight = 0;
+  private pumping = false;
+  private microtaskPending = false;
+  private immediatePending = false;
+  private yielding = false;
+  private sliceRuns = 0;
+  private sliceStart = 0;
+  private closed = false;
+  private readonly counters = { forwarded: 0, deferred: 0, deprioritised: 0, held: 0 };
+
+  constructor(options: DispatcherOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.metrics = options.metrics ?? noopSchedulerMetrics;
+    const logger = (options.logger ?? silentLogger()).child({ scheduler: options.policy.name });
+    this.guard = new PolicyGuard(options.policy, logger, this.metrics, this.clock);
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 64);
+    this.yieldEvery = Math.max(1, options.yieldEvery ?? 1024);
+    this.yieldAfterMs = options.yieldAfterMs ?? 5;
+    this.scanLimit = Math.max(1, options.scanLimit ?? 64);
+    const now = this.clock.now();
+    this.acct = new Accounting(
+      this.metrics,
+      now,
+      options.utilisationWindowMs ?? 10_000,
+      options.defaultCostMs ?? 1,
+      options.costAlpha ?? 0.2,
+    );
+    const self = this;
+    this.view = {
+      now,
+      queues: this.active,
+      peers: [],
+      get inFlight() {
+        return self.inFlight;
+      },
+      get utilisation() {
+        return self.utilisation();
+      },
+      costEstimate: (app, fn) => this.acct.costEstimate(app, fn),
+    };
+    this.guard.init(this.view);
+  }
+
+  /** The policy's name. */
+  get policyName(): string {
+    return this.guard.policy.name;
+  }
+
+  /**
+   * Enqueues a step's messages (all of one queue, `messages[0].queue`, in order) and resolves when all of
+   * them have run. `run(i)` runs `messages[i]`; it may return a promise (async handler).
+   *
+   * Errors: `run` is expected to handle handler failures itself (dead-letter). If it throws or rejects, the
+   * rest of the step is abandoned (its queued messages never run), the messages already running finish, and
+   * the promise rejects with the first error. The arrival hook runs per message during this call, after
+   * `enqueuedAt` is stamped; critical messages skip it.
+   */
+  submit(
+    messages: readonly ScheduledMessage[],
+    run: (index: number) => void | Promise<void>,
+    options?: SubmitOptions,
+  ): Promise<void> {
+    if (this.closed) return Promise.reject(new DispatcherClosedError('the dispatcher is closed'));
+    const n = messages.length;
+    if (n === 0) return Promise.resolve();
+    const first = messages[0]!;
+    let q = this.queues.get(first.queue);
+    if (q === undefined) {
+      q = new PartitionQueue(first, this.acct.costStats(first.app, first.fn), this.acct.sinkFor(first.app));
+      this.queues.set(q.id, q);
+    }
+    const mck = options?.maxConcurrentKeys;
+    if (mck !== undefined) q.maxConcurrentKeys = Math.max(1, mck);
+    const b = new Batch(messages, run, q);
+    const promise = new Promise<void>((resolve, reject) => {
+      b.resolve = resolve;
+      b.reject = reject;
+    });
+    const now = this.clock.now();
+    q.batches.push(b);
+    if (!this.guard.hasArrival) {
+      for (let i = 0; i < n; i++) messages[i]!.enqueuedAt = now;
+      b.end = n;
+      q.length += n;
+      q.sink.arrival('admit', n);
+      this.activate(q);
+    } else {
+      this.arrive(q, b, now);
+    }
+    this.markDirty(q);
+    this.schedulePump();
+    return promise;
+  }
+
+  /** Runs the arrival hook per message, admitting each before asking about the next. */
+  private arrive(q: PartitionQueue, b: Batch, now: number): void {
+    if (this.dirty.length > 0) this.refreshDirty();
+    this.view.now = now;
+    const messages = b.messages;
+    for (let i = 0; i < messages.length; i++) {
+      const msg = messages[i]!;
+      msg.enqueuedAt = now;
+      const d = msg.critical === true ? 'admit' : this.guard.arrival(msg, this.view);
+      const sink = msg.app === q.app ? q.sink : this.acct.sinkFor(msg.app);
+      if (d === 'admit') {
+        sink.arrival('admit', 1);
+      } else if (d === 'defer') {
+        b.flags[i] = DEFERRED;
+        q.deferred++;
+        this.deferredBatches.push(b);
+        this.deferredIndexes.push(i);
+        this.counters.deferred++;
+        sink.arrival('defer', 1);
+      } else if (d === 'deprioritise') {
+        this.deprioritise(q, b, i, sink);
+      } else {
+        // A forward: leasing is not built yet, so count it and apply its fallback.
+        this.counters.forwarded++;
+        sink.arrival('forward', 1);
+        if (d.fallback === 'deprioritise') this.deprioritise(q, b, i, sink);
+      }
+      b.end = i + 1;
+      q.length++;
+      if (q.length === 1) this.activate(q);
+    }
+  }
+
+  private deprioritise(q: PartitionQueue, b: Batch, i: number, sink: AppMetricsSink): void {
+    b.flags[i] = DEPRIORITISED;
+    q.deprioritised++;
+    this.counters.deprioritised++;
+    sink.arrival('deprioritise', 1);
+  }
+
+  /**
+   * Asks the send hook about one outgoing message of the running message `msg`. On 'hold' the caller keeps
+   * the outgoing message and sends it after the next `tick()`, without asking again.
+   */
+  checkSend(msg: ScheduledMessage, target: SendTarget): SendDecision {
+    if (this.guard.policy.onSend === undefined) return 'pass';
+    if (this.dirty.length > 0) this.refreshDirty();
+    this.view.now = this.clock.now();
+    const d = this.guard.send(msg, target, this.view);
+    if (d === 'hold') {
+      this.counters.held++;
+      this.acct.sinkFor(msg.app).held();
+    }
+    return d;
+  }
+
+  /**
+   * Periodic work (the worker's tick): releases deferred messages, calls the policy's `onTick`, samples the
+   * worker into the metrics, and resumes dispatching.
+   */
+  tick(): void {
+    const now = this.clock.now();
+    const bs = this.deferredBatches;
+    const is = this.deferredIndexes;
+    this.deferredBatches = [];
+    this.deferredIndexes = [];
+    for (let k = 0; k < bs.length; k++) {
+      const b = bs[k]!;
+      const i = is[k]!;
+      const f = b.flags[i]!;
+      if ((f & TAKEN) === 0 && (f & DEFERRED) !== 0) {
+        b.flags[i] = f & ~DEFERRED;
+        b.queue.deferred--;
+        this.markDirty(b.queue);
+      }
+    }
+    if (this.dirty.length > 0) this.refreshDirty();
+    this.view.now = now;
+    this.guard.tick(this.view);
+    let queued = 0;
+    const queues = [];
+    for (const q of this.queues.values()) {
+      queued += q.length;
+      queues.push({ id: q.id, app: q.app, fn: q.fn, length: q.length, inFlight: q.inFlight });
+    }
+    const utilisation = this.utilisation(now);
+    this.metrics.worker({ at: now, utilisation, inFlight: this.inFlight, queued, queues });
+    this.schedulePump();
+  }
+
+  /** Replaces the load reports of other workers (`view.peers`). */
+  setPeers(peers: readonly PeerLoad[]): void {
+    this.view.peers = peers;
+  }
+
+  /** Cost estimate of `app`/`fn` in ms (EWMA of observed costs, else `defaultCostMs`). */
+  costEstimate(app: string, fn: string): number {
+    return this.acct.costEstimate(app, fn);
+  }
+
+  /** Busy time / wall time over the recent window, 0..1. */
+  utilisation(now: number = this.clock.now()): number {
+    return this.acct.utilisation(now, this.inFlight);
+  }
+
+  /** Live counters. */
+  stats(): DispatcherStats {
+    let queued = 0;
+    for (const q of this.queues.values()) queued += q.length;
+    return {
+      queued,
+      inFlight: this.inFlight,
+      queues: this.queues.size,
+      utilisation: this.utilisation(),
+      ...this.counters,
+      policyErrors: this.guard.errors,
+    };
+  }
+
+  /**
+   * Stops dispatching: queued messages are abandoned (their steps reject with DispatcherClosedError once
+   * their running messages finish), later submits reject, and the policy's `close` is called.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const q of [...this.queues.values()]) {
+      for (const b of [...q.batches])
+        this.failBatch(q, b, new DispatcherClosedError('the dispatcher was closed'));
+    }
+    this.guard.close();
+  }
+
+  // ---- the dispatch loop ----
+
+  private readonly onMicrotask = (): void => {
+    this.microtaskPending = false;
+    this.pump();
+  };
+
+  /** Ends the slice; resumes dispatching if the loop yielded. */
+  private readonly onImmediate = (): void => {
+    this.immediatePending = false;
+    this.sliceRuns = 0;
+    if (this.yielding) {
+      this.yielding = false;
+      this.pump();
+    }
+  };
+
+  private schedulePump(): void {
+    if (this.microtaskPending || this.pumping || this.yielding) return;
+    this.microtaskPending = true;
+    queueMicrotask(this.onMicrotask);
+  }
+
+  private pump(): void {
+    if (this.pumping || this.yielding || this.closed) return;
+    this.pumping = true;
+    try {
+      const clock = this.clock;
+      // One clock read per message: the end of a sync run is the start of the next decision.
+      let now = clock.now();
+      while (this.inFlight < this.maxInFlight && this.active.length > 0) {
+        if (this.dirty.length > 0) this.refreshDirty();
+        const start = now;
+        this.view.now = start;
+        const q = this.guard.pick(this.view, this.isEligible) as PartitionQueue | undefined;
+        if (q === undefined) break;
+        if (!this.immediatePending) {
+          // One setImmediate per slice, not per message: it ends the slice and resumes after a yield.
+          this.immediatePending = true;
+          setImmediate(this.onImmediate);
+          this.sliceStart = start;
+        }
+        const b = q.headBatch!;
+        const i = q.headIndex;
+        const msg = q.head!;
+        q.takeHead();
+        this.markDirty(q);
+        if (q.length === 0) this.deactivate(q);
+        let r: unknown;
+        let threw = false;
+        let error: unknown;
+        try {
+          r = b.run(i);
+        } catch (e) {
+          threw = true;
+          error = e;
+        }
+        const end = clock.now();
+        now = end;
+        if (!threw && isThenable(r)) {
+          this.startAsync(q, b, msg, start, r);
+        } else {
+          if (this.inFlight === 0) this.acct.addBusy(start, end);
+          if (threw) this.failed(q, b, error);
+          else this.complete(q, b, msg, start, end);
+        }
+        if (++this.sliceRuns >= this.yieldEvery || end - this.sliceStart >= this.yieldAfterMs) {
+          this.yielding = true;
+          break;
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** A policy's answer is valid when it is one of our active queues with an eligible head. */
+  private readonly isEligible = (q: unknown): boolean =>
+    q instanceof PartitionQueue &&
+    q.activeIndex >= 0 &&
+    this.active[q.activeIndex] === q &&
+    q.head !== undefined;
+
+  private startAsync(
+    q: PartitionQueue,
+    b: Batch,
+    msg: ScheduledMessage,
+    start: number,
+    p: PromiseLike<void>,
+  ): void {
+    if (this.inFlight === 0) this.acct.activeSince = start;
+    this.inFlight++;
+    q.inFlight++;
+    q.inFlightKeys.add(msg.key);
+    p.then(
+      () => this.finishAsync(q, b, msg, start, false, undefined),
+      (e: unknown) => this.finishAsync(q, b, msg, start, true, e),
+    );
+  }
+
+  private finishAsync(
+    q: PartitionQueue,
+    b: Batch,
+    msg: ScheduledMessage,
+    start: number,
+    threw: boolean,
+    error: unknown,
+  ): void {
+    const end = this.clock.now();
+    this.inFlight--;
+    q.inFlight--;
+    q.inFlightKeys.delete(msg.key);
+    if (this.inFlight === 0) this.acct.addBusy(this.acct.activeSince, end);
+    this.markDirty(q);
+    if (threw) this.failed(q, b, error);
+    else this.complete(q, b, msg, start, end);
+    this.forgetIfIdle(q);
+    this.schedulePump();
+  }
+
+  private complete(q: PartitionQueue, b: Batch, msg: ScheduledMessage, start: number, end: number): void {
+    const same = msg.app === q.app;
+    const cost = end - start;
+    this.acct.observeCost(same && msg.fn === q.fn ? q.cost : this.acct.costStats(msg.app, msg.fn), cost);
+    const queueing = start - msg.enqueuedAt;
+    const latency = end - msg.ingest;
+    const met = end <= msg.deadline;
+    (same ? q.sink : this.acct.sinkFor(msg.app)).completed(end, queueing, cost, latency, met);
+    this.view.now = end;
+    this.guard.complete(msg, cost, latency, queueing, met, this.view);
+    if (--b.remaining === 0) this.settle(b);
+  }
+
+  private failed(q: PartitionQueue, b: Batch, e: unknown): void {
+    q.sink.failed();
+    this.failBatch(q, b, e);
+    if (--b.remaining === 0) this.settle(b);
+  }
+
+  /** Marks the step failed (first error wins) and abandons its queued messages. */
+  private failBatch(q: PartitionQueue, b: Batch, e: unknown): void {
+    if (b.failed) return;
+    b.failed = true;
+    b.error = e;
+    const n = q.abandon(b);
+    if (n > 0) {
+      q.sink.abandoned(n);
+      b.remaining -= n;
+      this.markDirty(q);
+      if (q.length === 0) this.deactivate(q);
+      if (b.remaining === 0) this.settle(b);
+    }
+  }
+
+  private settle(b: Batch): void {
+    if (b.failed) b.reject(b.error);
+    else b.resolve();
+    this.forgetIfIdle(b.queue);
+  }
+
+  // ---- bookkeeping ----
+
+  private activate(q: PartitionQueue): void {
+    if (q.activeIndex >= 0) return;
+    q.activeIndex = this.active.length;
+    this.active.push(q);
+  }
+
+  private deactivate(q: PartitionQueue): void {
+    const at = q.activeIndex;
+    if (at < 0) return;
+    const last = this.active.pop()!;
+    if (last !== q) {
+      this.active[at] = last;
+      last.activeIndex = at;
+    }
+    q.activeIndex = -1;
+  }
+
+  /** Drops a queue with nothing queued or running (a partition that moves away leaves no trace). */
+  private forgetIfIdle(q: PartitionQueue): void {
+    if (q.length === 0 && q.inFlight === 0 && q.batches.length === 0 && this.queues.get(q.id) === q) {
+      this.queues.delete(q.id);
+    }
+  }
+
+  private markDirty(q: PartitionQueue): void {
+    if (!q.dirty) {
+      q.dirty = true;
+      this.dirty.push(q);
+    }
+  }
+
+  private refreshDirty(): void {
+    const d = this.dirty;
+    for (let i = 0; i < d.length; i++) {
+      const q = d[i]!;
+      if (q.dirty) q.refreshHead(this.scratch, this.scanLimit);
+    }
+    d.length = 0;
+  }
+}

@@ -1,0 +1,206 @@
+// Internal: one partition queue of the dispatcher. Holds the submitted steps (batches) in order, per-message
+// flags, the keys in flight, and computes the eligible head that enforces per-key order. Not exported from
+// the package.
+import type { PriorityClass } from '@dirigo/core';
+import type { AppMetricsSink } from './metrics.ts';
+import type { QueueView, ScheduledMessage } from './types.ts';
+
+/** Message flags. */
+export const TAKEN = 1; // started, finished or abandoned: no longer queued
+export const DEFERRED = 2;
+export const DEPRIORITISED = 4;
+
+/** Observed cost of one function (EWMA). */
+export interface CostStats {
+  estimate: number;
+  samples: number;
+}
+
+/** One `submit` call: a step's messages, in order, and how to run them. */
+export class Batch {
+  readonly messages: readonly ScheduledMessage[];
+  readonly run: (index: number) => void | Promise<void>;
+  readonly queue: PartitionQueue;
+  readonly flags: Uint8Array;
+  /** Messages enqueued so far (they are admitted one by one). */
+  end = 0;
+  /** First index not TAKEN. */
+  next = 0;
+  /** Messages not finished yet (completed, failed or abandoned). */
+  remaining: number;
+  failed = false;
+  error: unknown;
+  resolve: () => void = () => {};
+  reject: (e: unknown) => void = () => {};
+
+  constructor(
+    messages: readonly ScheduledMessage[],
+    run: (index: number) => void | Promise<void>,
+    queue: PartitionQueue,
+  ) {
+    this.messages = messages;
+    this.run = run;
+    this.queue = queue;
+    this.flags = new Uint8Array(messages.length);
+    this.remaining = messages.length;
+  }
+}
+
+/** A partition queue; the dispatcher shows it to policies as a `QueueView`. */
+export class PartitionQueue implements QueueView {
+  readonly id: string;
+  readonly app: string;
+  readonly fn: string;
+  readonly priority: PriorityClass;
+  readonly cost: CostStats;
+  readonly sink: AppMetricsSink;
+  length = 0;
+  inFlight = 0;
+  head: ScheduledMessage | undefined;
+  headDeprioritised = false;
+  headBatch: Batch | undefined;
+  headIndex = -1;
+  /** Batches with queued messages, in submit order. */
+  readonly batches: Batch[] = [];
+  readonly inFlightKeys = new Set<string>();
+  deferred = 0;
+  deprioritised = 0;
+  maxConcurrentKeys = 16;
+  dirty = false;
+  /** Position in the dispatcher's active list, or -1. */
+  activeIndex = -1;
+
+  constructor(first: ScheduledMessage, cost: CostStats, sink: AppMetricsSink) {
+    this.id = first.queue;
+    this.app = first.app;
+    this.fn = first.fn;
+    this.priority = first.priority;
+    this.cost = cost;
+    this.sink = sink;
+  }
+
+  get oldestEnqueuedAt(): number {
+    const b = this.batches[0];
+    return b === undefined || this.length === 0 ? Number.NaN : b.messages[b.next]!.enqueuedAt;
+  }
+
+  get firstDeadline(): number {
+    const b = this.batches[0];
+    return b === undefined || this.length === 0 ? Number.NaN : b.messages[b.next]!.deadline;
+  }
+
+  get lastDeadline(): number {
+    const b = this.batches[this.batches.length - 1];
+    return b === undefined || this.length === 0 || b.end === 0 ? Number.NaN : b.messages[b.end - 1]!.deadline;
+  }
+
+  get queuedCostMs(): number {
+    return (this.length - this.deprioritised) * this.cost.estimate;
+  }
+
+  /**
+   * Recomputes `head`: the first queued message whose key is not in flight, not preceded by a queued message
+   * of the same key, and not deferred; preferring one that is not deprioritised. Scans at most `scanLimit`
+   * queued messages; `scratch` is a reusable set.
+   */
+  refreshHead(scratch: Set<string>, scanLimit: number): void {
+    this.dirty = false;
+    this.head = undefined;
+    this.headBatch = undefined;
+    this.headIndex = -1;
+    this.headDeprioritised = false;
+    if (this.length === 0 || this.inFlight >= this.maxConcurrentKeys) return;
+    const b0 = this.batches[0]!;
+    if (this.inFlight === 0 && this.deferred === 0 && this.deprioritised === 0) {
+      this.setHead(b0, b0.next, false);
+      return;
+    }
+    scratch.clear();
+    const busy = this.inFlightKeys;
+    let deprioBatch: Batch | undefined;
+    let deprioIndex = -1;
+    let scanned = 0;
+    for (let j = 0; j < this.batches.length; j++) {
+      const b = this.batches[j]!;
+      const flags = b.flags;
+      for (let i = b.next; i < b.end; i++) {
+        const f = flags[i]!;
+        if ((f & TAKEN) !== 0) continue;
+        if (++scanned > scanLimit) {
+          j = this.batches.length;
+          break;
+        }
+        const key = b.messages[i]!.key;
+        if (busy.has(key) || scratch.has(key)) continue;
+        if ((f & DEFERRED) !== 0) {
+          scratch.add(key);
+        } else if ((f & DEPRIORITISED) !== 0) {
+          if (deprioBatch === undefined) {
+            deprioBatch = b;
+            deprioIndex = i;
+          }
+          scratch.add(key);
+        } else {
+          this.setHead(b, i, false);
+          return;
+        }
+      }
+    }
+    if (deprioBatch !== undefined) this.setHead(deprioBatch, deprioIndex, true);
+  }
+
+  private setHead(b: Batch, i: number, deprioritised: boolean): void {
+    this.head = b.messages[i];
+    this.headBatch = b;
+    this.headIndex = i;
+    this.headDeprioritised = deprioritised;
+  }
+
+  /** Marks the head as started and removes it from the queue. */
+  takeHead(): void {
+    const b = this.headBatch!;
+    const i = this.headIndex;
+    const f = b.flags[i]!;
+    b.flags[i] = f | TAKEN;
+    this.length--;
+    if ((f & DEPRIORITISED) !== 0) this.deprioritised--;
+    this.head = undefined;
+    this.headBatch = undefined;
+    if (i === b.next) this.advance(b);
+  }
+
+  private advance(b: Batch): void {
+    const flags = b.flags;
+    let n = b.next;
+    while (n < b.end && (flags[n]! & TAKEN) !== 0) n++;
+    b.next = n;
+    if (n === b.messages.length) {
+      const at = this.batches.indexOf(b);
+      if (at === 0) this.batches.shift();
+      else if (at > 0) this.batches.splice(at, 1);
+    }
+  }
+
+  /** Drops the queued messages of `b` (its step failed); returns how many. */
+  abandon(b: Batch): number {
+    let n = 0;
+    const flags = b.flags;
+    for (let i = b.next; i < b.end; i++) {
+      const f = flags[i]!;
+      if ((f & TAKEN) !== 0) continue;
+      if ((f & DEFERRED) !== 0) this.deferred--;
+      if ((f & DEPRIORITISED) !== 0) this.deprioritised--;
+      flags[i] = f | TAKEN;
+      n++;
+    }
+    this.length -= n;
+    // Messages not yet enqueued (abandon during the arrival loop) count as dropped too.
+    for (let i = b.end; i < b.messages.length; i++) flags[i] = TAKEN;
+    n += b.messages.length - b.end;
+    b.end = b.messages.length;
+    b.next = b.messages.length;
+    const at = this.batches.indexOf(b);
+    if (at >= 0) this.batches.splice(at, 1);
+    return n;
+  }
+}
