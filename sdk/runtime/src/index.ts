@@ -17,5 +17,34 @@ export {
   headerString,
 } from './headers.ts';
 export { pendingRecords } from './lag.ts';
-export { type AppStats, type AppStatus, Worker, type WorkerOptions, type WorkerState } from './worker.ts';
+export {
+  type AppSnapshot,
+  type ArrivalDecision,
+  BUILTIN_POLICIES,
+  type CompletionInfo,
+  createPolicy,
+  DEFAULT_CLASS_WEIGHTS,
+  type HistogramSummary,
+  type PeerLoad,
+  type PolicyFactory,
+  type PolicyOptions,
+  type QueueView,
+  registeredPolicies,
+  registerPolicy,
+  type ScheduledMessage,
+  type SchedulerSnapshot,
+  type SchedulingPolicy,
+  type SendDecision,
+  type SendTarget,
+  unregisterPolicy,
+  type WorkerView,
+} from './scheduler/index.ts';
+export {
+  type AppStats,
+  type AppStatus,
+  type SchedulerOptions,
+  Worker,
+  type WorkerOptions,
+  type WorkerState,
+} from './worker.ts';
 // `runWorkerProcess` and `loadApps` (they bring the kafkajs transport) are in `@dirigo/runtime/process`.

@@ -69,6 +69,11 @@ export class PartitionTask {
     this.exactlyOnce = env.app.options.guarantee === 'exactly_once';
   }
 
+  /** The scheduler queue of this partition. */
+  get queueId(): string {
+    return `${this.env.fn.group}/${this.partition}`;
+  }
+
   get topicPartition(): TopicPartition {
     return { topic: this.env.fn.topic, partition: this.partition };
   }
@@ -192,7 +197,7 @@ export class PartitionTask {
     const runner = this.runner!;
     const state = this.state;
     try {
-      if (records.length > 0) await runner.run(records, out);
+      if (records.length > 0) await runner.run(records, out, this.queueId);
       runner.fireTimers(out);
       if (out.records.length === 0 && records.length === 0 && !state?.dirty) return;
       const outputs = out.records.length;

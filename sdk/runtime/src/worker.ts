@@ -17,6 +17,11 @@ import { type Clock, systemClock } from './clock.ts';
 import type { AppStoppedError } from './errors.ts';
 import { FunctionRunner } from './function-runner.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
+import { Dispatcher } from './scheduler/dispatcher.ts';
+import { InMemorySchedulerMetrics, type SchedulerSnapshot } from './scheduler/metrics.ts';
+import { createPolicy } from './scheduler/registry.ts';
+import type { PolicyOptions } from './scheduler/types.ts';
 import { type KeyValueStore, MemoryStore } from './state/store.ts';
 import { type FunctionEnv, routerFunction } from './step/function-env.ts';
 import type { StepOutput } from './step/step-runner.ts';
@@ -50,6 +55,24 @@ export interface WorkerOptions {
   readonly heartbeatIntervalMs?: number;
   /** Partitions each function processes at once on this worker. Default 4. */
   readonly concurrency?: number;
+  /**
+   * The data-plane scheduler: which registered policy picks the next message among all queues of all apps on
+   * this worker (`fifo`, `priority`, `edf`, `laxity`, `weighted-fair`, or one of yours, see `registerPolicy`).
+   * Default `{ policy: 'edf' }`. `false` runs each step's records in offset order with no scheduler.
+   */
+  readonly scheduler?: SchedulerOptions | false;
+  /** Serve Prometheus metrics on this port (0: any free port). Default: no endpoint. */
+  readonly metricsPort?: number;
+}
+
+/** Options of the worker's data-plane scheduler. */
+export interface SchedulerOptions {
+  /** Registered policy name. Default 'edf'. */
+  readonly policy?: string;
+  /** Options passed to the policy factory. */
+  readonly options?: PolicyOptions;
+  /** Messages running at once (async handlers) across all queues. Default 64. */
+  readonly maxInFlight?: number;
 }
 
 /** Per-app counters since the worker started. */
@@ -73,6 +96,9 @@ export class Worker {
   private readonly resolved: ResolvedApp[] = [];
   private sharedProducer: ReturnType<Transport['producer']> | undefined;
   private ticker: NodeJS.Timeout | undefined;
+  private readonly dispatcher: Dispatcher | undefined;
+  private readonly metrics: InMemorySchedulerMetrics | undefined;
+  private metricsServer: MetricsServer | undefined;
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -90,6 +116,28 @@ export class Worker {
       names.add(id);
       this.resolved.push(app);
     }
+    if (options.scheduler !== false) {
+      const policyName = options.scheduler?.policy ?? 'edf';
+      const policy = createPolicy(policyName, options.scheduler?.options ?? {});
+      this.metrics = new InMemorySchedulerMetrics({ clock: this.clock });
+      this.dispatcher = new Dispatcher({
+        policy,
+        clock: this.clock,
+        logger: this.logger.child({ component: 'scheduler' }),
+        metrics: this.metrics,
+        ...(options.scheduler?.maxInFlight ? { maxInFlight: options.scheduler.maxInFlight } : {}),
+      });
+    }
+  }
+
+  /** Scheduler metrics (satisfaction, latency, queueing, throughput per app; utilisation, queues). */
+  schedulerMetrics(): SchedulerSnapshot | undefined {
+    return this.metrics?.snapshot();
+  }
+
+  /** The port of the Prometheus endpoint, when `metricsPort` was given. */
+  get metricsAddress(): number | undefined {
+    return this.metricsServer?.port;
   }
 
   get state(): WorkerState {
@@ -113,6 +161,10 @@ export class Worker {
       this.sharedProducer = transport.producer({ clientId: `${this.id}.shared` });
       await this.sharedProducer.connect();
       for (const app of this.resolved) await this.startApp(app);
+      if (this.options.metricsPort !== undefined && this.metrics) {
+        this.metricsServer = await startMetricsServer(this.options.metricsPort, this.metrics, this.id);
+        this.logger.info({ port: this.metricsServer.port }, 'metrics endpoint listening');
+      }
       const tick = this.options.tickIntervalMs ?? 100;
       if (tick > 0) {
         this.ticker = setInterval(() => void this.tick(), tick);
@@ -140,6 +192,7 @@ export class Worker {
         logger: log.child({ fn: fn.name }),
         partitions,
         priorityHeader,
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
       });
     }
     for (const ing of app.ingresses) {
@@ -153,6 +206,7 @@ export class Worker {
         logger: log.child({ fn: fn.name }),
         partitions,
         priorityHeader,
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
       });
     }
     const runners: FunctionRunner[] = [];
@@ -275,6 +329,7 @@ export class Worker {
 
   /** Fires due timers now (the interval calls this; the test driver calls it after moving its clock). */
   async tick(): Promise<void> {
+    this.dispatcher?.tick();
     for (const runners of this.runners.values()) for (const r of runners) await r.tick();
   }
 
@@ -301,6 +356,8 @@ export class Worker {
     this.lifecycle.to('stopping');
     if (this.ticker) clearInterval(this.ticker);
     await Promise.all([...this.runners.keys()].map((name) => this.stopApp(name)));
+    this.dispatcher?.close();
+    await this.metricsServer?.close();
     for (const s of this.stores.values()) await s.close();
     this.stores.clear();
     await this.sharedProducer?.disconnect().catch(() => {});

@@ -3,6 +3,7 @@
 // with a synthetic definition.
 import type { Logger, ResolvedApp, ResolvedFunction, ResolvedIngress } from '@dirigo/core';
 import type { Clock } from '../clock.ts';
+import type { Dispatcher } from '../scheduler/dispatcher.ts';
 
 export interface FunctionEnv {
   readonly app: ResolvedApp;
@@ -15,6 +16,8 @@ export interface FunctionEnv {
   readonly partitions: ReadonlyMap<string, number>;
   /** `dirigo-priority` header value of this app, shared by every record it writes. */
   readonly priorityHeader: Buffer;
+  /** The worker's data-plane scheduler; without one, a step runs its records in offset order. */
+  readonly dispatcher?: Dispatcher;
 }
 
 /** A synthetic function that re-keys an ingress topic onto its target function's topic. */

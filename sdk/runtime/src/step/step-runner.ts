@@ -7,14 +7,18 @@ import type { IncomingRecord, OutgoingRecord } from '@dirigo/core';
 import { AppStoppedError } from '../errors.ts';
 import {
   H_APP,
+  H_DEADLINE,
   H_ERROR,
   H_ERROR_CLASS,
   H_ERROR_STAGE,
   H_FUNCTION,
+  H_INGEST,
   H_ORIGIN_OFFSET,
   H_ORIGIN_PARTITION,
   H_ORIGIN_TOPIC,
+  headerNumber,
 } from '../headers.ts';
+import type { ScheduledMessage } from '../scheduler/types.ts';
 import type { PartitionState } from '../state/partition-state.ts';
 import type { FunctionEnv } from './function-env.ts';
 import { MessageContext, metaHeaders, type TimerEntry } from './message-context.ts';
@@ -39,8 +43,42 @@ export class StepRunner {
     this.state = state;
   }
 
-  /** Runs every record; resolves when all handlers finished. Rejects only with AppStoppedError or a bug. */
-  async run(records: readonly IncomingRecord[], out: StepOutput): Promise<void> {
+  /**
+   * Runs every record; resolves when all handlers finished. Rejects only with AppStoppedError or a bug. With a
+   * dispatcher, the records become messages of this partition's queue and the worker's scheduling policy
+   * decides when each runs, interleaved with the queues of every other app on the worker.
+   */
+  run(records: readonly IncomingRecord[], out: StepOutput, queue: string): Promise<void> {
+    const dispatcher = this.env.dispatcher;
+    if (dispatcher === undefined) return this.runInOrder(records, out);
+    const env = this.env;
+    const app = env.app;
+    const target = app.options.latencyTargetMs;
+    const now = env.clock.now();
+    const keys: string[] = new Array(records.length);
+    const messages: ScheduledMessage[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const key = r.key === null ? '' : r.key.toString('utf8');
+      keys[i] = key;
+      const ingest = headerNumber(r.headers, H_INGEST) ?? r.timestamp;
+      messages[i] = {
+        app: app.name,
+        fn: env.fn.name,
+        key,
+        queue,
+        priority: app.options.priority,
+        ingest,
+        deadline: headerNumber(r.headers, H_DEADLINE) ?? ingest + target,
+        enqueuedAt: now,
+      };
+    }
+    return dispatcher.submit(messages, (i) => this.execute(records[i]!, keys[i]!, out), {
+      maxConcurrentKeys: app.options.maxConcurrentKeys,
+    });
+  }
+
+  private async runInOrder(records: readonly IncomingRecord[], out: StepOutput): Promise<void> {
     const max = this.env.app.options.maxConcurrentKeys;
     let tails: Map<string, Promise<void>> | undefined;
     let inflight: Set<Promise<void>> | undefined;

@@ -13,7 +13,7 @@ import {
   type Serde,
   silentLogger,
 } from '@dirigo/core';
-import { type Clock, Worker } from '@dirigo/runtime';
+import { type Clock, type SchedulerOptions, Worker } from '@dirigo/runtime';
 import { MemoryKafka } from '../memory/kafka.ts';
 import { MemoryTransport } from '../memory/transport.ts';
 
@@ -39,6 +39,8 @@ export interface TestDriverOptions {
   /** Partitions of ingress topics the driver creates. Default 4. */
   readonly ingressPartitions?: number;
   readonly logger?: Logger;
+  /** The workers' data-plane scheduler (default: the worker's default, `edf`). */
+  readonly scheduler?: SchedulerOptions | false;
 }
 
 /** A record to pipe in. `value` is encoded with the ingress serde of the topic (JSON if none). */
@@ -101,6 +103,7 @@ export class TestDriver {
         workerId: `test-worker-${i}`,
         tickIntervalMs: 0,
         sessionTimeoutMs: 60_000,
+        ...(this.options.scheduler === undefined ? {} : { scheduler: this.options.scheduler }),
       });
       this.workers.push(worker);
       await worker.start();

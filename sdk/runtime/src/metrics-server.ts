@@ -1,0 +1,42 @@
+// The worker's Prometheus endpoint: GET /metrics serves the scheduler metrics (read from one snapshot per
+// scrape, so the hot path never touches prom-client) plus Node.js process metrics.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { InMemorySchedulerMetrics } from './scheduler/metrics.ts';
+import { registerSchedulerMetrics } from './scheduler/prometheus.ts';
+
+export interface MetricsServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Listens on `port` (0: any free port) on all interfaces. */
+export async function startMetricsServer(
+  port: number,
+  metrics: InMemorySchedulerMetrics,
+  workerId: string,
+): Promise<MetricsServer> {
+  const registry = new Registry();
+  registry.setDefaultLabels({ worker: workerId });
+  registerSchedulerMetrics(registry, metrics);
+  collectDefaultMetrics({ register: registry, prefix: 'dirigo_process_' });
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end('try /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (e: unknown) => res.writeHead(500).end(String(e)),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
