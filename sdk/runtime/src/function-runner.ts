@@ -1,10 +1,20 @@
 // One function (or ingress router) of one app on this worker: a member of the consumer group `<ns>.<app>.<fn>`
 // over its input topic. Partitions assigned to it become PartitionTasks (fence, restore, then process);
 // revoked ones are closed after their in-flight step. A record failing under the `stop` policy stops the app.
-import type { Consumer, Logger, RecordBatch, TopicPartition } from '@dirigo/core';
+import {
+  type Consumer,
+  DirigoError,
+  isFenced,
+  type Logger,
+  type RecordBatch,
+  type TopicPartition,
+} from '@dirigo/core';
 import { AppStoppedError } from './errors.ts';
 import { PartitionTask, type PartitionTaskDeps } from './partition-task.ts';
 import type { FunctionEnv } from './step/function-env.ts';
+
+/** A step failing this many times in a row with a non-retriable error stops the app. */
+const MAX_PERMANENT_FAILURES = 3;
 
 export interface FunctionRunnerOptions {
   readonly sessionTimeoutMs: number;
@@ -21,6 +31,8 @@ export class FunctionRunner {
   private readonly logger: Logger;
   private consumer: Consumer | undefined;
   private readonly tasks = new Map<number, Promise<PartitionTask>>();
+  /** Consecutive failed steps per partition. */
+  private readonly failures = new Map<number, number>();
 
   constructor(env: FunctionEnv, deps: Omit<PartitionTaskDeps, 'consumer'>, options: FunctionRunnerOptions) {
     this.env = env;
@@ -108,6 +120,7 @@ export class FunctionRunner {
     const task = await this.taskFor(batch.partition);
     try {
       await task.process(batch.records);
+      this.failures.delete(batch.partition);
     } catch (e) {
       if (e instanceof AppStoppedError) {
         this.logger.error({ err: e }, e.message);
@@ -117,7 +130,24 @@ export class FunctionRunner {
       }
       this.tasks.delete(batch.partition);
       await task.close().catch(() => {});
-      this.logger.warn({ err: e, partition: batch.partition }, 'step failed; the batch will be retried');
+      const failures = (this.failures.get(batch.partition) ?? 0) + 1;
+      this.failures.set(batch.partition, failures);
+      if (e instanceof DirigoError && !e.retriable && !isFenced(e) && failures >= MAX_PERMANENT_FAILURES) {
+        // Retrying cannot help (e.g. a record larger than the broker accepts): stop the app, loudly, instead of
+        // looping forever on the same batch.
+        const stop = new AppStoppedError(
+          this.env.app.name,
+          `app '${this.env.app.name}' stopped: function '${this.env.fn.name}' failed ${failures} times in a row on ${batch.topic}/${batch.partition} from offset ${batch.records[0]?.offset ?? '?'} with a non-retriable error: ${(e as Error).message}`,
+          { cause: e },
+        );
+        this.logger.error({ err: stop }, stop.message);
+        this.options.onAppStopped(stop);
+        throw stop;
+      }
+      this.logger.warn(
+        { err: e, partition: batch.partition, failures },
+        'step failed; the batch will be retried',
+      );
       throw e;
     }
   }

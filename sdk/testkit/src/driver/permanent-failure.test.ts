@@ -1,0 +1,62 @@
+// A step that keeps failing with a non-retriable transport error (e.g. a record larger than the broker
+// accepts) stops its app with an error naming the partition and offset, instead of retrying forever.
+import { defineApp, fn, type Producer, type ProducerOptions, TransportError } from '@dirigo/core';
+import { Worker } from '@dirigo/runtime';
+import { describe, expect, it } from 'vitest';
+import { MemoryKafka } from '../memory/kafka.ts';
+import { MemoryTransport } from '../memory/transport.ts';
+import { waitFor } from '../wait.ts';
+
+/** A transport whose transactional sends fail as a broker rejecting an oversized record would. */
+class RejectingTransport extends MemoryTransport {
+  sends = 0;
+  override producer(options: ProducerOptions = {}): Producer {
+    const inner = super.producer(options);
+    if (options.transactionalId === undefined) return inner;
+    return {
+      connect: () => inner.connect(),
+      disconnect: () => inner.disconnect(),
+      send: (records) => inner.send(records),
+      beginTransaction: async () => {
+        const txn = await inner.beginTransaction();
+        return {
+          ...txn,
+          send: async () => {
+            this.sends++;
+            throw new TransportError('produce: message too large', { retriable: false });
+          },
+          sendOffsets: (g, o) => txn.sendOffsets(g, o),
+          commit: () => txn.commit(),
+          abort: () => txn.abort(),
+        };
+      },
+    };
+  }
+}
+
+describe('permanent step failures', () => {
+  it('stop the app after a few attempts with the partition and offset in the error', async () => {
+    const kafka = new MemoryKafka({ retryBackoffMs: 1 });
+    const transport = new RejectingTransport(kafka);
+    await (await transport.admin()).createTopics([{ name: 'in', partitions: 1 }]);
+    const app = defineApp({
+      name: 'big',
+      ingresses: [{ topic: 'in', to: 'f' }],
+      egresses: { out: { topic: 'out' } },
+      functions: { f: fn({ handler: (ctx, m: unknown) => ctx.emit('out', ctx.key, m) }) },
+    });
+    const worker = new Worker({ transport, apps: [app], tickIntervalMs: 0 });
+    await worker.start();
+    const producer = transport.producer();
+    await producer.connect();
+    await producer.send([{ topic: 'in', key: Buffer.from('k'), value: Buffer.from('1') }]);
+    await waitFor(() => worker.appStats().get('big')?.status === 'failed', 5_000);
+    expect(worker.appStats().get('big')?.error).toMatch(
+      /failed 3 times in a row on in\/0 from offset 0 .*message too large/,
+    );
+    expect(transport.sends).toBe(3);
+    expect(worker.state).toBe('running');
+    await worker.stop();
+    await kafka.close();
+  });
+});
