@@ -14,6 +14,7 @@ import {
   type Transport,
 } from '@dirigo/core';
 import { type Clock, systemClock } from './clock.ts';
+import { ControlChannel } from './control/control-channel.ts';
 import type { AppStoppedError } from './errors.ts';
 import { FunctionRunner } from './function-runner.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -21,7 +22,7 @@ import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
 import { Dispatcher } from './scheduler/dispatcher.ts';
 import { InMemorySchedulerMetrics, type SchedulerSnapshot } from './scheduler/metrics.ts';
 import { createPolicy } from './scheduler/registry.ts';
-import type { PolicyOptions } from './scheduler/types.ts';
+import type { PeerLoad, PolicyOptions } from './scheduler/types.ts';
 import { type KeyValueStore, MemoryStore } from './state/store.ts';
 import { type FunctionEnv, routerFunction } from './step/function-env.ts';
 import type { StepOutput } from './step/step-runner.ts';
@@ -63,6 +64,14 @@ export interface WorkerOptions {
   readonly scheduler?: SchedulerOptions | false;
   /** Serve Prometheus metrics on this port (0: any free port). Default: no endpoint. */
   readonly metricsPort?: number;
+  /**
+   * Load reports: this worker publishes its load on the control topic every `loadReportIntervalMs` (default
+   * 500; 0 disables) and reads its peers' reports for the scheduler. Topic default `dirigo.control`.
+   */
+  readonly controlTopic?: string;
+  readonly loadReportIntervalMs?: number;
+  /** Log a metrics summary (per app satisfaction, p99, throughput; utilisation) this often, ms. Default 10000; 0 disables. */
+  readonly metricsLogIntervalMs?: number;
 }
 
 /** Options of the worker's data-plane scheduler. */
@@ -99,6 +108,8 @@ export class Worker {
   private readonly dispatcher: Dispatcher | undefined;
   private readonly metrics: InMemorySchedulerMetrics | undefined;
   private metricsServer: MetricsServer | undefined;
+  private control: ControlChannel | undefined;
+  private metricsLogger: NodeJS.Timeout | undefined;
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -128,6 +139,31 @@ export class Worker {
         ...(options.scheduler?.maxInFlight ? { maxInFlight: options.scheduler.maxInFlight } : {}),
       });
     }
+  }
+
+  private logMetrics(): void {
+    const snap = this.metrics?.snapshot();
+    if (snap === undefined) return;
+    const apps = Object.fromEntries(
+      Object.entries(snap.apps).map(([name, a]) => [
+        name,
+        {
+          completed: a.completed,
+          satisfaction: a.satisfaction,
+          p99Ms: a.latencyMs.p99,
+          throughput: a.throughputPerSec,
+        },
+      ]),
+    );
+    this.logger.info(
+      { apps, utilisation: snap.worker?.utilisation, peers: this.control?.peers().length },
+      'scheduler metrics',
+    );
+  }
+
+  /** Other workers' load as last reported on the control topic. */
+  peers(): readonly PeerLoad[] {
+    return this.control?.peers() ?? [];
   }
 
   /** Scheduler metrics (satisfaction, latency, queueing, throughput per app; utilisation, queues). */
@@ -164,6 +200,25 @@ export class Worker {
       if (this.options.metricsPort !== undefined && this.metrics) {
         this.metricsServer = await startMetricsServer(this.options.metricsPort, this.metrics, this.id);
         this.logger.info({ port: this.metricsServer.port }, 'metrics endpoint listening');
+      }
+      const reportMs = this.options.loadReportIntervalMs ?? 500;
+      if (reportMs > 0 && this.dispatcher) {
+        this.control = new ControlChannel({
+          transport,
+          producer: this.sharedProducer,
+          topic: this.options.controlTopic ?? 'dirigo.control',
+          workerId: this.id,
+          dispatcher: this.dispatcher,
+          clock: this.clock,
+          logger: this.logger.child({ component: 'control' }),
+          intervalMs: reportMs,
+        });
+        await this.control.start();
+      }
+      const logMs = this.options.metricsLogIntervalMs ?? 10_000;
+      if (logMs > 0 && this.metrics) {
+        this.metricsLogger = setInterval(() => this.logMetrics(), logMs);
+        this.metricsLogger.unref();
       }
       const tick = this.options.tickIntervalMs ?? 100;
       if (tick > 0) {
@@ -355,6 +410,10 @@ export class Worker {
     if (this.lifecycle.is('stopped', 'stopping', 'created')) return;
     this.lifecycle.to('stopping');
     if (this.ticker) clearInterval(this.ticker);
+    if (this.metricsLogger) clearInterval(this.metricsLogger);
+    await this.control
+      ?.stop()
+      .catch((e: unknown) => this.logger.warn({ err: e }, 'stopping the control channel failed'));
     await Promise.all([...this.runners.keys()].map((name) => this.stopApp(name)));
     this.dispatcher?.close();
     await this.metricsServer?.close();

@@ -102,6 +102,8 @@ export class TestDriver {
         logger: this.options.logger ?? silentLogger(),
         workerId: `test-worker-${i}`,
         tickIntervalMs: 0,
+        loadReportIntervalMs: 0,
+        metricsLogIntervalMs: 0,
         sessionTimeoutMs: 60_000,
         ...(this.options.scheduler === undefined ? {} : { scheduler: this.options.scheduler }),
       });

@@ -1,0 +1,189 @@
+// Admin on kafkajs.
+import {
+  type Admin as DirigoAdmin,
+  type Logger,
+  type PartitionOffsets,
+  type TopicDescription,
+  type TopicPartitionOffset,
+  type TopicSpec,
+  UnknownTopicError,
+} from '@dirigo/core';
+import type { ITopicConfig, Admin as KAdmin } from 'kafkajs';
+import kafkajs from 'kafkajs';
+import { isUnknownTopicError, mapError } from './errors.ts';
+import type { KafkajsInternals } from './internals.ts';
+
+const { ConfigResourceTypes } = kafkajs;
+
+/** Topics the broker keeps for itself; `listTopics` leaves them out, as the Java admin does by default. */
+const INTERNAL_TOPICS = new Set([
+  '__consumer_offsets',
+  '__transaction_state',
+  '__share_group_state',
+  '__cluster_metadata',
+]);
+
+/** What the admin needs from the transport. */
+export interface AdminContext {
+  readonly logger: Logger;
+  /** Partition counts of topics known to exist (producers skip their existence check for them). */
+  readonly knownTopics: Map<string, number>;
+  /** High watermarks (kafkajs's admin only reports last stable offsets). */
+  internals(): KafkajsInternals;
+  closed(admin: KafkajsAdmin): void;
+}
+
+/** Throws `UnknownTopicError` naming the first of `names` that does not exist (kafkajs's error does not say). */
+export async function throwUnknownTopic(
+  admin: KAdmin,
+  names: readonly string[],
+  cause: unknown,
+): Promise<never> {
+  let missing: string | undefined;
+  try {
+    const existing = new Set(await admin.listTopics());
+    missing = names.find((n) => !existing.has(n));
+  } catch {
+    // Keep the original error.
+  }
+  throw new UnknownTopicError(missing ?? names[0] ?? '?', { cause });
+}
+
+export class KafkajsAdmin implements DirigoAdmin {
+  readonly #context: AdminContext;
+  readonly #admin: KAdmin;
+  readonly #logger: Logger;
+  #closed = false;
+
+  constructor(context: AdminContext, admin: KAdmin) {
+    this.#context = context;
+    this.#admin = admin;
+    this.#logger = context.logger.child({ component: 'admin' });
+  }
+
+  async createTopics(topics: readonly TopicSpec[]): Promise<void> {
+    if (topics.length === 0) return;
+    try {
+      const existing = new Set(await this.#admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t.name));
+      if (missing.length > 0) {
+        const { brokers } = await this.#admin.describeCluster();
+        const defaultReplication = Math.max(1, Math.min(3, brokers.length));
+        const specs: ITopicConfig[] = missing.map((t) => {
+          const config: Record<string, string> = { ...(t.config ?? {}) };
+          if (t.compacted === true) config['cleanup.policy'] = 'compact';
+          return {
+            topic: t.name,
+            numPartitions: t.partitions,
+            replicationFactor: t.replicationFactor ?? defaultReplication,
+            configEntries: Object.entries(config).map(([name, value]) => ({ name, value })),
+          };
+        });
+        // Resolves false when every topic already existed (a concurrent creator won the race): fine.
+        await this.#admin.createTopics({ topics: specs, waitForLeaders: true, timeout: 30_000 });
+        this.#logger.info({ topics: missing.map((t) => t.name) }, 'topics created');
+      }
+    } catch (error) {
+      throw mapError(error, { operation: 'create topics' });
+    }
+  }
+
+  async describeTopics(names: readonly string[]): Promise<TopicDescription[]> {
+    if (names.length === 0) return [];
+    let partitionsByTopic: Map<string, number>;
+    try {
+      const metadata = await this.#admin.fetchTopicMetadata({ topics: [...names] });
+      partitionsByTopic = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]));
+    } catch (error) {
+      if (isUnknownTopicError(error)) return throwUnknownTopic(this.#admin, names, error);
+      throw mapError(error, { operation: 'describe topics' });
+    }
+    const missing = names.find((n) => !partitionsByTopic.has(n) || partitionsByTopic.get(n) === 0);
+    if (missing !== undefined) throw new UnknownTopicError(missing);
+    let configs: Map<string, Record<string, string>>;
+    try {
+      const described = await this.#admin.describeConfigs({
+        includeSynonyms: false,
+        resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
+      });
+      configs = new Map();
+      for (const resource of described.resources) {
+        const config: Record<string, string> = {};
+        for (const entry of resource.configEntries) {
+          if (entry.configValue !== null && entry.configValue !== undefined) {
+            config[entry.configName] = entry.configValue;
+          }
+        }
+        configs.set(resource.resourceName, config);
+      }
+    } catch (error) {
+      if (isUnknownTopicError(error)) return throwUnknownTopic(this.#admin, names, error);
+      throw mapError(error, { operation: 'describe topic configs' });
+    }
+    return names.map((name) => ({
+      name,
+      partitions: partitionsByTopic.get(name)!,
+      config: configs.get(name) ?? {},
+    }));
+  }
+
+  async listTopics(): Promise<string[]> {
+    try {
+      const topics = await this.#admin.listTopics();
+      return topics.filter((t) => !INTERNAL_TOPICS.has(t)).sort();
+    } catch (error) {
+      throw mapError(error, { operation: 'list topics' });
+    }
+  }
+
+  async deleteTopics(names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    try {
+      const existing = new Set(await this.#admin.listTopics());
+      const toDelete = names.filter((n) => existing.has(n));
+      for (const n of names) this.#context.knownTopics.delete(n);
+      if (toDelete.length === 0) return;
+      await this.#admin.deleteTopics({ topics: toDelete, timeout: 30_000 });
+      this.#logger.info({ topics: toDelete }, 'topics deleted');
+    } catch (error) {
+      // A topic deleted concurrently between the listing and the request.
+      if (isUnknownTopicError(error)) return;
+      throw mapError(error, { operation: 'delete topics' });
+    }
+  }
+
+  async fetchTopicOffsets(topic: string): Promise<PartitionOffsets[]> {
+    try {
+      return await this.#context.internals().watermarks(topic);
+    } catch (error) {
+      if (isUnknownTopicError(error)) throw new UnknownTopicError(topic, { cause: error });
+      throw mapError(error, { operation: 'fetch topic offsets', topic });
+    }
+  }
+
+  async fetchCommittedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {
+    try {
+      const result = await this.#admin.fetchOffsets({ groupId, topics: [topic] });
+      const entry = result.find((r) => r.topic === topic);
+      if (entry === undefined) return [];
+      return entry.partitions
+        .map((p) => ({ topic, partition: p.partition, offset: Number(p.offset) < 0 ? -1 : Number(p.offset) }))
+        .sort((a, b) => a.partition - b.partition);
+    } catch (error) {
+      if (isUnknownTopicError(error)) throw new UnknownTopicError(topic, { cause: error });
+      throw mapError(error, { operation: 'fetch committed offsets', topic });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#admin.disconnect();
+    } catch (error) {
+      throw mapError(error, { operation: 'close admin' });
+    } finally {
+      this.#context.closed(this);
+    }
+  }
+}

@@ -1,0 +1,111 @@
+// Maps kafkajs errors onto the Dirigo error hierarchy. kafkajs wraps the broker's error in retrier errors
+// (KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError with `cause`), so the whole cause chain is searched.
+import {
+  DirigoError,
+  FencedError,
+  PartitionsRevokedError,
+  TransportError,
+  UnknownTopicError,
+} from '@dirigo/core';
+
+interface KafkaJSLikeError {
+  readonly name?: string;
+  readonly message?: string;
+  readonly type?: string;
+  readonly code?: number;
+  readonly retriable?: boolean;
+  readonly cause?: unknown;
+  readonly errors?: readonly unknown[];
+}
+
+// Broker error codes (kafkajs 2.2.4 predates PRODUCER_FENCED, which it reports as an unknown code).
+const INVALID_PRODUCER_EPOCH = 47;
+const PRODUCER_FENCED = 90;
+const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
+const UNKNOWN_TOPIC_TYPES = new Set(['UNKNOWN_TOPIC_OR_PARTITION']);
+const REVOKED_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
+
+/** The error and every `cause` / aggregated error below it, outermost first. */
+export function causeChain(error: unknown): KafkaJSLikeError[] {
+  const chain: KafkaJSLikeError[] = [];
+  const pending: unknown[] = [error];
+  while (pending.length > 0 && chain.length < 32) {
+    const e = pending.shift();
+    if (e === null || typeof e !== 'object') continue;
+    const k = e as KafkaJSLikeError;
+    if (chain.includes(k)) continue;
+    chain.push(k);
+    if (k.cause !== undefined) pending.push(k.cause);
+    if (Array.isArray(k.errors)) pending.push(...k.errors);
+  }
+  return chain;
+}
+
+export function isFencedError(error: unknown): boolean {
+  return causeChain(error).some(
+    (e) =>
+      (e.type !== undefined && FENCED_TYPES.has(e.type)) ||
+      e.code === INVALID_PRODUCER_EPOCH ||
+      e.code === PRODUCER_FENCED ||
+      // kafkajs reports codes it does not know as "Unknown error code <n>" (code -99).
+      (e.type === 'KAFKAJS_UNKNOWN_ERROR_CODE' && e.message === `Unknown error code ${PRODUCER_FENCED}`),
+  );
+}
+
+export function isUnknownTopicError(error: unknown): boolean {
+  return causeChain(error).some((e) => e.type !== undefined && UNKNOWN_TOPIC_TYPES.has(e.type));
+}
+
+export function isRebalanceError(error: unknown): boolean {
+  return causeChain(error).some((e) => e.type !== undefined && REVOKED_TYPES.has(e.type));
+}
+
+/** Whether repeating the call may succeed: the innermost kafkajs verdict wins (retrier wrappers say "no"). */
+function retriableOf(error: unknown): boolean {
+  const chain = causeChain(error);
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const e = chain[i]!;
+    if (typeof e.retriable === 'boolean') return e.retriable;
+  }
+  return false;
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+export interface MapContext {
+  /** What was being done, for the message, e.g. "produce" or "commit offsets". */
+  readonly operation: string;
+  /** The topic concerned, when one is (names the topic in `UnknownTopicError`). */
+  readonly topic?: string;
+  /** Map rebalance errors (ILLEGAL_GENERATION, ...) to `PartitionsRevokedError` (consumer offset commits). */
+  readonly revocation?: boolean;
+}
+
+/** Converts anything kafkajs throws into a `DirigoError`. Dirigo errors pass through unchanged. */
+export function mapError(error: unknown, context: MapContext): DirigoError {
+  if (error instanceof DirigoError) return error;
+  if (isFencedError(error)) {
+    return new FencedError(
+      `${context.operation}: this producer was fenced by a newer producer with the same transactional id`,
+      { cause: error },
+    );
+  }
+  if (context.revocation === true && isRebalanceError(error)) {
+    return new PartitionsRevokedError(
+      `${context.operation}: the group rebalanced; the partitions were revoked`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (isUnknownTopicError(error)) {
+    return new UnknownTopicError(context.topic ?? '?', { cause: error });
+  }
+  return new TransportError(`${context.operation}: ${messageOf(error)}`, {
+    cause: error,
+    retriable: retriableOf(error),
+  });
+}

@@ -1,0 +1,266 @@
+// What kafkajs's public API does not offer, done through its internals:
+// 1. high watermarks (a read_uncommitted ListOffsets; kafkajs's admin only asks read_committed, which answers
+//    the last stable offset);
+// 2. a raw Fetch that reports record-batch HEADERS, which kafkajs throws away.
+//
+// Why: after log compaction a segment can end with record batches that have no records left (Kafka keeps the
+// last batch of each producer, emptied, to remember its sequence numbers). A fetch at an offset in such a range
+// returns only those empty batches, because the broker answers from one segment at a time. kafkajs decodes the
+// records, finds none, and re-fetches the same offset forever (kafkajs issue #1072); the Java client instead
+// moves to the batch header's last offset + 1. This probe sends one Fetch (v4, read_committed) through kafkajs's
+// own connection to the partition leader (so TLS/SASL settings apply) and decodes only the batch headers, so the
+// caller can step over the empty batches exactly.
+//
+// Both go through a kafkajs Cluster made by the Kafka client's private factory (so brokers, TLS, SASL, timeouts
+// and logging are the transport's), its Broker connection pool, Encoder and Decoder: this ties the file to kafkajs
+// 2.2.4, the exact version this package pins (its tests fail if the internals move); `available()` says whether
+// they were found.
+import { createRequire } from 'node:module';
+import type { Kafka } from 'kafkajs';
+
+const require = createRequire(import.meta.url);
+
+interface KEncoder {
+  writeInt8(v: number): KEncoder;
+  writeInt32(v: number): KEncoder;
+  writeInt64(v: string | number): KEncoder;
+  writeString(v: string): KEncoder;
+  writeArray(items: KEncoder[]): KEncoder;
+}
+interface KDecoder {
+  readInt16(): number;
+  readInt32(): number;
+  readInt64(): { toString(): string };
+  readString(): string;
+  readBytes(length?: number): Buffer | null;
+}
+interface KBroker {
+  connectionPool: { send(request: unknown): Promise<unknown> };
+}
+interface KCluster {
+  connect(): Promise<void>;
+  findTopicPartitionMetadata(topic: string): { partitionId: number }[];
+  fetchTopicsOffset(
+    topics: { topic: string; partitions: { partition: number }[]; fromBeginning: boolean }[],
+  ): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
+  disconnect(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(node: { nodeId: number | string }): Promise<KBroker>;
+}
+
+/** One record batch's header. */
+export interface BatchHeader {
+  readonly baseOffset: number;
+  readonly lastOffset: number;
+  /** Records left in the batch (0 for a batch emptied by compaction). */
+  readonly recordCount: number;
+  /** A control batch (transaction marker). */
+  readonly control: boolean;
+  /** Size of the whole batch on the wire. */
+  readonly sizeBytes: number;
+}
+
+export interface ProbeResult {
+  readonly highWatermark: number;
+  readonly lastStableOffset: number;
+  /** The batches the broker returned for a fetch at the offset, in order (the last one may be truncated). */
+  readonly batches: readonly BatchHeader[];
+}
+
+const FETCH_API_KEY = 1;
+const READ_UNCOMMITTED = 0;
+const READ_COMMITTED = 1;
+/** Bytes of a v2 record batch header up to and including the record count. */
+const BATCH_HEADER_BYTES = 61;
+
+/** Parses the batch headers of a Fetch record set (magic 2). A truncated last batch counts if its header is whole. */
+export function parseBatchHeaders(records: Buffer): BatchHeader[] {
+  const batches: BatchHeader[] = [];
+  let at = 0;
+  while (records.length - at >= BATCH_HEADER_BYTES) {
+    const baseOffset = Number(records.readBigInt64BE(at));
+    const length = records.readInt32BE(at + 8);
+    const magic = records.readInt8(at + 16);
+    if (magic !== 2) break;
+    const attributes = records.readInt16BE(at + 21);
+    const lastOffsetDelta = records.readInt32BE(at + 23);
+    const recordCount = records.readInt32BE(at + 57);
+    batches.push({
+      baseOffset,
+      lastOffset: baseOffset + lastOffsetDelta,
+      recordCount,
+      control: (attributes & 0x20) !== 0,
+      sizeBytes: 12 + length,
+    });
+    at += 12 + length;
+  }
+  return batches;
+}
+
+/**
+ * Where a reader stuck at `position` should continue: past the batches at the position that have no records
+ * left. Returns `position` when the first batch there still holds records (nothing to skip), and `end` when
+ * there is no batch at all up to `end` (the partition has nothing more to read before it).
+ */
+export function nextReadable(result: ProbeResult, position: number, end: number): number {
+  if (result.batches.length === 0) {
+    const stable = result.lastStableOffset >= 0 ? result.lastStableOffset : result.highWatermark;
+    return stable >= end ? Math.max(position, end) : position;
+  }
+  let next = position;
+  for (const b of result.batches) {
+    if (b.lastOffset < next) continue;
+    if (b.recordCount > 0) break;
+    next = b.lastOffset + 1;
+  }
+  return next;
+}
+
+export class KafkajsInternals {
+  readonly #kafka: Kafka;
+  #cluster: Promise<KCluster> | null = null;
+
+  constructor(kafka: Kafka) {
+    this.#kafka = kafka;
+  }
+
+  /** Whether the kafkajs internals this probe needs are there. */
+  available(): boolean {
+    return this.#createCluster() !== undefined;
+  }
+
+  /**
+   * Low and high watermarks of every partition of a topic; `high` is the real high watermark (the offset after
+   * the last record written, open transactions included). Rejects with kafkajs's UNKNOWN_TOPIC_OR_PARTITION
+   * error for a missing topic.
+   */
+  async watermarks(topic: string): Promise<{ partition: number; low: number; high: number }[]> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const cluster = await this.#connected();
+        await cluster.addTargetTopic(topic);
+        if (attempt > 0) await cluster.refreshMetadata();
+        const partitions = cluster
+          .findTopicPartitionMetadata(topic)
+          .map((p) => ({ partition: p.partitionId }));
+        const [lows, highs] = await Promise.all([
+          cluster.fetchTopicsOffset([{ topic, partitions, fromBeginning: true }]),
+          cluster.fetchTopicsOffset([{ topic, partitions, fromBeginning: false }]),
+        ]);
+        const low = new Map(lows[0]?.partitions.map((p) => [p.partition, Number(p.offset)]));
+        return (highs[0]?.partitions ?? [])
+          .map((p) => ({ partition: p.partition, low: low.get(p.partition) ?? 0, high: Number(p.offset) }))
+          .sort((a, b) => a.partition - b.partition);
+      } catch (error) {
+        lastError = error;
+        const e = error as { retriable?: boolean; type?: string };
+        if (e.retriable !== true || e.type === 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    }
+    throw lastError;
+  }
+
+  /** Fetches at `offset` (read_committed) and returns the batch headers of the answer. */
+  async probe(
+    topic: string,
+    partition: number,
+    offset: number,
+    maxBytes = 1024 * 1024,
+  ): Promise<ProbeResult> {
+    const cluster = await this.#connected();
+    await cluster.addTargetTopic(topic);
+    await cluster.refreshMetadata();
+    const leaders = cluster.findLeaderForPartitions(topic, [partition]);
+    const nodeId = Object.keys(leaders).find((n) => leaders[n]!.includes(partition));
+    if (nodeId === undefined) throw new Error(`probe: no leader known for ${topic}[${partition}]`);
+    const broker = await cluster.findBroker({ nodeId });
+    const Encoder = require('kafkajs/src/protocol/encoder.js') as new () => KEncoder;
+    const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => KDecoder;
+    const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as {
+      createErrorFromCode(code: number): Error;
+    };
+    const request = {
+      apiKey: FETCH_API_KEY,
+      apiVersion: 4,
+      apiName: 'Fetch',
+      encode: async () =>
+        new Encoder()
+          .writeInt32(-1) // replica id
+          .writeInt32(0) // max wait: answer at once
+          .writeInt32(0) // min bytes
+          .writeInt32(maxBytes)
+          .writeInt8(READ_COMMITTED)
+          .writeArray([
+            new Encoder()
+              .writeString(topic)
+              .writeArray([
+                new Encoder().writeInt32(partition).writeInt64(String(offset)).writeInt32(maxBytes),
+              ]),
+          ]),
+    };
+    const response = {
+      decode: async (raw: Buffer) => {
+        const d = new Decoder(raw);
+        d.readInt32(); // throttle time
+        const topics = d.readInt32();
+        for (let t = 0; t < topics; t++) {
+          const name = d.readString();
+          const partitions = d.readInt32();
+          for (let p = 0; p < partitions; p++) {
+            const id = d.readInt32();
+            const errorCode = d.readInt16();
+            const highWatermark = Number(d.readInt64().toString());
+            const lastStableOffset = Number(d.readInt64().toString());
+            const aborted = d.readInt32();
+            for (let a = 0; a < aborted; a++) {
+              d.readInt64();
+              d.readInt64();
+            }
+            const records = d.readBytes() ?? Buffer.alloc(0);
+            if (name === topic && id === partition) {
+              if (errorCode !== 0) throw createErrorFromCode(errorCode);
+              return { highWatermark, lastStableOffset, batches: parseBatchHeaders(records) };
+            }
+          }
+        }
+        throw new Error(`probe: no answer for ${topic}[${partition}]`);
+      },
+      parse: async (result: ProbeResult) => result,
+    };
+    return (await broker.connectionPool.send({ request, response })) as ProbeResult;
+  }
+
+  async close(): Promise<void> {
+    const cluster = this.#cluster;
+    this.#cluster = null;
+    if (cluster !== null) await (await cluster.catch(() => null))?.disconnect();
+  }
+
+  #createCluster(): ((options: object) => KCluster) | undefined {
+    const symbol = Object.getOwnPropertySymbols(this.#kafka).find(
+      (s) => s.description === 'private:Kafka:createCluster',
+    );
+    const create =
+      symbol === undefined ? undefined : (this.#kafka as unknown as Record<symbol, unknown>)[symbol];
+    return typeof create === 'function' ? (create as (options: object) => KCluster) : undefined;
+  }
+
+  #connected(): Promise<KCluster> {
+    if (this.#cluster === null) {
+      const create = this.#createCluster();
+      if (create === undefined) return Promise.reject(new Error('probe: kafkajs internals not found'));
+      // READ_UNCOMMITTED: the cluster's ListOffsets then answers high watermarks (the probe's Fetch sets its own).
+      const cluster = create({ allowAutoTopicCreation: false, isolationLevel: READ_UNCOMMITTED });
+      const connecting = cluster.connect().then(() => cluster);
+      connecting.catch(() => {
+        if (this.#cluster === connecting) this.#cluster = null;
+      });
+      this.#cluster = connecting;
+    }
+    return this.#cluster;
+  }
+}

@@ -1,0 +1,247 @@
+// The Transport implementation on kafkajs 2.2.4.
+
+import type {
+  ConsumerOptions,
+  Admin as DirigoAdmin,
+  Consumer as DirigoConsumer,
+  Producer as DirigoProducer,
+  ProducerOptions,
+  Transport,
+} from '@dirigo/core';
+import {
+  type IncomingRecord,
+  type Logger,
+  type ReadFrom,
+  silentLogger,
+  type TopicPartitionOffset,
+} from '@dirigo/core';
+import type { Admin as KAdmin, Kafka, KafkaConfig, RetryOptions } from 'kafkajs';
+import kafkajs from 'kafkajs';
+import { KafkajsAdmin, throwUnknownTopic } from './admin.ts';
+import { KafkajsConsumer } from './consumer.ts';
+import { isUnknownTopicError, mapError } from './errors.ts';
+import { KafkajsInternals } from './internals.ts';
+import { kafkajsLevelFor, pinoLogCreator } from './logging.ts';
+import { KafkajsProducer } from './producer.ts';
+import { type ReadToEndOptions, readToEnd } from './read-to-end.ts';
+
+const { Kafka: KafkaClient } = kafkajs;
+
+export interface KafkajsTransportOptions {
+  /** Bootstrap brokers: `host:port`, a comma-separated list, or an array. */
+  readonly brokers: string | readonly string[];
+  /** Client id sent to the brokers. Default 'dirigo'. */
+  readonly clientId?: string;
+  /** Logger for this transport and kafkajs's own logs. Default: silent. */
+  readonly logger?: Logger;
+  /** TCP connect timeout in ms. Default 3000. */
+  readonly connectionTimeout?: number;
+  /** Request timeout in ms. Default 30000. */
+  readonly requestTimeout?: number;
+  /**
+   * kafkajs retry policy (per call: produce, join, admin requests...). Default: 8 retries from 200 ms, at most
+   * 10 s apart (about 30 s in total, enough to ride over a broker failover).
+   */
+  readonly retry?: RetryOptions;
+  readonly ssl?: KafkaConfig['ssl'];
+  readonly sasl?: KafkaConfig['sasl'];
+  /** Tuning of `readToEnd`. */
+  readonly readToEnd?: ReadToEndOptions;
+  /**
+   * A consumer's partition that is behind its end and has not moved for this long is checked for record batches
+   * emptied by compaction, which kafkajs would re-fetch forever (its issue #1072). 0 disables. Default 10000.
+   */
+  readonly stuckPartitionCheckMs?: number;
+}
+
+interface Closeable {
+  disconnect?(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+const DEFAULT_RETRY: RetryOptions = { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 };
+
+function brokerList(brokers: string | readonly string[]): string[] {
+  const list = typeof brokers === 'string' ? brokers.split(',') : [...brokers];
+  return list.map((b) => b.trim()).filter((b) => b.length > 0);
+}
+
+export class KafkajsTransport implements Transport {
+  readonly name = 'kafkajs';
+  readonly #kafka: Kafka;
+  readonly #logger: Logger;
+  readonly #retry: RetryOptions;
+  readonly #readToEndOptions: ReadToEndOptions;
+  readonly #stuckPartitionCheckMs: number;
+  readonly #knownTopics = new Map<string, number>();
+  readonly #open = new Set<Closeable>();
+  #sharedAdmin: Promise<KAdmin> | null = null;
+  #probe: KafkajsInternals | null = null;
+  #closed = false;
+
+  constructor(options: KafkajsTransportOptions) {
+    const brokers = brokerList(options.brokers);
+    if (brokers.length === 0) throw new Error('KafkajsTransport: `brokers` is empty');
+    this.#logger = (options.logger ?? silentLogger()).child({ transport: 'kafkajs' });
+    this.#retry = options.retry ?? DEFAULT_RETRY;
+    this.#readToEndOptions = options.readToEnd ?? {};
+    this.#stuckPartitionCheckMs = options.stuckPartitionCheckMs ?? 10_000;
+    this.#kafka = new KafkaClient({
+      brokers,
+      clientId: options.clientId ?? 'dirigo',
+      connectionTimeout: options.connectionTimeout ?? 3_000,
+      requestTimeout: options.requestTimeout ?? 30_000,
+      retry: this.#retry,
+      logLevel: kafkajsLevelFor(this.#logger),
+      logCreator: pinoLogCreator(this.#logger),
+      ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+      ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+    });
+  }
+
+  async admin(): Promise<DirigoAdmin> {
+    this.#checkOpen();
+    const admin = this.#kafka.admin({ retry: this.#retry });
+    try {
+      await admin.connect();
+    } catch (error) {
+      throw mapError(error, { operation: 'connect admin' });
+    }
+    const wrapped = new KafkajsAdmin(
+      {
+        logger: this.#logger,
+        knownTopics: this.#knownTopics,
+        internals: () => this.#getProbe(),
+        closed: (a) => this.#open.delete(a),
+      },
+      admin,
+    );
+    this.#open.add(wrapped);
+    return wrapped;
+  }
+
+  producer(options: ProducerOptions = {}): DirigoProducer {
+    this.#checkOpen();
+    const producer = new KafkajsProducer(
+      {
+        kafka: this.#kafka,
+        logger: this.#logger,
+        retry: this.#retry,
+        ensureTopics: (topics) => this.#ensureTopics(topics),
+        partitionCount: (topic) => this.#knownTopics.get(topic),
+        closed: (p) => this.#open.delete(p),
+      },
+      options,
+    );
+    this.#open.add(producer);
+    return producer;
+  }
+
+  consumer(options: ConsumerOptions): DirigoConsumer {
+    this.#checkOpen();
+    const consumer = new KafkajsConsumer(
+      {
+        kafka: this.#kafka,
+        logger: this.#logger,
+        retry: this.#retry,
+        sharedAdmin: () => this.#getSharedAdmin(),
+        probe: () => this.#getProbe(),
+        stuckPartitionCheckMs: this.#stuckPartitionCheckMs,
+        closed: (c) => this.#open.delete(c),
+      },
+      options,
+    );
+    this.#open.add(consumer);
+    return consumer;
+  }
+
+  readToEnd(
+    partitions: readonly ReadFrom[],
+    onRecords: (records: readonly IncomingRecord[]) => void | Promise<void>,
+  ): Promise<TopicPartitionOffset[]> {
+    this.#checkOpen();
+    return readToEnd(
+      {
+        kafka: this.#kafka,
+        logger: this.#logger,
+        retry: this.#retry,
+        sharedAdmin: () => this.#getSharedAdmin(),
+        probe: this.#getProbe(),
+      },
+      partitions,
+      onRecords,
+      this.#readToEndOptions,
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const open = [...this.#open];
+    this.#open.clear();
+    const results = await Promise.allSettled(
+      open.map((c) => (c.disconnect !== undefined ? c.disconnect() : c.close!())),
+    );
+    for (const r of results) {
+      if (r.status === 'rejected') this.#logger.warn({ err: r.reason }, 'closing a client failed');
+    }
+    if (this.#probe !== null) {
+      await this.#probe.close().catch(() => undefined);
+      this.#probe = null;
+    }
+    if (this.#sharedAdmin !== null) {
+      const admin = this.#sharedAdmin;
+      this.#sharedAdmin = null;
+      try {
+        await (await admin).disconnect();
+      } catch {
+        // Never connected.
+      }
+    }
+  }
+
+  #getProbe(): KafkajsInternals {
+    this.#probe ??= new KafkajsInternals(this.#kafka);
+    return this.#probe;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Error('KafkajsTransport: the transport is closed');
+  }
+
+  #getSharedAdmin(): Promise<KAdmin> {
+    if (this.#sharedAdmin === null) {
+      const admin = this.#kafka.admin({ retry: this.#retry });
+      const connecting = admin.connect().then(() => admin);
+      this.#sharedAdmin = connecting;
+      connecting.catch(() => {
+        if (this.#sharedAdmin === connecting) this.#sharedAdmin = null;
+      });
+    }
+    return this.#sharedAdmin.catch((error: unknown) => {
+      throw mapError(error, { operation: 'connect admin' });
+    });
+  }
+
+  /** Rejects with `UnknownTopicError` unless every topic exists; a topic once seen is not checked again. */
+  async #ensureTopics(topics: readonly string[]): Promise<void> {
+    let missing: string[] | undefined;
+    for (const t of topics) {
+      if (this.#knownTopics.has(t)) continue;
+      if (missing === undefined) missing = [t];
+      else missing.push(t);
+    }
+    if (missing === undefined) return;
+    const admin = await this.#getSharedAdmin();
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics: missing });
+      for (const t of metadata.topics) {
+        if (t.partitions.length > 0) this.#knownTopics.set(t.name, t.partitions.length);
+      }
+    } catch (error) {
+      if (isUnknownTopicError(error)) return throwUnknownTopic(admin, missing, error);
+      throw mapError(error, { operation: 'produce: topic metadata' });
+    }
+    for (const t of missing) if (!this.#knownTopics.has(t)) return throwUnknownTopic(admin, [t], undefined);
+  }
+}

@@ -1,0 +1,293 @@
+// Unit tests of the pure parts (no broker): error mapping, batch-header parsing, log levels, records, partitioner.
+import {
+  FencedError,
+  PartitionsRevokedError,
+  partitionFor,
+  TransportError,
+  UnknownTopicError,
+} from '@dirigo/core';
+import type { LogEntry } from 'kafkajs';
+import kafkajs from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { mapError } from './errors.ts';
+import { nextReadable, parseBatchHeaders } from './internals.ts';
+import { levelFor } from './logging.ts';
+import {
+  chunkRecords,
+  dirigoPartitioner,
+  MAX_PARTITION_BATCH_BYTES,
+  MAX_PARTITION_BATCH_RECORDS,
+  PartitionerState,
+  toTopicMessages,
+  unacknowledged,
+} from './producer.ts';
+import { normalizeHeaders, toIncomingRecords } from './records.ts';
+
+const { KafkaJSProtocolError, KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError } = kafkajs;
+const protocolError = (type: string, code: number, retriable: boolean, message = type): Error =>
+  new KafkaJSProtocolError({ message, type, code, retriable } as unknown as Error);
+
+describe('mapError', () => {
+  it('maps fencing (INVALID_PRODUCER_EPOCH, PRODUCER_FENCED unknown to kafkajs) to FencedError, also when wrapped', () => {
+    expect(mapError(protocolError('INVALID_PRODUCER_EPOCH', 47, false), { operation: 'x' })).toBeInstanceOf(
+      FencedError,
+    );
+    const unknown90 = protocolError('KAFKAJS_UNKNOWN_ERROR_CODE', -99, false, 'Unknown error code 90');
+    expect(mapError(unknown90, { operation: 'x' })).toBeInstanceOf(FencedError);
+    const wrapped = new KafkaJSNonRetriableError(new Error('outer') as never, {
+      cause: new KafkaJSNumberOfRetriesExceeded(protocolError('INVALID_PRODUCER_EPOCH', 47, false), {
+        retryCount: 1,
+        retryTime: 1,
+      }),
+    });
+    expect(mapError(wrapped, { operation: 'x' })).toBeInstanceOf(FencedError);
+    const other90 = protocolError('KAFKAJS_UNKNOWN_ERROR_CODE', -99, false, 'Unknown error code 91');
+    expect(mapError(other90, { operation: 'x' })).toBeInstanceOf(TransportError);
+  });
+
+  it('maps unknown topics, revocations and the rest', () => {
+    const unknown = mapError(protocolError('UNKNOWN_TOPIC_OR_PARTITION', 3, true), {
+      operation: 'x',
+      topic: 't',
+    });
+    expect(unknown).toBeInstanceOf(UnknownTopicError);
+    expect((unknown as UnknownTopicError).topic).toBe('t');
+    const generation = protocolError('ILLEGAL_GENERATION', 22, false);
+    expect(mapError(generation, { operation: 'commit', revocation: true })).toBeInstanceOf(
+      PartitionsRevokedError,
+    );
+    expect(mapError(generation, { operation: 'commit' })).toBeInstanceOf(TransportError);
+    const retriable = mapError(
+      new KafkaJSNumberOfRetriesExceeded(protocolError('LEADER_NOT_AVAILABLE', 5, true), {
+        retryCount: 5,
+        retryTime: 1,
+      }),
+      { operation: 'produce' },
+    );
+    expect(retriable).toBeInstanceOf(TransportError);
+    expect(retriable.retriable).toBe(true);
+    expect(mapError(new Error('boom'), { operation: 'x' }).retriable).toBe(false);
+  });
+});
+
+/** A v2 record batch header (61 bytes) plus `bodyBytes` of record payload. */
+function batch(
+  baseOffset: number,
+  lastOffsetDelta: number,
+  recordCount: number,
+  control = false,
+  bodyBytes = 0,
+): Buffer {
+  const b = Buffer.alloc(61 + bodyBytes);
+  b.writeBigInt64BE(BigInt(baseOffset), 0);
+  b.writeInt32BE(49 + bodyBytes, 8); // length: everything after the length field
+  b.writeInt8(2, 16); // magic
+  b.writeInt16BE(control ? 0x20 : 0, 21);
+  b.writeInt32BE(lastOffsetDelta, 23);
+  b.writeInt32BE(recordCount, 57);
+  return b;
+}
+
+describe('batch headers', () => {
+  it('parses batch headers, including a truncated last batch', () => {
+    const full = Buffer.concat([batch(10, 4, 0), batch(15, 0, 1, true), batch(16, 9, 10, false, 100)]);
+    const truncated = full.subarray(0, full.length - 50);
+    expect(parseBatchHeaders(truncated)).toEqual([
+      { baseOffset: 10, lastOffset: 14, recordCount: 0, control: false, sizeBytes: 61 },
+      { baseOffset: 15, lastOffset: 15, recordCount: 1, control: true, sizeBytes: 61 },
+      { baseOffset: 16, lastOffset: 25, recordCount: 10, control: false, sizeBytes: 161 },
+    ]);
+    expect(parseBatchHeaders(Buffer.alloc(30))).toEqual([]);
+  });
+
+  it('steps over emptied batches only', () => {
+    const headers = (...bs: Buffer[]) => ({
+      highWatermark: 100,
+      lastStableOffset: 100,
+      batches: parseBatchHeaders(Buffer.concat(bs)),
+    });
+    // Emptied batches at the position, then records: continue at the records.
+    expect(nextReadable(headers(batch(10, 4, 0), batch(15, 2, 0), batch(18, 3, 2)), 12, 100)).toBe(18);
+    // Records right at the position: nothing to skip.
+    expect(nextReadable(headers(batch(10, 4, 3)), 12, 100)).toBe(12);
+    // A marker (one control record) is read by kafkajs itself: not skipped.
+    expect(nextReadable(headers(batch(10, 0, 1, true)), 10, 100)).toBe(10);
+    // Only emptied batches up to the segment end: continue after the last one.
+    expect(nextReadable(headers(batch(10, 4, 0)), 10, 100)).toBe(15);
+    // No batch at all up to the end: finished.
+    expect(nextReadable({ highWatermark: 100, lastStableOffset: 100, batches: [] }, 40, 90)).toBe(90);
+    // ... unless the end is not stable yet.
+    expect(nextReadable({ highWatermark: 100, lastStableOffset: 80, batches: [] }, 40, 90)).toBe(40);
+  });
+});
+
+describe('logging', () => {
+  const entry = (level: number, message: string, extra: Record<string, unknown> = {}): LogEntry => ({
+    namespace: 'x',
+    level,
+    label: '',
+    log: { timestamp: '', message, ...extra },
+  });
+  it('demotes kafkajs noise on normal rebalances and per-request errors', () => {
+    expect(
+      levelFor(entry(1, 'Response Heartbeat(key: 12, version: 3)', { error: 'The group is rebalancing' })),
+    ).toBe('debug');
+    expect(levelFor(entry(2, 'The group is rebalancing, re-joining'))).toBe('info');
+    expect(levelFor(entry(1, 'The coordinator is not aware of this member, re-joining the group'))).toBe(
+      'info',
+    );
+    expect(levelFor(entry(4, 'Consumer has joined the group'))).toBe('debug');
+    expect(levelFor(entry(1, 'Crash: KafkaJSNumberOfRetriesExceeded: boom'))).toBe('error');
+    expect(levelFor(entry(1, 'Failed to send messages: leader not available'))).toBe('warn');
+  });
+});
+
+describe('records', () => {
+  it('keeps kafkajs header objects with one Buffer per key and normalises the others', () => {
+    const ok = { a: Buffer.from('1') };
+    expect(normalizeHeaders(ok)).toBe(ok);
+    expect(normalizeHeaders(undefined)).toEqual({});
+    const multi = normalizeHeaders({ a: [Buffer.from('1'), Buffer.from('2')], b: 'text' });
+    expect(multi.a!.toString()).toBe('2');
+    expect(multi.b!.toString()).toBe('text');
+  });
+
+  it('converts offsets and timestamps to numbers and slices by offset', () => {
+    const messages = [5, 6, 7].map((o) => ({
+      key: null,
+      value: Buffer.from(`${o}`),
+      timestamp: '1700000000000',
+      attributes: 0,
+      offset: String(o),
+      headers: {},
+    }));
+    const records = toIncomingRecords('t', 1, messages, 6, 7);
+    expect(records).toEqual([
+      {
+        topic: 't',
+        partition: 1,
+        offset: 6,
+        key: null,
+        value: Buffer.from('6'),
+        headers: {},
+        timestamp: 1700000000000,
+      },
+    ]);
+  });
+});
+
+describe('producer helpers', () => {
+  it('partitions keys with partitionFor and honours explicit partitions', () => {
+    const partitioner = dirigoPartitioner();
+    const partitionMetadata = Array.from({ length: 7 }, (_, i) => ({
+      partitionId: i,
+      leader: 1,
+      partitionErrorCode: 0,
+      replicas: [1],
+      isr: [1],
+    }));
+    for (let i = 0; i < 50; i++) {
+      const key = Buffer.from(`key-${i}`);
+      expect(partitioner({ topic: 't', partitionMetadata, message: { key, value: null } })).toBe(
+        partitionFor(key, 7),
+      );
+    }
+    expect(
+      partitioner({
+        topic: 't',
+        partitionMetadata,
+        message: { key: Buffer.from('x'), value: null, partition: 3 },
+      }),
+    ).toBe(3);
+    const spread = new Set(
+      Array.from({ length: 14 }, () =>
+        partitioner({ topic: 't', partitionMetadata, message: { key: null, value: null } }),
+      ),
+    );
+    expect(spread.size).toBe(7);
+  });
+
+  it('groups records by topic, passing a single-topic array through', () => {
+    const one = [
+      { topic: 'a', key: null, value: null },
+      { topic: 'a', key: null, value: null },
+    ];
+    const grouped = toTopicMessages(one);
+    expect(grouped).toHaveLength(1);
+    expect(grouped[0]!.messages).toBe(one);
+    const mixed = toTopicMessages([
+      { topic: 'a', key: null, value: null },
+      { topic: 'b', key: null, value: null },
+      { topic: 'a', key: null, value: null },
+    ]);
+    expect(mixed.map((t) => [t.topic, t.messages.length])).toEqual([
+      ['a', 2],
+      ['b', 1],
+    ]);
+  });
+
+  it('cuts big sends into ordered chunks that keep every partition under the batch limits', () => {
+    const value = Buffer.alloc(1000);
+    // 3000 keyed records over 4 partitions, 2000 records on an explicit partition, 500 big keyless ones.
+    const records = [
+      ...Array.from({ length: 3000 }, (_, i) => ({ topic: 'a', key: Buffer.from(`k${i}`), value })),
+      ...Array.from({ length: 2000 }, () => ({
+        topic: 'a',
+        partition: 1,
+        key: null,
+        value: Buffer.alloc(10),
+      })),
+      ...Array.from({ length: 500 }, () => ({ topic: 'b', key: null, value: Buffer.alloc(5000) })),
+    ];
+    const chunks = chunkRecords(records, (t) => (t === 'a' ? 4 : undefined));
+    expect(chunks.flat()).toEqual(records);
+    for (const chunk of chunks) {
+      const bytes = new Map<string, number>();
+      const counts = new Map<string, number>();
+      for (const r of chunk) {
+        const slot = `${r.topic}:${r.partition ?? (r.key === null ? 'any' : partitionFor(r.key, 4))}`;
+        bytes.set(slot, (bytes.get(slot) ?? 0) + (r.value?.length ?? 0) + (r.key?.length ?? 0));
+        counts.set(slot, (counts.get(slot) ?? 0) + 1);
+      }
+      for (const b of bytes.values()) expect(b).toBeLessThanOrEqual(MAX_PARTITION_BATCH_BYTES);
+      for (const c of counts.values()) expect(c).toBeLessThanOrEqual(MAX_PARTITION_BATCH_RECORDS);
+    }
+    const small = records.slice(0, 10);
+    expect(chunkRecords(small, () => 4)).toEqual([small]);
+  });
+
+  it('finds the records of partitions kafkajs did not acknowledge (dropped during a leader move)', () => {
+    const state = new PartitionerState();
+    const partitionMetadata = Array.from({ length: 3 }, (_, i) => ({
+      partitionId: i,
+      leader: 1,
+      partitionErrorCode: 0,
+      replicas: [1],
+      isr: [1],
+    }));
+    const records = [
+      ...Array.from({ length: 30 }, (_, i) => ({ topic: 't', key: Buffer.from(`k${i}`), value: null })),
+      ...Array.from({ length: 6 }, () => ({ topic: 't', key: null, value: null })),
+      { topic: 't', partition: 2, key: null, value: null },
+    ];
+    const placed = records.map((message) => state.partition({ topic: 't', partitionMetadata, message }));
+    // A retry places keyless records on the same partitions again.
+    expect(records.map((message) => state.partition({ topic: 't', partitionMetadata, message }))).toEqual(
+      placed,
+    );
+    expect(
+      unacknowledged(
+        records,
+        [0, 1, 2].map((partition) => ({ topicName: 't', partition })),
+        state,
+      ),
+    ).toEqual([]);
+    const missing = unacknowledged(
+      records,
+      [0, 2].map((partition) => ({ topicName: 't', partition })),
+      state,
+    );
+    expect(missing).toEqual(records.filter((_, i) => placed[i] === 1));
+    expect(missing.length).toBeGreaterThan(0);
+  });
+});

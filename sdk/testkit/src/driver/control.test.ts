@@ -1,0 +1,52 @@
+// Load reports on the control topic: every worker publishes its load about twice a second and sees its peers';
+// control messages it does not understand are counted and skipped, never fatal.
+import { defineApp, fn } from '@dirigo/core';
+import { Worker } from '@dirigo/runtime';
+import { describe, expect, it } from 'vitest';
+import { MemoryKafka } from '../memory/kafka.ts';
+import { MemoryTransport } from '../memory/transport.ts';
+import { waitFor } from '../wait.ts';
+
+const app = defineApp({
+  name: 'noop',
+  ingresses: [{ topic: 'in', to: 'f' }],
+  functions: { f: fn({ handler() {} }) },
+});
+
+describe('control topic', () => {
+  it('workers publish load reports and see each other as peers, skipping unknown control messages', async () => {
+    const kafka = new MemoryKafka({ retryBackoffMs: 1 });
+    const admin = await new MemoryTransport(kafka).admin();
+    await admin.createTopics([{ name: 'in', partitions: 2 }]);
+    const workers = ['a', 'b'].map(
+      (id) =>
+        new Worker({
+          transport: new MemoryTransport(kafka),
+          apps: [app],
+          workerId: id,
+          loadReportIntervalMs: 50,
+        }),
+    );
+    for (const w of workers) await w.start();
+    const producer = new MemoryTransport(kafka).producer();
+    await producer.connect();
+    await producer.send([
+      { topic: 'dirigo.control', key: null, value: Buffer.from('{"v":9,"type":"lease-grant"}') },
+      { topic: 'dirigo.control', key: null, value: Buffer.from('garbage') },
+    ]);
+    await waitFor(() => workers.every((w) => w.peers().length === 1), 5_000);
+    expect(workers[0]!.peers()[0]!.id).toBe('b');
+    expect(workers[1]!.peers()[0]!.id).toBe('a');
+    const reports = [];
+    await new MemoryTransport(kafka).readToEnd(
+      [{ topic: 'dirigo.control', partition: 0, fromOffset: 0 }],
+      (rs) => {
+        reports.push(...rs);
+      },
+    );
+    expect(reports.length).toBeGreaterThanOrEqual(4);
+    for (const w of workers) expect(w.state).toBe('running');
+    for (const w of workers) await w.stop();
+    await kafka.close();
+  });
+});
