@@ -52,7 +52,7 @@ import type {
   RetryOptions,
 } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import { isRebalanceError, mapError } from './errors.ts';
+import { isConnectionError, isCoordinatorError, isRebalanceError, mapError } from './errors.ts';
 import { type KafkajsInternals, nextReadable } from './internals.ts';
 import { toIncomingRecords } from './records.ts';
 
@@ -116,8 +116,12 @@ export class KafkajsConsumer implements DirigoConsumer {
   #expectingJoin = false;
   /** kafkajs re-joined without stopping its fetchers: force a clean re-join at the next batch. */
   #poisoned = false;
-  /** Bumped by every event that invalidates the current assignment. */
+  /** Bumped (`#bumpEpoch`) by every event that invalidates the current assignment. */
   #epoch = 0;
+  /** Commits in flight, abandoned (answered with PartitionsRevokedError) when the assignment is invalidated. */
+  #pendingCommits = new Set<() => void>();
+  /** Consecutive background heartbeats that could not reach the group coordinator. */
+  #heartbeatConnectionFailures = 0;
   /** The assignment the owner knows (last onAssigned), and its keys. */
   #announced: TopicPartition[] = [];
   #owned = new Set<string>();
@@ -235,12 +239,37 @@ export class KafkajsConsumer implements DirigoConsumer {
         );
       }
     }
+    // kafkajs retries a failing commit for a long time (its retry policy) and never looks for a moved group
+    // coordinator (only a re-join does). Once the assignment is invalidated (a re-join is due), the owner is
+    // answered at once; kafkajs's attempt goes on in the background and its outcome is ignored.
+    const commit = this.#consumer.commitOffsets(
+      offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: String(o.offset) })),
+    );
+    let abandoned = false;
     try {
-      await this.#consumer.commitOffsets(
-        offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: String(o.offset) })),
-      );
+      await new Promise<void>((resolve, reject) => {
+        const abandon = (): void => {
+          abandoned = true;
+          resolve();
+        };
+        this.#pendingCommits.add(abandon);
+        commit.then(
+          () => {
+            this.#pendingCommits.delete(abandon);
+            resolve();
+          },
+          (error: unknown) => {
+            this.#pendingCommits.delete(abandon);
+            reject(error);
+          },
+        );
+      });
     } catch (error) {
       throw mapError(error, { operation: 'commit offsets', revocation: true });
+    }
+    if (abandoned) {
+      commit.catch((error: unknown) => this.#logger.debug({ err: error }, 'abandoned commit failed'));
+      throw new PartitionsRevokedError('commit offsets: abandoned, the member is re-joining the group');
     }
     if (this.#sought.size > 0) for (const o of offsets) this.#sought.delete(keyOf(o.topic, o.partition));
   }
@@ -314,7 +343,7 @@ export class KafkajsConsumer implements DirigoConsumer {
     if (this.#closed || this.#closing) return;
     this.#closing = true;
     this.#deliverable = false;
-    this.#epoch++;
+    this.#bumpEpoch();
     try {
       if (this.#running) await this.#enqueue(() => this.#revokeAll('disconnect'));
       if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer);
@@ -375,7 +404,9 @@ export class KafkajsConsumer implements DirigoConsumer {
       await this.#handlers!.eachBatch(recordBatch);
       delivered = true;
     } catch (error) {
-      await this.#redeliverLater(topic, partition, key, recordBatch, error);
+      // During a re-join there is nothing to rewind: the next assignment starts from the committed offsets.
+      if (this.#deliverable) await this.#redeliverLater(topic, partition, key, recordBatch, error);
+      else this.#logger.debug({ err: error, topic, partition }, 'eachBatch rejected during a re-join');
     } finally {
       this.#busy--;
       if (--this.#delivering === 0 && this.#idleWaiters.length > 0) this.#notifyIdle();
@@ -396,8 +427,7 @@ export class KafkajsConsumer implements DirigoConsumer {
     try {
       await payload.heartbeat();
     } catch (error) {
-      if (isRebalanceError(error)) {
-        this.#invalidate('rebalance noticed after the batch');
+      if (isRebalanceError(error) || isCoordinatorError(error)) {
         return this.#forceRejoin('rebalance noticed after the batch');
       }
       throw error;
@@ -418,7 +448,7 @@ export class KafkajsConsumer implements DirigoConsumer {
     this.#deliverable = false;
     this.#expectingJoin = true;
     this.#poisoned = false;
-    this.#epoch++;
+    this.#bumpEpoch();
   }
 
   /** The owner's eachBatch rejected: re-deliver from the last committed (or sought) position after a backoff. */
@@ -476,9 +506,18 @@ export class KafkajsConsumer implements DirigoConsumer {
     if (this.#busy === 0 || this.#heartbeat === null || this.#heartbeatInFlight || this.#closing) return;
     this.#heartbeatInFlight = true;
     this.#heartbeat()
+      .then(() => {
+        this.#heartbeatConnectionFailures = 0;
+      })
       .catch((error: unknown) => {
         if (isRebalanceError(error)) {
           this.#invalidate('rebalance noticed by the background heartbeat');
+        } else if (isCoordinatorError(error)) {
+          this.#invalidate('the group coordinator moved');
+        } else if (isConnectionError(error) && ++this.#heartbeatConnectionFailures >= 2) {
+          // kafkajs keeps talking to the coordinator it found at the last join; a re-join looks it up again.
+          this.#heartbeatConnectionFailures = 0;
+          this.#invalidate('the group coordinator cannot be reached');
         } else {
           this.#logger.debug({ err: error }, 'background heartbeat failed');
         }
@@ -565,6 +604,17 @@ export class KafkajsConsumer implements DirigoConsumer {
     }
   }
 
+  /** Invalidates the current assignment; commits in flight are abandoned. */
+  #bumpEpoch(): number {
+    this.#epoch++;
+    if (this.#pendingCommits.size > 0) {
+      const pending = [...this.#pendingCommits];
+      this.#pendingCommits.clear();
+      for (const abandon of pending) abandon();
+    }
+    return this.#epoch;
+  }
+
   #notifyIdle(): void {
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
@@ -592,12 +642,12 @@ export class KafkajsConsumer implements DirigoConsumer {
       );
       this.#deliverable = false;
       this.#poisoned = true;
-      this.#epoch++;
+      this.#bumpEpoch();
       return;
     }
     this.#expectingJoin = false;
     this.#poisoned = false;
-    const epoch = ++this.#epoch;
+    const epoch = this.#bumpEpoch();
     this.#gate = this.#enqueue(async () => {
       await this.#revokeAll('rebalance');
       if (this.#closing || epoch !== this.#epoch) return;
@@ -617,7 +667,7 @@ export class KafkajsConsumer implements DirigoConsumer {
         this.#logger.error({ err: error }, 'onAssigned rejected; the member will re-join the group');
         if (epoch === this.#epoch) {
           this.#poisoned = true;
-          this.#epoch++;
+          this.#bumpEpoch();
         }
         return;
       }

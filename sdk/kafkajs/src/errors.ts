@@ -56,6 +56,23 @@ export function isUnknownTopicError(error: unknown): boolean {
   return causeChain(error).some((e) => e.type !== undefined && UNKNOWN_TOPIC_TYPES.has(e.type));
 }
 
+const COORDINATOR_TYPES = new Set(['NOT_COORDINATOR_FOR_GROUP', 'GROUP_COORDINATOR_NOT_AVAILABLE']);
+const CONNECTION_NAMES = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+]);
+
+/** The group coordinator moved or is gone (kafkajs only finds the new one by re-joining the group). */
+export function isCoordinatorError(error: unknown): boolean {
+  return causeChain(error).some((e) => e.type !== undefined && COORDINATOR_TYPES.has(e.type));
+}
+
+/** The broker could not be reached (or did not answer in time). */
+export function isConnectionError(error: unknown): boolean {
+  return causeChain(error).some((e) => e.name !== undefined && CONNECTION_NAMES.has(e.name));
+}
+
 export function isRebalanceError(error: unknown): boolean {
   return causeChain(error).some((e) => e.type !== undefined && REVOKED_TYPES.has(e.type));
 }

@@ -39,8 +39,8 @@ export interface KafkajsTransportOptions {
   /** Request timeout in ms. Default 30000. */
   readonly requestTimeout?: number;
   /**
-   * kafkajs retry policy (per call: produce, join, admin requests...). Default: 8 retries from 200 ms, at most
-   * 10 s apart (about 30 s in total, enough to ride over a broker failover).
+   * kafkajs retry policy (per call: produce, join, admin requests...). Default: 15 retries from 100 ms, at most
+   * 2 s apart (about 25 s in total, enough to ride over a broker failover).
    */
   readonly retry?: RetryOptions;
   readonly ssl?: KafkaConfig['ssl'];
@@ -59,7 +59,9 @@ interface Closeable {
   close?(): Promise<void>;
 }
 
-const DEFAULT_RETRY: RetryOptions = { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 };
+// Short backoff steps: kafkajs refreshes metadata right after a failure and then sleeps the backoff, so a long
+// backoff retries with metadata from before a leader moved. ~25 s in total, enough to ride over a failover.
+const DEFAULT_RETRY: RetryOptions = { retries: 15, initialRetryTime: 100, maxRetryTime: 2_000 };
 
 function brokerList(brokers: string | readonly string[]): string[] {
   const list = typeof brokers === 'string' ? brokers.split(',') : [...brokers];
@@ -69,6 +71,9 @@ function brokerList(brokers: string | readonly string[]): string[] {
 export class KafkajsTransport implements Transport {
   readonly name = 'kafkajs';
   readonly #kafka: Kafka;
+  readonly #config: KafkaConfig;
+  readonly #clientId: string;
+  readonly #byClientId = new Map<string, Kafka>();
   readonly #logger: Logger;
   readonly #retry: RetryOptions;
   readonly #readToEndOptions: ReadToEndOptions;
@@ -86,9 +91,10 @@ export class KafkajsTransport implements Transport {
     this.#retry = options.retry ?? DEFAULT_RETRY;
     this.#readToEndOptions = options.readToEnd ?? {};
     this.#stuckPartitionCheckMs = options.stuckPartitionCheckMs ?? 10_000;
-    this.#kafka = new KafkaClient({
+    this.#clientId = options.clientId ?? 'dirigo';
+    this.#config = {
       brokers,
-      clientId: options.clientId ?? 'dirigo',
+      clientId: this.#clientId,
       connectionTimeout: options.connectionTimeout ?? 3_000,
       requestTimeout: options.requestTimeout ?? 30_000,
       retry: this.#retry,
@@ -96,7 +102,19 @@ export class KafkajsTransport implements Transport {
       logCreator: pinoLogCreator(this.#logger),
       ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
       ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
-    });
+    };
+    this.#kafka = new KafkaClient(this.#config);
+  }
+
+  /** The kafkajs client for a client id (kafkajs sets it per client, Dirigo per producer or consumer). */
+  #kafkaFor(clientId: string | undefined): Kafka {
+    if (clientId === undefined || clientId === this.#clientId) return this.#kafka;
+    let kafka = this.#byClientId.get(clientId);
+    if (kafka === undefined) {
+      kafka = new KafkaClient({ ...this.#config, clientId });
+      this.#byClientId.set(clientId, kafka);
+    }
+    return kafka;
   }
 
   async admin(): Promise<DirigoAdmin> {
@@ -124,7 +142,7 @@ export class KafkajsTransport implements Transport {
     this.#checkOpen();
     const producer = new KafkajsProducer(
       {
-        kafka: this.#kafka,
+        kafka: this.#kafkaFor(options.clientId),
         logger: this.#logger,
         retry: this.#retry,
         ensureTopics: (topics) => this.#ensureTopics(topics),
@@ -141,7 +159,7 @@ export class KafkajsTransport implements Transport {
     this.#checkOpen();
     const consumer = new KafkajsConsumer(
       {
-        kafka: this.#kafka,
+        kafka: this.#kafkaFor(options.clientId),
         logger: this.#logger,
         retry: this.#retry,
         sharedAdmin: () => this.#getSharedAdmin(),

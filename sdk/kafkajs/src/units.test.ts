@@ -34,7 +34,9 @@ describe('mapError', () => {
     );
     const unknown90 = protocolError('KAFKAJS_UNKNOWN_ERROR_CODE', -99, false, 'Unknown error code 90');
     expect(mapError(unknown90, { operation: 'x' })).toBeInstanceOf(FencedError);
-    const wrapped = new KafkaJSNonRetriableError(new Error('outer') as never, {
+    // kafkajs's typings declare one argument; its runtime takes (error, { cause }).
+    const NonRetriable = KafkaJSNonRetriableError as unknown as new (e: Error, o: { cause: Error }) => Error;
+    const wrapped = new NonRetriable(new Error('outer'), {
       cause: new KafkaJSNumberOfRetriesExceeded(protocolError('INVALID_PRODUCER_EPOCH', 47, false), {
         retryCount: 1,
         retryTime: 1,
