@@ -76,6 +76,13 @@ describe('balances on the test driver', () => {
     expect(await driver.state('balances', 'account', 'b', 'balance')).toBe(2);
   });
 
+  it('schedules no statement for a rejected first debit', async () => {
+    driver = await TestDriver.start(app);
+    await driver.pipe(TRANSFERS_TOPIC, [transfer('big', 'dave', 'erin', OVERDRAFT_LIMIT + 1)]);
+    await driver.advance(STATEMENT_DELAY_MS);
+    expect(await driver.output(STATEMENTS_TOPIC)).toHaveLength(0);
+  });
+
   it('emits a statement one minute (test clock) after the first movement, not before', async () => {
     driver = await TestDriver.start(app);
     await driver.pipe(TRANSFERS_TOPIC, [transfer('t1', 'a', 'b', 3)]);

@@ -80,10 +80,6 @@ export const balancesApp = (o: BalancesOptions = {}) => {
           ctx.state.seen.set(mark, true);
           const balance = ctx.state.balance.get() ?? 0;
           const movements = ctx.state.movements.get() ?? 0;
-          if (movements === 0)
-            ctx.send('account', ctx.key, { kind: 'statement' } satisfies AccountMessage, {
-              delayMs: STATEMENT_DELAY_MS,
-            });
           if (m.kind === 'debit') {
             if (balance - t.amount < -OVERDRAFT_LIMIT) {
               ctx.emit('rejected', t.id, { ...t, reason: `insufficient funds: balance ${balance}` });
@@ -95,6 +91,12 @@ export const balancesApp = (o: BalancesOptions = {}) => {
             ctx.state.balance.set(balance + t.amount);
           }
           ctx.state.movements.set(movements + 1);
+          if (movements === 0) {
+            // First movement of this account: its statement is due in a minute (a durable timer).
+            ctx.send('account', ctx.key, { kind: 'statement' } satisfies AccountMessage, {
+              delayMs: STATEMENT_DELAY_MS,
+            });
+          }
           ctx.emit('balances', ctx.key, {
             account: ctx.key,
             balance: ctx.state.balance.get()!,

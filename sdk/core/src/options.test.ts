@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { defineApp, fn, state } from './app.ts';
 import { ConfigError } from './errors.ts';
 import { resolveApp } from './options.ts';
-import { string } from './serde.ts';
+import { json, string } from './serde.ts';
 
 const base = () =>
   defineApp({
@@ -127,4 +127,32 @@ describe('resolveApp', () => {
       partitions: undefined,
     });
   });
+  it('decodes a direct ingress with its serde', () => {
+    const app = resolveApp({ ...base(), ingresses: [{ topic: 'in', to: 'count', serde: string() }] });
+    expect(app.functions.get('count')!.serde.name).toBe('string');
+  });
+  it('rejects a direct ingress serde that differs from the function message serde', () =>
+    expect(
+      fieldOf(() =>
+        resolveApp({
+          name: 'x',
+          functions: { f: { message: json(), handler() {} } },
+          ingresses: [{ topic: 'in', to: 'f', serde: string() }],
+        }),
+      ),
+    ).toBe('ingresses[0].serde'));
+  it('re-keys a second key-less ingress by its record key', () => {
+    const app = resolveApp({
+      ...base(),
+      ingresses: [
+        { topic: 'a', to: 'count' },
+        { topic: 'b', to: 'count' },
+      ],
+    });
+    expect(app.ingresses[1]!.direct).toBe(false);
+    expect(app.ingresses[1]!.key({}, 'rk')).toBe('rk');
+    expect(app.ingresses[1]!.key({}, null)).toBe('');
+  });
+  it('rejects an empty stateDir', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), options: { stateDir: ' ' } }))).toBe('options.stateDir'));
 });

@@ -69,7 +69,8 @@ export interface ResolvedIngress {
   readonly serde: Serde<unknown>;
   /** Direct: the target function consumes this topic itself. Otherwise a router re-keys onto its topic. */
   readonly direct: boolean;
-  readonly key: ((value: unknown, recordKey: string | null) => string) | undefined;
+  /** The actor key of a record (routed ingresses; the record key for key-less ones). */
+  readonly key: (value: unknown, recordKey: string | null) => string;
   /** Group of the router (routed ingresses only). */
   readonly group: string;
 }
@@ -121,6 +122,13 @@ function intIn(field: string, value: number | undefined, min: number, max: numbe
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(field, `${String(value)} is not an integer from ${min} to ${max}`);
   }
+  return value;
+}
+
+function nonEmpty(field: string, value: string | undefined, dflt: string): string {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'string' || value.trim() === '')
+    throw new ConfigError(field, 'must be a non-empty path');
   return value;
 }
 
@@ -191,7 +199,7 @@ export function resolveOptions(appName: string, options: AppOptions = {}): Resol
       APP_DEFAULTS.maxConcurrentKeys,
     ),
     store: oneOf('options.store', options.store, ['memory', 'persistent'], APP_DEFAULTS.store),
-    stateDir: options.stateDir ?? APP_DEFAULTS.stateDir,
+    stateDir: nonEmpty('options.stateDir', options.stateDir, APP_DEFAULTS.stateDir),
   });
 }
 
@@ -226,6 +234,8 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
 
   const ingresses: ResolvedIngress[] = [];
   const directTopic = new Map<string, string>();
+  /** Serde of each function's direct ingress, when the ingress declares one. */
+  const directSerde = new Map<string, { serde: Serde<unknown>; index: number }>();
   (app.ingresses ?? []).forEach((ing: IngressDefinition, i) => {
     const field = `ingresses[${i}]`;
     const topic = topicName(`${field}.topic`, ing?.topic);
@@ -239,13 +249,19 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
       throw new ConfigError(`${field}.key`, 'must be a function (value, recordKey) => string');
     }
     const direct = ing.key === undefined && !directTopic.has(ing.to);
-    if (direct) directTopic.set(ing.to, topic);
+    if (direct) {
+      directTopic.set(ing.to, topic);
+      if (ing.serde !== undefined) directSerde.set(ing.to, { serde: ing.serde as Serde<unknown>, index: i });
+    }
     ingresses.push({
       topic,
       to: ing.to,
       serde: (ing.serde as Serde<unknown> | undefined) ?? json(),
       direct,
-      key: ing.key?.bind(ing) as ResolvedIngress['key'],
+      // A second key-less ingress to the same function is re-keyed by its record key.
+      key:
+        (ing.key?.bind(ing) as ResolvedIngress['key']) ??
+        ((_v: unknown, recordKey: string | null) => recordKey ?? ''),
       group: `${prefix}.ingress.${topic}`,
     });
   });
@@ -260,6 +276,15 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
     }
     const states = resolveStates(field, def);
     const external = directTopic.get(name);
+    // A function that reads its ingress topic directly decodes that topic's records: one serde for both.
+    const ingressSerde = directSerde.get(name);
+    const message = def.message as Serde<unknown> | undefined;
+    if (ingressSerde !== undefined && message !== undefined && ingressSerde.serde.name !== message.name) {
+      throw new ConfigError(
+        `ingresses[${ingressSerde.index}].serde`,
+        `'${ingressSerde.serde.name}' differs from the '${message.name}' message serde of function '${name}', which reads that topic directly; declare the same serde on both (or only one of them)`,
+      );
+    }
     const partitions =
       def.partitions === undefined
         ? external === undefined
@@ -273,7 +298,7 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
       changelogTopic: `${prefix}.${name}.changelog`,
       group: `${prefix}.${name}`,
       partitions,
-      serde: (def.message as Serde<unknown> | undefined) ?? json(),
+      serde: ingressSerde?.serde ?? message ?? json(),
       states,
       stateful: states.length > 0,
       definition: def as FunctionDefinition,

@@ -1,5 +1,5 @@
 // Serdes: how message values, keys and state values become bytes and back. JSON is the default; any object
-// with `serialize`/`deserialize` plugs in (see @dirigo/avro-style connectors for schema-registry formats).
+// with `serialize`/`deserialize` plugs in (schema-registry formats such as Avro are not built yet).
 import { SerdeError } from './errors.ts';
 
 /** Turns values of type `T` into bytes and back. `deserialize` throws `SerdeError` on bad input. */

@@ -4,11 +4,12 @@ import { createLogger } from '@dirigo/core';
 import { loadApps, runWorkerProcess } from './process.ts';
 
 const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...] [--worker-id ID] [--log-level info]
+                     [--session-timeout-ms 10000]
   Runs a worker hosting the apps the modules export (default export: defineApp({...}) or an array of apps).
   Brokers default to $KAFKA_BROKERS. Stops gracefully on SIGTERM/SIGINT.`;
 
-async function main(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
+const parse = (argv: string[]) =>
+  parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -19,6 +20,16 @@ async function main(argv: string[]): Promise<void> {
       help: { type: 'boolean', short: 'h' },
     },
   });
+
+async function main(argv: string[]): Promise<void> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const { values, positionals } = parsed;
   const [command, ...modules] = positionals;
   if (values.help || command !== 'worker' || modules.length === 0) {
     process.stderr.write(`${USAGE}\n`);

@@ -242,14 +242,15 @@ export class PartitionTask {
   }
 
   /**
-   * Persists a persistent store's position after what it holds, so a restart reads only the changelog's tail
-   * (exactly-once only). Every changelog record below the high watermark read here is one this store applied,
+   * Moves the store's position past what it holds (persisted for a persistent store; kept in memory for a
+   * memory store kept across a rebalance), so the next open reads only the changelog's tail (exactly-once
+   * only). Every changelog record below the high watermark read here is one this store applied,
    * unless a newer owner wrote since this task opened; a newer owner fences this producer before writing, so
    * a transaction that commits after the read proves there was none.
    */
   private async checkpoint(): Promise<void> {
     const store = this.state?.store;
-    if (store === undefined || !store.persistent || !this.exactlyOnce || this.stepFailed) return;
+    if (store === undefined || !this.exactlyOnce || this.stepFailed) return;
     const fn = this.env.fn;
     const admin = await this.deps.transport.admin();
     const offsets = await admin.fetchTopicOffsets(fn.changelogTopic);
@@ -279,7 +280,7 @@ export class PartitionTask {
     await this.chain;
     const store = this.state?.store;
     if (store !== undefined) {
-      if (!wasClosed && store.persistent) {
+      if (!wasClosed) {
         await this.checkpoint().catch((e: unknown) =>
           this.logger.warn({ err: e }, 'state checkpoint failed; a restart reads more of the changelog'),
         );

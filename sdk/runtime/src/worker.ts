@@ -127,6 +127,16 @@ export class Worker {
       names.add(id);
       this.resolved.push(app);
     }
+    if (options.scheduler === false && options.metricsPort !== undefined) {
+      throw new ConfigError(
+        'metricsPort',
+        'the metrics come from the scheduler; remove `scheduler: false` or `metricsPort`',
+      );
+    }
+    const maxInFlight = options.scheduler ? options.scheduler.maxInFlight : undefined;
+    if (maxInFlight !== undefined && (!Number.isInteger(maxInFlight) || maxInFlight < 1)) {
+      throw new ConfigError('scheduler.maxInFlight', `${String(maxInFlight)} is not an integer >= 1`);
+    }
     if (options.scheduler !== false) {
       const policyName = options.scheduler?.policy ?? 'edf';
       const policy = createPolicy(policyName, options.scheduler?.options ?? {});
@@ -136,7 +146,7 @@ export class Worker {
         clock: this.clock,
         logger: this.logger.child({ component: 'scheduler' }),
         metrics: this.metrics,
-        ...(options.scheduler?.maxInFlight ? { maxInFlight: options.scheduler.maxInFlight } : {}),
+        ...(maxInFlight === undefined ? {} : { maxInFlight }),
       });
     }
   }

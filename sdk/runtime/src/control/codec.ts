@@ -1,4 +1,4 @@
-// Control messages on the control topic (`<ns>.control`), versioned. Schema, version 1 (JSON, UTF-8):
+// Control messages on the control topic (WorkerOptions.controlTopic, default `dirigo.control`), versioned. Schema, version 1 (JSON, UTF-8):
 //
 //   { "v": 1, "type": "load", "worker": string, "at": ms-since-epoch,
 //     "queued": int >= 0, "inFlight": int >= 0, "utilisation": 0..1 }

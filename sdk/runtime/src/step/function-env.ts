@@ -22,7 +22,7 @@ export interface FunctionEnv {
 
 /** A synthetic function that re-keys an ingress topic onto its target function's topic. */
 export function routerFunction(ingress: ResolvedIngress): ResolvedFunction {
-  const key = ingress.key!;
+  const key = ingress.key;
   const target = ingress.to;
   return {
     name: `ingress-${ingress.topic}`,

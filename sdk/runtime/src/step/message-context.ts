@@ -15,6 +15,7 @@ import {
   type ValueState,
 } from '@dirigo/core';
 import { H_DEADLINE, H_INGEST, H_PRIORITY, headerNumber } from '../headers.ts';
+import type { ScheduledMessage } from '../scheduler/types.ts';
 import { cellKey, type PartitionState, TIMERS, type UndoEntry } from '../state/partition-state.ts';
 import { type FunctionEnv, partitionsOf } from './function-env.ts';
 
@@ -63,8 +64,18 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   private meta: RecordHeaders | undefined;
   private accessors: StateAccessors<Record<string, StateSpec>> | undefined;
 
-  constructor(env: FunctionEnv, state: PartitionState | undefined, record: IncomingRecord, key: string) {
+  /** The message as the scheduler saw it (for the send hook), when a dispatcher runs the step. */
+  private readonly scheduled: ScheduledMessage | undefined;
+
+  constructor(
+    env: FunctionEnv,
+    state: PartitionState | undefined,
+    record: IncomingRecord,
+    key: string,
+    scheduled?: ScheduledMessage,
+  ) {
     this.env = env;
+    this.scheduled = scheduled;
     this.partitionState = state;
     this.app = env.app.name;
     this.fn = env.fn.name;
@@ -93,7 +104,12 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     const keyBuf = Buffer.from(key);
     const value = target.serde.serialize(message);
     const partition = partitionFor(keyBuf, partitionsOf(this.env, target.topic));
-    const delay = options?.delayMs ?? 0;
+    let delay = options?.delayMs ?? 0;
+    if (delay <= 0 && this.scheduled !== undefined && this.partitionState !== undefined) {
+      // The send hook: a held message becomes a durable timer released at the next tick.
+      const d = this.env.dispatcher?.checkSend(this.scheduled, { app: this.app, fn, topic: target.topic });
+      if (d === 'hold') delay = 1;
+    }
     if (delay > 0) {
       this.addTimer({
         due: this.now + delay,

@@ -73,7 +73,7 @@ export class StepRunner {
         enqueuedAt: now,
       };
     }
-    return dispatcher.submit(messages, (i) => this.execute(records[i]!, keys[i]!, out), {
+    return dispatcher.submit(messages, (i) => this.execute(records[i]!, keys[i]!, out, messages[i]), {
       maxConcurrentKeys: app.options.maxConcurrentKeys,
     });
   }
@@ -126,7 +126,12 @@ export class StepRunner {
     }
   }
 
-  private execute(record: IncomingRecord, key: string, out: StepOutput): void | Promise<void> {
+  private execute(
+    record: IncomingRecord,
+    key: string,
+    out: StepOutput,
+    scheduled?: ScheduledMessage,
+  ): void | Promise<void> {
     let message: unknown;
     try {
       if (record.value === null) throw new Error('record has no value (null); functions expect a message');
@@ -134,7 +139,7 @@ export class StepRunner {
     } catch (e) {
       return this.fail(record, e, 'decode', out);
     }
-    const ctx = new MessageContext(this.env, this.state, record, key);
+    const ctx = new MessageContext(this.env, this.state, record, key, scheduled);
     let result: unknown;
     try {
       result = this.env.fn.definition.handler(ctx as never, message as never);

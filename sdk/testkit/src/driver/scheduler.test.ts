@@ -115,6 +115,29 @@ describe('scheduler in the worker', () => {
     );
   });
 
+  it('holds a send the policy holds until the next tick, durably', async () => {
+    registerPolicy('spy', () => ({
+      name: 'spy',
+      pickNext: (view) => view.queues.find((q) => q.head !== undefined),
+      onSend: (_msg, target) => (target.fn === 'b' ? 'hold' : 'pass'),
+    }));
+    const app = defineApp({
+      name: 'hold',
+      ingresses: [{ topic: 'hold-in', to: 'a' }],
+      egresses: { out: { topic: 'hold-out' } },
+      functions: {
+        a: fn({ handler: (ctx, m: number) => ctx.send('b', ctx.key, m) }),
+        b: fn({ handler: (ctx, m: number) => ctx.emit('out', ctx.key, m) }),
+      },
+    });
+    driver = await TestDriver.start(app, { scheduler: { policy: 'spy' } });
+    await driver.pipe('hold-in', [{ key: 'k', value: 7 }]);
+    expect(await driver.output('hold-out')).toHaveLength(0);
+    await driver.advance(1);
+    expect((await driver.output<number>('hold-out')).map((r) => r.value)).toEqual([7]);
+    expect(driver.workers[0]!.schedulerMetrics()!.apps.hold?.held).toBe(1);
+  });
+
   it('rejects an unknown policy naming the field', () => {
     const { apps } = twoApps();
     let error: unknown;
