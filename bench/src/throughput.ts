@@ -1,11 +1,26 @@
 // Throughput benchmark: records/s of a raw kafkajs consume-then-produce loop (the baseline) and of SDK apps on
 // the same broker, same input, same run: a stateless passthrough, a keyed count with changelog at-least-once,
 // and the same count exactly-once. Each SDK scenario is then probed at a modest paced rate for end-to-end p99
-// latency (output timestamp minus input timestamp). Numbers are only meaningful as ratios to `raw`.
-import { type AppDefinition, defineApp, fn, type Logger, type OutgoingRecord, state } from '@dirigo/core';
+// latency (output timestamp minus input timestamp). Every scenario is timed from its first fetched batch to its
+// last commit. Numbers are only meaningful as ratios to `raw`.
+
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type AppDefinition,
+  defineApp,
+  fn,
+  type Logger,
+  type OutgoingRecord,
+  state,
+  type Transport,
+} from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { Worker } from '@dirigo/runtime';
-import { Kafka, logLevel } from 'kafkajs';
+import { type RawLoopOptions, runRawLoop } from './raw-loop.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 export interface ThroughputOptions {
   readonly brokers: string;
@@ -14,7 +29,13 @@ export interface ThroughputOptions {
   readonly keys: number;
   readonly valueBytes: number;
   readonly probeRecords: number;
+  /** Which scenarios to run (default all); `raw` always runs, it is the baseline. */
+  readonly scenarios?: readonly string[];
   readonly logger: Logger;
+}
+
+export interface RawResult extends ScenarioResult {
+  readonly withGroupingFix: ScenarioResult;
 }
 
 export interface ScenarioResult {
@@ -49,50 +70,47 @@ async function highWatermarks(transport: KafkajsTransport, topic: string): Promi
   return new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o.high]));
 }
 
-/** The baseline: kafkajs eachBatch -> sendBatch of the same records -> commit, no framework. */
+/**
+ * The baseline, twice: stock kafkajs in a child process (`raw`, the figure ratios are taken against), and the
+ * same loop in this process, where @dirigo/kafkajs's fix of kafkajs's quadratic per-partition grouping applies
+ * (`raw.withGroupingFix`).
+ */
 async function raw(
   o: ThroughputOptions,
   transport: KafkajsTransport,
   input: string,
   id: string,
-): Promise<ScenarioResult> {
-  const out = `bench-${id}-raw-out`;
+): Promise<RawResult> {
   const admin = await transport.admin();
-  await admin.createTopics([{ name: out, partitions: o.partitions }]);
-  const kafka = new Kafka({
-    brokers: o.brokers.split(','),
-    clientId: 'bench-raw',
-    logLevel: logLevel.NOTHING,
+  const outs = [`bench-${id}-raw-out`, `bench-${id}-rawfix-out`];
+  await admin.createTopics(outs.map((name) => ({ name, partitions: o.partitions })));
+  const options = (out: string, group: string): RawLoopOptions => ({
+    brokers: o.brokers,
+    input,
+    out,
+    group,
+    concurrency: o.partitions,
   });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const consumer = kafka.consumer({ groupId: `bench-${id}-raw`, maxWaitTimeInMs: 100 });
-  await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topic: input, fromBeginning: true });
-  const target = await highWatermarks(transport, input);
-  const start = performance.now();
-  await consumer.run({
-    autoCommit: false,
-    partitionsConsumedConcurrently: 4,
-    eachBatch: async ({ batch }) => {
-      await producer.sendBatch({
-        topicMessages: [
-          { topic: out, messages: batch.messages.map((m) => ({ key: m.key, value: m.value })) },
-        ],
-      });
-      const last = batch.messages[batch.messages.length - 1];
-      if (last) {
-        await consumer.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: String(Number(last.offset) + 1) },
-        ]);
-      }
-    },
+  const stock = await runChild(options(outs[0]!, `bench-${id}-raw`));
+  const fixed = await runRawLoop(options(outs[1]!, `bench-${id}-rawfix`));
+  return { ...stock, withGroupingFix: fixed };
+}
+
+function runChild(options: RawLoopOptions): Promise<ScenarioResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(here, 'raw-loop-main.ts'), JSON.stringify(options)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.on('exit', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && last.startsWith('{')) resolve(JSON.parse(last) as ScenarioResult);
+      else reject(new Error(`raw kafkajs loop exited with ${code}: ${out}`));
+    });
   });
-  await waitCommitted(transport, `bench-${id}-raw`, input, target);
-  const seconds = (performance.now() - start) / 1000;
-  await consumer.disconnect();
-  await producer.disconnect();
-  return { recordsPerSec: Math.round(count(target) / seconds), seconds };
 }
 
 const count = (target: Map<number, number>) => [...target.values()].reduce((a, b) => a + b, 0);
@@ -132,6 +150,37 @@ function countApp(ns: string, input: string, out: string, guarantee: 'at_least_o
   });
 }
 
+/**
+ * Wraps a transport so that the time of the first batch delivered to `group` is known: both the baseline and
+ * the SDK scenarios are timed from their first fetched batch to their last commit (joining the group, creating
+ * topics and opening partitions are start-up, not throughput).
+ */
+function firstBatchClock(transport: Transport, group: string): { transport: Transport; start(): number } {
+  let first = 0;
+  const wrapped: Transport = {
+    name: transport.name,
+    admin: () => transport.admin(),
+    producer: (options) => transport.producer(options),
+    readToEnd: (partitions, onRecords) => transport.readToEnd(partitions, onRecords),
+    close: () => transport.close(),
+    consumer: (options) => {
+      const consumer = transport.consumer(options);
+      if (options.groupId !== group) return consumer;
+      const run = consumer.run.bind(consumer);
+      consumer.run = (handlers) =>
+        run({
+          ...handlers,
+          eachBatch: (batch) => {
+            if (first === 0) first = performance.now();
+            return handlers.eachBatch(batch);
+          },
+        });
+      return consumer;
+    },
+  };
+  return { transport: wrapped, start: () => first };
+}
+
 /** Runs one SDK app over the whole input, then probes latency with paced records. */
 async function sdk(
   o: ThroughputOptions,
@@ -144,17 +193,17 @@ async function sdk(
   const admin = await transport.admin();
   await admin.createTopics([{ name: out, partitions: o.partitions }]);
   const target = await highWatermarks(transport, input);
+  const timed = firstBatchClock(transport, group);
   const worker = new Worker({
-    transport,
+    transport: timed.transport,
     apps: [app],
     logger: o.logger,
     concurrency: o.partitions,
     workerId: `bench-${app.name}`,
   });
-  const start = performance.now();
   await worker.start();
   await waitCommitted(transport, group, input, target);
-  const seconds = (performance.now() - start) / 1000;
+  const seconds = (performance.now() - timed.start()) / 1000;
   const latency = await probe(o, transport, input, out);
   await worker.stop();
   return { recordsPerSec: Math.round(count(target) / seconds), seconds, ...latency };
@@ -227,34 +276,38 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
     results.raw = await raw(o, transport, input, id);
     o.logger.info(results.raw, 'bench: raw');
     const ns = `bench-${id}`;
-    results.passthrough = await sdk(
-      o,
-      transport,
-      input,
-      `${ns}-pt-out`,
-      passthroughApp(ns, input, `${ns}-pt-out`),
-      `${ns}.passthrough.pass`,
-    );
+    const want = (name: string) => o.scenarios === undefined || o.scenarios.includes(name);
+    if (want('passthrough'))
+      results.passthrough = await sdk(
+        o,
+        transport,
+        input,
+        `${ns}-pt-out`,
+        passthroughApp(ns, input, `${ns}-pt-out`),
+        `${ns}.passthrough.pass`,
+      );
     o.logger.info(results.passthrough, 'bench: passthrough');
     const nsA = `${ns}-alo`;
-    results.countAtLeastOnce = await sdk(
-      o,
-      transport,
-      input,
-      `${nsA}-out`,
-      countApp(nsA, input, `${nsA}-out`, 'at_least_once'),
-      `${nsA}.count.count`,
-    );
+    if (want('countAtLeastOnce'))
+      results.countAtLeastOnce = await sdk(
+        o,
+        transport,
+        input,
+        `${nsA}-out`,
+        countApp(nsA, input, `${nsA}-out`, 'at_least_once'),
+        `${nsA}.count.count`,
+      );
     o.logger.info(results.countAtLeastOnce, 'bench: countAtLeastOnce');
     const nsE = `${ns}-eos`;
-    results.countExactlyOnce = await sdk(
-      o,
-      transport,
-      input,
-      `${nsE}-out`,
-      countApp(nsE, input, `${nsE}-out`, 'exactly_once'),
-      `${nsE}.count.count`,
-    );
+    if (want('countExactlyOnce'))
+      results.countExactlyOnce = await sdk(
+        o,
+        transport,
+        input,
+        `${nsE}-out`,
+        countApp(nsE, input, `${nsE}-out`, 'exactly_once'),
+        `${nsE}.count.count`,
+      );
     o.logger.info(results.countExactlyOnce, 'bench: countExactlyOnce');
   } finally {
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(`bench-${id}`));

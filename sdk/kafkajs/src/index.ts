@@ -1,3 +1,5 @@
-// Public exports of @dirigo/kafkajs.
+// Public exports of @dirigo/kafkajs. The kafkajs fix must load before kafkajs itself: keep it first.
+import './kafkajs-patches.ts';
+
 export { KafkajsTransport, type KafkajsTransportOptions } from './kafkajs-transport.ts';
 export type { ReadToEndOptions } from './read-to-end.ts';

@@ -1,11 +1,8 @@
 // Asking a cluster about itself with kafkajs (readiness means metadata listing every node, not an open port),
 // and checking that ports are free before a start.
 import { createServer } from 'node:net';
-import kafkajs from 'kafkajs';
 import { HOST } from './config.ts';
 import { sleep } from './tools.ts';
-
-const { Kafka, logLevel } = kafkajs;
 
 export interface BrokerInfo {
   readonly nodeId: number;
@@ -18,6 +15,8 @@ export async function describeCluster(
   brokers: readonly string[],
   timeoutMs = 3000,
 ): Promise<{ brokers: BrokerInfo[]; clusterId: string }> {
+  // Loaded on first use, not at import: @dirigo/kafkajs must be able to fix kafkajs before it loads.
+  const { Kafka, logLevel } = (await import('kafkajs')).default;
   const kafka = new Kafka({
     clientId: 'dirigo-local-kafka-probe',
     brokers: [...brokers],

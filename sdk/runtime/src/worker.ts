@@ -257,6 +257,7 @@ export class Worker {
         logger: log.child({ fn: fn.name }),
         partitions,
         priorityHeader,
+        metaCache: { at: Number.NaN, headers: undefined },
         ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
       });
     }
@@ -271,6 +272,7 @@ export class Worker {
         logger: log.child({ fn: fn.name }),
         partitions,
         priorityHeader,
+        metaCache: { at: Number.NaN, headers: undefined },
         ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
       });
     }

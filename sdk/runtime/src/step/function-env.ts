@@ -1,7 +1,7 @@
 // What every step of one function on this worker shares: the resolved app and function, the partition
 // counts of the topics it writes to, the clock and logger. Routers (re-keying ingresses) are functions too,
 // with a synthetic definition.
-import type { Logger, ResolvedApp, ResolvedFunction, ResolvedIngress } from '@dirigo/core';
+import type { Logger, RecordHeaders, ResolvedApp, ResolvedFunction, ResolvedIngress } from '@dirigo/core';
 import type { Clock } from '../clock.ts';
 import type { Dispatcher } from '../scheduler/dispatcher.ts';
 
@@ -16,6 +16,8 @@ export interface FunctionEnv {
   readonly partitions: ReadonlyMap<string, number>;
   /** `dirigo-priority` header value of this app, shared by every record it writes. */
   readonly priorityHeader: Buffer;
+  /** The metadata headers last built for an ingress record (see `metaHeaders`); records are never mutated. */
+  readonly metaCache: { at: number; headers: RecordHeaders | undefined };
   /** The worker's data-plane scheduler; without one, a step runs its records in offset order. */
   readonly dispatcher?: Dispatcher;
 }

@@ -41,12 +41,18 @@ export function metaHeaders(env: FunctionEnv, record: IncomingRecord): RecordHea
   if (ingest !== undefined && h[H_DEADLINE] !== undefined) {
     return { [H_INGEST]: ingest, [H_DEADLINE]: h[H_DEADLINE], [H_PRIORITY]: env.priorityHeader };
   }
+  // Records fetched together mostly share their millisecond: reuse the last record's header values.
   const t = record.timestamp;
-  return {
-    [H_INGEST]: Buffer.from(String(t)),
-    [H_DEADLINE]: Buffer.from(String(t + env.app.options.latencyTargetMs)),
-    [H_PRIORITY]: env.priorityHeader,
-  };
+  const cache = env.metaCache;
+  if (cache.at !== t || cache.headers === undefined) {
+    cache.at = t;
+    cache.headers = {
+      [H_INGEST]: Buffer.from(String(t)),
+      [H_DEADLINE]: Buffer.from(String(t + env.app.options.latencyTargetMs)),
+      [H_PRIORITY]: env.priorityHeader,
+    };
+  }
+  return cache.headers;
 }
 
 export class MessageContext implements Context<Record<string, StateSpec>> {
