@@ -45,6 +45,8 @@ interface KCluster {
   ): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
   disconnect(): Promise<void>;
   addTargetTopic(topic: string): Promise<void>;
+  /** kafkajs keeps every topic ever targeted and refreshes metadata for all of them. */
+  targetTopics: Set<string>;
   refreshMetadata(): Promise<void>;
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
   findBroker(node: { nodeId: number | string }): Promise<KBroker>;
@@ -126,6 +128,17 @@ export class KafkajsInternals {
     this.#kafka = kafka;
   }
 
+  /**
+   * Makes `topic` the only metadata target: kafkajs refreshes metadata for every topic ever targeted, so one
+   * deleted topic would make every later call fail with UNKNOWN_TOPIC_OR_PARTITION.
+   */
+  async #target(cluster: KCluster, topic: string): Promise<void> {
+    if (!(cluster.targetTopics.size === 1 && cluster.targetTopics.has(topic))) {
+      cluster.targetTopics.clear();
+    }
+    await cluster.addTargetTopic(topic);
+  }
+
   /** Whether the kafkajs internals this probe needs are there. */
   available(): boolean {
     return this.#createCluster() !== undefined;
@@ -141,7 +154,7 @@ export class KafkajsInternals {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const cluster = await this.#connected();
-        await cluster.addTargetTopic(topic);
+        await this.#target(cluster, topic);
         if (attempt > 0) await cluster.refreshMetadata();
         const partitions = cluster
           .findTopicPartitionMetadata(topic)
@@ -172,7 +185,7 @@ export class KafkajsInternals {
     maxBytes = 1024 * 1024,
   ): Promise<ProbeResult> {
     const cluster = await this.#connected();
-    await cluster.addTargetTopic(topic);
+    await this.#target(cluster, topic);
     await cluster.refreshMetadata();
     const leaders = cluster.findLeaderForPartitions(topic, [partition]);
     const nodeId = Object.keys(leaders).find((n) => leaders[n]!.includes(partition));
