@@ -5,7 +5,7 @@ import { inject } from 'vitest';
 
 export const brokers = (): string => inject('kafkaBrokers');
 
-export const testLogger = (): Logger => createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'warn' });
+export const testLogger = (): Logger => createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'error' });
 
 export function kafkaTransport(clientId = 'it'): KafkajsTransport {
   return new KafkajsTransport({ brokers: brokers().split(','), clientId, logger: testLogger() });

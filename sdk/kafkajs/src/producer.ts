@@ -161,7 +161,7 @@ export function toTopicMessages(records: readonly OutgoingRecord[]): TopicMessag
  * groups records per partition in time quadratic in their number; so big sends are cut into consecutive chunks.
  */
 export const MAX_PARTITION_BATCH_BYTES = 768 * 1024;
-export const MAX_PARTITION_BATCH_RECORDS = 500;
+export const MAX_PARTITION_BATCH_RECORDS = 100_000;
 
 /** The bytes a record takes in a record batch, roughly (a little more than the real size). */
 function recordBytes(r: OutgoingRecord): number {
