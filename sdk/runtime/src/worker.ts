@@ -8,6 +8,7 @@ import {
   type Logger,
   partitionFor,
   type ResolvedApp,
+  type ResolvedFunction,
   resolveApp,
   silentLogger,
   type TopicSpec,
@@ -247,35 +248,22 @@ export class Worker {
     const partitions = await this.ensureTopics(app);
     this.stats.set(app.name, { status: 'running', processed: 0, deadLettered: 0, steps: 0 });
     const priorityHeader = Buffer.from(app.options.priority);
-    const envs: FunctionEnv[] = [];
-    for (const fn of app.functions.values()) {
-      envs.push({
-        app,
-        fn,
-        hasChangelog: true,
-        clock: this.clock,
-        logger: log.child({ fn: fn.name }),
-        partitions,
-        priorityHeader,
-        metaCache: { at: Number.NaN, headers: undefined },
-        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
-      });
-    }
-    for (const ing of app.ingresses) {
-      if (ing.direct) continue;
-      const fn = routerFunction(ing);
-      envs.push({
-        app,
-        fn,
-        hasChangelog: false,
-        clock: this.clock,
-        logger: log.child({ fn: fn.name }),
-        partitions,
-        priorityHeader,
-        metaCache: { at: Number.NaN, headers: undefined },
-        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
-      });
-    }
+    const env = (fn: ResolvedFunction, hasChangelog: boolean): FunctionEnv => ({
+      app,
+      fn,
+      hasChangelog,
+      clock: this.clock,
+      logger: log.child({ fn: fn.name }),
+      partitions,
+      priorityHeader,
+      metaCache: { at: Number.NaN, headers: undefined },
+      ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+    });
+    // Functions keep state and timers in changelogs; routers (re-keying ingresses) have neither.
+    const envs = [
+      ...[...app.functions.values()].map((fn) => env(fn, true)),
+      ...app.ingresses.filter((ing) => !ing.direct).map((ing) => env(routerFunction(ing), false)),
+    ];
     const runners: FunctionRunner[] = [];
     this.runners.set(app.name, runners);
     for (const env of envs) {
