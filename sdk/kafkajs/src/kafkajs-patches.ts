@@ -60,3 +60,18 @@ export function groupingPatched(): boolean {
     patched && require('kafkajs/src/producer/groupMessagesPerPartition.js') === groupMessagesPerPartition
   );
 }
+
+// kafkajs 2.2.4 arms a timer with a negative delay (tulios/kafkajs#1751); Node 24 then prints a
+// TimeoutNegativeWarning once per process. The timer still behaves (Node treats it as 1 ms), so this one warning
+// type, and nothing else, is not printed.
+const emitWarning = process.emitWarning;
+process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+  const first = rest[0];
+  const type =
+    typeof first === 'string'
+      ? first
+      : ((first as { type?: string } | undefined)?.type ??
+        (warning instanceof Error ? warning.name : undefined));
+  if (type === 'TimeoutNegativeWarning') return;
+  (emitWarning as (...args: unknown[]) => void).call(this, warning, ...rest);
+} as typeof process.emitWarning;

@@ -53,6 +53,8 @@ export function levelFor(entry: LogEntry): PinoLevel {
       if (message.startsWith('Response ')) return 'debug';
       if (message.startsWith('The coordinator is not aware of this member')) return 'info';
       if (message.startsWith('Restarting the consumer')) return 'warn';
+      // CONCURRENT_TRANSACTIONS: the previous commit is still completing on the broker; kafkajs retries at once.
+      if (message.includes('another concurrent operation on the same transaction')) return 'debug';
       if (message.startsWith('Failed to send messages') || message.startsWith('Connection')) return 'warn';
       if (message.startsWith('Crash:')) return isExpected(message) ? 'warn' : 'error';
       if (isExpected(message) || isExpected(error)) return 'warn';

@@ -50,3 +50,24 @@ describe('control topic', () => {
     await kafka.close();
   });
 });
+
+describe('metrics endpoint', () => {
+  it('serves the scheduler metrics for Prometheus', async () => {
+    const kafka = new MemoryKafka({ retryBackoffMs: 1 });
+    const transport = new MemoryTransport(kafka);
+    await (await transport.admin()).createTopics([{ name: 'in', partitions: 1 }]);
+    const worker = new Worker({ transport, apps: [app], metricsPort: 0, loadReportIntervalMs: 0 });
+    await worker.start();
+    const producer = transport.producer();
+    await producer.connect();
+    await producer.send([{ topic: 'in', key: Buffer.from('k'), value: Buffer.from('1') }]);
+    await waitFor(() => (worker.schedulerMetrics()?.apps.noop?.completed ?? 0) === 1, 5_000);
+    const res = await fetch(`http://127.0.0.1:${worker.metricsAddress}/metrics`);
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text).toMatch(/dirigo_scheduler_completed_total\{app="noop",worker="[^"]+"\} 1/);
+    expect(text).toContain('dirigo_scheduler_satisfaction_ratio');
+    await worker.stop();
+    await kafka.close();
+  });
+});
