@@ -10,6 +10,7 @@ import { pendingRecords, Worker } from '@dirigo/runtime';
 import { waitFor } from '@dirigo/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { brokers, kafkaTransport, produceJson, readJson, testLogger, unique } from './harness.ts';
+import { zombieAppFor } from './zombie-app.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = resolve(here, '../../sdk/runtime/src/cli.ts');
@@ -190,16 +191,15 @@ describe('runtime on a real broker', () => {
   });
 });
 
-describe('zombie fencing on a real broker', () => {
-  it('a worker frozen mid-step past its session timeout cannot commit once the new owner fenced it', async () => {
-    const ns = unique('it-zombie');
-    const env = { ZOMBIE_NS: ns, ZOMBIE_IN: `${ns}-in`, ZOMBIE_OUT: `${ns}-out` };
-    Object.assign(process.env, env);
-    const t = kafkaTransport('it-setup');
-    stopAll.push(() => t.close());
-    await (await t.admin()).createTopics([{ name: env.ZOMBIE_IN, partitions: 1 }]);
-    const marker = join(mkdtempSync(join(tmpdir(), 'zombie-')), 'stalled');
-    const zombie = spawn(
+/** A topic setup and a worker process running zombie-app.ts, for the process-level tests. */
+async function processScenario(prefix: string, partitions: number) {
+  const ns = unique(prefix);
+  const env = { ZOMBIE_NS: ns, ZOMBIE_IN: `${ns}-in`, ZOMBIE_OUT: `${ns}-out` };
+  const t = kafkaTransport('it-setup');
+  stopAll.push(() => t.close());
+  await (await t.admin()).createTopics([{ name: env.ZOMBIE_IN, partitions }]);
+  const spawnWorker = (sessionTimeoutMs: number, extraEnv: Record<string, string> = {}) => {
+    const child = spawn(
       process.execPath,
       [
         '--conditions=source',
@@ -208,24 +208,32 @@ describe('zombie fencing on a real broker', () => {
         zombieApp,
         '--brokers',
         brokers(),
-        '--worker-id',
-        'zombie',
         '--session-timeout-ms',
-        '6000',
+        String(sessionTimeoutMs),
       ],
       {
-        env: { ...process.env, ...env, ZOMBIE_MARKER: marker, DIRIGO_LOG_LEVEL: 'warn' },
+        env: { ...process.env, ...env, ...extraEnv, DIRIGO_LOG_LEVEL: 'error' },
         stdio: ['ignore', 'inherit', 'inherit'],
       },
     );
     stopAll.push(async () => {
-      zombie.kill('SIGCONT');
-      zombie.kill('SIGKILL');
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
     });
+    return child;
+  };
+  return { ns, env, t, spawnWorker };
+}
+
+describe('zombie fencing on a real broker', () => {
+  it('a worker frozen mid-step past its session timeout cannot commit once the new owner fenced it', async () => {
+    const { ns, env, t, spawnWorker } = await processScenario('it-zombie', 1);
+    const marker = join(mkdtempSync(join(tmpdir(), 'zombie-')), 'stalled');
+    const zombie = spawnWorker(6000, { ZOMBIE_MARKER: marker });
     await produceJson(t, env.ZOMBIE_IN, [{ key: 'z', value: {} }]);
     await waitFor(() => existsSync(marker), 60_000, { intervalMs: 50 });
     zombie.kill('SIGSTOP'); // frozen inside the step: its transaction is not committed
-    const app = (await import(zombieApp)).default;
+    const app = zombieAppFor(env);
     const owner = await startWorker(app, 'w-owner');
     await waitFor(async () => (await owner.readState('zombie', 'f', 'z', 'n')) === 1, 90_000, {
       intervalMs: 250,
@@ -242,31 +250,10 @@ describe('zombie fencing on a real broker', () => {
 
 describe('graceful stop on a real broker', () => {
   it('SIGTERM finishes in-flight work, commits and leaves the group at once', async () => {
-    const ns = unique('it-sigterm');
-    const env = { ZOMBIE_NS: ns, ZOMBIE_IN: `${ns}-in`, ZOMBIE_OUT: `${ns}-out` };
-    Object.assign(process.env, env);
-    const t = kafkaTransport('it-setup');
-    stopAll.push(() => t.close());
-    await (await t.admin()).createTopics([{ name: env.ZOMBIE_IN, partitions: 2 }]);
     // A long session timeout: if the worker did not leave the group on SIGTERM, its partitions would wait 60 s.
-    const worker = spawn(
-      process.execPath,
-      [
-        '--conditions=source',
-        cli,
-        'worker',
-        zombieApp,
-        '--brokers',
-        brokers(),
-        '--session-timeout-ms',
-        '60000',
-      ],
-      { env: { ...process.env, ...env, DIRIGO_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'inherit'] },
-    );
+    const { env, t, spawnWorker } = await processScenario('it-sigterm', 2);
+    const worker = spawnWorker(60_000);
     const exited = new Promise<number | null>((r) => worker.once('exit', (code) => r(code)));
-    stopAll.push(async () => {
-      worker.kill('SIGKILL');
-    });
     await produceJson(
       t,
       env.ZOMBIE_IN,
@@ -275,7 +262,7 @@ describe('graceful stop on a real broker', () => {
     await waitFor(async () => (await readJson(t, env.ZOMBIE_OUT)).length > 0, 60_000, { intervalMs: 200 });
     worker.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const app = (await import(zombieApp)).default;
+    const app = zombieAppFor(env);
     const began = Date.now();
     await startWorker(app, 'w-after-sigterm');
     await produceJson(
