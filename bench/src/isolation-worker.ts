@@ -17,6 +17,7 @@ import {
 } from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { Worker } from '@dirigo/runtime';
+import { stopOnSignals } from '@dirigo/runtime/process';
 import { type IsolationAppsConfig, isolationApps, isolationTopics } from './isolation-apps.ts';
 
 export interface IsolationWorkerConfig {
@@ -211,10 +212,7 @@ async function main(): Promise<void> {
   loop.enable();
   const appStats = () => Object.fromEntries([...worker.appStats()].map(([name, s]) => [name, { ...s }]));
   const timer = setInterval(() => emit('stats', { apps: appStats() }), 1000);
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
+  stopOnSignals(worker, transport, logger, () => {
     clearInterval(timer);
     loop.disable();
     emit('final', {
@@ -227,19 +225,7 @@ async function main(): Promise<void> {
         max: loop.max / 1e6,
       },
     });
-    worker
-      .stop()
-      .then(() => transport.close())
-      .then(
-        () => process.exit(0),
-        (e: unknown) => {
-          logger.error({ err: e }, 'graceful stop failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  });
   await worker.start();
   emit('ready', { workerId: config.workerId, policy: config.policy });
 }

@@ -37,23 +37,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<W
   const logger = options.logger ?? createLogger();
   const transport = options.transport ?? kafkajsFromEnv(options.brokers, logger);
   const worker = new Worker({ ...options, transport, logger });
-  let stopping: Promise<void> | undefined;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    logger.info({ signal }, 'stopping on signal');
-    stopping = worker
-      .stop()
-      .then(() => transport.close())
-      .then(
-        () => process.exit(0),
-        (e: unknown) => {
-          logger.error({ err: e }, 'graceful stop failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  stopOnSignals(worker, transport, logger);
   await worker.start();
   return worker;
 }
@@ -67,4 +51,35 @@ function kafkajsFromEnv(brokers: string | undefined, logger: Logger): Transport 
     );
   }
   return new KafkajsTransport({ brokers: list.split(','), logger, clientId: 'dirigo-worker' });
+}
+
+/**
+ * On the first SIGTERM or SIGINT: `beforeStop()` (if given), then a graceful `worker.stop()` (in-flight steps
+ * finish and commit, groups are left), then `transport.close()`, then exit 0 (1 if the stop failed).
+ */
+export function stopOnSignals(
+  worker: Worker,
+  transport: Transport,
+  logger: Logger,
+  beforeStop?: () => void,
+): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping on signal');
+    beforeStop?.();
+    worker
+      .stop()
+      .then(() => transport.close())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          logger.error({ err: e }, 'graceful stop failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 }
