@@ -4,7 +4,7 @@ import { createLogger } from '@dirigo/core';
 import { loadApps, runWorkerProcess } from './process.ts';
 
 const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...] [--worker-id ID] [--log-level info]
-                     [--session-timeout-ms 10000]
+                     [--session-timeout-ms 10000] [--control-topic dirigo.control]
   Runs a worker hosting the apps the modules export (default export: defineApp({...}) or an array of apps).
   Brokers default to $KAFKA_BROKERS. Stops gracefully on SIGTERM/SIGINT.`;
 
@@ -17,6 +17,7 @@ const parse = (argv: string[]) =>
       'worker-id': { type: 'string' },
       'log-level': { type: 'string' },
       'session-timeout-ms': { type: 'string' },
+      'control-topic': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -44,6 +45,7 @@ async function main(argv: string[]): Promise<void> {
       ...(values.brokers ? { brokers: values.brokers } : {}),
       ...(values['worker-id'] ? { workerId: values['worker-id'] } : {}),
       ...(values['session-timeout-ms'] ? { sessionTimeoutMs: Number(values['session-timeout-ms']) } : {}),
+      ...(values['control-topic'] ? { controlTopic: values['control-topic'] } : {}),
     });
   } catch (e) {
     logger.fatal({ err: e }, (e as Error).message);
