@@ -9,7 +9,7 @@ import {
   UnknownTopicError,
 } from '@dirigo/core';
 import type { ITopicConfig, Admin as KAdmin } from 'kafkajs';
-import kafkajs from 'kafkajs';
+import { kafkajs } from './kafkajs-patches.ts';
 import { isUnknownTopicError, mapError } from './errors.ts';
 import type { KafkajsInternals } from './internals.ts';
 

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import '../src/index.ts';
-import { groupingPatched, groupMessagesPerPartition } from './kafkajs-patches.ts';
+import {
+  abortFilterPatched,
+  filterAbortedMessages,
+  groupingPatched,
+  groupMessagesPerPartition,
+} from './kafkajs-patches.ts';
 
 describe('kafkajs grouping fix', () => {
   it('is active once @dirigo/kafkajs is loaded', () => {
@@ -19,5 +24,65 @@ describe('kafkajs grouping fix', () => {
     expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner })).toEqual(
       {},
     );
+  });
+});
+
+describe('kafkajs aborted-transaction filter fix', () => {
+  const msg = (
+    offset: number,
+    producerId: string,
+    opts: { control?: 'abort' | 'commit'; txn?: boolean } = {},
+  ) => ({
+    offset: String(offset),
+    key:
+      opts.control === undefined
+        ? Buffer.from('k')
+        : Buffer.from([0, 0, 0, opts.control === 'abort' ? 0 : 1]),
+    isControlRecord: opts.control !== undefined,
+    batchContext: { producerId, inTransaction: opts.txn ?? true },
+  });
+  const kept = (messages: ReturnType<typeof msg>[], aborted: { producerId: string; firstOffset: string }[]) =>
+    filterAbortedMessages({ messages, abortedTransactions: aborted })
+      .filter((m) => !m.isControlRecord)
+      .map((m) => Number(m.offset));
+
+  it('is active once @dirigo/kafkajs is loaded', () => {
+    expect(abortFilterPatched()).toBe(true);
+  });
+
+  it('hides every aborted transaction that began before the fetch, not only the first one listed', () => {
+    // A (producer 1) from offset 0 and B (producer 2) from offset 1 both abort; the fetch starts at offset 3.
+    const messages = [
+      msg(3, '2'),
+      msg(4, '9', { txn: false }),
+      msg(5, '1', { control: 'abort' }),
+      msg(6, '2', { control: 'abort' }),
+      msg(7, '3'),
+    ];
+    const aborted = [
+      { producerId: '1', firstOffset: '0' },
+      { producerId: '2', firstOffset: '1' },
+    ];
+    expect(kept(messages, aborted)).toEqual([4, 7]);
+  });
+
+  it('takes aborted transactions in as their first offset is reached and ends them at the ABORT marker', () => {
+    const messages = [
+      msg(0, '1'), // committed transaction of producer 1
+      msg(1, '1', { control: 'commit' }),
+      msg(2, '1'), // aborted
+      msg(3, '2'), // committed, interleaved
+      msg(4, '1', { control: 'abort' }),
+      msg(5, '1'), // a later, committed transaction of producer 1
+      msg(6, '2', { control: 'commit' }),
+      msg(7, '1', { control: 'commit' }),
+    ];
+    expect(kept(messages, [{ producerId: '1', firstOffset: '2' }])).toEqual([0, 3, 5]);
+    expect(kept(messages, [])).toEqual([0, 2, 3, 5]);
+  });
+
+  it('never takes a data record for an ABORT marker, whatever its key', () => {
+    const messages = [msg(0, '1'), { ...msg(1, '1'), key: Buffer.from([0, 0, 0, 0]) }, msg(2, '1')];
+    expect(kept(messages, [{ producerId: '1', firstOffset: '0' }])).toEqual([]);
   });
 });

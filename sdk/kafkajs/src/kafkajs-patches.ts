@@ -1,11 +1,20 @@
-// A fix for kafkajs 2.2.4 (pinned exactly), applied before kafkajs loads: its producer groups a send's
-// messages per partition with `[...current, message]` inside a reduce, which is quadratic in the messages per
-// partition (measured: about 13% of a passthrough worker's CPU). This module puts a linear implementation with
-// the same result (an object of partition -> messages in send order) into the CommonJS module cache under
-// kafkajs's own path, so kafkajs's `require('./groupMessagesPerPartition')` gets it. Process-wide: any kafkajs
-// client in this process benefits. It must be imported before anything imports 'kafkajs' (index.ts does so
-// first); when kafkajs was loaded earlier, nothing changes and `groupingPatched()` says so.
+// Fixes for kafkajs 2.2.4 (pinned exactly), applied before kafkajs loads, by putting our implementations into the
+// CommonJS module cache under kafkajs's own paths, so that kafkajs's `require('./…')` gets them. Process-wide:
+// every kafkajs client in this process uses them. This module must be imported before anything imports 'kafkajs'
+// (index.ts does so first); when kafkajs was loaded earlier, this package loads a fresh copy of kafkajs for itself
+// (`loadPatched`). The package's files take kafkajs from `kafkajs` below, never from 'kafkajs' directly.
+//
+// 1. Producer: kafkajs groups a send's messages per partition with `[...current, message]` inside a reduce, which
+//    is quadratic in the messages per partition (measured: about 13% of a passthrough worker's CPU). Ours is
+//    linear with the same result (an object of partition -> messages in send order).
+// 2. Consumer (read_committed): kafkajs hides the records of aborted transactions by walking the fetch's list of
+//    aborted transactions one entry per RECORD, so when a fetch starts inside two or more aborted transactions of
+//    different producers (the broker lists every aborted transaction that overlaps the fetched range, including
+//    those that began before it), records of all but the first leak to the application as if committed. Ours
+//    takes in every aborted transaction that has begun at each record's offset, as the Java client does.
 import { createRequire } from 'node:module';
+import { dirname, sep } from 'node:path';
+import type KafkaJS from 'kafkajs';
 
 const require = createRequire(import.meta.url);
 
@@ -38,27 +47,103 @@ export function groupMessagesPerPartition({
   return result;
 }
 
-let patched = false;
-const path = require.resolve('kafkajs/src/producer/groupMessagesPerPartition.js');
-const sendMessagesPath = require.resolve('kafkajs/src/producer/sendMessages.js');
-if (require.cache[sendMessagesPath] === undefined) {
-  const cached = require.cache[path];
-  if (cached === undefined) {
-    // Load kafkajs's module (so the cache entry is a real Module), then swap its exports.
-    require(path);
-  }
-  const entry = require.cache[path];
-  if (entry !== undefined) {
-    entry.exports = groupMessagesPerPartition;
-    patched = true;
-  }
+/** What the filter needs of a kafkajs message (decoded record or control record). */
+interface FetchedMessage {
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly isControlRecord?: boolean;
+  readonly batchContext: { readonly producerId: string; readonly inTransaction: boolean };
 }
+
+/** An aborted transaction as a read_committed Fetch answer lists it. */
+interface AbortedTransaction {
+  readonly producerId: string;
+  readonly firstOffset: string;
+}
+
+/** Control record key of an ABORT marker: version 0 (int16), type 0 (int16). */
+const ABORT_MARKER_KEY = Buffer.from([0, 0, 0, 0]);
+
+/**
+ * The messages of one fetch without those of aborted transactions (control records are kept; kafkajs drops them
+ * afterwards). Before each message, every listed aborted transaction whose first offset is at or below the
+ * message's offset is taken in (its producer's transactional records are aborted from there on); the producer's
+ * ABORT marker ends it.
+ */
+export function filterAbortedMessages<M extends FetchedMessage>({
+  messages,
+  abortedTransactions,
+}: {
+  messages: M[];
+  abortedTransactions?: readonly AbortedTransaction[] | null;
+}): M[] {
+  if (!abortedTransactions || abortedTransactions.length === 0) return messages;
+  const pending = [...abortedTransactions].sort((a, b) => Number(a.firstOffset) - Number(b.firstOffset));
+  let next = 0;
+  const aborted = new Set<string>();
+  return messages.filter((m) => {
+    const offset = Number(m.offset);
+    while (next < pending.length && Number(pending[next]!.firstOffset) <= offset) {
+      aborted.add(pending[next]!.producerId);
+      next++;
+    }
+    const producerId = m.batchContext.producerId;
+    if (m.isControlRecord === true) {
+      if (m.key !== null && Buffer.from(m.key).equals(ABORT_MARKER_KEY)) aborted.delete(producerId);
+      return true;
+    }
+    return !(m.batchContext.inTransaction && aborted.has(producerId));
+  });
+}
+
+const GROUPING = 'kafkajs/src/producer/groupMessagesPerPartition.js';
+const ABORT_FILTER = 'kafkajs/src/consumer/filterAbortedMessages.js';
+/** kafkajs modules that capture the patched ones when they load. */
+const USERS = ['kafkajs/src/producer/sendMessages.js', 'kafkajs/src/consumer/batch.js'];
+
+/** Puts `exports` into the module cache as kafkajs module `path` (loading the real one first, for a real Module). */
+function swapModule(path: string, exports: unknown): boolean {
+  const resolved = require.resolve(path);
+  if (require.cache[resolved] === undefined) require(resolved);
+  const entry = require.cache[resolved];
+  if (entry === undefined) return false;
+  entry.exports = exports;
+  return true;
+}
+
+/**
+ * kafkajs with both fixes. When the process loaded kafkajs before this module (an application that imports
+ * 'kafkajs' first), its modules already hold the originals; then every cached kafkajs module is dropped and
+ * this package loads its own copy, so the fixes never silently fail to apply. (The application's earlier
+ * references keep the copy they have.)
+ */
+function loadPatched(): { kafkajs: typeof KafkaJS; grouping: boolean; filter: boolean } {
+  const loaded = USERS.some((u) => require.cache[require.resolve(u)] !== undefined);
+  const ours =
+    require.cache[require.resolve(GROUPING)]?.exports === groupMessagesPerPartition &&
+    require.cache[require.resolve(ABORT_FILTER)]?.exports === filterAbortedMessages;
+  if (loaded && !ours) {
+    const dir = `${dirname(require.resolve('kafkajs/package.json'))}${sep}`;
+    for (const key of Object.keys(require.cache)) if (key.startsWith(dir)) delete require.cache[key];
+  }
+  const grouping = swapModule(GROUPING, groupMessagesPerPartition);
+  const filter = swapModule(ABORT_FILTER, filterAbortedMessages);
+  return { kafkajs: require('kafkajs') as typeof KafkaJS, grouping, filter };
+}
+
+const loadedKafkajs = loadPatched();
+
+/** The kafkajs module this package uses (with the fixes above); import it from here, never from 'kafkajs'. */
+export const kafkajs: typeof KafkaJS = loadedKafkajs.kafkajs;
 
 /** Whether kafkajs's producer uses the linear grouping in this process. */
 export function groupingPatched(): boolean {
-  return (
-    patched && require('kafkajs/src/producer/groupMessagesPerPartition.js') === groupMessagesPerPartition
-  );
+  return loadedKafkajs.grouping && require(GROUPING) === groupMessagesPerPartition;
+}
+
+/** Whether kafkajs's consumer uses the corrected aborted-transaction filter in this process. */
+export function abortFilterPatched(): boolean {
+  return loadedKafkajs.filter && require(ABORT_FILTER) === filterAbortedMessages;
 }
 
 // kafkajs 2.2.4 arms a timer with a negative delay (tulios/kafkajs#1751); Node 24 then prints a

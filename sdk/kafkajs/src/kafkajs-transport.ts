@@ -16,7 +16,7 @@ import {
   type TopicPartitionOffset,
 } from '@dirigo/core';
 import type { Admin as KAdmin, Kafka, KafkaConfig, RetryOptions } from 'kafkajs';
-import kafkajs from 'kafkajs';
+import { kafkajs } from './kafkajs-patches.ts';
 import { KafkajsAdmin, throwUnknownTopic } from './admin.ts';
 import { KafkajsConsumer } from './consumer.ts';
 import { isUnknownTopicError, mapError } from './errors.ts';

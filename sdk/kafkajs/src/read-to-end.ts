@@ -48,7 +48,7 @@ import type {
   RequestEvent,
   RetryOptions,
 } from 'kafkajs';
-import kafkajs from 'kafkajs';
+import { kafkajs } from './kafkajs-patches.ts';
 import { isUnknownTopicError, mapError } from './errors.ts';
 import { type KafkajsInternals, nextReadable } from './internals.ts';
 import { toIncomingRecords } from './records.ts';

@@ -101,6 +101,52 @@ export function transactionContract(ctx: ContractContext): void {
       expect(seen.values()).toEqual(['after', 'next-0']);
     });
 
+    ctx.test('aborted transactions of several producers stay hidden from any start offset', async (h) => {
+      // Two transactions of two producers interleave on one partition and both abort; a read that starts inside
+      // them is told about both (the broker lists every aborted transaction that overlaps the fetch) and must
+      // hide the records of both, not only of the first one listed (kafkajs 2.2.4 hid one per record).
+      const out = await h.topic('aborted-interleaved', 1);
+      const a = await h.producer({ transactionalId: h.name('tx-a') });
+      const b = await h.producer({ transactionalId: h.name('tx-b') });
+      const txA = await a.beginTransaction();
+      const txB = await b.beginTransaction();
+      await txA.send([{ topic: out, partition: 0, key: null, value: buf('a-0') }]); // offset 0
+      await txB.send([{ topic: out, partition: 0, key: null, value: buf('b-0') }]); // 1
+      await txA.send([{ topic: out, partition: 0, key: null, value: buf('a-1') }]); // 2
+      await txB.send([{ topic: out, partition: 0, key: null, value: buf('b-1') }]); // 3
+      await h.send([{ topic: out, partition: 0, key: null, value: buf('plain') }]); // 4
+      await txA.abort(); // marker 5
+      await txB.abort(); // marker 6
+      const c = await h.producer({ transactionalId: h.name('tx-c') });
+      const txC = await c.beginTransaction();
+      await txC.send([{ topic: out, partition: 0, key: null, value: buf('c-0') }]); // 7
+      await txC.commit(); // marker 8
+
+      for (let from = 0; from <= 7; from++) {
+        const read: (string | null)[] = [];
+        await h.transport.readToEnd([{ topic: out, partition: 0, fromOffset: from }], (rs) => {
+          for (const r of rs) read.push(str(r.value));
+        });
+        expect({ from, read }).toEqual({ from, read: from <= 4 ? ['plain', 'c-0'] : ['c-0'] });
+      }
+      const reader = await h.consumer([out], { groupId: h.name('reader') });
+      const seen = new Collector();
+      let sought = false;
+      await reader.run(
+        seen.handlers({
+          onBatch: () => {
+            if (!sought) {
+              sought = true;
+              reader.seek({ topic: out, partition: 0, offset: 3 });
+              throw new Error('start again from offset 3');
+            }
+          },
+        }),
+      );
+      await h.waitFor(() => seen.values().filter((v) => v === 'c-0').length === 2, 'c-0 not read twice');
+      expect(seen.values()).toEqual(['plain', 'c-0', 'plain', 'c-0']);
+    });
+
     ctx.test('read_uncommitted consumers see records of open transactions', async (h) => {
       const out = await h.topic('uncommitted', 1);
       const reader = await h.consumer([out], { groupId: h.name('reader'), isolation: 'read_uncommitted' });
