@@ -69,11 +69,10 @@ export interface ConsumerContext {
   probe(): KafkajsInternals;
   /** A partition behind its end that has not moved for this long is checked for such batches. */
   readonly stuckPartitionCheckMs: number;
+  /** How long a partition waits before re-delivery after `eachBatch` rejected. */
+  readonly redeliveryBackoffMs: number;
   closed(consumer: KafkajsConsumer): void;
 }
-
-/** How long a partition waits before re-delivery after `eachBatch` rejected. */
-const REDELIVERY_BACKOFF_MS = 250;
 
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
@@ -472,7 +471,7 @@ export class KafkajsConsumer implements DirigoConsumer {
         this.#backoff.delete(key);
         if (!this.#closing && !this.#isPaused(topic, key))
           this.#applyResume([{ topic, partitions: [partition] }]);
-      }, REDELIVERY_BACKOFF_MS);
+      }, this.#context.redeliveryBackoffMs);
       timer.unref();
       this.#backoff.set(key, timer);
       this.#applyPause([{ topic, partitions: [partition] }]);
@@ -716,10 +715,17 @@ export class KafkajsConsumer implements DirigoConsumer {
     this.#revoking = this.#owned;
     this.#announced = [];
     this.#owned = new Set();
+    // Backoffs end with the assignment: the next one restarts from the committed offsets anyway. kafkajs keeps
+    // pauses across a re-join, so a partition whose backoff timer is dropped here must be resumed here too, or it
+    // stays paused for good when the group hands it back.
+    const ended: { topic: string; partitions: number[] }[] = [];
     for (const [key, timer] of this.#backoff) {
       clearTimeout(timer);
       this.#backoff.delete(key);
+      const [topic, p] = key.split('\u0000') as [string, string];
+      if (!this.#isPaused(topic, key)) ended.push({ topic, partitions: [Number(p)] });
     }
+    if (ended.length > 0) this.#applyResume(ended);
     this.#sought.clear();
     this.#positions.clear();
     this.#lastMove.clear();
@@ -768,7 +774,23 @@ export class KafkajsConsumer implements DirigoConsumer {
       const [topic, p] = key.split('\u0000') as [string, string];
       resumes.push({ topic, partitions: [Number(p)] });
     }
+    // Anything kafkajs still holds paused that neither the owner nor a backoff wants paused.
+    for (const { topic, partitions } of this.#kafkajsPaused()) {
+      for (const p of partitions) {
+        const key = keyOf(topic, p);
+        if (!this.#isPaused(topic, key) && !this.#backoff.has(key)) resumes.push({ topic, partitions: [p] });
+      }
+    }
     if (resumes.length > 0) this.#applyResume(resumes);
+  }
+
+  /** The partitions kafkajs holds paused (of its current assignment). */
+  #kafkajsPaused(): { topic: string; partitions: number[] }[] {
+    try {
+      return this.#consumer.paused();
+    } catch {
+      return [];
+    }
   }
 
   #applyPause(topics: readonly { topic: string; partitions?: readonly number[] }[]): void {

@@ -362,6 +362,47 @@ describe('kafkajs transport edge cases', () => {
     await c.disconnect();
   }, 60_000);
 
+  it('delivers a partition again when a rebalance hands it back during its re-delivery backoff', async () => {
+    // A rejected batch pauses its partition for a backoff. A rebalance that starts meanwhile revokes everything;
+    // when the partition comes back, it must be delivered again (it used to stay paused in kafkajs for good:
+    // the backoff timer was dropped with the revocation, and kafkajs keeps pauses across a re-join).
+    const t = transport({ redeliveryBackoffMs: 120_000 });
+    const topic = await createTopic('backoff-rebalance', { partitions: 2 });
+    const groupId = name('group');
+    const p = t.producer();
+    await p.connect();
+    await p.send([
+      { topic, partition: 0, key: null, value: buf('p0') },
+      { topic, partition: 1, key: null, value: buf('p1') },
+    ]);
+    const values: string[] = [];
+    let rejected = 0;
+    const a = t.consumer({ groupId, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, maxWaitMs: 100 });
+    await a.connect();
+    await a.subscribe([topic]);
+    await a.run({
+      eachBatch: async (b) => {
+        if (b.partition === 0 && rejected === 0) {
+          rejected++;
+          throw new Error('first batch of partition 0 fails');
+        }
+        for (const r of b.records) values.push(str(r.value)!);
+        await a.commitOffsets([{ topic, partition: b.partition, offset: b.records.at(-1)!.offset + 1 }]);
+      },
+    });
+    await waitFor(() => rejected === 1 && values.includes('p1'), 30_000, 'partition 0 not rejected once');
+    await sleep(500); // partition 0 is now paused for its (long) backoff
+    const b = t.consumer({ groupId, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, maxWaitMs: 100 });
+    await b.connect();
+    await b.subscribe([topic]);
+    await b.run({ eachBatch: async () => {} });
+    await waitFor(() => b.assignment().length > 0, 30_000, 'second member not assigned');
+    await b.disconnect();
+    await waitFor(() => a.assignment().length === 2, 30_000, 'partitions not handed back');
+    await waitFor(() => values.includes('p0'), 20_000, 'partition 0 never delivered after the rebalance');
+    expect(values.filter((v) => v === 'p0')).toEqual(['p0']);
+  }, 120_000);
+
   it('rejects sends of a fenced zombie with FencedError', async () => {
     const t = transport();
     const topic = await createTopic('zombie', { partitions: 1 });

@@ -52,6 +52,12 @@ export interface KafkajsTransportOptions {
    * emptied by compaction, which kafkajs would re-fetch forever (its issue #1072). 0 disables. Default 10000.
    */
   readonly stuckPartitionCheckMs?: number;
+  /**
+   * After a consumer's `eachBatch` rejects, its partition pauses this long before the batch is delivered again
+   * from the last committed (or sought) position. A rebalance ends the pause (positions restart from the
+   * committed offsets anyway). Default 250.
+   */
+  readonly redeliveryBackoffMs?: number;
 }
 
 interface Closeable {
@@ -78,6 +84,7 @@ export class KafkajsTransport implements Transport {
   readonly #retry: RetryOptions;
   readonly #readToEndOptions: ReadToEndOptions;
   readonly #stuckPartitionCheckMs: number;
+  readonly #redeliveryBackoffMs: number;
   readonly #knownTopics = new Map<string, number>();
   readonly #open = new Set<Closeable>();
   #sharedAdmin: Promise<KAdmin> | null = null;
@@ -91,6 +98,7 @@ export class KafkajsTransport implements Transport {
     this.#retry = options.retry ?? DEFAULT_RETRY;
     this.#readToEndOptions = options.readToEnd ?? {};
     this.#stuckPartitionCheckMs = options.stuckPartitionCheckMs ?? 10_000;
+    this.#redeliveryBackoffMs = options.redeliveryBackoffMs ?? 250;
     this.#clientId = options.clientId ?? 'dirigo';
     this.#config = {
       brokers,
@@ -165,6 +173,7 @@ export class KafkajsTransport implements Transport {
         sharedAdmin: () => this.#getSharedAdmin(),
         probe: () => this.#getProbe(),
         stuckPartitionCheckMs: this.#stuckPartitionCheckMs,
+        redeliveryBackoffMs: this.#redeliveryBackoffMs,
         closed: (c) => this.#open.delete(c),
       },
       options,
