@@ -6,11 +6,12 @@ import {
   type TopicDescription,
   type TopicPartitionOffset,
   type TopicSpec,
+  TransportError,
   UnknownTopicError,
 } from '@dirigo/core';
 import type { ITopicConfig, Admin as KAdmin } from 'kafkajs';
 import { kafkajs } from './kafkajs-patches.ts';
-import { isUnknownTopicError, mapError } from './errors.ts';
+import { isLeaderNotAvailable, isUnknownTopicError, mapError } from './errors.ts';
 import type { KafkajsInternals } from './internals.ts';
 
 const { ConfigResourceTypes } = kafkajs;
@@ -22,6 +23,9 @@ const INTERNAL_TOPICS = new Set([
   '__share_group_state',
   '__cluster_metadata',
 ]);
+
+/** How long topic creation may take, including the wait until the topics are usable. */
+const CREATE_TIMEOUT_MS = 30_000;
 
 /** What the admin needs from the transport. */
 export interface AdminContext {
@@ -61,6 +65,13 @@ export class KafkajsAdmin implements DirigoAdmin {
     this.#logger = context.logger.child({ component: 'admin' });
   }
 
+  /**
+   * Creates the missing topics, then waits until every requested topic (created here, by a concurrent creator, or
+   * earlier) is in the broker's metadata with a leader for each partition, so producers and consumers can use it
+   * at once. kafkajs alone returns too early in two cases: when a concurrent creator won (TOPIC_ALREADY_EXISTS can
+   * come from the controller before the topic reaches the brokers' metadata), and when its own wait for leaders
+   * meets UNKNOWN_TOPIC_OR_PARTITION (it gives up instead of waiting).
+   */
   async createTopics(topics: readonly TopicSpec[]): Promise<void> {
     if (topics.length === 0) return;
     try {
@@ -80,11 +91,45 @@ export class KafkajsAdmin implements DirigoAdmin {
           };
         });
         // Resolves false when every topic already existed (a concurrent creator won the race): fine.
-        await this.#admin.createTopics({ topics: specs, waitForLeaders: true, timeout: 30_000 });
-        this.#logger.info({ topics: missing.map((t) => t.name) }, 'topics created');
+        const created = await this.#admin.createTopics({
+          topics: specs,
+          waitForLeaders: false,
+          timeout: CREATE_TIMEOUT_MS,
+        });
+        if (created) this.#logger.info({ topics: missing.map((t) => t.name) }, 'topics created');
       }
     } catch (error) {
       throw mapError(error, { operation: 'create topics' });
+    }
+    await this.#waitUntilUsable(topics.map((t) => t.name));
+  }
+
+  /** Waits until every topic has metadata with a leader for each partition (see `createTopics`). */
+  async #waitUntilUsable(names: readonly string[]): Promise<void> {
+    const deadline = Date.now() + CREATE_TIMEOUT_MS;
+    let pending: readonly string[] = names;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const metadata = await this.#admin.fetchTopicMetadata({ topics: [...pending] });
+        const ready = new Set(
+          metadata.topics
+            .filter((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))
+            .map((t) => t.name),
+        );
+        pending = pending.filter((n) => !ready.has(n));
+        if (pending.length === 0) return;
+      } catch (error) {
+        if (!isUnknownTopicError(error) && !isLeaderNotAvailable(error)) {
+          throw mapError(error, { operation: 'create topics: wait for metadata' });
+        }
+      }
+      if (Date.now() > deadline) {
+        throw new TransportError(
+          `create topics: ${pending.join(', ')} still without metadata or leaders ${CREATE_TIMEOUT_MS} ms after creation; check the brokers' health`,
+          { retriable: true },
+        );
+      }
+      await new Promise((r) => setTimeout(r, Math.min(500, 25 * 2 ** attempt)));
     }
   }
 

@@ -56,6 +56,13 @@ export function isUnknownTopicError(error: unknown): boolean {
   return causeChain(error).some((e) => e.type !== undefined && UNKNOWN_TOPIC_TYPES.has(e.type));
 }
 
+/** A partition without a leader right now (a topic being created, a broker failing over). */
+export function isLeaderNotAvailable(error: unknown): boolean {
+  return causeChain(error).some(
+    (e) => e.type === 'LEADER_NOT_AVAILABLE' || e.type === 'NOT_LEADER_OR_FOLLOWER',
+  );
+}
+
 const COORDINATOR_TYPES = new Set(['NOT_COORDINATOR_FOR_GROUP', 'GROUP_COORDINATOR_NOT_AVAILABLE']);
 const CONNECTION_NAMES = new Set([
   'KafkaJSConnectionError',

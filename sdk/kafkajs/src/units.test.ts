@@ -3,12 +3,14 @@ import {
   FencedError,
   PartitionsRevokedError,
   partitionFor,
+  silentLogger,
   TransportError,
   UnknownTopicError,
 } from '@dirigo/core';
-import type { LogEntry } from 'kafkajs';
+import type { Admin, LogEntry } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { KafkajsAdmin } from './admin.ts';
 import { mapError } from './errors.ts';
 import { nextReadable, parseBatchHeaders } from './internals.ts';
 import { levelFor } from './logging.ts';
@@ -291,5 +293,56 @@ describe('producer helpers', () => {
     );
     expect(missing).toEqual(records.filter((_, i) => placed[i] === 1));
     expect(missing.length).toBeGreaterThan(0);
+  });
+});
+
+describe('KafkajsAdmin.createTopics', () => {
+  /**
+   * A kafkajs admin as a concurrent start sees it: the topic already exists at the controller (another worker
+   * won the race, so kafkajs's createTopics resolves false at once), but the brokers' metadata has not caught up:
+   * unknown first, then without a leader, then usable.
+   */
+  function racingAdmin() {
+    const answers: (() => unknown)[] = [
+      () => {
+        throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', 3, true);
+      },
+      () => ({ topics: [{ name: 't', partitions: [{ partitionId: 0, leader: -1 }] }] }),
+      () => ({ topics: [{ name: 't', partitions: [{ partitionId: 0, leader: 1 }] }] }),
+    ];
+    const calls: string[] = [];
+    const admin = {
+      listTopics: async () => {
+        calls.push('list');
+        return [];
+      },
+      describeCluster: async () => ({ brokers: [{ nodeId: 1 }] }),
+      createTopics: async () => {
+        calls.push('create');
+        return false;
+      },
+      fetchTopicMetadata: async () => {
+        calls.push('metadata');
+        return answers.shift()!();
+      },
+    };
+    return { admin, calls };
+  }
+
+  it('returns only once every topic has metadata and leaders, also when a concurrent creator won', async () => {
+    const { admin, calls } = racingAdmin();
+    const wrapped = new KafkajsAdmin(
+      {
+        logger: silentLogger(),
+        knownTopics: new Map(),
+        internals: () => {
+          throw new Error('not used');
+        },
+        closed: () => {},
+      },
+      admin as unknown as Admin,
+    );
+    await wrapped.createTopics([{ name: 't', partitions: 1 }]);
+    expect(calls).toEqual(['list', 'create', 'metadata', 'metadata', 'metadata']);
   });
 });

@@ -34,6 +34,36 @@ export function adminContract(ctx: ContractContext): void {
       },
     );
 
+    ctx.test(
+      'a topic is usable as soon as createTopics returns, also when several clients race',
+      async (h) => {
+        // Workers starting at once all create the same topics, then subscribe and produce at once. Whoever wins the
+        // creation, every createTopics must return only when the topic can be described, subscribed and written.
+        for (let round = 0; round < 4; round++) {
+          const topic = h.name(`race-${round}`);
+          const results = await Promise.allSettled(
+            [0, 1, 2].map(async (i) => {
+              const admin = await h.transport.admin();
+              try {
+                await admin.createTopics([{ name: topic, partitions: 2 }]);
+                const consumer = await h.consumer([topic], { groupId: h.name(`race-${round}-${i}`) });
+                const producer = await h.producer();
+                await producer.send([{ topic, key: buf(`k${i}`), value: buf(`v${i}`) }]);
+                const [d] = await admin.describeTopics([topic]);
+                return { partitions: d!.partitions, consumer };
+              } finally {
+                await admin.close();
+              }
+            }),
+          );
+          await h.createTopics([{ name: topic, partitions: 2 }]); // cleanup after the test
+          const failures = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+          expect({ round, failures }).toEqual({ round, failures: [] });
+          for (const r of results) if (r.status === 'fulfilled') expect(r.value.partitions).toBe(2);
+        }
+      },
+    );
+
     ctx.test('lists topics and deletes them, ignoring unknown names', async (h) => {
       const t = await h.topic('deleted', 1);
       const admin = await h.admin();
