@@ -1,7 +1,7 @@
 // The runtime on the real broker: restore after a full restart, rebalance across three workers, dead letters.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -198,7 +198,11 @@ async function processScenario(prefix: string, partitions: number) {
   const t = kafkaTransport('it-setup');
   stopAll.push(() => t.close());
   await (await t.admin()).createTopics([{ name: env.ZOMBIE_IN, partitions }]);
-  const spawnWorker = (sessionTimeoutMs: number, extraEnv: Record<string, string> = {}) => {
+  const spawnWorker = (
+    sessionTimeoutMs: number,
+    extraEnv: Record<string, string> = {},
+    extraArgs: readonly string[] = [],
+  ) => {
     const child = spawn(
       process.execPath,
       [
@@ -210,6 +214,7 @@ async function processScenario(prefix: string, partitions: number) {
         brokers(),
         '--session-timeout-ms',
         String(sessionTimeoutMs),
+        ...extraArgs,
       ],
       {
         env: { ...process.env, ...env, ...extraEnv, DIRIGO_LOG_LEVEL: 'error' },
@@ -252,8 +257,15 @@ describe('graceful stop on a real broker', () => {
   it('SIGTERM finishes in-flight work, commits and leaves the group at once', async () => {
     // A long session timeout: if the worker did not leave the group on SIGTERM, its partitions would wait 60 s.
     const { env, t, spawnWorker } = await processScenario('it-sigterm', 2);
-    const worker = spawnWorker(60_000);
+    const readyFile = join(mkdtempSync(join(tmpdir(), 'ready-')), 'ready.json');
+    const worker = spawnWorker(60_000, {}, ['--ready-file', readyFile]);
     const exited = new Promise<number | null>((r) => worker.once('exit', (code) => r(code)));
+    // The readiness signal: the file appears once the function joined its group and opened its partitions.
+    await waitFor(() => existsSync(readyFile), 60_000, { intervalMs: 50 });
+    expect(JSON.parse(readFileSync(readyFile, 'utf8'))).toMatchObject({
+      ready: true,
+      apps: { zombie: { status: 'running' } },
+    });
     await produceJson(
       t,
       env.ZOMBIE_IN,
@@ -262,6 +274,7 @@ describe('graceful stop on a real broker', () => {
     await waitFor(async () => (await readJson(t, env.ZOMBIE_OUT)).length > 0, 60_000, { intervalMs: 200 });
     worker.kill('SIGTERM');
     expect(await exited).toBe(0);
+    expect(existsSync(readyFile)).toBe(false);
     const app = zombieAppFor(env);
     const began = Date.now();
     await startWorker(app, 'w-after-sigterm');

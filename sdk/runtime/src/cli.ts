@@ -5,8 +5,12 @@ import { loadApps, runWorkerProcess } from './process.ts';
 
 const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...] [--worker-id ID] [--log-level info]
                      [--session-timeout-ms 10000] [--control-topic dirigo.control]
+                     [--metrics-port PORT] [--ready-file PATH]
   Runs a worker hosting the apps the modules export (default export: defineApp({...}) or an array of apps).
-  Brokers default to $KAFKA_BROKERS. Stops gracefully on SIGTERM/SIGINT.`;
+  Brokers default to $KAFKA_BROKERS. Stops gracefully on SIGTERM/SIGINT (send signals to this node process,
+  not to an npm/npx wrapper around it).
+  --metrics-port  serves GET /metrics (Prometheus), /healthz (200 while live) and /readyz (200 once ready)
+  --ready-file    exists while the worker is ready (every function joined its group, state restored)`;
 
 const parse = (argv: string[]) =>
   parseArgs({
@@ -18,6 +22,8 @@ const parse = (argv: string[]) =>
       'log-level': { type: 'string' },
       'session-timeout-ms': { type: 'string' },
       'control-topic': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'ready-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -46,6 +52,8 @@ async function main(argv: string[]): Promise<void> {
       ...(values['worker-id'] ? { workerId: values['worker-id'] } : {}),
       ...(values['session-timeout-ms'] ? { sessionTimeoutMs: Number(values['session-timeout-ms']) } : {}),
       ...(values['control-topic'] ? { controlTopic: values['control-topic'] } : {}),
+      ...(values['metrics-port'] ? { metricsPort: Number(values['metrics-port']) } : {}),
+      ...(values['ready-file'] ? { readyFile: values['ready-file'] } : {}),
     });
   } catch (e) {
     logger.fatal({ err: e }, (e as Error).message);

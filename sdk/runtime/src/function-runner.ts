@@ -33,6 +33,8 @@ export class FunctionRunner {
   private readonly tasks = new Map<number, Promise<PartitionTask>>();
   /** Consecutive failed steps per partition. */
   private readonly failures = new Map<number, number>();
+  /** The group gave this member an assignment (maybe empty) and every partition of it opened (restored). */
+  private assignedOnce = false;
 
   constructor(env: FunctionEnv, deps: Omit<PartitionTaskDeps, 'consumer'>, options: FunctionRunnerOptions) {
     this.env = env;
@@ -76,7 +78,9 @@ export class FunctionRunner {
       opening.push(opened);
     }
     return Promise.all(opening).then(
-      () => undefined,
+      () => {
+        this.assignedOnce = true;
+      },
       (e: unknown) => {
         this.logger.error({ err: e }, 'opening partitions failed; batches will retry');
       },
@@ -150,6 +154,14 @@ export class FunctionRunner {
       );
       throw e;
     }
+  }
+
+  /**
+   * Joined: the group has given this member its first assignment (possibly empty, when there are more members
+   * than partitions) and every partition of it opened, i.e. state restored and position known.
+   */
+  get joined(): boolean {
+    return this.assignedOnce;
   }
 
   /** The open task of a partition, if this member owns it and has opened it. */

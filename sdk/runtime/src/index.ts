@@ -44,6 +44,7 @@ export {
   type AppStatus,
   type SchedulerOptions,
   Worker,
+  type WorkerHealth,
   type WorkerOptions,
   type WorkerState,
 } from './worker.ts';

@@ -1,9 +1,11 @@
-// The worker's Prometheus endpoint: GET /metrics serves the scheduler metrics (read from one snapshot per
-// scrape, so the hot path never touches prom-client) plus Node.js process metrics.
+// The worker's HTTP endpoint: GET /metrics serves the scheduler metrics for Prometheus (read from one snapshot
+// per scrape, so the hot path never touches prom-client) plus Node.js process metrics; GET /healthz (liveness)
+// and GET /readyz (readiness) answer 200 or 503 with the worker's health as JSON.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { InMemorySchedulerMetrics } from './scheduler/metrics.ts';
+import type { WorkerHealth } from './worker.ts';
 import { registerSchedulerMetrics } from './scheduler/prometheus.ts';
 
 export interface MetricsServer {
@@ -16,14 +18,21 @@ export async function startMetricsServer(
   port: number,
   metrics: InMemorySchedulerMetrics,
   workerId: string,
+  health: () => WorkerHealth,
 ): Promise<MetricsServer> {
   const registry = new Registry();
   registry.setDefaultLabels({ worker: workerId });
   registerSchedulerMetrics(registry, metrics);
   collectDefaultMetrics({ register: registry, prefix: 'dirigo_process_' });
   const server = createServer((req, res) => {
+    if (req.url === '/healthz' || req.url === '/readyz') {
+      const h = health();
+      const ok = req.url === '/healthz' ? h.live : h.ready;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(h)}\n`);
+      return;
+    }
     if (req.url !== '/metrics') {
-      res.writeHead(404).end('try /metrics\n');
+      res.writeHead(404).end('try /metrics, /healthz or /readyz\n');
       return;
     }
     registry.metrics().then(

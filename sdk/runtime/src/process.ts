@@ -2,6 +2,7 @@
 // (finish in-flight steps, commit, leave the groups). Used by the `dirigo worker` CLI, the demo and the
 // chaos tests.
 
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AppDefinition, ConfigError, createLogger, type Logger, type Transport } from '@dirigo/core';
@@ -30,16 +31,49 @@ export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 
   readonly brokers?: string;
   readonly transport?: Transport;
   readonly logger?: Logger;
+  /**
+   * A readiness file for supervisors without HTTP probes: it exists (holding the worker's health as JSON) while
+   * the worker is ready (see `WorkerHealth`), and is removed when it stops being ready and when it stops.
+   */
+  readonly readyFile?: string;
 }
+
+/** How often the ready file follows the worker's readiness, in ms. */
+const READY_FILE_INTERVAL_MS = 250;
 
 /** Starts a worker and stops it gracefully on SIGTERM/SIGINT. Resolves with the running worker. */
 export async function runWorkerProcess(options: WorkerProcessOptions): Promise<Worker> {
   const logger = options.logger ?? createLogger();
   const transport = options.transport ?? kafkajsFromEnv(options.brokers, logger);
   const worker = new Worker({ ...options, transport, logger });
-  stopOnSignals(worker, transport, logger);
+  const readyFile = options.readyFile === undefined ? undefined : followReadiness(worker, options.readyFile);
+  stopOnSignals(worker, transport, logger, readyFile?.stop);
   await worker.start();
   return worker;
+}
+
+/** Keeps `path` in step with the worker's readiness (written atomically, removed when not ready). */
+function followReadiness(worker: Worker, path: string): { stop(): void } {
+  rmSync(path, { force: true });
+  let written = false;
+  const timer = setInterval(() => {
+    const health = worker.health();
+    if (health.ready && !written) {
+      writeFileSync(`${path}.tmp`, `${JSON.stringify(health)}\n`);
+      renameSync(`${path}.tmp`, path);
+      written = true;
+    } else if (!health.ready && written) {
+      rmSync(path, { force: true });
+      written = false;
+    }
+  }, READY_FILE_INTERVAL_MS);
+  timer.unref();
+  return {
+    stop: () => {
+      clearInterval(timer);
+      rmSync(path, { force: true });
+    },
+  };
 }
 
 function kafkajsFromEnv(brokers: string | undefined, logger: Logger): Transport {

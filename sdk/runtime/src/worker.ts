@@ -63,7 +63,10 @@ export interface WorkerOptions {
    * Default `{ policy: 'edf' }`. `false` runs each step's records in offset order with no scheduler.
    */
   readonly scheduler?: SchedulerOptions | false;
-  /** Serve Prometheus metrics on this port (0: any free port). Default: no endpoint. */
+  /**
+   * Serve Prometheus metrics (`/metrics`) and health (`/healthz`: 200 while live; `/readyz`: 200 once ready, see
+   * `WorkerHealth`) on this port (0: any free port). Default: no endpoint.
+   */
   readonly metricsPort?: number;
   /**
    * Load reports: this worker publishes its load on the control topic every `loadReportIntervalMs` (default
@@ -83,6 +86,21 @@ export interface SchedulerOptions {
   readonly options?: PolicyOptions;
   /** Messages running at once (async handlers) across all queues. Default 64. */
   readonly maxInFlight?: number;
+}
+
+/**
+ * What a supervisor needs to know (`Worker.health()`, and `GET /readyz` / `GET /healthz` on the metrics port).
+ * `live`: the worker is starting or running (restart it when false). `ready`: running, at least one app running,
+ * and every function of every running app has joined its consumer group and opened (restored) the partitions
+ * it was given: the worker is doing its share of the work.
+ */
+export interface WorkerHealth {
+  readonly worker: string;
+  readonly state: WorkerState;
+  readonly live: boolean;
+  readonly ready: boolean;
+  /** Status per app, and for running apps the functions that have not joined their group yet. */
+  readonly apps: Readonly<Record<string, { status: AppStatus; waitingFor?: string[]; error?: string }>>;
 }
 
 /** Per-app counters since the worker started. */
@@ -191,6 +209,31 @@ export class Worker {
     return this.lifecycle.state;
   }
 
+  /** Liveness and readiness, for supervisors and load balancers (see `WorkerHealth`). */
+  health(): WorkerHealth {
+    const state = this.lifecycle.state;
+    const apps: Record<string, { status: AppStatus; waitingFor?: string[]; error?: string }> = {};
+    let running = 0;
+    let waiting = 0;
+    for (const [name, stats] of this.stats) {
+      if (stats.status !== 'running') {
+        apps[name] = { status: stats.status, ...(stats.error === undefined ? {} : { error: stats.error }) };
+        continue;
+      }
+      running++;
+      const waitingFor = (this.runners.get(name) ?? []).filter((r) => !r.joined).map((r) => r.env.fn.name);
+      waiting += waitingFor.length;
+      apps[name] = { status: 'running', ...(waitingFor.length > 0 ? { waitingFor } : {}) };
+    }
+    return {
+      worker: this.id,
+      state,
+      live: state === 'starting' || state === 'running',
+      ready: state === 'running' && running > 0 && waiting === 0,
+      apps,
+    };
+  }
+
   /** Counters and status per app (keyed by app name). */
   appStats(): ReadonlyMap<string, Readonly<AppStats>> {
     return this.stats;
@@ -209,7 +252,9 @@ export class Worker {
       await this.sharedProducer.connect();
       for (const app of this.resolved) await this.startApp(app);
       if (this.options.metricsPort !== undefined && this.metrics) {
-        this.metricsServer = await startMetricsServer(this.options.metricsPort, this.metrics, this.id);
+        this.metricsServer = await startMetricsServer(this.options.metricsPort, this.metrics, this.id, () =>
+          this.health(),
+        );
         this.logger.info({ port: this.metricsServer.port }, 'metrics endpoint listening');
       }
       const reportMs = this.options.loadReportIntervalMs ?? 500;

@@ -71,3 +71,48 @@ describe('metrics endpoint', () => {
     await kafka.close();
   });
 });
+
+describe('health endpoints', () => {
+  it('answer /healthz while live and /readyz once every function joined, and not when no app runs', async () => {
+    const kafka = new MemoryKafka({ retryBackoffMs: 1 });
+    const transport = new MemoryTransport(kafka);
+    await (await transport.admin()).createTopics([{ name: 'in', partitions: 2 }]);
+    const stopping = defineApp({
+      name: 'stopper',
+      options: { onError: 'stop' },
+      ingresses: [{ topic: 'in', to: 'f' }],
+      functions: {
+        f: fn({
+          handler() {
+            throw new Error('boom');
+          },
+        }),
+      },
+    });
+    const worker = new Worker({ transport, apps: [stopping], metricsPort: 0, loadReportIntervalMs: 0 });
+    expect(worker.health()).toMatchObject({ state: 'created', live: false, ready: false });
+    await worker.start();
+    const get = async (path: string) => {
+      const res = await fetch(`http://127.0.0.1:${worker.metricsAddress}${path}`);
+      return { status: res.status, body: (await res.json()) as { ready: boolean; apps: object } };
+    };
+    await waitFor(() => worker.health().ready, 5_000);
+    expect(await get('/healthz')).toMatchObject({ status: 200 });
+    expect(await get('/readyz')).toMatchObject({
+      status: 200,
+      body: { ready: true, apps: { stopper: { status: 'running' } } },
+    });
+    const producer = transport.producer();
+    await producer.connect();
+    await producer.send([{ topic: 'in', key: Buffer.from('k'), value: Buffer.from('1') }]);
+    await waitFor(() => worker.appStats().get('stopper')?.status === 'failed', 5_000);
+    expect(await get('/readyz')).toMatchObject({
+      status: 503,
+      body: { ready: false, apps: { stopper: { status: 'failed' } } },
+    });
+    expect(await get('/healthz')).toMatchObject({ status: 200 });
+    await worker.stop();
+    expect(worker.health()).toMatchObject({ state: 'stopped', live: false, ready: false });
+    await kafka.close();
+  });
+});
