@@ -7,6 +7,7 @@ import { mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger, Transport } from '@dirigo/core';
+import { decodeChangelogKey } from '@dirigo/runtime';
 import type { ChaosOutput } from './chaos-app.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -261,8 +262,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     clOffsets.map((p) => ({ topic: changelog, partition: p.partition, fromOffset: 0 })),
     (records) => {
       for (const r of records) {
-        const [stateName, key] = JSON.parse(r.key!.toString()) as [string, string];
-        if (stateName !== 'count') continue;
+        const cell = decodeChangelogKey(r.key!);
+        if (cell?.state !== 'count') continue;
+        const key = cell.key;
         if (r.value === null) finalState.delete(key);
         else finalState.set(key, JSON.parse(r.value.toString()) as number);
       }

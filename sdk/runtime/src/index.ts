@@ -16,7 +16,16 @@ export {
   headerNumber,
   headerString,
 } from './headers.ts';
+export {
+  type ActorAddress,
+  actorAddress,
+  type LeaseSlot,
+  leaseSlot,
+  type WorkerId,
+  workerId,
+} from './ids.ts';
 export { pendingRecords } from './lag.ts';
+export { type CellAddress, type ChangelogKey, decodeChangelogKey } from './state/cell-key.ts';
 export {
   type AppSnapshot,
   type ArrivalDecision,

@@ -6,9 +6,17 @@ export class Lifecycle<S extends string> {
   private readonly allowed: Readonly<Record<S, readonly S[]>>;
   private readonly logger: Logger;
   private readonly what: string;
+  private readonly level: 'info' | 'debug';
 
-  constructor(what: string, initial: S, allowed: Readonly<Record<S, readonly S[]>>, logger: Logger) {
+  constructor(
+    what: string,
+    initial: S,
+    allowed: Readonly<Record<S, readonly S[]>>,
+    logger: Logger,
+    level: 'info' | 'debug' = 'info',
+  ) {
     this.what = what;
+    this.level = level;
     this.current = initial;
     this.allowed = allowed;
     this.logger = logger;
@@ -29,6 +37,6 @@ export class Lifecycle<S extends string> {
       throw new Error(`${this.what}: illegal transition ${from} -> ${to}`);
     }
     this.current = to;
-    this.logger.info({ ...detail, from, to }, `${this.what} ${to}`);
+    this.logger[this.level]({ ...detail, from, to }, `${this.what} ${to}`);
   }
 }

@@ -17,16 +17,18 @@ import {
 import { type Clock, systemClock } from './clock.ts';
 import { ControlChannel } from './control/control-channel.ts';
 import type { AppStoppedError } from './errors.ts';
-import { FunctionRunner } from './function-runner.ts';
+import { FunctionBody } from './actor/function-body.ts';
+import { type FunctionEnv, routerFunction } from './actor/function-env.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
 import { Dispatcher } from './scheduler/dispatcher.ts';
 import { InMemorySchedulerMetrics, type SchedulerSnapshot } from './scheduler/metrics.ts';
 import { createPolicy } from './scheduler/registry.ts';
 import type { PeerLoad, PolicyOptions } from './scheduler/types.ts';
+import { spacePrefix, storeKey } from './state/cell-key.ts';
 import { type KeyValueStore, MemoryStore } from './state/store.ts';
-import { type FunctionEnv, routerFunction } from './step/function-env.ts';
-import type { StepOutput } from './step/step-runner.ts';
+import { GroupMember } from './task/group-member.ts';
+import type { StepOutput } from './task/step-output.ts';
 
 export type WorkerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 const TRANSITIONS: Record<WorkerState, readonly WorkerState[]> = {
@@ -118,7 +120,9 @@ export class Worker {
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly lifecycle: Lifecycle<WorkerState>;
-  private readonly runners = new Map<string, FunctionRunner[]>();
+  private readonly runners = new Map<string, GroupMember[]>();
+  /** Partition counts of the topics each app reads and writes. */
+  private readonly partitionCounts = new Map<string, ReadonlyMap<string, number>>();
   private readonly stats = new Map<string, AppStats>();
   private readonly stores = new Map<string, KeyValueStore>();
   private readonly resolved: ResolvedApp[] = [];
@@ -221,7 +225,7 @@ export class Worker {
         continue;
       }
       running++;
-      const waitingFor = (this.runners.get(name) ?? []).filter((r) => !r.joined).map((r) => r.env.fn.name);
+      const waitingFor = (this.runners.get(name) ?? []).filter((r) => !r.joined).map((r) => r.spec.name);
       waiting += waitingFor.length;
       apps[name] = { status: 'running', ...(waitingFor.length > 0 ? { waitingFor } : {}) };
     }
@@ -291,12 +295,14 @@ export class Worker {
   private async startApp(app: ResolvedApp): Promise<void> {
     const log = this.logger.child({ app: app.name });
     const partitions = await this.ensureTopics(app);
+    this.partitionCounts.set(app.name, partitions);
     this.stats.set(app.name, { status: 'running', processed: 0, deadLettered: 0, steps: 0 });
     const priorityHeader = Buffer.from(app.options.priority);
     const env = (fn: ResolvedFunction, hasChangelog: boolean): FunctionEnv => ({
       app,
       fn,
       hasChangelog,
+      cellPrefix: spacePrefix({ app: app.name, fn: fn.name, slot: null }),
       clock: this.clock,
       logger: log.child({ fn: fn.name }),
       partitions,
@@ -309,31 +315,40 @@ export class Worker {
       ...[...app.functions.values()].map((fn) => env(fn, true)),
       ...app.ingresses.filter((ing) => !ing.direct).map((ing) => env(routerFunction(ing), false)),
     ];
-    const runners: FunctionRunner[] = [];
-    this.runners.set(app.name, runners);
-    for (const env of envs) {
-      const runner = new FunctionRunner(
-        env,
+    const members: GroupMember[] = [];
+    this.runners.set(app.name, members);
+    for (const e of envs) {
+      const member = new GroupMember(
+        {
+          app: app.name,
+          name: e.fn.name,
+          group: e.fn.group,
+          topic: e.fn.topic,
+          exactlyOnce: app.options.guarantee === 'exactly_once',
+          body: () => new FunctionBody(e),
+        },
         {
           transport: this.options.transport,
           sharedProducer: this.sharedProducer!,
+          clock: this.clock,
+          logger: e.logger,
           takeStore: (t, p) => this.takeStore(t, p),
           keepStore: (t, p, s) => this.stores.set(`${t}/${p}`, s),
           newStore: async (t, p) =>
             app.options.store === 'persistent'
               ? (await import('./state/lmdb-store.ts')).LmdbStore.open(app.options.stateDir, t, p)
               : new MemoryStore(),
-          onStep: (e, out) => this.onStep(e, out),
+          onStep: (out) => this.onStep(app.name, out),
         },
         {
           sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
           heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
           concurrency: this.options.concurrency ?? 4,
-          onAppStopped: (e) => void this.stopApp(app.name, e),
+          onAppStopped: (err) => void this.stopApp(app.name, err),
         },
       );
-      runners.push(runner);
-      await runner.start(this.id);
+      members.push(member);
+      await member.start(this.id);
     }
     log.info({ functions: envs.map((e) => e.fn.name) }, 'app started');
   }
@@ -345,8 +360,8 @@ export class Worker {
     return s;
   }
 
-  private onStep(env: FunctionEnv, out: StepOutput): void {
-    const s = this.stats.get(env.app.name);
+  private onStep(app: string, out: StepOutput): void {
+    const s = this.stats.get(app);
     if (s === undefined) return;
     s.processed += out.processed;
     s.deadLettered += out.deadLettered;
@@ -421,10 +436,18 @@ export class Worker {
    * state's value, or a map state's entries as an object. For tests and inspection.
    */
   async readState(app: string, fn: string, key: string, stateName: string): Promise<unknown> {
-    const runner = this.runners.get(app)?.find((r) => r.env.fn.name === fn);
-    if (runner === undefined) return undefined;
-    const partition = partitionFor(Buffer.from(key), runner.env.partitions.get(runner.env.fn.topic)!);
-    return (await runner.task(partition))?.readState(key, stateName);
+    const resolved = this.resolved.find((a) => a.name === app)?.functions.get(fn);
+    const member = this.runners.get(app)?.find((r) => r.spec.name === fn);
+    const spec = resolved?.states.find((s) => s.name === stateName);
+    if (resolved === undefined || member === undefined || spec === undefined) return undefined;
+    const partitions = this.partitionCounts.get(app)?.get(resolved.topic);
+    if (partitions === undefined) return undefined;
+    const layer = (await member.task(partitionFor(Buffer.from(key), partitions)))?.stateLayer;
+    if (layer === undefined) return undefined;
+    const ck = storeKey(spacePrefix({ app, fn, slot: null }), stateName, key);
+    if (spec.kind === 'value') return layer.store.getValue(ck);
+    const entries = [...layer.store.entries(ck)];
+    return entries.length === 0 ? undefined : Object.fromEntries(entries);
   }
 
   /** Fires due timers now (the interval calls this; the test driver calls it after moving its clock). */

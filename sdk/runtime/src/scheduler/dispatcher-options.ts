@@ -44,8 +44,9 @@ export interface DispatcherStats {
   inFlight: number;
   queues: number;
   utilisation: number;
-  /** Arrival decisions, since creation. */
+  /** Arrival decisions, since creation: messages forwarded (they left), forward decisions that fell back. */
   forwarded: number;
+  forwardFallbacks: number;
   deferred: number;
   deprioritised: number;
   /** Sends held by the send hook. */

@@ -337,8 +337,45 @@ describe('Dispatcher: arrival and send decisions', () => {
     const d = new Dispatcher({ policy, clock: new ManualClock(), metrics });
     await d.submit([message({ key: 'a' }), message({ key: 'b', critical: true })], () => {});
     expect(onArrival).toHaveBeenCalledTimes(1);
-    expect(d.stats()).toMatchObject({ forwarded: 1, deprioritised: 1 });
+    expect(d.stats()).toMatchObject({ forwarded: 0, forwardFallbacks: 1, deprioritised: 1 });
     expect(metrics.snapshot().apps.a?.arrivals).toEqual({ admit: 1, defer: 0, deprioritise: 1, forward: 1 });
+  });
+
+  it('hands forwarded messages to the outlet instead of running them, and falls back when it refuses', async () => {
+    const policy: SchedulingPolicy = {
+      name: 'fw-odd',
+      onArrival: (m) => (Number(m.key) % 2 === 1 ? { forward: 'lessee' } : 'admit'),
+      pickNext: (v) => v.queues[0],
+    };
+    const d = new Dispatcher({ policy, clock: new ManualClock() });
+    const ran: number[] = [];
+    const forwarded: [number, string][] = [];
+    await d.submit(
+      [0, 1, 2, 3, 5].map((k) => message({ key: String(k) })),
+      {
+        run: (i) => {
+          ran.push(i);
+        },
+        forward: (i, to) => {
+          if (i === 4) return false; // refused: runs here
+          forwarded.push([i, to]);
+          return true;
+        },
+      },
+    );
+    expect(ran).toEqual([0, 2, 4]);
+    expect(forwarded).toEqual([
+      [1, 'lessee'],
+      [3, 'lessee'],
+    ]);
+    expect(d.stats()).toMatchObject({ forwarded: 2, forwardFallbacks: 1, queued: 0 });
+    // A step whose every message leaves resolves at once, and the next step of the queue still runs.
+    await d.submit([message({ key: '1' }), message({ key: '3' })], { run: () => {}, forward: () => true });
+    await d.submit([message({ key: '2' })], (i) => {
+      ran.push(10 + i);
+    });
+    expect(ran).toEqual([0, 2, 4, 10]);
+    expect(d.stats()).toMatchObject({ forwarded: 4, queues: 0 });
   });
 
   it('asks the send hook and counts holds', () => {

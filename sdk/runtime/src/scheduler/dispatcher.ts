@@ -12,7 +12,7 @@ import {
 } from './dispatcher-options.ts';
 import { type AppMetricsSink, noopSchedulerMetrics, type SchedulerMetrics } from './metrics.ts';
 import { PolicyGuard } from './policy-guard.ts';
-import { Batch, DEFERRED, DEPRIORITISED, PartitionQueue, TAKEN } from './queue.ts';
+import { Batch, DEFERRED, DEPRIORITISED, PartitionQueue, type StepOutlet, TAKEN } from './queue.ts';
 import type { PeerLoad, ScheduledMessage, SendDecision, SendTarget, WorkerView } from './types.ts';
 
 const isThenable = (v: unknown): v is PromiseLike<void> =>
@@ -32,7 +32,7 @@ type MutableView = WorkerView & { now: number; peers: readonly PeerLoad[] };
  *
  * @example
  * const d = new Dispatcher({ policy: createPolicy('edf'), clock, logger });
- * await d.submit(messages, (i) => handle(records[i]));
+ * await d.submit(messages, { run: (i) => handle(records[i]) });
  */
 export class Dispatcher {
   private readonly guard: PolicyGuard;
@@ -61,7 +61,7 @@ export class Dispatcher {
   private sliceRuns = 0;
   private sliceStart = 0;
   private closed = false;
-  private readonly counters = { forwarded: 0, deferred: 0, deprioritised: 0, held: 0 };
+  private readonly counters = { forwarded: 0, forwardFallbacks: 0, deferred: 0, deprioritised: 0, held: 0 };
 
   constructor(options: DispatcherOptions) {
     this.clock = options.clock ?? systemClock;
@@ -103,16 +103,18 @@ export class Dispatcher {
 
   /**
    * Enqueues a step's messages (all of one queue, `messages[0].queue`, in order) and resolves when all of
-   * them have run. `run(i)` runs `messages[i]`; it may return a promise (async handler).
+   * them have run or left. `outlet.run(i)` (or `outlet(i)` when it is a function) runs `messages[i]`; it may return a promise (async handler). A
+   * message the arrival hook forwards goes to `outlet.forward(i, to)` during this call and is never queued
+   * (when that returns false, or there is no `forward`, the decision's fallback applies).
    *
-   * Errors: `run` is expected to handle handler failures itself (dead-letter). If it throws or rejects, the
-   * rest of the step is abandoned (its queued messages never run), the messages already running finish, and
-   * the promise rejects with the first error. The arrival hook runs per message during this call, after
-   * `enqueuedAt` is stamped; critical messages skip it.
+   * Errors: `run` is expected to handle handler failures itself (dead-letter). If it throws or rejects (or
+   * `forward` throws), the rest of the step is abandoned (its queued messages never run), the messages already
+   * running finish, and the promise rejects with the first error. The arrival hook runs per message during this
+   * call, after `enqueuedAt` is stamped; critical messages skip it.
    */
   submit(
     messages: readonly ScheduledMessage[],
-    run: (index: number) => void | Promise<void>,
+    outlet: StepOutlet | StepOutlet['run'],
     options?: SubmitOptions,
   ): Promise<void> {
     if (this.closed) return Promise.reject(new DispatcherClosedError('the dispatcher is closed'));
@@ -126,7 +128,7 @@ export class Dispatcher {
     }
     const mck = options?.maxConcurrentKeys;
     if (mck !== undefined) q.maxConcurrentKeys = Math.max(1, mck);
-    const b = new Batch(messages, run, q);
+    const b = new Batch(messages, typeof outlet === 'function' ? { run: outlet } : outlet, q);
     const promise = new Promise<void>((resolve, reject) => {
       b.resolve = resolve;
       b.reject = reject;
@@ -141,6 +143,7 @@ export class Dispatcher {
       this.activate(q);
     } else {
       this.arrive(q, b, now);
+      if (b.remaining === 0 && !b.failed) this.settle(b); // every message was forwarded
     }
     this.markDirty(q);
     this.schedulePump();
@@ -169,8 +172,23 @@ export class Dispatcher {
       } else if (d === 'deprioritise') {
         this.deprioritise(q, b, i, sink);
       } else {
-        // A forward: leasing is not built yet, so count it and apply its fallback.
-        this.counters.forwarded++;
+        let gone = false;
+        try {
+          gone = b.outlet.forward?.(i, d.forward) === true;
+        } catch (e) {
+          b.end = i;
+          this.failBatch(q, b, e);
+          return;
+        }
+        if (gone) {
+          this.counters.forwarded++;
+          sink.arrival('forward', 1);
+          b.end = i + 1;
+          q.skipArriving(b, i);
+          continue;
+        }
+        // Nobody to forward to: the decision's fallback applies (counted as a forward decision as well).
+        this.counters.forwardFallbacks++;
         sink.arrival('forward', 1);
         if (d.fallback === 'deprioritise') this.deprioritise(q, b, i, sink);
       }
@@ -332,7 +350,7 @@ export class Dispatcher {
         let threw = false;
         let error: unknown;
         try {
-          r = b.run(i);
+          r = b.outlet.run(i);
         } catch (e) {
           threw = true;
           error = e;

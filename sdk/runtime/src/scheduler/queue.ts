@@ -16,10 +16,22 @@ export interface CostStats {
   samples: number;
 }
 
+/** Where a step's messages go: run here, or (a forward decision) handed to a lessee. */
+export interface StepOutlet {
+  /** Runs `messages[index]`; may return a promise (async handler). */
+  run(index: number): void | Promise<void>;
+  /**
+   * Hands `messages[index]` to the lessee the policy named (`{ forward: to }`) instead of running it here.
+   * Returns false when it cannot (the key is not leasable, no lessee is available): the decision's fallback
+   * applies. Without it, every forward decision falls back.
+   */
+  forward?(index: number, to: string): boolean;
+}
+
 /** One `submit` call: a step's messages, in order, and how to run them. */
 export class Batch {
   readonly messages: readonly ScheduledMessage[];
-  readonly run: (index: number) => void | Promise<void>;
+  readonly outlet: StepOutlet;
   readonly queue: PartitionQueue;
   readonly flags: Uint8Array;
   /** Messages enqueued so far (they are admitted one by one). */
@@ -33,13 +45,9 @@ export class Batch {
   resolve: () => void = () => {};
   reject: (e: unknown) => void = () => {};
 
-  constructor(
-    messages: readonly ScheduledMessage[],
-    run: (index: number) => void | Promise<void>,
-    queue: PartitionQueue,
-  ) {
+  constructor(messages: readonly ScheduledMessage[], outlet: StepOutlet, queue: PartitionQueue) {
     this.messages = messages;
-    this.run = run;
+    this.outlet = outlet;
     this.queue = queue;
     this.flags = new Uint8Array(messages.length);
     this.remaining = messages.length;
@@ -169,12 +177,19 @@ export class PartitionQueue implements QueueView {
     if (i === b.next) this.advance(b);
   }
 
+  /** Message `i` of `b`, being admitted, left this worker (forwarded): it is never queued. */
+  skipArriving(b: Batch, i: number): void {
+    b.flags[i] = TAKEN;
+    b.remaining--;
+    if (i === b.next) this.advance(b);
+  }
+
   private advance(b: Batch): void {
     const flags = b.flags;
     let n = b.next;
     while (n < b.end && (flags[n]! & TAKEN) !== 0) n++;
     b.next = n;
-    if (n === b.messages.length) {
+    if (n === b.messages.length && b.end === b.messages.length) {
       const at = this.batches.indexOf(b);
       if (at === 0) this.batches.shift();
       else if (at > 0) this.batches.splice(at, 1);

@@ -7,6 +7,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { spacePrefix, storeKey } from './cell-key.ts';
 import { LOCK_FILE, StateDirLockedError } from './dir-lock.ts';
 import { LmdbStore, storeDir } from './lmdb-store.ts';
 import { type KeyValueStore, MemoryStore } from './store.ts';
@@ -25,7 +26,8 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const ck = (state: string, actor: string) => `${state}\u0000${actor}`;
+const prefix = spacePrefix({ app: 'app', fn: 'fn', slot: null });
+const ck = (state: string, actor: string) => storeKey(prefix, state, actor);
 const sorted = (it: Iterable<[string, unknown]>) => [...it].sort((a, b) => (a[0] < b[0] ? -1 : 1));
 
 describe.each([
@@ -157,8 +159,8 @@ describe('LmdbStore', () => {
        for (;;) {
          i++;
          s.batch(() => {
-           for (let k = 0; k < 100; k++) s.setValue('n\\u0000' + k, i);
-           s.setEntry('m\\u0000', 'last', i);
+           for (let k = 0; k < 100; k++) s.setValue(${JSON.stringify(prefix)} + 'n\\u0000' + k, i);
+           s.setEntry(${JSON.stringify(prefix)} + 'm\\u0000', 'last', i);
            s.setRestoredFrom(i);
          });
          if (i === 20) console.log('running');
@@ -288,3 +290,22 @@ function kill(child: ChildProcess): Promise<void> {
     child.kill('SIGKILL');
   });
 }
+
+describe('LmdbStore cell-key format', () => {
+  it('empties a store written with the cell keys of before (restored from the changelog instead)', async () => {
+    const dir = freshDir();
+    const old = LmdbStore.openDir(dir);
+    old.setValue('count\u0000k', 3);
+    old.setRestoredFrom(42);
+    // What a store of the previous version looks like: no format marker.
+    (old as unknown as { meta: { removeSync(k: string): void } }).meta.removeSync('format');
+    await old.close();
+    const s = track(LmdbStore.openDir(dir));
+    expect(s.getValue('count\u0000k')).toBeUndefined();
+    expect(s.restoredFrom).toBe(-1);
+    s.setValue(ck('count', 'k'), 4);
+    await s.close();
+    const again = track(LmdbStore.openDir(dir));
+    expect(again.getValue(ck('count', 'k'))).toBe(4);
+  });
+});

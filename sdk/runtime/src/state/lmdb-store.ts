@@ -2,13 +2,14 @@
 // so state may be larger than memory and a restarted worker reads only the changelog's tail. Layout, at
 // `<stateDir>/<changelogTopic>/<partition>/`: `data.mdb` with three databases, `values` (key: UTF-8 cell key),
 // `entries` (key: cell key, 0xFF, map key; 0xFF never occurs in UTF-8, so one map is one ordered range) and
-// `meta` (`restoredFrom`); plus the directory lock. A `batch` is one LMDB transaction: the cells and the
+// `meta` (`restoredFrom`, the cell-key `format`); plus the directory lock. A `batch` is one LMDB transaction: the cells and the
 // changelog position written with them survive a crash together or not at all. Values are msgpack-encoded
 // (lmdb-js's default), so they come back as plain data: JSON-like values, Dates and Buffers round-trip.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DirigoError } from '@dirigo/core';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { stateOfStoreKey } from './cell-key.ts';
 import { type DirLock, lockDir } from './dir-lock.ts';
 import type { KeyValueStore } from './store.ts';
 
@@ -17,6 +18,9 @@ const SEP = 0xff;
 /** LMDB's key size limit with lmdb-js's default page size. */
 const MAX_KEY_BYTES = 1978;
 const RESTORED_FROM = 'restoredFrom';
+const FORMAT = 'format';
+/** The cell-key format of state/cell-key.ts (1: `state \0 actorKey`, before spaces; 2: with the space). */
+const CELL_KEY_FORMAT = 2;
 
 type BinaryDb = Database<unknown, Buffer>;
 
@@ -59,7 +63,12 @@ export class LmdbStore implements KeyValueStore {
     mkdirSync(dir, { recursive: true });
     const lock = lockDir(dir);
     try {
-      return new LmdbStore(lock, open({ path: join(lock.dir, 'data.mdb'), noSubdir: true, maxDbs: 4 }));
+      const store = new LmdbStore(
+        lock,
+        open({ path: join(lock.dir, 'data.mdb'), noSubdir: true, maxDbs: 4 }),
+      );
+      store.checkFormat();
+      return store;
     } catch (e) {
       lock.release();
       throw new DirigoError(
@@ -67,6 +76,20 @@ export class LmdbStore implements KeyValueStore {
         { cause: e },
       );
     }
+  }
+
+  /**
+   * A store written with another cell-key format (before cell keys named their app, function and slot) is
+   * emptied: it is then restored from the changelog like a new one.
+   */
+  private checkFormat(): void {
+    if (this.meta.get(FORMAT) === CELL_KEY_FORMAT) return;
+    this.batch(() => {
+      this.values.clearSync();
+      this.maps.clearSync();
+      this.meta.putSync(RESTORED_FROM, -1);
+      this.meta.putSync(FORMAT, CELL_KEY_FORMAT);
+    });
   }
 
   get restoredFrom(): number {
@@ -162,8 +185,7 @@ function entryKey(ck: string, mapKey: string): Buffer {
 }
 
 function tooLong(ck: string, bytes: number): DirigoError {
-  const state = ck.slice(0, ck.indexOf('\u0000'));
   return new DirigoError(
-    `state '${state}': key of ${bytes} bytes is too long for the persistent store (at most ${MAX_KEY_BYTES} bytes of state name, actor key and map key)`,
+    `state '${stateOfStoreKey(ck)}': key of ${bytes} bytes is too long for the persistent store (at most ${MAX_KEY_BYTES} bytes of app, function, state name, actor key and map key)`,
   );
 }

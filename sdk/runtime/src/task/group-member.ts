@@ -1,6 +1,7 @@
-// One function (or ingress router) of one app on this worker: a member of the consumer group `<ns>.<app>.<fn>`
-// over its input topic. Partitions assigned to it become PartitionTasks (fence, restore, then process);
-// revoked ones are closed after their in-flight step. A record failing under the `stop` policy stops the app.
+// A member of one consumer group over one input topic on this worker (a function's group `<ns>.<app>.<fn>`, an
+// ingress router's, later a lease topic's). Partitions assigned to it become InputTasks around a body made for
+// each partition (fence, restore, then process); revoked ones are closed after their in-flight step. A record
+// failing under the `stop` policy stops the app.
 import {
   type Consumer,
   DirigoError,
@@ -9,14 +10,13 @@ import {
   type RecordBatch,
   type TopicPartition,
 } from '@dirigo/core';
-import { AppStoppedError } from './errors.ts';
-import { PartitionTask, type PartitionTaskDeps } from './partition-task.ts';
-import type { FunctionEnv } from './step/function-env.ts';
+import { AppStoppedError } from '../errors.ts';
+import { InputTask, type InputTaskDeps, type TaskBody } from './input-task.ts';
 
 /** A step failing this many times in a row with a non-retriable error stops the app. */
 const MAX_PERMANENT_FAILURES = 3;
 
-export interface FunctionRunnerOptions {
+export interface GroupMemberOptions {
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   /** Partitions processed at the same time by this member. */
@@ -24,31 +24,44 @@ export interface FunctionRunnerOptions {
   readonly onAppStopped: (error: AppStoppedError) => void;
 }
 
-export class FunctionRunner {
-  readonly env: FunctionEnv;
-  private readonly deps: Omit<PartitionTaskDeps, 'consumer'>;
-  private readonly options: FunctionRunnerOptions;
+/** What the member consumes and how its tasks are made. */
+export interface GroupSpec {
+  /** The app whose work this is (an app stops as a whole). */
+  readonly app: string;
+  /** What the member runs, for logs and errors: a function name, `ingress-<topic>`, `lease`. */
+  readonly name: string;
+  readonly group: string;
+  readonly topic: string;
+  readonly exactlyOnce: boolean;
+  /** Makes the body of a newly assigned partition's task. */
+  readonly body: (partition: number) => TaskBody;
+}
+
+export class GroupMember {
+  readonly spec: GroupSpec;
+  private readonly deps: Omit<InputTaskDeps, 'consumer'>;
+  private readonly options: GroupMemberOptions;
   private readonly logger: Logger;
   private consumer: Consumer | undefined;
-  private readonly tasks = new Map<number, Promise<PartitionTask>>();
+  private readonly tasks = new Map<number, Promise<InputTask>>();
   /** Consecutive failed steps per partition. */
   private readonly failures = new Map<number, number>();
   /** The group gave this member an assignment (maybe empty) and every partition of it opened (restored). */
   private assignedOnce = false;
 
-  constructor(env: FunctionEnv, deps: Omit<PartitionTaskDeps, 'consumer'>, options: FunctionRunnerOptions) {
-    this.env = env;
+  constructor(spec: GroupSpec, deps: Omit<InputTaskDeps, 'consumer'>, options: GroupMemberOptions) {
+    this.spec = spec;
     this.deps = deps;
     this.options = options;
-    this.logger = env.logger;
+    this.logger = deps.logger;
   }
 
   /** Joins the group and starts consuming. */
   async start(workerId: string): Promise<void> {
-    const fn = this.env.fn;
+    const { group, topic } = this.spec;
     const consumer = this.deps.transport.consumer({
-      groupId: fn.group,
-      clientId: `${workerId}.${fn.group}`,
+      groupId: group,
+      clientId: `${workerId}.${group}`,
       sessionTimeoutMs: this.options.sessionTimeoutMs,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       isolation: 'read_committed',
@@ -57,7 +70,7 @@ export class FunctionRunner {
     });
     this.consumer = consumer;
     await consumer.connect();
-    await consumer.subscribe([fn.topic]);
+    await consumer.subscribe([topic]);
     await consumer.run({
       eachBatch: (batch) => this.onBatch(batch),
       onAssigned: (tps) => this.onAssigned(tps),
@@ -66,12 +79,12 @@ export class FunctionRunner {
   }
 
   private onAssigned(tps: readonly TopicPartition[]): Promise<void> {
-    const mine = tps.filter((tp) => tp.topic === this.env.fn.topic);
+    const mine = tps.filter((tp) => tp.topic === this.spec.topic);
     this.logger.info({ partitions: mine.map((tp) => tp.partition) }, 'partitions assigned');
-    const opening: Promise<PartitionTask>[] = [];
+    const opening: Promise<InputTask>[] = [];
     for (const tp of mine) {
       if (this.tasks.has(tp.partition)) continue;
-      const task = new PartitionTask(this.env, tp.partition, { ...this.deps, consumer: this.consumer! });
+      const task = this.newTask(tp.partition);
       const opened = task.open().then(() => task);
       opened.catch(() => {}); // observed in onBatch / below
       this.tasks.set(tp.partition, opened);
@@ -88,7 +101,7 @@ export class FunctionRunner {
   }
 
   private async onRevoked(tps: readonly TopicPartition[]): Promise<void> {
-    const mine = tps.filter((tp) => tp.topic === this.env.fn.topic);
+    const mine = tps.filter((tp) => tp.topic === this.spec.topic);
     this.logger.info({ partitions: mine.map((tp) => tp.partition) }, 'partitions revoked');
     await Promise.all(
       mine.map(async (tp) => {
@@ -104,7 +117,15 @@ export class FunctionRunner {
     );
   }
 
-  private async taskFor(partition: number): Promise<PartitionTask> {
+  private newTask(partition: number): InputTask {
+    const { group, topic, exactlyOnce } = this.spec;
+    return new InputTask({ group, topic, partition, exactlyOnce }, this.spec.body(partition), {
+      ...this.deps,
+      consumer: this.consumer!,
+    });
+  }
+
+  private async taskFor(partition: number): Promise<InputTask> {
     let t = this.tasks.get(partition);
     if (t !== undefined) {
       try {
@@ -113,7 +134,7 @@ export class FunctionRunner {
         this.logger.warn({ err: e, partition }, 'reopening partition after a failed open');
       }
     }
-    const task = new PartitionTask(this.env, partition, { ...this.deps, consumer: this.consumer! });
+    const task = this.newTask(partition);
     t = task.open().then(() => task);
     t.catch(() => {});
     this.tasks.set(partition, t);
@@ -140,8 +161,8 @@ export class FunctionRunner {
         // Retrying cannot help (e.g. a record larger than the broker accepts): stop the app, loudly, instead of
         // looping forever on the same batch.
         const stop = new AppStoppedError(
-          this.env.app.name,
-          `app '${this.env.app.name}' stopped: function '${this.env.fn.name}' failed ${failures} times in a row on ${batch.topic}/${batch.partition} from offset ${batch.records[0]?.offset ?? '?'} with a non-retriable error: ${(e as Error).message}`,
+          this.spec.app,
+          `app '${this.spec.app}' stopped: '${this.spec.name}' failed ${failures} times in a row on ${batch.topic}/${batch.partition} from offset ${batch.records[0]?.offset ?? '?'} with a non-retriable error: ${(e as Error).message}`,
           { cause: e },
         );
         this.logger.error({ err: stop }, stop.message);
@@ -165,7 +186,7 @@ export class FunctionRunner {
   }
 
   /** The open task of a partition, if this member owns it and has opened it. */
-  async task(partition: number): Promise<PartitionTask | undefined> {
+  async task(partition: number): Promise<InputTask | undefined> {
     const t = this.tasks.get(partition);
     return t === undefined ? undefined : t.catch(() => undefined);
   }
@@ -181,9 +202,7 @@ export class FunctionRunner {
   /** Leaves the group: in-flight steps finish and commit, then partitions close. */
   async stop(): Promise<void> {
     await this.consumer?.disconnect();
-    await this.onRevoked(
-      [...this.tasks.keys()].map((partition) => ({ topic: this.env.fn.topic, partition })),
-    );
+    await this.onRevoked([...this.tasks.keys()].map((partition) => ({ topic: this.spec.topic, partition })));
     this.consumer = undefined;
   }
 }

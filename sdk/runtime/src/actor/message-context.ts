@@ -1,4 +1,4 @@
-// The Context a handler receives for one message: state accessors over the partition's pending layer, and
+// The Context a handler receives for one message: state accessors over the task's pending layer, and
 // `send`/`emit` that buffer outgoing records until the step commits. Each message owns its outputs and undo
 // journal, so a throwing handler is rolled back alone, even when async handlers of other keys overlap.
 import {
@@ -16,23 +16,10 @@ import {
 } from '@dirigo/core';
 import { H_DEADLINE, H_INGEST, H_PRIORITY, headerNumber } from '../headers.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
-import { cellKey, type PartitionState, TIMERS, type UndoEntry } from '../state/partition-state.ts';
+import { storeKey } from '../state/cell-key.ts';
+import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
+import type { TimerEntry, Timers } from '../state/timers.ts';
 import { type FunctionEnv, partitionsOf } from './function-env.ts';
-
-/** A timer entry, kept in the partition's `__timers` map state until it fires. */
-export interface TimerEntry {
-  /** Due time, ms since epoch. */
-  readonly due: number;
-  /** Target topic and partition. */
-  readonly topic: string;
-  readonly partition: number;
-  /** Key and value, base64. */
-  readonly k: string;
-  readonly v: string;
-  readonly ingest: number;
-}
-
-let timerSeq = 0;
 
 /** Metadata headers for records caused by `record`; computed once per incoming record. */
 export function metaHeaders(env: FunctionEnv, record: IncomingRecord): RecordHeaders {
@@ -66,7 +53,8 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   /** This message's state writes, newest last. */
   undo: UndoEntry[] | undefined;
   private readonly env: FunctionEnv;
-  private readonly partitionState: PartitionState | undefined;
+  private readonly partitionState: StateLayer | undefined;
+  private readonly timers: Timers | undefined;
   private meta: RecordHeaders | undefined;
   private accessors: StateAccessors<Record<string, StateSpec>> | undefined;
 
@@ -75,7 +63,8 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
 
   constructor(
     env: FunctionEnv,
-    state: PartitionState | undefined,
+    state: StateLayer | undefined,
+    timers: Timers | undefined,
     record: IncomingRecord,
     key: string,
     scheduled?: ScheduledMessage,
@@ -83,6 +72,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     this.env = env;
     this.scheduled = scheduled;
     this.partitionState = state;
+    this.timers = timers;
     this.app = env.app.name;
     this.fn = env.fn.name;
     this.key = key;
@@ -111,7 +101,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     const value = target.serde.serialize(message);
     const partition = partitionFor(keyBuf, partitionsOf(this.env, target.topic));
     let delay = options?.delayMs ?? 0;
-    if (delay <= 0 && this.scheduled !== undefined && this.partitionState !== undefined) {
+    if (delay <= 0 && this.scheduled !== undefined && this.timers !== undefined) {
       // The send hook: a held message becomes a durable timer released at the next tick.
       const d = this.env.dispatcher?.checkSend(this.scheduled, { app: this.app, fn, topic: target.topic });
       if (d === 'hold') delay = 1;
@@ -162,25 +152,18 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     return this.undo;
   }
 
-  private requireState(what: string): PartitionState {
-    if (this.partitionState === undefined)
-      throw new Error(`${what}: function '${this.fn}' has no state store`);
-    return this.partitionState;
-  }
-
   private addTimer(entry: TimerEntry): void {
-    const ps = this.requireState('send with delayMs');
-    timerSeq = (timerSeq + 1) % 1_000_000_000;
-    const id = `${String(entry.due).padStart(15, '0')}:${process.pid}:${timerSeq}`;
-    ps.setEntry(cellKey(TIMERS, ''), id, entry, this.journal());
-    ps.noteTimer(entry.due);
+    if (this.timers === undefined)
+      throw new Error(`send with delayMs: function '${this.fn}' has no state store`);
+    this.timers.add(entry, this.journal());
   }
 
   private buildAccessors(): StateAccessors<Record<string, StateSpec>> {
     const out: Record<string, ValueState<unknown> | MapState<unknown>> = {};
     const ps = this.partitionState;
+    const prefix = this.env.cellPrefix;
     for (const s of this.env.fn.states) {
-      const ck = cellKey(s.name, this.key);
+      const ck = storeKey(prefix, s.name, this.key);
       if (ps === undefined) continue;
       if (s.kind === 'value') {
         out[s.name] = {

@@ -10,6 +10,8 @@ export interface FunctionEnv {
   readonly fn: ResolvedFunction;
   /** False for routers: no state, no timers, no changelog. */
   readonly hasChangelog: boolean;
+  /** Store-key prefix of this function's cells at its lessor (state/cell-key.ts). */
+  readonly cellPrefix: string;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Partition count of every topic this function may write to (function inputs, egresses). */

@@ -1,23 +1,22 @@
-// The state of one input partition of one function: committed cells (what the changelog holds) plus the
-// pending writes of the step being processed. Writes go to the pending layer with an undo journal, so a
-// failing handler's writes are rolled back alone; a committed step applies its pending layer and yields the
-// changelog records of exactly the cells that changed.
-import { json, type OutgoingRecord, type ResolvedState } from '@dirigo/core';
+// The state of one task (an input partition): committed cells in a store (what the changelog holds) plus the
+// pending writes of the step being processed. Writes go to the pending layer with an undo journal, so a failing
+// handler's writes are rolled back alone; a committed step applies its pending layer and yields the changelog
+// records of exactly the cells that changed. Cells are addressed by store keys (state/cell-key.ts).
+import type { OutgoingRecord } from '@dirigo/core';
+import type { StateCatalog } from './catalog.ts';
+import {
+  type CellSpace,
+  changelogKey,
+  decodeChangelogKey,
+  parseStoreKey,
+  spacePrefix,
+  storeKey,
+} from './cell-key.ts';
 import type { KeyValueStore } from './store.ts';
 
 /** Marks a deleted cell or map entry in the pending layer. */
 const DELETED: unique symbol = Symbol('deleted');
 type Pending = unknown | typeof DELETED;
-
-/** The internal map state holding durable timers (delayed sends) of a partition, under actor key ''. */
-export const TIMERS = '__timers';
-
-/** Cell key of a value cell or of a whole map: `state \0 actorKey`. */
-export const cellKey = (stateName: string, actorKey: string): string => `${stateName}\u0000${actorKey}`;
-
-/** Changelog record key: JSON of [state, actorKey] or [state, actorKey, mapKey]. */
-export const changelogKey = (stateName: string, actorKey: string, mapKey?: string): Buffer =>
-  Buffer.from(JSON.stringify(mapKey === undefined ? [stateName, actorKey] : [stateName, actorKey, mapKey]));
 
 /** One write of a message, to undo if its handler throws. */
 export interface UndoEntry {
@@ -28,79 +27,46 @@ export interface UndoEntry {
 }
 
 /**
- * Committed and pending state of one partition. `store` holds committed values (deserialised); the pending
- * layer lives here until `commit()`.
+ * Committed and pending state of one task. `store` holds committed values (deserialised); the pending layer
+ * lives here until `commit()`.
  */
-export class PartitionState {
+export class StateLayer {
   readonly changelogTopic: string;
   readonly partition: number;
   readonly store: KeyValueStore;
-  private readonly kinds: Map<string, ResolvedState>;
-  /** Earliest known timer due time; 0 at first, so the first step scans the timers the store already holds. */
-  private nextDue = 0;
+  private readonly catalog: StateCatalog;
+  /** The space of changelog keys written before keys named their space. */
+  private readonly legacy: CellSpace;
   private pendingValues = new Map<string, Pending>();
   private pendingMaps = new Map<string, Map<string, Pending>>();
 
   constructor(
     changelogTopic: string,
     partition: number,
-    states: readonly ResolvedState[],
+    catalog: StateCatalog,
     store: KeyValueStore,
+    legacy: CellSpace,
   ) {
     this.changelogTopic = changelogTopic;
     this.partition = partition;
+    this.catalog = catalog;
     this.store = store;
-    this.kinds = new Map(states.map((s) => [s.name, s]));
-    this.kinds.set(TIMERS, { name: TIMERS, kind: 'map', serde: json() });
+    this.legacy = legacy;
   }
 
-  /** Applies one changelog record during restore (or catch-up). Unknown state names are kept as-is. */
+  /** Applies one changelog record during restore (or catch-up). Values of unknown states are kept as bytes. */
   applyChangelog(key: Buffer | null, value: Buffer | null): void {
     if (key === null) return;
-    const parts = JSON.parse(key.toString('utf8')) as [string, string, string?];
-    const [stateName, actorKey, mapKey] = parts;
-    const spec = this.kinds.get(stateName);
+    const cell = decodeChangelogKey(key, this.legacy);
+    if (cell === undefined) return;
+    const spec = this.catalog.spec(cell.app, cell.fn, cell.state);
     const decoded = value === null ? undefined : spec ? spec.serde.deserialize(value) : value;
-    const ck = cellKey(stateName, actorKey);
-    if (mapKey === undefined) {
+    const ck = storeKey(spacePrefix(cell), cell.state, cell.key);
+    if (cell.entry === undefined) {
       if (decoded === undefined) this.store.deleteValue(ck);
       else this.store.setValue(ck, decoded);
-    } else if (decoded === undefined) this.store.deleteEntry(ck, mapKey);
-    else {
-      this.store.setEntry(ck, mapKey, decoded);
-      if (stateName === TIMERS) this.noteTimer((decoded as { due: number }).due);
-    }
-  }
-
-  /** True when a timer may be due at `now` (cheap). */
-  timersDue(now: number): boolean {
-    return now >= this.nextDue;
-  }
-
-  /** A timer due at `due` exists (restored or just set). */
-  noteTimer(due: number): void {
-    if (due < this.nextDue) this.nextDue = due;
-  }
-
-  /**
-   * Removes the timers due at `now` (in the pending layer) and returns them, oldest first; cheap when none is
-   * due.
-   */
-  takeDueTimers<T extends { due: number }>(now: number): T[] {
-    if (now < this.nextDue) return [];
-    const ck = cellKey(TIMERS, '');
-    const due: [string, T][] = [];
-    let next = Number.POSITIVE_INFINITY;
-    for (const [id, entry] of this.entries(ck)) {
-      const e = entry as T;
-      if (e.due <= now) due.push([id, e]);
-      else if (e.due < next) next = e.due;
-    }
-    this.nextDue = next;
-    due.sort((a, b) => (a[0] < b[0] ? -1 : 1));
-    const scratch: UndoEntry[] = [];
-    for (const [id] of due) this.setEntry(ck, id, undefined, scratch);
-    return due.map((d) => d[1]);
+    } else if (decoded === undefined) this.store.deleteEntry(ck, cell.entry);
+    else this.store.setEntry(ck, cell.entry, decoded);
   }
 
   getValue(ck: string): unknown {
@@ -155,25 +121,22 @@ export class PartitionState {
     }
   }
 
-  /** Changelog records for every pending change (tombstones for deletes), to write in this step. */
+  /** Changelog records for every pending change (tombstones for deletes), appended to `out`. */
   changelogRecords(out: OutgoingRecord[]): void {
     const topic = this.changelogTopic;
     const partition = this.partition;
     for (const [ck, v] of this.pendingValues) {
-      const sep = ck.indexOf('\u0000');
-      const stateName = ck.slice(0, sep);
-      const spec = this.kinds.get(stateName);
-      const value = v === DELETED || spec === undefined ? null : spec.serde.serialize(v);
-      out.push({ topic, partition, key: changelogKey(stateName, ck.slice(sep + 1)), value });
+      const cell = parseStoreKey(ck);
+      const spec = this.catalog.spec(cell.app, cell.fn, cell.state);
+      const value = v === DELETED ? null : spec === undefined ? (v as Buffer) : spec.serde.serialize(v);
+      out.push({ topic, partition, key: changelogKey(cell), value });
     }
     for (const [ck, pm] of this.pendingMaps) {
-      const sep = ck.indexOf('\u0000');
-      const stateName = ck.slice(0, sep);
-      const actorKey = ck.slice(sep + 1);
-      const spec = this.kinds.get(stateName);
+      const cell = parseStoreKey(ck);
+      const spec = this.catalog.spec(cell.app, cell.fn, cell.state);
       for (const [mk, v] of pm) {
-        const value = v === DELETED || spec === undefined ? null : spec.serde.serialize(v);
-        out.push({ topic, partition, key: changelogKey(stateName, actorKey, mk), value });
+        const value = v === DELETED ? null : spec === undefined ? (v as Buffer) : spec.serde.serialize(v);
+        out.push({ topic, partition, key: changelogKey(cell, mk), value });
       }
     }
   }
@@ -201,10 +164,9 @@ export class PartitionState {
     this.clearPending();
   }
 
-  /** The step failed: forget its pending writes (timers taken by it will be found again). */
+  /** The step failed: forget its pending writes. */
   discard(): void {
     this.clearPending();
-    this.nextDue = 0;
   }
 
   private clearPending(): void {

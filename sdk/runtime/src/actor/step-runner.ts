@@ -1,9 +1,9 @@
 // Runs the handlers for one step (the records of one fetched batch of one partition): decode, call the
-// handler with a MessageContext, collect outputs. Messages of one key run one at a time and in order;
-// different keys overlap only when handlers are async, up to `maxConcurrentKeys`. A failing record follows the
-// app's error policy: dead-letter (its writes and outputs are rolled back, the record goes to the DLQ topic)
-// or stop (AppStoppedError).
-import type { IncomingRecord, OutgoingRecord } from '@dirigo/core';
+// handler with a MessageContext, collect outputs into the step's buckets. Messages of one key run one at a time
+// and in order; different keys overlap only when handlers are async, up to `maxConcurrentKeys`. A failing record
+// follows the app's error policy: dead-letter (its writes and outputs are rolled back, the record goes to the
+// DLQ topic) or stop (AppStoppedError).
+import type { IncomingRecord } from '@dirigo/core';
 import { AppStoppedError } from '../errors.ts';
 import {
   H_APP,
@@ -19,28 +19,24 @@ import {
   headerNumber,
 } from '../headers.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
-import type { PartitionState } from '../state/partition-state.ts';
+import type { StateLayer } from '../state/state-layer.ts';
+import type { Timers } from '../state/timers.ts';
+import type { StepOutput } from '../task/step-output.ts';
 import type { FunctionEnv } from './function-env.ts';
-import { MessageContext, metaHeaders, type TimerEntry } from './message-context.ts';
-
-/** What a step produced. */
-export interface StepOutput {
-  /** Outputs, dead letters and (added by the caller) changelog records, in one batch. */
-  readonly records: OutgoingRecord[];
-  processed: number;
-  deadLettered: number;
-}
+import { MessageContext, metaHeaders } from './message-context.ts';
 
 const isThenable = (v: unknown): v is PromiseLike<void> =>
   v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
 
 export class StepRunner {
   private readonly env: FunctionEnv;
-  private readonly state: PartitionState | undefined;
+  private readonly state: StateLayer | undefined;
+  private readonly timers: Timers | undefined;
 
-  constructor(env: FunctionEnv, state: PartitionState | undefined) {
+  constructor(env: FunctionEnv, state: StateLayer | undefined, timers: Timers | undefined) {
     this.env = env;
     this.state = state;
+    this.timers = timers;
   }
 
   /**
@@ -73,9 +69,11 @@ export class StepRunner {
         enqueuedAt: now,
       };
     }
-    return dispatcher.submit(messages, (i) => this.execute(records[i]!, keys[i]!, out, messages[i]), {
-      maxConcurrentKeys: app.options.maxConcurrentKeys,
-    });
+    return dispatcher.submit(
+      messages,
+      { run: (i) => this.execute(records[i]!, keys[i]!, out, messages[i]) },
+      { maxConcurrentKeys: app.options.maxConcurrentKeys },
+    );
   }
 
   private async runInOrder(records: readonly IncomingRecord[], out: StepOutput): Promise<void> {
@@ -107,25 +105,6 @@ export class StepRunner {
     if (inflight !== undefined && inflight.size > 0) await Promise.all(inflight);
   }
 
-  /** Moves due timers into the step's outputs. */
-  fireTimers(out: StepOutput): void {
-    if (this.state === undefined) return;
-    const due = this.state.takeDueTimers<TimerEntry>(this.env.clock.now());
-    for (const t of due) {
-      out.records.push({
-        topic: t.topic,
-        partition: t.partition,
-        key: Buffer.from(t.k, 'base64'),
-        value: Buffer.from(t.v, 'base64'),
-        headers: {
-          'dirigo-ingest': Buffer.from(String(t.ingest)),
-          'dirigo-deadline': Buffer.from(String(t.due + this.env.app.options.latencyTargetMs)),
-          'dirigo-priority': this.env.priorityHeader,
-        },
-      });
-    }
-  }
-
   private execute(
     record: IncomingRecord,
     key: string,
@@ -139,7 +118,7 @@ export class StepRunner {
     } catch (e) {
       return this.fail(record, e, 'decode', out);
     }
-    const ctx = new MessageContext(this.env, this.state, record, key, scheduled);
+    const ctx = new MessageContext(this.env, this.state, this.timers, record, key, scheduled);
     let result: unknown;
     try {
       result = this.env.fn.definition.handler(ctx as never, message as never);
@@ -162,7 +141,7 @@ export class StepRunner {
   private finish(ctx: MessageContext, out: StepOutput): void {
     out.processed++;
     const o = ctx.outputs;
-    if (o !== undefined) for (let i = 0; i < o.length; i++) out.records.push(o[i]!);
+    if (o !== undefined) for (let i = 0; i < o.length; i++) out.outputs.push(o[i]!);
   }
 
   private rollback(ctx: MessageContext): void {
@@ -192,7 +171,7 @@ export class StepRunner {
       },
       'record dead-lettered',
     );
-    out.records.push({
+    out.deadLetters.push({
       topic: app.options.deadLetterTopic,
       key: record.key,
       value: record.value,

@@ -1,0 +1,357 @@
+// One assigned input partition on this worker, around a body (a function, a router, later a lease slot): the
+// task owns the partition's position, its transactional producer (exactly-once: transactional id
+// `<group>.<partition>`, so a new owner fences any zombie), its state (restored from the changelog) and its
+// timers, and commits every step with `commitStep`. The body decides what the step's records do. Steps of a
+// task run one at a time.
+//
+// Lifecycle: created -> opening -> open -> closing -> closed; opening -> failed (a retry opens a new task);
+// open -> fenced (a newer owner took the partition: local state dropped, nothing commits any more).
+//
+// A persistent store also keeps its changelog position (`restoredFrom`) on disk: advanced while restoring, and
+// checkpointed (exactly-once) every CHECKPOINT_EVERY changelog records and on a clean close, so a restart
+// reads only the changelog written after the checkpoint.
+import {
+  type Consumer,
+  FencedError,
+  type IncomingRecord,
+  isFenced,
+  type Logger,
+  type Producer,
+  type RecordHeaders,
+  type TopicPartition,
+  type Transport,
+} from '@dirigo/core';
+import type { Clock } from '../clock.ts';
+import { Lifecycle } from '../lifecycle.ts';
+import type { StateCatalog } from '../state/catalog.ts';
+import type { CellSpace } from '../state/cell-key.ts';
+import { StateLayer } from '../state/state-layer.ts';
+import type { KeyValueStore } from '../state/store.ts';
+import { type TimerEntry, Timers } from '../state/timers.ts';
+import { type CommitTarget, commitStep } from './commit.ts';
+import { StepOutput } from './step-output.ts';
+
+/** Changelog records written between two checkpoints of a persistent store (Kafka Streams uses 10,000 too). */
+export const CHECKPOINT_EVERY = 10_000;
+
+export type TaskState = 'created' | 'opening' | 'open' | 'closing' | 'closed' | 'failed' | 'fenced';
+const TRANSITIONS: Record<TaskState, readonly TaskState[]> = {
+  created: ['opening'],
+  opening: ['open', 'failed', 'closing'],
+  open: ['closing', 'fenced'],
+  closing: ['closed'],
+  closed: [],
+  failed: ['closing'],
+  fenced: ['closing'],
+};
+
+/** The state a body keeps, if any. */
+export interface BodyState {
+  readonly catalog: StateCatalog;
+  readonly changelogTopic: string;
+  /** The space of the task's own cells (its timers; legacy changelog keys). */
+  readonly space: CellSpace;
+}
+
+/** What a body sees of its task once it is open. */
+export interface TaskContext {
+  readonly partition: number;
+  readonly state: StateLayer | undefined;
+  readonly timers: Timers | undefined;
+}
+
+/** The part of a task that gives its records a meaning. */
+export interface TaskBody {
+  /** 'function', 'router', 'lease-slot': for logs. */
+  readonly kind: string;
+  /** The state this body keeps; undefined for a stateless body (no store, no changelog, no timers). */
+  readonly state: BodyState | undefined;
+  /** Called once the task is open, before its first step. */
+  attach(task: TaskContext): void;
+  /**
+   * Runs the records of one step, filling `out` (outputs, dead letters, forwards...; the task adds timers,
+   * changelog and position). Rejects only when the step must not commit (AppStoppedError, a bug).
+   */
+  run(records: readonly IncomingRecord[], out: StepOutput): Promise<void>;
+  /** Metadata headers of the record a fired timer sends. */
+  timerHeaders(entry: TimerEntry): RecordHeaders;
+}
+
+/** The input partition of a task and how its steps commit. */
+export interface TaskInput {
+  readonly group: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly exactlyOnce: boolean;
+}
+
+export interface InputTaskDeps {
+  readonly transport: Transport;
+  readonly consumer: Consumer;
+  /** Non-transactional producer shared by the worker (at-least-once). */
+  readonly sharedProducer: Producer;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Takes a store kept from an earlier assignment of this partition, or undefined. */
+  readonly takeStore: (changelogTopic: string, partition: number) => KeyValueStore | undefined;
+  /** Keeps a cleanly closed store for a later assignment. */
+  readonly keepStore: (changelogTopic: string, partition: number, store: KeyValueStore) => void;
+  readonly newStore: (changelogTopic: string, partition: number) => Promise<KeyValueStore>;
+  /** Observes each committed step (metrics). */
+  readonly onStep?: (out: StepOutput) => void;
+}
+
+export class InputTask {
+  readonly input: TaskInput;
+  readonly body: TaskBody;
+  private readonly deps: InputTaskDeps;
+  private readonly logger: Logger;
+  private readonly lifecycle: Lifecycle<TaskState>;
+  private producer: Producer | undefined;
+  private state: StateLayer | undefined;
+  private timers: Timers | undefined;
+  private target: CommitTarget | undefined;
+  /** Next input offset to process; records below it were committed already. */
+  private nextOffset = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private tickQueued = false;
+  /** A step failed: its transaction may have committed without the store applying it; never checkpoint. */
+  private stepFailed = false;
+  /** Changelog records this task wrote since the store's last checkpoint. */
+  private sinceCheckpoint = 0;
+
+  constructor(input: TaskInput, body: TaskBody, deps: InputTaskDeps) {
+    this.input = input;
+    this.body = body;
+    this.deps = deps;
+    this.logger = deps.logger.child({ partition: input.partition });
+    this.lifecycle = new Lifecycle(`${body.kind} task`, 'created', TRANSITIONS, this.logger, 'debug');
+  }
+
+  get topicPartition(): TopicPartition {
+    return { topic: this.input.topic, partition: this.input.partition };
+  }
+
+  /** Committed state, for tests and inspection. */
+  get stateLayer(): StateLayer | undefined {
+    return this.state;
+  }
+
+  /** Fences older owners (exactly-once), restores state, and finds the committed position. */
+  async open(): Promise<void> {
+    const started = Date.now();
+    const { group, topic, partition, exactlyOnce } = this.input;
+    this.lifecycle.to('opening');
+    let restored = 0;
+    try {
+      if (exactlyOnce) {
+        this.producer = this.deps.transport.producer({
+          transactionalId: `${group}.${partition}`,
+          clientId: `${group}.${partition}`,
+        });
+        await this.producer.connect();
+      }
+      const bs = this.body.state;
+      if (bs !== undefined) {
+        const store =
+          this.deps.takeStore(bs.changelogTopic, partition) ??
+          (await this.deps.newStore(bs.changelogTopic, partition));
+        this.state = new StateLayer(bs.changelogTopic, partition, bs.catalog, store, bs.space);
+        restored = await this.restore(store, bs.changelogTopic);
+        this.timers = new Timers(this.state, bs.space);
+      }
+      const admin = await this.deps.transport.admin();
+      const committed = await admin.fetchCommittedOffsets(group, topic);
+      const mine = committed.find((c) => c.partition === partition);
+      this.nextOffset = mine === undefined || mine.offset < 0 ? 0 : mine.offset;
+    } catch (e) {
+      this.lifecycle.to('failed', { err: e });
+      // Release what was opened (a persistent store holds its directory lock): a retry opens a new task.
+      const store = this.state?.store;
+      this.state = undefined;
+      await store?.close().catch(() => {});
+      await this.producer?.disconnect().catch(() => {});
+      this.producer = undefined;
+      throw e;
+    }
+    this.target = {
+      exactlyOnce,
+      producer: this.producer,
+      sharedProducer: this.deps.sharedProducer,
+      consumer: this.deps.consumer,
+      group,
+      topic,
+      partition,
+    };
+    this.body.attach({ partition, state: this.state, timers: this.timers });
+    this.lifecycle.to('open');
+    this.logger.info({ restored, nextOffset: this.nextOffset, ms: Date.now() - started }, 'partition opened');
+  }
+
+  private async restore(store: KeyValueStore, changelogTopic: string): Promise<number> {
+    const partition = this.input.partition;
+    const admin = await this.deps.transport.admin();
+    const offsets = await admin.fetchTopicOffsets(changelogTopic);
+    const po = offsets.find((o) => o.partition === partition);
+    const high = po?.high ?? 0;
+    if (store.restoredFrom > high) {
+      // A store ahead of its changelog followed another one (the topic was recreated, e.g. a reset cluster).
+      this.logger.warn(
+        { restoredFrom: store.restoredFrom, high },
+        'local state is ahead of its changelog; dropping it',
+      );
+      store.clear();
+    }
+    const from = Math.max(store.restoredFrom, po?.low ?? 0);
+    let applied = 0;
+    if (high > from) {
+      const layer = this.state!;
+      await this.deps.transport.readToEnd(
+        [{ topic: changelogTopic, partition, fromOffset: from }],
+        (records) => {
+          if (records.length === 0) return;
+          store.batch(() => {
+            for (const r of records) layer.applyChangelog(r.key, r.value);
+            store.setRestoredFrom(records[records.length - 1]!.offset + 1);
+          });
+          applied += records.length;
+        },
+      );
+    }
+    // Everything after `high` is written by this owner or later ones: a later catch-up reads from here.
+    store.setRestoredFrom(high);
+    return applied;
+  }
+
+  /** Processes a fetched batch as one step. */
+  process(records: readonly IncomingRecord[]): Promise<void> {
+    return this.serial(() => this.step(records));
+  }
+
+  /**
+   * Fires due timers as a step of their own (no input records). Cheap when none is due; at most one timer step
+   * waits behind a running step.
+   */
+  tick(): Promise<void> {
+    const timers = this.timers;
+    if (
+      !this.lifecycle.is('open') ||
+      this.tickQueued ||
+      timers === undefined ||
+      !timers.due(this.deps.clock.now())
+    ) {
+      return Promise.resolve();
+    }
+    this.tickQueued = true;
+    return this.serial(() => {
+      this.tickQueued = false;
+      return this.lifecycle.is('open') ? this.step([]) : Promise.resolve();
+    });
+  }
+
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch(() => {});
+    return next;
+  }
+
+  private async step(all: readonly IncomingRecord[]): Promise<void> {
+    if (!this.lifecycle.is('open')) {
+      throw new Error(`partition ${this.input.topic}/${this.input.partition} is ${this.lifecycle.state}`);
+    }
+    let records = all;
+    if (records.length > 0 && records[0]!.offset < this.nextOffset) {
+      records = records.filter((r) => r.offset >= this.nextOffset);
+    }
+    const out = new StepOutput();
+    if (records.length > 0) out.position = records[records.length - 1]!.offset + 1;
+    const state = this.state;
+    try {
+      if (records.length > 0) await this.body.run(records, out);
+      this.timers?.fire(this.deps.clock.now(), out.timers, (t) => this.body.timerHeaders(t));
+      if (out.size === 0 && records.length === 0 && !state?.dirty) return;
+      state?.changelogRecords(out.changelog);
+      await commitStep(out, out.position ?? this.nextOffset, this.target!);
+      if (out.position !== undefined) this.nextOffset = out.position;
+      state?.commit();
+      this.sinceCheckpoint += out.changelog.length;
+      this.deps.onStep?.(out);
+    } catch (e) {
+      this.stepFailed = true;
+      state?.discard();
+      this.timers?.rescan();
+      if (isFenced(e)) {
+        this.logger.warn(
+          { err: e },
+          'fenced: another worker owns this partition now; dropping its local state',
+        );
+        state?.store.clear();
+        this.lifecycle.to('fenced');
+        throw new FencedError(`partition ${this.input.topic}/${this.input.partition} was fenced`, {
+          cause: e,
+        });
+      }
+      throw e;
+    }
+    if (this.sinceCheckpoint >= CHECKPOINT_EVERY) {
+      await this.checkpoint().catch((e: unknown) => this.logger.warn({ err: e }, 'state checkpoint failed'));
+    }
+  }
+
+  /**
+   * Moves the store's position past what it holds (persisted for a persistent store; kept in memory for a
+   * memory store kept across a rebalance), so the next open reads only the changelog's tail (exactly-once
+   * only). Every changelog record below the high watermark read here is one this store applied, unless a newer
+   * owner wrote since this task opened; a newer owner fences this producer before writing, so a step that
+   * commits after the read (a position-only one) proves there was none.
+   */
+  private async checkpoint(): Promise<void> {
+    const store = this.state?.store;
+    if (store === undefined || !this.input.exactlyOnce || this.stepFailed) return;
+    const changelogTopic = this.state!.changelogTopic;
+    const admin = await this.deps.transport.admin();
+    const offsets = await admin.fetchTopicOffsets(changelogTopic);
+    const high = offsets.find((o) => o.partition === this.input.partition)?.high ?? 0;
+    if (high <= store.restoredFrom) return;
+    await commitStep(new StepOutput(), this.nextOffset, this.target!);
+    store.batch(() => store.setRestoredFrom(high));
+    this.sinceCheckpoint = 0;
+  }
+
+  /**
+   * Stops the partition after in-flight steps. A cleanly closed store is kept for a later assignment, or, when
+   * persistent, checkpointed and closed (reopening it is cheap and frees its directory for the next owner).
+   */
+  async close(): Promise<void> {
+    if (this.lifecycle.is('closing', 'closed')) {
+      await this.chain;
+      return;
+    }
+    const clean = this.lifecycle.is('open');
+    const fenced = this.lifecycle.is('fenced');
+    if (!this.lifecycle.is('created')) this.lifecycle.to('closing');
+    await this.chain;
+    const store = this.state?.store;
+    if (store !== undefined) {
+      if (clean) {
+        await this.checkpoint().catch((e: unknown) => {
+          // Fenced here means the next owner already took over: expected during a rebalance, and harmless (the
+          // store keeps its older, safe position).
+          const level = isFenced(e) ? 'info' : 'warn';
+          this.logger[level](
+            { err: e },
+            'state checkpoint skipped; the next open reads more of the changelog',
+          );
+        });
+      }
+      if (fenced || store.persistent) {
+        await store.close().catch((e: unknown) => this.logger.warn({ err: e }, 'closing the store failed'));
+      } else this.deps.keepStore(this.state!.changelogTopic, this.input.partition, store);
+    }
+    await this.producer
+      ?.disconnect()
+      .catch((e: unknown) => this.logger.warn({ err: e }, 'producer disconnect failed'));
+    this.producer = undefined;
+    if (this.lifecycle.is('closing')) this.lifecycle.to('closed');
+  }
+}
