@@ -33,6 +33,13 @@ export {
 } from './errors.ts';
 export { createLogger, type Logger, type LoggerOptions, silentLogger } from './logging.ts';
 export {
+  type CheckMergeableOptions,
+  checkMergeable,
+  type Mergeable,
+  merge,
+  sameValue,
+} from './mergeable.ts';
+export {
   APP_DEFAULTS,
   type ResolvedApp,
   type ResolvedEgress,
