@@ -1,6 +1,7 @@
 // Laws and cases of the built-in combiners: a small seeded property test (identity, commutativity,
 // associativity, no mutation, JSON round trip) per built-in, then specific cases and argument checks.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { fn, type MapState, type MergeableState, state, type ValueState } from './app.ts';
 import { ConfigError, DirigoError } from './errors.ts';
 import { checkMergeable, type Mergeable, merge, sameValue } from './mergeable.ts';
 
@@ -213,4 +214,31 @@ describe('checkMergeable', () => {
         [1],
       )[0],
     ).toMatch(/identity.*json/));
+});
+
+describe('state.mergeable', () => {
+  it('declares a mergeable cell whose accessor is a MergeableState', () => {
+    const sum = merge.sum();
+    expect(state.mergeable(sum)).toEqual({ kind: 'mergeable', serde: undefined, merge: sum });
+    fn({
+      leasable: true,
+      state: {
+        n: state.mergeable(merge.sum()),
+        top: state.mergeable(merge.topK(2, (s: { p: number }) => s.p)),
+        perWindow: state.mergeable(merge.mapOf(merge.max())),
+      },
+      handler(ctx) {
+        expectTypeOf(ctx.state.n).toEqualTypeOf<MergeableState<number>>();
+        expectTypeOf(ctx.state.top.get()).toEqualTypeOf<{ p: number }[]>();
+        expectTypeOf(ctx.state.perWindow).toEqualTypeOf<MergeableState<Record<string, number | null>>>();
+      },
+    });
+    fn({
+      state: { v: state.value<number>(), m: state.map<string>() },
+      handler(ctx) {
+        expectTypeOf(ctx.state.v).toEqualTypeOf<ValueState<number>>();
+        expectTypeOf(ctx.state.m).toEqualTypeOf<MapState<string>>();
+      },
+    });
+  });
 });
