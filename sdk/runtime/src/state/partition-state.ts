@@ -51,7 +51,7 @@ export class PartitionState {
     this.partition = partition;
     this.store = store;
     this.kinds = new Map(states.map((s) => [s.name, s]));
-    this.kinds.set(TIMERS, { name: TIMERS, kind: 'map', serde: json() });
+    this.kinds.set(TIMERS, { name: TIMERS, kind: 'map', serde: json(), merge: undefined });
   }
 
   /** Applies one changelog record during restore (or catch-up). Unknown state names are kept as-is. */
