@@ -2,6 +2,7 @@
 // key), typed state cells, ingresses from existing topics, egresses to topics, and per-app options. These are
 // plain data; `resolveApp` (options.ts) validates them in one place and the runtime executes them.
 import type { Logger } from './logging.ts';
+import type { Mergeable } from './mergeable.ts';
 import type { Serde } from './serde.ts';
 import type { RecordHeaders } from './transport.ts';
 
@@ -23,10 +24,47 @@ export interface MapState<V> {
   entries(): [string, V][];
 }
 
-/** Declares a state cell: its kind and serde. Create with `state.value()` / `state.map()`. */
-export interface StateSpec<K extends 'value' | 'map' = 'value' | 'map', T = unknown> {
+/**
+ * A mergeable value per actor (`state.mergeable(m)`): its partial values combine with `m.combine`, so the
+ * ordinary messages of a hot key of a leasable function can run at several lessees at once.
+ *
+ * In an ordinary (not critical) message of a leasable function, `get()` sees only this copy's partial value
+ * (what this lessee, or the lessor, merged since its copy started from `identity()`), not the key's total, and
+ * only `merge` may be called: `set` and `clear` throw there, wherever the message runs (also at the lessor
+ * and also when the key is not leased at the moment), so the result never depends on where it ran. `set` and
+ * `clear` are for critical messages, which run at the lessor with the fully merged value; in a function that
+ * is not leasable every message sees the full value and all four methods may be called.
+ *
+ * @example
+ * // ordinary message: add to the partial count
+ * ctx.state.clicks.merge(1);
+ * // critical message (e.g. 'report'): the total of every partial, then start over
+ * ctx.emit('totals', ctx.key, ctx.state.clicks.get());
+ * ctx.state.clicks.clear();
+ */
+export interface MergeableState<V> {
+  /** The current local value; `identity()` when never written (or cleared). Treat it as read-only. */
+  get(): V;
+  /** value = combine(value, delta). Allowed in every message. */
+  merge(delta: V): void;
+  /** Replaces the value. Throws in ordinary messages of a leasable function; use it in critical ones. */
+  set(value: V): void;
+  /** Resets the value to `identity()`. Throws in ordinary messages of a leasable function. */
+  clear(): void;
+}
+
+/** The kinds of state cell: exclusive `value` and `map` (touched only at the lessor) and `mergeable`. */
+export type StateKind = 'value' | 'map' | 'mergeable';
+
+/**
+ * Declares a state cell: its kind, serde and, for mergeable cells, its combiner. Create with `state.value()`,
+ * `state.map()` or `state.mergeable(m)`.
+ */
+export interface StateSpec<K extends StateKind = StateKind, T = unknown> {
   readonly kind: K;
   readonly serde: Serde<T> | undefined;
+  /** How partial values combine; set (and required) exactly when `kind` is 'mergeable'. */
+  readonly merge?: Mergeable<T>;
 }
 
 /** Accessors handed to a handler for its declared state. */
@@ -35,7 +73,9 @@ export type StateAccessors<S extends Record<string, StateSpec>> = {
     ? ValueState<T>
     : S[N] extends StateSpec<'map', infer V>
       ? MapState<V>
-      : never;
+      : S[N] extends StateSpec<'mergeable', infer M>
+        ? MergeableState<M>
+        : never;
 };
 
 /** State cell constructors. */
@@ -47,6 +87,16 @@ export const state = {
   /** A string-keyed map per actor; JSON values unless a serde is given. */
   map<V>(options: { serde?: Serde<V> } = {}): StateSpec<'map', V> {
     return { kind: 'map', serde: options.serde };
+  },
+  /**
+   * One mergeable value per actor, combined with `m` (see `merge` for the built-ins); JSON unless a serde is
+   * given, and `m`'s values must survive that serde. The only kind of cell a leasable function may declare.
+   *
+   * @example
+   * state: { total: state.mergeable(merge.sum()) }   // ctx.state.total.merge(amount)
+   */
+  mergeable<V>(m: Mergeable<V>, options: { serde?: Serde<V> } = {}): StateSpec<'mergeable', V> {
+    return { kind: 'mergeable', serde: options.serde, merge: m };
   },
 } as const;
 
@@ -64,6 +114,12 @@ export interface MessageOrigin {
 export interface SendOptions {
   /** Deliver after this many ms (a durable timer kept in the sender's state; fires at least this late). */
   readonly delayMs?: number;
+  /**
+   * The message is critical at its target: it runs at the key's lessor, after all partial state of the key is
+   * merged and before any later message of the key (as if the target's `critical` predicate returned true).
+   * With `delayMs`, it is critical when delivered. No effect on a target that is not leasable. Default false.
+   */
+  readonly critical?: boolean;
 }
 
 /** What a handler can do. Valid only during the handler call. */
@@ -95,7 +151,25 @@ export interface FunctionDefinition<
   readonly state?: S;
   /** Partitions of the input topic (and its changelog). Default: the app's `defaultPartitions`. */
   readonly partitions?: number;
-  /** Handles one message. May be async; messages of one key never overlap. */
+  /**
+   * Ordinary messages of a hot key may run at lessees in parallel, each against a partial copy of the key's
+   * state that is merged back into the lessor's at barriers; critical messages (see `critical`) run at the
+   * lessor on the fully merged state. Requires every declared state cell to be `state.mergeable(...)`
+   * (a stateless function may be leasable too). Ordinary messages of one key may then overlap and run in any
+   * order. Default false: every message of a key runs at its owner, one at a time, in order.
+   */
+  readonly leasable?: boolean;
+  /**
+   * Marks messages critical: they run at the lessor, after all partial state of the key is merged and before
+   * any later message of the key, so they see the key's full state and may `set`/`clear` mergeable cells. A
+   * message is also critical when sent with `{ critical: true }`. Must be pure and cheap (it may run before the
+   * message is routed). Default: only messages sent with `critical: true`. No effect unless `leasable`.
+   *
+   * @example
+   * critical: (m: Event) => m.type === 'close-window',
+   */
+  critical?(message: In, key: string): boolean;
+  /** Handles one message. May be async; messages of one key never overlap (see `leasable` for the exception). */
   handler(ctx: Context<S>, message: In): void | Promise<void>;
 }
 

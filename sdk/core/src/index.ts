@@ -11,11 +11,13 @@ export {
   fn,
   type IngressDefinition,
   type MapState,
+  type MergeableState,
   type MessageOrigin,
   type PriorityClass,
   type ProcessingGuarantee,
   type SendOptions,
   type StateAccessors,
+  type StateKind,
   type StateSpec,
   state,
   type ValueState,
@@ -32,6 +34,13 @@ export {
   UnknownTopicError,
 } from './errors.ts';
 export { createLogger, type Logger, type LoggerOptions, silentLogger } from './logging.ts';
+export {
+  type CheckMergeableOptions,
+  checkMergeable,
+  type Mergeable,
+  merge,
+  sameValue,
+} from './mergeable.ts';
 export {
   APP_DEFAULTS,
   type ResolvedApp,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defineApp, fn, state } from './app.ts';
 import { ConfigError } from './errors.ts';
+import { merge } from './mergeable.ts';
 import { resolveApp } from './options.ts';
 import { json, string } from './serde.ts';
 
@@ -155,4 +156,70 @@ describe('resolveApp', () => {
   });
   it('rejects an empty stateDir', () =>
     expect(fieldOf(() => resolveApp({ ...base(), options: { stateDir: ' ' } }))).toBe('options.stateDir'));
+});
+
+describe('resolveApp: mergeable state and leasing', () => {
+  const one = (f: Record<string, unknown>) =>
+    resolveApp({ name: 'x', functions: { f: { handler() {}, ...f } } });
+  const message = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error('expected an error');
+  };
+
+  it('resolves mergeable cells next to value and map cells, and defaults leasing off', () => {
+    const sum = merge.sum();
+    const f = one({ state: { v: state.value(), m: state.map(), s: state.mergeable(sum) } }).functions.get(
+      'f',
+    )!;
+    expect(f.states.map((s) => [s.name, s.kind, s.merge])).toEqual([
+      ['v', 'value', undefined],
+      ['m', 'map', undefined],
+      ['s', 'mergeable', sum],
+    ]);
+    expect(f.states[2]!.serde.name).toBe('json');
+    expect(f).toMatchObject({ leasable: false, critical: undefined });
+  });
+  it('rejects a mergeable cell without a valid Mergeable', () =>
+    expect(fieldOf(() => one({ state: { s: { kind: 'mergeable', serde: undefined, merge: {} } } }))).toBe(
+      'functions.f.state.s',
+    ));
+  it('rejects a mergeable cell whose identity does not survive its serde', () =>
+    expect(
+      fieldOf(() => one({ state: { s: state.mergeable(merge.custom('min', () => Infinity, Math.min)) } })),
+    ).toBe('functions.f.state.s'));
+  it('rejects leasable with a non-mergeable state cell, naming the cell and the fix', () => {
+    const f = () => one({ leasable: true, state: { s: state.mergeable(merge.sum()), v: state.value() } });
+    expect(fieldOf(f)).toBe('functions.f.state.v');
+    expect(message(f)).toContain('declare it with state.mergeable(...) or remove leasable');
+  });
+  it('rejects leasable that is not a boolean', () =>
+    expect(fieldOf(() => one({ leasable: 'yes' }))).toBe('functions.f.leasable'));
+  it('rejects critical that is not a function', () =>
+    expect(fieldOf(() => one({ critical: true }))).toBe('functions.f.critical'));
+  it('lets a stateless function be leasable', () =>
+    expect(one({ leasable: true }).functions.get('f')!.leasable).toBe(true));
+  it('resolves a leasable function with mergeable state and its critical predicate', () => {
+    const f = resolveApp({
+      name: 'x',
+      functions: {
+        f: fn({
+          leasable: true,
+          state: { n: state.mergeable(merge.count()) },
+          critical(m: { type: string }, key) {
+            return m.type === 'report' && key !== '';
+          },
+          handler(ctx) {
+            ctx.state.n.merge(1);
+          },
+        }),
+      },
+    }).functions.get('f')!;
+    expect(f.leasable).toBe(true);
+    expect(f.critical!({ type: 'report' }, 'k')).toBe(true);
+    expect(f.critical!({ type: 'click' }, 'k')).toBe(false);
+  });
 });

@@ -9,8 +9,10 @@ import type {
   IngressDefinition,
   PriorityClass,
   ProcessingGuarantee,
+  StateKind,
 } from './app.ts';
 import { ConfigError } from './errors.ts';
+import { type Mergeable, sameValue } from './mergeable.ts';
 import { json, type Serde } from './serde.ts';
 
 /** Defaults of every app option. */
@@ -42,8 +44,11 @@ export interface ResolvedOptions {
 
 export interface ResolvedState {
   readonly name: string;
-  readonly kind: 'value' | 'map';
+  /** 'value' and 'map' cells are exclusive (only the lessor touches them); 'mergeable' ones may be partial. */
+  readonly kind: StateKind;
   readonly serde: Serde<unknown>;
+  /** The combiner of a 'mergeable' cell (its identity survives `serde`); `undefined` for other kinds. */
+  readonly merge: Mergeable<unknown> | undefined;
 }
 
 export interface ResolvedFunction {
@@ -60,6 +65,10 @@ export interface ResolvedFunction {
   readonly serde: Serde<unknown>;
   readonly states: readonly ResolvedState[];
   readonly stateful: boolean;
+  /** Ordinary messages of a hot key may run at lessees; every state cell is then mergeable. */
+  readonly leasable: boolean;
+  /** The function's `critical` predicate (bound to its definition), or `undefined` when it declares none. */
+  readonly critical: ((message: unknown, key: string) => boolean) | undefined;
   readonly definition: FunctionDefinition;
 }
 
@@ -212,12 +221,88 @@ function resolveStates(field: string, def: FunctionDefinition): ResolvedState[] 
         "state names are letters, digits, '-', '_' and may not start with '__'",
       );
     }
-    if (spec === null || typeof spec !== 'object' || (spec.kind !== 'value' && spec.kind !== 'map')) {
-      throw new ConfigError(`${field}.state.${name}`, 'declare state with state.value() or state.map()');
+    if (
+      spec === null ||
+      typeof spec !== 'object' ||
+      (spec.kind !== 'value' && spec.kind !== 'map' && spec.kind !== 'mergeable')
+    ) {
+      throw new ConfigError(
+        `${field}.state.${name}`,
+        'declare state with state.value(), state.map() or state.mergeable(...)',
+      );
     }
-    out.push({ name, kind: spec.kind, serde: (spec.serde as Serde<unknown> | undefined) ?? json() });
+    const serde = (spec.serde as Serde<unknown> | undefined) ?? json();
+    const merge =
+      spec.kind === 'mergeable' ? resolveMerge(`${field}.state.${name}`, spec.merge, serde) : undefined;
+    out.push({ name, kind: spec.kind, serde, merge });
   }
   return out;
+}
+
+/** A mergeable cell's combiner: an object with identity() and combine(), whose identity survives the serde. */
+function resolveMerge(field: string, m: unknown, serde: Serde<unknown>): Mergeable<unknown> {
+  const candidate = m as Partial<Mergeable<unknown>> | null | undefined;
+  if (
+    candidate === null ||
+    typeof candidate !== 'object' ||
+    typeof candidate.identity !== 'function' ||
+    typeof candidate.combine !== 'function'
+  ) {
+    throw new ConfigError(
+      field,
+      'a mergeable cell needs a Mergeable with identity() and combine(a, b); declare it with state.mergeable(merge.sum()) or another built-in of merge',
+    );
+  }
+  const mergeable = candidate as Mergeable<unknown>;
+  let back: unknown;
+  let identity: unknown;
+  try {
+    identity = mergeable.identity();
+    back = serde.deserialize(serde.serialize(identity));
+  } catch (e) {
+    throw new ConfigError(
+      field,
+      `identity() of '${String(mergeable.name)}' does not survive the ${serde.name} serde (${(e as Error).message}); use an identity the serde can encode, e.g. null instead of Infinity`,
+    );
+  }
+  if (!sameValue(back, identity)) {
+    throw new ConfigError(
+      field,
+      `identity() of '${String(mergeable.name)}' comes back from the ${serde.name} serde as ${String(JSON.stringify(back))}; use an identity the serde can encode, e.g. null instead of Infinity`,
+    );
+  }
+  return mergeable;
+}
+
+/** `leasable` and `critical` of a function; a leasable function may declare mergeable state cells only. */
+function resolveLeasing(
+  field: string,
+  def: FunctionDefinition,
+  states: readonly ResolvedState[],
+): Pick<ResolvedFunction, 'leasable' | 'critical'> {
+  if (def.leasable !== undefined && typeof def.leasable !== 'boolean') {
+    throw new ConfigError(`${field}.leasable`, `${String(def.leasable)} must be true or false`);
+  }
+  if (def.critical !== undefined && typeof def.critical !== 'function') {
+    throw new ConfigError(
+      `${field}.critical`,
+      'must be a function (message, key) => boolean marking the critical messages',
+    );
+  }
+  const leasable = def.leasable ?? false;
+  if (leasable) {
+    const exclusive = states.find((s) => s.kind !== 'mergeable');
+    if (exclusive !== undefined) {
+      throw new ConfigError(
+        `${field}.state.${exclusive.name}`,
+        `a leasable function may only declare mergeable state, but this is a ${exclusive.kind} cell; declare it with state.mergeable(...) or remove leasable`,
+      );
+    }
+  }
+  return {
+    leasable,
+    critical: def.critical?.bind(def) as ResolvedFunction['critical'],
+  };
 }
 
 /** Validates an app definition and resolves every default. Throws `ConfigError` naming the field. */
@@ -275,6 +360,7 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
       throw new ConfigError(`${field}.handler`, 'every function needs a handler(ctx, message)');
     }
     const states = resolveStates(field, def);
+    const leasing = resolveLeasing(field, def, states);
     const external = directTopic.get(name);
     // A function that reads its ingress topic directly decodes that topic's records: one serde for both.
     const ingressSerde = directSerde.get(name);
@@ -301,6 +387,7 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
       serde: ingressSerde?.serde ?? message ?? json(),
       states,
       stateful: states.length > 0,
+      ...leasing,
       definition: def as FunctionDefinition,
     });
   }

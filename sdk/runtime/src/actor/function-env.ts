@@ -38,6 +38,8 @@ export function routerFunction(ingress: ResolvedIngress): ResolvedFunction {
     serde: ingress.serde,
     states: [],
     stateful: false,
+    leasable: false,
+    critical: undefined,
     definition: {
       handler(ctx, message) {
         ctx.send(target, key(message, ctx.key === '' ? null : ctx.key), message);

@@ -175,6 +175,10 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
           },
           clear: () => ps.setValue(ck, undefined, this.journal()),
         };
+      } else if (s.kind === 'mergeable') {
+        throw new Error(
+          `state '${s.name}' of function '${this.env.fn.name}': mergeable state is not supported by this runtime yet`,
+        );
       } else {
         out[s.name] = {
           get: (k: string) => ps.getEntry(ck, k),
