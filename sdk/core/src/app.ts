@@ -242,6 +242,22 @@ export interface AppOptions {
   readonly store?: 'memory' | 'persistent';
   /** Directory of persistent stores. Default `./.dirigo-state`. */
   readonly stateDir?: string;
+  /** Leasing of hot keys of leasable functions (see `FunctionDefinition.leasable`). */
+  readonly leasing?: LeasingOptions;
+}
+
+/**
+ * How an app's hot keys lease work to other workers. Lessees are lease slots: partitions of the app's lease
+ * topic `<namespace>.<app>.__lease`, shared by all workers through the consumer group
+ * `<namespace>.<app>.__lessees`; a lessee's partial state is kept in `<namespace>.<app>.__lease.changelog`.
+ */
+export interface LeasingOptions {
+  /** Partitions of the lease topic: at most this many workers can be lessees of the app. Default 8. */
+  readonly slots?: number;
+  /** Lease slots one key may use at once. Default 4. */
+  readonly maxLessees?: number;
+  /** A lease with nothing forwarded for this long is revoked (its partials merged back). Default 2000 ms. */
+  readonly idleRevokeMs?: number;
 }
 
 /** An application: a DAG of stateful functions. */

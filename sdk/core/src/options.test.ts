@@ -223,3 +223,63 @@ describe('resolveApp: mergeable state and leasing', () => {
     expect(f.critical!({ type: 'click' }, 'k')).toBe(false);
   });
 });
+
+describe('leasing options and the lease topic', () => {
+  const leasable = (options: object = {}) =>
+    defineApp({
+      name: 'hot',
+      options,
+      functions: {
+        f: fn({ leasable: true, state: { n: state.mergeable(merge.sum()) }, handler() {} }),
+        g: fn({ handler() {} }),
+      },
+    });
+
+  it('names the lease topic, changelog and group of an app with a leasable function, and fills defaults', () => {
+    const app = resolveApp(leasable());
+    expect(app.lease).toEqual({
+      topic: 'dirigo.hot.__lease',
+      changelogTopic: 'dirigo.hot.__lease.changelog',
+      group: 'dirigo.hot.__lessees',
+      slots: 8,
+    });
+    expect(app.options.leasing).toEqual({ slots: 8, maxLessees: 4, idleRevokeMs: 2000 });
+    expect(resolveApp(leasable({ leasing: { slots: 2 } })).options.leasing.maxLessees).toBe(2);
+  });
+
+  it('has no lease topic without a leasable function', () => {
+    expect(
+      resolveApp(defineApp({ name: 'cold', functions: { f: fn({ handler() {} }) } })).lease,
+    ).toBeUndefined();
+  });
+
+  it.each([
+    [{ leasing: { slots: 0 } }, 'options.leasing.slots'],
+    [{ leasing: { slots: 2, maxLessees: 3 } }, 'options.leasing.maxLessees'],
+    [{ leasing: { idleRevokeMs: -1 } }, 'options.leasing.idleRevokeMs'],
+    [{ leasing: { hot: true } }, 'options.leasing.hot'],
+    [{ leasing: 3 }, 'options.leasing'],
+  ])('rejects %j naming %s', (options, field) => {
+    expect(() => resolveApp(leasable(options))).toThrow(expect.objectContaining({ field }));
+  });
+
+  it('reserves function names starting with __ for the runtime', () => {
+    expect(() => resolveApp(defineApp({ name: 'a', functions: { __lease: fn({ handler() {} }) } }))).toThrow(
+      expect.objectContaining({ field: 'functions.__lease' }),
+    );
+  });
+});
+
+describe('leasable functions need exactly-once', () => {
+  it('rejects leasable under at_least_once, naming the field', () => {
+    expect(() =>
+      resolveApp(
+        defineApp({
+          name: 'alo',
+          options: { guarantee: 'at_least_once' },
+          functions: { f: fn({ leasable: true, handler() {} }) },
+        }),
+      ),
+    ).toThrow(expect.objectContaining({ field: 'functions.f.leasable' }));
+  });
+});

@@ -26,6 +26,7 @@ export const APP_DEFAULTS = Object.freeze({
   maxConcurrentKeys: 16,
   store: 'memory' as 'memory' | 'persistent',
   stateDir: './.dirigo-state',
+  leasing: Object.freeze({ slots: 8, maxLessees: 4, idleRevokeMs: 2_000 }),
 });
 
 export interface ResolvedOptions {
@@ -40,6 +41,25 @@ export interface ResolvedOptions {
   readonly maxConcurrentKeys: number;
   readonly store: 'memory' | 'persistent';
   readonly stateDir: string;
+  readonly leasing: ResolvedLeasing;
+}
+
+/** Leasing options with defaults filled. */
+export interface ResolvedLeasing {
+  readonly slots: number;
+  readonly maxLessees: number;
+  readonly idleRevokeMs: number;
+}
+
+/** The lease topic of an app with leasable functions (names from `<namespace>.<app>`). */
+export interface ResolvedLease {
+  /** `<ns>.<app>.__lease`: partition s is lease slot s. */
+  readonly topic: string;
+  /** `<ns>.<app>.__lease.changelog`: the lessees' partial state, co-partitioned with the lease topic. */
+  readonly changelogTopic: string;
+  /** `<ns>.<app>.__lessees`: the consumer group of every worker running the app. */
+  readonly group: string;
+  readonly slots: number;
 }
 
 export interface ResolvedState {
@@ -97,6 +117,8 @@ export interface ResolvedApp {
   readonly functions: ReadonlyMap<string, ResolvedFunction>;
   readonly ingresses: readonly ResolvedIngress[];
   readonly egresses: ReadonlyMap<string, ResolvedEgress>;
+  /** The app's lease topic, when it has a leasable function. */
+  readonly lease: ResolvedLease | undefined;
   readonly definition: AppDefinition;
 }
 
@@ -113,6 +135,7 @@ const OPTION_KEYS: readonly (keyof AppOptions)[] = [
   'maxConcurrentKeys',
   'store',
   'stateDir',
+  'leasing',
 ];
 
 function oneOf<T extends string>(field: string, value: T | undefined, allowed: readonly T[], dflt: T): T {
@@ -209,6 +232,33 @@ export function resolveOptions(appName: string, options: AppOptions = {}): Resol
     ),
     store: oneOf('options.store', options.store, ['memory', 'persistent'], APP_DEFAULTS.store),
     stateDir: nonEmpty('options.stateDir', options.stateDir, APP_DEFAULTS.stateDir),
+    leasing: resolveLeasingOptions(options.leasing),
+  });
+}
+
+const LEASING_KEYS = ['slots', 'maxLessees', 'idleRevokeMs'] as const;
+
+function resolveLeasingOptions(leasing: AppOptions['leasing']): ResolvedLeasing {
+  if (leasing !== undefined && (leasing === null || typeof leasing !== 'object')) {
+    throw new ConfigError('options.leasing', 'must be an object { slots, maxLessees, idleRevokeMs }');
+  }
+  for (const key of Object.keys(leasing ?? {})) {
+    if (!(LEASING_KEYS as readonly string[]).includes(key)) {
+      throw new ConfigError(`options.leasing.${key}`, `unknown option; known are ${LEASING_KEYS.join(', ')}`);
+    }
+  }
+  const d = APP_DEFAULTS.leasing;
+  const slots = intIn('options.leasing.slots', leasing?.slots, 1, 1_000, d.slots);
+  return Object.freeze({
+    slots,
+    maxLessees: intIn(
+      'options.leasing.maxLessees',
+      leasing?.maxLessees,
+      1,
+      slots,
+      Math.min(d.maxLessees, slots),
+    ),
+    idleRevokeMs: intIn('options.leasing.idleRevokeMs', leasing?.idleRevokeMs, 1, 3_600_000, d.idleRevokeMs),
   });
 }
 
@@ -279,6 +329,7 @@ function resolveLeasing(
   field: string,
   def: FunctionDefinition,
   states: readonly ResolvedState[],
+  guarantee: ProcessingGuarantee,
 ): Pick<ResolvedFunction, 'leasable' | 'critical'> {
   if (def.leasable !== undefined && typeof def.leasable !== 'boolean') {
     throw new ConfigError(`${field}.leasable`, `${String(def.leasable)} must be true or false`);
@@ -290,6 +341,12 @@ function resolveLeasing(
     );
   }
   const leasable = def.leasable ?? false;
+  if (leasable && guarantee !== 'exactly_once') {
+    throw new ConfigError(
+      `${field}.leasable`,
+      "leasing needs options.guarantee 'exactly_once' (forwards, syncs and merges commit with the offsets they consume); remove leasable or use exactly_once",
+    );
+  }
   if (leasable) {
     const exclusive = states.find((s) => s.kind !== 'mergeable');
     if (exclusive !== undefined) {
@@ -354,13 +411,16 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
   const functions = new Map<string, ResolvedFunction>();
   for (const [name, def] of fnEntries) {
     const field = `functions.${name}`;
-    if (!NAME.test(name))
-      throw new ConfigError(field, "function names are 1-100 letters, digits, '-' or '_'");
+    if (!NAME.test(name) || name.startsWith('__'))
+      throw new ConfigError(
+        field,
+        "function names are 1-100 letters, digits, '-' or '_' and may not start with '__' (reserved for the runtime's topics)",
+      );
     if (def === null || typeof def !== 'object' || typeof def.handler !== 'function') {
       throw new ConfigError(`${field}.handler`, 'every function needs a handler(ctx, message)');
     }
     const states = resolveStates(field, def);
-    const leasing = resolveLeasing(field, def, states);
+    const leasing = resolveLeasing(field, def, states, options.guarantee);
     const external = directTopic.get(name);
     // A function that reads its ingress topic directly decodes that topic's records: one serde for both.
     const ingressSerde = directSerde.get(name);
@@ -402,5 +462,13 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
       partitions: intIn(`${field}.partitions`, eg.partitions, 1, 10_000, options.defaultPartitions),
     });
   }
-  return Object.freeze({ name: app.name, options, functions, ingresses, egresses, definition: app });
+  const lease: ResolvedLease | undefined = [...functions.values()].some((f) => f.leasable)
+    ? {
+        topic: `${prefix}.__lease`,
+        changelogTopic: `${prefix}.__lease.changelog`,
+        group: `${prefix}.__lessees`,
+        slots: options.leasing.slots,
+      }
+    : undefined;
+  return Object.freeze({ name: app.name, options, functions, ingresses, egresses, lease, definition: app });
 }

@@ -25,6 +25,9 @@ export {
   workerId,
 } from './ids.ts';
 export { pendingRecords } from './lag.ts';
+export type { LeaseCounters } from './lease/lease-metrics.ts';
+export type { LeasingFaults } from './lease/leasing.ts';
+export type { LeaseView } from './lease/lessor.ts';
 export { type CellAddress, type ChangelogKey, decodeChangelogKey } from './state/cell-key.ts';
 export {
   type AppSnapshot,

@@ -18,6 +18,9 @@ import { type Clock, systemClock } from './clock.ts';
 import { ControlChannel } from './control/control-channel.ts';
 import type { AppStoppedError } from './errors.ts';
 import { FunctionBody } from './actor/function-body.ts';
+import type { LeaseCounters } from './lease/lease-metrics.ts';
+import { type LeasingFaults, WorkerLeasing } from './lease/leasing.ts';
+import type { LeaseView } from './lease/lessor.ts';
 import { type FunctionEnv, routerFunction } from './actor/function-env.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
@@ -78,6 +81,11 @@ export interface WorkerOptions {
   readonly loadReportIntervalMs?: number;
   /** Log a metrics summary (per app satisfaction, p99, throughput; utilisation) this often, ms. Default 10000; 0 disables. */
   readonly metricsLogIntervalMs?: number;
+  /**
+   * Test-only: faults injected into leasing to prove that the invariants' tests notice a broken invariant
+   * (merges skipped, stale replies accepted, sync replies dropped). Never set it in production.
+   */
+  readonly leasingFaults?: LeasingFaults;
 }
 
 /** Options of the worker's data-plane scheduler. */
@@ -133,6 +141,7 @@ export class Worker {
   private metricsServer: MetricsServer | undefined;
   private control: ControlChannel | undefined;
   private metricsLogger: NodeJS.Timeout | undefined;
+  private readonly leasing: WorkerLeasing;
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -140,6 +149,8 @@ export class Worker {
     this.logger = (options.logger ?? silentLogger()).child({ worker: this.id });
     this.clock = options.clock ?? systemClock;
     this.lifecycle = new Lifecycle('worker', 'created', TRANSITIONS, this.logger);
+    this.leasing = new WorkerLeasing(this.id, options.leasingFaults);
+    this.leasing.setPeers(() => this.peers());
     // Validate every app before touching Kafka: a wrong option fails fast with the field named.
     const names = new Set<string>();
     for (const def of options.apps) {
@@ -238,6 +249,22 @@ export class Worker {
     };
   }
 
+  /**
+   * The leases this worker holds as lessor (one per leased key, with its lessees' slots and the key's mode), and
+   * the worker's leasing counters (as lessor and as lessee).
+   */
+  leases(): { leases: LeaseView[]; counters: Readonly<LeaseCounters>; slots: Record<string, number[]> } {
+    const leases: LeaseView[] = [];
+    for (const members of this.runners.values()) {
+      for (const m of members) {
+        for (const task of m.openTasks()) {
+          if (task.body instanceof FunctionBody) leases.push(...task.body.leases());
+        }
+      }
+    }
+    return { leases, counters: this.leasing.counters, slots: this.leasing.ownSlots() };
+  }
+
   /** Counters and status per app (keyed by app name). */
   appStats(): ReadonlyMap<string, Readonly<AppStats>> {
     return this.stats;
@@ -272,6 +299,7 @@ export class Worker {
           clock: this.clock,
           logger: this.logger.child({ component: 'control' }),
           intervalMs: reportMs,
+          slots: () => this.leasing.ownSlots(),
         });
         await this.control.start();
       }
@@ -303,6 +331,7 @@ export class Worker {
       fn,
       hasChangelog,
       cellPrefix: spacePrefix({ app: app.name, fn: fn.name, slot: null }),
+      workerId: this.id,
       clock: this.clock,
       logger: log.child({ fn: fn.name }),
       partitions,
@@ -317,6 +346,26 @@ export class Worker {
     ];
     const members: GroupMember[] = [];
     this.runners.set(app.name, members);
+    const taskDeps = (logger: Logger) => ({
+      transport: this.options.transport,
+      sharedProducer: this.sharedProducer!,
+      clock: this.clock,
+      logger,
+      takeStore: (t: string, p: number) => this.takeStore(t, p),
+      keepStore: (t: string, p: number, s: KeyValueStore) => void this.stores.set(`${t}/${p}`, s),
+      newStore: async (t: string, p: number): Promise<KeyValueStore> =>
+        app.options.store === 'persistent'
+          ? (await import('./state/lmdb-store.ts')).LmdbStore.open(app.options.stateDir, t, p)
+          : new MemoryStore(),
+      onStep: (out: StepOutput) => this.onStep(app.name, out),
+    });
+    const memberOptions = {
+      sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
+      concurrency: this.options.concurrency ?? 4,
+      onAppStopped: (err: AppStoppedError) => void this.stopApp(app.name, err),
+    };
+    const leasingDeps = this.leasing.deps;
     for (const e of envs) {
       const member = new GroupMember(
         {
@@ -325,30 +374,18 @@ export class Worker {
           group: e.fn.group,
           topic: e.fn.topic,
           exactlyOnce: app.options.guarantee === 'exactly_once',
-          body: () => new FunctionBody(e),
+          body: () => new FunctionBody(e, leasingDeps),
         },
-        {
-          transport: this.options.transport,
-          sharedProducer: this.sharedProducer!,
-          clock: this.clock,
-          logger: e.logger,
-          takeStore: (t, p) => this.takeStore(t, p),
-          keepStore: (t, p, s) => this.stores.set(`${t}/${p}`, s),
-          newStore: async (t, p) =>
-            app.options.store === 'persistent'
-              ? (await import('./state/lmdb-store.ts')).LmdbStore.open(app.options.stateDir, t, p)
-              : new MemoryStore(),
-          onStep: (out) => this.onStep(app.name, out),
-        },
-        {
-          sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
-          heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
-          concurrency: this.options.concurrency ?? 4,
-          onAppStopped: (err) => void this.stopApp(app.name, err),
-        },
+        taskDeps(e.logger),
+        memberOptions,
       );
       members.push(member);
       await member.start(this.id);
+    }
+    const lessees = this.leasing.member(app, envs, taskDeps(log.child({ fn: '__lease' })), memberOptions);
+    if (lessees !== undefined) {
+      members.push(lessees);
+      await lessees.start(this.id);
     }
     log.info({ functions: envs.map((e) => e.fn.name) }, 'app started');
   }
@@ -412,6 +449,7 @@ export class Worker {
     }
     for (const eg of app.egresses.values())
       specs.push({ name: eg.topic, partitions: eg.partitions, ...(rf ? { replicationFactor: rf } : {}) });
+    specs.push(...this.leasing.topics(app, rf));
     specs.push({
       name: app.options.deadLetterTopic,
       partitions: app.options.defaultPartitions,
@@ -445,7 +483,7 @@ export class Worker {
     const layer = (await member.task(partitionFor(Buffer.from(key), partitions)))?.stateLayer;
     if (layer === undefined) return undefined;
     const ck = storeKey(spacePrefix({ app, fn, slot: null }), stateName, key);
-    if (spec.kind === 'value') return layer.store.getValue(ck);
+    if (spec.kind !== 'map') return layer.store.getValue(ck);
     const entries = [...layer.store.entries(ck)];
     return entries.length === 0 ? undefined : Object.fromEntries(entries);
   }
@@ -460,6 +498,7 @@ export class Worker {
     const runners = this.runners.get(name);
     if (runners === undefined) return;
     this.runners.delete(name);
+    this.leasing.forget(name);
     const s = this.stats.get(name);
     if (s) {
       s.status = error ? 'failed' : 'stopped';

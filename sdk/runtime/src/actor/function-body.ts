@@ -1,28 +1,48 @@
 // The body of a function's input task (the lessor of every actor of its partition): each step runs the user's
-// handlers on the step's records through the StepRunner. A router (a re-keying ingress) is the same body over a
-// synthetic function without state.
+// handlers on the step's records through the StepRunner; for a leasable function, a Lessor routes the
+// messages of leased keys (forwards, barriers, partial replies). A router (a re-keying ingress) is the same body
+// over a synthetic function without state.
 import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
-import { H_DEADLINE, H_INGEST, H_PRIORITY } from '../headers.ts';
+import type { LeaseCounters, SlotDirectory } from '../lease/lease-metrics.ts';
+import { LESSOR_STATES } from '../lease/lease-table.ts';
+import { type LeaseFaults, type LeaseView, Lessor } from '../lease/lessor.ts';
 import { StateCatalog } from '../state/catalog.ts';
 import type { TimerEntry } from '../state/timers.ts';
 import type { BodyState, TaskBody, TaskContext } from '../task/input-task.ts';
 import type { StepOutput } from '../task/step-output.ts';
 import type { FunctionEnv } from './function-env.ts';
+import { timerHeaders } from './message-context.ts';
 import { StepRunner } from './step-runner.ts';
+
+/** What a leasable function's lessor needs from the worker. */
+export interface LeasingDeps {
+  readonly directory: SlotDirectory;
+  readonly counters: LeaseCounters;
+  readonly faults?: LeaseFaults;
+}
 
 export class FunctionBody implements TaskBody {
   readonly kind: string;
   readonly state: BodyState | undefined;
   private readonly env: FunctionEnv;
+  private readonly leasing: LeasingDeps | undefined;
   private runner: StepRunner | undefined;
+  private lessor: Lessor | undefined;
   private queue = '';
 
-  constructor(env: FunctionEnv) {
+  constructor(env: FunctionEnv, leasing?: LeasingDeps) {
     this.env = env;
+    this.leasing = env.fn.leasable ? leasing : undefined;
     this.kind = env.hasChangelog ? 'function' : 'router';
     this.state = env.hasChangelog
       ? {
-          catalog: new StateCatalog(env.app.name, [env.fn]),
+          catalog: new StateCatalog([
+            {
+              app: env.app.name,
+              fn: env.fn.name,
+              states: env.fn.leasable ? [...env.fn.states, ...LESSOR_STATES] : env.fn.states,
+            },
+          ]),
           changelogTopic: env.fn.changelogTopic,
           space: { app: env.app.name, fn: env.fn.name, slot: null },
         }
@@ -32,17 +52,39 @@ export class FunctionBody implements TaskBody {
   attach(task: TaskContext): void {
     this.runner = new StepRunner(this.env, task.state, task.timers);
     this.queue = `${this.env.fn.group}/${task.partition}`;
+    if (this.leasing !== undefined && task.state !== undefined) {
+      this.lessor = new Lessor({
+        env: this.env,
+        layer: task.state,
+        partition: task.partition,
+        runner: this.runner,
+        directory: this.leasing.directory,
+        counters: this.leasing.counters,
+        logger: this.env.logger.child({ partition: task.partition }),
+        ...(this.leasing.faults === undefined ? {} : { faults: this.leasing.faults }),
+      });
+      this.runner.lessor = this.lessor;
+    }
   }
 
   run(records: readonly IncomingRecord[], out: StepOutput): Promise<void> {
     return this.runner!.run(records, out, this.queue);
   }
 
+  wantsStep(now: number): boolean {
+    return this.lessor?.wantsStep(now) ?? false;
+  }
+
+  maintain(now: number, out: StepOutput): void {
+    this.lessor?.maintain(now, out);
+  }
+
+  /** The leases this partition's lessor holds. */
+  leases(): LeaseView[] {
+    return this.lessor?.leases() ?? [];
+  }
+
   timerHeaders(t: TimerEntry): RecordHeaders {
-    return {
-      [H_INGEST]: Buffer.from(String(t.ingest)),
-      [H_DEADLINE]: Buffer.from(String(t.due + this.env.app.options.latencyTargetMs)),
-      [H_PRIORITY]: this.env.priorityHeader,
-    };
+    return timerHeaders(this.env, t);
   }
 }

@@ -10,8 +10,10 @@ export interface FunctionEnv {
   readonly fn: ResolvedFunction;
   /** False for routers: no state, no timers, no changelog. */
   readonly hasChangelog: boolean;
-  /** Store-key prefix of this function's cells at its lessor (state/cell-key.ts). */
+  /** Store-key prefix of this function's cells here: at its lessor, or in a lease slot (state/cell-key.ts). */
   readonly cellPrefix: string;
+  /** This worker. */
+  readonly workerId: string;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Partition count of every topic this function may write to (function inputs, egresses). */

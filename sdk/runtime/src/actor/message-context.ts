@@ -15,11 +15,15 @@ import {
   type ValueState,
 } from '@dirigo/core';
 import { H_DEADLINE, H_INGEST, H_PRIORITY, headerNumber } from '../headers.ts';
+import { mergeableAccessor } from '../lease/mergeable-state.ts';
+import { CRITICAL, H_CRITICAL } from '../protocol/headers.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
 import { storeKey } from '../state/cell-key.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { TimerEntry, Timers } from '../state/timers.ts';
 import { type FunctionEnv, partitionsOf } from './function-env.ts';
+
+const CRITICAL_HEADER = Buffer.from(CRITICAL);
 
 /** Metadata headers for records caused by `record`; computed once per incoming record. */
 export function metaHeaders(env: FunctionEnv, record: IncomingRecord): RecordHeaders {
@@ -42,6 +46,17 @@ export function metaHeaders(env: FunctionEnv, record: IncomingRecord): RecordHea
   return cache.headers;
 }
 
+/** Metadata headers of the record a fired timer sends (a critical timer's record is critical). */
+export function timerHeaders(env: FunctionEnv, t: TimerEntry): RecordHeaders {
+  const h: RecordHeaders = {
+    [H_INGEST]: Buffer.from(String(t.ingest)),
+    [H_DEADLINE]: Buffer.from(String(t.due + env.app.options.latencyTargetMs)),
+    [H_PRIORITY]: env.priorityHeader,
+  };
+  if (t.critical === true) h[H_CRITICAL] = CRITICAL_HEADER;
+  return h;
+}
+
 export class MessageContext implements Context<Record<string, StateSpec>> {
   readonly app: string;
   readonly fn: string;
@@ -60,6 +75,8 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
 
   /** The message as the scheduler saw it (for the send hook), when a dispatcher runs the step. */
   private readonly scheduled: ScheduledMessage | undefined;
+  /** A critical message: it runs at the lessor with the fully merged state, and may set mergeable cells. */
+  private readonly critical: boolean;
 
   constructor(
     env: FunctionEnv,
@@ -68,9 +85,11 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     record: IncomingRecord,
     key: string,
     scheduled?: ScheduledMessage,
+    critical = false,
   ) {
     this.env = env;
     this.scheduled = scheduled;
+    this.critical = critical;
     this.partitionState = state;
     this.timers = timers;
     this.app = env.app.name;
@@ -106,6 +125,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
       const d = this.env.dispatcher?.checkSend(this.scheduled, { app: this.app, fn, topic: target.topic });
       if (d === 'hold') delay = 1;
     }
+    const critical = options?.critical === true;
     if (delay > 0) {
       this.addTimer({
         due: this.now + delay,
@@ -114,10 +134,12 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
         k: keyBuf.toString('base64'),
         v: value.toString('base64'),
         ingest: headerNumber(this.metaHeaders(), H_INGEST) ?? this.now,
+        ...(critical ? { critical: true } : {}),
       });
       return;
     }
-    this.push({ topic: target.topic, partition, key: keyBuf, value, headers: this.metaHeaders() });
+    const headers = critical ? { ...this.metaHeaders(), [H_CRITICAL]: CRITICAL_HEADER } : this.metaHeaders();
+    this.push({ topic: target.topic, partition, key: keyBuf, value, headers });
   }
 
   emit(egress: string, key: string | null, value: unknown): void {
@@ -147,7 +169,20 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     return this.meta;
   }
 
-  private journal(): UndoEntry[] {
+  /**
+   * Throws unless this message may replace a mergeable cell's value: in an ordinary message of a leasable
+   * function only `merge` is allowed, wherever it runs, so the result never depends on where it ran.
+   */
+  exclusiveWrite(state: string, what: 'set' | 'clear'): void {
+    if (this.env.fn.leasable && !this.critical) {
+      throw new Error(
+        `state '${state}': ${what}() is only allowed in critical messages of leasable function '${this.fn}' (ordinary messages may run at a lessee against a partial value); use merge(), or make the message critical`,
+      );
+    }
+  }
+
+  /** The undo journal of this message's writes. */
+  journal(): UndoEntry[] {
     if (this.undo === undefined) this.undo = [];
     return this.undo;
   }
@@ -176,9 +211,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
           clear: () => ps.setValue(ck, undefined, this.journal()),
         };
       } else if (s.kind === 'mergeable') {
-        throw new Error(
-          `state '${s.name}' of function '${this.env.fn.name}': mergeable state is not supported by this runtime yet`,
-        );
+        out[s.name] = mergeableAccessor(ps, ck, s.name, s.merge!, this);
       } else {
         out[s.name] = {
           get: (k: string) => ps.getEntry(ck, k),

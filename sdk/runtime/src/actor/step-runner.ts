@@ -18,6 +18,7 @@ import {
   H_ORIGIN_TOPIC,
   headerNumber,
 } from '../headers.ts';
+import { H_CRITICAL, H_KIND } from '../protocol/headers.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
 import type { StateLayer } from '../state/state-layer.ts';
 import type { Timers } from '../state/timers.ts';
@@ -28,10 +29,33 @@ import { MessageContext, metaHeaders } from './message-context.ts';
 const isThenable = (v: unknown): v is PromiseLike<void> =>
   v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
 
+/** How a step's message is run: `ordinary` or `critical` user messages, or a `control` record of the runtime. */
+const ORDINARY = 0;
+const CRITICAL = 1;
+const CONTROL = 2;
+/** An ordinary message after a critical one of its key in the same step: it runs at the lessor. */
+const AFTER_CRITICAL = 3;
+
+/** The step's view of a message at its lessor (see lease/lessor.ts); absent for functions that never lease. */
+export interface StepLessor {
+  beginStep(out: StepOutput): void;
+  forward(record: IncomingRecord, key: string, to: string): boolean;
+  handle(
+    record: IncomingRecord,
+    key: string,
+    critical: boolean,
+    scheduled: ScheduledMessage | undefined,
+    decoded: { message: unknown } | undefined,
+  ): void | Promise<void>;
+}
+
 export class StepRunner {
   private readonly env: FunctionEnv;
   private readonly state: StateLayer | undefined;
   private readonly timers: Timers | undefined;
+  /** The lessor of a leasable function's partition, once attached. */
+  lessor: StepLessor | undefined;
+  private warnedControl = false;
 
   constructor(env: FunctionEnv, state: StateLayer | undefined, timers: Timers | undefined) {
     this.env = env;
@@ -42,54 +66,129 @@ export class StepRunner {
   /**
    * Runs every record; resolves when all handlers finished. Rejects only with AppStoppedError or a bug. With a
    * dispatcher, the records become messages of this partition's queue and the worker's scheduling policy
-   * decides when each runs, interleaved with the queues of every other app on the worker.
+   * decides when each runs, interleaved with the queues of every other app on the worker; a message it
+   * forwards goes to the lessor (and on to a lessee) instead.
    */
   run(records: readonly IncomingRecord[], out: StepOutput, queue: string): Promise<void> {
-    const dispatcher = this.env.dispatcher;
-    if (dispatcher === undefined) return this.runInOrder(records, out);
     const env = this.env;
     const app = env.app;
-    const target = app.options.latencyTargetMs;
-    const now = env.clock.now();
-    const keys: string[] = new Array(records.length);
-    const messages: ScheduledMessage[] = new Array(records.length);
-    for (let i = 0; i < records.length; i++) {
+    const lessor = this.lessor;
+    lessor?.beginStep(out);
+    const n = records.length;
+    const keys: string[] = new Array(n);
+    const kinds = new Uint8Array(n);
+    const predicate = lessor === undefined ? undefined : env.fn.critical;
+    const decoded: ({ message: unknown } | undefined)[] | undefined = predicate ? new Array(n) : undefined;
+    // Keys with a critical message earlier in this step: their later messages are never forwarded (they come
+    // after the barrier, so they must not reach a lessee before the barrier's SYNC).
+    let criticalKeys: Set<string> | undefined;
+    for (let i = 0; i < n; i++) {
       const r = records[i]!;
       const key = r.key === null ? '' : r.key.toString('utf8');
       keys[i] = key;
+      const h = r.headers;
+      if (h[H_KIND] !== undefined) kinds[i] = CONTROL;
+      else if (lessor !== undefined) {
+        if (h[H_CRITICAL] !== undefined || this.isCritical(r, key, i, decoded!)) {
+          kinds[i] = CRITICAL;
+          criticalKeys ??= new Set();
+          criticalKeys.add(key);
+        } else if (criticalKeys?.has(key) === true) kinds[i] = AFTER_CRITICAL;
+      }
+    }
+    const runOne = (i: number, scheduled?: ScheduledMessage): void | Promise<void> => {
+      const kind = kinds[i]!;
+      if (lessor !== undefined) {
+        return lessor.handle(records[i]!, keys[i]!, kind === CRITICAL, scheduled, decoded?.[i]);
+      }
+      if (kind === CONTROL) return this.skipControl(records[i]!);
+      return this.execute(records[i]!, keys[i]!, out, scheduled, false, undefined);
+    };
+    const dispatcher = env.dispatcher;
+    if (dispatcher === undefined) return this.runInOrder(keys, runOne);
+    const target = app.options.latencyTargetMs;
+    const now = env.clock.now();
+    const messages: ScheduledMessage[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const r = records[i]!;
       const ingest = headerNumber(r.headers, H_INGEST) ?? r.timestamp;
       messages[i] = {
         app: app.name,
         fn: env.fn.name,
-        key,
+        key: keys[i]!,
         queue,
         priority: app.options.priority,
         ingest,
         deadline: headerNumber(r.headers, H_DEADLINE) ?? ingest + target,
         enqueuedAt: now,
+        ...(kinds[i] === CRITICAL || kinds[i] === CONTROL ? { critical: true } : {}),
       };
     }
     return dispatcher.submit(
       messages,
-      { run: (i) => this.execute(records[i]!, keys[i]!, out, messages[i]) },
+      {
+        run: (i) => runOne(i, messages[i]),
+        ...(lessor === undefined
+          ? {}
+          : { forward: (i, to) => kinds[i] === ORDINARY && lessor.forward(records[i]!, keys[i]!, to) }),
+      },
       { maxConcurrentKeys: app.options.maxConcurrentKeys },
     );
   }
 
-  private async runInOrder(records: readonly IncomingRecord[], out: StepOutput): Promise<void> {
+  /** The function's `critical` predicate on the decoded message (kept for the handler); false when undecodable. */
+  private isCritical(
+    r: IncomingRecord,
+    key: string,
+    i: number,
+    decoded: ({ message: unknown } | undefined)[],
+  ): boolean {
+    if (r.value === null) return false;
+    let message: unknown;
+    try {
+      message = this.env.fn.serde.deserialize(r.value);
+    } catch {
+      return false; // the handler's turn dead-letters it
+    }
+    decoded[i] = { message };
+    try {
+      return this.env.fn.critical!(message, key) === true;
+    } catch (e) {
+      this.env.logger.warn(
+        { err: e, offset: r.offset },
+        "the function's critical() predicate threw; the message is ordinary",
+      );
+      return false;
+    }
+  }
+
+  /** A runtime control record on a function that does not lease (it should not get one): counted and skipped. */
+  private skipControl(r: IncomingRecord): void {
+    if (!this.warnedControl) {
+      this.warnedControl = true;
+      this.env.logger.warn(
+        { topic: r.topic, partition: r.partition, offset: r.offset },
+        'skipping a control record on a function that does not lease',
+      );
+    }
+  }
+
+  private async runInOrder(
+    keys: readonly string[],
+    runOne: (i: number) => void | Promise<void>,
+  ): Promise<void> {
     const max = this.env.app.options.maxConcurrentKeys;
     let tails: Map<string, Promise<void>> | undefined;
     let inflight: Set<Promise<void>> | undefined;
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
-      const key = record.key === null ? '' : record.key.toString('utf8');
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       const tail = tails?.get(key);
       let p: void | Promise<void>;
       if (tail === undefined) {
-        p = this.execute(record, key, out);
+        p = runOne(i);
         if (p === undefined) continue;
       } else {
-        p = tail.then(() => this.execute(record, key, out));
+        p = tail.then(() => runOne(i));
       }
       tails ??= new Map();
       inflight ??= new Set();
@@ -105,20 +204,29 @@ export class StepRunner {
     if (inflight !== undefined && inflight.size > 0) await Promise.all(inflight);
   }
 
-  private execute(
+  /**
+   * Runs one user message's handler here, with this runner's state: its outputs go to `out`, a failure follows
+   * the app's error policy. `decoded` is the message when it was decoded already (critical predicate).
+   */
+  execute(
     record: IncomingRecord,
     key: string,
     out: StepOutput,
-    scheduled?: ScheduledMessage,
+    scheduled: ScheduledMessage | undefined,
+    critical: boolean,
+    decoded: { message: unknown } | undefined,
   ): void | Promise<void> {
     let message: unknown;
-    try {
-      if (record.value === null) throw new Error('record has no value (null); functions expect a message');
-      message = this.env.fn.serde.deserialize(record.value);
-    } catch (e) {
-      return this.fail(record, e, 'decode', out);
+    if (decoded !== undefined) message = decoded.message;
+    else {
+      try {
+        if (record.value === null) throw new Error('record has no value (null); functions expect a message');
+        message = this.env.fn.serde.deserialize(record.value);
+      } catch (e) {
+        return this.fail(record, e, 'decode', out);
+      }
     }
-    const ctx = new MessageContext(this.env, this.state, this.timers, record, key, scheduled);
+    const ctx = new MessageContext(this.env, this.state, this.timers, record, key, scheduled, critical);
     let result: unknown;
     try {
       result = this.env.fn.definition.handler(ctx as never, message as never);
@@ -148,14 +256,32 @@ export class StepRunner {
     if (ctx.undo !== undefined) this.state?.rollback(ctx.undo);
   }
 
-  private fail(record: IncomingRecord, error: unknown, stage: 'decode' | 'handler', out: StepOutput): void {
+  /**
+   * A record that cannot be processed (`stage` says where: decode, handler, or lease for a forwarded message the
+   * lease slot cannot take) follows the app's error policy: dead-lettered with the reason, or the app stops.
+   */
+  deadLetter(
+    record: IncomingRecord,
+    error: unknown,
+    stage: 'decode' | 'handler' | 'lease',
+    out: StepOutput,
+  ): void {
+    this.fail(record, error, stage, out);
+  }
+
+  private fail(
+    record: IncomingRecord,
+    error: unknown,
+    stage: 'decode' | 'handler' | 'lease',
+    out: StepOutput,
+  ): void {
     const err = error instanceof Error ? error : new Error(String(error));
     const where = `${record.topic}/${record.partition}@${record.offset}`;
     const app = this.env.app;
     if (app.options.onError === 'stop') {
       throw new AppStoppedError(
         app.name,
-        `app '${app.name}' stopped (onError: 'stop'): function '${this.env.fn.name}' failed to ${stage === 'decode' ? 'decode' : 'handle'} record ${where}: ${err.message}. Fix the record or the handler, or set options.onError to 'dead-letter'`,
+        `app '${app.name}' stopped (onError: 'stop'): function '${this.env.fn.name}' failed to ${stage === 'handler' ? 'handle' : stage === 'decode' ? 'decode' : 'take (lease)'} record ${where}: ${err.message}. Fix the record or the handler, or set options.onError to 'dead-letter'`,
         { cause: err },
       );
     }

@@ -17,6 +17,8 @@ export interface ControlChannelOptions {
   readonly logger: Logger;
   /** Report period in ms. */
   readonly intervalMs: number;
+  /** The lease slots this worker owns, per app (published with its load). */
+  readonly slots?: () => Record<string, number[]>;
 }
 
 export interface ControlStats {
@@ -87,7 +89,13 @@ export class ControlChannel {
     this.stats.received++;
     const m = d.message;
     if (m.worker === this.o.workerId) return;
-    this.peerLoads.set(m.worker, { id: m.worker, queued: m.queued, utilisation: m.utilisation, at: m.at });
+    this.peerLoads.set(m.worker, {
+      id: m.worker,
+      queued: m.queued,
+      utilisation: m.utilisation,
+      at: m.at,
+      ...(m.slots === undefined ? {} : { slots: m.slots }),
+    });
   }
 
   private async publish(): Promise<void> {
@@ -106,6 +114,7 @@ export class ControlChannel {
             queued: s.queued,
             inFlight: s.inFlight,
             utilisation: s.utilisation,
+            ...this.slotsField(),
           }),
         },
       ]);
@@ -115,6 +124,11 @@ export class ControlChannel {
     }
     for (const [id, p] of this.peerLoads) if (now - p.at > 5 * this.o.intervalMs) this.peerLoads.delete(id);
     this.o.dispatcher.setPeers(this.peers());
+  }
+
+  private slotsField(): { slots?: Record<string, number[]> } {
+    const slots = this.o.slots?.();
+    return slots === undefined || Object.keys(slots).length === 0 ? {} : { slots };
   }
 
   async stop(): Promise<void> {

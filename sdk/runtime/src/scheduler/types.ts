@@ -83,6 +83,8 @@ export interface PeerLoad {
   readonly utilisation: number;
   /** When the report was made, ms since epoch. */
   readonly at: number;
+  /** Lease slots it owns, per app (it is the lessee of leases granted to them). */
+  readonly slots?: Readonly<Record<string, readonly number[]>>;
 }
 
 /** The worker as shown to a policy. A live object: read it during the hook call, never keep it. */

@@ -1,22 +1,33 @@
-// Which state cells a task's store may hold: the declared states of the functions whose cells it keeps (one
-// function at a lessor; the leasable functions of an app at a lease slot), plus the runtime's internal states
-// (timers and, at a lessor, lease bookkeeping), each with its kind and serde.
-import { json, type ResolvedFunction, type ResolvedState } from '@dirigo/core';
+// Which state cells a task's store may hold, by space: the declared states of the functions whose cells it
+// keeps (one function at a lessor; the leasable functions of an app at a lease slot) plus the runtime's
+// internal states (timers everywhere; lease bookkeeping at lessors and slots), each with its kind and serde.
+import { json, type ResolvedState } from '@dirigo/core';
 
 /** Durable timers (delayed sends) of a task: a map cell under actor key ''. */
 export const TIMERS = '__timers';
 
-/** Internal states every space has. */
-const INTERNAL: readonly ResolvedState[] = [{ name: TIMERS, kind: 'map', serde: json() }];
+/** An internal map state with JSON values. */
+export const internalMap = (name: string): ResolvedState => ({
+  name,
+  kind: 'map',
+  serde: json(),
+  merge: undefined,
+});
+
+/** The states of one space (`app`/`fn`), the internal timers included. */
+export interface SpaceStates {
+  readonly app: string;
+  readonly fn: string;
+  readonly states: readonly ResolvedState[];
+}
 
 export class StateCatalog {
   private readonly specs = new Map<string, ResolvedState>();
 
-  /** A catalog of the declared states of `functions` of `app`, plus the internal ones. */
-  constructor(app: string, functions: readonly ResolvedFunction[], internal: readonly ResolvedState[] = []) {
-    for (const fn of functions) {
-      for (const s of [...fn.states, ...INTERNAL, ...internal])
-        this.specs.set(catalogKey(app, fn.name, s.name), s);
+  constructor(spaces: readonly SpaceStates[]) {
+    for (const space of spaces) {
+      for (const s of [...space.states, internalMap(TIMERS)])
+        this.specs.set(catalogKey(space.app, space.fn, s.name), s);
     }
   }
 

@@ -19,6 +19,8 @@ export interface TimerEntry {
   readonly v: string;
   /** Ingest time of the message that set it (carried to the fired record's headers). */
   readonly ingest: number;
+  /** The record is a critical message at its target. */
+  readonly critical?: boolean;
 }
 
 let timerSeq = 0;

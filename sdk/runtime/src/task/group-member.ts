@@ -48,6 +48,7 @@ export class GroupMember {
   private readonly failures = new Map<number, number>();
   /** The group gave this member an assignment (maybe empty) and every partition of it opened (restored). */
   private assignedOnce = false;
+  private readonly opened = new Map<number, InputTask>();
 
   constructor(spec: GroupSpec, deps: Omit<InputTaskDeps, 'consumer'>, options: GroupMemberOptions) {
     this.spec = spec;
@@ -85,7 +86,7 @@ export class GroupMember {
     for (const tp of mine) {
       if (this.tasks.has(tp.partition)) continue;
       const task = this.newTask(tp.partition);
-      const opened = task.open().then(() => task);
+      const opened = task.open().then(() => this.remember(task));
       opened.catch(() => {}); // observed in onBatch / below
       this.tasks.set(tp.partition, opened);
       opening.push(opened);
@@ -107,6 +108,7 @@ export class GroupMember {
       mine.map(async (tp) => {
         const t = this.tasks.get(tp.partition);
         this.tasks.delete(tp.partition);
+        this.opened.delete(tp.partition);
         if (t === undefined) return;
         try {
           await (await t).close();
@@ -119,10 +121,22 @@ export class GroupMember {
 
   private newTask(partition: number): InputTask {
     const { group, topic, exactlyOnce } = this.spec;
-    return new InputTask({ group, topic, partition, exactlyOnce }, this.spec.body(partition), {
+    const task = new InputTask({ group, topic, partition, exactlyOnce }, this.spec.body(partition), {
       ...this.deps,
       consumer: this.consumer!,
     });
+    this.opened.delete(partition);
+    return task;
+  }
+
+  /** Tasks whose open succeeded and that are still assigned (synchronous view, for health and leases). */
+  openTasks(): InputTask[] {
+    return [...this.opened.values()];
+  }
+
+  /** The partitions currently assigned to this member (opened or opening). */
+  partitions(): number[] {
+    return [...this.tasks.keys()];
   }
 
   private async taskFor(partition: number): Promise<InputTask> {
@@ -135,7 +149,7 @@ export class GroupMember {
       }
     }
     const task = this.newTask(partition);
-    t = task.open().then(() => task);
+    t = task.open().then(() => this.remember(task));
     t.catch(() => {});
     this.tasks.set(partition, t);
     return t;
@@ -154,6 +168,7 @@ export class GroupMember {
         throw e;
       }
       this.tasks.delete(batch.partition);
+      this.opened.delete(batch.partition);
       await task.close().catch(() => {});
       const failures = (this.failures.get(batch.partition) ?? 0) + 1;
       this.failures.set(batch.partition, failures);
@@ -183,6 +198,11 @@ export class GroupMember {
    */
   get joined(): boolean {
     return this.assignedOnce;
+  }
+
+  private remember(task: InputTask): InputTask {
+    if (this.tasks.has(task.input.partition)) this.opened.set(task.input.partition, task);
+    return task;
   }
 
   /** The open task of a partition, if this member owns it and has opened it. */

@@ -75,6 +75,10 @@ export interface TaskBody {
   run(records: readonly IncomingRecord[], out: StepOutput): Promise<void>;
   /** Metadata headers of the record a fired timer sends. */
   timerHeaders(entry: TimerEntry): RecordHeaders;
+  /** True when the body has periodic work due (e.g. an idle lease to revoke): the next tick runs a step. */
+  wantsStep?(now: number): boolean;
+  /** Periodic work, in every step after the records ran (e.g. revoking idle leases). */
+  maintain?(now: number, out: StepOutput): void;
 }
 
 /** The input partition of a task and how its steps commit. */
@@ -229,16 +233,15 @@ export class InputTask {
   }
 
   /**
-   * Fires due timers as a step of their own (no input records). Cheap when none is due; at most one timer step
-   * waits behind a running step.
+   * Fires due timers (and the body's periodic work) as a step of their own (no input records). Cheap when nothing
+   * is due; at most one such step waits behind a running step.
    */
   tick(): Promise<void> {
-    const timers = this.timers;
+    const now = this.deps.clock.now();
     if (
       !this.lifecycle.is('open') ||
       this.tickQueued ||
-      timers === undefined ||
-      !timers.due(this.deps.clock.now())
+      !(this.timers?.due(now) === true || this.body.wantsStep?.(now) === true)
     ) {
       return Promise.resolve();
     }
@@ -268,7 +271,9 @@ export class InputTask {
     const state = this.state;
     try {
       if (records.length > 0) await this.body.run(records, out);
-      this.timers?.fire(this.deps.clock.now(), out.timers, (t) => this.body.timerHeaders(t));
+      const now = this.deps.clock.now();
+      this.body.maintain?.(now, out);
+      this.timers?.fire(now, out.timers, (t) => this.body.timerHeaders(t));
       if (out.size === 0 && records.length === 0 && !state?.dirty) return;
       state?.changelogRecords(out.changelog);
       await commitStep(out, out.position ?? this.nextOffset, this.target!);

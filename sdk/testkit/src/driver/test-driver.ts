@@ -13,7 +13,14 @@ import {
   type Serde,
   silentLogger,
 } from '@dirigo/core';
-import { type Clock, type SchedulerOptions, Worker } from '@dirigo/runtime';
+import {
+  type Clock,
+  type LeaseCounters,
+  type LeaseView,
+  type SchedulerOptions,
+  Worker,
+  type WorkerOptions,
+} from '@dirigo/runtime';
 import { MemoryKafka } from '../memory/kafka.ts';
 import { MemoryTransport } from '../memory/transport.ts';
 
@@ -41,6 +48,8 @@ export interface TestDriverOptions {
   readonly logger?: Logger;
   /** The workers' data-plane scheduler (default: the worker's default, `edf`). */
   readonly scheduler?: SchedulerOptions | false;
+  /** Test-only faults injected into leasing on every worker (see `WorkerOptions.leasingFaults`). */
+  readonly leasingFaults?: WorkerOptions['leasingFaults'];
 }
 
 /** A record to pipe in. `value` is encoded with the ingress serde of the topic (JSON if none). */
@@ -106,6 +115,7 @@ export class TestDriver {
         metricsLogIntervalMs: 0,
         sessionTimeoutMs: 60_000,
         ...(this.options.scheduler === undefined ? {} : { scheduler: this.options.scheduler }),
+        ...(this.options.leasingFaults === undefined ? {} : { leasingFaults: this.options.leasingFaults }),
       });
       this.workers.push(worker);
       await worker.start();
@@ -192,6 +202,7 @@ export class TestDriver {
       const groups = [
         ...[...app.functions.values()].map((f) => ({ group: f.group, topic: f.topic })),
         ...app.ingresses.filter((i) => !i.direct).map((i) => ({ group: i.group, topic: i.topic })),
+        ...(app.lease === undefined ? [] : [{ group: app.lease.group, topic: app.lease.topic }]),
       ];
       for (const { group, topic } of groups) {
         const committed = await admin.fetchCommittedOffsets(group, topic);
@@ -260,6 +271,18 @@ export class TestDriver {
       if (v !== undefined) return v;
     }
     return undefined;
+  }
+
+  /** Leases held by every worker as lessor, and the leasing counters summed over the workers. */
+  leases(): { leases: LeaseView[]; counters: LeaseCounters } {
+    const leases: LeaseView[] = [];
+    const counters: Record<string, number> = {};
+    for (const w of this.workers) {
+      const l = w.leases();
+      leases.push(...l.leases);
+      for (const [k, v] of Object.entries(l.counters)) counters[k] = (counters[k] ?? 0) + v;
+    }
+    return { leases, counters: counters as unknown as LeaseCounters };
   }
 
   /** Status of an app on the first worker ('running', 'stopped' or 'failed'), with its error. */

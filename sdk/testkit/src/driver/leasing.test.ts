@@ -1,0 +1,143 @@
+// Dual-mode actors on the test driver (two simulated workers, one in-memory cluster): a hot key leases its
+// ordinary messages to a lessee on the other worker, and a critical message sees exactly the clicks before it.
+// Each invariant's test is also run with the invariant broken on purpose (merge skipped, SYNC reply dropped, a
+// stale reply accepted) to show that it would notice.
+import { defineApp, fn, merge, partitionFor, state } from '@dirigo/core';
+import { createPolicy, registerPolicy, type SchedulingPolicy, unregisterPolicy } from '@dirigo/runtime';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestDriver, type TestDriverOptions } from './test-driver.ts';
+
+type Click = { type: 'click'; user: string } | { type: 'report'; seq: number };
+interface Report {
+  readonly key: string;
+  readonly seq: number;
+  readonly clicks: number;
+  readonly users: number;
+}
+
+const clicksApp = defineApp({
+  name: 'clicks',
+  options: { leasing: { idleRevokeMs: 1_000 } },
+  ingresses: [{ topic: 'clicks', to: 'campaign' }],
+  egresses: { reports: { topic: 'reports' } },
+  functions: {
+    campaign: fn({
+      leasable: true,
+      state: { clicks: state.mergeable(merge.sum()), users: state.mergeable(merge.setUnion<string>()) },
+      critical: (m: Click) => m.type === 'report',
+      handler(ctx, m: Click) {
+        if (m.type === 'click') {
+          ctx.state.clicks.merge(1);
+          ctx.state.users.merge([m.user]);
+        } else {
+          ctx.emit('reports', ctx.key, {
+            key: ctx.key,
+            seq: m.seq,
+            clicks: ctx.state.clicks.get(),
+            users: ctx.state.users.get().length,
+          } satisfies Report);
+        }
+      },
+    }),
+  },
+});
+
+/** Forwards every ordinary message of key 'hot' (to any lessee); FIFO otherwise. */
+const forwardHot = (): SchedulingPolicy => {
+  const fifo = createPolicy('fifo');
+  return {
+    name: 'forward-hot',
+    onArrival: (m) => (m.key === 'hot' ? { forward: '' } : 'admit'),
+    pickNext: (v) => fifo.pickNext(v),
+  };
+};
+beforeAll(() => registerPolicy('forward-hot', forwardHot));
+afterAll(() => unregisterPolicy('forward-hot'));
+
+const clicks = (key: string, n: number, from = 0) =>
+  Array.from({ length: n }, (_, i) => ({
+    key,
+    value: { type: 'click', user: `u${(from + i) % 7}` } as Click,
+  }));
+const report = (key: string, seq: number) => ({ key, value: { type: 'report', seq } as Click });
+
+async function start(options: Partial<TestDriverOptions> = {}) {
+  return TestDriver.start(clicksApp, {
+    workers: 2,
+    scheduler: { policy: 'forward-hot' },
+    ...options,
+  });
+}
+
+const reportsOf = async (driver: TestDriver, key: string) =>
+  (await driver.output<Report>('reports')).map((r) => r.value).filter((r) => r.key === key);
+
+describe('leasing a hot key', () => {
+  it('forwards ordinary messages to a lessee on the other worker and merges them back at a critical message', async () => {
+    const driver = await start();
+    // One step: the 50 clicks after the report are not forwarded (they come after its barrier) but run at the
+    // lessor once the report ran; the report counts the 100 before it, forwarded or not.
+    await driver.pipe('clicks', [...clicks('hot', 100), report('hot', 1), ...clicks('hot', 50, 100)]);
+    await driver.pipe('clicks', [...clicks('hot', 30, 150), report('hot', 2)]);
+    expect(await reportsOf(driver, 'hot')).toEqual([
+      { key: 'hot', seq: 1, clicks: 100, users: 7 },
+      { key: 'hot', seq: 2, clicks: 180, users: 7 },
+    ]);
+    const { counters, leases } = driver.leases();
+    expect(counters.forwarded).toBe(130);
+    expect(counters.lesseeProcessed).toBe(130);
+    expect(counters.granted).toBe(1);
+    expect(counters.syncs).toBe(2);
+    expect(counters.merged).toBe(2);
+    expect(counters.barriers).toBe(2);
+    expect(leases).toEqual([expect.objectContaining({ key: 'hot', mode: 'RUNNABLE', epoch: 1, waiting: 0 })]);
+    expect(await driver.state('clicks', 'campaign', 'hot', 'clicks')).toBe(180);
+    await driver.stop();
+  });
+
+  it('revokes an idle lease and merges the final partial back', async () => {
+    const driver = await start();
+    await driver.pipe('clicks', clicks('hot', 40));
+    expect(driver.leases().leases).toHaveLength(1);
+    await driver.advance(1_500);
+    await driver.advance(10);
+    const { counters, leases } = driver.leases();
+    expect(counters.revoked).toBe(1);
+    expect(leases).toEqual([]);
+    expect(await driver.state('clicks', 'campaign', 'hot', 'clicks')).toBe(40);
+    // A new lease after the revoke has a new epoch; its partials merge too.
+    await driver.pipe('clicks', [...clicks('hot', 10), report('hot', 1)]);
+    expect(driver.leases().leases[0]?.epoch).toBe(2);
+    expect((await reportsOf(driver, 'hot')).map((r) => r.clicks)).toEqual([50]);
+    await driver.stop();
+  });
+
+  it('fails when the merge is skipped (the test notices a broken invariant)', async () => {
+    const driver = await start({ leasingFaults: { skipMerge: true } });
+    await driver.pipe('clicks', [...clicks('hot', 30), report('hot', 1)]);
+    expect((await reportsOf(driver, 'hot')).map((r) => r.clicks)).not.toEqual([30]);
+    await driver.stop();
+  });
+
+  it('keeps other keys of the partition running while a key is BLOCKED (here forever: the SYNC reply is dropped)', async () => {
+    const driver = await start({ leasingFaults: { dropSyncReply: true } });
+    // A cold key on the hot key's partition.
+    const partition = partitionFor(Buffer.from('hot'), 4);
+    let cold = 0;
+    while (partitionFor(Buffer.from(`cold${cold}`), 4) !== partition) cold++;
+    const coldKey = `cold${cold}`;
+    await driver.pipe('clicks', [
+      ...clicks('hot', 20),
+      report('hot', 1),
+      ...clicks(coldKey, 5),
+      report(coldKey, 1),
+    ]);
+    expect(await reportsOf(driver, coldKey)).toEqual([{ key: coldKey, seq: 1, clicks: 5, users: 5 }]);
+    // Without the reply the hot key's report never runs: a dropped reply would be noticed.
+    expect(await reportsOf(driver, 'hot')).toEqual([]);
+    expect(driver.leases().leases).toEqual([
+      expect.objectContaining({ key: 'hot', mode: 'BLOCKED', waiting: 1 }),
+    ]);
+    await driver.stop();
+  });
+});
