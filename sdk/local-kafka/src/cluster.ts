@@ -157,7 +157,7 @@ export async function assertPortsFree(ports: readonly NodePorts[]): Promise<void
     );
   }
   throw new Error(
-    `port ${first} on ${HOST} is already in use by another process (ports needed: ` +
+    `${busy.length === 1 ? `port ${first} on ${HOST} is` : `ports ${busy.join(', ')} on ${HOST} are`} already in use by another process (ports needed: ` +
       `${ports.map((p) => `${p.port}/${p.controllerPort}`).join(', ')}). Free it or choose another basePort.`,
   );
 }

@@ -182,6 +182,7 @@ export class Worker {
         metrics: this.metrics,
         ...(maxInFlight === undefined ? {} : { maxInFlight }),
       });
+      this.dispatcher.setLeaseSource(() => this.leases().leases);
     }
   }
 

@@ -121,7 +121,11 @@ export class StepRunner {
         ingest,
         deadline: headerNumber(r.headers, H_DEADLINE) ?? ingest + target,
         enqueuedAt: now,
-        ...(kinds[i] === CRITICAL || kinds[i] === CONTROL ? { critical: true } : {}),
+        ...(kinds[i] === CRITICAL || kinds[i] === CONTROL
+          ? { critical: true }
+          : kinds[i] === ORDINARY && lessor !== undefined
+            ? { leasable: true }
+            : {}),
       };
     }
     return dispatcher.submit(

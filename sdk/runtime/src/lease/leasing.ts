@@ -4,6 +4,7 @@
 import type { ResolvedApp, TopicSpec } from '@dirigo/core';
 import type { FunctionEnv } from '../actor/function-env.ts';
 import type { LeasingDeps } from '../actor/function-body.ts';
+import { twoChoices } from '../scheduler/policies/shared.ts';
 import type { PeerLoad } from '../scheduler/types.ts';
 import { GroupMember, type GroupMemberOptions } from '../task/group-member.ts';
 import type { InputTaskDeps } from '../task/input-task.ts';
@@ -119,8 +120,9 @@ export class WorkerLeasing implements SlotDirectory {
       const named = to === '' ? undefined : candidates.find((p) => p.id === to);
       if (named !== undefined) return free(named);
       // Power of two choices: the less loaded of two candidates.
-      const a = candidates[this.rr++ % candidates.length]!;
-      const b = candidates[(this.rr * 7 + 3) % candidates.length]!;
+      const [i, j] = twoChoices(candidates.length, this.rr++);
+      const a = candidates[i]!;
+      const b = candidates[j]!;
       return free(a.queued <= b.queued ? a : b);
     }
     // No load reports (a single process, or reports disabled): any slot this worker does not own, for the

@@ -13,7 +13,7 @@ import {
 import { type AppMetricsSink, noopSchedulerMetrics, type SchedulerMetrics } from './metrics.ts';
 import { PolicyGuard } from './policy-guard.ts';
 import { Batch, DEFERRED, DEPRIORITISED, PartitionQueue, type StepOutlet, TAKEN } from './queue.ts';
-import type { PeerLoad, ScheduledMessage, SendDecision, SendTarget, WorkerView } from './types.ts';
+import type { LeaseInfo, PeerLoad, ScheduledMessage, SendDecision, SendTarget, WorkerView } from './types.ts';
 
 const isThenable = (v: unknown): v is PromiseLike<void> =>
   v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
@@ -61,6 +61,7 @@ export class Dispatcher {
   private sliceRuns = 0;
   private sliceStart = 0;
   private closed = false;
+  private leaseSource: () => readonly LeaseInfo[] = () => [];
   private readonly counters = { forwarded: 0, forwardFallbacks: 0, deferred: 0, deprioritised: 0, held: 0 };
 
   constructor(options: DispatcherOptions) {
@@ -92,6 +93,7 @@ export class Dispatcher {
         return self.utilisation();
       },
       costEstimate: (app, fn) => this.acct.costEstimate(app, fn),
+      leases: () => this.leaseSource(),
     };
     this.guard.init(this.view);
   }
@@ -253,6 +255,11 @@ export class Dispatcher {
     const utilisation = this.utilisation(now);
     this.metrics.worker({ at: now, utilisation, inFlight: this.inFlight, queued, queues });
     this.schedulePump();
+  }
+
+  /** Where `view.leases()` reads the worker's leases from. */
+  setLeaseSource(source: () => readonly LeaseInfo[]): void {
+    this.leaseSource = source;
   }
 
   /** Replaces the load reports of other workers (`view.peers`). */

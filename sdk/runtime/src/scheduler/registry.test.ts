@@ -24,7 +24,7 @@ describe('policy registry', () => {
   });
 
   it('creates every built-in by name', () => {
-    expect(BUILTIN_POLICIES).toEqual(['fifo', 'priority', 'edf', 'laxity', 'weighted-fair']);
+    expect(BUILTIN_POLICIES).toEqual(['fifo', 'priority', 'edf', 'laxity', 'weighted-fair', 'dirigo']);
     for (const name of BUILTIN_POLICIES) expect(createPolicy(name).name).toBe(name);
   });
 

@@ -1,6 +1,7 @@
 // The policy registry: built-in policies by name, user policies registered at start-up, and `createPolicy`
 // that turns the worker's `scheduler.policy` / `scheduler.options` into a policy.
 import { ConfigError } from '@dirigo/core';
+import { dirigoPolicy } from './policies/dirigo.ts';
 import { edfPolicy } from './policies/edf.ts';
 import { fifoPolicy } from './policies/fifo.ts';
 import { laxityPolicy } from './policies/laxity.ts';
@@ -14,6 +15,7 @@ const factories = new Map<string, PolicyFactory>([
   ['edf', edfPolicy],
   ['laxity', laxityPolicy],
   ['weighted-fair', weightedFairPolicy],
+  ['dirigo', dirigoPolicy],
 ]);
 
 /** Names of the built-in policies. */

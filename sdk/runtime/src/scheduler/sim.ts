@@ -37,6 +37,7 @@ export function message(o: Partial<ScheduledMessage> = {}): ScheduledMessage {
     deadline: o.deadline ?? (o.ingest ?? 0) + 1000,
     enqueuedAt: 0,
     ...(o.critical === undefined ? {} : { critical: o.critical }),
+    ...(o.leasable === undefined ? {} : { leasable: o.leasable }),
   };
 }
 

@@ -34,6 +34,11 @@ export interface ScheduledMessage {
    * arrival hook: they are always admitted, never deferred, deprioritised or forwarded.
    */
   readonly critical?: boolean;
+  /**
+   * An ordinary message of a leasable function: a `{ forward }` arrival decision can send it to a lessee (the
+   * key is leased to another worker, which runs it against partial state). Other messages always run here.
+   */
+  readonly leasable?: boolean;
 }
 
 /**
@@ -104,6 +109,27 @@ export interface WorkerView {
   costEstimate(app: string, fn: string): number;
   /** Load reports of other workers; empty until the worker fills it from the control topic. */
   readonly peers: readonly PeerLoad[];
+  /**
+   * The leases this worker holds as lessor (hot keys of leasable functions with their lessees and mode). Built
+   * on each call from the lessors' tables: call it when you need it, not per message.
+   */
+  leases(): readonly LeaseInfo[];
+}
+
+/** A lease as shown to a policy. */
+export interface LeaseInfo {
+  readonly app: string;
+  readonly fn: string;
+  readonly key: string;
+  readonly partition: number;
+  /** Lease epoch: bumped by every grant after the key had no lessee. */
+  readonly epoch: number;
+  /** Lease slots (lessees) receiving its forwarded messages. */
+  readonly slots: readonly number[];
+  /** The key's mode at the lessor. */
+  readonly mode: 'RUNNABLE' | 'BLOCKED' | 'CRITICAL';
+  /** Partial replies still awaited. */
+  readonly waiting: number;
 }
 
 /**
@@ -111,8 +137,10 @@ export interface WorkerView {
  * - 'admit': queue it, eligible now;
  * - 'defer': queue it but keep it (and later messages of its key) ineligible until the next `tick()`;
  * - 'deprioritise': queue it behind the eligible messages that are not deprioritised (key order is kept);
- * - `{ forward }`: hand it to a peer or lessee. Leasing is not built yet: the dispatcher counts the decision
- *   and applies `fallback` (default 'admit'), as it will when a forward is impossible.
+ * - `{ forward }`: hand it to a lessee (`forward`: a worker id, or '' for any): for a `leasable` message the
+ *   key is leased to a lease slot of another worker, which runs it against partial state; when that is
+ *   impossible (not leasable, the key is blocked, no other worker owns a lease slot) `fallback` applies
+ *   (default 'admit').
  */
 export type ArrivalDecision =
   | 'admit'

@@ -39,8 +39,8 @@ export function costAhead(q: QueueView, deadline: number): number {
  * - arrival: a message that cannot meet its deadline here (now + cost of the queued messages with earlier
  *   deadlines + its own cost > deadline) is 'deprioritised', i.e. it runs behind every message that can
  *   still make it. If a peer reports a queue shorter than `shortQueue`, the decision is a forward to it with
- *   fallback 'deprioritise' (leasing is not built: for now it also ends up deprioritised). Critical messages
- *   are never checked.
+ *   fallback 'deprioritise': a leasable message is then leased to a lessee on that peer, any other one is
+ *   deprioritised. Critical messages are never checked.
  * - dispatch: least laxity among heads that can still make it (not deprioritised, laxity >= 0); then, when
  *   none can, the earliest deadline among the hopeless ones.
  * The cost ahead is estimated per queue from its first/last deadline and `queuedCostMs` (see `costAhead`).

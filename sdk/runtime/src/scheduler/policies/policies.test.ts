@@ -25,7 +25,7 @@ function queue(id: string, head: ScheduledMessage | undefined, o: Partial<QueueV
 }
 
 function view(now: number, queues: QueueView[], cost = 1, peers: PeerLoad[] = []): WorkerView {
-  return { now, inFlight: 0, queues, utilisation: 0, costEstimate: () => cost, peers };
+  return { now, inFlight: 0, queues, utilisation: 0, costEstimate: () => cost, peers, leases: () => [] };
 }
 
 const at = (m: ScheduledMessage, enqueuedAt: number): ScheduledMessage => {
@@ -265,5 +265,44 @@ describe('weighted-fair', () => {
       p.onComplete!(q.id === 'a' ? a : b, done, view(0, [qa, qb]));
     }
     expect(picks.filter((x) => x === 'a').length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('dirigo', () => {
+  const p = createPolicy('dirigo');
+  const peers: PeerLoad[] = [
+    { id: 'w1', queued: 50, utilisation: 0.9, at: 0 },
+    { id: 'w2', queued: 2, utilisation: 0.1, at: 0 },
+  ];
+
+  it('forwards a leasable message that would miss its deadline here to the less loaded of two peers', () => {
+    // 40 ms of earlier-deadline work queued, 10 ms per message, deadline 30 ms away: it cannot make it here.
+    const ahead = queue('q', message({ key: 'x', deadline: 20 }), {
+      queuedCostMs: 40,
+      firstDeadline: 20,
+      lastDeadline: 20,
+    });
+    const m = at(message({ key: 'hot', deadline: 30, leasable: true }), 0);
+    const d = p.onArrival!(m, view(0, [ahead], 10, peers));
+    expect(d).toEqual({ forward: 'w2', fallback: 'admit' });
+  });
+
+  it('admits what can make it, and never forwards a message that is not leasable', () => {
+    const m = at(message({ key: 'hot', deadline: 100, leasable: true }), 0);
+    expect(p.onArrival!(m, view(0, [], 10, peers))).toBe('admit');
+    const late = at(message({ key: 'hot', deadline: 5 }), 0);
+    expect(p.onArrival!(late, view(0, [], 10, peers))).toBe('admit');
+    // Without load reports the forward names no peer: any lessee.
+    const leasable = at(message({ key: 'hot', deadline: 5, leasable: true }), 0);
+    expect(p.onArrival!(leasable, view(0, [], 10, []))).toEqual({ forward: '', fallback: 'admit' });
+  });
+
+  it('dispatches by earliest deadline', async () => {
+    const order = await runOrder(p, [
+      [message({ app: 'a', key: '1', deadline: 300 })],
+      [message({ app: 'b', key: '1', deadline: 100 })],
+      [message({ app: 'c', key: '1', deadline: 200 })],
+    ]);
+    expect(order).toEqual(['b:1', 'c:1', 'a:1']);
   });
 });

@@ -64,3 +64,14 @@ export function pickOldest(view: WorkerView): QueueView | undefined {
 export function effectiveDeadline(deadline: number, enqueuedAt: number, fallbackMs: number): number {
   return Number.isFinite(deadline) ? deadline : enqueuedAt + fallbackMs;
 }
+
+/**
+ * Two different indexes out of `n` (n >= 2) for the `turn`-th draw of "power of two choices": every pair comes
+ * up as turns go by, deterministically (no randomness in scheduling decisions).
+ */
+export function twoChoices(n: number, turn: number): [number, number] {
+  const i = turn % n;
+  if (n < 2) return [i, i];
+  const j = (i + 1 + (Math.floor(turn / n) % (n - 1))) % n;
+  return [i, j];
+}
