@@ -1,6 +1,7 @@
 // The worker's HTTP endpoint: GET /metrics serves the scheduler metrics for Prometheus (read from one snapshot
 // per scrape, so the hot path never touches prom-client) plus Node.js process metrics; GET /healthz (liveness)
-// and GET /readyz (readiness) answer 200 or 503 with the worker's health as JSON.
+// and GET /readyz (readiness) answer 200 or 503 with the worker's health as JSON; GET /leases answers the leases
+// this worker holds as lessor, the lease slots it owns and its leasing counters, as JSON.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -19,6 +20,7 @@ export async function startMetricsServer(
   metrics: InMemorySchedulerMetrics,
   workerId: string,
   health: () => WorkerHealth,
+  leases: () => unknown,
 ): Promise<MetricsServer> {
   const registry = new Registry();
   registry.setDefaultLabels({ worker: workerId });
@@ -31,8 +33,12 @@ export async function startMetricsServer(
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(h)}\n`);
       return;
     }
+    if (req.url === '/leases') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(leases())}\n`);
+      return;
+    }
     if (req.url !== '/metrics') {
-      res.writeHead(404).end('try /metrics, /healthz or /readyz\n');
+      res.writeHead(404).end('try /metrics, /healthz, /readyz or /leases\n');
       return;
     }
     registry.metrics().then(

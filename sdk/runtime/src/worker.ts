@@ -69,8 +69,9 @@ export interface WorkerOptions {
    */
   readonly scheduler?: SchedulerOptions | false;
   /**
-   * Serve Prometheus metrics (`/metrics`) and health (`/healthz`: 200 while live; `/readyz`: 200 once ready, see
-   * `WorkerHealth`) on this port (0: any free port). Default: no endpoint.
+   * Serve Prometheus metrics (`/metrics`), health (`/healthz`: 200 while live; `/readyz`: 200 once ready, see
+   * `WorkerHealth`) and leases (`/leases`, JSON: see `leases()`) on this port (0: any free port). Default: no
+   * endpoint.
    */
   readonly metricsPort?: number;
   /**
@@ -284,8 +285,12 @@ export class Worker {
       await this.sharedProducer.connect();
       for (const app of this.resolved) await this.startApp(app);
       if (this.options.metricsPort !== undefined && this.metrics) {
-        this.metricsServer = await startMetricsServer(this.options.metricsPort, this.metrics, this.id, () =>
-          this.health(),
+        this.metricsServer = await startMetricsServer(
+          this.options.metricsPort,
+          this.metrics,
+          this.id,
+          () => this.health(),
+          () => this.leases(),
         );
         this.logger.info({ port: this.metricsServer.port }, 'metrics endpoint listening');
       }

@@ -26,6 +26,13 @@ export interface LeaseCounters {
   replies: number;
   /** Forwarded messages a slot could not take (no such lease there): dead-lettered with the reason. */
   rejectedForwards: number;
+  /** When (ms since epoch, 0: never) this worker first and last forwarded a message, as lessor. */
+  firstForwardAt: number;
+  lastForwardAt: number;
+  /** When it first processed a forwarded message, as lessee. */
+  firstLesseeAt: number;
+  /** When it last merged a revoked lessee's final partial back, as lessor. */
+  lastFinalMergeAt: number;
 }
 
 export const newLeaseCounters = (): LeaseCounters => ({
@@ -43,6 +50,10 @@ export const newLeaseCounters = (): LeaseCounters => ({
   lesseeProcessed: 0,
   replies: 0,
   rejectedForwards: 0,
+  firstForwardAt: 0,
+  lastForwardAt: 0,
+  firstLesseeAt: 0,
+  lastFinalMergeAt: 0,
 });
 
 /** Which lease slot a lessor forwards to. */

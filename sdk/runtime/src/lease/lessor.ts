@@ -135,7 +135,10 @@ export class Lessor {
     this.table.put(key, { ...r, dirty, lastForward: now, next: r.next + 1 }, this.scratch);
     this.nextRevoke = Math.min(this.nextRevoke, now + leasing.idleRevokeMs);
     this.out!.forwarded++;
-    this.d.counters.forwarded++;
+    const c = this.d.counters;
+    c.forwarded++;
+    if (c.firstForwardAt === 0) c.firstForwardAt = now;
+    c.lastForwardAt = now;
     return true;
   }
 
@@ -277,6 +280,7 @@ export class Lessor {
       }
     }
     this.d.counters.merged++;
+    if (m.final) this.d.counters.lastFinalMergeAt = this.d.env.clock.now();
     if (rec === undefined) return;
     const waiting = wait === undefined ? rec.waiting : rec.waiting.filter((w) => w !== wait);
     const next = { ...rec, waiting };

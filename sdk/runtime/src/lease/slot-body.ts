@@ -266,7 +266,9 @@ export class LeaseSlotBody implements TaskBody {
       return;
     }
     this.setLease(fn, e.key, { epoch: held.epoch, processed: held.processed + 1 });
-    this.d.counters.lesseeProcessed++;
+    const c = this.d.counters;
+    c.lesseeProcessed++;
+    if (c.firstLesseeAt === 0) c.firstLesseeAt = this.envs.get(fn)!.clock.now();
     return runner.execute(origin, e.key, out, scheduled, false, undefined);
   }
 

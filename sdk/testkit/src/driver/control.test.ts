@@ -111,6 +111,8 @@ describe('health endpoints', () => {
       body: { ready: false, apps: { stopper: { status: 'failed' } } },
     });
     expect(await get('/healthz')).toMatchObject({ status: 200 });
+    const leases = await fetch(`http://127.0.0.1:${worker.metricsAddress}/leases`);
+    expect(await leases.json()).toMatchObject({ leases: [], counters: { forwarded: 0 }, slots: {} });
     await worker.stop();
     expect(worker.health()).toMatchObject({ state: 'stopped', live: false, ready: false });
     await kafka.close();
