@@ -5,6 +5,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { LeaseCounters } from './lease/lease-metrics.ts';
+import type { LeaseView } from './lease/lessor.ts';
+import { registerLeaseMetrics } from './lease/prometheus.ts';
 import type { InMemorySchedulerMetrics } from './scheduler/metrics.ts';
 import type { WorkerHealth } from './worker.ts';
 import { registerSchedulerMetrics } from './scheduler/prometheus.ts';
@@ -20,11 +23,12 @@ export async function startMetricsServer(
   metrics: InMemorySchedulerMetrics,
   workerId: string,
   health: () => WorkerHealth,
-  leases: () => unknown,
+  leases: () => { counters: Readonly<LeaseCounters>; leases: readonly LeaseView[] },
 ): Promise<MetricsServer> {
   const registry = new Registry();
   registry.setDefaultLabels({ worker: workerId });
   registerSchedulerMetrics(registry, metrics);
+  registerLeaseMetrics(registry, leases);
   collectDefaultMetrics({ register: registry, prefix: 'dirigo_process_' });
   const server = createServer((req, res) => {
     if (req.url === '/healthz' || req.url === '/readyz') {

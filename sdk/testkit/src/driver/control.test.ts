@@ -67,6 +67,7 @@ describe('metrics endpoint', () => {
     expect(res.status).toBe(200);
     expect(text).toMatch(/dirigo_scheduler_completed_total\{app="noop",worker="[^"]+"\} 1/);
     expect(text).toContain('dirigo_scheduler_satisfaction_ratio');
+    expect(text).toMatch(/dirigo_lease_forwarded_total\{worker="[^"]+"\} 0/);
     await worker.stop();
     await kafka.close();
   });
