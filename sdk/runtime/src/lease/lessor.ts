@@ -216,17 +216,7 @@ export class Lessor {
     const seq = rec.dirty.length > 0 ? rec.seq + 1 : rec.seq;
     const waits: SlotWait[] = [...rec.waiting];
     for (const slot of rec.dirty) {
-      this.control(slot, {
-        v: 1,
-        type: 'sync',
-        app: this.app,
-        fn: this.fn,
-        key,
-        epoch: rec.epoch,
-        seq,
-        slot,
-        replyTo: { topic: this.d.env.fn.topic, partition: this.d.partition },
-      });
+      this.request('sync', key, rec.epoch, seq, slot);
       waits.push({ slot, seq, final: false });
     }
     if (rec.dirty.length > 0) this.d.counters.syncs++;
@@ -338,17 +328,7 @@ export class Lessor {
       const seq = rec.seq + 1;
       const waits: SlotWait[] = [...rec.waiting];
       for (const slot of rec.slots) {
-        this.control(slot, {
-          v: 1,
-          type: 'lease-revoke',
-          app: this.app,
-          fn: this.fn,
-          key,
-          epoch: rec.epoch,
-          seq,
-          slot,
-          replyTo: { topic: this.d.env.fn.topic, partition: this.d.partition },
-        });
+        this.request('lease-revoke', key, rec.epoch, seq, slot);
         waits.push({ slot, seq, final: true });
       }
       this.d.counters.revoked += rec.slots.length;
@@ -375,6 +355,18 @@ export class Lessor {
       });
     }
     return views;
+  }
+
+  /** Asks `slot` for its partials of `key` (a SYNC, or a LEASE_REVOKE that also ends its part of the lease). */
+  private request(
+    type: 'sync' | 'lease-revoke',
+    key: string,
+    epoch: number,
+    seq: number,
+    slot: number,
+  ): void {
+    const replyTo = { topic: this.d.env.fn.topic, partition: this.d.partition };
+    this.control(slot, { v: 1, type, app: this.app, fn: this.fn, key, epoch, seq, slot, replyTo });
   }
 
   /** A control message to a lease slot, in the forwards bucket so it keeps its order with the forwards. */

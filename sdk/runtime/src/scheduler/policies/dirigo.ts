@@ -11,7 +11,7 @@ import type {
   WorkerView,
 } from '../types.ts';
 import { costAhead } from './laxity.ts';
-import { checkKnown, effectiveDeadline, positiveNumber, twoChoices } from './shared.ts';
+import { checkKnown, effectiveDeadline, pickEarliestDeadline, positiveNumber, twoChoices } from './shared.ts';
 
 /** Options of the `dirigo` policy. */
 export interface DirigoPolicyOptions {
@@ -67,23 +67,6 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
       }
       return finish > d ? { forward: peer(view), fallback: 'admit' } : 'admit';
     },
-    pickNext(view: WorkerView): QueueView | undefined {
-      const qs = view.queues;
-      let best: QueueView | undefined;
-      let bestD = Number.POSITIVE_INFINITY;
-      let bestAt = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < qs.length; i++) {
-        const q = qs[i]!;
-        const h = q.head;
-        if (h === undefined) continue;
-        const dl = effectiveDeadline(h.deadline, h.enqueuedAt, missing);
-        if (best === undefined || dl < bestD || (dl === bestD && h.enqueuedAt < bestAt)) {
-          best = q;
-          bestD = dl;
-          bestAt = h.enqueuedAt;
-        }
-      }
-      return best;
-    },
+    pickNext: (view: WorkerView): QueueView | undefined => pickEarliestDeadline(view, missing),
   };
 }

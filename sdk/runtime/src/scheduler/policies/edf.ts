@@ -1,6 +1,6 @@
 // The `edf` policy: earliest deadline first across all queues of all apps.
 import type { PolicyOptions, QueueView, SchedulingPolicy, WorkerView } from '../types.ts';
-import { checkKnown, effectiveDeadline, positiveNumber } from './shared.ts';
+import { checkKnown, effectiveDeadline, pickEarliestDeadline, positiveNumber } from './shared.ts';
 
 /** Options of the `edf` policy. */
 export interface EdfPolicyOptions {
@@ -25,23 +25,6 @@ export function edfPolicy(options: PolicyOptions = {}): SchedulingPolicy {
   const missing = positiveNumber(options, 'missingDeadlineMs', 1000);
   return {
     name: 'edf',
-    pickNext(view: WorkerView): QueueView | undefined {
-      const qs = view.queues;
-      let best: QueueView | undefined;
-      let bestD = Number.POSITIVE_INFINITY;
-      let bestAt = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < qs.length; i++) {
-        const q = qs[i]!;
-        const h = q.head;
-        if (h === undefined) continue;
-        const d = effectiveDeadline(h.deadline, h.enqueuedAt, missing);
-        if (best === undefined || d < bestD || (d === bestD && h.enqueuedAt < bestAt)) {
-          best = q;
-          bestD = d;
-          bestAt = h.enqueuedAt;
-        }
-      }
-      return best;
-    },
+    pickNext: (view: WorkerView): QueueView | undefined => pickEarliestDeadline(view, missing),
   };
 }

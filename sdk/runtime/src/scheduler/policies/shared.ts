@@ -75,3 +75,23 @@ export function twoChoices(n: number, turn: number): [number, number] {
   const j = (i + 1 + (Math.floor(turn / n) % (n - 1))) % n;
   return [i, j];
 }
+
+/** The queue whose eligible head has the earliest deadline (ties: oldest `enqueuedAt`); `edf`'s dispatch. */
+export function pickEarliestDeadline(view: WorkerView, missingDeadlineMs: number): QueueView | undefined {
+  const qs = view.queues;
+  let best: QueueView | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  let bestAt = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < qs.length; i++) {
+    const q = qs[i]!;
+    const h = q.head;
+    if (h === undefined) continue;
+    const d = effectiveDeadline(h.deadline, h.enqueuedAt, missingDeadlineMs);
+    if (best === undefined || d < bestD || (d === bestD && h.enqueuedAt < bestAt)) {
+      best = q;
+      bestD = d;
+      bestAt = h.enqueuedAt;
+    }
+  }
+  return best;
+}
