@@ -1,6 +1,6 @@
 // The `edf` policy: earliest deadline first across all queues of all apps.
 import type { PolicyOptions, QueueView, SchedulingPolicy, WorkerView } from '../types.ts';
-import { checkKnown, effectiveDeadline, pickEarliestDeadline, positiveNumber } from './shared.ts';
+import { checkKnown, pickEarliestDeadline, positiveNumber } from './shared.ts';
 
 /** Options of the `edf` policy. */
 export interface EdfPolicyOptions {
