@@ -1,12 +1,14 @@
-// The chaos scenario in CI, smaller than `npm run chaos`: real worker processes SIGKILLed and SIGSTOPped while
-// fed; exactly-once must lose and duplicate nothing and match the independent tracker exactly.
+// The chaos scenario in CI, smaller than `npm run chaos`: all three app shapes on real worker processes started
+// at once, fed while workers are SIGKILLed, frozen past their session timeout (twice, the second time after
+// partitions were handed back), and while an extra worker joins and leaves; exactly-once must lose, duplicate
+// and leave stuck nothing, fire every timer once, and match the independent tracker exactly.
 import { describe, expect, it } from 'vitest';
 import { runChaos } from './chaos/chaos.ts';
-import { seeded } from './chaos/run-chaos-lib.ts';
+import { SHAPES } from './chaos/names.ts';
 import { brokers, kafkaTransport, testLogger } from './harness.ts';
 
 describe('chaos on a real broker', () => {
-  it('exactly-once survives SIGKILLs and a SIGSTOP past the session timeout', async () => {
+  it('exactly-once survives kills, freezes and a worker joining and leaving, in every app shape', async () => {
     const transport = kafkaTransport('it-chaos');
     try {
       const seed = Date.now() % 100_000;
@@ -14,26 +16,46 @@ describe('chaos on a real broker', () => {
         transport,
         brokers: brokers(),
         guarantee: 'exactly_once',
-        records: 30_000,
-        keys: 500,
+        shapes: SHAPES,
+        records: 15_000,
         workers: 3,
-        kills: 3,
-        pauses: 1,
+        kills: 2,
+        pauses: 2,
+        joinLeave: 1,
         partitions: 6,
         feedMs: 6_000,
         sessionTimeoutMs: 6_000,
-        timeoutMs: 150_000,
-        random: seeded(seed),
+        timeoutMs: 90_000,
+        seed,
         logger: testLogger(),
       });
-      expect({ seed, ...result, elapsedMs: 0, logDir: '' }).toMatchObject({
+      const { sent, lost, duplicated, stateMismatches, stuck, timerMismatches, kills, pauses } = result;
+      expect({
         seed,
-        sent: 30_000,
+        sent,
+        lost,
+        duplicated,
+        stateMismatches,
+        stuck,
+        timerMismatches,
+        kills,
+        pauses,
+        stuckPartitions: result.stuckPartitions,
+        notes: result.notes,
+        logDir: result.logDir,
+      }).toEqual({
+        seed,
+        sent: 15_000,
         lost: 0,
         duplicated: 0,
         stateMismatches: 0,
-        kills: 3,
-        pauses: 1,
+        stuck: 0,
+        timerMismatches: 0,
+        kills: 2,
+        pauses: 2,
+        stuckPartitions: [],
+        notes: [],
+        logDir: result.logDir,
       });
     } finally {
       await transport.close();

@@ -295,6 +295,60 @@ describe('graceful stop on a real broker', () => {
   });
 });
 
+describe('a worker started through npm', () => {
+  it('stops by itself when its parent (npm, npx, a shell) is killed, instead of running on as an orphan', async () => {
+    const { env, t } = await processScenario('it-orphan', 1);
+    const readyFile = join(mkdtempSync(join(tmpdir(), 'orphan-')), 'ready.json');
+    const pidFile = `${readyFile}.pid`;
+    // sh stands for npm: it forks node (the trailing `true` keeps sh from exec-ing it) and gets SIGKILLed.
+    const command = [
+      process.execPath,
+      '--conditions=source',
+      cli,
+      'worker',
+      zombieApp,
+      '--brokers',
+      brokers(),
+    ]
+      .concat(['--ready-file', readyFile])
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const parent = spawn('sh', ['-c', `${command} & echo $! > '${pidFile}'; wait; true`], {
+      env: { ...process.env, ...env, DIRIGO_LOG_LEVEL: 'error', npm_execpath: '/usr/lib/npm/bin/npm-cli.js' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    stopAll.push(async () => {
+      parent.kill('SIGKILL');
+    });
+    await waitFor(() => existsSync(readyFile), 60_000, { intervalMs: 50 });
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    stopAll.push(async () => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    });
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive()).toBe(true);
+    parent.kill('SIGKILL');
+    await waitFor(() => !alive(), 30_000, { intervalMs: 100 });
+    // It stopped gracefully: it left its group, so a new worker gets the partition at once.
+    expect(existsSync(readyFile)).toBe(false);
+    await produceJson(t, env.ZOMBIE_IN, [{ key: 'k', value: {} }]);
+    const app = zombieAppFor(env);
+    await startWorker(app, 'w-after-orphan');
+    await waitFor(async () => (await readJson(t, env.ZOMBIE_OUT)).length === 1, 30_000, { intervalMs: 200 });
+  });
+});
+
 async function readDlq(t: ReturnType<typeof kafkaTransport>, topic: string) {
   const admin = await t.admin();
   const out: { stage: string; topic: string; offset: string; error: string }[] = [];

@@ -1,295 +1,207 @@
-// The chaos run: N worker processes of the keyed-counter app on a real broker, fed keyed records while
-// workers are SIGKILLed and restarted at random moments and one is SIGSTOPped past its session timeout and
-// resumed. Afterwards an independent tracker (what the feeder knows it sent) is compared with the committed
-// output (read_committed) and the final state in the changelog.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Logger, Transport } from '@dirigo/core';
-import { decodeChangelogKey } from '@dirigo/runtime';
-import type { ChaosOutput } from './chaos-app.ts';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../../..');
+// One chaos run (one seed): the shapes' apps deployed together on N worker processes started at once on a
+// fresh namespace and control topic (a worker that dies on its own is reported and restarted, as a supervisor
+// would); once they run, they are fed while workers are killed, frozen, joined and removed (faults.ts);
+// then a bounded wait until every function group has caught up and every timer has fired (progress.ts); then
+// an independent tracker (what the feeder knows the broker acknowledged) is compared with everything committed
+// (read_committed): egress outputs, internal topics, and the final state in the changelogs (checks/).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger, OutgoingRecord, Transport } from '@dirigo/core';
+import { fanOutInHarness } from './checks/fan-out-in.ts';
+import { oneHopHarness } from './checks/one-hop.ts';
+import type { ShapeHarness, Verdict } from './checks/shape.ts';
+import { twoHopTimerHarness } from './checks/two-hop-timer.ts';
+import { EventLog } from './events.ts';
+import { planFaults, runFaults } from './faults.ts';
+import type { ShapeName } from './names.ts';
+import { topics } from './names.ts';
+import { WorkerProcs, repoRoot } from './procs.ts';
+import { describeBehind, waitSettled } from './progress.ts';
+import { type ChaosResult, type Mode, seeded } from './run-chaos-lib.ts';
 
 export interface ChaosOptions {
   readonly transport: Transport;
   readonly brokers: string;
-  readonly guarantee: 'exactly_once' | 'at_least_once';
+  readonly guarantee: Mode;
+  readonly shapes: readonly ShapeName[];
+  /** Input records in total, split evenly over the shapes. */
   readonly records: number;
-  readonly keys: number;
   readonly workers: number;
   readonly kills: number;
   readonly pauses: number;
+  /** Extra workers that join mid-run and leave with SIGTERM. */
+  readonly joinLeave: number;
   readonly partitions: number;
-  /** How long feeding takes (ms): kills and pauses happen during and shortly after it. */
+  /** How long feeding takes (ms): faults happen during and after it. */
   readonly feedMs: number;
   readonly sessionTimeoutMs: number;
+  /** Bound of the wait for the groups to catch up, after feeding and faults. */
   readonly timeoutMs: number;
-  readonly random: () => number;
+  readonly seed: number;
   readonly logger: Logger;
+  /** Keep the run's topics (default: deleted at the end). */
+  readonly keepTopics?: boolean;
 }
 
-export interface ChaosResult {
-  mode: string;
-  sent: number;
-  lost: number;
-  duplicated: number;
-  stateMismatches: number;
-  kills: number;
-  pauses: number;
-  /** Extra facts, not part of the JSON contract's required keys. */
-  outputs: number;
-  elapsedMs: number;
-  logDir: string;
-}
+const harnesses: Record<ShapeName, (ns: string) => ShapeHarness> = {
+  'one-hop': oneHopHarness,
+  'two-hop-timer': twoHopTimerHarness,
+  'fan-out-in': fanOutInHarness,
+};
+
+/** Workers that exit on their own are restarted, up to this many times per run. */
+const MAX_SUPERVISED_RESTARTS = 20;
+/** How long the harness waits for the workers started at once to be running. */
+const STARTUP_TIMEOUT_MS = 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-class WorkerProcs {
-  private readonly procs: (ChildProcess | undefined)[] = [];
-  private restarts = 0;
-  private readonly count: number;
-  private readonly env: NodeJS.ProcessEnv;
-  private readonly brokers: string;
-  private readonly sessionTimeoutMs: number;
-  private readonly logDir: string;
-  constructor(
-    count: number,
-    env: NodeJS.ProcessEnv,
-    brokers: string,
-    sessionTimeoutMs: number,
-    logDir: string,
-  ) {
-    this.count = count;
-    this.env = env;
-    this.brokers = brokers;
-    this.sessionTimeoutMs = sessionTimeoutMs;
-    this.logDir = logDir;
-  }
-
-  start(i: number): void {
-    const log = openSync(join(this.logDir, `worker-${i}.${this.restarts++}.log`), 'a');
-    const p = spawn(
-      process.execPath,
-      [
-        '--conditions=source',
-        join(repo, 'sdk/runtime/src/cli.ts'),
-        'worker',
-        join(here, 'chaos-app.ts'),
-        '--brokers',
-        this.brokers,
-        '--worker-id',
-        `chaos-w${i}`,
-        '--session-timeout-ms',
-        String(this.sessionTimeoutMs),
-      ],
-      { env: { ...process.env, ...this.env, DIRIGO_LOG_LEVEL: 'info' }, stdio: ['ignore', log, log] },
-    );
-    this.procs[i] = p;
-  }
-
-  startAll(): void {
-    for (let i = 0; i < this.count; i++) this.start(i);
-  }
-
-  signal(i: number, sig: NodeJS.Signals): void {
-    this.procs[i]?.kill(sig);
-  }
-
-  async kill(i: number): Promise<void> {
-    const p = this.procs[i];
-    if (!p || p.exitCode !== null) return;
-    const exited = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
-    await exited;
-  }
-
-  async stopAll(): Promise<void> {
-    await Promise.all(
-      this.procs.map(async (p) => {
-        if (!p || p.exitCode !== null || p.signalCode !== null) return;
-        const exited = new Promise((r) => p.once('exit', r));
-        p.kill('SIGCONT');
-        p.kill('SIGTERM');
-        const t = setTimeout(() => p.kill('SIGKILL'), 30_000);
-        await exited;
-        clearTimeout(t);
-      }),
-    );
+/** Feeds `records` inputs spread over `feedMs`, round-robin over the shapes; seqs are unique across the run. */
+async function feed(o: ChaosOptions, shapes: readonly ShapeHarness[], random: () => number): Promise<void> {
+  const producer = o.transport.producer({ clientId: 'chaos-feeder' });
+  await producer.connect();
+  try {
+    const batch = 500;
+    const batches = Math.ceil(o.records / batch);
+    for (let b = 0; b < batches; b++) {
+      const started = Date.now();
+      const drafts = [];
+      for (let seq = b * batch; seq < Math.min(o.records, (b + 1) * batch); seq++) {
+        drafts.push(shapes[seq % shapes.length]!.draw(seq, random));
+      }
+      await producer.send(drafts.map((d): OutgoingRecord => d.record));
+      for (const d of drafts) d.acked();
+      await sleep(Math.max(0, o.feedMs / batches - (Date.now() - started)));
+    }
+  } finally {
+    await producer.disconnect();
   }
 }
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const started = Date.now();
-  const id = `${Date.now().toString(36)}${Math.floor(o.random() * 1e6).toString(36)}`;
+  const random = seeded(o.seed);
+  const id = `s${o.seed}-${Date.now().toString(36)}`;
   const ns = `chaos-${id}`;
-  const inTopic = `${ns}-in`;
-  const outTopic = `${ns}-out`;
-  const group = `${ns}.chaos.count`;
-  const changelog = `${ns}.chaos.count.changelog`;
-  const logDir = join(repo, '.cache', 'chaos', id);
+  const logDir = join(repoRoot, '.cache', 'chaos', id);
   mkdirSync(logDir, { recursive: true });
+  const events = new EventLog(logDir, o.logger);
+  const shapes = o.shapes.map((s) => harnesses[s](ns));
   const admin = await o.transport.admin();
-  await admin.createTopics([{ name: inTopic, partitions: o.partitions }]);
-
-  const procs = new WorkerProcs(
-    o.workers,
-    { CHAOS_NS: ns, CHAOS_IN: inTopic, CHAOS_OUT: outTopic, CHAOS_GUARANTEE: o.guarantee },
-    o.brokers,
-    o.sessionTimeoutMs,
+  await admin.createTopics(
+    shapes.flatMap((s) => s.ingressTopics).map((name) => ({ name, partitions: o.partitions })),
+  );
+  const unexpectedExits: string[] = [];
+  const procs = new WorkerProcs({
+    brokers: o.brokers,
+    sessionTimeoutMs: o.sessionTimeoutMs,
+    controlTopic: topics(ns).control,
     logDir,
-  );
-  procs.startAll();
-  o.logger.info({ ns, logDir }, 'chaos: workers started');
-
-  // The independent tracker: what the feeder knows it sent (acknowledged by the broker).
-  const expected = new Map<string, number>();
-  let sent = 0;
-  const feed = async () => {
-    const producer = o.transport.producer({ clientId: 'chaos-feeder' });
-    await producer.connect();
-    const batch = 500;
-    const batches = Math.ceil(o.records / batch);
-    const pause = o.feedMs / batches;
-    for (let b = 0; b < batches; b++) {
-      const records = [];
-      const keys: string[] = [];
-      for (let i = b * batch; i < Math.min(o.records, (b + 1) * batch); i++) {
-        const key = `k${Math.floor(o.random() * o.keys)}`;
-        keys.push(key);
-        records.push({
-          topic: inTopic,
-          key: Buffer.from(key),
-          value: Buffer.from(JSON.stringify({ seq: i })),
-        });
+    env: {
+      CHAOS_NS: ns,
+      CHAOS_GUARANTEE: o.guarantee,
+      CHAOS_SHAPES: o.shapes.join(','),
+      CHAOS_PARTITIONS: String(o.partitions),
+    },
+    onUnexpectedExit: (worker, how) => {
+      unexpectedExits.push(`worker ${worker}: ${how} at ${events.elapsed()} ms`);
+      events.warn('worker exited unexpectedly', { worker, how });
+      // Like a process supervisor: restart it (unless the run is ending or someone already did).
+      if (unexpectedExits.length <= MAX_SUPERVISED_RESTARTS) {
+        setTimeout(() => {
+          if (ending || procs.current(worker) !== undefined) return;
+          const p = procs.start(worker);
+          events.info('restarted after unexpected exit', { worker, pid: p.pid });
+        }, 1_000);
       }
-      await producer.send(records);
-      for (const k of keys) expected.set(k, (expected.get(k) ?? 0) + 1);
-      sent += records.length;
-      await sleep(pause);
-    }
-    await producer.disconnect();
-  };
+    },
+  });
+  let ending = false;
+  // Faults are drawn before any record, so the plan and the records depend on the seed only.
+  const plan = planFaults(o, random);
+  events.info('start', { seed: o.seed, ns, mode: o.guarantee, shapes: o.shapes, records: o.records, plan });
 
-  let kills = 0;
-  let pauses = 0;
-  const chaos = async () => {
-    const events: { at: number; kind: 'kill' | 'pause' }[] = [];
-    const window = o.feedMs + 5_000;
-    for (let i = 0; i < o.kills; i++) events.push({ at: 2_000 + o.random() * window, kind: 'kill' });
-    for (let i = 0; i < o.pauses; i++) events.push({ at: 2_000 + o.random() * (window / 2), kind: 'pause' });
-    events.sort((a, b) => a.at - b.at);
-    const t0 = Date.now();
-    const paused = new Set<number>();
-    const pending: Promise<void>[] = [];
-    for (const e of events) {
-      await sleep(Math.max(0, t0 + e.at - Date.now()));
-      const candidates = [...Array(o.workers).keys()].filter((i) => !paused.has(i));
-      const w = candidates[Math.floor(o.random() * candidates.length)]!;
-      if (e.kind === 'kill') {
-        o.logger.info({ worker: w }, 'chaos: SIGKILL');
-        await procs.kill(w);
-        kills++;
-        await sleep(500 + o.random() * 1500);
-        procs.start(w);
-      } else {
-        o.logger.info({ worker: w, ms: o.sessionTimeoutMs + 4000 }, 'chaos: SIGSTOP');
-        paused.add(w);
-        procs.signal(w, 'SIGSTOP');
-        pauses++;
-        pending.push(
-          sleep(o.sessionTimeoutMs + 4_000).then(() => {
-            procs.signal(w, 'SIGCONT');
-            paused.delete(w);
-            o.logger.info({ worker: w }, 'chaos: SIGCONT');
-          }),
-        );
-      }
-    }
-    await Promise.all(pending);
-  };
-
+  let counts = { kills: 0, pauses: 0 };
+  let settled: Awaited<ReturnType<typeof waitSettled>>;
   try {
-    await Promise.all([feed(), chaos()]);
-    // Wait until the group has committed everything the feeder wrote.
-    const deadline = started + o.timeoutMs;
-    for (;;) {
-      const high = await admin.fetchTopicOffsets(inTopic);
-      const committed = await admin.fetchCommittedOffsets(group, inTopic);
-      const lag = high.reduce(
-        (s, h) => s + h.high - Math.max(0, committed.find((c) => c.partition === h.partition)?.offset ?? 0),
-        0,
-      );
-      if (lag === 0) break;
-      if (Date.now() > deadline) {
-        o.logger.error({ lag }, 'chaos: timed out waiting for the workers to catch up');
-        break;
-      }
-      await sleep(500);
-    }
+    // All workers at once, on a namespace and control topic nobody has used.
+    for (let i = 0; i < o.workers; i++) procs.start(i);
+    events.info('workers started', { workers: o.workers, logDir });
+    // Feed and faults begin once every worker is up, so the faults hit workers that are processing.
+    const up = await Promise.all(
+      [...Array(o.workers).keys()].map((i) =>
+        procs.waitForLog(i, 0, (l) => l.msg === 'worker running', STARTUP_TIMEOUT_MS),
+      ),
+    );
+    const down = up.flatMap((ok, i) => (ok ? [] : [i]));
+    if (down.length > 0) events.warn('workers not running in time; going on', { workers: down });
+    else events.info('workers running');
+    [, counts] = await Promise.all([
+      feed(o, shapes, random).then(() =>
+        events.info('fed', { sent: shapes.reduce((s, h) => s + h.sent, 0) }),
+      ),
+      runFaults(plan, o, procs, events),
+    ]);
+    events.info('faults over', counts);
+    const groups = shapes.flatMap((s) => s.groups);
+    const pendingTimers = async () =>
+      (await Promise.all(shapes.map((s) => s.pendingTimers(o.transport)))).flat();
+    settled = await waitSettled(o.transport, groups, pendingTimers, Date.now() + o.timeoutMs, events);
+    events.info(settled.settled ? 'settled' : 'NOT settled', {
+      behind: settled.behind.map(describeBehind),
+      pendingTimers: settled.pendingTimers.length,
+    });
+    ending = true;
+    const killed = await procs.stopAll(30_000);
+    if (killed.length > 0) events.warn('workers did not stop within 30 s of SIGTERM; killed', { killed });
   } finally {
-    await procs.stopAll();
+    ending = true;
+    await procs.killAll();
   }
 
-  // Verify: committed outputs (read_committed) and the final state in the changelog.
-  const seen = new Map<number, number>();
-  let outputs = 0;
-  const maxCount = new Map<string, number>();
-  const outOffsets = await admin.fetchTopicOffsets(outTopic);
-  await o.transport.readToEnd(
-    outOffsets.map((p) => ({ topic: outTopic, partition: p.partition, fromOffset: 0 })),
-    (records) => {
-      for (const r of records) {
-        const v = JSON.parse(r.value!.toString()) as ChaosOutput;
-        outputs++;
-        seen.set(v.seq, (seen.get(v.seq) ?? 0) + 1);
-        if (v.count > (maxCount.get(v.key) ?? 0)) maxCount.set(v.key, v.count);
-      }
-    },
-  );
-  let lost = 0;
-  let duplicated = 0;
-  for (let s = 0; s < sent; s++) {
-    const n = seen.get(s) ?? 0;
-    if (n === 0) lost++;
-    else duplicated += n - 1;
-  }
-  const finalState = new Map<string, number>();
-  const clOffsets = await admin.fetchTopicOffsets(changelog);
-  await o.transport.readToEnd(
-    clOffsets.map((p) => ({ topic: changelog, partition: p.partition, fromOffset: 0 })),
-    (records) => {
-      for (const r of records) {
-        const cell = decodeChangelogKey(r.key!);
-        if (cell?.state !== 'count') continue;
-        const key = cell.key;
-        if (r.value === null) finalState.delete(key);
-        else finalState.set(key, JSON.parse(r.value.toString()) as number);
-      }
-    },
-  );
-  let stateMismatches = 0;
-  const exactly = o.guarantee === 'exactly_once';
-  for (const [key, n] of expected) {
-    const state = finalState.get(key);
-    // At-least-once may count a replayed record twice; exactly-once must match exactly.
-    if (state === undefined || (exactly ? state !== n : state < n)) stateMismatches++;
-    if (exactly && maxCount.get(key) !== n) stateMismatches++;
-  }
-  for (const key of finalState.keys()) if (!expected.has(key)) stateMismatches++;
-  await admin.deleteTopics([inTopic, outTopic, changelog, `${ns}.chaos.dlq`]).catch(() => {});
-  return {
+  const verified = await verifyShapes(shapes, o.transport, o.guarantee === 'exactly_once');
+  const result: ChaosResult = {
+    seed: o.seed,
     mode: o.guarantee,
-    sent,
-    lost,
-    duplicated,
-    stateMismatches,
-    kills,
-    pauses,
-    outputs,
+    sent: verified.sent,
+    lost: verified.lost,
+    duplicated: verified.duplicated,
+    stateMismatches: verified.stateMismatches,
+    stuck: settled.behind.length,
+    timerMismatches: verified.timerMismatches,
+    kills: counts.kills,
+    pauses: counts.pauses,
+    shapes: o.shapes,
+    byShape: verified.byShape,
+    stuckPartitions: settled.behind.map(describeBehind),
+    pendingTimers: settled.pendingTimers,
+    unexpectedExits,
+    notes: verified.notes,
     elapsedMs: Date.now() - started,
     logDir,
   };
+  if (!o.keepTopics) {
+    const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${ns}.`));
+    await admin.deleteTopics(mine).catch(() => {});
+  }
+  events.info('result', { ...result });
+  return result;
+}
+
+/** Every shape's verdict, summed, with the per-shape counts and the notes. */
+async function verifyShapes(shapes: readonly ShapeHarness[], transport: Transport, exact: boolean) {
+  const sum = { sent: 0, lost: 0, duplicated: 0, stateMismatches: 0, timerMismatches: 0 };
+  const byShape: Partial<Record<ShapeName, Omit<Verdict, 'notes'>>> = {};
+  const notes: string[] = [];
+  for (const s of shapes) {
+    const { notes: shapeNotes, ...v } = await s.verify(transport, exact);
+    byShape[s.name] = v;
+    sum.sent += s.sent;
+    sum.lost += v.lost;
+    sum.duplicated += v.duplicated;
+    sum.stateMismatches += v.stateMismatches;
+    sum.timerMismatches += v.timerMismatches;
+    notes.push(...shapeNotes);
+  }
+  return { ...sum, byShape, notes };
 }

@@ -1,76 +1,114 @@
-// `npm run chaos -- eos|alo [--json] [--records N] [--keys K] [--workers W] [--kills N] [--pauses N] [--seed S]`
-// Runs the chaos scenario on the local broker (or KAFKA_BROKERS) and prints the result; with --json the last
-// line is `{"mode":..,"sent":N,"lost":0,"duplicated":0,"stateMismatches":0,"kills":K,"pauses":P}`.
-// Exits 1 when records were lost, duplicated (exactly-once) or state differs from the tracker.
+// `npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes a,b,c] [--workers W]
+//   [--kills K] [--pauses P] [--join-leave J] [--partitions N] [--feed-ms MS] [--session-timeout-ms MS]
+//   [--timeout-ms MS] [--keep-topics]`
+// Runs the chaos scenario (chaos.ts) once per seed (S, S+1, ... S+N-1; S defaults to 1) on the local broker (or
+// KAFKA_BROKERS). Prints one line per seed, then, as the last stdout line with --json:
+// {"mode":..,"sent":N,"lost":0,"duplicated":0,"stateMismatches":0,"stuck":0,"timerMismatches":0,"kills":K,
+//  "pauses":P,"shapes":[..],"seeds":[..]} (sums over the seeds). Exits 1 when any seed failed.
 import { parseArgs } from 'node:util';
 import { createLogger } from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { ensureKafka } from '@dirigo/local-kafka';
-import { runChaos } from './chaos.ts';
-import { seeded } from './run-chaos-lib.ts';
+import { type ChaosOptions, runChaos } from './chaos.ts';
+import { parseShapes } from './names.ts';
+import { aggregateLine, type ChaosResult, type Mode, passed, seedLine } from './run-chaos-lib.ts';
+
+const USAGE =
+  'usage: npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in]\n' +
+  '         [--workers 3] [--kills 3] [--pauses 2] [--join-leave 1] [--partitions 6] [--feed-ms 10000]\n' +
+  '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics]\n';
+
+function int(name: string, v: string | undefined, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    process.stderr.write(`--${name}: '${v}' is not an integer >= ${min}\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+}
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
       json: { type: 'boolean' },
-      records: { type: 'string', default: '100000' },
-      keys: { type: 'string', default: '1000' },
+      seed: { type: 'string', default: '1' },
+      seeds: { type: 'string', default: '1' },
+      records: { type: 'string', default: '60000' },
+      shapes: { type: 'string' },
       workers: { type: 'string', default: '3' },
       kills: { type: 'string', default: '3' },
-      pauses: { type: 'string', default: '1' },
+      pauses: { type: 'string', default: '2' },
+      'join-leave': { type: 'string', default: '1' },
       partitions: { type: 'string', default: '6' },
       'feed-ms': { type: 'string', default: '10000' },
       'session-timeout-ms': { type: 'string', default: '6000' },
       'timeout-ms': { type: 'string', default: '300000' },
-      seed: { type: 'string' },
+      'keep-topics': { type: 'boolean' },
     },
   });
   const mode = positionals[0] ?? 'eos';
   if (mode !== 'eos' && mode !== 'alo') {
-    process.stderr.write(
-      'usage: npm run chaos -- eos|alo [--json] [--records N] [--kills N] [--pauses N] [--seed S]\n',
-    );
+    process.stderr.write(USAGE);
     process.exit(2);
   }
+  let shapes: ReturnType<typeof parseShapes>;
+  try {
+    shapes = parseShapes(values.shapes);
+  } catch (e) {
+    process.stderr.write(`--shapes: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
+  const guarantee: Mode = mode === 'eos' ? 'exactly_once' : 'at_least_once';
+  const base = int('seed', values.seed, 0);
+  const seeds = int('seeds', values.seeds, 1);
   const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'info' });
-  const seed = values.seed ? Number(values.seed) : Date.now() % 1_000_000;
   const kafka = await ensureKafka({ nodes: 1, logger });
-  logger.info(
-    { brokers: kafka.brokers, version: kafka.version, source: kafka.source, seed },
-    'chaos: broker',
-  );
+  logger.info({ brokers: kafka.brokers, version: kafka.version, source: kafka.source }, 'chaos: broker');
   const transport = new KafkajsTransport({
     brokers: kafka.brokers.split(','),
     clientId: 'chaos-harness',
     logger,
   });
+  const options: Omit<ChaosOptions, 'seed'> = {
+    transport,
+    brokers: kafka.brokers,
+    guarantee,
+    shapes,
+    records: int('records', values.records, 1),
+    workers: int('workers', values.workers, 1),
+    kills: int('kills', values.kills, 0),
+    pauses: int('pauses', values.pauses, 0),
+    joinLeave: int('join-leave', values['join-leave'], 0),
+    partitions: int('partitions', values.partitions, 1),
+    feedMs: int('feed-ms', values['feed-ms'], 0),
+    sessionTimeoutMs: int('session-timeout-ms', values['session-timeout-ms'], 1),
+    timeoutMs: int('timeout-ms', values['timeout-ms'], 0),
+    logger,
+    keepTopics: values['keep-topics'] === true,
+  };
+  const results: ChaosResult[] = [];
   try {
-    const result = await runChaos({
-      transport,
-      brokers: kafka.brokers,
-      guarantee: mode === 'eos' ? 'exactly_once' : 'at_least_once',
-      records: Number(values.records),
-      keys: Number(values.keys),
-      workers: Number(values.workers),
-      kills: Number(values.kills),
-      pauses: Number(values.pauses),
-      partitions: Number(values.partitions),
-      feedMs: Number(values['feed-ms']),
-      sessionTimeoutMs: Number(values['session-timeout-ms']),
-      timeoutMs: Number(values['timeout-ms']),
-      random: seeded(seed),
-      logger,
-    });
-    const { mode: m, sent, lost, duplicated, stateMismatches, kills, pauses } = result;
-    const ok = lost === 0 && stateMismatches === 0 && (m !== 'exactly_once' || duplicated === 0);
-    logger.info({ ...result, seed, ok }, 'chaos: result');
-    const line = JSON.stringify({ mode: m, sent, lost, duplicated, stateMismatches, kills, pauses });
-    process.stdout.write(
-      values.json
-        ? `${line}\n`
-        : `chaos ${ok ? 'PASSED' : 'FAILED'} (seed ${seed}): ${line}\nworker logs: ${result.logDir}\n`,
-    );
+    for (let seed = base; seed < base + seeds; seed++) {
+      const r = await runChaos({ ...options, seed });
+      results.push(r);
+      if (values.json) process.stdout.write(`${seedLine(r)}\n`);
+      else {
+        const head = `chaos seed ${seed} ${passed(r) ? 'PASSED' : 'FAILED'} in ${Math.round(r.elapsedMs / 1000)} s`;
+        const lines = [
+          head,
+          `  ${seedLine(r)}`,
+          ...r.stuckPartitions.map((p) => `  stuck: ${p}`),
+          ...r.unexpectedExits.map((e) => `  unexpected exit: ${e}`),
+          ...r.notes.map((n) => `  ${n}`),
+          `  worker logs: ${r.logDir}`,
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
+    }
+    const ok = results.every(passed);
+    const line = aggregateLine(guarantee, shapes, results);
+    process.stdout.write(values.json ? `${line}\n` : `chaos ${ok ? 'PASSED' : 'FAILED'}: ${line}\n`);
     process.exitCode = ok ? 0 : 1;
   } finally {
     await transport.close();

@@ -36,7 +36,16 @@ export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 
    * the worker is ready (see `WorkerHealth`), and is removed when it stops being ready and when it stops.
    */
   readonly readyFile?: string;
+  /**
+   * Stop gracefully when the parent process goes away (checked every second). Default: true when started
+   * through npm or npx (`npm_execpath` is set), where a supervisor's SIGKILL reaches only the npm process and
+   * would otherwise leave this worker running as an orphan.
+   */
+  readonly exitWithParent?: boolean;
 }
+
+/** How often an orphaned worker is noticed, in ms. */
+const PARENT_CHECK_MS = 1_000;
 
 /** How often the ready file follows the worker's readiness, in ms. */
 const READY_FILE_INTERVAL_MS = 250;
@@ -47,9 +56,22 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<W
   const transport = options.transport ?? kafkajsFromEnv(options.brokers, logger);
   const worker = new Worker({ ...options, transport, logger });
   const readyFile = options.readyFile === undefined ? undefined : followReadiness(worker, options.readyFile);
-  stopOnSignals(worker, transport, logger, readyFile?.stop);
+  const stop = stopOnSignals(worker, transport, logger, readyFile?.stop);
+  if (options.exitWithParent ?? process.env.npm_execpath !== undefined) watchParent(logger, stop);
   await worker.start();
   return worker;
+}
+
+/** Stops the worker when this process's parent changes (it died; the process was re-parented). */
+function watchParent(logger: Logger, stop: (signal: string) => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    logger.warn({ parent, now: process.ppid }, 'the parent process is gone; stopping');
+    stop('parent exit');
+  }, PARENT_CHECK_MS);
+  timer.unref();
 }
 
 /** Keeps `path` in step with the worker's readiness (written atomically, removed when not ready). */
@@ -89,14 +111,15 @@ function kafkajsFromEnv(brokers: string | undefined, logger: Logger): Transport 
 
 /**
  * On the first SIGTERM or SIGINT: `beforeStop()` (if given), then a graceful `worker.stop()` (in-flight steps
- * finish and commit, groups are left), then `transport.close()`, then exit 0 (1 if the stop failed).
+ * finish and commit, groups are left), then `transport.close()`, then exit 0 (1 if the stop failed). Returns
+ * the same stop, to trigger it for another reason.
  */
 export function stopOnSignals(
   worker: Worker,
   transport: Transport,
   logger: Logger,
   beforeStop?: () => void,
-): void {
+): (reason: string) => void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -116,4 +139,5 @@ export function stopOnSignals(
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  return stop;
 }
