@@ -143,6 +143,7 @@ export class Worker {
   private control: ControlChannel | undefined;
   private metricsLogger: NodeJS.Timeout | undefined;
   private readonly leasing: WorkerLeasing;
+  private starting: Promise<void> | undefined;
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -277,8 +278,14 @@ export class Worker {
     return this.resolved;
   }
 
-  async start(): Promise<void> {
+  /** Starts every app (creates topics, joins the groups, starts the timers and the control channel). */
+  start(): Promise<void> {
     this.lifecycle.to('starting', { apps: this.resolved.map((a) => a.name) });
+    this.starting = this.run();
+    return this.starting;
+  }
+
+  private async run(): Promise<void> {
     try {
       const transport = this.options.transport;
       this.sharedProducer = transport.producer({ clientId: `${this.id}.shared` });
@@ -518,8 +525,13 @@ export class Worker {
     this.logger.info({ app: name, failed: error !== undefined }, 'app stopped');
   }
 
-  /** Graceful stop: finish in-flight steps, commit, leave the groups, close connections. */
+  /**
+   * Graceful stop: finish in-flight steps, commit, leave the groups, close connections. Called while the worker
+   * is starting, it waits for the start to end first.
+   */
   async stop(): Promise<void> {
+    // A stop during the start (a SIGTERM right after launch) waits for the start to end, then stops.
+    if (this.lifecycle.is('starting')) await this.starting?.catch(() => {});
     if (this.lifecycle.is('stopped', 'stopping', 'created')) return;
     this.lifecycle.to('stopping');
     if (this.ticker) clearInterval(this.ticker);

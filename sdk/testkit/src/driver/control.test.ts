@@ -119,3 +119,18 @@ describe('health endpoints', () => {
     await kafka.close();
   });
 });
+
+describe('worker lifecycle', () => {
+  it('a stop while the worker is still starting waits for the start, then stops (no illegal transition)', async () => {
+    const kafka = new MemoryKafka({ retryBackoffMs: 1 });
+    const transport = new MemoryTransport(kafka);
+    await (await transport.admin()).createTopics([{ name: 'in', partitions: 2 }]);
+    const worker = new Worker({ transport, apps: [app], loadReportIntervalMs: 0 });
+    const started = worker.start();
+    const stopped = worker.stop();
+    await started;
+    await stopped;
+    expect(worker.state).toBe('stopped');
+    await kafka.close();
+  });
+});
