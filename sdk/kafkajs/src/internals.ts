@@ -123,6 +123,7 @@ export function nextReadable(result: ProbeResult, position: number, end: number)
 export class KafkajsInternals {
   readonly #kafka: Kafka;
   #cluster: Promise<KCluster> | null = null;
+  #lock: Promise<void> = Promise.resolve();
 
   constructor(kafka: Kafka) {
     this.#kafka = kafka;
@@ -153,20 +154,38 @@ export class KafkajsInternals {
     let lastError: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        const cluster = await this.#connected();
-        await this.#target(cluster, topic);
-        if (attempt > 0) await cluster.refreshMetadata();
-        const partitions = cluster
-          .findTopicPartitionMetadata(topic)
-          .map((p) => ({ partition: p.partitionId }));
-        const [lows, highs] = await Promise.all([
-          cluster.fetchTopicsOffset([{ topic, partitions, fromBeginning: true }]),
-          cluster.fetchTopicsOffset([{ topic, partitions, fromBeginning: false }]),
-        ]);
-        const low = new Map(lows[0]?.partitions.map((p) => [p.partition, Number(p.offset)]));
-        return (highs[0]?.partitions ?? [])
-          .map((p) => ({ partition: p.partition, low: low.get(p.partition) ?? 0, high: Number(p.offset) }))
-          .sort((a, b) => a.partition - b.partition);
+        return await this.#exclusive(async (cluster) => {
+          await this.#target(cluster, topic);
+          if (attempt > 0) await cluster.refreshMetadata();
+          const partitions = cluster
+            .findTopicPartitionMetadata(topic)
+            .map((p) => ({ partition: p.partitionId }));
+          if (partitions.length === 0) {
+            // Never answer "no partitions" for a topic the broker knows: a caller would take it for an empty topic.
+            throw Object.assign(new Error(`watermarks: no partition metadata for '${topic}' yet`), {
+              retriable: true,
+            });
+          }
+          const [lows, highs] = await Promise.all([
+            cluster.fetchTopicsOffset([{ topic, partitions, fromBeginning: true }]),
+            cluster.fetchTopicsOffset([{ topic, partitions, fromBeginning: false }]),
+          ]);
+          const low = new Map(lows[0]?.partitions.map((p) => [p.partition, Number(p.offset)]));
+          const result = (highs[0]?.partitions ?? [])
+            .map((p) => ({ partition: p.partition, low: low.get(p.partition) ?? 0, high: Number(p.offset) }))
+            .sort((a, b) => a.partition - b.partition);
+          if (result.length !== partitions.length) {
+            throw Object.assign(
+              new Error(
+                `watermarks: answers for ${result.length} of ${partitions.length} partitions of '${topic}'`,
+              ),
+              {
+                retriable: true,
+              },
+            );
+          }
+          return result;
+        });
       } catch (error) {
         lastError = error;
         const e = error as { retriable?: boolean; type?: string };
@@ -184,13 +203,14 @@ export class KafkajsInternals {
     offset: number,
     maxBytes = 1024 * 1024,
   ): Promise<ProbeResult> {
-    const cluster = await this.#connected();
-    await this.#target(cluster, topic);
-    await cluster.refreshMetadata();
-    const leaders = cluster.findLeaderForPartitions(topic, [partition]);
-    const nodeId = Object.keys(leaders).find((n) => leaders[n]!.includes(partition));
-    if (nodeId === undefined) throw new Error(`probe: no leader known for ${topic}[${partition}]`);
-    const broker = await cluster.findBroker({ nodeId });
+    const broker = await this.#exclusive(async (cluster) => {
+      await this.#target(cluster, topic);
+      await cluster.refreshMetadata();
+      const leaders = cluster.findLeaderForPartitions(topic, [partition]);
+      const nodeId = Object.keys(leaders).find((n) => leaders[n]!.includes(partition));
+      if (nodeId === undefined) throw new Error(`probe: no leader known for ${topic}[${partition}]`);
+      return cluster.findBroker({ nodeId });
+    });
     const Encoder = require('kafkajs/src/protocol/encoder.js') as new () => KEncoder;
     const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => KDecoder;
     const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as {
@@ -260,6 +280,20 @@ export class KafkajsInternals {
     const create =
       symbol === undefined ? undefined : (this.#kafka as unknown as Record<symbol, unknown>)[symbol];
     return typeof create === 'function' ? (create as (options: object) => KCluster) : undefined;
+  }
+
+  /**
+   * Runs `fn` alone on the cluster: its metadata holds the target topics of one caller at a time (kafkajs keeps
+   * one metadata set per cluster, replaced at every refresh), so concurrent callers must not interleave between
+   * targeting their topic and reading its metadata.
+   */
+  #exclusive<T>(fn: (cluster: KCluster) => Promise<T>): Promise<T> {
+    const run = this.#lock.then(async () => fn(await this.#connected()));
+    this.#lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   #connected(): Promise<KCluster> {

@@ -12,6 +12,7 @@
 // reads only the changelog written after the checkpoint.
 import {
   type Consumer,
+  DirigoError,
   FencedError,
   type IncomingRecord,
   isFenced,
@@ -197,7 +198,14 @@ export class InputTask {
     const admin = await this.deps.transport.admin();
     const offsets = await admin.fetchTopicOffsets(changelogTopic);
     const po = offsets.find((o) => o.partition === partition);
-    const high = po?.high ?? 0;
+    if (po === undefined) {
+      // Never take a missing answer for an empty changelog: that would run the partition on empty state.
+      throw new DirigoError(
+        `restore: the watermarks of changelog ${changelogTopic} have no partition ${partition}`,
+        { retriable: true },
+      );
+    }
+    const high = po.high;
     if (store.restoredFrom > high) {
       // A store ahead of its changelog followed another one (the topic was recreated, e.g. a reset cluster).
       this.logger.warn(
@@ -206,7 +214,7 @@ export class InputTask {
       );
       store.clear();
     }
-    const from = Math.max(store.restoredFrom, po?.low ?? 0);
+    const from = Math.max(store.restoredFrom, po.low);
     let applied = 0;
     if (high > from) {
       const layer = this.state!;

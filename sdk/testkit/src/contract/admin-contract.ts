@@ -103,6 +103,26 @@ export function adminContract(ctx: ContractContext): void {
       });
     });
 
+    ctx.test(
+      'fetchTopicOffsets answers every partition of each topic, also when called at once',
+      async (h) => {
+        // Many partitions of many functions open at once after a rebalance, each reading its changelog's
+        // watermarks: no call may see another topic's metadata refresh (an empty answer would skip a restore).
+        const topics = await Promise.all([1, 2, 3, 4, 5].map((n) => h.topic(`offsets-${n}`, n)));
+        const admins = await Promise.all([0, 1].map(() => h.admin()));
+        for (let round = 0; round < 3; round++) {
+          const answers = await Promise.all(
+            topics.flatMap((t) =>
+              [0, 1, 2, 3].map((i) => admins[i % 2]!.fetchTopicOffsets(t).then((o) => [t, o] as const)),
+            ),
+          );
+          for (const [t, offsets] of answers) {
+            expect({ t, partitions: offsets.length }).toEqual({ t, partitions: topics.indexOf(t) + 1 });
+          }
+        }
+      },
+    );
+
     ctx.test('fetchCommittedOffsets reports -1 for partitions without a commit', async (h) => {
       const t = await h.topic('uncommitted', 2);
       const admin = await h.admin();

@@ -127,3 +127,58 @@ describe('runtime on the test driver', () => {
     for (let k = 0; k < 3; k++) expect(await driver.state('ctr', 'count', `k${k}`, 'n')).toBe(10);
   });
 });
+
+describe('restore never runs a partition on state it did not restore', () => {
+  it('fails the open (and retries it) when the changelog watermarks miss the partition', async () => {
+    const { MemoryKafka } = await import('../memory/kafka.ts');
+    const { MemoryTransport } = await import('../memory/transport.ts');
+    const { Worker } = await import('@dirigo/runtime');
+    const kafka = new MemoryKafka({ retryBackoffMs: 1 });
+    const setup = new MemoryTransport(kafka);
+    await (await setup.admin()).createTopics([{ name: 'in', partitions: 1 }]);
+    const producer = setup.producer();
+    await producer.connect();
+    const send = (n: number) =>
+      producer.send(
+        Array.from({ length: n }, () => ({
+          topic: 'in',
+          key: Buffer.from('k'),
+          value: Buffer.from('{"add":1}'),
+        })),
+      );
+    const first = new Worker({
+      transport: new MemoryTransport(kafka),
+      apps: [counter()],
+      tickIntervalMs: 0,
+      loadReportIntervalMs: 0,
+    });
+    await first.start();
+    await send(5);
+    for (let i = 0; i < 500 && (await first.readState('ctr', 'count', 'k', 'n')) !== 5; i++) await sleep(5);
+    await first.stop();
+    // A transport whose first watermark read of the changelog answers no partition (a metadata race).
+    let lies = 1;
+    const flaky = new MemoryTransport(kafka);
+    const realAdmin = flaky.admin.bind(flaky);
+    flaky.admin = async () => {
+      const admin = await realAdmin();
+      const real = admin.fetchTopicOffsets.bind(admin);
+      admin.fetchTopicOffsets = async (topic: string) =>
+        topic.endsWith('.changelog') && lies-- > 0 ? [] : real(topic);
+      return admin;
+    };
+    const second = new Worker({
+      transport: flaky,
+      apps: [counter()],
+      tickIntervalMs: 0,
+      loadReportIntervalMs: 0,
+    });
+    await second.start();
+    await send(3);
+    for (let i = 0; i < 1000 && (await second.readState('ctr', 'count', 'k', 'n')) !== 8; i++) await sleep(5);
+    expect(await second.readState('ctr', 'count', 'k', 'n')).toBe(8);
+    expect(lies).toBeLessThan(1);
+    await second.stop();
+    await kafka.close();
+  });
+});
