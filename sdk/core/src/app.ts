@@ -112,6 +112,12 @@ export interface MessageOrigin {
 
 /** Options of `send`. */
 export interface SendOptions {
+  /**
+   * Deliver once the sender's event-time watermark reaches this event time (ms since epoch): an event-time
+   * timer, durable like `delayMs` ones. The message's record timestamp is this time. Needs
+   * `options.eventTime` on the app. Not together with `delayMs`.
+   */
+  readonly atEventTime?: number;
   /** Deliver after this many ms (a durable timer kept in the sender's state; fires at least this late). */
   readonly delayMs?: number;
   /**
@@ -132,6 +138,18 @@ export interface Context<S extends Record<string, StateSpec> = Record<string, St
   readonly state: StateAccessors<S>;
   /** Now, from the worker's clock (the test clock in the test driver). */
   readonly now: number;
+  /**
+   * The message's event time, ms since epoch: the function's `eventTime(message, origin)` when it declares one,
+   * else the record timestamp. Records this message sends or emits carry it as their timestamp when the app
+   * uses event time (`options.eventTime`).
+   */
+  readonly eventTime: number;
+  /**
+   * The event-time watermark of this actor's input partition: no record with an earlier event time is expected
+   * any more (one that comes anyway is late). `-Infinity` until every input that may send here has reported,
+   * and always without `options.eventTime`. At a lessee, the lessor's watermark when it forwarded the message.
+   */
+  readonly watermark: number;
   readonly origin: MessageOrigin;
   readonly log: Logger;
   /** Sends a message to function `fn` of this app, actor `key`. Committed with this step (exactly once). */
@@ -151,6 +169,17 @@ export interface FunctionDefinition<
   readonly state?: S;
   /** Partitions of the input topic (and its changelog). Default: the app's `defaultPartitions`. */
   readonly partitions?: number;
+  /**
+   * The event time of a message, ms since epoch (e.g. a field of it). Default: the record timestamp (which,
+   * with `options.eventTime`, is the event time of the message that sent it).
+   */
+  eventTime?(message: In, origin: MessageOrigin): number;
+  /**
+   * The functions this one sends to with `ctx.send` (itself included if it does). Optional, except in apps
+   * with `options.eventTime`: watermarks flow along these edges, a function that sends without declaring the
+   * target fails that message, and the graph must have no cycle (sending to itself is allowed).
+   */
+  readonly sends?: readonly string[];
   /**
    * Ordinary messages of a hot key may run at lessees in parallel, each against a partial copy of the key's
    * state that is merged back into the lessor's at barriers; critical messages (see `critical`) run at the
@@ -244,6 +273,27 @@ export interface AppOptions {
   readonly stateDir?: string;
   /** Leasing of hot keys of leasable functions (see `FunctionDefinition.leasable`). */
   readonly leasing?: LeasingOptions;
+  /**
+   * Event time and watermarks (needed by event-time timers and windows). With it, every record a message sends
+   * or emits carries the message's event time as its timestamp, and every input partition of the app keeps a
+   * watermark carried across hops. Default: off (records carry the time they are produced).
+   */
+  readonly eventTime?: EventTimeOptions;
+}
+
+/**
+ * Watermarks: each ingress partition's watermark is the highest event time read from it minus
+ * `maxOutOfOrdernessMs`; each function partition's is the lowest of the watermarks of every input that can send
+ * to it (ingress partitions and every partition of the app's functions), carried across hops by watermark
+ * records. An input with nothing new for `idleTimeoutMs` is idle and does not hold the others back.
+ */
+export interface EventTimeOptions {
+  /** How far out of order records of one ingress partition may come. Default 0. */
+  readonly maxOutOfOrdernessMs?: number;
+  /** An input silent this long (processing time) stops holding watermarks back until it speaks. Default 10000. */
+  readonly idleTimeoutMs?: number;
+  /** A partition sends its watermark downstream at most this often when it moves. Default 200. */
+  readonly watermarkIntervalMs?: number;
 }
 
 /**

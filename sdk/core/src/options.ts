@@ -7,6 +7,7 @@ import type {
   ErrorPolicy,
   FunctionDefinition,
   IngressDefinition,
+  MessageOrigin,
   PriorityClass,
   ProcessingGuarantee,
   StateKind,
@@ -27,6 +28,7 @@ export const APP_DEFAULTS = Object.freeze({
   store: 'memory' as 'memory' | 'persistent',
   stateDir: './.dirigo-state',
   leasing: Object.freeze({ slots: 8, maxLessees: 4, idleRevokeMs: 2_000 }),
+  eventTime: Object.freeze({ maxOutOfOrdernessMs: 0, idleTimeoutMs: 10_000, watermarkIntervalMs: 200 }),
 });
 
 export interface ResolvedOptions {
@@ -42,6 +44,15 @@ export interface ResolvedOptions {
   readonly store: 'memory' | 'persistent';
   readonly stateDir: string;
   readonly leasing: ResolvedLeasing;
+  /** Event time, when the app uses it (see `AppOptions.eventTime`). */
+  readonly eventTime: ResolvedEventTime | undefined;
+}
+
+/** Event-time options with defaults filled. */
+export interface ResolvedEventTime {
+  readonly maxOutOfOrdernessMs: number;
+  readonly idleTimeoutMs: number;
+  readonly watermarkIntervalMs: number;
 }
 
 /** Leasing options with defaults filled. */
@@ -89,6 +100,10 @@ export interface ResolvedFunction {
   readonly leasable: boolean;
   /** The function's `critical` predicate (bound to its definition), or `undefined` when it declares none. */
   readonly critical: ((message: unknown, key: string) => boolean) | undefined;
+  /** The function's event-time extractor (bound), or `undefined`: the record timestamp. */
+  readonly eventTime: ((message: unknown, origin: MessageOrigin) => number) | undefined;
+  /** The functions it declares it sends to (`sends`), or undefined when it declares nothing. */
+  readonly sends: readonly string[] | undefined;
   readonly definition: FunctionDefinition;
 }
 
@@ -136,6 +151,7 @@ const OPTION_KEYS: readonly (keyof AppOptions)[] = [
   'store',
   'stateDir',
   'leasing',
+  'eventTime',
 ];
 
 function oneOf<T extends string>(field: string, value: T | undefined, allowed: readonly T[], dflt: T): T {
@@ -233,6 +249,51 @@ export function resolveOptions(appName: string, options: AppOptions = {}): Resol
     store: oneOf('options.store', options.store, ['memory', 'persistent'], APP_DEFAULTS.store),
     stateDir: nonEmpty('options.stateDir', options.stateDir, APP_DEFAULTS.stateDir),
     leasing: resolveLeasingOptions(options.leasing),
+    eventTime: resolveEventTime(options.eventTime),
+  });
+}
+
+const EVENT_TIME_KEYS = ['maxOutOfOrdernessMs', 'idleTimeoutMs', 'watermarkIntervalMs'] as const;
+
+function resolveEventTime(eventTime: AppOptions['eventTime']): ResolvedEventTime | undefined {
+  if (eventTime === undefined) return undefined;
+  if (eventTime === null || typeof eventTime !== 'object') {
+    throw new ConfigError(
+      'options.eventTime',
+      'must be an object { maxOutOfOrdernessMs, idleTimeoutMs, watermarkIntervalMs }',
+    );
+  }
+  for (const key of Object.keys(eventTime)) {
+    if (!(EVENT_TIME_KEYS as readonly string[]).includes(key)) {
+      throw new ConfigError(
+        `options.eventTime.${key}`,
+        `unknown option; known are ${EVENT_TIME_KEYS.join(', ')}`,
+      );
+    }
+  }
+  const d = APP_DEFAULTS.eventTime;
+  return Object.freeze({
+    maxOutOfOrdernessMs: intIn(
+      'options.eventTime.maxOutOfOrdernessMs',
+      eventTime.maxOutOfOrdernessMs,
+      0,
+      2 ** 31,
+      d.maxOutOfOrdernessMs,
+    ),
+    idleTimeoutMs: intIn(
+      'options.eventTime.idleTimeoutMs',
+      eventTime.idleTimeoutMs,
+      1,
+      2 ** 31,
+      d.idleTimeoutMs,
+    ),
+    watermarkIntervalMs: intIn(
+      'options.eventTime.watermarkIntervalMs',
+      eventTime.watermarkIntervalMs,
+      1,
+      3_600_000,
+      d.watermarkIntervalMs,
+    ),
   });
 }
 
@@ -322,6 +383,54 @@ function resolveMerge(field: string, m: unknown, serde: Serde<unknown>): Mergeab
     );
   }
   return mergeable;
+}
+
+/** A function's declared `sends`, checked against the app's functions. */
+function sendsOf(
+  field: string,
+  def: FunctionDefinition,
+  names: readonly string[],
+): readonly string[] | undefined {
+  if (def.sends === undefined) return undefined;
+  if (!Array.isArray(def.sends))
+    throw new ConfigError(`${field}.sends`, 'must be an array of function names');
+  for (const [i, target] of def.sends.entries()) {
+    if (!names.includes(target)) {
+      throw new ConfigError(
+        `${field}.sends[${i}]`,
+        `'${String(target)}' is not a function of this app; use one of ${names.join(', ')}`,
+      );
+    }
+  }
+  return Object.freeze([...new Set(def.sends)]);
+}
+
+/** Watermarks flow along `sends`: with event time the graph (self-loops aside) must have no cycle. */
+function checkAcyclic(functions: ReadonlyMap<string, ResolvedFunction>): void {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, path: string[]): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      const cycle = [...path.slice(path.indexOf(name)), name].join(' -> ');
+      throw new ConfigError(
+        `functions.${name}.sends`,
+        `the functions send in a cycle (${cycle}); watermarks need an acyclic graph: remove the cycle or the app's eventTime option`,
+      );
+    }
+    state.set(name, 'visiting');
+    for (const t of functions.get(name)?.sends ?? []) if (t !== name) visit(t, [...path, name]);
+    state.set(name, 'done');
+  };
+  for (const name of functions.keys()) visit(name, []);
+}
+
+/** A function's event-time extractor, bound, or undefined. */
+function eventTimeOf(field: string, def: FunctionDefinition): ResolvedFunction['eventTime'] {
+  if (def.eventTime === undefined) return undefined;
+  if (typeof def.eventTime !== 'function') {
+    throw new ConfigError(`${field}.eventTime`, 'must be a function (message, origin) => ms since epoch');
+  }
+  return def.eventTime.bind(def) as ResolvedFunction['eventTime'];
 }
 
 /** `leasable` and `critical` of a function; a leasable function may declare mergeable state cells only. */
@@ -448,9 +557,16 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
       states,
       stateful: states.length > 0,
       ...leasing,
+      eventTime: eventTimeOf(field, def),
+      sends: sendsOf(
+        field,
+        def,
+        fnEntries.map(([n]) => n),
+      ),
       definition: def as FunctionDefinition,
     });
   }
+  if (options.eventTime !== undefined) checkAcyclic(functions);
 
   const egresses = new Map<string, ResolvedEgress>();
   for (const [name, eg] of Object.entries(app.egresses ?? {}) as [string, EgressDefinition][]) {

@@ -6,10 +6,13 @@ import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
 import type { LeaseCounters, SlotDirectory } from '../lease/lease-metrics.ts';
 import { LESSOR_STATES } from '../lease/lease-table.ts';
 import { type LeaseFaults, type LeaseView, Lessor } from '../lease/lessor.ts';
-import { StateCatalog } from '../state/catalog.ts';
+import { internalMap, StateCatalog } from '../state/catalog.ts';
+import { storeKey } from '../state/cell-key.ts';
 import type { TimerEntry } from '../state/timers.ts';
 import type { BodyState, TaskBody, TaskContext } from '../task/input-task.ts';
 import type { StepOutput } from '../task/step-output.ts';
+import { sourceId, timeTopology } from '../time/topology.ts';
+import { WatermarkTracker } from '../time/watermarks.ts';
 import type { FunctionEnv } from './function-env.ts';
 import { timerHeaders } from './message-context.ts';
 import { StepRunner } from './step-runner.ts';
@@ -18,21 +21,27 @@ import { StepRunner } from './step-runner.ts';
 export interface LeasingDeps {
   readonly directory: SlotDirectory;
   readonly counters: LeaseCounters;
-  readonly faults?: LeaseFaults;
+  readonly faults?: LeaseFaults & { readonly watermarkMax?: boolean };
 }
+
+/** Internal map of a partition's watermark marks (apps using event time). */
+const WATERMARKS = '__watermarks';
 
 export class FunctionBody implements TaskBody {
   readonly kind: string;
   readonly state: BodyState | undefined;
   private readonly env: FunctionEnv;
   private readonly leasing: LeasingDeps | undefined;
+  private readonly faults: LeasingDeps['faults'];
   private runner: StepRunner | undefined;
   private lessor: Lessor | undefined;
+  private tracker: WatermarkTracker | undefined;
   private queue = '';
 
   constructor(env: FunctionEnv, leasing?: LeasingDeps) {
     this.env = env;
     this.leasing = env.fn.leasable ? leasing : undefined;
+    this.faults = leasing?.faults;
     this.kind = env.hasChangelog ? 'function' : 'router';
     this.state = env.hasChangelog
       ? {
@@ -40,7 +49,11 @@ export class FunctionBody implements TaskBody {
             {
               app: env.app.name,
               fn: env.fn.name,
-              states: env.fn.leasable ? [...env.fn.states, ...LESSOR_STATES] : env.fn.states,
+              states: [
+                ...env.fn.states,
+                ...(env.fn.leasable ? LESSOR_STATES : []),
+                ...(env.app.options.eventTime === undefined ? [] : [internalMap(WATERMARKS)]),
+              ],
             },
           ]),
           changelogTopic: env.fn.changelogTopic,
@@ -52,6 +65,27 @@ export class FunctionBody implements TaskBody {
   attach(task: TaskContext): void {
     this.runner = new StepRunner(this.env, task.state, task.timers);
     this.queue = `${this.env.fn.group}/${task.partition}`;
+    const eventTime = this.env.app.options.eventTime;
+    if (eventTime !== undefined) {
+      const env = this.env;
+      const topology = timeTopology(env.app, env.partitions);
+      this.tracker = new WatermarkTracker(
+        {
+          app: env.app.name,
+          self: sourceId(env.fn.name, task.partition),
+          sources: env.hasChangelog ? topology.sourcesOf(env.fn.name) : [],
+          external: env.fn.external,
+          options: eventTime,
+          targets: topology.targetsOf(env.fn.name),
+          ...(task.state === undefined
+            ? {}
+            : { store: { layer: task.state, ck: storeKey(env.cellPrefix, WATERMARKS, '') } }),
+          ...(this.faults?.watermarkMax === true ? { faultMax: true } : {}),
+        },
+        env.clock.now(),
+      );
+      this.runner.tracker = this.tracker;
+    }
     if (this.leasing !== undefined && task.state !== undefined) {
       this.lessor = new Lessor({
         env: this.env,
@@ -72,11 +106,16 @@ export class FunctionBody implements TaskBody {
   }
 
   wantsStep(now: number): boolean {
-    return this.lessor?.wantsStep(now) ?? false;
+    return (this.lessor?.wantsStep(now) ?? false) || (this.tracker?.wantsStep(now) ?? false);
   }
 
   maintain(now: number, out: StepOutput): void {
     this.lessor?.maintain(now, out);
+    this.tracker?.broadcast(now, out.control);
+  }
+
+  watermark(now: number): number {
+    return this.tracker?.watermark(now) ?? Number.NEGATIVE_INFINITY;
   }
 
   /** The leases this partition's lessor holds. */

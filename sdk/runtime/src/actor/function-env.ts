@@ -42,6 +42,8 @@ export function routerFunction(ingress: ResolvedIngress): ResolvedFunction {
     stateful: false,
     leasable: false,
     critical: undefined,
+    eventTime: undefined,
+    sends: [target],
     definition: {
       handler(ctx, message) {
         ctx.send(target, key(message, ctx.key === '' ? null : ctx.key), message);

@@ -25,6 +25,12 @@ import { type FunctionEnv, partitionsOf } from './function-env.ts';
 
 const CRITICAL_HEADER = Buffer.from(CRITICAL);
 
+/** A message's event time and the watermark it sees (apps using event time). */
+export interface MessageTime {
+  readonly eventTime: number;
+  readonly watermark: number;
+}
+
 /** Metadata headers for records caused by `record`; computed once per incoming record. */
 export function metaHeaders(env: FunctionEnv, record: IncomingRecord): RecordHeaders {
   const h = record.headers;
@@ -62,7 +68,11 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   readonly fn: string;
   readonly key: string;
   readonly now: number;
+  readonly eventTime: number;
+  readonly watermark: number;
   readonly origin: IncomingRecord;
+  /** Outputs carry the event time as their timestamp (the app uses event time). */
+  private readonly stamped: boolean;
   /** Records this message produced (committed with the step unless the handler throws). */
   outputs: OutgoingRecord[] | undefined;
   /** This message's state writes, newest last. */
@@ -86,10 +96,14 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     key: string,
     scheduled?: ScheduledMessage,
     critical = false,
+    time?: MessageTime,
   ) {
     this.env = env;
     this.scheduled = scheduled;
     this.critical = critical;
+    this.stamped = time !== undefined;
+    this.eventTime = time?.eventTime ?? record.timestamp;
+    this.watermark = time?.watermark ?? Number.NEGATIVE_INFINITY;
     this.partitionState = state;
     this.timers = timers;
     this.app = env.app.name;
@@ -116,9 +130,34 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
       );
     }
     if (typeof key !== 'string') throw new Error(`send: key must be a string, got ${typeof key}`);
+    if (this.stamped && fn !== this.fn && this.env.fn.sends?.includes(fn) !== true) {
+      throw new Error(
+        `send: function '${this.fn}' does not declare that it sends to '${fn}'; add sends: [${[...(this.env.fn.sends ?? []), fn].map((f) => `'${f}'`).join(', ')}] to it (apps using event time carry watermarks along declared edges)`,
+      );
+    }
     const keyBuf = Buffer.from(key);
     const value = target.serde.serialize(message);
     const partition = partitionFor(keyBuf, partitionsOf(this.env, target.topic));
+    const at = options?.atEventTime;
+    if (at !== undefined) {
+      if (!this.stamped) throw new Error(`send: atEventTime needs options.eventTime on app '${this.app}'`);
+      if (typeof at !== 'number' || !Number.isFinite(at))
+        throw new Error(`send: atEventTime must be a finite number of ms, got ${String(at)}`);
+      if (options?.delayMs !== undefined)
+        throw new Error('send: use either delayMs or atEventTime, not both');
+      this.addTimer({
+        due: at,
+        event: true,
+        ts: at,
+        topic: target.topic,
+        partition,
+        k: keyBuf.toString('base64'),
+        v: value.toString('base64'),
+        ingest: headerNumber(this.metaHeaders(), H_INGEST) ?? this.now,
+        ...(options?.critical === true ? { critical: true } : {}),
+      });
+      return;
+    }
     let delay = options?.delayMs ?? 0;
     if (delay <= 0 && this.scheduled !== undefined && this.timers !== undefined) {
       // The send hook: a held message becomes a durable timer released at the next tick.
@@ -135,11 +174,19 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
         v: value.toString('base64'),
         ingest: headerNumber(this.metaHeaders(), H_INGEST) ?? this.now,
         ...(critical ? { critical: true } : {}),
+        ...(this.stamped ? { ts: this.eventTime } : {}),
       });
       return;
     }
     const headers = critical ? { ...this.metaHeaders(), [H_CRITICAL]: CRITICAL_HEADER } : this.metaHeaders();
-    this.push({ topic: target.topic, partition, key: keyBuf, value, headers });
+    this.push({
+      topic: target.topic,
+      partition,
+      key: keyBuf,
+      value,
+      headers,
+      ...(this.stamped ? { timestamp: this.eventTime } : {}),
+    });
   }
 
   emit(egress: string, key: string | null, value: unknown): void {
@@ -156,6 +203,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
       key: keyBuf,
       value: eg.serde.serialize(value),
       headers: this.metaHeaders(),
+      ...(this.stamped ? { timestamp: this.eventTime } : {}),
     });
   }
 

@@ -18,13 +18,15 @@ import {
   H_ORIGIN_TOPIC,
   headerNumber,
 } from '../headers.ts';
-import { H_CRITICAL, H_KIND } from '../protocol/headers.ts';
+import { decodeControl } from '../protocol/codec.ts';
+import { H_CRITICAL, H_KIND, H_WATERMARK } from '../protocol/headers.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
 import type { StateLayer } from '../state/state-layer.ts';
 import type { Timers } from '../state/timers.ts';
 import type { StepOutput } from '../task/step-output.ts';
+import type { WatermarkTracker } from '../time/watermarks.ts';
 import type { FunctionEnv } from './function-env.ts';
-import { MessageContext, metaHeaders } from './message-context.ts';
+import { MessageContext, type MessageTime, metaHeaders } from './message-context.ts';
 
 const isThenable = (v: unknown): v is PromiseLike<void> =>
   v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
@@ -39,7 +41,7 @@ const AFTER_CRITICAL = 3;
 /** The step's view of a message at its lessor (see lease/lessor.ts); absent for functions that never lease. */
 export interface StepLessor {
   beginStep(out: StepOutput): void;
-  forward(record: IncomingRecord, key: string, to: string): boolean;
+  forward(record: IncomingRecord, key: string, to: string, eventTime: number, watermark: number): boolean;
   handle(
     record: IncomingRecord,
     key: string,
@@ -55,6 +57,10 @@ export class StepRunner {
   private readonly timers: Timers | undefined;
   /** The lessor of a leasable function's partition, once attached. */
   lessor: StepLessor | undefined;
+  /** The partition's watermark (apps using event time), once attached. */
+  tracker: WatermarkTracker | undefined;
+  /** The watermark handlers of the current step see. */
+  private stepWatermark = Number.NEGATIVE_INFINITY;
   private warnedControl = false;
 
   constructor(env: FunctionEnv, state: StateLayer | undefined, timers: Timers | undefined) {
@@ -69,16 +75,22 @@ export class StepRunner {
    * decides when each runs, interleaved with the queues of every other app on the worker; a message it
    * forwards goes to the lessor (and on to a lessee) instead.
    */
-  run(records: readonly IncomingRecord[], out: StepOutput, queue: string): Promise<void> {
+  run(all: readonly IncomingRecord[], out: StepOutput, queue: string): Promise<void> {
     const env = this.env;
     const app = env.app;
     const lessor = this.lessor;
     lessor?.beginStep(out);
+    const tracker = this.tracker;
+    const now = env.clock.now();
+    // Watermark records only move the partition's watermark; they are not messages.
+    const records = tracker === undefined ? all : this.takeWatermarks(all, tracker);
     const n = records.length;
     const keys: string[] = new Array(n);
     const kinds = new Uint8Array(n);
     const predicate = lessor === undefined ? undefined : env.fn.critical;
-    const decoded: ({ message: unknown } | undefined)[] | undefined = predicate ? new Array(n) : undefined;
+    const extractor = tracker === undefined ? undefined : env.fn.eventTime;
+    const decoded: ({ message: unknown } | undefined)[] | undefined =
+      predicate !== undefined || extractor !== undefined ? new Array(n) : undefined;
     // Keys with a critical message earlier in this step: their later messages are never forwarded (they come
     // after the barrier, so they must not reach a lessee before the barrier's SYNC).
     let criticalKeys: Set<string> | undefined;
@@ -87,8 +99,12 @@ export class StepRunner {
       const key = r.key === null ? '' : r.key.toString('utf8');
       keys[i] = key;
       const h = r.headers;
-      if (h[H_KIND] !== undefined) kinds[i] = CONTROL;
-      else if (lessor !== undefined) {
+      if (h[H_KIND] !== undefined) {
+        kinds[i] = CONTROL;
+        continue;
+      }
+      if (tracker !== undefined) tracker.observe(this.eventTimeOf(r, i, decoded), now);
+      if (lessor !== undefined) {
         if (h[H_CRITICAL] !== undefined || this.isCritical(r, key, i, decoded!)) {
           kinds[i] = CRITICAL;
           criticalKeys ??= new Set();
@@ -96,18 +112,18 @@ export class StepRunner {
         } else if (criticalKeys?.has(key) === true) kinds[i] = AFTER_CRITICAL;
       }
     }
+    this.stepWatermark = tracker === undefined ? Number.NEGATIVE_INFINITY : tracker.watermark(now);
     const runOne = (i: number, scheduled?: ScheduledMessage): void | Promise<void> => {
       const kind = kinds[i]!;
       if (lessor !== undefined) {
         return lessor.handle(records[i]!, keys[i]!, kind === CRITICAL, scheduled, decoded?.[i]);
       }
       if (kind === CONTROL) return this.skipControl(records[i]!);
-      return this.execute(records[i]!, keys[i]!, out, scheduled, false, undefined);
+      return this.execute(records[i]!, keys[i]!, out, scheduled, false, decoded?.[i]);
     };
     const dispatcher = env.dispatcher;
     if (dispatcher === undefined) return this.runInOrder(keys, runOne);
     const target = app.options.latencyTargetMs;
-    const now = env.clock.now();
     const messages: ScheduledMessage[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
@@ -134,10 +150,68 @@ export class StepRunner {
         run: (i) => runOne(i, messages[i]),
         ...(lessor === undefined
           ? {}
-          : { forward: (i, to) => kinds[i] === ORDINARY && lessor.forward(records[i]!, keys[i]!, to) }),
+          : {
+              forward: (i, to) =>
+                kinds[i] === ORDINARY &&
+                lessor.forward(
+                  records[i]!,
+                  keys[i]!,
+                  to,
+                  this.eventTimeOf(records[i]!, i, decoded),
+                  this.stepWatermark,
+                ),
+            }),
       },
       { maxConcurrentKeys: app.options.maxConcurrentKeys },
     );
+  }
+
+  /** Applies the watermark records of a step to the partition's watermark; returns the other records. */
+  private takeWatermarks(
+    all: readonly IncomingRecord[],
+    tracker: WatermarkTracker,
+  ): readonly IncomingRecord[] {
+    let kept: IncomingRecord[] | undefined;
+    for (let i = 0; i < all.length; i++) {
+      const r = all[i]!;
+      let watermark = false;
+      if (r.headers[H_KIND] !== undefined) {
+        const d = decodeControl(r.value);
+        if (d.kind === 'known' && d.message.type === 'watermark') {
+          watermark = true;
+          if (d.message.app === this.env.app.name)
+            tracker.mark(d.message.source, d.message.wm, d.message.idle);
+        }
+      }
+      if (watermark && kept === undefined) kept = all.slice(0, i) as IncomingRecord[];
+      else if (!watermark && kept !== undefined) kept.push(r);
+    }
+    return kept ?? all;
+  }
+
+  /** A record's event time: the function's extractor on the decoded message, or the record timestamp. */
+  private eventTimeOf(
+    r: IncomingRecord,
+    i: number,
+    decoded: ({ message: unknown } | undefined)[] | undefined,
+  ): number {
+    const extractor = this.env.fn.eventTime;
+    if (extractor === undefined || r.value === null) return r.timestamp;
+    let d = decoded?.[i];
+    if (d === undefined) {
+      try {
+        d = { message: this.env.fn.serde.deserialize(r.value) };
+      } catch {
+        return r.timestamp; // the handler's turn dead-letters it
+      }
+      if (decoded !== undefined) decoded[i] = d;
+    }
+    try {
+      const t = extractor(d.message, r);
+      return typeof t === 'number' && Number.isFinite(t) ? t : r.timestamp;
+    } catch {
+      return r.timestamp;
+    }
   }
 
   /** The function's `critical` predicate on the decoded message (kept for the handler); false when undecodable. */
@@ -149,12 +223,15 @@ export class StepRunner {
   ): boolean {
     if (r.value === null) return false;
     let message: unknown;
-    try {
-      message = this.env.fn.serde.deserialize(r.value);
-    } catch {
-      return false; // the handler's turn dead-letters it
+    if (decoded[i] !== undefined) message = decoded[i]!.message;
+    else {
+      try {
+        message = this.env.fn.serde.deserialize(r.value);
+      } catch {
+        return false; // the handler's turn dead-letters it
+      }
+      decoded[i] = { message };
     }
-    decoded[i] = { message };
     try {
       return this.env.fn.critical!(message, key) === true;
     } catch (e) {
@@ -230,7 +307,8 @@ export class StepRunner {
         return this.fail(record, e, 'decode', out);
       }
     }
-    const ctx = new MessageContext(this.env, this.state, this.timers, record, key, scheduled, critical);
+    const time = this.env.app.options.eventTime === undefined ? undefined : this.timeOf(record, message);
+    const ctx = new MessageContext(this.env, this.state, this.timers, record, key, scheduled, critical, time);
     let result: unknown;
     try {
       result = this.env.fn.definition.handler(ctx as never, message as never);
@@ -248,6 +326,22 @@ export class StepRunner {
       );
     }
     this.finish(ctx, out);
+  }
+
+  /** A message's event time, and the watermark it sees (at a lessee: the lessor's when it forwarded it). */
+  private timeOf(record: IncomingRecord, message: unknown): MessageTime {
+    let eventTime = record.timestamp;
+    const extractor = this.env.fn.eventTime;
+    if (extractor !== undefined) {
+      try {
+        const t = extractor(message, record);
+        if (typeof t === 'number' && Number.isFinite(t)) eventTime = t;
+      } catch {
+        // the record timestamp
+      }
+    }
+    const forwarded = headerNumber(record.headers, H_WATERMARK);
+    return { eventTime, watermark: forwarded ?? this.stepWatermark };
   }
 
   private finish(ctx: MessageContext, out: StepOutput): void {

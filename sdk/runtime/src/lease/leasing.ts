@@ -12,8 +12,11 @@ import { type LeaseCounters, newLeaseCounters, type SlotDirectory } from './leas
 import type { LeaseFaults } from './lessor.ts';
 import { LeaseSlotBody, type SlotFaults } from './slot-body.ts';
 
-/** Faults a test can inject into leasing (never set them in production). */
-export type LeasingFaults = LeaseFaults & SlotFaults;
+/**
+ * Faults a test can inject into leasing and watermarks (never set them in production): `watermarkMax` takes a
+ * partition's highest input watermark instead of its lowest.
+ */
+export type LeasingFaults = LeaseFaults & SlotFaults & { readonly watermarkMax?: boolean };
 
 export class WorkerLeasing implements SlotDirectory {
   readonly counters: LeaseCounters = newLeaseCounters();

@@ -17,6 +17,7 @@ import {
   encodeLeaseHeader,
   H_KIND,
   H_LEASE,
+  H_WATERMARK,
   KIND_CONTROL,
   KIND_FORWARD,
 } from '../protocol/index.ts';
@@ -95,7 +96,9 @@ export class Lessor {
    * any lessee). Returns false when it stays here: the key is blocked, its lease is being revoked, or no lease
    * slot of another worker is available. (The step never asks for a message after a critical one of its key.)
    */
-  forward(record: IncomingRecord, key: string, to: string): boolean {
+  forward(record: IncomingRecord, key: string, to: string, eventTime: number, watermark: number): boolean {
+    // A late message (behind the watermark) runs here: forwarded messages are never late at the lessee.
+    if (eventTime < watermark) return false;
     const now = this.d.env.clock.now();
     let rec = this.table.get(key);
     if (
@@ -121,6 +124,7 @@ export class Lessor {
       headers: {
         ...record.headers,
         [H_KIND]: KIND_FORWARD_BUF,
+        ...(Number.isFinite(watermark) ? { [H_WATERMARK]: Buffer.from(String(watermark)) } : {}),
         [H_LEASE]: encodeLeaseHeader({
           v: 1,
           app: this.app,

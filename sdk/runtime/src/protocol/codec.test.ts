@@ -25,6 +25,7 @@ import {
   type UnsyncV1,
   validateLoadV1,
   validateSyncV1,
+  type WatermarkV1,
 } from './index.ts';
 
 const grant: LeaseGrantV1 = {
@@ -86,6 +87,14 @@ const load: LoadV1 = {
   utilisation: 0.42,
 };
 const loadWithSlots: LoadV1 = { ...load, slots: { shop: [0, 2], bank: [] } };
+const watermark: WatermarkV1 = {
+  v: 1,
+  type: 'watermark',
+  app: 'shop',
+  source: 'cart/3',
+  wm: 1_790_000_000_000,
+  idle: false,
+};
 const header: LeaseHeaderV1 = {
   v: 1,
   app: 'shop',
@@ -144,6 +153,7 @@ const SPECS: [ControlMessage, Record<string, FieldKind>][] = [
   [partial, { ...leaseId, seq: 'int0', slot: 'int0', final: 'bool', processed: 'int0' }],
   [unsync, { ...leaseId, seq: 'int0', slot: 'int0' }],
   [load, { worker: 'name', at: 'time', queued: 'int0', inFlight: 'int0', utilisation: 'unit' }],
+  [watermark, { app: 'name', source: 'name', idle: 'bool' }],
 ];
 
 const show = (x: unknown): string => (x === MISSING ? 'missing' : JSON.stringify(x));
@@ -166,6 +176,8 @@ describe('control codec: round trips', () => {
     ['unsync v1', unsync],
     ['load v1', load],
     ['load v1 with slots', loadWithSlots],
+    ['watermark v1', watermark],
+    ['watermark v1, none yet, idle', { ...watermark, wm: null, idle: true }],
   ] as [string, ControlMessage][])('%s', (_name, message) => {
     const encoded = encodeControl(message);
     expect(JSON.parse(encoded.toString('utf8'))).toEqual(message);
@@ -435,5 +447,23 @@ describe('decoders never throw', () => {
       // Whatever it accepted, re-encodes and decodes to the same message.
       if (d?.kind === 'known') expect(decodeControl(encodeControl(d.message))).toEqual(d);
     }
+  });
+});
+
+describe('watermark v1', () => {
+  it.each([
+    ['missing', undefined],
+    ['a string', '1790000000000'],
+    ['not finite', 'Infinity'],
+  ])('rejects a wm that is %s, naming it', (_name, wm) => {
+    const m = {
+      v: 1,
+      type: 'watermark',
+      app: 'a',
+      source: 'f/0',
+      idle: false,
+      ...(wm === undefined ? {} : { wm }),
+    };
+    expectUnknown(json(m), "'wm'");
   });
 });

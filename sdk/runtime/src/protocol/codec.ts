@@ -1,7 +1,8 @@
 // The control-message codec: encodes any control message and decodes any record value into one, dispatching
 // on the envelope `{ "v": <int>, "type": "<type>", ... }` (UTF-8 JSON) to the validator of that type and
 // version. Control messages travel on the control topic (LOAD) and on lease topics (LEASE_GRANT,
-// LEASE_REVOKE, SYNC, PARTIAL, UNSYNC; header dirigo-kind: control). Forwarded messages are not control
+// LEASE_REVOKE, SYNC, PARTIAL, UNSYNC; header dirigo-kind: control) and on function topics (PARTIAL replies,
+// WATERMARK). Forwarded messages are not control
 // messages: their protocol data is a header (forward.v1.ts).
 //
 // The decoder never throws: anything it does not understand (a null value, bad JSON, a non-object, an unknown
@@ -17,10 +18,18 @@ import { type LoadV1, validateLoadV1 } from './load.v1.ts';
 import { type PartialV1, validatePartialV1 } from './partial.v1.ts';
 import { type SyncV1, validateSyncV1 } from './sync.v1.ts';
 import { type UnsyncV1, validateUnsyncV1 } from './unsync.v1.ts';
+import { validateWatermarkV1, type WatermarkV1 } from './watermark.v1.ts';
 import { clip, type DecodeResult, isIntAtLeast, isJsonObject } from './validate.ts';
 
 /** Every control message this worker reads and writes (forwarded messages are not control messages). */
-export type ControlMessage = LoadV1 | LeaseGrantV1 | LeaseRevokeV1 | SyncV1 | PartialV1 | UnsyncV1;
+export type ControlMessage =
+  | LoadV1
+  | LeaseGrantV1
+  | LeaseRevokeV1
+  | SyncV1
+  | PartialV1
+  | UnsyncV1
+  | WatermarkV1;
 
 /** The `type` of a control message. */
 export type ControlType = ControlMessage['type'];
@@ -44,6 +53,7 @@ const READERS: ReadonlyMap<string, ReadonlyMap<number, Validator>> = new Map<
   ['partial', new Map([[1, validatePartialV1]])],
   ['sync', new Map([[1, validateSyncV1]])],
   ['unsync', new Map([[1, validateUnsyncV1]])],
+  ['watermark', new Map([[1, validateWatermarkV1]])],
 ]);
 
 /** The (type, version) pairs this worker reads, e.g. `['lease-grant v1', ..., 'unsync v1']`. */

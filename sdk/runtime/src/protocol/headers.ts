@@ -25,3 +25,9 @@ export const H_CRITICAL = 'dirigo-critical';
 
 /** The value of {@link H_CRITICAL}. */
 export const CRITICAL = '1';
+
+/**
+ * Header of a forwarded record: the lessor's event-time watermark when it forwarded it (decimal ms), which the
+ * lessee's handler sees as `ctx.watermark`.
+ */
+export const H_WATERMARK = 'dirigo-watermark';

@@ -17,7 +17,16 @@ export {
   type LeaseHeaderV1,
   validateLeaseHeaderV1,
 } from './forward.v1.ts';
-export { CRITICAL, H_CRITICAL, H_KIND, H_LEASE, KIND_CONTROL, KIND_FORWARD, type Kind } from './headers.ts';
+export {
+  CRITICAL,
+  H_CRITICAL,
+  H_KIND,
+  H_LEASE,
+  H_WATERMARK,
+  KIND_CONTROL,
+  KIND_FORWARD,
+  type Kind,
+} from './headers.ts';
 export { isLeaseGrantV1, type LeaseGrantV1, validateLeaseGrantV1 } from './lease-grant.v1.ts';
 export {
   isLeaseRevokeV1,
@@ -40,3 +49,4 @@ export {
 export { isSyncV1, type SyncV1, validateSyncV1 } from './sync.v1.ts';
 export { isUnsyncV1, type UnsyncV1, validateUnsyncV1 } from './unsync.v1.ts';
 export type { DecodeResult } from './validate.ts';
+export { isWatermarkV1, validateWatermarkV1, type WatermarkV1 } from './watermark.v1.ts';

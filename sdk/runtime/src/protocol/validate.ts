@@ -29,7 +29,7 @@ export function clip(s: string): string {
 }
 
 /** The field path in reasons: `'a'`, `'a.b'`, `'a[2].b'`. */
-const quote = (path: string): string => `'${path}'`;
+export const quote = (path: string): string => `'${path}'`;
 
 /** Checks `m.v === v` and `m.type === type`, the envelope a validator is called for. */
 export function checkEnvelope(m: JsonObject, type: string, v: number): string | undefined {

@@ -9,8 +9,12 @@ import type { StateLayer, UndoEntry } from './state-layer.ts';
 
 /** A timer entry, kept in the task's `__timers` map until it fires. */
 export interface TimerEntry {
-  /** Due time, ms since epoch. */
+  /** Due time, ms since epoch: processing time, or event time for an event-time timer. */
   readonly due: number;
+  /** An event-time timer: it fires when the task's watermark reaches `due`. */
+  readonly event?: boolean;
+  /** The fired record's timestamp (apps using event time); default: the produce time. */
+  readonly ts?: number;
   /** Target topic and partition. */
   readonly topic: string;
   readonly partition: number;
@@ -28,8 +32,10 @@ let timerSeq = 0;
 export class Timers {
   private readonly layer: StateLayer;
   private readonly ck: string;
-  /** Earliest known due time; 0 at first (and after a failed step), so the next check scans the whole map. */
+  /** Earliest known due time (processing time, and event time); 0 at first (and after a failed step), so the
+   * next check scans the whole map. */
   private nextDue = 0;
+  private nextEventDue = 0;
 
   constructor(layer: StateLayer, space: CellSpace) {
     this.layer = layer;
@@ -41,33 +47,47 @@ export class Timers {
     timerSeq = (timerSeq + 1) % 1_000_000_000;
     const id = `${String(entry.due).padStart(15, '0')}:${process.pid}:${timerSeq}`;
     this.layer.setEntry(this.ck, id, entry, undo);
-    if (entry.due < this.nextDue) this.nextDue = entry.due;
+    if (entry.event === true) {
+      if (entry.due < this.nextEventDue) this.nextEventDue = entry.due;
+    } else if (entry.due < this.nextDue) this.nextDue = entry.due;
   }
 
-  /** True when a timer may be due at `now` (cheap). */
-  due(now: number): boolean {
-    return now >= this.nextDue;
+  /** True when a timer may be due at `now` or at watermark `wm` (cheap). */
+  due(now: number, wm = Number.NEGATIVE_INFINITY): boolean {
+    return now >= this.nextDue || wm >= this.nextEventDue;
   }
 
   /** The step failed or the store was caught up: scan everything at the next check. */
   rescan(): void {
     this.nextDue = 0;
+    this.nextEventDue = 0;
   }
 
   /**
-   * Removes the timers due at `now` (in the pending layer) and appends their records to `out`, oldest first;
+   * Removes the timers due at `now` (processing time) or at watermark `wm` (event-time timers) in the pending
+   * layer and appends their records to `out`, in due order (processing and event time interleaved by due time);
    * cheap when none is due. `headers(entry)` gives each fired record its metadata headers.
    */
-  fire(now: number, out: OutgoingRecord[], headers: (entry: TimerEntry) => RecordHeaders): number {
-    if (now < this.nextDue) return 0;
+  fire(
+    now: number,
+    wm: number,
+    out: OutgoingRecord[],
+    headers: (entry: TimerEntry) => RecordHeaders,
+  ): number {
+    if (!this.due(now, wm)) return 0;
     const due: [string, TimerEntry][] = [];
     let next = Number.POSITIVE_INFINITY;
+    let nextEvent = Number.POSITIVE_INFINITY;
     for (const [id, entry] of this.layer.entries(this.ck)) {
       const e = entry as TimerEntry;
-      if (e.due <= now) due.push([id, e]);
+      if (e.event === true) {
+        if (e.due <= wm) due.push([id, e]);
+        else if (e.due < nextEvent) nextEvent = e.due;
+      } else if (e.due <= now) due.push([id, e]);
       else if (e.due < next) next = e.due;
     }
     this.nextDue = next;
+    this.nextEventDue = nextEvent;
     if (due.length === 0) return 0;
     due.sort((a, b) => (a[0] < b[0] ? -1 : 1));
     const scratch: UndoEntry[] = [];
@@ -79,6 +99,7 @@ export class Timers {
         key: Buffer.from(t.k, 'base64'),
         value: Buffer.from(t.v, 'base64'),
         headers: headers(t),
+        ...(t.ts === undefined ? {} : { timestamp: t.ts }),
       });
     }
     return due.length;

@@ -78,8 +78,10 @@ export interface TaskBody {
   timerHeaders(entry: TimerEntry): RecordHeaders;
   /** True when the body has periodic work due (e.g. an idle lease to revoke): the next tick runs a step. */
   wantsStep?(now: number): boolean;
-  /** Periodic work, in every step after the records ran (e.g. revoking idle leases). */
+  /** Periodic work, in every step after the records ran (e.g. revoking idle leases, sending watermarks on). */
   maintain?(now: number, out: StepOutput): void;
+  /** The input partition's event-time watermark (event-time timers fire up to it); absent: none. */
+  watermark?(now: number): number;
 }
 
 /** The input partition of a task and how its steps commit. */
@@ -249,7 +251,7 @@ export class InputTask {
     if (
       !this.lifecycle.is('open') ||
       this.tickQueued ||
-      !(this.timers?.due(now) === true || this.body.wantsStep?.(now) === true)
+      !(this.timers?.due(now, this.body.watermark?.(now)) === true || this.body.wantsStep?.(now) === true)
     ) {
       return Promise.resolve();
     }
@@ -281,7 +283,8 @@ export class InputTask {
       if (records.length > 0) await this.body.run(records, out);
       const now = this.deps.clock.now();
       this.body.maintain?.(now, out);
-      this.timers?.fire(now, out.timers, (t) => this.body.timerHeaders(t));
+      const wm = this.body.watermark?.(now) ?? Number.NEGATIVE_INFINITY;
+      this.timers?.fire(now, wm, out.timers, (t) => this.body.timerHeaders(t));
       if (out.size === 0 && records.length === 0 && !state?.dirty) return;
       state?.changelogRecords(out.changelog);
       await commitStep(out, out.position ?? this.nextOffset, this.target!);

@@ -1,0 +1,168 @@
+// The event-time watermark of one input partition (a function's or a router's task). Inputs:
+// - the partition's own records when it reads an ingress topic (external): watermark = highest event time read
+//   minus `maxOutOfOrdernessMs`; idle once nothing has been read for `idleTimeoutMs` of processing time;
+// - WATERMARK records of the partitions that send here (topology.ts), each with its watermark and idle flag.
+// The input watermark is the lowest among the inputs that are not idle (-Infinity while one of them has not
+// reported yet), or, when every input is idle, the lowest among those that have a watermark; it never goes
+// back. The task sends its
+// watermark on to the partitions it sends to, in the transaction of a step, after that step's records, when it
+// moved (at most every `watermarkIntervalMs`) or when its idleness changed. The marks and the highest external
+// event time are kept in the task's state (internal map `__watermarks`), so a new owner goes on from them.
+import type { OutgoingRecord, ResolvedEventTime, TopicPartition } from '@dirigo/core';
+import { encodeControl, H_KIND, KIND_CONTROL } from '../protocol/index.ts';
+import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
+
+const KIND_CONTROL_BUF = Buffer.from(KIND_CONTROL);
+/** The entry of `__watermarks` holding the highest external event time. */
+const EXTERNAL = '#external';
+
+interface Mark {
+  readonly wm: number | null;
+  readonly idle: boolean;
+}
+
+/** Where a tracker keeps its marks: the task's state layer and the store key of its `__watermarks` map. */
+export interface WatermarkStore {
+  readonly layer: StateLayer;
+  readonly ck: string;
+}
+
+export interface WatermarkTrackerOptions {
+  readonly app: string;
+  /** This partition's source id, '<fn>/<partition>'. */
+  readonly self: string;
+  /** The source ids that can send here. */
+  readonly sources: readonly string[];
+  /** The partition reads an ingress topic: its own records are an input. */
+  readonly external: boolean;
+  readonly options: ResolvedEventTime;
+  /** Where watermarks go. */
+  readonly targets: readonly TopicPartition[];
+  /** Persistence (absent for routers, which keep no state: they start from scratch after a rebalance). */
+  readonly store?: WatermarkStore;
+  /** Test-only: take the highest input instead of the lowest (a broken invariant the tests must notice). */
+  readonly faultMax?: boolean;
+}
+
+export class WatermarkTracker {
+  private readonly o: WatermarkTrackerOptions;
+  private readonly marks = new Map<string, Mark>();
+  private readonly scratch: UndoEntry[] = [];
+  private maxTs = Number.NEGATIVE_INFINITY;
+  private lastExternalAt: number;
+  private current = Number.NEGATIVE_INFINITY;
+  private sent: { wm: number; idle: boolean; at: number } | undefined;
+
+  constructor(options: WatermarkTrackerOptions, now: number) {
+    this.o = options;
+    this.lastExternalAt = now;
+    const store = options.store;
+    if (store !== undefined) {
+      for (const [src, v] of store.layer.entries(store.ck)) {
+        if (src === EXTERNAL) this.maxTs = (v as { maxTs: number }).maxTs;
+        else this.marks.set(src, v as Mark);
+      }
+    }
+  }
+
+  /** A data record with event time `ts` was read from this partition. */
+  observe(ts: number, now: number): void {
+    if (!this.o.external) return;
+    this.lastExternalAt = now;
+    if (ts > this.maxTs && Number.isFinite(ts)) {
+      this.maxTs = ts;
+      this.persist(EXTERNAL, { maxTs: ts });
+    }
+  }
+
+  /** A WATERMARK record of source `source`. Marks of partitions that do not send here are ignored. */
+  mark(source: string, wm: number | null, idle: boolean): void {
+    if (!this.o.sources.includes(source)) return;
+    const prev = this.marks.get(source);
+    // A source's watermark never goes back (a late duplicate cannot move it).
+    const next: Mark = { wm: prev?.wm != null && (wm === null || wm < prev.wm) ? prev.wm : wm, idle };
+    if (prev !== undefined && prev.wm === next.wm && prev.idle === next.idle) return;
+    this.marks.set(source, next);
+    this.persist(source, next);
+  }
+
+  private persist(entry: string, value: unknown): void {
+    const s = this.o.store;
+    if (s === undefined) return;
+    this.scratch.length = 0;
+    s.layer.setEntry(s.ck, entry, value, this.scratch);
+  }
+
+  private externalIdle(now: number): boolean {
+    return now - this.lastExternalAt >= this.o.options.idleTimeoutMs;
+  }
+
+  /** The input watermark at `now` (monotonic). */
+  watermark(now: number): number {
+    // Inputs that are not idle count; when every input is idle, those that have a watermark count (the
+    // partition goes as far as what it has seen, and an input that wakes up says so first).
+    let low = Number.POSITIVE_INFINITY;
+    let high = Number.NEGATIVE_INFINITY;
+    let active = 0;
+    let idleLow = Number.POSITIVE_INFINITY;
+    let idleHigh = Number.NEGATIVE_INFINITY;
+    const take = (wm: number, idle: boolean) => {
+      if (idle) {
+        if (!Number.isFinite(wm)) return;
+        if (wm < idleLow) idleLow = wm;
+        if (wm > idleHigh) idleHigh = wm;
+        return;
+      }
+      active++;
+      if (wm < low) low = wm;
+      if (wm > high) high = wm;
+    };
+    if (this.o.external) take(this.maxTs - this.o.options.maxOutOfOrdernessMs, this.externalIdle(now));
+    for (const src of this.o.sources) {
+      const m = this.marks.get(src);
+      take(m?.wm ?? Number.NEGATIVE_INFINITY, m?.idle === true);
+    }
+    const max = this.o.faultMax === true;
+    const wm = active > 0 ? (max ? high : low) : max ? idleHigh : idleLow;
+    if (Number.isFinite(wm) && wm > this.current) this.current = wm;
+    return this.current;
+  }
+
+  /** Every input is idle (nothing to read anywhere for the idle timeout). */
+  idle(now: number): boolean {
+    if (this.o.external && !this.externalIdle(now)) return false;
+    if (!this.o.external && this.o.sources.length === 0) return true;
+    for (const src of this.o.sources) if (this.marks.get(src)?.idle !== true) return false;
+    return true;
+  }
+
+  /** True when a step should run to send the watermark on, or to notice an input going idle. */
+  wantsStep(now: number): boolean {
+    if (this.o.targets.length === 0) return false;
+    const wm = this.watermark(now);
+    const idle = this.idle(now);
+    const s = this.sent;
+    if (s === undefined) return wm > Number.NEGATIVE_INFINITY || idle;
+    if (idle !== s.idle) return true;
+    return wm > s.wm && now - s.at >= this.o.options.watermarkIntervalMs;
+  }
+
+  /** Sends the watermark on (appends WATERMARK records to `out`) when it moved or its idleness changed. */
+  broadcast(now: number, out: OutgoingRecord[]): void {
+    if (!this.wantsStep(now)) return;
+    const wm = this.watermark(now);
+    const idle = this.idle(now);
+    const value = encodeControl({
+      v: 1,
+      type: 'watermark',
+      app: this.o.app,
+      source: this.o.self,
+      wm: Number.isFinite(wm) ? wm : null,
+      idle,
+    });
+    const headers = { [H_KIND]: KIND_CONTROL_BUF };
+    for (const t of this.o.targets)
+      out.push({ topic: t.topic, partition: t.partition, key: null, value, headers });
+    this.sent = { wm, idle, at: now };
+  }
+}

@@ -1,0 +1,120 @@
+// Event time and watermarks on the test driver: an ingress with two partitions feeds `tag`, which sends to
+// `sum`; `sum` closes each key at event time 1000 with an event-time timer. The close must wait until every
+// input that can still hold records before 1000 has passed it (the lowest watermark across hops), an idle input
+// must stop holding it back, out-of-order records within the bound must count, and outputs carry event times.
+// The lowest-watermark rule is also broken on purpose (take the highest) to show the tests would notice.
+import { defineApp, fn, partitionFor, state } from '@dirigo/core';
+import { describe, expect, it } from 'vitest';
+import { TestDriver, type TestDriverOptions } from './test-driver.ts';
+
+const T0 = Date.UTC(2026, 0, 1);
+interface Closed {
+  readonly key: string;
+  readonly total: number;
+  readonly watermark: number;
+}
+
+const app = (maxOutOfOrdernessMs = 0) =>
+  defineApp({
+    name: 'tw',
+    options: { eventTime: { maxOutOfOrdernessMs, idleTimeoutMs: 5_000, watermarkIntervalMs: 100 } },
+    ingresses: [{ topic: 'events', to: 'tag' }],
+    egresses: { closed: { topic: 'closed' } },
+    functions: {
+      tag: fn({
+        sends: ['sum'],
+        handler(ctx, m: { v: number }) {
+          ctx.send('sum', ctx.key, { v: m.v });
+        },
+      }),
+      sum: fn({
+        state: { total: state.value<number>(), open: state.value<boolean>() },
+        handler(ctx, m: { v?: number; close?: boolean }) {
+          if (m.close === true) {
+            ctx.emit('closed', ctx.key, {
+              key: ctx.key,
+              total: ctx.state.total.get() ?? 0,
+              watermark: ctx.watermark,
+            });
+            return;
+          }
+          if (ctx.eventTime < T0 + 1_000) ctx.state.total.set((ctx.state.total.get() ?? 0) + (m.v ?? 0));
+          if (ctx.state.open.get() !== true) {
+            ctx.state.open.set(true);
+            ctx.send('sum', ctx.key, { close: true }, { atEventTime: T0 + 1_000 });
+          }
+        },
+      }),
+    },
+  });
+
+/** A key on ingress partition `p` (of 2). */
+const keyOn = (p: number): string => {
+  for (let i = 0; ; i++) if (partitionFor(Buffer.from(`k${i}`), 2) === p) return `k${i}`;
+};
+const A = keyOn(0);
+const B = keyOn(1);
+const at = (key: string, t: number, v = 1) => ({ key, value: { v }, timestamp: T0 + t });
+
+async function start(options: Partial<TestDriverOptions> = {}, ooo = 0) {
+  return TestDriver.start(app(ooo), { ingressPartitions: 2, startTime: T0, ...options });
+}
+const closed = async (d: TestDriver) => (await d.output<Closed>('closed')).map((r) => r.value);
+
+describe('event time and watermarks', () => {
+  it('closes only when every input partition has passed the time, across two hops', async () => {
+    const driver = await start();
+    await driver.pipe('events', [at(A, 100), at(A, 500), at(B, 300), at(B, 2_000)]);
+    await driver.advance(200);
+    await driver.advance(200);
+    expect(await closed(driver)).toEqual([]); // partition 0 is only at 500
+    // 900 comes after 1500 in the partition, but sum's watermark is still below 1000: it counts.
+    await driver.pipe('events', [at(A, 1_500), at(A, 900, 10)]);
+    await driver.advance(200);
+    await driver.advance(200);
+    const out = await closed(driver);
+    expect(out.map((c) => c.key).sort()).toEqual([A, B].sort());
+    for (const c of out) expect(c.watermark).toBeGreaterThanOrEqual(T0 + 1_000);
+    expect(Object.fromEntries(out.map((c) => [c.key, c.total]))).toEqual({ [A]: 12, [B]: 1 });
+    // Outputs carry event times: the close is stamped with its timer's time.
+    const stamps = (await driver.output('closed')).map((r) => r.timestamp);
+    expect(stamps).toEqual([T0 + 1_000, T0 + 1_000]);
+    await driver.stop();
+  });
+
+  it('fails when a partition takes the highest input watermark instead of the lowest', async () => {
+    const driver = await start({ leasingFaults: { watermarkMax: true } });
+    await driver.pipe('events', [at(A, 100), at(A, 500), at(B, 300), at(B, 2_000)]);
+    await driver.advance(200);
+    await driver.advance(200);
+    expect(await closed(driver)).not.toEqual([]);
+    await driver.stop();
+  });
+
+  it('stops waiting for an input partition that has been idle for the idle timeout', async () => {
+    const driver = await start();
+    await driver.pipe('events', [at(A, 100), at(A, 1_200)]);
+    await driver.advance(200);
+    await driver.advance(200);
+    expect(await closed(driver)).toEqual([]); // partition 1 never spoke
+    await driver.advance(5_000);
+    await driver.advance(200);
+    await driver.advance(200);
+    expect((await closed(driver)).map((c) => [c.key, c.total])).toEqual([[A, 1]]);
+    await driver.stop();
+  });
+
+  it('accepts records out of order within maxOutOfOrdernessMs', async () => {
+    const driver = await start({}, 300);
+    await driver.pipe('events', [at(A, 100), at(A, 1_200), at(A, 950, 5), at(B, 1_250)]);
+    await driver.advance(200);
+    await driver.advance(200);
+    expect(await closed(driver)).toEqual([]); // watermark 1200 - 300 = 900 < 1000
+    await driver.pipe('events', [at(A, 1_400), at(B, 1_400)]);
+    await driver.advance(200);
+    await driver.advance(200);
+    const out = await closed(driver);
+    expect(Object.fromEntries(out.map((c) => [c.key, c.total]))).toEqual({ [A]: 6, [B]: 0 });
+    await driver.stop();
+  });
+});
