@@ -14,6 +14,8 @@ export interface FunctionEnv {
   readonly cellPrefix: string;
   /** This worker. */
   readonly workerId: string;
+  /** The handlers run at a lessee (a lease slot), against partial state. */
+  readonly lessee?: boolean;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Partition count of every topic this function may write to (function inputs, egresses). */

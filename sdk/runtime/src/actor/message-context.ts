@@ -16,7 +16,7 @@ import {
 } from '@dirigo/core';
 import { H_DEADLINE, H_INGEST, H_PRIORITY, headerNumber } from '../headers.ts';
 import { mergeableAccessor } from '../lease/mergeable-state.ts';
-import { CRITICAL, H_CRITICAL } from '../protocol/headers.ts';
+import { CRITICAL, H_AT, H_CRITICAL } from '../protocol/headers.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
 import { storeKey } from '../state/cell-key.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
@@ -145,6 +145,13 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
         throw new Error(`send: atEventTime must be a finite number of ms, got ${String(at)}`);
       if (options?.delayMs !== undefined)
         throw new Error('send: use either delayMs or atEventTime, not both');
+      if (this.env.lessee === true) {
+        // A lessee has no watermark of the partition: the key's lessor keeps the timer (see H_AT).
+        const h: RecordHeaders = { ...this.metaHeaders(), [H_AT]: Buffer.from(String(at)) };
+        if (options?.critical === true) h[H_CRITICAL] = CRITICAL_HEADER;
+        this.push({ topic: target.topic, partition, key: keyBuf, value, headers: h, timestamp: at });
+        return;
+      }
       this.addTimer({
         due: at,
         event: true,

@@ -19,9 +19,9 @@ import {
   headerNumber,
 } from '../headers.ts';
 import { decodeControl } from '../protocol/codec.ts';
-import { H_CRITICAL, H_KIND, H_WATERMARK } from '../protocol/headers.ts';
+import { H_AT, H_CRITICAL, H_KIND, H_WATERMARK } from '../protocol/headers.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
-import type { StateLayer } from '../state/state-layer.ts';
+import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { Timers } from '../state/timers.ts';
 import type { StepOutput } from '../task/step-output.ts';
 import type { WatermarkTracker } from '../time/watermarks.ts';
@@ -37,6 +37,8 @@ const CRITICAL = 1;
 const CONTROL = 2;
 /** An ordinary message after a critical one of its key in the same step: it runs at the lessor. */
 const AFTER_CRITICAL = 3;
+/** A message sent with `atEventTime` at a lessee: kept here as an event-time timer (H_AT). */
+const KEPT = 4;
 
 /** The step's view of a message at its lessor (see lease/lessor.ts); absent for functions that never lease. */
 export interface StepLessor {
@@ -61,6 +63,8 @@ export class StepRunner {
   tracker: WatermarkTracker | undefined;
   /** The watermark handlers of the current step see. */
   private stepWatermark = Number.NEGATIVE_INFINITY;
+  /** Writes of kept timers (outside any message's journal: the step commits them or not). */
+  private readonly keptUndo: UndoEntry[] = [];
   private warnedControl = false;
 
   constructor(env: FunctionEnv, state: StateLayer | undefined, timers: Timers | undefined) {
@@ -80,6 +84,7 @@ export class StepRunner {
     const app = env.app;
     const lessor = this.lessor;
     lessor?.beginStep(out);
+    this.keptUndo.length = 0;
     const tracker = this.tracker;
     const now = env.clock.now();
     // Watermark records only move the partition's watermark; they are not messages.
@@ -103,6 +108,10 @@ export class StepRunner {
         kinds[i] = CONTROL;
         continue;
       }
+      if (h[H_AT] !== undefined && this.keepAsTimer(r)) {
+        kinds[i] = KEPT;
+        continue;
+      }
       if (tracker !== undefined) tracker.observe(this.eventTimeOf(r, i, decoded), now);
       if (lessor !== undefined) {
         if (h[H_CRITICAL] !== undefined || this.isCritical(r, key, i, decoded!)) {
@@ -115,6 +124,7 @@ export class StepRunner {
     this.stepWatermark = tracker === undefined ? Number.NEGATIVE_INFINITY : tracker.watermark(now);
     const runOne = (i: number, scheduled?: ScheduledMessage): void | Promise<void> => {
       const kind = kinds[i]!;
+      if (kind === KEPT) return;
       if (lessor !== undefined) {
         return lessor.handle(records[i]!, keys[i]!, kind === CRITICAL, scheduled, decoded?.[i]);
       }
@@ -187,6 +197,32 @@ export class StepRunner {
       else if (!watermark && kept !== undefined) kept.push(r);
     }
     return kept ?? all;
+  }
+
+  /**
+   * A message a lessee sent with `atEventTime` (header H_AT): this partition owns the watermark, so it keeps the
+   * message as an event-time timer (durable with the step) instead of running it. False without timers.
+   */
+  private keepAsTimer(r: IncomingRecord): boolean {
+    const timers = this.timers;
+    const at = headerNumber(r.headers, H_AT);
+    if (timers === undefined || at === undefined || r.value === null) return false;
+    const critical = r.headers[H_CRITICAL] !== undefined;
+    timers.add(
+      {
+        due: at,
+        event: true,
+        ts: at,
+        topic: r.topic,
+        partition: r.partition,
+        k: (r.key ?? Buffer.alloc(0)).toString('base64'),
+        v: r.value.toString('base64'),
+        ingest: headerNumber(r.headers, H_INGEST) ?? r.timestamp,
+        ...(critical ? { critical: true } : {}),
+      },
+      this.keptUndo,
+    );
+    return true;
   }
 
   /** A record's event time: the function's extractor on the decoded message, or the record timestamp. */

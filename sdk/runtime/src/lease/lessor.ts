@@ -121,6 +121,7 @@ export class Lessor {
       partition: slot,
       key: record.key,
       value: record.value,
+      timestamp: record.timestamp,
       headers: {
         ...record.headers,
         [H_KIND]: KIND_FORWARD_BUF,

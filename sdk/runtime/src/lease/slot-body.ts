@@ -100,6 +100,7 @@ export class LeaseSlotBody implements TaskBody {
       this.envs.set(name, {
         ...env,
         cellPrefix: spacePrefix(space),
+        lessee: true,
         logger: env.logger.child({ slot: deps.slot }),
       });
     }

@@ -31,3 +31,10 @@ export const CRITICAL = '1';
  * lessee's handler sees as `ctx.watermark`.
  */
 export const H_WATERMARK = 'dirigo-watermark';
+
+/**
+ * Header of a message sent with `atEventTime` by a handler at a lessee: the event time (decimal ms) at which it
+ * is due. The key's lessor, which owns the partition's watermark, keeps it as an event-time timer instead of
+ * running it.
+ */
+export const H_AT = 'dirigo-at';

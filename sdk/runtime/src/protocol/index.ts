@@ -19,6 +19,7 @@ export {
 } from './forward.v1.ts';
 export {
   CRITICAL,
+  H_AT,
   H_CRITICAL,
   H_KIND,
   H_LEASE,

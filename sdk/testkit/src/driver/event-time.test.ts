@@ -3,7 +3,8 @@
 // input that can still hold records before 1000 has passed it (the lowest watermark across hops), an idle input
 // must stop holding it back, out-of-order records within the bound must count, and outputs carry event times.
 // The lowest-watermark rule is also broken on purpose (take the highest) to show the tests would notice.
-import { defineApp, fn, partitionFor, state } from '@dirigo/core';
+import { defineApp, fn, merge, partitionFor, state } from '@dirigo/core';
+import { registerPolicy, unregisterPolicy } from '@dirigo/runtime';
 import { describe, expect, it } from 'vitest';
 import { TestDriver, type TestDriverOptions } from './test-driver.ts';
 
@@ -116,5 +117,68 @@ describe('event time and watermarks', () => {
     const out = await closed(driver);
     expect(Object.fromEntries(out.map((c) => [c.key, c.total]))).toEqual({ [A]: 6, [B]: 0 });
     await driver.stop();
+  });
+});
+
+describe('event-time timers of a leased key', () => {
+  const hot = defineApp({
+    name: 'hotw',
+    options: { eventTime: { idleTimeoutMs: 60_000, watermarkIntervalMs: 100 } },
+    ingresses: [{ topic: 'clicks', to: 'count' }],
+    egresses: { totals: { topic: 'totals' } },
+    functions: {
+      count: fn({
+        leasable: true,
+        state: { n: state.mergeable(merge.sum()), scheduled: state.mergeable(merge.setUnion<number>()) },
+        critical: (m: { close?: boolean }) => m.close === true,
+        sends: ['count'],
+        handler(ctx, m: { close?: boolean }) {
+          if (m.close === true) {
+            ctx.emit('totals', ctx.key, { n: ctx.state.n.get(), at: ctx.eventTime });
+            return;
+          }
+          if (ctx.eventTime < T0 + 1_000) ctx.state.n.merge(1);
+          if (!ctx.state.scheduled.get().includes(1_000)) {
+            // At a lessee this timer goes to the key's lessor, which owns the watermark.
+            ctx.send('count', ctx.key, { close: true }, { atEventTime: T0 + 1_000, critical: true });
+            ctx.state.scheduled.merge([1_000]);
+          }
+        },
+      }),
+    },
+  });
+
+  it('fire at the lessor once its watermark passes, after merging every lessee', async () => {
+    registerPolicy('forward-all-tw', () => ({
+      name: 'forward-all-tw',
+      onArrival: () => ({ forward: '' }),
+      pickNext: (v) => v.queues.find((q) => q.head !== undefined),
+    }));
+    try {
+      const driver = await TestDriver.start(hot, {
+        workers: 2,
+        ingressPartitions: 1,
+        startTime: T0,
+        scheduler: { policy: 'forward-all-tw' },
+      });
+      await driver.pipe(
+        'clicks',
+        Array.from({ length: 40 }, (_, i) => ({ key: 'h', value: {}, timestamp: T0 + i * 20 })),
+      );
+      await driver.advance(200);
+      expect(driver.leases().counters.forwarded).toBeGreaterThan(0);
+      expect(await driver.output('totals')).toEqual([]); // watermark at 780
+      await driver.pipe('clicks', [{ key: 'h', value: {}, timestamp: T0 + 1_500 }]);
+      await driver.advance(200);
+      await driver.advance(200);
+      const totals = (await driver.output<{ n: number; at: number }>('totals')).map((r) => r.value);
+      // Every click before 1000 counted, wherever it ran. The lessor and each lessee may each have scheduled a
+      // close (a lessee sees only its part of `scheduled`): every close sees the full count.
+      expect(totals.length).toBeGreaterThanOrEqual(1);
+      expect(totals).toEqual(totals.map(() => ({ n: 40, at: T0 + 1_000 })));
+      await driver.stop();
+    } finally {
+      unregisterPolicy('forward-all-tw');
+    }
   });
 });
