@@ -267,6 +267,15 @@ export interface AppOptions {
   readonly replicationFactor?: number;
   /** Different keys of one partition that may run at once when handlers are async. Default 16. */
   readonly maxConcurrentKeys?: number;
+  /**
+   * A message whose (async) handler has not finished after this long fails like a throwing handler: its writes
+   * and outputs are rolled back, it follows `onError` (dead letter with stage `timeout`, or stop), and its key
+   * goes on; anything the handler does afterwards throws. 0 disables. Default 30000. (A synchronous handler
+   * that never returns blocks its worker: it cannot be interrupted.)
+   */
+  readonly handlerTimeoutMs?: number;
+  /** A handler still running after this long is logged (once) and counted. Default 5000. */
+  readonly slowHandlerMs?: number;
   /** State store: in memory (default) or persistent on disk under `stateDir`. */
   readonly store?: 'memory' | 'persistent';
   /** Directory of persistent stores. Default `./.dirigo-state`. */

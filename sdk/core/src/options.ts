@@ -25,6 +25,8 @@ export const APP_DEFAULTS = Object.freeze({
   onError: 'dead-letter' as ErrorPolicy,
   defaultPartitions: 4,
   maxConcurrentKeys: 16,
+  handlerTimeoutMs: 30_000,
+  slowHandlerMs: 5_000,
   store: 'memory' as 'memory' | 'persistent',
   stateDir: './.dirigo-state',
   leasing: Object.freeze({ slots: 8, maxLessees: 4, idleRevokeMs: 2_000 }),
@@ -41,6 +43,8 @@ export interface ResolvedOptions {
   readonly defaultPartitions: number;
   readonly replicationFactor: number | undefined;
   readonly maxConcurrentKeys: number;
+  readonly handlerTimeoutMs: number;
+  readonly slowHandlerMs: number;
   readonly store: 'memory' | 'persistent';
   readonly stateDir: string;
   readonly leasing: ResolvedLeasing;
@@ -148,6 +152,8 @@ const OPTION_KEYS: readonly (keyof AppOptions)[] = [
   'defaultPartitions',
   'replicationFactor',
   'maxConcurrentKeys',
+  'handlerTimeoutMs',
+  'slowHandlerMs',
   'store',
   'stateDir',
   'leasing',
@@ -239,6 +245,20 @@ export function resolveOptions(appName: string, options: AppOptions = {}): Resol
       options.replicationFactor === undefined
         ? undefined
         : intIn('options.replicationFactor', options.replicationFactor, 1, 32, 1),
+    handlerTimeoutMs: intIn(
+      'options.handlerTimeoutMs',
+      options.handlerTimeoutMs,
+      0,
+      2 ** 31,
+      APP_DEFAULTS.handlerTimeoutMs,
+    ),
+    slowHandlerMs: intIn(
+      'options.slowHandlerMs',
+      options.slowHandlerMs,
+      1,
+      2 ** 31,
+      APP_DEFAULTS.slowHandlerMs,
+    ),
     maxConcurrentKeys: intIn(
       'options.maxConcurrentKeys',
       options.maxConcurrentKeys,

@@ -18,6 +18,7 @@ import { type Clock, systemClock } from './clock.ts';
 import { ControlChannel } from './control/control-channel.ts';
 import type { AppStoppedError } from './errors.ts';
 import { FunctionBody } from './actor/function-body.ts';
+import { HandlerWatchdog } from './actor/watchdog.ts';
 import type { LeaseCounters } from './lease/lease-metrics.ts';
 import { type LeasingFaults, WorkerLeasing } from './lease/leasing.ts';
 import type { LeaseView } from './lease/lessor.ts';
@@ -97,6 +98,11 @@ export interface SchedulerOptions {
   readonly options?: PolicyOptions;
   /** Messages running at once (async handlers) across all queues. Default 64. */
   readonly maxInFlight?: number;
+  /**
+   * Messages of one app running at once (async handlers), so that one app's slow or hung handlers cannot take
+   * every slot from the others. Default: `maxInFlight` divided evenly among the worker's apps.
+   */
+  readonly maxInFlightPerApp?: number;
 }
 
 /**
@@ -144,6 +150,8 @@ export class Worker {
   private metricsLogger: NodeJS.Timeout | undefined;
   private readonly leasing: WorkerLeasing;
   private starting: Promise<void> | undefined;
+  /** Watches running handlers: slow ones are logged, ones past their app's handlerTimeoutMs given up. */
+  private readonly watchdog = new HandlerWatchdog();
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -173,6 +181,12 @@ export class Worker {
     if (maxInFlight !== undefined && (!Number.isInteger(maxInFlight) || maxInFlight < 1)) {
       throw new ConfigError('scheduler.maxInFlight', `${String(maxInFlight)} is not an integer >= 1`);
     }
+    const perApp = options.scheduler ? options.scheduler.maxInFlightPerApp : undefined;
+    if (perApp !== undefined && (!Number.isInteger(perApp) || perApp < 1)) {
+      throw new ConfigError('scheduler.maxInFlightPerApp', `${String(perApp)} is not an integer >= 1`);
+    }
+    const maxInFlightPerApp =
+      perApp ?? Math.max(1, Math.floor((maxInFlight ?? 64) / Math.max(1, this.resolved.length)));
     if (options.scheduler !== false) {
       const policyName = options.scheduler?.policy ?? 'edf';
       const policy = createPolicy(policyName, options.scheduler?.options ?? {});
@@ -183,6 +197,7 @@ export class Worker {
         logger: this.logger.child({ component: 'scheduler' }),
         metrics: this.metrics,
         ...(maxInFlight === undefined ? {} : { maxInFlight }),
+        maxInFlightPerApp,
       });
       this.dispatcher.setLeaseSource(() => this.leases().leases);
     }
@@ -350,6 +365,7 @@ export class Worker {
       partitions,
       priorityHeader,
       metaCache: { at: Number.NaN, headers: undefined },
+      watchdog: this.watchdog,
       ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
     });
     // Functions keep state and timers in changelogs; routers (re-keying ingresses) have neither.
@@ -541,6 +557,7 @@ export class Worker {
       .catch((e: unknown) => this.logger.warn({ err: e }, 'stopping the control channel failed'));
     await Promise.all([...this.runners.keys()].map((name) => this.stopApp(name)));
     this.dispatcher?.close();
+    this.watchdog.close();
     await this.metricsServer?.close();
     for (const s of this.stores.values()) await s.close();
     this.stores.clear();

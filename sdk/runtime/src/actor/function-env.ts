@@ -4,6 +4,7 @@
 import type { Logger, RecordHeaders, ResolvedApp, ResolvedFunction, ResolvedIngress } from '@dirigo/core';
 import type { Clock } from '../clock.ts';
 import type { Dispatcher } from '../scheduler/dispatcher.ts';
+import type { HandlerWatchdog } from './watchdog.ts';
 
 export interface FunctionEnv {
   readonly app: ResolvedApp;
@@ -16,6 +17,8 @@ export interface FunctionEnv {
   readonly workerId: string;
   /** The handlers run at a lessee (a lease slot), against partial state. */
   readonly lessee?: boolean;
+  /** The worker's watch over running handlers (time limits, slow-handler logs). */
+  readonly watchdog?: HandlerWatchdog;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Partition count of every topic this function may write to (function inputs, egresses). */

@@ -73,6 +73,8 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   readonly origin: IncomingRecord;
   /** Outputs carry the event time as their timestamp (the app uses event time). */
   private readonly stamped: boolean;
+  /** Set when the handler was given up. */
+  private expired: Error | undefined;
   /** Records this message produced (committed with the step unless the handler throws). */
   outputs: OutgoingRecord[] | undefined;
   /** This message's state writes, newest last. */
@@ -215,6 +217,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   }
 
   private push(record: OutgoingRecord): void {
+    if (this.expired !== undefined) throw this.expired;
     if (this.outputs === undefined) this.outputs = [record];
     else this.outputs.push(record);
   }
@@ -236,8 +239,14 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     }
   }
 
+  /** The handler was given up (timed out): every later write, send or emit of it throws `error`. */
+  expire(error: Error): void {
+    this.expired = error;
+  }
+
   /** The undo journal of this message's writes. */
   journal(): UndoEntry[] {
+    if (this.expired !== undefined) throw this.expired;
     if (this.undo === undefined) this.undo = [];
     return this.undo;
   }

@@ -352,8 +352,24 @@ export class StepRunner {
       this.rollback(ctx);
       return this.fail(record, e, 'handler', out);
     }
-    if (isThenable(result)) {
-      return Promise.resolve(result).then(
+    if (isThenable(result)) return this.await(ctx, record, out, Promise.resolve(result));
+    this.finish(ctx, out);
+  }
+
+  /**
+   * An async handler's end: finish or fail its message, or, when the watchdog gives it up first, fail it with a
+   * HandlerTimeoutError and ignore how it ends later (its context is expired: whatever it does throws).
+   */
+  private await(
+    ctx: MessageContext,
+    record: IncomingRecord,
+    out: StepOutput,
+    p: Promise<unknown>,
+  ): Promise<void> {
+    const watchdog = this.env.watchdog;
+    const options = this.env.app.options;
+    if (watchdog === undefined) {
+      return p.then(
         () => this.finish(ctx, out),
         (e: unknown) => {
           this.rollback(ctx);
@@ -361,7 +377,45 @@ export class StepRunner {
         },
       );
     }
-    this.finish(ctx, out);
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        watchdog.unwatch(watched);
+        try {
+          fn();
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      };
+      const watched = watchdog.watch({
+        timeoutMs: options.handlerTimeoutMs,
+        slowMs: options.slowHandlerMs,
+        logger: this.env.logger,
+        where: () => ({
+          key: ctx.key,
+          topic: record.topic,
+          partition: record.partition,
+          offset: record.offset,
+        }),
+        expire: (error) =>
+          settle(() => {
+            ctx.expire(error);
+            this.rollback(ctx);
+            this.fail(record, error, 'timeout', out);
+          }),
+      });
+      p.then(
+        () => settle(() => this.finish(ctx, out)),
+        (e: unknown) =>
+          settle(() => {
+            this.rollback(ctx);
+            this.fail(record, e, 'handler', out);
+          }),
+      );
+    });
   }
 
   /** A message's event time, and the watermark it sees (at a lessee: the lessor's when it forwarded it). */
@@ -397,7 +451,7 @@ export class StepRunner {
   deadLetter(
     record: IncomingRecord,
     error: unknown,
-    stage: 'decode' | 'handler' | 'lease',
+    stage: 'decode' | 'handler' | 'lease' | 'timeout',
     out: StepOutput,
   ): void {
     this.fail(record, error, stage, out);
@@ -406,7 +460,7 @@ export class StepRunner {
   private fail(
     record: IncomingRecord,
     error: unknown,
-    stage: 'decode' | 'handler' | 'lease',
+    stage: 'decode' | 'handler' | 'lease' | 'timeout',
     out: StepOutput,
   ): void {
     const err = error instanceof Error ? error : new Error(String(error));
@@ -415,7 +469,7 @@ export class StepRunner {
     if (app.options.onError === 'stop') {
       throw new AppStoppedError(
         app.name,
-        `app '${app.name}' stopped (onError: 'stop'): function '${this.env.fn.name}' failed to ${stage === 'handler' ? 'handle' : stage === 'decode' ? 'decode' : 'take (lease)'} record ${where}: ${err.message}. Fix the record or the handler, or set options.onError to 'dead-letter'`,
+        `app '${app.name}' stopped (onError: 'stop'): function '${this.env.fn.name}' failed to ${stage === 'handler' ? 'handle' : stage === 'decode' ? 'decode' : stage === 'timeout' ? 'handle in time' : 'take (lease)'} record ${where}: ${err.message}. Fix the record or the handler, or set options.onError to 'dead-letter'`,
         { cause: err },
       );
     }

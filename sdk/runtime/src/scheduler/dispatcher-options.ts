@@ -13,6 +13,11 @@ export interface DispatcherOptions {
   readonly logger?: Logger;
   /** Messages running at once (async handlers) across all queues. Default 64. */
   readonly maxInFlight?: number;
+  /**
+   * Messages of one app running at once, so that one app's slow or hung handlers cannot take every slot from
+   * the others. Default `maxInFlight`.
+   */
+  readonly maxInFlightPerApp?: number;
   /** Default: no metrics. */
   readonly metrics?: SchedulerMetrics;
   /** Cost estimate of a function before its first observation, ms. Default 1. */

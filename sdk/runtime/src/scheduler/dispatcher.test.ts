@@ -418,3 +418,46 @@ describe('Dispatcher: measurements', () => {
     expect(d.utilisation()).toBeCloseTo(0.4);
   });
 });
+
+describe('Dispatcher: per-app in-flight caps', () => {
+  it("keeps one app's hung handlers from taking every slot from another app", async () => {
+    const d = new Dispatcher({
+      policy: createPolicy('fifo'),
+      clock: new ManualClock(),
+      maxInFlight: 8,
+      maxInFlightPerApp: 4,
+    });
+    const never = new Promise<void>(() => {});
+    const hung = Array.from({ length: 20 }, (_, i) =>
+      message({ app: 'hung', key: `k${i}`, queue: 'hung/0' }),
+    );
+    void d.submit(hung, () => never, { maxConcurrentKeys: 100 });
+    const ran: string[] = [];
+    await d.submit(
+      [message({ app: 'ok', key: 'a', queue: 'ok/0' }), message({ app: 'ok', key: 'b', queue: 'ok/0' })],
+      (i) => {
+        ran.push(`ok${i}`);
+        return Promise.resolve();
+      },
+    );
+    expect(ran).toEqual(['ok0', 'ok1']);
+    expect(d.stats().inFlight).toBe(4); // the hung app is held to its cap
+  });
+
+  it('without a cap, the hung app takes every slot (the test would notice a missing cap)', async () => {
+    const d = new Dispatcher({ policy: createPolicy('fifo'), clock: new ManualClock(), maxInFlight: 8 });
+    const never = new Promise<void>(() => {});
+    const hung = Array.from({ length: 20 }, (_, i) =>
+      message({ app: 'hung', key: `k${i}`, queue: 'hung/0' }),
+    );
+    void d.submit(hung, () => never, { maxConcurrentKeys: 100 });
+    let ran = 0;
+    void d.submit([message({ app: 'ok', key: 'a', queue: 'ok/0' })], () => {
+      ran++;
+      return Promise.resolve();
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(ran).toBe(0);
+    expect(d.stats().inFlight).toBe(8);
+  });
+});

@@ -12,7 +12,15 @@ import {
 } from './dispatcher-options.ts';
 import { type AppMetricsSink, noopSchedulerMetrics, type SchedulerMetrics } from './metrics.ts';
 import { PolicyGuard } from './policy-guard.ts';
-import { Batch, DEFERRED, DEPRIORITISED, PartitionQueue, type StepOutlet, TAKEN } from './queue.ts';
+import {
+  type AppLoad,
+  Batch,
+  DEFERRED,
+  DEPRIORITISED,
+  PartitionQueue,
+  type StepOutlet,
+  TAKEN,
+} from './queue.ts';
 import type { LeaseInfo, PeerLoad, ScheduledMessage, SendDecision, SendTarget, WorkerView } from './types.ts';
 
 const isThenable = (v: unknown): v is PromiseLike<void> =>
@@ -39,6 +47,8 @@ export class Dispatcher {
   private readonly clock: Clock;
   private readonly acct: Accounting;
   private readonly maxInFlight: number;
+  private readonly maxInFlightPerApp: number;
+  private readonly loads = new Map<string, AppLoad>();
   private readonly yieldEvery: number;
   private readonly yieldAfterMs: number;
   private readonly scanLimit: number;
@@ -70,6 +80,10 @@ export class Dispatcher {
     const logger = (options.logger ?? silentLogger()).child({ scheduler: options.policy.name });
     this.guard = new PolicyGuard(options.policy, logger, this.metrics, this.clock);
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 64);
+    this.maxInFlightPerApp = Math.max(
+      1,
+      Math.min(this.maxInFlight, options.maxInFlightPerApp ?? this.maxInFlight),
+    );
     this.yieldEvery = Math.max(1, options.yieldEvery ?? 1024);
     this.yieldAfterMs = options.yieldAfterMs ?? 5;
     this.scanLimit = Math.max(1, options.scanLimit ?? 64);
@@ -125,8 +139,14 @@ export class Dispatcher {
     const first = messages[0]!;
     let q = this.queues.get(first.queue);
     if (q === undefined) {
-      q = new PartitionQueue(first, this.acct.costStats(first.app, first.fn), this.acct.sinkFor(first.app));
+      q = new PartitionQueue(
+        first,
+        this.acct.costStats(first.app, first.fn),
+        this.acct.sinkFor(first.app),
+        this.loadOf(first.app),
+      );
       this.queues.set(q.id, q);
+      q.load.queues.add(q);
     }
     const mck = options?.maxConcurrentKeys;
     if (mck !== undefined) q.maxConcurrentKeys = Math.max(1, mck);
@@ -388,6 +408,21 @@ export class Dispatcher {
     this.active[q.activeIndex] === q &&
     q.head !== undefined;
 
+  /** The in-flight count and cap of `app` (made on first use). */
+  private loadOf(app: string): AppLoad {
+    let load = this.loads.get(app);
+    if (load === undefined) {
+      load = { inFlight: 0, cap: this.maxInFlightPerApp, queues: new Set() };
+      this.loads.set(app, load);
+    }
+    return load;
+  }
+
+  /** An app reached or left its cap: its queues' heads change. */
+  private markApp(load: AppLoad): void {
+    for (const q of load.queues) this.markDirty(q);
+  }
+
   private startAsync(
     q: PartitionQueue,
     b: Batch,
@@ -399,6 +434,7 @@ export class Dispatcher {
     this.inFlight++;
     q.inFlight++;
     q.inFlightKeys.add(msg.key);
+    if (++q.load.inFlight === q.load.cap) this.markApp(q.load);
     p.then(
       () => this.finishAsync(q, b, msg, start, false, undefined),
       (e: unknown) => this.finishAsync(q, b, msg, start, true, e),
@@ -417,6 +453,7 @@ export class Dispatcher {
     this.inFlight--;
     q.inFlight--;
     q.inFlightKeys.delete(msg.key);
+    if (q.load.inFlight-- === q.load.cap) this.markApp(q.load);
     if (this.inFlight === 0) this.acct.addBusy(this.acct.activeSince, end);
     this.markDirty(q);
     if (threw) this.failed(q, b, error);
@@ -488,6 +525,7 @@ export class Dispatcher {
   private forgetIfIdle(q: PartitionQueue): void {
     if (q.length === 0 && q.inFlight === 0 && q.batches.length === 0 && this.queues.get(q.id) === q) {
       this.queues.delete(q.id);
+      q.load.queues.delete(q);
     }
   }
 

@@ -54,6 +54,14 @@ export class Batch {
   }
 }
 
+/** Messages of one app running now (async handlers), and how many it may run at once. */
+export interface AppLoad {
+  inFlight: number;
+  readonly cap: number;
+  /** The app's queues (to refresh their heads when the app crosses its cap). */
+  readonly queues: Set<PartitionQueue>;
+}
+
 /** A partition queue; the dispatcher shows it to policies as a `QueueView`. */
 export class PartitionQueue implements QueueView {
   readonly id: string;
@@ -78,7 +86,11 @@ export class PartitionQueue implements QueueView {
   /** Position in the dispatcher's active list, or -1. */
   activeIndex = -1;
 
-  constructor(first: ScheduledMessage, cost: CostStats, sink: AppMetricsSink) {
+  /** Its app's in-flight count and cap: the queue has no head while the app is at its cap. */
+  readonly load: AppLoad;
+
+  constructor(first: ScheduledMessage, cost: CostStats, sink: AppMetricsSink, load: AppLoad) {
+    this.load = load;
     this.id = first.queue;
     this.app = first.app;
     this.fn = first.fn;
@@ -117,7 +129,8 @@ export class PartitionQueue implements QueueView {
     this.headBatch = undefined;
     this.headIndex = -1;
     this.headDeprioritised = false;
-    if (this.length === 0 || this.inFlight >= this.maxConcurrentKeys) return;
+    if (this.length === 0 || this.inFlight >= this.maxConcurrentKeys || this.load.inFlight >= this.load.cap)
+      return;
     const b0 = this.batches[0]!;
     if (this.inFlight === 0 && this.deferred === 0 && this.deprioritised === 0) {
       this.setHead(b0, b0.next, false);

@@ -182,3 +182,61 @@ describe('restore never runs a partition on state it did not restore', () => {
     await kafka.close();
   });
 });
+
+describe('a handler that never finishes', () => {
+  const hanging = (onError: 'dead-letter' | 'stop') =>
+    defineApp({
+      name: 'hang',
+      options: { handlerTimeoutMs: 150, slowHandlerMs: 50, onError },
+      ingresses: [{ topic: 'in', to: 'f' }],
+      egresses: { out: { topic: 'out' } },
+      functions: {
+        f: fn({
+          state: { n: state.value<number>() },
+          async handler(ctx, m: { hang?: boolean }) {
+            ctx.state.n.set((ctx.state.n.get() ?? 0) + 1);
+            if (m.hang === true) {
+              await new Promise((r) => setTimeout(r, 400));
+              // Given up by now: this must not reach the state or the output.
+              ctx.state.n.set(1_000);
+              ctx.emit('out', ctx.key, 'late');
+              return;
+            }
+            ctx.emit('out', ctx.key, ctx.state.n.get());
+          },
+        }),
+      },
+    });
+
+  it('fails alone after handlerTimeoutMs: dead-lettered, its writes rolled back, its key goes on', async () => {
+    const driver = await TestDriver.start(hanging('dead-letter'), { ingressPartitions: 1 });
+    await driver.pipe('in', [
+      { key: 'k', value: { hang: true } },
+      { key: 'k', value: {} },
+      { key: 'other', value: {} },
+    ]);
+    expect((await driver.output('out')).map((r) => [r.key, r.value])).toEqual([
+      ['k', 1],
+      ['other', 1],
+    ]);
+    const [dlq] = await driver.deadLetters('hang');
+    expect(dlq?.headers['dirigo-error-stage']?.toString()).toBe('timeout');
+    expect(dlq?.headers['dirigo-error']?.toString()).toMatch(/handlerTimeoutMs \(150 ms\)/);
+    await sleep(400); // the abandoned handler wakes up and tries to write
+    await driver.settle();
+    expect(await driver.state('hang', 'f', 'k', 'n')).toBe(1);
+    expect((await driver.output('out')).map((r) => r.value)).not.toContain('late');
+    await driver.stop();
+  });
+
+  it("stops the app under onError: 'stop', naming the record", async () => {
+    const driver = await TestDriver.start(hanging('stop'), { ingressPartitions: 1 });
+    await driver.pipe('in', [{ key: 'k', value: { hang: true } }], { settle: false });
+    for (let i = 0; i < 400 && driver.appStatus('hang').status === 'running'; i++) await sleep(5);
+    expect(driver.appStatus('hang')).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/handle in time/),
+    });
+    await driver.stop();
+  });
+});
