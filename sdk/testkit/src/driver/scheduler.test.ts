@@ -74,7 +74,12 @@ describe('scheduler in the worker', () => {
     ['fifo', false],
   ] as const)('under %s, an urgent message overtakes a queued backlog: %s', async (policy, overtakes) => {
     const { apps, seen } = twoApps();
-    driver = await TestDriver.start(apps, { scheduler: { policy }, ingressPartitions: 1 });
+    // One app may take every in-flight slot here (the default per-app share would let the alert through under
+    // any policy): this compares the policies alone.
+    driver = await TestDriver.start(apps, {
+      scheduler: { policy, maxInFlightPerApp: 64 },
+      ingressPartitions: 1,
+    });
     await driver.pipe(
       'reports-in',
       Array.from({ length: 500 }, (_, i) => ({ key: `r${i}`, value: { i } })),
