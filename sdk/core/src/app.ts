@@ -276,6 +276,12 @@ export interface AppOptions {
   readonly handlerTimeoutMs?: number;
   /** A handler still running after this long is logged (once) and counted. Default 5000. */
   readonly slowHandlerMs?: number;
+  /**
+   * Largest dead letter written, in bytes (value, key and headers): a failed record whose dead letter would be
+   * bigger is written with its value cut and a `dirigo-truncated` header holding the original size. Keep it
+   * under the dead-letter topic's `max.message.bytes`. Default 900000.
+   */
+  readonly deadLetterMaxBytes?: number;
   /** State store: in memory (default) or persistent on disk under `stateDir`. */
   readonly store?: 'memory' | 'persistent';
   /** Directory of persistent stores. Default `./.dirigo-state`. */

@@ -27,6 +27,7 @@ export const APP_DEFAULTS = Object.freeze({
   maxConcurrentKeys: 16,
   handlerTimeoutMs: 30_000,
   slowHandlerMs: 5_000,
+  deadLetterMaxBytes: 900_000,
   store: 'memory' as 'memory' | 'persistent',
   stateDir: './.dirigo-state',
   leasing: Object.freeze({ slots: 8, maxLessees: 4, idleRevokeMs: 2_000 }),
@@ -45,6 +46,7 @@ export interface ResolvedOptions {
   readonly maxConcurrentKeys: number;
   readonly handlerTimeoutMs: number;
   readonly slowHandlerMs: number;
+  readonly deadLetterMaxBytes: number;
   readonly store: 'memory' | 'persistent';
   readonly stateDir: string;
   readonly leasing: ResolvedLeasing;
@@ -154,6 +156,7 @@ const OPTION_KEYS: readonly (keyof AppOptions)[] = [
   'maxConcurrentKeys',
   'handlerTimeoutMs',
   'slowHandlerMs',
+  'deadLetterMaxBytes',
   'store',
   'stateDir',
   'leasing',
@@ -258,6 +261,13 @@ export function resolveOptions(appName: string, options: AppOptions = {}): Resol
       1,
       2 ** 31,
       APP_DEFAULTS.slowHandlerMs,
+    ),
+    deadLetterMaxBytes: intIn(
+      'options.deadLetterMaxBytes',
+      options.deadLetterMaxBytes,
+      4_096,
+      2 ** 31,
+      APP_DEFAULTS.deadLetterMaxBytes,
     ),
     maxConcurrentKeys: intIn(
       'options.maxConcurrentKeys',

@@ -17,6 +17,8 @@ export const H_ORIGIN_PARTITION = 'dirigo-origin-partition';
 export const H_ORIGIN_OFFSET = 'dirigo-origin-offset';
 export const H_APP = 'dirigo-app';
 export const H_FUNCTION = 'dirigo-function';
+/** On a dead letter whose value was cut to fit the broker's limit: the original value's size in bytes. */
+export const H_TRUNCATED = 'dirigo-truncated';
 
 /** Reads a header as text, or undefined. */
 export function headerString(headers: RecordHeaders, name: string): string | undefined {

@@ -13,6 +13,7 @@ export {
   H_ORIGIN_PARTITION,
   H_ORIGIN_TOPIC,
   H_PRIORITY,
+  H_TRUNCATED,
   headerNumber,
   headerString,
 } from './headers.ts';

@@ -270,12 +270,12 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
           set: (v: unknown) => {
             if (v === undefined)
               throw new Error(`state '${s.name}': set(undefined) is not allowed; use clear()`);
-            ps.setValue(ck, v, this.journal());
+            ps.setValue(ck, v, this.journal(), s.serde, s.name);
           },
           clear: () => ps.setValue(ck, undefined, this.journal()),
         };
       } else if (s.kind === 'mergeable') {
-        out[s.name] = mergeableAccessor(ps, ck, s.name, s.merge!, this);
+        out[s.name] = mergeableAccessor(ps, ck, s, this);
       } else {
         out[s.name] = {
           get: (k: string) => ps.getEntry(ck, k),
@@ -283,7 +283,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
           set: (k: string, v: unknown) => {
             if (v === undefined)
               throw new Error(`state '${s.name}': set(key, undefined) is not allowed; use delete(key)`);
-            ps.setEntry(ck, k, v, this.journal());
+            ps.setEntry(ck, k, v, this.journal(), s.serde, s.name);
           },
           delete: (k: string) => ps.setEntry(ck, k, undefined, this.journal()),
           entries: () => ps.entries(ck),

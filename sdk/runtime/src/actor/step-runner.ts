@@ -3,7 +3,7 @@
 // and in order; different keys overlap only when handlers are async, up to `maxConcurrentKeys`. A failing record
 // follows the app's error policy: dead-letter (its writes and outputs are rolled back, the record goes to the
 // DLQ topic) or stop (AppStoppedError).
-import type { IncomingRecord } from '@dirigo/core';
+import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
 import { AppStoppedError } from '../errors.ts';
 import {
   H_APP,
@@ -16,6 +16,7 @@ import {
   H_ORIGIN_OFFSET,
   H_ORIGIN_PARTITION,
   H_ORIGIN_TOPIC,
+  H_TRUNCATED,
   headerNumber,
 } from '../headers.ts';
 import { decodeControl } from '../protocol/codec.ts';
@@ -485,22 +486,39 @@ export class StepRunner {
       },
       'record dead-lettered',
     );
+    const headers: RecordHeaders = {
+      ...record.headers,
+      ...metaHeaders(this.env, record),
+      [H_ERROR]: Buffer.from(err.message.slice(0, 4000)),
+      [H_ERROR_CLASS]: Buffer.from(err.name),
+      [H_ERROR_STAGE]: Buffer.from(stage),
+      [H_ORIGIN_TOPIC]: Buffer.from(record.topic),
+      [H_ORIGIN_PARTITION]: Buffer.from(String(record.partition)),
+      [H_ORIGIN_OFFSET]: Buffer.from(String(record.offset)),
+      [H_APP]: Buffer.from(app.name),
+      [H_FUNCTION]: Buffer.from(this.env.fn.name),
+    };
     out.deadLetters.push({
       topic: app.options.deadLetterTopic,
       key: record.key,
-      value: record.value,
-      headers: {
-        ...record.headers,
-        ...metaHeaders(this.env, record),
-        [H_ERROR]: Buffer.from(err.message.slice(0, 4000)),
-        [H_ERROR_CLASS]: Buffer.from(err.name),
-        [H_ERROR_STAGE]: Buffer.from(stage),
-        [H_ORIGIN_TOPIC]: Buffer.from(record.topic),
-        [H_ORIGIN_PARTITION]: Buffer.from(String(record.partition)),
-        [H_ORIGIN_OFFSET]: Buffer.from(String(record.offset)),
-        [H_APP]: Buffer.from(app.name),
-        [H_FUNCTION]: Buffer.from(this.env.fn.name),
-      },
+      value: fitDeadLetter(record, headers, app.options.deadLetterMaxBytes),
+      headers,
     });
   }
+}
+
+/**
+ * The value of a dead letter: the record's value, cut when the dead letter (value, key and the added headers)
+ * would exceed `maxBytes` (the broker would refuse it, and the whole step with it); `dirigo-truncated` then
+ * holds the original value's size. Adds the header to `headers`.
+ */
+function fitDeadLetter(record: IncomingRecord, headers: RecordHeaders, maxBytes: number): Buffer | null {
+  const value = record.value;
+  if (value === null) return null;
+  let overhead = 64 + (record.key?.length ?? 0);
+  for (const name in headers) overhead += 8 + name.length + headers[name]!.length;
+  const room = maxBytes - overhead - 32;
+  if (value.length <= room) return value;
+  headers[H_TRUNCATED] = Buffer.from(String(value.length));
+  return value.subarray(0, Math.max(0, room));
 }

@@ -3,7 +3,7 @@
 // in the lease slot's space, holds the partial of the messages it processed since the last sync, starting
 // from identity). `merge` combines a delta in; `set` and `clear` need exclusive access (see
 // MessageContext.exclusiveWrite).
-import type { Mergeable, MergeableState } from '@dirigo/core';
+import type { Mergeable, MergeableState, ResolvedState } from '@dirigo/core';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 
 /** What the accessor needs of the message it belongs to. */
@@ -15,22 +15,24 @@ export interface MergeableOwner {
 export function mergeableAccessor(
   layer: StateLayer,
   ck: string,
-  state: string,
-  m: Mergeable<unknown>,
+  spec: ResolvedState,
   owner: MergeableOwner,
 ): MergeableState<unknown> {
+  const m = spec.merge!;
+  const state = spec.name;
   const get = (): unknown => {
     const v = layer.getValue(ck);
     return v === undefined ? m.identity() : v;
   };
   return {
     get,
-    merge: (delta: unknown) => layer.setValue(ck, m.combine(get(), delta), owner.journal()),
+    merge: (delta: unknown) =>
+      layer.setValue(ck, m.combine(get(), delta), owner.journal(), spec.serde, state),
     set: (value: unknown) => {
       owner.exclusiveWrite(state, 'set');
       if (value === undefined)
         throw new Error(`state '${state}': set(undefined) is not allowed; use clear()`);
-      layer.setValue(ck, value, owner.journal());
+      layer.setValue(ck, value, owner.journal(), spec.serde, state);
     },
     clear: () => {
       owner.exclusiveWrite(state, 'clear');

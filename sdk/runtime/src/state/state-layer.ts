@@ -2,7 +2,7 @@
 // pending writes of the step being processed. Writes go to the pending layer with an undo journal, so a failing
 // handler's writes are rolled back alone; a committed step applies its pending layer and yields the changelog
 // records of exactly the cells that changed. Cells are addressed by store keys (state/cell-key.ts).
-import type { OutgoingRecord } from '@dirigo/core';
+import { type OutgoingRecord, type Serde, SerdeError } from '@dirigo/core';
 import type { StateCatalog } from './catalog.ts';
 import {
   type CellSpace,
@@ -39,6 +39,8 @@ export class StateLayer {
   private readonly legacy: CellSpace;
   private pendingValues = new Map<string, Pending>();
   private pendingMaps = new Map<string, Map<string, Pending>>();
+  /** Bytes of values encoded when written (by cell, or cell \0 entry), reused by the changelog. */
+  private readonly encoded = new Map<string, { value: unknown; bytes: Buffer }>();
 
   constructor(
     changelogTopic: string,
@@ -75,7 +77,14 @@ export class StateLayer {
     return this.store.getValue(ck);
   }
 
-  setValue(ck: string, value: unknown, undo: UndoEntry[]): void {
+  /**
+   * Writes a value cell (undefined deletes it). With `serde`, the value is encoded now, so a value the serde
+   * cannot encode fails the message that wrote it (SerdeError naming the state), not the step's commit; the
+   * bytes are kept for the changelog.
+   */
+  setValue(ck: string, value: unknown, undo: UndoEntry[], serde?: Serde<unknown>, state?: string): void {
+    if (serde !== undefined && value !== undefined)
+      this.encoded.set(ck, { value, bytes: encode(serde, value, state) });
     undo.push({
       map: this.pendingValues,
       key: ck,
@@ -94,7 +103,18 @@ export class StateLayer {
     return this.store.getEntry(ck, mapKey);
   }
 
-  setEntry(ck: string, mapKey: string, value: unknown, undo: UndoEntry[]): void {
+  /** Writes a map entry (undefined deletes it); `serde` as in `setValue`. */
+  setEntry(
+    ck: string,
+    mapKey: string,
+    value: unknown,
+    undo: UndoEntry[],
+    serde?: Serde<unknown>,
+    state?: string,
+  ): void {
+    if (serde !== undefined && value !== undefined) {
+      this.encoded.set(`${ck}\u0000${mapKey}`, { value, bytes: encode(serde, value, state) });
+    }
     let pm = this.pendingMaps.get(ck);
     if (pm === undefined) {
       pm = new Map();
@@ -125,18 +145,27 @@ export class StateLayer {
   changelogRecords(out: OutgoingRecord[]): void {
     const topic = this.changelogTopic;
     const partition = this.partition;
+    const bytesOf = (id: string, v: unknown, serde: Serde<unknown> | undefined): Buffer | null => {
+      if (v === DELETED) return null;
+      const cached = this.encoded.get(id);
+      if (cached !== undefined && cached.value === v) return cached.bytes;
+      return serde === undefined ? (v as Buffer) : serde.serialize(v);
+    };
     for (const [ck, v] of this.pendingValues) {
       const cell = parseStoreKey(ck);
       const spec = this.catalog.spec(cell.app, cell.fn, cell.state);
-      const value = v === DELETED ? null : spec === undefined ? (v as Buffer) : spec.serde.serialize(v);
-      out.push({ topic, partition, key: changelogKey(cell), value });
+      out.push({ topic, partition, key: changelogKey(cell), value: bytesOf(ck, v, spec?.serde) });
     }
     for (const [ck, pm] of this.pendingMaps) {
       const cell = parseStoreKey(ck);
       const spec = this.catalog.spec(cell.app, cell.fn, cell.state);
       for (const [mk, v] of pm) {
-        const value = v === DELETED ? null : spec === undefined ? (v as Buffer) : spec.serde.serialize(v);
-        out.push({ topic, partition, key: changelogKey(cell, mk), value });
+        out.push({
+          topic,
+          partition,
+          key: changelogKey(cell, mk),
+          value: bytesOf(`${ck}\u0000${mk}`, v, spec?.serde),
+        });
       }
     }
   }
@@ -172,5 +201,18 @@ export class StateLayer {
   private clearPending(): void {
     if (this.pendingValues.size > 0) this.pendingValues = new Map();
     if (this.pendingMaps.size > 0) this.pendingMaps = new Map();
+    if (this.encoded.size > 0) this.encoded.clear();
+  }
+}
+
+/** Encodes a state value now, naming the state when the serde cannot. */
+function encode(serde: Serde<unknown>, value: unknown, state: string | undefined): Buffer {
+  try {
+    return serde.serialize(value);
+  } catch (e) {
+    throw new SerdeError(
+      `state '${state ?? '?'}': the ${serde.name} serde cannot encode the value (${(e as Error).message}); store values it can encode (e.g. a BigInt as a string)`,
+      { cause: e },
+    );
   }
 }

@@ -4,13 +4,15 @@
 // failing under the `stop` policy stops the app.
 import {
   type Consumer,
-  DirigoError,
   isFenced,
+  isRetriable,
+  PartitionsRevokedError,
   type Logger,
   type RecordBatch,
   type TopicPartition,
 } from '@dirigo/core';
 import { AppStoppedError } from '../errors.ts';
+import { DispatcherClosedError } from '../scheduler/dispatcher-options.ts';
 import { InputTask, type InputTaskDeps, type TaskBody } from './input-task.ts';
 
 /** A step failing this many times in a row with a non-retriable error stops the app. */
@@ -172,9 +174,14 @@ export class GroupMember {
       await task.close().catch(() => {});
       const failures = (this.failures.get(batch.partition) ?? 0) + 1;
       this.failures.set(batch.partition, failures);
-      if (e instanceof DirigoError && !e.retriable && !isFenced(e) && failures >= MAX_PERMANENT_FAILURES) {
-        // Retrying cannot help (e.g. a record larger than the broker accepts): stop the app, loudly, instead of
-        // looping forever on the same batch.
+      const transient =
+        isRetriable(e) ||
+        isFenced(e) ||
+        e instanceof PartitionsRevokedError ||
+        e instanceof DispatcherClosedError;
+      if (!transient && failures >= MAX_PERMANENT_FAILURES) {
+        // Retrying cannot help (a record larger than the broker accepts, or an error nobody classified as
+        // transient): stop the app, loudly, instead of looping forever on the same batch.
         const stop = new AppStoppedError(
           this.spec.app,
           `app '${this.spec.app}' stopped: '${this.spec.name}' failed ${failures} times in a row on ${batch.topic}/${batch.partition} from offset ${batch.records[0]?.offset ?? '?'} with a non-retriable error: ${(e as Error).message}`,

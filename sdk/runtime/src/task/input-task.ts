@@ -270,7 +270,13 @@ export class InputTask {
 
   private async step(all: readonly IncomingRecord[]): Promise<void> {
     if (!this.lifecycle.is('open')) {
-      throw new Error(`partition ${this.input.topic}/${this.input.partition} is ${this.lifecycle.state}`);
+      // A rebalance is moving the partition: transient, the batch comes again to whoever owns it next.
+      throw new DirigoError(
+        `partition ${this.input.topic}/${this.input.partition} is ${this.lifecycle.state}`,
+        {
+          retriable: true,
+        },
+      );
     }
     let records = all;
     if (records.length > 0 && records[0]!.offset < this.nextOffset) {

@@ -7,9 +7,10 @@ import { MemoryKafka } from '../memory/kafka.ts';
 import { MemoryTransport } from '../memory/transport.ts';
 import { waitFor } from '../wait.ts';
 
-/** A transport whose transactional sends fail as a broker rejecting an oversized record would. */
+/** A transport whose transactional sends fail as a broker rejecting an oversized record would (or with `error`). */
 class RejectingTransport extends MemoryTransport {
   sends = 0;
+  error: () => Error = () => new TransportError('produce: message too large', { retriable: false });
   override producer(options: ProducerOptions = {}): Producer {
     const inner = super.producer(options);
     if (options.transactionalId === undefined) return inner;
@@ -23,7 +24,7 @@ class RejectingTransport extends MemoryTransport {
           ...txn,
           send: async () => {
             this.sends++;
-            throw new TransportError('produce: message too large', { retriable: false });
+            throw this.error();
           },
           sendOffsets: (g, o) => txn.sendOffsets(g, o),
           commit: () => txn.commit(),
@@ -56,6 +57,29 @@ describe('permanent step failures', () => {
     );
     expect(transport.sends).toBe(3);
     expect(worker.state).toBe('running');
+    await worker.stop();
+    await kafka.close();
+  });
+
+  it('stop the app on an error nobody classified as transient (a bug), instead of retrying forever', async () => {
+    const kafka = new MemoryKafka({ retryBackoffMs: 1 });
+    const transport = new RejectingTransport(kafka);
+    transport.error = () => new TypeError("Cannot read properties of undefined (reading 'x')");
+    await (await transport.admin()).createTopics([{ name: 'in', partitions: 1 }]);
+    const app = defineApp({
+      name: 'bug',
+      ingresses: [{ topic: 'in', to: 'f' }],
+      egresses: { out: { topic: 'out' } },
+      functions: { f: fn({ handler: (ctx, m: unknown) => ctx.emit('out', ctx.key, m) }) },
+    });
+    const worker = new Worker({ transport, apps: [app], tickIntervalMs: 0 });
+    await worker.start();
+    const producer = transport.producer();
+    await producer.connect();
+    await producer.send([{ topic: 'in', key: Buffer.from('k'), value: Buffer.from('1') }]);
+    await waitFor(() => worker.appStats().get('bug')?.status === 'failed', 5_000);
+    expect(worker.appStats().get('bug')?.error).toMatch(/failed 3 times in a row .*reading 'x'/);
+    expect(transport.sends).toBe(3);
     await worker.stop();
     await kafka.close();
   });

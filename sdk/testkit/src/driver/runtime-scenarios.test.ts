@@ -240,3 +240,59 @@ describe('a handler that never finishes', () => {
     await driver.stop();
   });
 });
+
+describe('every failure of one record is that record’s failure', () => {
+  it('a state value the serde cannot encode fails only its message (dead-lettered), not the step', async () => {
+    const app = defineApp({
+      name: 'enc',
+      ingresses: [{ topic: 'in', to: 'f' }],
+      egresses: { out: { topic: 'out' } },
+      functions: {
+        f: fn({
+          state: { v: state.value<unknown>(), m: state.map<unknown>() },
+          handler(ctx, m: { big?: boolean; entry?: boolean }) {
+            if (m.big === true) ctx.state.v.set(10n);
+            else if (m.entry === true) ctx.state.m.set('x', 10n);
+            else ctx.state.v.set(1);
+            ctx.emit('out', ctx.key, 'ok');
+          },
+        }),
+      },
+    });
+    const driver = await TestDriver.start(app, { ingressPartitions: 1 });
+    await driver.pipe('in', [
+      { key: 'a', value: { big: true } },
+      { key: 'b', value: {} },
+      { key: 'c', value: { entry: true } },
+    ]);
+    expect((await driver.output('out')).map((r) => r.key)).toEqual(['b']);
+    const dlq = await driver.deadLetters('enc');
+    expect(dlq.map((r) => r.key?.toString())).toEqual(['a', 'c']);
+    expect(dlq[0]!.headers['dirigo-error']?.toString()).toMatch(/state 'v': the json serde cannot encode/);
+    expect(await driver.state('enc', 'f', 'b', 'v')).toBe(1);
+    await driver.stop();
+  });
+
+  it('a dead letter too big for the broker is written with its value cut and its size in a header', async () => {
+    const app = defineApp({
+      name: 'big',
+      options: { deadLetterMaxBytes: 10_000 },
+      ingresses: [{ topic: 'in', to: 'f' }],
+      functions: {
+        f: fn({
+          handler() {
+            throw new Error('always');
+          },
+        }),
+      },
+    });
+    const driver = await TestDriver.start(app, { ingressPartitions: 1 });
+    await driver.pipeRaw('in', 'k', Buffer.alloc(50_000, 120));
+    const [dlq] = await driver.deadLetters('big');
+    expect(dlq?.headers['dirigo-truncated']?.toString()).toBe('50000');
+    expect(dlq!.value!.length).toBeLessThan(10_000);
+    expect(dlq!.value!.length).toBeGreaterThan(5_000);
+    expect(driver.appStatus('big').status).toBe('running');
+    await driver.stop();
+  });
+});
