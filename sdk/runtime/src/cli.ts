@@ -1,9 +1,9 @@
 // The `dirigo` command line: `dirigo worker <app-module>... [--brokers host:port,...]`.
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger } from '@dirigo/core';
+import { loadApps, runWorkerProcess } from './process.ts';
 import type { PolicyOptions } from './scheduler/types.ts';
 import type { SchedulerOptions } from './worker.ts';
-import { loadApps, runWorkerProcess } from './process.ts';
 
 const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...] [--worker-id ID] [--log-level info]
                      [--session-timeout-ms 10000] [--control-topic dirigo.control]

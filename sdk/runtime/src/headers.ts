@@ -26,6 +26,33 @@ export function headerString(headers: RecordHeaders, name: string): string | und
   return v === undefined ? undefined : v.toString('utf8');
 }
 
+/** How far in the past a record's ingest time may lie; older ones count as this old (a day). */
+export const MAX_INGEST_AGE_MS = 86_400_000;
+
+/**
+ * A record's ingest time for scheduling and latency: its `dirigo-ingest` header, else its timestamp, clamped
+ * to [now - MAX_INGEST_AGE_MS, now]. Headers are untrusted input (any producer can set them): a future or
+ * absurd value cannot make a record look fresher or older than that range.
+ */
+export function ingestOf(headers: RecordHeaders, timestamp: number, now: number): number {
+  const v = headerNumber(headers, H_INGEST) ?? timestamp;
+  const oldest = now - MAX_INGEST_AGE_MS;
+  return v > now ? now : v < oldest || Number.isNaN(v) ? oldest : v;
+}
+
+/**
+ * A record's deadline for scheduling: its `dirigo-deadline` header, else ingest + the app's latency target,
+ * clamped to [now - targetMs, now + targetMs] (now: when it arrives at this hop). An honest deadline always
+ * lies in that range unless the record is already more than one target late, and such a record misses its
+ * deadline either way. So a forged deadline (say -1e308 from a hostile producer) can make a record look at
+ * most one latency target late: under EDF it overtakes only messages whose deadlines are less than one target
+ * after its arrival, and cannot starve other apps.
+ */
+export function deadlineOf(headers: RecordHeaders, ingest: number, now: number, targetMs: number): number {
+  const v = headerNumber(headers, H_DEADLINE) ?? ingest + targetMs;
+  return v < now - targetMs ? now - targetMs : v > now + targetMs ? now + targetMs : v;
+}
+
 /** Reads a decimal header as a number, or undefined when absent or not a number. */
 export function headerNumber(headers: RecordHeaders, name: string): number | undefined {
   const v = headers[name];

@@ -29,7 +29,6 @@ export { pendingRecords } from './lag.ts';
 export type { LeaseCounters } from './lease/lease-metrics.ts';
 export type { LeasingFaults } from './lease/leasing.ts';
 export type { LeaseView } from './lease/lessor.ts';
-export { type CellAddress, type ChangelogKey, decodeChangelogKey } from './state/cell-key.ts';
 export {
   type AppSnapshot,
   type ArrivalDecision,
@@ -52,6 +51,7 @@ export {
   unregisterPolicy,
   type WorkerView,
 } from './scheduler/index.ts';
+export { type CellAddress, type ChangelogKey, decodeChangelogKey } from './state/cell-key.ts';
 export {
   type AppStats,
   type AppStatus,

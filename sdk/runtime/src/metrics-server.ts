@@ -9,8 +9,8 @@ import type { LeaseCounters } from './lease/lease-metrics.ts';
 import type { LeaseView } from './lease/lessor.ts';
 import { registerLeaseMetrics } from './lease/prometheus.ts';
 import type { InMemorySchedulerMetrics } from './scheduler/metrics.ts';
-import type { WorkerHealth } from './worker.ts';
 import { registerSchedulerMetrics } from './scheduler/prometheus.ts';
+import type { WorkerHealth } from './worker.ts';
 
 export interface MetricsServer {
   readonly port: number;

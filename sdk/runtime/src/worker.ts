@@ -14,15 +14,15 @@ import {
   type TopicSpec,
   type Transport,
 } from '@dirigo/core';
+import { FunctionBody } from './actor/function-body.ts';
+import { type FunctionEnv, routerFunction } from './actor/function-env.ts';
+import { HandlerWatchdog } from './actor/watchdog.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { ControlChannel } from './control/control-channel.ts';
 import type { AppStoppedError } from './errors.ts';
-import { FunctionBody } from './actor/function-body.ts';
-import { HandlerWatchdog } from './actor/watchdog.ts';
 import type { LeaseCounters } from './lease/lease-metrics.ts';
 import { type LeasingFaults, WorkerLeasing } from './lease/leasing.ts';
 import type { LeaseView } from './lease/lessor.ts';
-import { type FunctionEnv, routerFunction } from './actor/function-env.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
 import { Dispatcher } from './scheduler/dispatcher.ts';

@@ -6,8 +6,8 @@
 import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
 import { AppStoppedError } from '../errors.ts';
 import {
+  deadlineOf,
   H_APP,
-  H_DEADLINE,
   H_ERROR,
   H_ERROR_CLASS,
   H_ERROR_STAGE,
@@ -18,6 +18,7 @@ import {
   H_ORIGIN_TOPIC,
   H_TRUNCATED,
   headerNumber,
+  ingestOf,
 } from '../headers.ts';
 import { decodeControl } from '../protocol/codec.ts';
 import { H_AT, H_CRITICAL, H_KIND, H_WATERMARK } from '../protocol/headers.ts';
@@ -138,7 +139,7 @@ export class StepRunner {
     const messages: ScheduledMessage[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
-      const ingest = headerNumber(r.headers, H_INGEST) ?? r.timestamp;
+      const ingest = ingestOf(r.headers, r.timestamp, now);
       messages[i] = {
         app: app.name,
         fn: env.fn.name,
@@ -146,7 +147,7 @@ export class StepRunner {
         queue,
         priority: app.options.priority,
         ingest,
-        deadline: headerNumber(r.headers, H_DEADLINE) ?? ingest + target,
+        deadline: deadlineOf(r.headers, ingest, now, target),
         enqueuedAt: now,
         ...(kinds[i] === CRITICAL || kinds[i] === CONTROL
           ? { critical: true }

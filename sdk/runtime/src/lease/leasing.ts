@@ -2,8 +2,8 @@
 // consumer group over the app's lease topic), the choice of a lessee for its own hot keys (SlotDirectory: a
 // slot of another worker, by that worker's reported load), the lease topics to create, and its counters.
 import type { ResolvedApp, TopicSpec } from '@dirigo/core';
-import type { FunctionEnv } from '../actor/function-env.ts';
 import type { LeasingDeps } from '../actor/function-body.ts';
+import type { FunctionEnv } from '../actor/function-env.ts';
 import { twoChoices } from '../scheduler/policies/shared.ts';
 import type { PeerLoad } from '../scheduler/types.ts';
 import { GroupMember, type GroupMemberOptions } from '../task/group-member.ts';

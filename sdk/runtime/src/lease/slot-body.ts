@@ -17,7 +17,7 @@ import type {
 import type { FunctionEnv } from '../actor/function-env.ts';
 import { timerHeaders } from '../actor/message-context.ts';
 import { StepRunner } from '../actor/step-runner.ts';
-import { H_DEADLINE, H_INGEST, headerNumber } from '../headers.ts';
+import { deadlineOf, ingestOf } from '../headers.ts';
 import {
   type ControlMessage,
   decodeControl,
@@ -136,7 +136,7 @@ export class LeaseSlotBody implements TaskBody {
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
       const e = entries[i]!;
-      const ingest = headerNumber(r.headers, H_INGEST) ?? r.timestamp;
+      const ingest = ingestOf(r.headers, r.timestamp, now);
       messages[i] = {
         app: app.name,
         fn: e.kind === 'forward' ? e.fn.name : '__lease',
@@ -145,7 +145,7 @@ export class LeaseSlotBody implements TaskBody {
         queue: this.queue,
         priority: app.options.priority,
         ingest,
-        deadline: headerNumber(r.headers, H_DEADLINE) ?? ingest + app.options.latencyTargetMs,
+        deadline: deadlineOf(r.headers, ingest, now, app.options.latencyTargetMs),
         enqueuedAt: now,
         ...(e.kind === 'forward' ? {} : { critical: true }),
       };

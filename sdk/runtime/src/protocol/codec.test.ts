@@ -3,8 +3,8 @@
 // naming the field, never throw.
 import { describe, expect, it } from 'vitest';
 import {
-  type ControlMessage,
   CONTROL_READS,
+  type ControlMessage,
   decodeCells,
   decodeCellValue,
   decodeControl,

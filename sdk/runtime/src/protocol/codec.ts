@@ -18,8 +18,8 @@ import { type LoadV1, validateLoadV1 } from './load.v1.ts';
 import { type PartialV1, validatePartialV1 } from './partial.v1.ts';
 import { type SyncV1, validateSyncV1 } from './sync.v1.ts';
 import { type UnsyncV1, validateUnsyncV1 } from './unsync.v1.ts';
-import { validateWatermarkV1, type WatermarkV1 } from './watermark.v1.ts';
 import { clip, type DecodeResult, isIntAtLeast, isJsonObject } from './validate.ts';
+import { validateWatermarkV1, type WatermarkV1 } from './watermark.v1.ts';
 
 /** Every control message this worker reads and writes (forwarded messages are not control messages). */
 export type ControlMessage =

@@ -6,8 +6,8 @@ import {
   type Consumer,
   isFenced,
   isRetriable,
-  PartitionsRevokedError,
   type Logger,
+  PartitionsRevokedError,
   type RecordBatch,
   type TopicPartition,
 } from '@dirigo/core';

@@ -143,6 +143,38 @@ describe('scheduler in the worker', () => {
     expect(driver.workers[0]!.schedulerMetrics()!.apps.hold?.held).toBe(1);
   });
 
+  it('clamps scheduling headers set by a producer: a forged deadline looks at most one latency target late', async () => {
+    const seen: { key: string; ingest: number; deadline: number }[] = [];
+    registerPolicy('spy', () => ({
+      name: 'spy',
+      onArrival: (msg) => {
+        seen.push({ key: msg.key, ingest: msg.ingest, deadline: msg.deadline });
+        return 'admit';
+      },
+      pickNext: (view) => view.queues.find((q) => q.head !== undefined),
+    }));
+    const { apps } = twoApps();
+    driver = await TestDriver.start(apps, { scheduler: { policy: 'spy' } });
+    const now = driver.clock.now();
+    const forged = (deadline: string, ingest: string) => ({
+      'dirigo-deadline': deadline,
+      'dirigo-ingest': ingest,
+    });
+    await driver.pipe('alerts-in', [
+      { key: 'past', value: { i: 0 }, headers: forged('-1e308', '-1e308') },
+      { key: 'future', value: { i: 1 }, headers: forged('1e308', '1e308') },
+      { key: 'garbage', value: { i: 2 }, headers: forged('abc', 'NaN') },
+      { key: 'honest', value: { i: 3 } },
+    ]);
+    const by = Object.fromEntries(seen.map((s) => [s.key, s]));
+    // alerts' latency target is 50 ms.
+    expect(by.past).toEqual({ key: 'past', ingest: now - 86_400_000, deadline: now - 50 });
+    expect(by.future).toEqual({ key: 'future', ingest: now, deadline: now + 50 });
+    expect(by.garbage).toEqual({ key: 'garbage', ingest: now, deadline: now + 50 });
+    expect(by.honest).toEqual({ key: 'honest', ingest: now, deadline: now + 50 });
+    expect(await driver.output('alerts-out')).toHaveLength(4);
+  });
+
   it('rejects an unknown policy naming the field', () => {
     const { apps } = twoApps();
     let error: unknown;

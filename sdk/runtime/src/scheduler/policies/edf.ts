@@ -13,10 +13,10 @@ export interface EdfPolicyOptions {
  * Late messages are not dropped: they have the earliest deadlines and run first, which under overload makes
  * EDF degrade (a late message delays ones that could still make it; `laxity` avoids that).
  *
- * Starvation bound: deadlines are finite (a missing one becomes enqueuedAt + `missingDeadlineMs`), and a
- * message arriving at `t` has a deadline >= t + (smallest latency target among the apps). So a message with
- * deadline D waits at most until D - (smallest target), plus the time to run the messages already queued
- * with earlier deadlines.
+ * Starvation bound: deadlines are finite (a missing one becomes enqueuedAt + `missingDeadlineMs`), and the
+ * runtime clamps a message arriving at `t` to a deadline >= t - (its app's latency target), whatever its
+ * headers say (see `deadlineOf`). So a message with deadline D waits at most for the messages that arrive
+ * before D + (largest latency target among the apps), plus those already queued with earlier deadlines.
  *
  * @example createPolicy('edf', {})
  */
