@@ -20,9 +20,12 @@
 // 3. a critical report message for the hot key: its output carries the key's merged sum, checked against the
 //    hot messages sent (nothing lost or counted twice across leases).
 // Leasing timings come from the workers' GET /leases counters: scaleOutMs = the lessee's firstLesseeAt - the
-// lessor's firstForwardAt (the first lease of the run); scaleInMs = the lessor's lastFinalMergeAt - its
-// lastForwardAt after the paced phase (the last lease: from the end of the overload to the lease revoked and
-// its partial merged back; it includes idleRevokeMs).
+// lessor's firstForwardAt (the first lease of the run, whichever phase it came in: `firstForwardPhase`);
+// scaleInMs = the lessor's lastFinalMergeAt - its lastForwardAt after the paced phase (the last lease: from the
+// end of the overload to the lease revoked and its partial merged back; it includes idleRevokeMs).
+// Diagnostics: per worker, messages handled (hot key and all) and cores busy per phase, leasing counters after
+// each phase, the hot key's lease state sampled every 100 ms while fed (active / being revoked / none), the
+// dispatcher's view. The machine may be shared: cores busy and load averages are recorded with every run.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -89,6 +92,12 @@ export interface OverloadResult {
   windowMs: number;
   outputsInWindow: number;
   recordsPerSec: number;
+  /**
+   * recordsPerSec / cores busy in both worker processes over the window: how much work per CPU second. On a
+   * shared machine the workers get what the OS gives them; this tells a speed-up from using more CPU (the second
+   * worker's) apart from one from using it better.
+   */
+  recordsPerWorkerCoreSec: number | null;
   /** Messages handled in the window per worker: hot-key messages and all. */
   perWorker: Record<string, { hot: number; all: number }>;
   cpu: PhaseCpu | null;
@@ -160,6 +169,8 @@ export interface ModeResult {
     {
       satisfaction: number | null;
       latencyP99Ms: number;
+      /** The dispatcher's mean handler cost (what the policy's laxity check adds up), ms. */
+      costMeanMs: number | null;
       arrivals: Record<string, number>;
       completed: number;
       cpuMs: number | null;
@@ -565,8 +576,8 @@ async function runMode(
     log.info('workers ready');
     const sent: Sent = { at: [], key: [] };
     // Warm-up: a low rate over every key (partitions open, handlers compiled, cost estimates learnt).
-    const warm = 400;
-    await feed(producer, t.input, o, sent, 0, warm, 200);
+    const warm = 200;
+    await feed(producer, t.input, o, sent, 0, warm, 100);
     if (!(await drain(outputs, sent.at.length, workers, o.drainTimeoutMs, log)))
       log.warn('warm-up did not drain');
     const loadStart = loadavg()[0]!;
@@ -598,6 +609,7 @@ async function runMode(
       windowMs: Math.max(1, oEnd - windowFrom),
       outputsInWindow: 0,
       recordsPerSec: 0,
+      recordsPerWorkerCoreSec: null,
       perWorker: {},
       cpu: oCpu,
       drainMs: oDrainMs,
@@ -692,6 +704,7 @@ async function runMode(
       dispatcher[w.id] = {
         satisfaction: a?.satisfaction ?? null,
         latencyP99Ms: a?.latencyMs.p99 ?? Number.NaN,
+        costMeanMs: a === undefined ? null : Number(a.costMs.mean.toFixed(3)),
         arrivals: a?.arrivals ?? {},
         completed: a?.completed ?? 0,
         cpuMs: w.final?.cpuMs ?? null,
@@ -778,6 +791,8 @@ function countOverload(
   r.outputsInWindow = n;
   r.recordsPerSec = Math.round(n / (r.windowMs / 1000));
   r.perWorker = per;
+  const cores = r.cpu === null ? 0 : Object.values(r.cpu.workers).reduce((a, b) => a + b, 0);
+  r.recordsPerWorkerCoreSec = cores > 0 ? Math.round(r.recordsPerSec / cores) : null;
 }
 
 export interface HotkeyResult {

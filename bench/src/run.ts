@@ -333,7 +333,8 @@ function hotkeySummary(
     );
   }
   lines.push(
-    '  per worker: overload window handled hot/all and cores busy; paced handled hot/all and cores busy; leasing counters (whole run):',
+    '  per worker: overload window handled hot/all and cores busy; paced handled hot/all and cores busy; leasing counters',
+    '  (overload+paced; a forward decision the lessor refuses, e.g. while the lease is being revoked, runs locally):',
   );
   for (const m of runs) {
     for (const id of Object.keys(m.counters.final)) {
@@ -342,7 +343,7 @@ function hotkeySummary(
       const k = m.counters.final[id]!.counters;
       const a = m.counters.afterOverload[id]!.counters;
       lines.push(
-        `    ${m.mode.padEnd(11)} ${id.padEnd(10)}${id === m.hotOwner ? ' (hot key owner)' : '                '}  overload ${ow?.hot ?? 0}/${ow?.all ?? 0} ${m.overload.cpu?.workers[id] ?? '-'} cores  paced ${pw?.hot ?? 0}/${pw?.all ?? 0} ${m.paced.cpu?.workers[id] ?? '-'} cores  forwarded ${a.forwarded}+${k.forwarded - a.forwarded} lesseeProcessed ${a.lesseeProcessed}+${k.lesseeProcessed - a.lesseeProcessed} granted ${k.granted} revoked ${k.revoked}`,
+        `    ${m.mode.padEnd(11)} ${id.padEnd(10)}${id === m.hotOwner ? ' (hot key owner)' : '                '}  overload ${ow?.hot ?? 0}/${ow?.all ?? 0} ${m.overload.cpu?.workers[id] ?? '-'} cores  paced ${pw?.hot ?? 0}/${pw?.all ?? 0} ${m.paced.cpu?.workers[id] ?? '-'} cores  forwarded ${a.forwarded}+${k.forwarded - a.forwarded} (policy forward decisions ${m.dispatcher[id]?.arrivals.forward ?? '-'}) lesseeProcessed ${a.lesseeProcessed}+${k.lesseeProcessed - a.lesseeProcessed} granted ${k.granted} revoked ${k.revoked}`,
       );
     }
     const hl = (h: HotLeaseShare) => `active ${h.active}, revoking ${h.revoking}, none ${h.none}`;
@@ -350,7 +351,7 @@ function hotkeySummary(
       `    ${m.mode.padEnd(11)} hot key's lease while fed: overload ${hl(m.overload.hotLease)}; paced ${hl(m.paced.hotLease)}`,
     );
     lines.push(
-      `    ${m.mode.padEnd(11)} machine cores busy: overload ${m.overload.cpu?.machine ?? '-'}, paced ${m.paced.cpu?.machine ?? '-'}; load average ${m.loadAvg.join('/')}`,
+      `    ${m.mode.padEnd(11)} machine cores busy: overload ${m.overload.cpu?.machine ?? '-'}, paced ${m.paced.cpu?.machine ?? '-'}; load average ${m.loadAvg.join('/')}; overload records per worker-core-second ${m.overload.recordsPerWorkerCoreSec ?? '-'}`,
     );
   }
   lines.push(`  throughput ratio leasingOn/leasingOff: ${ratio} (target >= 1.5)`);
