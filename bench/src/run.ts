@@ -1,4 +1,4 @@
-// `npm run bench -- <throughput|isolation> [--json] [options]`: runs a benchmark on the local broker (started
+// `npm run bench -- <throughput|isolation|hotkey> [--json] [options]`: runs a benchmark on the local broker (started
 // if needed, or KAFKA_BROKERS) and prints a summary; with --json the last line is the result as JSON.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -6,6 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@dirigo/core';
 import { ensureKafka } from '@dirigo/local-kafka';
+import {
+  type HotLeaseShare,
+  type HotkeyOptions,
+  type HotkeyResult,
+  type Mode,
+  type ModeResult,
+  runHotkey,
+} from './hotkey.ts';
 import { type IsolationOptions, type PolicyResult, runIsolation } from './isolation.ts';
 import { runThroughput } from './throughput.ts';
 
@@ -16,7 +24,8 @@ async function main(): Promise<void> {
     allowPositionals: true,
     options: {
       json: { type: 'boolean' },
-      records: { type: 'string', default: '200000' },
+      // throughput: default 200000; hotkey: messages of the overload phase, default 18000
+      records: { type: 'string' },
       partitions: { type: 'string', default: '4' },
       keys: { type: 'string', default: '10000' },
       'value-bytes': { type: 'string', default: '100' },
@@ -36,6 +45,19 @@ async function main(): Promise<void> {
       'batch-target-ms': { type: 'string', default: '10000' },
       'warmup-s': { type: 'string', default: '5' },
       'measure-s': { type: 'string', default: '20' },
+      // hotkey
+      'hot-share': { type: 'string', default: '0.9' },
+      'cold-keys': { type: 'string', default: '100' },
+      'cost-ms': { type: 'string', default: '0.5' },
+      'target-ms': { type: 'string', default: '300' },
+      'overload-rate': { type: 'string', default: '3000' },
+      rate: { type: 'string', default: 'auto' },
+      'auto-rate-factor': { type: 'string', default: '1.3' },
+      seconds: { type: 'string', default: '10' },
+      'idle-revoke-ms': { type: 'string', default: '500' },
+      slots: { type: 'string', default: '4' },
+      'margin-ms': { type: 'string' },
+      modes: { type: 'string', default: 'off,on' },
     },
   });
   const which = positionals[0];
@@ -44,10 +66,16 @@ async function main(): Promise<void> {
     await isolation(values, logger);
     return;
   }
+  if (which === 'hotkey') {
+    await hotkey(values, logger);
+    return;
+  }
   if (which !== 'throughput') {
     process.stderr.write(
       'usage: npm run bench -- throughput [--json] [--records N] [--partitions P]\n' +
-        '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n',
+        '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
+        '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
+        '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n',
     );
     process.exit(2);
   }
@@ -56,7 +84,7 @@ async function main(): Promise<void> {
   try {
     const results = await runThroughput({
       brokers: kafka.brokers,
-      records: Number(values.records),
+      records: Number(values.records ?? '200000'),
       partitions: Number(values.partitions),
       keys: Number(values.keys),
       valueBytes: Number(values['value-bytes']),
@@ -193,6 +221,153 @@ function isolationSummary(results: readonly PolicyResult[]): {
     }
   }
   return { text: lines.join('\n'), targets };
+}
+
+/** `hotkey`: one hot key on a 2-worker pool, leasing off (edf) then on (dirigo), same input. */
+async function hotkey(values: Values, logger: ReturnType<typeof createLogger>): Promise<void> {
+  const num = (k: string, fallback?: string) => {
+    const raw = values[k] ?? fallback;
+    const n = Number(raw);
+    if (raw === undefined || !Number.isFinite(n) || n < 0) {
+      process.stderr.write(`bench: --${k} must be a non-negative number\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const hotShare = num('hot-share');
+  if (hotShare > 1) {
+    process.stderr.write('bench: --hot-share must be between 0 and 1\n');
+    process.exit(2);
+  }
+  const modes = String(values.modes)
+    .split(',')
+    .map((m) => (m.trim() === 'off' ? 'leasingOff' : m.trim() === 'on' ? 'leasingOn' : m.trim()));
+  if (modes.length === 0 || modes.some((m) => m !== 'leasingOff' && m !== 'leasingOn')) {
+    process.stderr.write('bench: --modes takes off, on or off,on\n');
+    process.exit(2);
+  }
+  if (values.rate === 'auto' && modes[0] !== 'leasingOff') {
+    process.stderr.write('bench: --rate auto needs the leasing-off run first; give --rate N\n');
+    process.exit(2);
+  }
+  const kafka = await ensureKafka({ nodes: 1, logger });
+  process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);
+  const o: HotkeyOptions = {
+    brokers: kafka.brokers,
+    modes: modes as Mode[],
+    workers: num('workers'),
+    partitions: num('partitions'),
+    coldKeys: Math.max(1, num('cold-keys')),
+    hotShare,
+    costMs: num('cost-ms'),
+    targetMs: num('target-ms'),
+    idleRevokeMs: num('idle-revoke-ms'),
+    slots: num('slots'),
+    records: num('records', '18000'),
+    overloadRate: num('overload-rate'),
+    rate: values.rate === 'auto' ? undefined : num('rate'),
+    autoRateFactor: num('auto-rate-factor'),
+    seconds: num('seconds'),
+    marginMs: values['margin-ms'] === undefined ? undefined : num('margin-ms'),
+    loadReportIntervalMs: 500,
+    drainTimeoutMs: 90_000,
+    logger,
+  };
+  const { logger: _l, brokers: _b, ...params } = o;
+  process.stderr.write(`bench: hotkey ${JSON.stringify(params)}\n`);
+  try {
+    const results = await runHotkey(o);
+    const line = hotkeyLine(results);
+    const off = results.leasingOff?.overload.recordsPerSec;
+    const on = results.leasingOn?.overload.recordsPerSec;
+    const ratio = off !== undefined && on !== undefined && off > 0 ? Number((on / off).toFixed(3)) : null;
+    const summary = hotkeySummary(results, line, ratio, o);
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(
+      join(resultsDir, 'hotkey-latest.json'),
+      `${JSON.stringify({ at: new Date().toISOString(), kafka: kafka.version, params, summary: line, ratio, results }, null, 2)}\n`,
+    );
+    if (values.json) {
+      process.stderr.write(`${summary}\n`);
+      process.stdout.write(`${JSON.stringify(line)}\n`);
+    } else {
+      process.stdout.write(`${summary}\n${JSON.stringify(line, null, 2)}\n`);
+    }
+  } finally {
+    await kafka.stop();
+  }
+}
+
+/** The contract of the last stdout line (null where a mode did not run). */
+function hotkeyLine(r: HotkeyResult) {
+  const mode = (m: ModeResult | undefined) =>
+    m === undefined
+      ? null
+      : { recordsPerSec: m.overload.recordsPerSec, p99Ms: m.paced.p99Ms, satisfaction: m.paced.satisfaction };
+  const on = r.leasingOn;
+  return {
+    leasingOff: mode(r.leasingOff),
+    leasingOn: mode(on),
+    scaleOutMs: on?.scaleOutMs ?? null,
+    scaleInMs: on?.scaleIn.paced?.fromLastForwardMs ?? on?.scaleIn.overload?.fromLastForwardMs ?? null,
+  };
+}
+
+function hotkeySummary(
+  r: HotkeyResult,
+  line: ReturnType<typeof hotkeyLine>,
+  ratio: number | null,
+  o: HotkeyOptions,
+): string {
+  const runs = [r.leasingOff, r.leasingOn].filter((m): m is ModeResult => m !== undefined);
+  const lines = [
+    `bench: hotkey results (${o.workers} workers, ${o.partitions} partitions, hot share ${o.hotShare} of ${o.coldKeys + 1} keys, ${o.costMs} ms CPU per message, latency target ${o.targetMs} ms, idleRevokeMs ${o.idleRevokeMs}${o.marginMs === undefined ? '' : `, dirigo marginMs ${o.marginMs}`})`,
+    '  mode         policy  overload rec/s (offered)  paced rate  p50   p99   satisfaction  missing  dup  hot-sum ok  forwarded  lessee-processed',
+  ];
+  for (const m of runs) {
+    const c = Object.values(m.counters.final);
+    const fwd = c.reduce((s, x) => s + x.counters.forwarded, 0);
+    const lp = c.reduce((s, x) => s + x.counters.lesseeProcessed, 0);
+    lines.push(
+      `  ${m.mode.padEnd(11)}  ${m.policy.padEnd(6)}  ${`${m.overload.recordsPerSec} (${m.overload.offeredPerSec})`.padStart(24)}  ${String(m.paced.rate).padStart(10)}  ${String(m.paced.p50Ms).padStart(4)}  ${String(m.paced.p99Ms).padStart(4)}  ${String(m.paced.satisfaction).padStart(12)}  ${String(m.paced.missing).padStart(7)}  ${String(m.paced.duplicates).padStart(3)}  ${String(m.check.ok).padStart(10)}  ${String(fwd).padStart(9)}  ${String(lp).padStart(16)}`,
+    );
+  }
+  lines.push(
+    '  per worker: overload window handled hot/all and cores busy; paced handled hot/all and cores busy; leasing counters',
+    '  (overload+paced; a forward decision the lessor refuses, e.g. while the lease is being revoked, runs locally):',
+  );
+  for (const m of runs) {
+    for (const id of Object.keys(m.counters.final)) {
+      const ow = m.overload.perWorker[id];
+      const pw = m.paced.perWorker[id];
+      const k = m.counters.final[id]!.counters;
+      const a = m.counters.afterOverload[id]!.counters;
+      lines.push(
+        `    ${m.mode.padEnd(11)} ${id.padEnd(10)}${id === m.hotOwner ? ' (hot key owner)' : '                '}  overload ${ow?.hot ?? 0}/${ow?.all ?? 0} ${m.overload.cpu?.workers[id] ?? '-'} cores  paced ${pw?.hot ?? 0}/${pw?.all ?? 0} ${m.paced.cpu?.workers[id] ?? '-'} cores  forwarded ${a.forwarded}+${k.forwarded - a.forwarded} (policy forward decisions ${m.dispatcher[id]?.arrivals.forward ?? '-'}) lesseeProcessed ${a.lesseeProcessed}+${k.lesseeProcessed - a.lesseeProcessed} granted ${k.granted} revoked ${k.revoked}`,
+      );
+    }
+    const hl = (h: HotLeaseShare) => `active ${h.active}, revoking ${h.revoking}, none ${h.none}`;
+    lines.push(
+      `    ${m.mode.padEnd(11)} hot key's lease while fed: overload ${hl(m.overload.hotLease)}; paced ${hl(m.paced.hotLease)}`,
+    );
+    lines.push(
+      `    ${m.mode.padEnd(11)} machine cores busy: overload ${m.overload.cpu?.machine ?? '-'}, paced ${m.paced.cpu?.machine ?? '-'}; load average ${m.loadAvg.join('/')}; overload records per worker-core-second ${m.overload.recordsPerWorkerCoreSec ?? '-'}`,
+    );
+  }
+  lines.push(`  throughput ratio leasingOn/leasingOff: ${ratio} (target >= 1.5)`);
+  if (r.leasingOn !== undefined) {
+    const on = r.leasingOn;
+    lines.push(
+      `  scaleOutMs ${line.scaleOutMs} (target <= 250; first forward in the ${on.firstForwardPhase ?? '-'} phase); scaleInMs ${line.scaleInMs} (idleRevokeMs ${o.idleRevokeMs} included; from the feed's end: ${on.scaleIn.paced?.fromFeedEndMs ?? '-'}; after the overload phase: ${on.scaleIn.overload?.fromLastForwardMs ?? '-'})`,
+    );
+    lines.push(
+      `  satisfaction with leasing ${on.paced.satisfaction} (target >= 0.95) at ${on.paced.rate}/s paced`,
+    );
+  }
+  lines.push(
+    `  outputs whose dirigo-ingest header differs from the input's produce time (forwarded messages): ${runs.map((m) => `${m.mode} ${m.ingestHeaderRewritten}`).join(', ')}`,
+  );
+  return lines.join('\n');
 }
 
 await main();
