@@ -37,3 +37,4 @@ export {
   type WriteNexmarkResult,
   writeNexmark,
 } from './writer.ts';
+export * from './queries/index.ts';
