@@ -323,6 +323,13 @@ export interface LeasingOptions {
   readonly maxLessees?: number;
   /** A lease with nothing forwarded for this long is revoked (its partials merged back). Default 2000 ms. */
   readonly idleRevokeMs?: number;
+  /**
+   * Local work per step of a leasable function's partition, in ms (estimated from the handler's observed
+   * cost): a fetched batch is run as several steps of at most this much work each. Forwards to lessees leave
+   * with their step's commit, so this bounds how long a hot key waits before its first lessee starts (the
+   * scale-out time), at the price of one transaction per step. Default 50.
+   */
+  readonly stepBudgetMs?: number;
 }
 
 /** An application: a DAG of stateful functions. */

@@ -243,7 +243,7 @@ describe('leasing options and the lease topic', () => {
       group: 'dirigo.hot.__lessees',
       slots: 8,
     });
-    expect(app.options.leasing).toEqual({ slots: 8, maxLessees: 4, idleRevokeMs: 2000 });
+    expect(app.options.leasing).toEqual({ slots: 8, maxLessees: 4, idleRevokeMs: 2000, stepBudgetMs: 50 });
     expect(resolveApp(leasable({ leasing: { slots: 2 } })).options.leasing.maxLessees).toBe(2);
   });
 
@@ -257,6 +257,7 @@ describe('leasing options and the lease topic', () => {
     [{ leasing: { slots: 0 } }, 'options.leasing.slots'],
     [{ leasing: { slots: 2, maxLessees: 3 } }, 'options.leasing.maxLessees'],
     [{ leasing: { idleRevokeMs: -1 } }, 'options.leasing.idleRevokeMs'],
+    [{ leasing: { stepBudgetMs: 0 } }, 'options.leasing.stepBudgetMs'],
     [{ leasing: { hot: true } }, 'options.leasing.hot'],
     [{ leasing: 3 }, 'options.leasing'],
   ])('rejects %j naming %s', (options, field) => {

@@ -30,7 +30,7 @@ export const APP_DEFAULTS = Object.freeze({
   deadLetterMaxBytes: 900_000,
   store: 'memory' as 'memory' | 'persistent',
   stateDir: './.dirigo-state',
-  leasing: Object.freeze({ slots: 8, maxLessees: 4, idleRevokeMs: 2_000 }),
+  leasing: Object.freeze({ slots: 8, maxLessees: 4, idleRevokeMs: 2_000, stepBudgetMs: 50 }),
   eventTime: Object.freeze({ maxOutOfOrdernessMs: 0, idleTimeoutMs: 10_000, watermarkIntervalMs: 200 }),
 });
 
@@ -66,6 +66,7 @@ export interface ResolvedLeasing {
   readonly slots: number;
   readonly maxLessees: number;
   readonly idleRevokeMs: number;
+  readonly stepBudgetMs: number;
 }
 
 /** The lease topic of an app with leasable functions (names from `<namespace>.<app>`). */
@@ -327,11 +328,11 @@ function resolveEventTime(eventTime: AppOptions['eventTime']): ResolvedEventTime
   });
 }
 
-const LEASING_KEYS = ['slots', 'maxLessees', 'idleRevokeMs'] as const;
+const LEASING_KEYS = ['slots', 'maxLessees', 'idleRevokeMs', 'stepBudgetMs'] as const;
 
 function resolveLeasingOptions(leasing: AppOptions['leasing']): ResolvedLeasing {
   if (leasing !== undefined && (leasing === null || typeof leasing !== 'object')) {
-    throw new ConfigError('options.leasing', 'must be an object { slots, maxLessees, idleRevokeMs }');
+    throw new ConfigError('options.leasing', 'must be an object { slots, maxLessees, idleRevokeMs, stepBudgetMs }');
   }
   for (const key of Object.keys(leasing ?? {})) {
     if (!(LEASING_KEYS as readonly string[]).includes(key)) {
@@ -350,6 +351,7 @@ function resolveLeasingOptions(leasing: AppOptions['leasing']): ResolvedLeasing 
       Math.min(d.maxLessees, slots),
     ),
     idleRevokeMs: intIn('options.leasing.idleRevokeMs', leasing?.idleRevokeMs, 1, 3_600_000, d.idleRevokeMs),
+    stepBudgetMs: intIn('options.leasing.stepBudgetMs', leasing?.stepBudgetMs, 1, 60_000, d.stepBudgetMs),
   });
 }
 

@@ -114,6 +114,17 @@ export class FunctionBody implements TaskBody {
     this.tracker?.broadcast(now, out.control);
   }
 
+  /**
+   * A leasable function's step holds at most `leasing.stepBudgetMs` of estimated local work (at least 8
+   * records): its forwards leave with its commit, so a long step would delay the first lessee.
+   */
+  stepLimit(): number | undefined {
+    const dispatcher = this.env.dispatcher;
+    if (this.lessor === undefined || dispatcher === undefined) return undefined;
+    const cost = dispatcher.costEstimate(this.env.app.name, this.env.fn.name);
+    return Math.max(8, Math.floor(this.env.app.options.leasing.stepBudgetMs / Math.max(cost, 0.001)));
+  }
+
   watermark(now: number): number {
     return this.tracker?.watermark(now) ?? Number.NEGATIVE_INFINITY;
   }

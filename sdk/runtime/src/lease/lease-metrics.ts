@@ -64,4 +64,6 @@ export interface SlotDirectory {
    * or, without load reports, any slot this worker does not own. Undefined when there is none.
    */
   pick(app: string, to: string, taken: readonly number[]): number | undefined;
+  /** The slot among `slots` that worker `to` owns by its last load report, or undefined. */
+  ownedBy(app: string, to: string, slots: readonly number[]): number | undefined;
 }

@@ -16,11 +16,15 @@ const BLOCKED = '__blocked';
 /** Internal states of a leasable function at its lessor. */
 export const LESSOR_STATES: readonly ResolvedState[] = [internalMap(LEASES), internalMap(BLOCKED)];
 
-/** A reply the lessor waits for: a PARTIAL from `slot` for round `seq` (final: the slot is being revoked). */
+/**
+ * A reply the lessor waits for: a PARTIAL from `slot` for round `seq` of lease `epoch` (final: the slot is
+ * being revoked). A key may be leased again under a new epoch while final replies of the old one are awaited.
+ */
 export interface SlotWait {
   readonly slot: number;
   readonly seq: number;
   readonly final: boolean;
+  readonly epoch: number;
 }
 
 /** The lease of one key, as its lessor keeps it. */
@@ -41,7 +45,7 @@ export interface LeaseRecord {
   readonly blockedSince: number;
   /** Next id of the blocked queue. */
   readonly queued: number;
-  /** When a message was last forwarded (ms): an idle lease is revoked. */
+  /** When a message was last forwarded (ms). (Idleness is measured in memory from the end of the step.) */
   readonly lastForward: number;
   /** Round-robin position among `slots`. */
   readonly next: number;

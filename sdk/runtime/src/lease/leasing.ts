@@ -107,6 +107,18 @@ export class WorkerLeasing implements SlotDirectory {
     return out;
   }
 
+  ownedBy(app: string, to: string, slots: readonly number[]): number | undefined {
+    if (to === '' || to === this.workerId) return undefined;
+    const peers = this.peers();
+    for (let i = 0; i < peers.length; i++) {
+      const p = peers[i]!;
+      if (p.id !== to) continue;
+      const own = p.slots?.[app];
+      return own === undefined ? undefined : slots.find((s) => own.includes(s));
+    }
+    return undefined;
+  }
+
   pick(app: string, to: string, taken: readonly number[]): number | undefined {
     const slots = this.slotCounts.get(app);
     if (slots === undefined) return undefined;

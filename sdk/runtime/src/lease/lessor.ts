@@ -76,6 +76,14 @@ export class Lessor {
   private readonly scratch: UndoEntry[] = [];
   /** Earliest time an active lease may be idle long enough to revoke; Infinity: none. */
   private nextRevoke = 0;
+  /** Keys the policy wanted to forward in this step (forwarded or not). */
+  private readonly touched = new Set<string>();
+  /**
+   * Per leased key, the end of the last step in which the policy wanted to forward it: a lease is idle from
+   * there (not from the forward, which happens when the step's batch arrives, before its local work). In
+   * memory: a new lessor counts its leases active from its first step.
+   */
+  private readonly lastActive = new Map<string, number>();
 
   constructor(deps: LessorDeps) {
     this.d = deps;
@@ -93,29 +101,30 @@ export class Lessor {
 
   /**
    * The policy decided to forward `record` (an ordinary message of `key`) toward `to` (a worker id, or '' for
-   * any lessee). Returns false when it stays here: the key is blocked, its lease is being revoked, or no lease
-   * slot of another worker is available. (The step never asks for a message after a critical one of its key.)
+   * any lessee). Returns false when it stays here: the key is blocked or no lease slot of another worker is
+   * available. A key whose lease is being revoked is leased again under a new epoch. The message goes to
+   * `to`'s slot when the lease has one (a new slot of `to` is added up to `maxLessees`), else round-robin over
+   * the lease's slots. (The step never asks for a message after a critical one of its key.)
    */
   forward(record: IncomingRecord, key: string, to: string, eventTime: number, watermark: number): boolean {
     // A late message (behind the watermark) runs here: forwarded messages are never late at the lessee.
     if (eventTime < watermark) return false;
+    this.touched.add(key);
     const now = this.d.env.clock.now();
     let rec = this.table.get(key);
-    if (
-      rec !== undefined &&
-      (rec.mode !== 'RUNNABLE' || (rec.slots.length === 0 && rec.waiting.length > 0))
-    ) {
-      return false;
-    }
+    if (rec !== undefined && rec.mode !== 'RUNNABLE') return false;
     const leasing = this.d.env.app.options.leasing;
     const slots = rec?.slots ?? [];
-    if (slots.length === 0 || (to !== '' && slots.length < leasing.maxLessees)) {
-      const slot = this.d.directory.pick(this.app, to, slots);
-      if (slot !== undefined) rec = this.grant(key, rec, slot, now);
-      else if (slots.length === 0) return false;
+    let slot = slots.length === 0 ? undefined : this.d.directory.ownedBy(this.app, to, slots);
+    if (slot === undefined && (slots.length === 0 || (to !== '' && slots.length < leasing.maxLessees))) {
+      const picked = this.d.directory.pick(this.app, to, slots);
+      if (picked !== undefined) {
+        rec = this.grant(key, rec, picked, now);
+        slot = picked;
+      } else if (slots.length === 0) return false;
     }
     const r = rec!;
-    const slot = r.slots[r.next % r.slots.length]!;
+    slot ??= r.slots[r.next % r.slots.length]!;
     this.out!.forwards.push({
       topic: this.leaseTopic,
       partition: slot,
@@ -147,9 +156,12 @@ export class Lessor {
     return true;
   }
 
-  /** Grants `slot` to `key`'s lease (a new epoch when the key had no lessee). */
+  /**
+   * Grants `slot` to `key`'s lease: a new epoch when the key has no lessee (final replies of a lease being
+   * revoked are still awaited under their own epoch), else one more slot of the current epoch.
+   */
   private grant(key: string, rec: LeaseRecord | undefined, slot: number, now: number): LeaseRecord {
-    const fresh = rec === undefined || (rec.slots.length === 0 && rec.waiting.length === 0);
+    const fresh = rec === undefined || rec.slots.length === 0;
     const epoch = fresh ? (rec?.epoch ?? 0) + 1 : rec!.epoch;
     const next: LeaseRecord = fresh
       ? {
@@ -157,7 +169,7 @@ export class Lessor {
           slots: [slot],
           dirty: [],
           seq: rec?.seq ?? 0,
-          waiting: [],
+          waiting: rec?.waiting ?? [],
           mode: 'RUNNABLE',
           blockedSince: 0,
           queued: rec?.queued ?? 0,
@@ -222,7 +234,7 @@ export class Lessor {
     const waits: SlotWait[] = [...rec.waiting];
     for (const slot of rec.dirty) {
       this.request('sync', key, rec.epoch, seq, slot);
-      waits.push({ slot, seq, final: false });
+      waits.push({ slot, seq, final: false, epoch: rec.epoch });
     }
     if (rec.dirty.length > 0) this.d.counters.syncs++;
     transition(this.d.logger, key, 'RUNNABLE', 'BLOCKED');
@@ -242,8 +254,8 @@ export class Lessor {
     }
     const m = decoded.message;
     const rec = this.table.get(key);
-    const wait = rec?.waiting.find((w) => w.slot === m.slot && w.seq === m.seq);
-    const current = rec !== undefined && rec.epoch === m.epoch && wait !== undefined;
+    const wait = rec?.waiting.find((w) => w.slot === m.slot && w.seq === m.seq && w.epoch === m.epoch);
+    const current = wait !== undefined;
     if (!current && this.d.faults?.acceptStale !== true) {
       this.d.counters.stale++;
       this.d.logger.warn(
@@ -318,23 +330,39 @@ export class Lessor {
     return now >= this.nextRevoke;
   }
 
-  /** Revokes leases with nothing forwarded for `idleRevokeMs` (each lessee replies a final partial). */
+  /**
+   * At the end of every step: revokes the leases the policy has not wanted to forward to for `idleRevokeMs`
+   * since the end of a step (each lessee replies a final partial). A lease used in this step is never revoked
+   * by it, however long its local work took.
+   */
   maintain(now: number, out: StepOutput): void {
+    if (this.touched.size > 0) {
+      for (const key of this.touched) this.lastActive.set(key, now);
+      this.touched.clear();
+    }
     if (now < this.nextRevoke) return;
     this.out = out;
     const idle = this.d.env.app.options.leasing.idleRevokeMs;
     let next = Number.POSITIVE_INFINITY;
     for (const [key, rec] of this.table.all()) {
-      if (rec.slots.length === 0) continue;
-      if (rec.mode !== 'RUNNABLE' || now - rec.lastForward < idle) {
-        next = Math.min(next, rec.lastForward + idle);
+      if (rec.slots.length === 0) {
+        this.lastActive.delete(key);
+        continue;
+      }
+      let last = this.lastActive.get(key);
+      if (last === undefined) {
+        last = now;
+        this.lastActive.set(key, now);
+      }
+      if (rec.mode !== 'RUNNABLE' || now - last < idle) {
+        next = Math.min(next, last + idle);
         continue;
       }
       const seq = rec.seq + 1;
       const waits: SlotWait[] = [...rec.waiting];
       for (const slot of rec.slots) {
         this.request('lease-revoke', key, rec.epoch, seq, slot);
-        waits.push({ slot, seq, final: true });
+        waits.push({ slot, seq, final: true, epoch: rec.epoch });
       }
       this.d.counters.revoked += rec.slots.length;
       this.d.logger.info({ key, epoch: rec.epoch, slots: rec.slots }, 'lease revoked');

@@ -82,6 +82,11 @@ export interface TaskBody {
   maintain?(now: number, out: StepOutput): void;
   /** The input partition's event-time watermark (event-time timers fire up to it); absent: none. */
   watermark?(now: number): number;
+  /**
+   * Most records one step may take now (a fetched batch is then run as several steps, each committed on its
+   * own); absent or undefined: the whole batch is one step.
+   */
+  stepLimit?(): number | undefined;
 }
 
 /** The input partition of a task and how its steps commit. */
@@ -237,9 +242,20 @@ export class InputTask {
     return applied;
   }
 
-  /** Processes a fetched batch as one step. */
+  /**
+   * Processes a fetched batch as one step, or as several in order when the body limits a step's records
+   * (a failed step ends the batch: the records from it on are fetched again).
+   */
   process(records: readonly IncomingRecord[]): Promise<void> {
-    return this.serial(() => this.step(records));
+    const limit = this.body.stepLimit?.();
+    if (limit === undefined || records.length <= limit) return this.serial(() => this.step(records));
+    return this.serial(async () => {
+      for (let i = 0; i < records.length; ) {
+        const n = Math.max(1, this.body.stepLimit?.() ?? records.length);
+        await this.step(records.slice(i, i + n));
+        i += n;
+      }
+    });
   }
 
   /**

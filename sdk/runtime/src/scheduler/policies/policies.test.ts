@@ -276,15 +276,52 @@ describe('dirigo', () => {
   ];
 
   it('forwards a leasable message that would miss its deadline here to the less loaded of two peers', () => {
-    // 40 ms of earlier-deadline work queued, 10 ms per message, deadline 30 ms away: it cannot make it here.
+    // 400 ms of earlier-deadline work queued, 10 ms per message, deadline 30 ms away: it cannot make it here,
+    // and w2 (2 queued) finishes it after 100 ms of forward delay + 30 ms.
     const ahead = queue('q', message({ key: 'x', deadline: 20 }), {
-      queuedCostMs: 40,
+      queuedCostMs: 400,
       firstDeadline: 20,
       lastDeadline: 20,
     });
     const m = at(message({ key: 'hot', deadline: 30, leasable: true }), 0);
-    const d = p.onArrival!(m, view(0, [ahead], 10, peers));
+    const d = createPolicy('dirigo').onArrival!(m, view(0, [ahead], 10, peers));
     expect(d).toEqual({ forward: 'w2', fallback: 'admit' });
+  });
+
+  it('keeps a late message here when no peer would finish it sooner (an input lagging behind is not all forwarded)', () => {
+    // Deadline long past, nothing queued here: it runs here in 10 ms; a peer needs 100 ms of forward delay.
+    const late = at(message({ key: 'hot', deadline: -5_000, leasable: true }), 0);
+    expect(createPolicy('dirigo').onArrival!(late, view(0, [], 10, peers))).toBe('admit');
+    // A peer whose queue is longer than ours gets nothing either.
+    const ahead = queue('q', message({ key: 'x', deadline: 20 }), {
+      queuedCostMs: 400,
+      firstDeadline: 20,
+      lastDeadline: 20,
+    });
+    const busy: PeerLoad[] = [{ id: 'w1', queued: 80, utilisation: 1, at: 0 }];
+    expect(createPolicy('dirigo').onArrival!(late, view(0, [ahead], 10, busy))).toBe('admit');
+  });
+
+  it("splits an excess by predicted finish: what it forwarded since a peer's last report counts as that peer's queue", () => {
+    const policy = createPolicy('dirigo');
+    const ahead = queue('q', message({ key: 'x', deadline: 20 }), {
+      queuedCostMs: 400,
+      firstDeadline: 20,
+      lastDeadline: 20,
+    });
+    const idle: PeerLoad[] = [{ id: 'w2', queued: 0, utilisation: 0, at: 0 }];
+    const decide = () =>
+      policy.onArrival!(
+        at(message({ key: 'hot', deadline: 30, leasable: true }), 0),
+        view(0, [ahead], 10, idle),
+      );
+    // Here: 410 ms. There: 100 ms + (forwarded so far + 1) x 10 ms: 30 forwards, then the peer is no sooner.
+    const decisions = Array.from({ length: 40 }, decide);
+    expect(decisions.filter((d) => d !== 'admit')).toHaveLength(30);
+    expect(decisions.slice(30).every((d) => d === 'admit')).toBe(true);
+    // A new report from the peer resets the count.
+    idle[0] = { id: 'w2', queued: 0, utilisation: 0, at: 1 };
+    expect(decide()).toEqual({ forward: 'w2', fallback: 'admit' });
   });
 
   it('admits what can make it, and never forwards a message that is not leasable', () => {
