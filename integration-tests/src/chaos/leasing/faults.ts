@@ -279,7 +279,11 @@ export async function runLeasingFaults(
     blockedForMs?: number,
   ) => {
     const p = procs.current(w);
-    if (p === undefined) return false;
+    if (p === undefined) {
+      outcome.missed.push(k.target);
+      events.warn('SIGKILL skipped: the target is not running any more', { worker: w, target: k.target });
+      return false;
+    }
     busy.add(w);
     const answerAgeMs = roles.at === 0 ? -1 : Date.now() - roles.at;
     const killed = procs.kill(w); // the signal goes synchronously, before the first await
