@@ -20,6 +20,10 @@ export interface WorkerProcsOptions {
   readonly env: Readonly<Record<string, string>>;
   /** Called when a worker exits without the harness having asked it to. */
   readonly onUnexpectedExit: (worker: number, how: string) => void;
+  /** The app module the workers load (default: chaos-app.ts, the shapes). */
+  readonly appModule?: string;
+  /** The script run as `<entry> worker <app-module> ...` (default: the runtime's CLI, `dirigo`). */
+  readonly entry?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,8 +50,8 @@ export class WorkerProcs {
     process.on('exit', this.exitHook);
   }
 
-  /** Starts (or restarts) worker `i`, id `chaos-w<i>`. */
-  start(i: number): ChildProcess {
+  /** Starts (or restarts) worker `i`, id `chaos-w<i>`; `extraArgs` go to `dirigo worker` after the others. */
+  start(i: number, extraArgs: readonly string[] = []): ChildProcess {
     const n = this.starts.get(i) ?? 0;
     this.starts.set(i, n + 1);
     const logPath = join(this.o.logDir, `worker-${i}.${n}.log`);
@@ -56,9 +60,9 @@ export class WorkerProcs {
       process.execPath,
       [
         '--conditions=source',
-        join(repo, 'sdk/runtime/src/cli.ts'),
+        this.o.entry ?? join(repo, 'sdk/runtime/src/cli.ts'),
         'worker',
-        join(here, 'chaos-app.ts'),
+        this.o.appModule ?? join(here, 'chaos-app.ts'),
         '--brokers',
         this.o.brokers,
         '--worker-id',
@@ -67,6 +71,7 @@ export class WorkerProcs {
         String(this.o.sessionTimeoutMs),
         '--control-topic',
         this.o.controlTopic,
+        ...extraArgs,
       ],
       { env: { ...process.env, ...this.o.env, DIRIGO_LOG_LEVEL: 'info' }, stdio: ['ignore', log, log] },
     );
@@ -85,6 +90,11 @@ export class WorkerProcs {
   current(i: number): ChildProcess | undefined {
     const p = this.procs.get(i);
     return alive(p) ? p : undefined;
+  }
+
+  /** How many times worker `i` was started (its latest start is incarnation `startCount(i) - 1`). */
+  startCount(i: number): number {
+    return this.starts.get(i) ?? 0;
   }
 
   /** The log file of worker `i`'s latest start. */

@@ -39,6 +39,9 @@ export interface ChangelogKey {
   readonly state: string;
   readonly actor: string;
   readonly mapKey?: string;
+  /** The cell's function ('__lease' for a lease slot's own bookkeeping) and lease slot (null at the lessor). */
+  readonly fn: string;
+  readonly slot: number | null;
 }
 
 /**
@@ -49,9 +52,10 @@ export function decodeChangelogKey(key: Buffer): ChangelogKey | undefined {
   // The runtime's one cell-key codec: [app, fn, slot, state, key(, entry)] (and the legacy [state, key(, entry)]).
   const cell = decodeRuntimeKey(key, { app: '', fn: '', slot: null });
   if (cell === undefined) return undefined;
+  const where = { fn: cell.fn, slot: cell.slot };
   return cell.entry === undefined
-    ? { state: cell.state, actor: cell.key }
-    : { state: cell.state, actor: cell.key, mapKey: cell.entry };
+    ? { state: cell.state, actor: cell.key, ...where }
+    : { state: cell.state, actor: cell.key, mapKey: cell.entry, ...where };
 }
 
 /** The final state of one function, as its changelog says (last record per cell wins; null deletes). */

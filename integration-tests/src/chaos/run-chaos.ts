@@ -5,18 +5,47 @@
 // KAFKA_BROKERS). Prints one line per seed, then, as the last stdout line with --json:
 // {"mode":..,"sent":N,"lost":0,"duplicated":0,"stateMismatches":0,"stuck":0,"timerMismatches":0,"kills":K,
 //  "pauses":P,"shapes":[..],"seeds":[..]} (sums over the seeds). Exits 1 when any seed failed.
+//
+// `npm run chaos -- leasing [--json] [--seed S] [--seeds N] [--records N] [--workers W] [--lessee-kills K]
+//   [--blocked-kills K] [--kills K] [--pauses P] [--partitions N] [--slots N] [--hot-keys N] [--cold-keys N]
+//   [--idle-revoke-ms MS] [--burn-us US] [--feed-ms MS] [--session-timeout-ms MS] [--hunt-ms MS]
+//   [--timeout-ms MS] [--keep-topics] [--break skipMerge|dropSyncReply|acceptStale]`
+// Runs the leasing scenario (leasing/run.ts) once per seed: hot keys leased to lessees on other workers while
+// lessees and BLOCKED lessors are SIGKILLed and a worker is frozen. The last stdout line with --json:
+// {"mode":"leasing","sent":N,"lost":0,"duplicated":0,"stateMismatches":0,"criticalMismatches":0,
+//  "leasesGranted":G,"leasesRevoked":R,"barriers":B,"kills":K,"pauses":P} (sums over the seeds).
+// `--break` turns on the runtime's test-only leasing faults in the workers, to see the checks fail.
 import { parseArgs } from 'node:util';
 import { createLogger } from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { ensureKafka } from '@dirigo/local-kafka';
 import { type ChaosOptions, runChaos } from './chaos.ts';
+import {
+  failures,
+  type LeasingResult,
+  leasingAggregateLine,
+  leasingSeedLine,
+  passed as leasingPassed,
+} from './leasing/result.ts';
+import { type LeasingOptions, runLeasingChaos } from './leasing/run.ts';
 import { parseShapes } from './names.ts';
 import { aggregateLine, type ChaosResult, type Mode, passed, seedLine } from './run-chaos-lib.ts';
 
 const USAGE =
   'usage: npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in]\n' +
   '         [--workers 3] [--kills 3] [--pauses 2] [--join-leave 1] [--partitions 6] [--feed-ms 10000]\n' +
-  '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics]\n';
+  '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics]\n' +
+  '       npm run chaos -- leasing [--json] [--seed S] [--seeds N] [--records 100000] [--workers 3]\n' +
+  '         [--lessee-kills 2] [--blocked-kills 2] [--kills 0] [--pauses 1] [--partitions 6] [--slots 6]\n' +
+  '         [--hot-keys 5] [--cold-keys 500] [--idle-revoke-ms 400] [--burn-us 150] [--feed-ms 100000]\n' +
+  '         [--session-timeout-ms 6000] [--hunt-ms 30000] [--timeout-ms 300000] [--keep-topics]\n' +
+  '         [--break skipMerge|dropSyncReply|acceptStale]\n';
+
+/** Defaults per mode (the flags without a default in parseArgs). */
+const DEFAULTS = {
+  eos: { records: '60000', kills: '3', pauses: '2', 'feed-ms': '10000' },
+  leasing: { records: '100000', kills: '0', pauses: '1', 'feed-ms': '100000' },
+} as const;
 
 function int(name: string, v: string | undefined, min: number): number {
   const n = Number(v);
@@ -34,23 +63,41 @@ async function main(): Promise<void> {
       json: { type: 'boolean' },
       seed: { type: 'string', default: '1' },
       seeds: { type: 'string', default: '1' },
-      records: { type: 'string', default: '60000' },
+      records: { type: 'string' },
       shapes: { type: 'string' },
       workers: { type: 'string', default: '3' },
-      kills: { type: 'string', default: '3' },
-      pauses: { type: 'string', default: '2' },
+      kills: { type: 'string' },
+      pauses: { type: 'string' },
       'join-leave': { type: 'string', default: '1' },
       partitions: { type: 'string', default: '6' },
-      'feed-ms': { type: 'string', default: '10000' },
+      'feed-ms': { type: 'string' },
+      'lessee-kills': { type: 'string', default: '2' },
+      'blocked-kills': { type: 'string', default: '2' },
+      slots: { type: 'string', default: '6' },
+      'hot-keys': { type: 'string', default: '5' },
+      'cold-keys': { type: 'string', default: '500' },
+      'idle-revoke-ms': { type: 'string', default: '400' },
+      'burn-us': { type: 'string', default: '150' },
+      'hunt-ms': { type: 'string', default: '30000' },
+      break: { type: 'string' },
       'session-timeout-ms': { type: 'string', default: '6000' },
       'timeout-ms': { type: 'string', default: '300000' },
       'keep-topics': { type: 'boolean' },
     },
   });
   const mode = positionals[0] ?? 'eos';
-  if (mode !== 'eos' && mode !== 'alo') {
+  if (mode !== 'eos' && mode !== 'alo' && mode !== 'leasing') {
     process.stderr.write(USAGE);
     process.exit(2);
+  }
+  const d = DEFAULTS[mode === 'leasing' ? 'leasing' : 'eos'];
+  values.records ??= d.records;
+  values.kills ??= d.kills;
+  values.pauses ??= d.pauses;
+  values['feed-ms'] ??= d['feed-ms'];
+  if (mode === 'leasing') {
+    await leasing(values);
+    return;
   }
   let shapes: ReturnType<typeof parseShapes>;
   try {
@@ -108,6 +155,92 @@ async function main(): Promise<void> {
     }
     const ok = results.every(passed);
     const line = aggregateLine(guarantee, shapes, results);
+    process.stdout.write(values.json ? `${line}\n` : `chaos ${ok ? 'PASSED' : 'FAILED'}: ${line}\n`);
+    process.exitCode = ok ? 0 : 1;
+  } finally {
+    await transport.close();
+    await kafka.stop();
+  }
+}
+
+/** `--break a,b`: runtime test-only leasing faults, to check that the leasing checks fail when they should. */
+function breakWith(list: string | undefined): Pick<LeasingOptions, 'breakWith'> {
+  if (list === undefined) return {};
+  const known = ['skipMerge', 'acceptStale', 'dropSyncReply'];
+  const faults: Record<string, boolean> = {};
+  for (const f of list.split(',')) {
+    if (!known.includes(f)) {
+      process.stderr.write(`--break: '${f}' is not one of ${known.join(', ')}\n`);
+      process.exit(2);
+    }
+    faults[f] = true;
+  }
+  return { breakWith: faults };
+}
+
+/** `npm run chaos -- leasing`: one leasing run per seed, the per-seed lines, then the aggregate line. */
+async function leasing(values: Record<string, string | boolean | undefined>): Promise<void> {
+  const v = (name: string) => values[name] as string | undefined;
+  const base = int('seed', v('seed'), 0);
+  const seeds = int('seeds', v('seeds'), 1);
+  const workers = int('workers', v('workers'), 2);
+  const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'info' });
+  const kafka = await ensureKafka({ nodes: 1, logger });
+  logger.info({ brokers: kafka.brokers, version: kafka.version, source: kafka.source }, 'chaos: broker');
+  const transport = new KafkajsTransport({
+    brokers: kafka.brokers.split(','),
+    clientId: 'chaos-harness',
+    logger,
+  });
+  const options: Omit<LeasingOptions, 'seed'> = {
+    transport,
+    brokers: kafka.brokers,
+    records: int('records', v('records'), 1),
+    workers,
+    lesseeKills: int('lessee-kills', v('lessee-kills'), 0),
+    blockedKills: int('blocked-kills', v('blocked-kills'), 0),
+    randomKills: int('kills', v('kills'), 0),
+    pauses: int('pauses', v('pauses'), 0),
+    partitions: int('partitions', v('partitions'), 1),
+    slots: int('slots', v('slots'), workers),
+    hotKeys: int('hot-keys', v('hot-keys'), 1),
+    coldKeys: int('cold-keys', v('cold-keys'), 0),
+    idleRevokeMs: int('idle-revoke-ms', v('idle-revoke-ms'), 1),
+    burnUs: int('burn-us', v('burn-us'), 0),
+    feedMs: int('feed-ms', v('feed-ms'), 0),
+    sessionTimeoutMs: int('session-timeout-ms', v('session-timeout-ms'), 1),
+    huntMs: int('hunt-ms', v('hunt-ms'), 1),
+    timeoutMs: int('timeout-ms', v('timeout-ms'), 0),
+    logger,
+    keepTopics: values['keep-topics'] === true,
+    ...breakWith(v('break')),
+  };
+  const results: LeasingResult[] = [];
+  try {
+    for (let seed = base; seed < base + seeds; seed++) {
+      const r = await runLeasingChaos({ ...options, seed });
+      results.push(r);
+      if (values.json) process.stdout.write(`${leasingSeedLine(r)}\n`);
+      else {
+        const f = failures(r);
+        const lines = [
+          `chaos leasing seed ${seed} ${f.length === 0 ? 'PASSED' : `FAILED (${f.join('; ')})`} in ${Math.round(r.elapsedMs / 1000)} s`,
+          `  ${leasingSeedLine(r)}`,
+          ...r.faults.map(
+            (x) =>
+              `  ${x.signal} worker ${x.worker} (${x.target}) at ${x.at} ms: roles [${x.roles}], BLOCKED ${x.blocked}${x.lease ? `, lease ${x.lease.key} of worker ${x.lease.lessor} slots [${x.lease.slots}] ${x.lease.mode}` : ''}`,
+          ),
+          ...r.stuckPartitions.map((p) => `  stuck: ${p}`),
+          ...r.openLeases.map((p) => `  open lease: ${p}`),
+          ...r.unexpectedExits.map((e) => `  unexpected exit: ${e}`),
+          ...r.notes.map((n) => `  ${n}`),
+          `  worker logs: ${r.logDir}`,
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
+    }
+    const ok = results.every(leasingPassed);
+    const line = leasingAggregateLine(results);
     process.stdout.write(values.json ? `${line}\n` : `chaos ${ok ? 'PASSED' : 'FAILED'}: ${line}\n`);
     process.exitCode = ok ? 0 : 1;
   } finally {
