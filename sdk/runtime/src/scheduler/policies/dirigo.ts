@@ -24,9 +24,9 @@ export interface DirigoPolicyOptions {
    */
   readonly marginMs?: number;
   /**
-   * Expected delay before a forwarded message starts at a lessee, in ms (the lessor's step commit, the lessee's
-   * fetch): a message is forwarded only when the lessee is predicted to finish it sooner, this included.
-   * Default 100.
+   * Expected delay before a forwarded message starts at a lessee, in ms (the rest of the lessor's step and its
+   * commit, the lessee's fetch): a message is forwarded only when the lessee is predicted to finish it sooner,
+   * this included. Default 10.
    */
   readonly forwardDelayMs?: number;
 }
@@ -35,12 +35,13 @@ export interface DirigoPolicyOptions {
  * `dirigo`:
  * - arrival: a `leasable` message whose predicted finish here (now + cost of the queued messages with earlier
  *   deadlines + its own cost) is later than its deadline (minus `marginMs`) is forwarded, `{ forward: peer }`
- *   with fallback 'admit', when the peer is predicted to finish it sooner: now + `forwardDelayMs` + (the
- *   peer's reported queue + what this worker forwarded to it since that report + 1) x the message's cost. The
- *   peer is the less loaded of two (power of two choices); without load reports, '' (any lessee). So a hot
- *   key's excess goes to lessees while the lessor stays busy, split by predicted finish: when the input lags
- *   behind (every message is late already), only what a lessee can do sooner leaves, and an overloaded peer
- *   gets nothing. Every other message is admitted.
+ *   with fallback 'admit', when the peer is predicted to finish it sooner: now + `forwardDelayMs` + the peer's
+ *   backlog + the message's cost. The peer is the one with the smaller backlog of two (power of two choices);
+ *   without load reports, '' (any lessee). A peer's backlog is estimated in ms of work: its last load report's
+ *   queue, plus the cost of every message forwarded to it since, drained at one ms per ms (it works on them).
+ *   So a hot key's excess goes to lessees while the lessor stays busy, split by predicted finish: when the
+ *   input lags behind (every message is late already), what the lessor keeps and what it forwards balance,
+ *   and an overloaded peer gets nothing. Every other message is admitted.
  * - dispatch: earliest deadline first (ties: oldest `enqueuedAt`), like `edf`.
  * Leases end by themselves: once the policy has not wanted to forward a key for the app's
  * `leasing.idleRevokeMs`, the lessor revokes the lease and merges the partials back.
@@ -53,31 +54,27 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
   checkKnown(options, ['missingDeadlineMs', 'marginMs', 'forwardDelayMs']);
   const missing = positiveNumber(options, 'missingDeadlineMs', 1000);
   const margin = options.marginMs === undefined ? 0 : positiveNumber(options, 'marginMs', 0);
-  const forwardDelay = positiveNumber(options, 'forwardDelayMs', 100);
+  const forwardDelay = positiveNumber(options, 'forwardDelayMs', 10);
   let turn = 0;
-  /** Per peer: the report time seen, and how many messages were forwarded to it since. */
-  const sent = new Map<string, { at: number; n: number }>();
+  /** Per peer: estimated backlog in ms of work as of `at`, and the report it last took in. */
+  const backlogs = new Map<string, { work: number; at: number; report: number }>();
 
-  /** Messages a peer has queued or is about to: its report plus what was forwarded to it since. */
-  const backlog = (p: PeerLoad): number => {
-    const s = sent.get(p.id);
-    return s === undefined || s.at !== p.at ? p.queued : p.queued + s.n;
-  };
-
-  /** The less loaded of two peers; undefined when there is none. */
-  const peer = (view: WorkerView): PeerLoad | undefined => {
-    const peers = view.peers;
-    if (peers.length === 0) return undefined;
-    const [i, j] = twoChoices(peers.length, turn++);
-    const a = peers[i]!;
-    const b = peers[j]!;
-    return backlog(a) <= backlog(b) ? a : b;
-  };
-
-  const count = (p: PeerLoad): void => {
-    const s = sent.get(p.id);
-    if (s === undefined || s.at !== p.at) sent.set(p.id, { at: p.at, n: 1 });
-    else s.n++;
+  /** A peer's estimated backlog now, in ms of work (`cost`: of one message of the function at hand). */
+  const backlog = (p: PeerLoad, now: number, cost: number): { work: number; at: number; report: number } => {
+    let b = backlogs.get(p.id);
+    if (b === undefined) {
+      b = { work: 0, at: now, report: Number.NaN };
+      backlogs.set(p.id, b);
+    }
+    b.work = Math.max(0, b.work - (now - b.at));
+    b.at = now;
+    if (b.report !== p.at) {
+      // A new report: its queue, drained since it was made; what was forwarded but not fetched there yet
+      // is still in the estimate when that is larger.
+      b.report = p.at;
+      b.work = Math.max(b.work, p.queued * cost - Math.max(0, now - p.at));
+    }
+    return b;
   };
 
   return {
@@ -86,16 +83,21 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
       if (msg.leasable !== true) return 'admit';
       const cost = view.costEstimate(msg.app, msg.fn);
       const d = effectiveDeadline(msg.deadline, msg.enqueuedAt, missing) - margin;
-      let here = view.now + cost;
+      const now = view.now;
+      let here = now + cost;
       const qs = view.queues;
       for (let i = 0; i < qs.length; i++) here += costAhead(qs[i]!, d);
       if (here <= d) return 'admit';
-      const p = peer(view);
-      if (p === undefined) return { forward: '', fallback: 'admit' };
-      const there = view.now + forwardDelay + (backlog(p) + 1) * cost;
-      if (there >= here) return 'admit';
-      count(p);
-      return { forward: p.id, fallback: 'admit' };
+      const peers = view.peers;
+      if (peers.length === 0) return { forward: '', fallback: 'admit' };
+      const [i, j] = twoChoices(peers.length, turn++);
+      const a = backlog(peers[i]!, now, cost);
+      const b = i === j ? a : backlog(peers[j]!, now, cost);
+      const first = a.work <= b.work;
+      const pb = first ? a : b;
+      if (now + forwardDelay + pb.work + cost >= here) return 'admit';
+      pb.work += cost;
+      return { forward: peers[first ? i : j]!.id, fallback: 'admit' };
     },
     pickNext: (view: WorkerView): QueueView | undefined => pickEarliestDeadline(view, missing),
   };

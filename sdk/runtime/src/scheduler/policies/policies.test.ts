@@ -277,7 +277,7 @@ describe('dirigo', () => {
 
   it('forwards a leasable message that would miss its deadline here to the less loaded of two peers', () => {
     // 400 ms of earlier-deadline work queued, 10 ms per message, deadline 30 ms away: it cannot make it here,
-    // and w2 (2 queued) finishes it after 100 ms of forward delay + 30 ms.
+    // and w2 (2 queued: 20 ms) finishes it after 10 ms of forward delay + 30 ms.
     const ahead = queue('q', message({ key: 'x', deadline: 20 }), {
       queuedCostMs: 400,
       firstDeadline: 20,
@@ -289,7 +289,7 @@ describe('dirigo', () => {
   });
 
   it('keeps a late message here when no peer would finish it sooner (an input lagging behind is not all forwarded)', () => {
-    // Deadline long past, nothing queued here: it runs here in 10 ms; a peer needs 100 ms of forward delay.
+    // Deadline long past, nothing queued here: it runs here in 10 ms; a peer needs 10 ms of forward delay more.
     const late = at(message({ key: 'hot', deadline: -5_000, leasable: true }), 0);
     expect(createPolicy('dirigo').onArrival!(late, view(0, [], 10, peers))).toBe('admit');
     // A peer whose queue is longer than ours gets nothing either.
@@ -302,7 +302,7 @@ describe('dirigo', () => {
     expect(createPolicy('dirigo').onArrival!(late, view(0, [ahead], 10, busy))).toBe('admit');
   });
 
-  it("splits an excess by predicted finish: what it forwarded since a peer's last report counts as that peer's queue", () => {
+  it("splits an excess by predicted finish: what it forwarded counts as the peer's backlog, drained as time passes", () => {
     const policy = createPolicy('dirigo');
     const ahead = queue('q', message({ key: 'x', deadline: 20 }), {
       queuedCostMs: 400,
@@ -310,18 +310,21 @@ describe('dirigo', () => {
       lastDeadline: 20,
     });
     const idle: PeerLoad[] = [{ id: 'w2', queued: 0, utilisation: 0, at: 0 }];
-    const decide = () =>
+    const decide = (now: number) =>
       policy.onArrival!(
-        at(message({ key: 'hot', deadline: 30, leasable: true }), 0),
-        view(0, [ahead], 10, idle),
+        at(message({ key: 'hot', deadline: 30, leasable: true }), now),
+        view(now, [ahead], 10, idle),
       );
-    // Here: 410 ms. There: 100 ms + (forwarded so far + 1) x 10 ms: 30 forwards, then the peer is no sooner.
-    const decisions = Array.from({ length: 40 }, decide);
-    expect(decisions.filter((d) => d !== 'admit')).toHaveLength(30);
-    expect(decisions.slice(30).every((d) => d === 'admit')).toBe(true);
-    // A new report from the peer resets the count.
-    idle[0] = { id: 'w2', queued: 0, utilisation: 0, at: 1 };
-    expect(decide()).toEqual({ forward: 'w2', fallback: 'admit' });
+    // Here: 410 ms. There: 10 ms + backlog + 10 ms: 39 forwards (390 ms of work), then the peer is no sooner.
+    const decisions = Array.from({ length: 50 }, () => decide(0));
+    expect(decisions.filter((d) => d !== 'admit')).toHaveLength(39);
+    expect(decisions.slice(39).every((d) => d === 'admit')).toBe(true);
+    // 100 ms later the peer has worked 100 ms off: 10 more go.
+    const later = Array.from({ length: 20 }, () => decide(100));
+    expect(later.filter((d) => d !== 'admit')).toHaveLength(10);
+    // A report showing a long queue there (80 x 10 ms, made now) stops forwarding.
+    idle[0] = { id: 'w2', queued: 80, utilisation: 1, at: 100 };
+    expect(decide(100)).toBe('admit');
   });
 
   it('admits what can make it, and never forwards a message that is not leasable', () => {
