@@ -327,7 +327,8 @@ export interface LeasingOptions {
    * Local work per step of a leasable function's partition, in ms (estimated from the handler's observed
    * cost): a fetched batch is run as several steps of at most this much work each. Forwards to lessees leave
    * with their step's commit, so this bounds how long a hot key waits before its first lessee starts (the
-   * scale-out time), at the price of one transaction per step. Default 50.
+   * scale-out time), at the price of one transaction per step. A step still holds at least as much work as
+   * a commit takes (commits cost at most half the time) and at least 32 records. Default 50.
    */
   readonly stepBudgetMs?: number;
 }

@@ -115,14 +115,16 @@ export class FunctionBody implements TaskBody {
   }
 
   /**
-   * A leasable function's step holds at most `leasing.stepBudgetMs` of estimated local work (at least 8
-   * records): its forwards leave with its commit, so a long step would delay the first lessee.
+   * A leasable function's step holds at most `leasing.stepBudgetMs` of estimated local work: its forwards leave
+   * with its commit, so a long step would delay the first lessee. But never less work than a commit takes (so
+   * commits cost at most half the time when they are slow) and never fewer than 32 records.
    */
-  stepLimit(): number | undefined {
+  stepLimit(commitMs: number): number | undefined {
     const dispatcher = this.env.dispatcher;
     if (this.lessor === undefined || dispatcher === undefined) return undefined;
     const cost = dispatcher.costEstimate(this.env.app.name, this.env.fn.name);
-    return Math.max(8, Math.floor(this.env.app.options.leasing.stepBudgetMs / Math.max(cost, 0.001)));
+    const budget = Math.max(this.env.app.options.leasing.stepBudgetMs, commitMs);
+    return Math.max(32, Math.floor(budget / Math.max(cost, 0.001)));
   }
 
   watermark(now: number): number {

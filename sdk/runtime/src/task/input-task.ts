@@ -84,9 +84,9 @@ export interface TaskBody {
   watermark?(now: number): number;
   /**
    * Most records one step may take now (a fetched batch is then run as several steps, each committed on its
-   * own); absent or undefined: the whole batch is one step.
+   * own); absent or undefined: the whole batch is one step. `commitMs`: the task's recent commit time (EWMA).
    */
-  stepLimit?(): number | undefined;
+  stepLimit?(commitMs: number): number | undefined;
 }
 
 /** The input partition of a task and how its steps commit. */
@@ -127,6 +127,8 @@ export class InputTask {
   private nextOffset = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private tickQueued = false;
+  /** Recent commit time of a step, ms (EWMA). */
+  private commitMs = 0;
   /** A step failed: its transaction may have committed without the store applying it; never checkpoint. */
   private stepFailed = false;
   /** Changelog records this task wrote since the store's last checkpoint. */
@@ -247,11 +249,11 @@ export class InputTask {
    * (a failed step ends the batch: the records from it on are fetched again).
    */
   process(records: readonly IncomingRecord[]): Promise<void> {
-    const limit = this.body.stepLimit?.();
+    const limit = this.body.stepLimit?.(this.commitMs);
     if (limit === undefined || records.length <= limit) return this.serial(() => this.step(records));
     return this.serial(async () => {
       for (let i = 0; i < records.length; ) {
-        const n = Math.max(1, this.body.stepLimit?.() ?? records.length);
+        const n = Math.max(1, this.body.stepLimit?.(this.commitMs) ?? records.length);
         await this.step(records.slice(i, i + n));
         i += n;
       }
@@ -309,7 +311,9 @@ export class InputTask {
       this.timers?.fire(now, wm, out.timers, (t) => this.body.timerHeaders(t));
       if (out.size === 0 && records.length === 0 && !state?.dirty) return;
       state?.changelogRecords(out.changelog);
+      const commitStart = this.deps.clock.now();
       await commitStep(out, out.position ?? this.nextOffset, this.target!);
+      this.commitMs += (this.deps.clock.now() - commitStart - this.commitMs) * 0.2;
       if (out.position !== undefined) this.nextOffset = out.position;
       state?.commit();
       this.sinceCheckpoint += out.changelog.length;

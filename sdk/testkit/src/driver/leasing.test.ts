@@ -193,8 +193,9 @@ describe('leasing a hot key', () => {
   });
 
   it("runs a leasable function's fetched batch as steps of at most leasing.stepBudgetMs of estimated work", async () => {
-    // 5 ms per message (on the test clock) and a 20 ms budget: 100 records of one fetch take many steps, each
-    // committed on its own, so forwards made early in the batch leave early. Every record is processed once.
+    // 5 ms per message (on the test clock) and a 20 ms budget (at least 32 records): 100 records of one fetch
+    // take several steps, each committed on its own, so forwards made early in the batch leave early. Every
+    // record is processed once.
     let driver: TestDriver | undefined;
     const costly = (leasable: boolean) =>
       defineApp({
@@ -223,7 +224,7 @@ describe('leasing a hot key', () => {
       await driver.stop();
     }
     expect(steps.false).toBe(1);
-    expect(steps.true).toBeGreaterThanOrEqual(10);
+    expect(steps.true).toBeGreaterThanOrEqual(3);
   });
 
   it('fails when the merge is skipped (the test notices a broken invariant)', async () => {
