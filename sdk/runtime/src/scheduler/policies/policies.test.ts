@@ -269,7 +269,7 @@ describe('weighted-fair', () => {
 });
 
 describe('dirigo', () => {
-  const p = createPolicy('dirigo');
+  const p = createPolicy('dirigo', { hotKeyMessages: 1 });
   const peers: PeerLoad[] = [
     { id: 'w1', queued: 50, utilisation: 0.9, at: 0 },
     { id: 'w2', queued: 2, utilisation: 0.1, at: 0 },
@@ -284,14 +284,16 @@ describe('dirigo', () => {
       lastDeadline: 20,
     });
     const m = at(message({ key: 'hot', deadline: 30, leasable: true }), 0);
-    const d = createPolicy('dirigo').onArrival!(m, view(0, [ahead], 10, peers));
+    const d = createPolicy('dirigo', { hotKeyMessages: 1 }).onArrival!(m, view(0, [ahead], 10, peers));
     expect(d).toEqual({ forward: 'w2', fallback: 'admit' });
   });
 
   it('keeps a late message here when no peer would finish it sooner (an input lagging behind is not all forwarded)', () => {
     // Deadline long past, nothing queued here: it runs here in 10 ms; a peer needs 10 ms of forward delay more.
     const late = at(message({ key: 'hot', deadline: -5_000, leasable: true }), 0);
-    expect(createPolicy('dirigo').onArrival!(late, view(0, [], 10, peers))).toBe('admit');
+    expect(createPolicy('dirigo', { hotKeyMessages: 1 }).onArrival!(late, view(0, [], 10, peers))).toBe(
+      'admit',
+    );
     // A peer whose queue is longer than ours gets nothing either.
     const ahead = queue('q', message({ key: 'x', deadline: 20 }), {
       queuedCostMs: 400,
@@ -299,11 +301,13 @@ describe('dirigo', () => {
       lastDeadline: 20,
     });
     const busy: PeerLoad[] = [{ id: 'w1', queued: 80, utilisation: 1, at: 0 }];
-    expect(createPolicy('dirigo').onArrival!(late, view(0, [ahead], 10, busy))).toBe('admit');
+    expect(createPolicy('dirigo', { hotKeyMessages: 1 }).onArrival!(late, view(0, [ahead], 10, busy))).toBe(
+      'admit',
+    );
   });
 
   it("splits an excess by predicted finish: what it forwarded counts as the peer's backlog, drained as time passes", () => {
-    const policy = createPolicy('dirigo');
+    const policy = createPolicy('dirigo', { hotKeyMessages: 1 });
     const ahead = queue('q', message({ key: 'x', deadline: 20 }), {
       queuedCostMs: 400,
       firstDeadline: 20,
@@ -335,6 +339,28 @@ describe('dirigo', () => {
     // Without load reports the forward names no peer: any lessee.
     const leasable = at(message({ key: 'hot', deadline: 5, leasable: true }), 0);
     expect(p.onArrival!(leasable, view(0, [], 10, []))).toEqual({ forward: '', fallback: 'admit' });
+  });
+
+  it('leases only a hot key: one with hotKeyMessages late messages within the second', () => {
+    const policy = createPolicy('dirigo', { hotKeyMessages: 3 });
+    const ahead = queue('q', message({ key: 'x', deadline: 20 }), {
+      queuedCostMs: 400,
+      firstDeadline: 20,
+      lastDeadline: 20,
+    });
+    const decide = (key: string, now: number) =>
+      policy.onArrival!(
+        at(message({ key, deadline: now + 30, leasable: true }), now),
+        view(now, [ahead], 10, peers),
+      );
+    expect([decide('hot', 0), decide('cold', 0), decide('hot', 0), decide('hot', 0)]).toEqual([
+      'admit',
+      'admit',
+      'admit',
+      { forward: 'w2', fallback: 'admit' },
+    ]);
+    // A new second starts the count again.
+    expect(decide('hot', 1_000)).toBe('admit');
   });
 
   it('dispatches by earliest deadline', async () => {
