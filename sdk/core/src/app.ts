@@ -1,6 +1,7 @@
 // The public API to define an app: stateful functions (virtual actors addressed by function name and string
 // key), typed state cells, ingresses from existing topics, egresses to topics, and per-app options. These are
 // plain data; `resolveApp` (options.ts) validates them in one place and the runtime executes them.
+import type { KeySerde } from './keys.ts';
 import type { Logger } from './logging.ts';
 import type { Mergeable } from './mergeable.ts';
 import type { Serde } from './serde.ts';
@@ -133,8 +134,15 @@ export interface Context<S extends Record<string, StateSpec> = Record<string, St
   readonly app: string;
   /** This function's name. */
   readonly fn: string;
-  /** This actor's key. */
+  /**
+   * This actor's key as text, decoded by the function's `keySerde` ('' for a record without a key). The actor
+   * itself is the exact key bytes (`keyBytes`): keys that decode to the same text (bytes that are not UTF-8,
+   * a null key and an empty one) are still different actors. Records without a key are not routed by key, so a
+   * function reading them directly has one null-key actor per input partition.
+   */
   readonly key: string;
+  /** The record key's exact bytes; null for a record without a key. */
+  readonly keyBytes: Buffer | null;
   readonly state: StateAccessors<S>;
   /** Now, from the worker's clock (the test clock in the test driver). */
   readonly now: number;
@@ -152,9 +160,16 @@ export interface Context<S extends Record<string, StateSpec> = Record<string, St
   readonly watermark: number;
   readonly origin: MessageOrigin;
   readonly log: Logger;
-  /** Sends a message to function `fn` of this app, actor `key`. Committed with this step (exactly once). */
+  /**
+   * Sends a message to function `fn` of this app, actor `key` (written with `fn`'s `keySerde`; `ctx.key` itself,
+   * to a function with the same key serde, keeps the record's exact key bytes). Committed with this step
+   * (exactly once).
+   */
   send(fn: string, key: string, message: unknown, options?: SendOptions): void;
-  /** Writes a record to egress `egress`. Committed with this step. */
+  /**
+   * Writes a record to egress `egress`, with `key` written by the egress's `keySerde` (by default `ctx.key`
+   * itself keeps the record's exact key bytes and other text is UTF-8; null: no key). Committed with this step.
+   */
   emit(egress: string, key: string | null, value: unknown): void;
 }
 
@@ -165,6 +180,13 @@ export interface FunctionDefinition<
 > {
   /** Message serde. Default JSON. */
   readonly message?: Serde<In>;
+  /**
+   * How the keys of this function's records look to its handler (`ctx.key`) and how a key sent to it becomes
+   * bytes: `keys.string()` (UTF-8, the default), `keys.int64()` (decimal text of Java's LongSerializer
+   * layout), `keys.bytes()` (hex text), `keys.json()`, or any `Serde<string>`. Whatever it is, the actor is
+   * the exact key bytes: different keys never share state (see `Context.key`).
+   */
+  readonly keySerde?: KeySerde;
   /** Declared state cells. */
   readonly state?: S;
   /** Partitions of the input topic (and its changelog). Default: the app's `defaultPartitions`. */
@@ -218,9 +240,16 @@ export interface IngressDefinition<T = unknown> {
   /** Value serde. Default JSON. */
   readonly serde?: Serde<T>;
   /**
-   * The actor key for a record. Default: the record key as UTF-8 (records without a key go to actor '').
-   * With the default, the target function reads the topic directly (no extra hop) and must have as many
-   * partitions as the topic; with a custom key, records are re-keyed onto the function's own topic first.
+   * How this topic's record keys are decoded: for a direct ingress, what the target function's handler sees
+   * (it must then equal the function's `keySerde`, which it defaults to); for a re-keying ingress, the
+   * `recordKey` given to `key`. Default: the target function's `keySerde` (UTF-8 unless set).
+   */
+  readonly keySerde?: KeySerde;
+  /**
+   * The actor key for a record. Default: the record key itself (its exact bytes; records without a key go to
+   * the null-key actor, see `Context.key`). With the default, the target function reads the topic directly
+   * (no extra hop) and must have as many partitions as the topic; with a custom key, records are re-keyed onto
+   * the function's own topic first (the key returned is written with the target function's `keySerde`).
    */
   key?(value: T, recordKey: string | null): string;
 }
@@ -230,6 +259,11 @@ export interface EgressDefinition<T = unknown> {
   readonly topic: string;
   /** Value serde. Default JSON. */
   readonly serde?: Serde<T>;
+  /**
+   * How a key given to `emit` becomes bytes. Default: `ctx.key` itself keeps the record's exact key bytes
+   * (whatever the function's key serde), any other text is written as UTF-8.
+   */
+  readonly keySerde?: KeySerde;
   /** Partitions when the worker creates the topic. Default: the app's `defaultPartitions`. */
   readonly partitions?: number;
 }

@@ -35,6 +35,14 @@ export {
   TransportError,
   UnknownTopicError,
 } from './errors.ts';
+export {
+  actorId,
+  actorKeyBytes,
+  DEFAULT_KEY_SERDE,
+  isNullActor,
+  type KeySerde,
+  keys,
+} from './keys.ts';
 export { createLogger, type Logger, type LoggerOptions, silentLogger } from './logging.ts';
 export {
   type CheckMergeableOptions,

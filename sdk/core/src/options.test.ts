@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defineApp, fn, state } from './app.ts';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_KEY_SERDE, keys } from './keys.ts';
 import { merge } from './mergeable.ts';
 import { resolveApp } from './options.ts';
 import { json, string } from './serde.ts';
@@ -151,8 +152,35 @@ describe('resolveApp', () => {
       ],
     });
     expect(app.ingresses[1]!.direct).toBe(false);
-    expect(app.ingresses[1]!.key({}, 'rk')).toBe('rk');
-    expect(app.ingresses[1]!.key({}, null)).toBe('');
+    // No key function: the router keeps the record key's exact bytes (null included) as the actor.
+    expect(app.ingresses[1]!.key).toBeUndefined();
+    expect(app.ingresses[1]!.keySerde).toBe(app.functions.get('count')!.keySerde);
+  });
+  it('resolves key serdes: the function default is UTF-8, an ingress defaults to its target, a mismatch is named', () => {
+    const app = resolveApp({
+      ...base(),
+      functions: { count: { keySerde: keys.int64(), handler() {} } },
+      ingresses: [{ topic: 'a', to: 'count' }],
+      egresses: { out: { topic: 'o', keySerde: keys.bytes() } },
+    });
+    expect(app.functions.get('count')!.keySerde.name).toBe('int64');
+    expect(app.ingresses[0]!.keySerde.name).toBe('int64');
+    expect(app.egresses.get('out')!.keySerde?.name).toBe('bytes');
+    expect(resolveApp(base()).functions.get('count')!.keySerde).toBe(DEFAULT_KEY_SERDE);
+    expect(
+      fieldOf(() =>
+        resolveApp({
+          ...base(),
+          functions: { count: { keySerde: keys.int64(), handler() {} } },
+          ingresses: [{ topic: 'a', to: 'count', keySerde: keys.string() }],
+        }),
+      ),
+    ).toBe('ingresses[0].keySerde');
+    expect(
+      fieldOf(() =>
+        resolveApp({ ...base(), functions: { count: { keySerde: 'int64' as never, handler() {} } } }),
+      ),
+    ).toBe('functions.count.keySerde');
   });
   it('rejects an empty stateDir', () =>
     expect(fieldOf(() => resolveApp({ ...base(), options: { stateDir: ' ' } }))).toBe('options.stateDir'));

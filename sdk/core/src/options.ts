@@ -13,6 +13,7 @@ import type {
   StateKind,
 } from './app.ts';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_KEY_SERDE, type KeySerde } from './keys.ts';
 import { type Mergeable, sameValue } from './mergeable.ts';
 import { json, type Serde } from './serde.ts';
 
@@ -101,6 +102,8 @@ export interface ResolvedFunction {
   /** Declared partitions; for an external topic, `undefined` means "whatever the topic has". */
   readonly partitions: number | undefined;
   readonly serde: Serde<unknown>;
+  /** How its record keys look to the handler, and how keys sent to it become bytes. */
+  readonly keySerde: KeySerde;
   readonly states: readonly ResolvedState[];
   readonly stateful: boolean;
   /** Ordinary messages of a hot key may run at lessees; every state cell is then mergeable. */
@@ -120,8 +123,13 @@ export interface ResolvedIngress {
   readonly serde: Serde<unknown>;
   /** Direct: the target function consumes this topic itself. Otherwise a router re-keys onto its topic. */
   readonly direct: boolean;
-  /** The actor key of a record (routed ingresses; the record key for key-less ones). */
-  readonly key: (value: unknown, recordKey: string | null) => string;
+  /** How the topic's record keys are decoded (the target function's key serde unless the ingress sets one). */
+  readonly keySerde: KeySerde;
+  /**
+   * The actor key of a record, as text for the target's key serde (routed ingresses with a `key` function);
+   * undefined: the record key's exact bytes are the actor.
+   */
+  readonly key: ((value: unknown, recordKey: string | null) => string) | undefined;
   /** Group of the router (routed ingresses only). */
   readonly group: string;
 }
@@ -130,6 +138,8 @@ export interface ResolvedEgress {
   readonly name: string;
   readonly topic: string;
   readonly serde: Serde<unknown>;
+  /** How keys given to `emit` become bytes; undefined: `ctx.key` keeps the record's bytes, other text is UTF-8. */
+  readonly keySerde: KeySerde | undefined;
   readonly partitions: number;
 }
 
@@ -358,6 +368,24 @@ function resolveLeasingOptions(leasing: AppOptions['leasing']): ResolvedLeasing 
   });
 }
 
+/** A key serde must be a Serde<string>: an object with a name, serialize and deserialize. */
+function checkKeySerde(field: string, serde: unknown): KeySerde {
+  const s = serde as KeySerde | null;
+  if (
+    s === null ||
+    typeof s !== 'object' ||
+    typeof s.name !== 'string' ||
+    typeof s.serialize !== 'function' ||
+    typeof s.deserialize !== 'function'
+  ) {
+    throw new ConfigError(
+      field,
+      'must be a key serde { name, serialize(key: string): Buffer, deserialize(bytes: Buffer): string }, e.g. keys.int64()',
+    );
+  }
+  return s;
+}
+
 function resolveStates(field: string, def: FunctionDefinition): ResolvedState[] {
   const out: ResolvedState[] = [];
   for (const [name, spec] of Object.entries(def.state ?? {})) {
@@ -522,6 +550,10 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
   const directTopic = new Map<string, string>();
   /** Serde of each function's direct ingress, when the ingress declares one. */
   const directSerde = new Map<string, { serde: Serde<unknown>; index: number }>();
+  /** Key serde of each function's direct ingress, when the ingress declares one. */
+  const directKeySerde = new Map<string, { serde: KeySerde; index: number }>();
+  /** Key serdes the ingresses declare (by index), to default to their target's after the functions. */
+  const ingressKeySerdes: (KeySerde | undefined)[] = [];
   (app.ingresses ?? []).forEach((ing: IngressDefinition, i) => {
     const field = `ingresses[${i}]`;
     const topic = topicName(`${field}.topic`, ing?.topic);
@@ -534,20 +566,22 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
     if (ing.key !== undefined && typeof ing.key !== 'function') {
       throw new ConfigError(`${field}.key`, 'must be a function (value, recordKey) => string');
     }
+    if (ing.keySerde !== undefined) checkKeySerde(`${field}.keySerde`, ing.keySerde);
     const direct = ing.key === undefined && !directTopic.has(ing.to);
     if (direct) {
       directTopic.set(ing.to, topic);
       if (ing.serde !== undefined) directSerde.set(ing.to, { serde: ing.serde as Serde<unknown>, index: i });
+      if (ing.keySerde !== undefined) directKeySerde.set(ing.to, { serde: ing.keySerde, index: i });
     }
+    ingressKeySerdes.push(ing.keySerde);
     ingresses.push({
       topic,
       to: ing.to,
       serde: (ing.serde as Serde<unknown> | undefined) ?? json(),
+      keySerde: DEFAULT_KEY_SERDE, // set below, once the target function's is known
       direct,
-      // A second key-less ingress to the same function is re-keyed by its record key.
-      key:
-        (ing.key?.bind(ing) as ResolvedIngress['key']) ??
-        ((_v: unknown, recordKey: string | null) => recordKey ?? ''),
+      // A second key-less ingress to the same function is re-keyed by its record key (its exact bytes).
+      key: ing.key?.bind(ing) as ResolvedIngress['key'],
       group: `${prefix}.ingress.${topic}`,
     });
   });
@@ -575,6 +609,19 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
         `'${ingressSerde.serde.name}' differs from the '${message.name}' message serde of function '${name}', which reads that topic directly; declare the same serde on both (or only one of them)`,
       );
     }
+    if (def.keySerde !== undefined) checkKeySerde(`${field}.keySerde`, def.keySerde);
+    const ingressKey = directKeySerde.get(name);
+    if (
+      ingressKey !== undefined &&
+      def.keySerde !== undefined &&
+      ingressKey.serde !== def.keySerde &&
+      ingressKey.serde.name !== def.keySerde.name
+    ) {
+      throw new ConfigError(
+        `ingresses[${ingressKey.index}].keySerde`,
+        `'${ingressKey.serde.name}' differs from the '${def.keySerde.name}' key serde of function '${name}', which reads that topic directly; declare the same key serde on both (or only one of them)`,
+      );
+    }
     const partitions =
       def.partitions === undefined
         ? external === undefined
@@ -589,6 +636,7 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
       group: `${prefix}.${name}`,
       partitions,
       serde: ingressSerde?.serde ?? message ?? json(),
+      keySerde: def.keySerde ?? ingressKey?.serde ?? DEFAULT_KEY_SERDE,
       states,
       stateful: states.length > 0,
       ...leasing,
@@ -602,6 +650,10 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
     });
   }
   if (options.eventTime !== undefined) checkAcyclic(functions);
+  for (let i = 0; i < ingresses.length; i++) {
+    const ing = ingresses[i]!;
+    ingresses[i] = { ...ing, keySerde: ingressKeySerdes[i] ?? functions.get(ing.to)!.keySerde };
+  }
 
   const egresses = new Map<string, ResolvedEgress>();
   for (const [name, eg] of Object.entries(app.egresses ?? {}) as [string, EgressDefinition][]) {
@@ -610,6 +662,7 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
       name,
       topic: topicName(`${field}.topic`, eg?.topic),
       serde: (eg.serde as Serde<unknown> | undefined) ?? json(),
+      keySerde: eg.keySerde === undefined ? undefined : checkKeySerde(`${field}.keySerde`, eg.keySerde),
       partitions: intIn(`${field}.partitions`, eg.partitions, 1, 10_000, options.defaultPartitions),
     });
   }

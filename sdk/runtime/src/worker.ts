@@ -3,6 +3,7 @@
 // created -> starting -> running -> stopping -> stopped (or failed), one log line per transition.
 import { hostname } from 'node:os';
 import {
+  actorId,
   type AppDefinition,
   ConfigError,
   type Logger,
@@ -499,19 +500,22 @@ export class Worker {
   }
 
   /**
-   * Committed state of actor (`app`, `fn`, `key`) if this worker owns its partition, else undefined. A value
-   * state's value, or a map state's entries as an object. For tests and inspection.
+   * Committed state of actor (`app`, `fn`, `key`) if this worker owns its partition, else undefined. `key`: as
+   * `ctx.key` shows it (text of the function's key serde), or the key's exact bytes. A value state's value, or a
+   * map state's entries as an object. For tests and inspection.
    */
-  async readState(app: string, fn: string, key: string, stateName: string): Promise<unknown> {
+  async readState(app: string, fn: string, key: string | Buffer, stateName: string): Promise<unknown> {
     const resolved = this.resolved.find((a) => a.name === app)?.functions.get(fn);
     const member = this.runners.get(app)?.find((r) => r.spec.name === fn);
     const spec = resolved?.states.find((s) => s.name === stateName);
     if (resolved === undefined || member === undefined || spec === undefined) return undefined;
     const partitions = this.partitionCounts.get(app)?.get(resolved.topic);
     if (partitions === undefined) return undefined;
-    const layer = (await member.task(partitionFor(Buffer.from(key), partitions)))?.stateLayer;
+    // `key` as the handler sees it (its bytes by the function's key serde), or the exact key bytes.
+    const bytes = Buffer.isBuffer(key) ? key : resolved.keySerde.serialize(key);
+    const layer = (await member.task(partitionFor(bytes, partitions)))?.stateLayer;
     if (layer === undefined) return undefined;
-    const ck = storeKey(spacePrefix({ app, fn, slot: null }), stateName, key);
+    const ck = storeKey(spacePrefix({ app, fn, slot: null }), stateName, actorId(bytes));
     if (spec.kind !== 'map') return layer.store.getValue(ck);
     const entries = [...layer.store.entries(ck)];
     return entries.length === 0 ? undefined : Object.fromEntries(entries);

@@ -43,6 +43,7 @@ export function routerFunction(ingress: ResolvedIngress): ResolvedFunction {
     group: ingress.group,
     partitions: undefined,
     serde: ingress.serde,
+    keySerde: ingress.keySerde,
     states: [],
     stateful: false,
     leasable: false,
@@ -51,7 +52,12 @@ export function routerFunction(ingress: ResolvedIngress): ResolvedFunction {
     sends: [target],
     definition: {
       handler(ctx, message) {
-        ctx.send(target, key(message, ctx.key === '' ? null : ctx.key), message);
+        // Without a key function the record's key (its exact bytes, null included) is the actor.
+        ctx.send(
+          target,
+          key === undefined ? ctx.key : key(message, ctx.keyBytes === null ? null : ctx.key),
+          message,
+        );
       },
     },
   };

@@ -4,6 +4,7 @@
 import {
   type Context,
   type IncomingRecord,
+  type KeySerde,
   type Logger,
   type MapState,
   type OutgoingRecord,
@@ -22,6 +23,10 @@ import { storeKey } from '../state/cell-key.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { TimerEntry, Timers } from '../state/timers.ts';
 import { type FunctionEnv, partitionsOf } from './function-env.ts';
+import { keyBytesFor, keyText } from './keys.ts';
+
+/** Where a record without a key is partitioned (murmur2 of no bytes): one partition, so one null-key actor. */
+const NO_KEY = Buffer.alloc(0);
 
 const CRITICAL_HEADER = Buffer.from(CRITICAL);
 
@@ -66,7 +71,8 @@ export function timerHeaders(env: FunctionEnv, t: TimerEntry): RecordHeaders {
 export class MessageContext implements Context<Record<string, StateSpec>> {
   readonly app: string;
   readonly fn: string;
-  readonly key: string;
+  /** The actor's identity (`actorId` of the key bytes). */
+  readonly id: string;
   readonly now: number;
   readonly eventTime: number;
   readonly watermark: number;
@@ -110,9 +116,32 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     this.timers = timers;
     this.app = env.app.name;
     this.fn = env.fn.name;
-    this.key = key;
+    this.id = key;
     this.now = env.clock.now();
     this.origin = record;
+  }
+
+  private text: string | undefined;
+
+  /** The key as text (the function's key serde); '' for a record without a key. */
+  get key(): string {
+    if (this.text === undefined) this.text = keyText(this.env.fn.keySerde, this.origin.key, this.id);
+    return this.text;
+  }
+
+  get keyBytes(): Buffer | null {
+    return this.origin.key;
+  }
+
+  /** The bytes of a key given to send/emit with `serde` (ctx.key itself keeps the record's bytes). */
+  private bytesOf(serde: KeySerde | undefined, key: string): Buffer | null {
+    let text: string | undefined;
+    try {
+      text = this.key;
+    } catch {
+      text = undefined; // an undecodable key of this record: nothing sent can be "the same key"
+    }
+    return keyBytesFor(serde, key, { serde: this.env.fn.keySerde, text, bytes: this.origin.key });
   }
 
   get log(): Logger {
@@ -137,9 +166,9 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
         `send: function '${this.fn}' does not declare that it sends to '${fn}'; add sends: [${[...(this.env.fn.sends ?? []), fn].map((f) => `'${f}'`).join(', ')}] to it (apps using event time carry watermarks along declared edges)`,
       );
     }
-    const keyBuf = Buffer.from(key);
+    const keyBuf = this.bytesOf(target.keySerde, key);
     const value = target.serde.serialize(message);
-    const partition = partitionFor(keyBuf, partitionsOf(this.env, target.topic));
+    const partition = partitionFor(keyBuf ?? NO_KEY, partitionsOf(this.env, target.topic));
     const at = options?.atEventTime;
     if (at !== undefined) {
       if (!this.stamped) throw new Error(`send: atEventTime needs options.eventTime on app '${this.app}'`);
@@ -160,7 +189,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
         ts: at,
         topic: target.topic,
         partition,
-        k: keyBuf.toString('base64'),
+        k: keyBuf === null ? null : keyBuf.toString('base64'),
         v: value.toString('base64'),
         ingest: headerNumber(this.metaHeaders(), H_INGEST) ?? this.now,
         ...(options?.critical === true ? { critical: true } : {}),
@@ -179,7 +208,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
         due: this.now + delay,
         topic: target.topic,
         partition,
-        k: keyBuf.toString('base64'),
+        k: keyBuf === null ? null : keyBuf.toString('base64'),
         v: value.toString('base64'),
         ingest: headerNumber(this.metaHeaders(), H_INGEST) ?? this.now,
         ...(critical ? { critical: true } : {}),
@@ -205,7 +234,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
         `emit: app '${this.app}' has no egress '${egress}' (known: ${[...this.env.app.egresses.keys()].join(', ') || 'none'})`,
       );
     }
-    const keyBuf = key === null ? null : Buffer.from(key);
+    const keyBuf = key === null ? null : this.bytesOf(eg.keySerde, key);
     this.push({
       topic: eg.topic,
       ...(keyBuf === null ? {} : { partition: partitionFor(keyBuf, partitionsOf(this.env, eg.topic)) }),
@@ -262,7 +291,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     const ps = this.partitionState;
     const prefix = this.env.cellPrefix;
     for (const s of this.env.fn.states) {
-      const ck = storeKey(prefix, s.name, this.key);
+      const ck = storeKey(prefix, s.name, this.id);
       if (ps === undefined) continue;
       if (s.kind === 'value') {
         out[s.name] = {

@@ -3,7 +3,9 @@
 // and in order; different keys overlap only when handlers are async, up to `maxConcurrentKeys`. A failing record
 // follows the app's error policy: dead-letter (its writes and outputs are rolled back, the record goes to the
 // DLQ topic) or stop (AppStoppedError).
+
 import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
+import { actorId } from '@dirigo/core';
 import { AppStoppedError } from '../errors.ts';
 import {
   deadlineOf,
@@ -28,6 +30,7 @@ import type { Timers } from '../state/timers.ts';
 import type { StepOutput } from '../task/step-output.ts';
 import type { WatermarkTracker } from '../time/watermarks.ts';
 import type { FunctionEnv } from './function-env.ts';
+import { keyText } from './keys.ts';
 import { MessageContext, type MessageTime, metaHeaders } from './message-context.ts';
 
 const isThenable = (v: unknown): v is PromiseLike<void> =>
@@ -103,7 +106,7 @@ export class StepRunner {
     let criticalKeys: Set<string> | undefined;
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
-      const key = r.key === null ? '' : r.key.toString('utf8');
+      const key = actorId(r.key);
       keys[i] = key;
       const h = r.headers;
       if (h[H_KIND] !== undefined) {
@@ -217,7 +220,7 @@ export class StepRunner {
         ts: at,
         topic: r.topic,
         partition: r.partition,
-        k: (r.key ?? Buffer.alloc(0)).toString('base64'),
+        k: r.key === null ? null : r.key.toString('base64'),
         v: r.value.toString('base64'),
         ingest: headerNumber(r.headers, H_INGEST) ?? r.timestamp,
         ...(critical ? { critical: true } : {}),
@@ -271,7 +274,7 @@ export class StepRunner {
       decoded[i] = { message };
     }
     try {
-      return this.env.fn.critical!(message, key) === true;
+      return this.env.fn.critical!(message, keyText(this.env.fn.keySerde, r.key, key)) === true;
     } catch (e) {
       this.env.logger.warn(
         { err: e, offset: r.offset },

@@ -6,7 +6,9 @@
 // (the critical messages see every prior message's effect and no later one's), and go back to RUNNABLE. Idle
 // leases are revoked (a final PARTIAL, merged back). Everything it writes (forwards, syncs, lease records,
 // queued messages, merged state) is part of the step's transaction.
+
 import type { IncomingRecord, Logger, OutgoingRecord } from '@dirigo/core';
+import { actorKeyBytes } from '@dirigo/core';
 import type { FunctionEnv } from '../actor/function-env.ts';
 import { type ActorMode, transition } from '../actor/mode.ts';
 import type { StepRunner } from '../actor/step-runner.ts';
@@ -407,7 +409,7 @@ export class Lessor {
     const record: OutgoingRecord = {
       topic: this.leaseTopic,
       partition: slot,
-      key: 'key' in message ? Buffer.from(message.key) : null,
+      key: 'key' in message ? actorKeyBytes(message.key) : null,
       value: encodeControl(message),
       headers: { [H_KIND]: KIND_CONTROL_BUF },
     };

@@ -6,6 +6,7 @@
 //   the slot replies with its partials (PARTIAL, to the lessor's input partition) and resets them, in the same
 //   transaction that consumes the SYNC; a revoke also forgets the lease.
 // The slot's partials live in the lease changelog, so a slot that moves to another worker continues exactly.
+
 import type {
   IncomingRecord,
   Logger,
@@ -14,6 +15,7 @@ import type {
   ResolvedApp,
   ResolvedFunction,
 } from '@dirigo/core';
+import { actorId, actorKeyBytes } from '@dirigo/core';
 import type { FunctionEnv } from '../actor/function-env.ts';
 import { timerHeaders } from '../actor/message-context.ts';
 import { StepRunner } from '../actor/step-runner.ts';
@@ -167,7 +169,7 @@ export class LeaseSlotBody implements TaskBody {
   }
 
   private parse(r: IncomingRecord): Entry {
-    const key = r.key === null ? '' : r.key.toString('utf8');
+    const key = actorId(r.key);
     if (r.headers[H_KIND]?.toString() === KIND_CONTROL) {
       const d = decodeControl(r.value);
       return d.kind === 'known'
@@ -295,7 +297,7 @@ export class LeaseSlotBody implements TaskBody {
     const reply: OutgoingRecord = {
       topic: m.replyTo.topic,
       partition: m.replyTo.partition,
-      key: Buffer.from(m.key),
+      key: actorKeyBytes(m.key),
       value: encodeControl({
         v: 1,
         type: 'partial',

@@ -19,7 +19,8 @@ export interface TimerEntry {
   readonly topic: string;
   readonly partition: number;
   /** Key and value, base64. */
-  readonly k: string;
+  /** The record key, base64; null for a record without a key. */
+  readonly k: string | null;
   readonly v: string;
   /** Ingest time of the message that set it (carried to the fired record's headers). */
   readonly ingest: number;
@@ -96,7 +97,7 @@ export class Timers {
       out.push({
         topic: t.topic,
         partition: t.partition,
-        key: Buffer.from(t.k, 'base64'),
+        key: t.k === null ? null : Buffer.from(t.k, 'base64'),
         value: Buffer.from(t.v, 'base64'),
         headers: headers(t),
         ...(t.ts === undefined ? {} : { timestamp: t.ts }),

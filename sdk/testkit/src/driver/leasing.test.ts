@@ -2,7 +2,7 @@
 // ordinary messages to a lessee on the other worker, and a critical message sees exactly the clicks before it.
 // Each invariant's test is also run with the invariant broken on purpose (merge skipped, SYNC reply dropped, a
 // stale reply accepted) to show that it would notice.
-import { defineApp, fn, merge, partitionFor, state } from '@dirigo/core';
+import { actorId, defineApp, fn, merge, partitionFor, state } from '@dirigo/core';
 import { createPolicy, registerPolicy, type SchedulingPolicy, unregisterPolicy } from '@dirigo/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../wait.ts';
@@ -225,6 +225,34 @@ describe('leasing a hot key', () => {
     }
     expect(steps.false).toBe(1);
     expect(steps.true).toBeGreaterThanOrEqual(3);
+  });
+
+  it('leases a key whose bytes are not UTF-8 and merges it back into that key only', async () => {
+    const binary = Buffer.from([0xff, 0x00, 0xfe]);
+    const lookalike = Buffer.from([0xfd, 0x00, 0xfe]); // the same text as UTF-8 (U+FFFD, NUL, U+FFFD)
+    expect(binary.toString('utf8')).toBe(lookalike.toString('utf8'));
+    registerPolicy('forward-binary', () => ({
+      name: 'forward-binary',
+      onArrival: (m) => (m.key === actorId(binary) ? { forward: '' } : 'admit'),
+      pickNext: (v) => createPolicy('fifo').pickNext(v),
+    }));
+    try {
+      const driver = await start({ scheduler: { policy: 'forward-binary' } });
+      const click = (key: Buffer) => ({ key, value: { type: 'click', user: 'u' } as Click });
+      await driver.pipe('clicks', [
+        ...Array.from({ length: 20 }, () => click(binary)),
+        ...Array.from({ length: 5 }, () => click(lookalike)),
+        { key: binary, value: { type: 'report', seq: 1 } as Click },
+      ]);
+      expect(driver.leases().counters.forwarded).toBe(20);
+      const reports = (await driver.output<Report>('reports')).filter((r) => r.keyBytes?.equals(binary));
+      expect(reports.map((r) => r.value.clicks)).toEqual([20]);
+      expect(await driver.state('clicks', 'campaign', binary, 'clicks')).toBe(20);
+      expect(await driver.state('clicks', 'campaign', lookalike, 'clicks')).toBe(5);
+      await driver.stop();
+    } finally {
+      unregisterPolicy('forward-binary');
+    }
   });
 
   it('fails when the merge is skipped (the test notices a broken invariant)', async () => {

@@ -54,7 +54,8 @@ export interface TestDriverOptions {
 
 /** A record to pipe in. `value` is encoded with the ingress serde of the topic (JSON if none). */
 export interface TestInput {
-  readonly key?: string | null;
+  /** Text (written as UTF-8), exact bytes, or null / absent for no key. */
+  readonly key?: string | Buffer | null;
   readonly value: unknown;
   readonly headers?: Record<string, string>;
   /** Default: the test clock's now. */
@@ -63,7 +64,10 @@ export interface TestInput {
 
 /** A record read back, value decoded. */
 export interface TestOutput<T = unknown> {
+  /** The key as UTF-8 text. */
   readonly key: string | null;
+  /** The key's exact bytes. */
+  readonly keyBytes: Buffer | null;
   readonly value: T;
   readonly headers: RecordHeaders;
   readonly partition: number;
@@ -147,7 +151,7 @@ export class TestDriver {
       : [inputs as TestInput];
     const records: OutgoingRecord[] = list.map((r) => ({
       topic,
-      key: r.key === undefined || r.key === null ? null : Buffer.from(r.key),
+      key: r.key === undefined || r.key === null ? null : Buffer.isBuffer(r.key) ? r.key : Buffer.from(r.key),
       value: serde.serialize(r.value),
       timestamp: r.timestamp ?? this.clock.now(),
       ...(r.headers
@@ -228,6 +232,7 @@ export class TestDriver {
     const serde = this.serdeFor(topic, 'egress') as Serde<T>;
     return (await this.readAll(topic)).map((r) => ({
       key: r.key === null ? null : r.key.toString('utf8'),
+      keyBytes: r.key,
       value: (r.value === null ? null : serde.deserialize(r.value)) as T,
       headers: r.headers,
       partition: r.partition,
@@ -265,7 +270,7 @@ export class TestDriver {
   }
 
   /** Committed state of an actor, from whichever worker owns its partition. */
-  async state(app: string, fn: string, key: string, stateName: string): Promise<unknown> {
+  async state(app: string, fn: string, key: string | Buffer, stateName: string): Promise<unknown> {
     for (const w of this.workers) {
       const v = await w.readState(app, fn, key, stateName);
       if (v !== undefined) return v;

@@ -1,0 +1,79 @@
+// Actor identities are injective over key bytes; the key serdes turn keys into text and back.
+import { describe, expect, it } from 'vitest';
+import { SerdeError } from './errors.ts';
+import { actorId, actorKeyBytes, isNullActor, keys } from './keys.ts';
+
+const long = (n: bigint): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64BE(n);
+  return b;
+};
+
+describe('actor identities', () => {
+  it('give 100,000 Java LongSerializer keys 100,000 actors (as UTF-8 text they collapse to far fewer)', () => {
+    const ids = new Set<string>();
+    const texts = new Set<string>();
+    for (let i = 0n; i < 100_000n; i++) {
+      const b = long(i * 7919n);
+      ids.add(actorId(b));
+      texts.add(b.toString('utf8'));
+    }
+    expect(ids.size).toBe(100_000);
+    expect(texts.size).toBeLessThan(100_000);
+  });
+
+  it('round-trip any bytes, and keep null, empty, UTF-8 and U+0001-prefixed keys apart', () => {
+    const samples: (Buffer | null)[] = [
+      null,
+      Buffer.alloc(0),
+      Buffer.from('user-1'),
+      Buffer.from('café ✓'),
+      Buffer.from([0xff, 0xfe, 0x00]),
+      Buffer.from([0x01]),
+      Buffer.from('\u0001abc'),
+      Buffer.from([0xef, 0xbf, 0xbd]), // U+FFFD itself, valid UTF-8
+      Buffer.from([0xc3]), // a truncated sequence
+    ];
+    for (let i = 0; i < 500; i++)
+      samples.push(Buffer.from(Array.from({ length: i % 13 }, (_, j) => (i * 31 + j * 17) % 256)));
+    const seen = new Map<string, string>();
+    for (const b of samples) {
+      const id = actorId(b);
+      const back = actorKeyBytes(id);
+      expect(back === null ? null : back.toString('hex')).toBe(b === null ? null : b.toString('hex'));
+      const hex = b === null ? 'null' : b.toString('hex');
+      if (seen.has(id)) expect(seen.get(id)).toBe(hex);
+      seen.set(id, hex);
+    }
+    expect(actorId(Buffer.from('user-1'))).toBe('user-1');
+    expect(actorId(Buffer.alloc(0))).toBe('');
+    expect(isNullActor(actorId(null))).toBe(true);
+    expect(actorId(null)).not.toBe(actorId(Buffer.alloc(0)));
+  });
+});
+
+describe('key serdes', () => {
+  it('int64: decimal text of the 8 bytes, exact beyond 2^53, and a clear error on other lengths', () => {
+    const k = keys.int64();
+    expect(k.deserialize(long(-42n))).toBe('-42');
+    expect(k.deserialize(long(9007199254740993n))).toBe('9007199254740993');
+    expect(k.serialize('9007199254740993').equals(long(9007199254740993n))).toBe(true);
+    expect(() => k.deserialize(Buffer.from('abc'))).toThrow(SerdeError);
+    expect(() => k.serialize('12a')).toThrow(/decimal integer/);
+    expect(() => k.serialize('9223372036854775808')).toThrow(/64-bit range/);
+  });
+
+  it('bytes as hex, json as its text, string as UTF-8', () => {
+    expect(keys.bytes().deserialize(Buffer.from([0, 255, 16]))).toBe('00ff10');
+    expect(
+      keys
+        .bytes()
+        .serialize('00ff10')
+        .equals(Buffer.from([0, 255, 16])),
+    ).toBe(true);
+    expect(() => keys.bytes().serialize('xyz')).toThrow(/hex/);
+    expect(keys.json().deserialize(Buffer.from('{"id":7}'))).toBe('{"id":7}');
+    expect(() => keys.json().deserialize(Buffer.from('{'))).toThrow(SerdeError);
+    expect(keys.string().serialize('é').equals(Buffer.from('é'))).toBe(true);
+  });
+});
