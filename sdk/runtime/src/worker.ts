@@ -65,6 +65,11 @@ export interface WorkerOptions {
   /** Partitions each function processes at once on this worker. Default 4. */
   readonly concurrency?: number;
   /**
+   * A step still running after this long (a slow or hung handler) is detached from the fetch: its partition
+   * pauses until the step ends, and the function's other partitions keep fetching and running. Default 1000.
+   */
+  readonly detachAfterMs?: number;
+  /**
    * The data-plane scheduler: which registered policy picks the next message among all queues of all apps on
    * this worker (`fifo`, `priority`, `edf`, `laxity`, `weighted-fair`, or one of yours, see `registerPolicy`).
    * Default `{ policy: 'edf' }`. `false` runs each step's records in offset order with no scheduler.
@@ -393,6 +398,7 @@ export class Worker {
       sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
       concurrency: this.options.concurrency ?? 4,
+      detachAfterMs: this.options.detachAfterMs ?? 1_000,
       onAppStopped: (err: AppStoppedError) => void this.stopApp(app.name, err),
     };
     const leasingDeps = this.leasing.deps;

@@ -17,12 +17,19 @@ import { InputTask, type InputTaskDeps, type TaskBody } from './input-task.ts';
 
 /** A step failing this many times in a row with a non-retriable error stops the app. */
 const MAX_PERMANENT_FAILURES = 3;
+/** A detached batch whose step failed is delivered again after this long (as a rejected batch would be). */
+const DETACHED_RETRY_MS = 1_000;
 
 export interface GroupMemberOptions {
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   /** Partitions processed at the same time by this member. */
   readonly concurrency: number;
+  /**
+   * A batch still running after this long is detached so the member's other partitions keep fetching (see
+   * `onBatch`); undefined: never (every batch holds the fetch until it ends).
+   */
+  readonly detachAfterMs?: number;
   readonly onAppStopped: (error: AppStoppedError) => void;
 }
 
@@ -51,6 +58,8 @@ export class GroupMember {
   /** The group gave this member an assignment (maybe empty) and every partition of it opened (restored). */
   private assignedOnce = false;
   private readonly opened = new Map<number, InputTask>();
+  /** Partitions whose running batch was detached (paused until its step ends), with that detachment's token. */
+  private readonly detached = new Map<number, object>();
 
   constructor(spec: GroupSpec, deps: Omit<InputTaskDeps, 'consumer'>, options: GroupMemberOptions) {
     this.spec = spec;
@@ -106,6 +115,9 @@ export class GroupMember {
   private async onRevoked(tps: readonly TopicPartition[]): Promise<void> {
     const mine = tps.filter((tp) => tp.topic === this.spec.topic);
     this.logger.info({ partitions: mine.map((tp) => tp.partition) }, 'partitions revoked');
+    // A detached partition is no longer ours to pause: whoever gets it next starts it unpaused.
+    const undetach = mine.filter((tp) => this.detached.delete(tp.partition)).map((tp) => tp.partition);
+    if (undetach.length > 0) this.consumer?.resume([{ topic: this.spec.topic, partitions: undetach }]);
     await Promise.all(
       mine.map(async (tp) => {
         const t = this.tasks.get(tp.partition);
@@ -157,8 +169,58 @@ export class GroupMember {
     return t;
   }
 
+  /**
+   * Delivers a batch to its partition's task. A batch still running after `detachAfterMs` (a slow or hung
+   * handler) is detached: its partition is paused and the consumer goes on fetching the others (kafkajs fetches
+   * again only once every batch of the last fetch returned, so one stuck partition would stall all of them);
+   * when the step ends the partition resumes, or, if it failed, is sought back to the batch and resumes after a
+   * backoff, as a rejected batch would be re-delivered.
+   */
   private async onBatch(batch: RecordBatch): Promise<void> {
     const task = await this.taskFor(batch.partition);
+    const run = this.runBatch(task, batch);
+    const after = this.options.detachAfterMs;
+    if (after === undefined) return run;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const detach = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), after);
+    });
+    try {
+      if (!(await Promise.race([run.then(() => false), detach]))) return;
+    } finally {
+      clearTimeout(timer);
+    }
+    const consumer = this.consumer!;
+    const tp = [{ topic: this.spec.topic, partitions: [batch.partition] }];
+    const token = {};
+    this.detached.set(batch.partition, token);
+    consumer.pause(tp);
+    this.logger.info(
+      { partition: batch.partition, offset: batch.records[0]?.offset, afterMs: after },
+      'a step is running long: its partition is detached so the others keep fetching',
+    );
+    run.then(
+      () => {
+        if (this.detached.get(batch.partition) !== token) return; // revoked meanwhile
+        this.detached.delete(batch.partition);
+        consumer.resume(tp);
+      },
+      (e: unknown) => {
+        if (this.detached.get(batch.partition) !== token || e instanceof AppStoppedError) return;
+        const first = batch.records[0];
+        setTimeout(() => {
+          if (this.detached.get(batch.partition) !== token) return;
+          this.detached.delete(batch.partition);
+          // Records below the committed position are skipped by the reopened task.
+          if (first !== undefined)
+            consumer.seek({ topic: batch.topic, partition: batch.partition, offset: first.offset });
+          consumer.resume(tp);
+        }, DETACHED_RETRY_MS).unref?.();
+      },
+    );
+  }
+
+  private async runBatch(task: InputTask, batch: RecordBatch): Promise<void> {
     try {
       await task.process(batch.records);
       this.failures.delete(batch.partition);
