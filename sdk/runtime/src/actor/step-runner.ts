@@ -116,7 +116,10 @@ export class StepRunner {
       }
       if (tracker !== undefined) tracker.observe(this.eventTimeOf(r, i, decoded), now);
       if (lessor !== undefined) {
-        if (h[H_CRITICAL] !== undefined || this.isCritical(r, key, i, decoded!)) {
+        if (
+          h[H_CRITICAL] !== undefined ||
+          (predicate !== undefined && this.isCritical(r, key, i, decoded!))
+        ) {
           kinds[i] = CRITICAL;
           criticalKeys ??= new Set();
           criticalKeys.add(key);

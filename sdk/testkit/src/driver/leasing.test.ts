@@ -96,6 +96,29 @@ describe('leasing a hot key', () => {
     await driver.stop();
   });
 
+  it('leases a function without a critical predicate (its messages are all ordinary)', async () => {
+    const plain = defineApp({
+      name: 'plain',
+      ingresses: [{ topic: 'clicks', to: 'count' }],
+      egresses: {},
+      functions: {
+        count: fn({
+          leasable: true,
+          state: { n: state.mergeable(merge.sum()) },
+          handler(ctx) {
+            ctx.state.n.merge(1);
+          },
+        }),
+      },
+    });
+    const driver = await TestDriver.start(plain, { workers: 2, scheduler: { policy: 'forward-hot' } });
+    await driver.pipe('clicks', clicks('hot', 20));
+    expect(driver.appStatus('plain')).toEqual({ status: 'running' });
+    expect(driver.leases().counters.forwarded).toBe(20);
+    expect(driver.leases().counters.lesseeProcessed).toBe(20);
+    await driver.stop();
+  });
+
   it('revokes an idle lease and merges the final partial back', async () => {
     const driver = await start();
     await driver.pipe('clicks', clicks('hot', 40));
