@@ -1,7 +1,7 @@
 // Runtime issues (sdk/runtime) found while building windows, each shown by a driver test of the behaviour the
 // public API documents. They are `it.fails`: they pass while the runtime has the issue, and start failing (turn
-// them into `it`) once it is fixed. The windows tests and the NEXMark queries feed their input so as not to
-// trip over them (short steps, a grace covering a step, a function hop instead of a re-keyed ingress).
+// them into `it`) once it is fixed. (Issue 1, a step watermark including the later records of the step, is
+// fixed: see event-time.test.ts.)
 import { defineApp, fn, merge, partitionFor } from '@dirigo/core';
 import { TestDriver } from '@dirigo/testkit';
 import { describe, expect, it } from 'vitest';
@@ -9,69 +9,6 @@ import { tumbling, WINDOW_STATE, windowed } from './index.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const eventTime = { maxOutOfOrdernessMs: 0, idleTimeoutMs: 60_000, watermarkIntervalMs: 100 };
-
-describe('runtime issue 1: a step watermark includes the later records of the step', () => {
-  // StepRunner.run observes every record of a step (and applies every watermark record of the step) before
-  // the first handler runs, and all handlers see that one `stepWatermark`. `Context.watermark` is documented as
-  // "no record with an earlier event time is expected any more (one that comes anyway is late)", but an in-order
-  // record then sees the event times of the records after it, and looks late.
-  const probe = defineApp({
-    name: 'probe',
-    options: { eventTime },
-    ingresses: [{ topic: 'in', to: 'f' }],
-    egresses: { out: { topic: 'out' } },
-    functions: {
-      f: fn({
-        handler(ctx, m: { i: number }) {
-          ctx.emit('out', ctx.key, { i: m.i, t: ctx.eventTime - T0, wm: ctx.watermark - T0 });
-        },
-      }),
-    },
-  });
-
-  it.fails('in-order records of one step each see a watermark no later than their own event time', async () => {
-    const d = await TestDriver.start(probe, { ingressPartitions: 1, startTime: T0 });
-    try {
-      await d.pipe(
-        'in',
-        [0, 1, 2, 3].map((i) => ({ key: 'a', value: { i }, timestamp: T0 + i * 1000 })),
-      );
-      const seen = (await d.output<{ i: number; t: number; wm: number }>('out')).map((r) => r.value);
-      // Today every record sees wm 3000.
-      for (const s of seen) expect(s.wm).toBeLessThanOrEqual(s.t);
-    } finally {
-      await d.stop();
-    }
-  });
-
-  it.fails('so an in-order record is dropped as late when a later record of its step closes its window', async () => {
-    const app = defineApp({
-      name: 'w',
-      options: { eventTime },
-      ingresses: [{ topic: 'in', to: 'agg' }],
-      egresses: { out: { topic: 'out' } },
-      functions: {
-        agg: windowed({
-          window: tumbling({ sizeMs: 1000 }),
-          merge: merge.count(),
-          value: () => 1,
-          onClose: (ctx, w) => ctx.emit('out', w.key, { start: w.start - T0, value: w.value }),
-        }),
-      },
-    });
-    const d = await TestDriver.start(app, { ingressPartitions: 1, startTime: T0 });
-    try {
-      await d.pipe('in', [
-        { key: 'a', value: {}, timestamp: T0 + 100 },
-        { key: 'a', value: {}, timestamp: T0 + 1500 },
-      ]);
-      expect(await d.state('w', 'agg', 'a', WINDOW_STATE.late)).toBeUndefined(); // today: 1
-      expect((await d.output('out')).map((r) => r.value)).toEqual([{ start: 0, value: 1 }]);
-    } finally {
-      await d.stop();
-    }
-  });
-});
 
 describe('runtime issue 2: what an event-time timer sends arrives downstream behind the watermark', () => {
   // A timer fires at the end of a step (InputTask.step: maintain() sends the partition's watermark on, then

@@ -4,10 +4,11 @@
 // - WATERMARK records of the partitions that send here (topology.ts), each with its watermark and idle flag.
 // The input watermark is the lowest among the inputs that are not idle (-Infinity while one of them has not
 // reported yet), or, when every input is idle, the lowest among those that have a watermark; it never goes
-// back. The task sends its
-// watermark on to the partitions it sends to, in the transaction of a step, after that step's records, when it
-// moved (at most every `watermarkIntervalMs`) or when its idleness changed. The marks and the highest external
-// event time are kept in the task's state (internal map `__watermarks`), so a new owner goes on from them.
+// back. A step's records each see the watermark as of their position in the partition: the StepRunner observes
+// and marks them in order and asks for the watermark in between. The task sends its watermark on to the
+// partitions it sends to, in the transaction of a step, after that step's records, when it moved (at most every
+// `watermarkIntervalMs`) or when its idleness changed. The marks and the highest external event time are kept in
+// the task's state (internal map `__watermarks`), so a new owner goes on from them.
 import type { OutgoingRecord, ResolvedEventTime, TopicPartition } from '@dirigo/core';
 import { encodeControl, H_KIND, KIND_CONTROL } from '../protocol/index.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
@@ -65,25 +66,35 @@ export class WatermarkTracker {
     }
   }
 
-  /** A data record with event time `ts` was read from this partition. */
-  observe(ts: number, now: number): void {
-    if (!this.o.external) return;
+  /**
+   * A data record with event time `ts` was read from this partition. True when the watermark may have moved
+   * (the highest event time rose, or the partition's own input was idle until now).
+   */
+  observe(ts: number, now: number): boolean {
+    if (!this.o.external) return false;
+    const wasIdle = this.externalIdle(now);
     this.lastExternalAt = now;
     if (ts > this.maxTs && Number.isFinite(ts)) {
       this.maxTs = ts;
       this.persist(EXTERNAL, { maxTs: ts });
+      return true;
     }
+    return wasIdle;
   }
 
-  /** A WATERMARK record of source `source`. Marks of partitions that do not send here are ignored. */
-  mark(source: string, wm: number | null, idle: boolean): void {
-    if (!this.o.sources.includes(source)) return;
+  /**
+   * A WATERMARK record of source `source`. Marks of partitions that do not send here are ignored. True when it
+   * changed the source's mark.
+   */
+  mark(source: string, wm: number | null, idle: boolean): boolean {
+    if (!this.o.sources.includes(source)) return false;
     const prev = this.marks.get(source);
     // A source's watermark never goes back (a late duplicate cannot move it).
     const next: Mark = { wm: prev?.wm != null && (wm === null || wm < prev.wm) ? prev.wm : wm, idle };
-    if (prev !== undefined && prev.wm === next.wm && prev.idle === next.idle) return;
+    if (prev !== undefined && prev.wm === next.wm && prev.idle === next.idle) return false;
     this.marks.set(source, next);
     this.persist(source, next);
+    return true;
   }
 
   private persist(entry: string, value: unknown): void {
@@ -100,27 +111,37 @@ export class WatermarkTracker {
   /** The input watermark at `now` (monotonic). */
   watermark(now: number): number {
     // Inputs that are not idle count; when every input is idle, those that have a watermark count (the
-    // partition goes as far as what it has seen, and an input that wakes up says so first).
+    // partition goes as far as what it has seen, and an input that wakes up says so first). No closure: the
+    // StepRunner asks once per record that may have moved it.
     let low = Number.POSITIVE_INFINITY;
     let high = Number.NEGATIVE_INFINITY;
     let active = 0;
     let idleLow = Number.POSITIVE_INFINITY;
     let idleHigh = Number.NEGATIVE_INFINITY;
-    const take = (wm: number, idle: boolean) => {
-      if (idle) {
-        if (!Number.isFinite(wm)) return;
+    if (this.o.external) {
+      const wm = this.maxTs - this.o.options.maxOutOfOrdernessMs;
+      if (!this.externalIdle(now)) {
+        active++;
+        low = wm;
+        high = wm;
+      } else if (Number.isFinite(wm)) {
+        idleLow = wm;
+        idleHigh = wm;
+      }
+    }
+    const sources = this.o.sources;
+    for (let i = 0; i < sources.length; i++) {
+      const m = this.marks.get(sources[i]!);
+      const wm = m?.wm ?? Number.NEGATIVE_INFINITY;
+      if (m?.idle === true) {
+        if (!Number.isFinite(wm)) continue;
         if (wm < idleLow) idleLow = wm;
         if (wm > idleHigh) idleHigh = wm;
-        return;
+        continue;
       }
       active++;
       if (wm < low) low = wm;
       if (wm > high) high = wm;
-    };
-    if (this.o.external) take(this.maxTs - this.o.options.maxOutOfOrdernessMs, this.externalIdle(now));
-    for (const src of this.o.sources) {
-      const m = this.marks.get(src);
-      take(m?.wm ?? Number.NEGATIVE_INFINITY, m?.idle === true);
     }
     const max = this.o.faultMax === true;
     const wm = active > 0 ? (max ? high : low) : max ? idleHigh : idleLow;

@@ -2,7 +2,8 @@
 // `sum`; `sum` closes each key at event time 1000 with an event-time timer. The close must wait until every
 // input that can still hold records before 1000 has passed it (the lowest watermark across hops), an idle input
 // must stop holding it back, out-of-order records within the bound must count, and outputs carry event times.
-// The lowest-watermark rule is also broken on purpose (take the highest) to show the tests would notice.
+// The lowest-watermark rule is also broken on purpose (take the highest) to show the tests would notice. Then:
+// each record of a step sees the watermark of its position (locally and when a lessor forwards it).
 import { defineApp, fn, merge, partitionFor, state } from '@dirigo/core';
 import { registerPolicy, unregisterPolicy } from '@dirigo/runtime';
 import { describe, expect, it } from 'vitest';
@@ -179,6 +180,87 @@ describe('event-time timers of a leased key', () => {
       await driver.stop();
     } finally {
       unregisterPolicy('forward-all-tw');
+    }
+  });
+});
+
+describe('the watermark of a record is the one of its position in the partition', () => {
+  interface Seen {
+    readonly i: number;
+    readonly t: number;
+    /** Null while there is no watermark yet. */
+    readonly wm: number | null;
+  }
+  const probe = (leasable: boolean) =>
+    defineApp({
+      name: 'probe',
+      options: {
+        eventTime: { maxOutOfOrdernessMs: 0, idleTimeoutMs: 60_000, watermarkIntervalMs: 100 },
+        leasing: { idleRevokeMs: 60_000 },
+      },
+      ingresses: [{ topic: 'in', to: 'f' }],
+      egresses: { out: { topic: 'out' } },
+      functions: {
+        f: fn({
+          leasable,
+          handler(ctx, m: { i: number }) {
+            ctx.emit('out', ctx.key, {
+              i: m.i,
+              t: ctx.eventTime - T0,
+              wm: Number.isFinite(ctx.watermark) ? ctx.watermark - T0 : null,
+            } satisfies Seen);
+          },
+        }),
+      },
+    });
+  const inOrder = [0, 1, 2, 3].map((i) => ({ key: 'a', value: { i }, timestamp: T0 + i * 1_000 }));
+  const seen = async (d: TestDriver) =>
+    (await d.output<Seen>('out')).map((r) => r.value).sort((a, b) => a.i - b.i);
+
+  it('in-order records of one step each see the watermark moved by the records before them only', async () => {
+    const d = await TestDriver.start(probe(false), { ingressPartitions: 1, startTime: T0 });
+    try {
+      await d.pipe('in', inOrder); // one step
+      expect((await seen(d)).map((s) => s.wm)).toEqual([null, 0, 1_000, 2_000]);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('a lessor forwards the in-order records of one step (none is late), each with the watermark of its position', async () => {
+    registerPolicy('forward-all-probe', () => ({
+      name: 'forward-all-probe',
+      onArrival: () => ({ forward: '' }),
+      pickNext: (v) => v.queues.find((q) => q.head !== undefined),
+    }));
+    try {
+      const d = await TestDriver.start(probe(true), {
+        workers: 2,
+        ingressPartitions: 1,
+        startTime: T0,
+        scheduler: { policy: 'forward-all-probe' },
+      });
+      try {
+        await d.pipe('in', inOrder);
+        expect(d.leases().counters.forwarded).toBe(4);
+        expect(d.leases().counters.lesseeProcessed).toBe(4);
+        const s = await seen(d);
+        expect(s.map((x) => x.wm)).toEqual([null, 0, 1_000, 2_000]);
+        // The watermark travels with each forwarded record (header dirigo-watermark; none before the first).
+        const forwards = (await d.readAll('dirigo.probe.__lease')).filter(
+          (r) => r.headers['dirigo-kind']?.toString() === 'forward',
+        );
+        expect(forwards.map((r) => r.headers['dirigo-watermark']?.toString() ?? null)).toEqual([
+          null,
+          String(T0),
+          String(T0 + 1_000),
+          String(T0 + 2_000),
+        ]);
+      } finally {
+        await d.stop();
+      }
+    } finally {
+      unregisterPolicy('forward-all-probe');
     }
   });
 });
