@@ -3,7 +3,8 @@
 // input that can still hold records before 1000 has passed it (the lowest watermark across hops), an idle input
 // must stop holding it back, out-of-order records within the bound must count, and outputs carry event times.
 // The lowest-watermark rule is also broken on purpose (take the highest) to show the tests would notice. Then:
-// each record of a step sees the watermark of its position (locally and when a lessor forwards it).
+// each record of a step sees the watermark of its position (locally and when a lessor forwards it), and a
+// re-keyed ingress works in an event-time app.
 import { defineApp, fn, merge, partitionFor, state } from '@dirigo/core';
 import { registerPolicy, unregisterPolicy } from '@dirigo/runtime';
 import { describe, expect, it } from 'vitest';
@@ -261,6 +262,39 @@ describe('the watermark of a record is the one of its position in the partition'
       }
     } finally {
       unregisterPolicy('forward-all-probe');
+    }
+  });
+});
+
+describe('an event-time app with a re-keyed ingress', () => {
+  const rekeyed = defineApp({
+    name: 'rekeyed',
+    options: { eventTime: { maxOutOfOrdernessMs: 0, idleTimeoutMs: 60_000, watermarkIntervalMs: 100 } },
+    ingresses: [{ topic: 'events', to: 'f', key: (m: { k: string }) => m.k }],
+    egresses: { out: { topic: 'out' } },
+    functions: {
+      f: fn({
+        handler(ctx, m: { k: string }) {
+          ctx.emit('out', ctx.key, { ...m, wm: Number.isFinite(ctx.watermark) ? ctx.watermark - T0 : null });
+        },
+      }),
+    },
+  });
+
+  it("processes its records, with the routers' partitions as the watermark sources of the target", async () => {
+    const d = await TestDriver.start(rekeyed, { ingressPartitions: 2, startTime: T0 });
+    try {
+      expect(d.appStatus('rekeyed').status).toBe('running');
+      await d.pipe('events', [{ key: A, value: { k: 'user-1' }, timestamp: T0 + 100 }]);
+      await d.pipe('events', [{ key: B, value: { k: 'user-1' }, timestamp: T0 + 300 }]);
+      await d.advance(200);
+      await d.pipe('events', [{ key: A, value: { k: 'user-1' }, timestamp: T0 + 500 }]);
+      const out = (await d.output<{ k: string; wm: number | null }>('out')).map((r) => r.value);
+      expect(out.map((o) => o.k)).toEqual(['user-1', 'user-1', 'user-1']);
+      // Both router partitions reported (100 and 300) before the third record: f is at the lowest.
+      expect(out[2]!.wm).toBe(100);
+    } finally {
+      await d.stop();
     }
   });
 });
