@@ -247,7 +247,7 @@ describe('watermarks across an idle input partition', () => {
     await d.advance(200);
     await d.advance(200);
     expect(await results(d)).toEqual([]); // tag's partition 1 is at 50
-    await d.advance(5_000); // both idle now: the runtime then takes the lowest of the idle ones (50)
+    await d.advance(5_000); // both idle now: agg takes the highest of them (1500), and closes [0, 1000)
     await d.pipe('events', [at(k0, 1600, 4)]); // partition 0 speaks again, partition 1 stays idle
     await d.advance(200);
     await d.advance(200);

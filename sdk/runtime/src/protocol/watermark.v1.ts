@@ -4,8 +4,9 @@
 // every partition of every function it sends to, as a control record (header dirigo-kind: control) in the
 // transaction of one of its steps, after the records of that step: every record it sends later has an event
 // time at or after `wm`, unless it is late. The receiving partition's watermark is the lowest `wm` among the
-// sources that can send to it and are not idle. `idle`: the source has had nothing to read for the app's
-// `idleTimeoutMs` and holds nobody back until it sends a WATERMARK with `idle: false`.
+// sources that can send to it and are not idle (when all are idle, the highest). `idle`: the source has had
+// nothing to read for the app's `idleTimeoutMs` and holds nobody back until it sends a WATERMARK with
+// `idle: false`.
 //
 // JSON schema (UTF-8 object):
 //

@@ -3,8 +3,9 @@
 //   minus `maxOutOfOrdernessMs`; idle once nothing has been read for `idleTimeoutMs` of processing time;
 // - WATERMARK records of the partitions that send here (topology.ts), each with its watermark and idle flag.
 // The input watermark is the lowest among the inputs that are not idle (-Infinity while one of them has not
-// reported yet), or, when every input is idle, the lowest among those that have a watermark; it never goes
-// back. A step's records each see the watermark as of their position in the partition: the StepRunner observes
+// reported yet), or, when every input is idle, the highest among those that have a watermark (as Flink's
+// StatusWatermarkValve: nothing holds the partition back, so it goes as far as what it has seen; an input that
+// wakes up says so first); it never goes back. A step's records each see the watermark as of their position in the partition: the StepRunner observes
 // and marks them in order and asks for the watermark in between. The task sends its watermark on to the
 // partitions it sends to, in the transaction of a step, after that step's records, when it moved (at most every
 // `watermarkIntervalMs`) or when its idleness changed. The marks and the highest external event time are kept in
@@ -110,13 +111,12 @@ export class WatermarkTracker {
 
   /** The input watermark at `now` (monotonic). */
   watermark(now: number): number {
-    // Inputs that are not idle count; when every input is idle, those that have a watermark count (the
-    // partition goes as far as what it has seen, and an input that wakes up says so first). No closure: the
-    // StepRunner asks once per record that may have moved it.
+    // Inputs that are not idle count (the lowest); when every input is idle, the highest of those that have a
+    // watermark counts (the partition goes as far as what it has seen, and an input that wakes up says so
+    // first). No closure: the StepRunner asks once per record that may have moved it.
     let low = Number.POSITIVE_INFINITY;
     let high = Number.NEGATIVE_INFINITY;
     let active = 0;
-    let idleLow = Number.POSITIVE_INFINITY;
     let idleHigh = Number.NEGATIVE_INFINITY;
     if (this.o.external) {
       const wm = this.maxTs - this.o.options.maxOutOfOrdernessMs;
@@ -124,27 +124,21 @@ export class WatermarkTracker {
         active++;
         low = wm;
         high = wm;
-      } else if (Number.isFinite(wm)) {
-        idleLow = wm;
-        idleHigh = wm;
-      }
+      } else if (Number.isFinite(wm)) idleHigh = wm;
     }
     const sources = this.o.sources;
     for (let i = 0; i < sources.length; i++) {
       const m = this.marks.get(sources[i]!);
       const wm = m?.wm ?? Number.NEGATIVE_INFINITY;
       if (m?.idle === true) {
-        if (!Number.isFinite(wm)) continue;
-        if (wm < idleLow) idleLow = wm;
-        if (wm > idleHigh) idleHigh = wm;
+        if (Number.isFinite(wm) && wm > idleHigh) idleHigh = wm;
         continue;
       }
       active++;
       if (wm < low) low = wm;
       if (wm > high) high = wm;
     }
-    const max = this.o.faultMax === true;
-    const wm = active > 0 ? (max ? high : low) : max ? idleHigh : idleLow;
+    const wm = active > 0 ? (this.o.faultMax === true ? high : low) : idleHigh;
     if (Number.isFinite(wm) && wm > this.current) this.current = wm;
     return this.current;
   }

@@ -3,8 +3,8 @@
 // input that can still hold records before 1000 has passed it (the lowest watermark across hops), an idle input
 // must stop holding it back, out-of-order records within the bound must count, and outputs carry event times.
 // The lowest-watermark rule is also broken on purpose (take the highest) to show the tests would notice. Then:
-// each record of a step sees the watermark of its position (locally and when a lessor forwards it), and a
-// re-keyed ingress works in an event-time app.
+// all-idle inputs give the highest of their watermarks, each record of a step sees the watermark of its
+// position (locally and when a lessor forwards it), and a re-keyed ingress works in an event-time app.
 import { defineApp, fn, merge, partitionFor, state } from '@dirigo/core';
 import { registerPolicy, unregisterPolicy } from '@dirigo/runtime';
 import { describe, expect, it } from 'vitest';
@@ -104,6 +104,21 @@ describe('event time and watermarks', () => {
     await driver.advance(200);
     await driver.advance(200);
     expect((await closed(driver)).map((c) => [c.key, c.total])).toEqual([[A, 1]]);
+    await driver.stop();
+  });
+
+  it('takes the highest watermark of its inputs once every one of them is idle (as Flink)', async () => {
+    const driver = await start();
+    await driver.pipe('events', [at(A, 100), at(B, 2_000)]);
+    await driver.advance(200);
+    await driver.advance(200);
+    expect(await closed(driver)).toEqual([]); // tag/0 is at 100, tag/1 at 2000: sum is at 100
+    await driver.advance(5_000); // both idle: sum goes to 2000 and closes, not to 100
+    await driver.advance(200);
+    await driver.advance(200);
+    const out = await closed(driver);
+    expect(Object.fromEntries(out.map((c) => [c.key, c.total]))).toEqual({ [A]: 1, [B]: 0 });
+    for (const c of out) expect(c.watermark).toBe(T0 + 2_000);
     await driver.stop();
   });
 
