@@ -22,7 +22,7 @@ import {
   ingestOf,
 } from '../headers.ts';
 import { decodeControl } from '../protocol/codec.ts';
-import { H_AT, H_CRITICAL, H_KIND, H_WATERMARK } from '../protocol/headers.ts';
+import { H_AT, H_CRITICAL, H_FIRED, H_KIND, H_WATERMARK } from '../protocol/headers.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { Timers } from '../state/timers.ts';
@@ -202,8 +202,10 @@ export class StepRunner {
         ...(lessor === undefined
           ? {}
           : {
+              // A fired self-timer runs here: its outputs must be in this partition's steps (see H_FIRED).
               forward: (i, to) =>
                 kinds[i] === ORDINARY &&
+                records[i]!.headers[H_FIRED] === undefined &&
                 lessor.forward(
                   records[i]!,
                   keys[i]!,
@@ -382,6 +384,12 @@ export class StepRunner {
     decoded: { message: unknown } | undefined,
     watermark?: number,
   ): void | Promise<void> {
+    const tracker = this.tracker;
+    if (tracker !== undefined) {
+      // A timer this partition fired to itself runs now: the outgoing watermark need not wait for it any more.
+      const fired = headerNumber(record.headers, H_FIRED);
+      if (fired !== undefined) tracker.release(fired);
+    }
     let message: unknown;
     if (decoded !== undefined) message = decoded.message;
     else {

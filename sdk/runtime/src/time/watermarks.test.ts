@@ -1,5 +1,6 @@
 // The watermark of one input partition, alone: the lowest active input, the highest once every input is idle
-// (as Flink's StatusWatermarkValve), and its own records for an ingress partition.
+// (as Flink's StatusWatermarkValve), its own records for an ingress partition, and the outgoing watermark held
+// below the fired self-timers in flight, persisted with the steps and reloaded after a failed step.
 
 import type { OutgoingRecord } from '@dirigo/core';
 import { describe, expect, it } from 'vitest';
@@ -92,5 +93,58 @@ describe('the input watermark', () => {
     expect(t.idle(1_000)).toBe(true);
     expect(t.observe(60, 2_000)).toBe(true); // not idle any more: may move (here it does not)
     expect(t.watermark(2_000)).toBe(100);
+  });
+});
+
+describe('the outgoing watermark', () => {
+  it('stays 1 ms below the earliest fired self-timer until its message has run', () => {
+    const l = layer();
+    const t = tracker({ sources: ['up/0'] }, l);
+    t.mark('up/0', 1_000, false);
+    expect(sent(t, 0)).toEqual({ wm: 1_000, idle: false });
+    t.hold(1_200);
+    t.hold(1_200);
+    t.hold(1_500);
+    t.mark('up/0', 5_000, false);
+    expect(t.watermark(10)).toBe(5_000); // the partition's own watermark is not held
+    expect(sent(t, 10)).toEqual({ wm: 1_199, idle: false });
+    t.release(1_200);
+    expect(t.outgoing(20).wm).toBe(1_199); // one of the two is still in flight
+    t.release(1_200);
+    expect(sent(t, 20)).toEqual({ wm: 1_499, idle: false });
+    t.release(1_500);
+    expect(sent(t, 30)).toEqual({ wm: 5_000, idle: false });
+    t.release(1_500); // not held (any more): nothing happens
+    expect(t.outgoing(40).wm).toBe(5_000);
+  });
+
+  it('never goes back for a timer fired behind what was sent, and is not idle while one is in flight', () => {
+    const t = tracker({ sources: ['up/0'] }, layer());
+    t.mark('up/0', 3_000, true);
+    expect(sent(t, 0)).toEqual({ wm: 3_000, idle: true });
+    t.hold(1_000); // behind the watermark sent already: too late to hold it back
+    expect(sent(t, 10)).toEqual({ wm: 3_000, idle: false });
+    t.release(1_000);
+    expect(sent(t, 20)).toEqual({ wm: 3_000, idle: true });
+  });
+
+  it('keeps its holds in the state: a new owner holds too, and a failed step forgets its own', () => {
+    const store = new MemoryStore();
+    const l = layer(store);
+    const t = tracker({ sources: ['up/0'] }, l);
+    t.mark('up/0', 5_000, false);
+    t.hold(1_200);
+    l.commit();
+    const next = tracker({ sources: ['up/0'] }, layer(store));
+    expect(next.outgoing(0).wm).toBe(1_199);
+    // A step holds 1100 and releases 1200, then fails: its writes are discarded, and so are its holds.
+    t.hold(1_100);
+    t.release(1_200);
+    expect(t.outgoing(0).wm).toBe(1_099);
+    l.discard();
+    expect(t.outgoing(0).wm).toBe(1_199);
+    t.release(1_200);
+    l.commit();
+    expect(tracker({ sources: ['up/0'] }, layer(store)).outgoing(0).wm).toBe(5_000);
   });
 });

@@ -3,8 +3,9 @@
 // input that can still hold records before 1000 has passed it (the lowest watermark across hops), an idle input
 // must stop holding it back, out-of-order records within the bound must count, and outputs carry event times.
 // The lowest-watermark rule is also broken on purpose (take the highest) to show the tests would notice. Then:
-// all-idle inputs give the highest of their watermarks, each record of a step sees the watermark of its
-// position (locally and when a lessor forwards it), and a re-keyed ingress works in an event-time app.
+// each record of a step sees the watermark of its position (locally and when a lessor forwards it), what a
+// fired event-time timer sends is not behind the watermark at the next function, all-idle inputs give the
+// highest of their watermarks, and a re-keyed ingress works in an event-time app.
 import { defineApp, fn, merge, partitionFor, state } from '@dirigo/core';
 import { registerPolicy, unregisterPolicy } from '@dirigo/runtime';
 import { describe, expect, it } from 'vitest';
@@ -277,6 +278,67 @@ describe('the watermark of a record is the one of its position in the partition'
       }
     } finally {
       unregisterPolicy('forward-all-probe');
+    }
+  });
+});
+
+describe('what a fired event-time timer sends is not behind the watermark at the next function', () => {
+  // `first` keeps a count per key and closes it with an event-time timer to itself at 1000; the close sends the
+  // count on to `second`, stamped 1000. The watermark first sends on must not pass 1000 before that message
+  // went out (it moves to 5000 in the step that fires the timer, and the close runs in a later step).
+  interface Got {
+    readonly t: number;
+    readonly wm: number | null;
+    readonly n: number;
+  }
+  const twoHops = defineApp({
+    name: 'fired',
+    options: { eventTime: { maxOutOfOrdernessMs: 0, idleTimeoutMs: 60_000, watermarkIntervalMs: 100 } },
+    ingresses: [{ topic: 'in', to: 'first' }],
+    egresses: { got: { topic: 'got' } },
+    functions: {
+      first: fn({
+        state: { n: state.value<number>() },
+        sends: ['second'],
+        handler(ctx, m: { close?: boolean }) {
+          if (m.close === true) {
+            ctx.send('second', ctx.key, { n: ctx.state.n.get() ?? 0 });
+            return;
+          }
+          if (ctx.state.n.get() === undefined)
+            ctx.send('first', ctx.key, { close: true }, { atEventTime: T0 + 1_000 });
+          ctx.state.n.set((ctx.state.n.get() ?? 0) + 1);
+        },
+      }),
+      second: fn({
+        handler(ctx, m: { n: number }) {
+          ctx.emit('got', ctx.key, {
+            t: ctx.eventTime - T0,
+            wm: Number.isFinite(ctx.watermark) ? ctx.watermark - T0 : null,
+            n: m.n,
+          } satisfies Got);
+        },
+      }),
+    },
+  });
+
+  it('the partition holds the watermark it sends below the due time until the fired message has run', async () => {
+    const d = await TestDriver.start(twoHops, { ingressPartitions: 1, startTime: T0 });
+    try {
+      await d.pipe('in', [{ key: 'a', value: {}, timestamp: T0 + 100 }]);
+      await d.advance(200);
+      await d.pipe('in', [{ key: 'b', value: {}, timestamp: T0 + 5_000 }]); // the timer of 'a' fires
+      for (let i = 0; i < 4; i++) await d.advance(200);
+      // Both timers fired in the step that took first's watermark to 5000 ('b' set its own at 1000 in it).
+      const got = (await d.output<Got>('got')).map((r) => [r.key, r.value] as const).sort();
+      expect(got.map(([k, g]) => [k, g.t, g.n])).toEqual([
+        ['a', 1_000, 1],
+        ['b', 1_000, 1],
+      ]);
+      // Not late: second's watermark when they came was below their event time (first held it at 999).
+      for (const [, g] of got) expect(g.wm).toBe(999);
+    } finally {
+      await d.stop();
     }
   });
 });
