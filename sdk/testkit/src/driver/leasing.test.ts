@@ -166,6 +166,48 @@ describe('leasing a hot key', () => {
   });
 });
 
+describe('the lease counters of the test driver', () => {
+  it('combine the workers: counts summed, first times the earliest, last times the latest', async () => {
+    // A hot key on every partition: both workers are lessors (and lessees of each other).
+    const keys: string[] = [];
+    for (let i = 0; keys.length < 4; i++) {
+      const k = `hot${i}`;
+      if (!keys.some((x) => partitionFor(Buffer.from(x), 4) === partitionFor(Buffer.from(k), 4)))
+        keys.push(k);
+    }
+    registerPolicy('forward-hots', () => ({
+      name: 'forward-hots',
+      onArrival: (m) => (m.key.startsWith('hot') ? { forward: '' } : 'admit'),
+      pickNext: (v) => v.queues.find((q) => q.head !== undefined),
+    }));
+    try {
+      const driver = await start({ scheduler: { policy: 'forward-hots' } });
+      const t0 = driver.clock.now();
+      await driver.pipe(
+        'clicks',
+        keys.flatMap((k) => clicks(k, 3)),
+      );
+      await driver.advance(100);
+      await driver.pipe(
+        'clicks',
+        keys.flatMap((k) => clicks(k, 2)),
+      );
+      const { counters, perWorker } = driver.leases();
+      expect(perWorker).toHaveLength(2);
+      for (const w of perWorker) expect(w.firstForwardAt).toBe(t0); // each worker is a lessor
+      expect(counters.forwarded).toBe(20);
+      expect(counters.forwarded).toBe(perWorker[0]!.forwarded + perWorker[1]!.forwarded);
+      expect(counters.firstForwardAt).toBe(t0);
+      expect(counters.lastForwardAt).toBe(t0 + 100);
+      expect(counters.firstLesseeAt).toBe(t0);
+      expect(counters.lastFinalMergeAt).toBe(0); // never: no lease was revoked
+      await driver.stop();
+    } finally {
+      unregisterPolicy('forward-hots');
+    }
+  });
+});
+
 describe('lease protocol under failures and stale messages', () => {
   /** A PARTIAL reply to `hot` claiming 1000 clicks, from slot 0, for epoch `epoch` round `seq`. */
   const stalePartial = (epoch: number, seq: number) =>
