@@ -12,3 +12,14 @@ export class AppStoppedError extends DirigoError {
     this.app = app;
   }
 }
+
+/**
+ * The runtime reached a state it should never be in (a bug, or an inconsistency it cannot repair, e.g. a topic
+ * whose partition count it does not know). Retrying cannot help: a partition that fails to open with it stops
+ * its app, with this message, instead of retrying forever. The message starts with `internal:`.
+ */
+export class InternalError extends DirigoError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`internal: ${message}`, options);
+  }
+}

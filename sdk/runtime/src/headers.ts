@@ -50,7 +50,7 @@ export function ingestOf(headers: RecordHeaders, timestamp: number, now: number)
  */
 export function deadlineOf(headers: RecordHeaders, ingest: number, now: number, targetMs: number): number {
   const v = headerNumber(headers, H_DEADLINE) ?? ingest + targetMs;
-  return v < now - targetMs ? now - targetMs : v > now + targetMs ? now + targetMs : v;
+  return v < now - targetMs ? now - targetMs : Math.min(v, now + targetMs);
 }
 
 /** Reads a decimal header as a number, or undefined when absent or not a number. */

@@ -1,6 +1,6 @@
 // Public exports of @dirigo/runtime, chosen by hand.
 export { type Clock, systemClock } from './clock.ts';
-export { AppStoppedError } from './errors.ts';
+export { AppStoppedError, InternalError } from './errors.ts';
 export {
   H_APP,
   H_DEADLINE,

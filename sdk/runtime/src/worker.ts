@@ -3,8 +3,8 @@
 // created -> starting -> running -> stopping -> stopped (or failed), one log line per transition.
 import { hostname } from 'node:os';
 import {
-  actorId,
   type AppDefinition,
+  actorId,
   ConfigError,
   type Logger,
   partitionFor,
@@ -20,7 +20,7 @@ import { type FunctionEnv, routerFunction } from './actor/function-env.ts';
 import { HandlerWatchdog } from './actor/watchdog.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { ControlChannel } from './control/control-channel.ts';
-import type { AppStoppedError } from './errors.ts';
+import { type AppStoppedError, InternalError } from './errors.ts';
 import type { LeaseCounters } from './lease/lease-metrics.ts';
 import { type LeasingFaults, WorkerLeasing } from './lease/leasing.ts';
 import type { LeaseView } from './lease/lessor.ts';
@@ -459,9 +459,18 @@ export class Worker {
         );
       }
     }
-    if (external.length > 0) {
-      for (const d of await admin.describeTopics(external)) partitions.set(d.name, d.partitions);
+    // The ingress topics: a direct one gives its function's partition count, and a router's partitions are
+    // watermark sources of its target (time/topology.ts).
+    const ingress = [...new Set([...external, ...routed])];
+    if (ingress.length > 0) {
+      for (const d of await admin.describeTopics(ingress)) partitions.set(d.name, d.partitions);
     }
+    const described = (topics: readonly string[]) => {
+      for (const topic of topics)
+        if (partitions.get(topic) === undefined)
+          throw new InternalError(`the cluster did not describe topic '${topic}' of app '${app.name}'`);
+    };
+    described(ingress);
     for (const fn of app.functions.values()) {
       let n = fn.partitions;
       if (fn.external) {
@@ -494,6 +503,7 @@ export class Worker {
     await admin.createTopics(specs);
     const names = [...new Set(specs.map((s) => s.name))];
     for (const d of await admin.describeTopics(names)) partitions.set(d.name, d.partitions);
+    described(names);
     for (const fn of app.functions.values()) {
       if (partitions.get(fn.changelogTopic) !== partitions.get(fn.topic)) {
         throw new ConfigError(

@@ -1,11 +1,9 @@
 // `windowed` on the test driver with its clock: tumbling, hopping and session windows, out-of-order records
 // within the bound, late records (counted and dropped, or sent to a side egress), an idle input partition, and
 // updates. Direct ingresses: each function partition's watermark is its ingress partition's highest event time
-// minus maxOutOfOrdernessMs, so closes fire in the step that moves it.
-//
-// Records are piped in separate steps whose event times span less than the grace (or than the window when the
-// grace is 0): the runtime's step watermark includes later records of the same step (see
-// runtime-issues.test.ts), which would make in-order records of a long step look late.
+// minus maxOutOfOrdernessMs, so closes fire in the step that moves it. Each record is judged against the
+// watermark of its position in its partition, so a step may hold several windows' records (see
+// event-time.test.ts).
 import { defineApp, fn, merge, partitionFor } from '@dirigo/core';
 import { TestDriver } from '@dirigo/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -164,13 +162,8 @@ describe('tumbling windows', () => {
 
   it('reports updates with the running value, and the final value once at the close', async () => {
     const d = await start(sumApp(tumbling({ sizeMs: 1000 }), { updates: true }));
-    for (const [t, v] of [
-      [100, 1],
-      [400, 2],
-      [800, 4],
-      [1100, 8],
-    ] as const)
-      await d.pipe('events', [at('a', t, v)]);
+    // One step: 1100 closes [0, 1000) only after the records before it went in.
+    await d.pipe('events', [at('a', 100, 1), at('a', 400, 2), at('a', 800, 4), at('a', 1100, 8)]);
     const updates = (await d.output<Res>('updates')).map((r) => [r.value.start, r.value.value]);
     expect(updates).toEqual([
       [0, 1],
@@ -247,7 +240,7 @@ describe('watermarks across an idle input partition', () => {
     await d.advance(200);
     await d.advance(200);
     expect(await results(d)).toEqual([]); // tag's partition 1 is at 50
-    await d.advance(5_000); // both idle now: the runtime then takes the lowest of the idle ones (50)
+    await d.advance(5_000); // both idle now: agg takes the highest of them (1500), and closes [0, 1000)
     await d.pipe('events', [at(k0, 1600, 4)]); // partition 0 speaks again, partition 1 stays idle
     await d.advance(200);
     await d.advance(200);

@@ -29,11 +29,7 @@ export interface QueryOptions {
   readonly topics?: Partial<QueryTopics>;
   /** Window size, ms of event time. Default 10 000 (Beam's NEXMark window). */
   readonly windowMs?: number;
-  /**
-   * How long after its end a window still takes records (event time). Default 1000. Keep it at least the event
-   * time one fetched batch spans: the runtime's step watermark already includes the later records of the step
-   * (runtime issue 1 in sdk/windows/src/runtime-issues.test.ts).
-   */
+  /** How long after its end a window still takes records (event time), at every windowed stage. Default 1000. */
   readonly graceMs?: number;
   /** The app's event-time options (default `DEFAULT_EVENT_TIME`). */
   readonly eventTime?: EventTimeOptions;

@@ -1,7 +1,8 @@
-// Test support for the query apps (not part of the build): generated events fed to the test driver chunk by
-// chunk, each chunk one step per input partition, the test clock moved after each so that watermarks travel
-// between functions; then a staircase of flush events on every input partition, so that every window with data
-// closes. The queries are checked against their direct computation over the same events, flush included.
+// Test support for the query apps (not part of the build): generated events fed to the test driver at once
+// (each input partition takes them in as few steps as its fetches allow), then one flush event on every input
+// partition far enough ahead that every window with data closes, and the test clock moved a few times so that
+// watermarks and window closes travel through every stage. The queries are checked against their direct
+// computation over the same events, flush included.
 import { partitionFor } from '@dirigo/core';
 import { createPolicy, registerPolicy, type SchedulingPolicy, unregisterPolicy } from '@dirigo/runtime';
 import { TestDriver } from '@dirigo/testkit';
@@ -14,10 +15,12 @@ export function generate(events: number, perSec: number, seed = 42): NexmarkEven
   return new NexmarkGenerator({ seed, rate: { shape: 'constant', perSec } }).take(events);
 }
 
-export const CHUNK_EVENTS = 100;
-/** Event-time options of the test apps: a chunk's watermark stays below its records (see `feed`). */
-export const testEventTime = (chunkSpanMs: number) => ({
-  maxOutOfOrdernessMs: chunkSpanMs,
+/**
+ * Event-time options of the test apps: the generator's events are in event-time order on every partition; no
+ * input goes idle during a test; watermarks travel at every move of the test clock.
+ */
+export const TEST_EVENT_TIME = Object.freeze({
+  maxOutOfOrdernessMs: 0,
   idleTimeoutMs: 600_000,
   watermarkIntervalMs: 10,
 });
@@ -27,13 +30,8 @@ export interface FeedOptions {
   readonly topics: Partial<Record<NexmarkEventType, string>>;
   /** Partitions of the ingress topics (the driver's `ingressPartitions`). */
   readonly partitions: number;
-  /**
-   * Flush events every `flushStepMs` of event time after the last event, up to `flushUntilMs` after it. Keep
-   * the step within a chunk's span and below the extra grace of a second stage: a watermark that jumps further
-   * in one step makes the first stage's window results late at the second (runtime issue 2).
-   */
-  readonly flushStepMs: number;
-  readonly flushUntilMs: number;
+  /** The flush events come this long (event time) after the last event: at least a window and its grace. */
+  readonly flushAfterMs: number;
 }
 
 const FLUSH_BASE = 90_000_000;
@@ -109,24 +107,19 @@ async function pipeEvents(
     if (records.length > 0) await driver.pipe(topic, records, { settle: false });
   }
   await driver.settle();
-  await driver.advance(20);
 }
 
-/** Feeds `events` in chunks of CHUNK_EVENTS, then the flush staircase; returns the flush events. */
+/** Feeds `events` at once, then the flush events; returns the flush events. */
 export async function feed(
   driver: TestDriver,
   events: readonly NexmarkEvent[],
   o: FeedOptions,
 ): Promise<NexmarkEvent[]> {
-  for (let i = 0; i < events.length; i += CHUNK_EVENTS)
-    await pipeEvents(driver, events.slice(i, i + CHUNK_EVENTS), o);
-  const last = eventTime(events[events.length - 1]!);
-  const flush: NexmarkEvent[] = [];
-  for (let t = last + o.flushStepMs; t <= last + o.flushUntilMs; t += o.flushStepMs) {
-    const step = flushAt(t, o);
-    flush.push(...step);
-    await pipeEvents(driver, step, o);
-  }
+  await pipeEvents(driver, events, o);
+  const flush = flushAt(eventTime(events[events.length - 1]!) + o.flushAfterMs, o);
+  await pipeEvents(driver, flush, o);
+  // Each move sends the watermarks on one hop (and runs the closes they fire): enough for every stage.
+  for (let i = 0; i < 8; i++) await driver.advance(20);
   return flush;
 }
 

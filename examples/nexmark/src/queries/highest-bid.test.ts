@@ -2,13 +2,12 @@
 // direct computation; then again with the hot auctions' bids leased to a second worker.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CHUNK_EVENTS,
   type FeedOptions,
   generate,
   lastTime,
   registerForwarding,
   runQuery,
-  testEventTime,
+  TEST_EVENT_TIME,
 } from './feed.test-util.ts';
 import { type HighestBidResult, highestBidApp } from './highest-bid.ts';
 import { highestBidReference } from './reference.ts';
@@ -20,14 +19,13 @@ const app = highestBidApp({
   topics: { bids: 'nx-bids', results: 'nx-highest-bid' },
   windowMs: WINDOW_MS,
   graceMs: 1_000,
-  eventTime: testEventTime((CHUNK_EVENTS * 1000) / PER_SEC),
+  eventTime: TEST_EVENT_TIME,
   leasing: { idleRevokeMs: 1_000 },
 });
 const feedOptions: FeedOptions = {
   topics: { bid: 'nx-bids' },
   partitions: 4,
-  flushStepMs: 1_000,
-  flushUntilMs: 8_000,
+  flushAfterMs: 2 * WINDOW_MS + 1_000,
 };
 
 let unregister = () => {};

@@ -3,8 +3,8 @@
 // Semantics. Windows are tumbling, `windowMs` long, epoch-aligned, over the bids' `dateTime`. For every window
 // with at least one bid, one result `{ start, end, auction, price }`: the highest price bid in the window and
 // the auction it was bid on (ties between auctions: the lowest auction id). Emitted to the results topic, keyed
-// by the window start (decimal ms), once per window, when the reduce stage's watermark passes
-// end + reduceGraceMs; its record timestamp is that close time.
+// by the window start (decimal ms), once per window, when the reduce stage's watermark passes end + graceMs; its
+// record timestamp is that close time.
 //
 // Pipeline.
 // - source: the bids topic (keyed by auction), read directly by `aggregate`.
@@ -12,14 +12,11 @@
 //   `merge.max()` of the price per (auction, window); at the window's close (end + graceMs, a critical message at
 //   the auction's lessor, after every lessee's partial max is merged) it sends `{ auction, start, end, price }`
 //   to `reduce`, keyed by the window start.
-// - reduce (keyed by window start): `windowed` over the same windows (the event time of a message is its window
-//   start) keeping the best `{ auction, price }`; its close emits the result.
-//
-// reduceGraceMs (default graceMs + windowMs) must cover how far the aggregate's watermark may move past a
-// window's close before its result reaches reduce: the close runs one step after the timer fires, and the
-// runtime sends the watermark on before that (runtime issue 2 in sdk/windows/src/runtime-issues.test.ts); a
-// result that comes later than that is counted late at reduce (state `late` of its window key) and lost.
-import { ConfigError, defineApp, type Mergeable, merge } from '@dirigo/core';
+// - reduce (keyed by window start): `windowed` over the same windows with the same grace (the event time of a
+//   message is its window start) keeping the best `{ auction, price }`; its close emits the result. Every
+//   aggregate result reaches reduce before a watermark that could close its window there: the runtime holds
+//   aggregate's watermark below a close's time until the close has run.
+import { defineApp, type Mergeable, merge } from '@dirigo/core';
 import { tumbling, windowed } from '@dirigo/windows';
 import type { Bid } from '../model.ts';
 import { dateTimeOf, type QueryOptions, resolveQueryOptions } from './common.ts';
@@ -57,17 +54,12 @@ export const bestAuction: Mergeable<{ auction: number; price: number } | null> =
   },
 );
 
-export interface HighestBidOptions extends QueryOptions {
-  /** Grace of the reduce stage. Default graceMs + windowMs (see the top of this file). */
-  readonly reduceGraceMs?: number;
-}
+/** Options of the highest-bid app: those of every query. */
+export type HighestBidOptions = QueryOptions;
 
 /** The highest-bid pipeline as an app: functions `aggregate` and `reduce`, egress `results`. */
 export function highestBidApp(options: HighestBidOptions = {}) {
   const o = resolveQueryOptions('nexmark-highest-bid', options);
-  const reduceGraceMs = options.reduceGraceMs ?? o.graceMs + o.windowMs;
-  if (!Number.isSafeInteger(reduceGraceMs) || reduceGraceMs < 0)
-    throw new ConfigError('reduceGraceMs', `${String(reduceGraceMs)} is not a non-negative integer (ms)`);
   return defineApp({
     name: o.name,
     options: o.app,
@@ -91,7 +83,7 @@ export function highestBidApp(options: HighestBidOptions = {}) {
         },
       }),
       reduce: windowed({
-        window: tumbling({ sizeMs: o.windowMs, graceMs: reduceGraceMs }),
+        window: tumbling({ sizeMs: o.windowMs, graceMs: o.graceMs }),
         merge: bestAuction,
         eventTime: (m: AuctionWindowMax) => m.start,
         value: (m: AuctionWindowMax) => ({ auction: m.auction, price: m.price }),

@@ -2,13 +2,12 @@
 // hot auctions' bids leased to a second worker.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CHUNK_EVENTS,
   type FeedOptions,
   generate,
   lastTime,
   registerForwarding,
   runQuery,
-  testEventTime,
+  TEST_EVENT_TIME,
 } from './feed.test-util.ts';
 import { type HotItemsResult, hotItemsApp } from './q5-hot-items.ts';
 import { hotItemsReference } from './reference.ts';
@@ -22,14 +21,13 @@ const app = hotItemsApp({
   windowMs: WINDOW_MS,
   slideMs: SLIDE_MS,
   graceMs: 1_000,
-  eventTime: testEventTime((CHUNK_EVENTS * 1000) / PER_SEC),
+  eventTime: TEST_EVENT_TIME,
   leasing: { idleRevokeMs: 1_000 },
 });
 const feedOptions: FeedOptions = {
   topics: { bid: 'nx-bids' },
   partitions: 4,
-  flushStepMs: 1_000,
-  flushUntilMs: 10_000,
+  flushAfterMs: 2 * WINDOW_MS + 1_000,
 };
 
 let unregister = () => {};

@@ -4,7 +4,7 @@
 // `dateTime`. For every window with at least one bid, one result `{ start, end, count, auctions }`: `count` is
 // the highest number of bids any auction got in the window and `auctions` every auction with that many bids,
 // ascending (Beam's Q5 keeps all the tied auctions too). Emitted to the results topic, keyed by the window start
-// (decimal ms), once per window, when the `top` stage's watermark passes end + topGraceMs.
+// (decimal ms), once per window, when the `top` stage's watermark passes end + graceMs.
 //
 // Pipeline.
 // - `count` (keyed by auction, reading the bids topic directly; leasable): `windowed` over the hopping windows
@@ -12,12 +12,11 @@
 //   the window start.
 // - `top` (keyed by window start): `windowed` keeping the `maxCount` value over the messages of its key. A key
 //   is one hopping window, so `top` uses tumbling windows of `slideMs` over the message's window start (each
-//   hopping window start is the start of exactly one of them) with a grace of windowMs - slideMs + topGraceMs:
-//   it closes at the hopping window's end + topGraceMs.
-//
-// topGraceMs (default graceMs + slideMs) must cover how far the watermark of `count` may move past a window's
-// close before its result reaches `top` (runtime issue 2 in sdk/windows/src/runtime-issues.test.ts).
-import { ConfigError, defineApp, type Mergeable, merge } from '@dirigo/core';
+//   hopping window start is the start of exactly one of them) with a grace of windowMs - slideMs + graceMs:
+//   it closes at the hopping window's end + graceMs, as `count` does. Every count reaches `top` before a
+//   watermark that could close its window there: the runtime holds `count`'s watermark below a close's time
+//   until the close has run.
+import { defineApp, type Mergeable, merge } from '@dirigo/core';
 import { hopping, tumbling, windowed } from '@dirigo/windows';
 import type { Bid } from '../model.ts';
 import { dateTimeOf, type QueryOptions, resolveQueryOptions } from './common.ts';
@@ -56,17 +55,12 @@ export const maxCount: Mergeable<{ count: number; auctions: number[] }> = merge.
 export interface HotItemsOptions extends QueryOptions {
   /** Period of the hopping windows. Default windowMs / 2 (Beam: 10 s windows every 5 s). */
   readonly slideMs?: number;
-  /** Grace of the `top` stage after a window's end. Default graceMs + slideMs (see the top of this file). */
-  readonly topGraceMs?: number;
 }
 
 /** Q5 as an app: functions `count` and `top`, egress `results`. */
 export function hotItemsApp(options: HotItemsOptions = {}) {
   const o = resolveQueryOptions('nexmark-q5', options);
   const slideMs = options.slideMs ?? Math.max(1, Math.floor(o.windowMs / 2));
-  const topGraceMs = options.topGraceMs ?? o.graceMs + slideMs;
-  if (!Number.isSafeInteger(topGraceMs) || topGraceMs < 0)
-    throw new ConfigError('topGraceMs', `${String(topGraceMs)} is not a non-negative integer (ms)`);
   const windows = hopping({ sizeMs: o.windowMs, slideMs, graceMs: o.graceMs });
   return defineApp({
     name: o.name,
@@ -90,7 +84,7 @@ export function hotItemsApp(options: HotItemsOptions = {}) {
         },
       }),
       top: windowed({
-        window: tumbling({ sizeMs: slideMs, graceMs: o.windowMs - slideMs + topGraceMs }),
+        window: tumbling({ sizeMs: slideMs, graceMs: o.windowMs - slideMs + o.graceMs }),
         merge: maxCount,
         eventTime: (m: AuctionWindowCount) => m.start,
         value: (m: AuctionWindowCount) => ({ count: m.count, auctions: [m.auction] }),

@@ -3,13 +3,12 @@
 // the close merges the partial best bids).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CHUNK_EVENTS,
   type FeedOptions,
   generate,
   lastTime,
   registerForwarding,
   runQuery,
-  testEventTime,
+  TEST_EVENT_TIME,
 } from './feed.test-util.ts';
 import { type Q7Result, q7App } from './q7-highest-bid.ts';
 import { q7Reference } from './reference.ts';
@@ -21,14 +20,13 @@ const app = q7App({
   topics: { bids: 'nx-bids', results: 'nx-q7' },
   windowMs: WINDOW_MS,
   graceMs: 1_000,
-  eventTime: testEventTime((CHUNK_EVENTS * 1000) / PER_SEC),
+  eventTime: TEST_EVENT_TIME,
   leasing: { idleRevokeMs: 1_000 },
 });
 const feedOptions: FeedOptions = {
   topics: { bid: 'nx-bids' },
   partitions: 4,
-  flushStepMs: 1_000,
-  flushUntilMs: 5_000,
+  flushAfterMs: 2 * WINDOW_MS + 1_000,
 };
 
 let unregister = () => {};

@@ -6,12 +6,11 @@
 // Q7 outputs every tied bid; this one picks one, deterministically). Emitted to the results topic, keyed by the
 // window start (decimal ms), once per window, when the watermark passes end + graceMs.
 //
-// Pipeline. `bids` (reading the bids topic directly, keyed by auction) sends every bid to `highest` under one key
-// (''); `highest` is a leasable `windowed` whose value is the best bid so far (`highestBid`, a custom mergeable),
-// so that single, hottest of keys can run at several lessees at once, each keeping its partial best bid, merged
-// at the window's critical close. (A re-keying ingress, `key: () => ''`, would save the hop, but routed ingresses
-// do not start in event-time apps yet: runtime issue 3 in sdk/windows/src/runtime-issues.test.ts.)
-import { defineApp, fn, type Mergeable, merge } from '@dirigo/core';
+// Pipeline. A re-keying ingress (`key: () => ''`) sends every bid of the bids topic to `highest` under one key;
+// `highest` is a leasable `windowed` whose value is the best bid so far (`highestBid`, a custom mergeable), so
+// that single, hottest of keys can run at several lessees at once, each keeping its partial best bid, merged at
+// the window's critical close.
+import { defineApp, type Mergeable, merge } from '@dirigo/core';
 import { tumbling, windowed } from '@dirigo/windows';
 import type { Bid } from '../model.ts';
 import { dateTimeOf, type QueryOptions, resolveQueryOptions } from './common.ts';
@@ -45,32 +44,25 @@ export const highestBid: Mergeable<BidSummary | null> = merge.custom<BidSummary 
   (a, b) => (a === null ? b : b === null ? a : betterBid(b, a) ? b : a),
 );
 
-/** Q7 as an app: functions `bids` and `highest`, egress `results`. */
+/** Q7 as an app: the bids re-keyed onto function `highest` (one key), egress `results`. */
 export function q7App(options: QueryOptions = {}) {
   const o = resolveQueryOptions('nexmark-q7', options);
   return defineApp({
     name: o.name,
     options: o.app,
-    ingresses: [{ topic: o.topics.bids, to: 'bids' }],
+    ingresses: [{ topic: o.topics.bids, to: 'highest', key: () => '' }],
     egresses: { results: { topic: o.topics.results } },
     functions: {
-      bids: fn({
-        sends: ['highest'],
-        eventTime: dateTimeOf,
-        handler(ctx, b: Bid) {
-          ctx.send('highest', '', {
-            auction: b.auction,
-            bidder: b.bidder,
-            price: b.price,
-            dateTime: b.dateTime,
-          } satisfies BidSummary);
-        },
-      }),
       highest: windowed({
         window: tumbling({ sizeMs: o.windowMs, graceMs: o.graceMs }),
         merge: highestBid,
         eventTime: dateTimeOf,
-        value: (b: BidSummary) => b,
+        value: (b: Bid): BidSummary => ({
+          auction: b.auction,
+          bidder: b.bidder,
+          price: b.price,
+          dateTime: b.dateTime,
+        }),
         onClose(ctx, w) {
           if (w.value === null) return;
           ctx.emit('results', String(w.start), { start: w.start, end: w.end, ...w.value } satisfies Q7Result);

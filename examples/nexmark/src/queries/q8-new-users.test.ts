@@ -1,14 +1,7 @@
 // Q8 (new users: a windowed join of persons and auctions keyed by person) on the test driver over 3000
 // generated events, against the direct computation.
 import { describe, expect, it } from 'vitest';
-import {
-  CHUNK_EVENTS,
-  type FeedOptions,
-  generate,
-  lastTime,
-  runQuery,
-  testEventTime,
-} from './feed.test-util.ts';
+import { type FeedOptions, generate, lastTime, runQuery, TEST_EVENT_TIME } from './feed.test-util.ts';
 import { type NewUserResult, q8App } from './q8-new-users.ts';
 import { q8Reference } from './reference.ts';
 
@@ -19,13 +12,12 @@ const app = q8App({
   topics: { persons: 'nx-persons', auctions: 'nx-auctions', results: 'nx-q8' },
   windowMs: WINDOW_MS,
   graceMs: 1_000,
-  eventTime: testEventTime((CHUNK_EVENTS * 1000) / PER_SEC),
+  eventTime: TEST_EVENT_TIME,
 });
 const feedOptions: FeedOptions = {
   topics: { person: 'nx-persons', auction: 'nx-auctions' },
   partitions: 4,
-  flushStepMs: 1_000,
-  flushUntilMs: 8_000,
+  flushAfterMs: 2 * WINDOW_MS + 1_000,
 };
 
 describe('Q8 new users', () => {

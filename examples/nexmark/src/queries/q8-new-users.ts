@@ -7,13 +7,11 @@
 // Emitted to the results topic, keyed by the person id, once per (person, window), when the watermark passes
 // end + graceMs.
 //
-// Pipeline: a windowed join keyed by person. `persons` (reading the persons topic directly, keyed by person id)
-// and `auctions` (reading the auctions topic directly, keyed by auction id) send to `join` keyed by person id,
-// respectively by seller; `join` is a `windowed` whose value per (person, window) is `newUser`: the person's name
-// (once they joined) and the number of auctions they created; its close emits the pairs with both sides. (Two
-// re-keying ingresses would save the hops, but routed ingresses do not start in event-time apps yet: runtime
-// issue 3 in sdk/windows/src/runtime-issues.test.ts.)
-import { defineApp, fn, type Mergeable, merge } from '@dirigo/core';
+// Pipeline: a windowed join keyed by person. Two re-keying ingresses send the persons (keyed by person id) and
+// the auctions (keyed by seller) to `join`; `join` is a `windowed` whose value per (person, window) is
+// `newUser`: the person's name (once they joined) and the number of auctions they created; its close emits the
+// pairs with both sides.
+import { defineApp, type Mergeable, merge } from '@dirigo/core';
 import { tumbling, windowed } from '@dirigo/windows';
 import type { Auction, Person } from '../model.ts';
 import { dateTimeOf, type QueryOptions, resolveQueryOptions } from './common.ts';
@@ -28,10 +26,10 @@ export interface NewUserResult {
   readonly auctions: number;
 }
 
-/** What `join` receives: a person joining, or an auction created by person `seller`. */
-export type JoinMessage =
-  | { readonly person: { readonly id: number; readonly name: string; readonly dateTime: number } }
-  | { readonly auction: { readonly id: number; readonly seller: number; readonly dateTime: number } };
+/** What `join` receives: a person joining, or an auction created by person `seller` (as read from the topics). */
+export type JoinMessage = Person | Auction;
+
+const isAuction = (m: JoinMessage): m is Auction => 'seller' in m;
 
 /** One (person, window) of the join. */
 export interface NewUser {
@@ -50,42 +48,24 @@ export const newUser: Mergeable<NewUser> = merge.custom<NewUser>(
   }),
 );
 
-/** Q8 as an app: functions `persons`, `auctions` and `join`, egress `results`. */
+/** Q8 as an app: the persons and auctions re-keyed by person onto function `join`, egress `results`. */
 export function q8App(options: QueryOptions = {}) {
   const o = resolveQueryOptions('nexmark-q8', options);
   return defineApp({
     name: o.name,
     options: o.app,
     ingresses: [
-      { topic: o.topics.persons, to: 'persons' },
-      { topic: o.topics.auctions, to: 'auctions' },
+      { topic: o.topics.persons, to: 'join', key: (p: Person) => String(p.id) },
+      { topic: o.topics.auctions, to: 'join', key: (a: Auction) => String(a.seller) },
     ],
     egresses: { results: { topic: o.topics.results } },
     functions: {
-      persons: fn({
-        sends: ['join'],
-        eventTime: dateTimeOf,
-        handler(ctx, p: Person) {
-          ctx.send('join', String(p.id), {
-            person: { id: p.id, name: p.name, dateTime: p.dateTime },
-          } satisfies JoinMessage);
-        },
-      }),
-      auctions: fn({
-        sends: ['join'],
-        eventTime: dateTimeOf,
-        handler(ctx, a: Auction) {
-          ctx.send('join', String(a.seller), {
-            auction: { id: a.id, seller: a.seller, dateTime: a.dateTime },
-          } satisfies JoinMessage);
-        },
-      }),
       join: windowed({
         window: tumbling({ sizeMs: o.windowMs, graceMs: o.graceMs }),
         merge: newUser,
-        eventTime: (m: JoinMessage) => ('person' in m ? m.person.dateTime : m.auction.dateTime),
+        eventTime: dateTimeOf,
         value: (m: JoinMessage): NewUser =>
-          'person' in m ? { name: m.person.name, auctions: 0 } : { name: null, auctions: 1 },
+          isAuction(m) ? { name: null, auctions: 1 } : { name: m.name, auctions: 0 },
         onClose(ctx, w) {
           if (w.value.name === null || w.value.auctions === 0) return;
           ctx.emit('results', ctx.key, {

@@ -6,9 +6,10 @@ import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
 import type { LeaseCounters, SlotDirectory } from '../lease/lease-metrics.ts';
 import { LESSOR_STATES } from '../lease/lease-table.ts';
 import { type LeaseFaults, type LeaseView, Lessor } from '../lease/lessor.ts';
+import { H_FIRED } from '../protocol/headers.ts';
 import { internalMap, StateCatalog } from '../state/catalog.ts';
 import { storeKey } from '../state/cell-key.ts';
-import type { TimerEntry } from '../state/timers.ts';
+import type { TimerEntry, Timers } from '../state/timers.ts';
 import type { BodyState, TaskBody, TaskContext } from '../task/input-task.ts';
 import type { StepOutput } from '../task/step-output.ts';
 import { sourceId, timeTopology } from '../time/topology.ts';
@@ -36,7 +37,10 @@ export class FunctionBody implements TaskBody {
   private runner: StepRunner | undefined;
   private lessor: Lessor | undefined;
   private tracker: WatermarkTracker | undefined;
+  private timers: Timers | undefined;
+  private partition = -1;
   private queue = '';
+  private readonly firedHeaders = (t: TimerEntry): RecordHeaders => this.timerHeaders(t);
 
   constructor(env: FunctionEnv, leasing?: LeasingDeps) {
     this.env = env;
@@ -64,6 +68,8 @@ export class FunctionBody implements TaskBody {
 
   attach(task: TaskContext): void {
     this.runner = new StepRunner(this.env, task.state, task.timers);
+    this.timers = task.timers;
+    this.partition = task.partition;
     this.queue = `${this.env.fn.group}/${task.partition}`;
     const eventTime = this.env.app.options.eventTime;
     if (eventTime !== undefined) {
@@ -111,7 +117,12 @@ export class FunctionBody implements TaskBody {
 
   maintain(now: number, out: StepOutput): void {
     this.lessor?.maintain(now, out);
-    this.tracker?.broadcast(now, out.control);
+    const tracker = this.tracker;
+    if (tracker === undefined) return;
+    // The due timers fire here, before the watermark is sent on (the task's own fire, right after, finds none
+    // left), so that the self-timers among them hold the watermark sent in this very step (see timerHeaders).
+    this.timers?.fire(now, tracker.watermark(now), out.timers, this.firedHeaders);
+    tracker.broadcast(now, out.control);
   }
 
   /**
@@ -136,7 +147,24 @@ export class FunctionBody implements TaskBody {
     return this.lessor?.leases() ?? [];
   }
 
+  /**
+   * Metadata headers of the record a fired timer sends; called once per timer, in the step that fires it. An
+   * event-time timer fired to this very partition is also marked (H_FIRED) and holds the watermark this
+   * partition sends on below its due time until the record has run here (WatermarkTracker.hold): what it sends
+   * is stamped with that time, and must not come after a watermark that passed it.
+   */
   timerHeaders(t: TimerEntry): RecordHeaders {
-    return timerHeaders(this.env, t);
+    const h = timerHeaders(this.env, t);
+    const tracker = this.tracker;
+    if (
+      tracker !== undefined &&
+      t.event === true &&
+      t.partition === this.partition &&
+      t.topic === this.env.fn.topic
+    ) {
+      tracker.hold(t.due);
+      h[H_FIRED] = Buffer.from(String(t.due));
+    }
+    return h;
   }
 }

@@ -21,7 +21,7 @@ export interface FunctionEnv {
   readonly watchdog?: HandlerWatchdog;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Partition count of every topic this function may write to (function inputs, egresses). */
+  /** Partition count of every topic of the app: function inputs, ingress topics, egresses (and more). */
   readonly partitions: ReadonlyMap<string, number>;
   /** `dirigo-priority` header value of this app, shared by every record it writes. */
   readonly priorityHeader: Buffer;

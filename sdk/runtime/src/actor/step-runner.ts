@@ -2,7 +2,8 @@
 // handler with a MessageContext, collect outputs into the step's buckets. Messages of one key run one at a time
 // and in order; different keys overlap only when handlers are async, up to `maxConcurrentKeys`. A failing record
 // follows the app's error policy: dead-letter (its writes and outputs are rolled back, the record goes to the
-// DLQ topic) or stop (AppStoppedError).
+// DLQ topic) or stop (AppStoppedError). In an app using event time, each record sees the partition's watermark as
+// of its position (moved by the records and WATERMARK records before it in the partition, never by later ones).
 
 import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
 import { actorId } from '@dirigo/core';
@@ -23,7 +24,7 @@ import {
   ingestOf,
 } from '../headers.ts';
 import { decodeControl } from '../protocol/codec.ts';
-import { H_AT, H_CRITICAL, H_KIND, H_WATERMARK } from '../protocol/headers.ts';
+import { H_AT, H_CRITICAL, H_FIRED, H_KIND, H_WATERMARK } from '../protocol/headers.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { Timers } from '../state/timers.ts';
@@ -66,8 +67,15 @@ export class StepRunner {
   lessor: StepLessor | undefined;
   /** The partition's watermark (apps using event time), once attached. */
   tracker: WatermarkTracker | undefined;
-  /** The watermark handlers of the current step see. */
+  /** The partition's watermark after the current step's records (what a message seen out of position gets). */
   private stepWatermark = Number.NEGATIVE_INFINITY;
+  /** The WATERMARK records of the current step, with the index of the record they come before. */
+  private readonly marks: { at: number; source: string; wm: number | null; idle: boolean }[] = [];
+  /**
+   * At a lessor: the watermark of the message of each key the step ran last (the lessor runs a message, or the
+   * messages queued behind a barrier, through `execute` without its index).
+   */
+  private readonly keyWms = new Map<string, number>();
   /** Writes of kept timers (outside any message's journal: the step commits them or not). */
   private readonly keptUndo: UndoEntry[] = [];
   private warnedControl = false;
@@ -93,10 +101,19 @@ export class StepRunner {
     const tracker = this.tracker;
     const now = env.clock.now();
     // Watermark records only move the partition's watermark; they are not messages.
-    const records = tracker === undefined ? all : this.takeWatermarks(all, tracker);
+    const records = tracker === undefined ? all : this.takeWatermarks(all);
     const n = records.length;
     const keys: string[] = new Array(n);
     const kinds = new Uint8Array(n);
+    // The watermark each record sees, by index (apps using event time): the partition's watermark as of the
+    // record's position, moved by the records and WATERMARK records before it, not after. Computed once per
+    // index, and only again after an observed record or a WATERMARK record may have moved it.
+    const wms = tracker === undefined ? undefined : new Float64Array(n);
+    const marks = this.marks;
+    let mi = 0;
+    let wm = Number.NEGATIVE_INFINITY;
+    let moved = true;
+    if (lessor !== undefined) this.keyWms.clear();
     const predicate = lessor === undefined ? undefined : env.fn.critical;
     const extractor = tracker === undefined ? undefined : env.fn.eventTime;
     const decoded: ({ message: unknown } | undefined)[] | undefined =
@@ -108,6 +125,17 @@ export class StepRunner {
       const r = records[i]!;
       const key = actorId(r.key);
       keys[i] = key;
+      if (tracker !== undefined) {
+        for (; mi < marks.length && marks[mi]!.at === i; mi++) {
+          const m = marks[mi]!;
+          if (tracker.mark(m.source, m.wm, m.idle)) moved = true;
+        }
+        if (moved) {
+          wm = tracker.watermark(now);
+          moved = false;
+        }
+        wms![i] = wm;
+      }
       const h = r.headers;
       if (h[H_KIND] !== undefined) {
         kinds[i] = CONTROL;
@@ -117,24 +145,35 @@ export class StepRunner {
         kinds[i] = KEPT;
         continue;
       }
-      if (tracker !== undefined) tracker.observe(this.eventTimeOf(r, i, decoded), now);
+      if (tracker?.observe(this.eventTimeOf(r, i, decoded), now) === true) moved = true;
       if (lessor !== undefined) {
-        if (h[H_CRITICAL] !== undefined || this.isCritical(r, key, i, decoded!)) {
+        if (
+          h[H_CRITICAL] !== undefined ||
+          (predicate !== undefined && this.isCritical(r, key, i, decoded!))
+        ) {
           kinds[i] = CRITICAL;
           criticalKeys ??= new Set();
           criticalKeys.add(key);
         } else if (criticalKeys?.has(key) === true) kinds[i] = AFTER_CRITICAL;
       }
     }
-    this.stepWatermark = tracker === undefined ? Number.NEGATIVE_INFINITY : tracker.watermark(now);
+    if (tracker !== undefined) {
+      for (; mi < marks.length; mi++) {
+        const m = marks[mi]!;
+        tracker.mark(m.source, m.wm, m.idle);
+      }
+      marks.length = 0;
+      this.stepWatermark = tracker.watermark(now);
+    }
     const runOne = (i: number, scheduled?: ScheduledMessage): void | Promise<void> => {
       const kind = kinds[i]!;
       if (kind === KEPT) return;
       if (lessor !== undefined) {
+        if (wms !== undefined) this.keyWms.set(keys[i]!, wms[i]!);
         return lessor.handle(records[i]!, keys[i]!, kind === CRITICAL, scheduled, decoded?.[i]);
       }
       if (kind === CONTROL) return this.skipControl(records[i]!);
-      return this.execute(records[i]!, keys[i]!, out, scheduled, false, decoded?.[i]);
+      return this.execute(records[i]!, keys[i]!, out, scheduled, false, decoded?.[i], wms?.[i]);
     };
     const dispatcher = env.dispatcher;
     if (dispatcher === undefined) return this.runInOrder(keys, runOne);
@@ -166,14 +205,16 @@ export class StepRunner {
         ...(lessor === undefined
           ? {}
           : {
+              // A fired self-timer runs here: its outputs must be in this partition's steps (see H_FIRED).
               forward: (i, to) =>
                 kinds[i] === ORDINARY &&
+                records[i]!.headers[H_FIRED] === undefined &&
                 lessor.forward(
                   records[i]!,
                   keys[i]!,
                   to,
                   this.eventTimeOf(records[i]!, i, decoded),
-                  this.stepWatermark,
+                  wms === undefined ? Number.NEGATIVE_INFINITY : wms[i]!,
                 ),
             }),
       },
@@ -181,11 +222,13 @@ export class StepRunner {
     );
   }
 
-  /** Applies the watermark records of a step to the partition's watermark; returns the other records. */
-  private takeWatermarks(
-    all: readonly IncomingRecord[],
-    tracker: WatermarkTracker,
-  ): readonly IncomingRecord[] {
+  /**
+   * Takes the watermark records out of a step: returns the other records, and queues each watermark record of
+   * this app in `marks` with the index (among the returned records) of the record it comes before.
+   */
+  private takeWatermarks(all: readonly IncomingRecord[]): readonly IncomingRecord[] {
+    const marks = this.marks;
+    marks.length = 0;
     let kept: IncomingRecord[] | undefined;
     for (let i = 0; i < all.length; i++) {
       const r = all[i]!;
@@ -194,8 +237,10 @@ export class StepRunner {
         const d = decodeControl(r.value);
         if (d.kind === 'known' && d.message.type === 'watermark') {
           watermark = true;
-          if (d.message.app === this.env.app.name)
-            tracker.mark(d.message.source, d.message.wm, d.message.idle);
+          if (d.message.app === this.env.app.name) {
+            const m = d.message;
+            marks.push({ at: kept?.length ?? i, source: m.source, wm: m.wm, idle: m.idle });
+          }
         }
       }
       if (watermark && kept === undefined) kept = all.slice(0, i) as IncomingRecord[];
@@ -329,6 +374,9 @@ export class StepRunner {
   /**
    * Runs one user message's handler here, with this runner's state: its outputs go to `out`, a failure follows
    * the app's error policy. `decoded` is the message when it was decoded already (critical predicate).
+   * `watermark` is the watermark the message sees (apps using event time): the one of its position in the step;
+   * without it, at a lessor, the one of the last message of its key the step ran (the barrier's, for messages
+   * queued behind one), else the step's.
    */
   execute(
     record: IncomingRecord,
@@ -337,7 +385,14 @@ export class StepRunner {
     scheduled: ScheduledMessage | undefined,
     critical: boolean,
     decoded: { message: unknown } | undefined,
+    watermark?: number,
   ): void | Promise<void> {
+    const tracker = this.tracker;
+    if (tracker !== undefined) {
+      // A timer this partition fired to itself runs now: the outgoing watermark need not wait for it any more.
+      const fired = headerNumber(record.headers, H_FIRED);
+      if (fired !== undefined) tracker.release(fired);
+    }
     let message: unknown;
     if (decoded !== undefined) message = decoded.message;
     else {
@@ -348,7 +403,10 @@ export class StepRunner {
         return this.fail(record, e, 'decode', out);
       }
     }
-    const time = this.env.app.options.eventTime === undefined ? undefined : this.timeOf(record, message);
+    const time =
+      this.env.app.options.eventTime === undefined
+        ? undefined
+        : this.timeOf(record, message, watermark ?? this.keyWms.get(key) ?? this.stepWatermark);
     const ctx = new MessageContext(this.env, this.state, this.timers, record, key, scheduled, critical, time);
     let result: unknown;
     try {
@@ -400,7 +458,7 @@ export class StepRunner {
         slowMs: options.slowHandlerMs,
         logger: this.env.logger,
         where: () => ({
-          key: ctx.key,
+          key: ctx.id,
           topic: record.topic,
           partition: record.partition,
           offset: record.offset,
@@ -423,8 +481,11 @@ export class StepRunner {
     });
   }
 
-  /** A message's event time, and the watermark it sees (at a lessee: the lessor's when it forwarded it). */
-  private timeOf(record: IncomingRecord, message: unknown): MessageTime {
+  /**
+   * A message's event time, and the watermark it sees: `watermark` here, or at a lessee the lessor's when it
+   * forwarded it.
+   */
+  private timeOf(record: IncomingRecord, message: unknown, watermark: number): MessageTime {
     let eventTime = record.timestamp;
     const extractor = this.env.fn.eventTime;
     if (extractor !== undefined) {
@@ -436,7 +497,7 @@ export class StepRunner {
       }
     }
     const forwarded = headerNumber(record.headers, H_WATERMARK);
-    return { eventTime, watermark: forwarded ?? this.stepWatermark };
+    return { eventTime, watermark: forwarded ?? watermark };
   }
 
   private finish(ctx: MessageContext, out: StepOutput): void {

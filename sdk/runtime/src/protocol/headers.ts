@@ -38,3 +38,10 @@ export const H_WATERMARK = 'dirigo-watermark';
  * running it.
  */
 export const H_AT = 'dirigo-at';
+
+/**
+ * Header of the record an event-time timer sends to its own partition when it fires: the timer's due time
+ * (decimal ms). Until that record has run there, the partition holds the watermark it sends on below the due
+ * time (see time/watermarks.ts), so what the record's handler sends is not behind it downstream.
+ */
+export const H_FIRED = 'dirigo-fired';

@@ -21,6 +21,7 @@ export {
   CRITICAL,
   H_AT,
   H_CRITICAL,
+  H_FIRED,
   H_KIND,
   H_LEASE,
   H_WATERMARK,

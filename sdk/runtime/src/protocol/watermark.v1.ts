@@ -3,9 +3,11 @@
 // Sent by the task of one partition of a function (or of an ingress router) of an app using event time, to
 // every partition of every function it sends to, as a control record (header dirigo-kind: control) in the
 // transaction of one of its steps, after the records of that step: every record it sends later has an event
-// time at or after `wm`, unless it is late. The receiving partition's watermark is the lowest `wm` among the
-// sources that can send to it and are not idle. `idle`: the source has had nothing to read for the app's
-// `idleTimeoutMs` and holds nobody back until it sends a WATERMARK with `idle: false`.
+// time at or after `wm`, unless it is late (the sender holds `wm` below the due time of the event-time timers it
+// fired to itself and has not run yet, whose messages send records stamped with that time). The receiving
+// partition's watermark is the lowest `wm` among the sources that can send to it and are not idle (when all are
+// idle, the highest). `idle`: the source has had nothing to read for the app's `idleTimeoutMs` (and has no
+// fired timer in flight) and holds nobody back until it sends a WATERMARK with `idle: false`.
 //
 // JSON schema (UTF-8 object):
 //

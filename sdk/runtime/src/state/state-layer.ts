@@ -41,6 +41,7 @@ export class StateLayer {
   private pendingMaps = new Map<string, Map<string, Pending>>();
   /** Bytes of values encoded when written (by cell, or cell \0 entry), reused by the changelog. */
   private readonly encoded = new Map<string, { value: unknown; bytes: Buffer }>();
+  private discarded = 0;
 
   constructor(
     changelogTopic: string,
@@ -170,6 +171,14 @@ export class StateLayer {
     }
   }
 
+  /**
+   * How many times a step's pending writes were discarded (failed steps). A cache of state kept beside the
+   * layer (e.g. the watermark holds) compares it to know when to reload from the committed state.
+   */
+  get discards(): number {
+    return this.discarded;
+  }
+
   /** True when the step changed something. */
   get dirty(): boolean {
     return this.pendingValues.size > 0 || this.pendingMaps.size > 0;
@@ -195,6 +204,7 @@ export class StateLayer {
 
   /** The step failed: forget its pending writes. */
   discard(): void {
+    this.discarded++;
     this.clearPending();
   }
 

@@ -1,7 +1,8 @@
 // A member of one consumer group over one input topic on this worker (a function's group `<ns>.<app>.<fn>`, an
 // ingress router's, later a lease topic's). Partitions assigned to it become InputTasks around a body made for
 // each partition (fence, restore, then process); revoked ones are closed after their in-flight step. A record
-// failing under the `stop` policy stops the app.
+// failing under the `stop` policy stops the app, and so does a partition failing to open with an InternalError
+// (a bug retrying cannot fix); other failures to open are retried with the next batch.
 import {
   type Consumer,
   isFenced,
@@ -11,7 +12,7 @@ import {
   type RecordBatch,
   type TopicPartition,
 } from '@dirigo/core';
-import { AppStoppedError } from '../errors.ts';
+import { AppStoppedError, InternalError } from '../errors.ts';
 import { DispatcherClosedError } from '../scheduler/dispatcher-options.ts';
 import { InputTask, type InputTaskDeps, type TaskBody } from './input-task.ts';
 
@@ -60,6 +61,8 @@ export class GroupMember {
   private readonly opened = new Map<number, InputTask>();
   /** Partitions whose running batch was detached (paused until its step ends), with that detachment's token. */
   private readonly detached = new Map<number, object>();
+  /** The app was stopped by this member (reported once). */
+  private stopped: AppStoppedError | undefined;
 
   constructor(spec: GroupSpec, deps: Omit<InputTaskDeps, 'consumer'>, options: GroupMemberOptions) {
     this.spec = spec;
@@ -98,7 +101,7 @@ export class GroupMember {
       if (this.tasks.has(tp.partition)) continue;
       const task = this.newTask(tp.partition);
       const opened = task.open().then(() => this.remember(task));
-      opened.catch(() => {}); // observed in onBatch / below
+      opened.catch((e: unknown) => void this.openFailed(e, tp.partition)); // also observed in onBatch / below
       this.tasks.set(tp.partition, opened);
       opening.push(opened);
     }
@@ -170,6 +173,24 @@ export class GroupMember {
   }
 
   /**
+   * A partition failed to open. An InternalError (a bug: retrying cannot help) stops the app, loudly, and is
+   * returned as the AppStoppedError; any other error is returned as it is (the next batch retries the open).
+   */
+  private openFailed(e: unknown, partition: number): unknown {
+    if (!(e instanceof InternalError)) return e;
+    if (this.stopped !== undefined) return this.stopped;
+    const stop = new AppStoppedError(
+      this.spec.app,
+      `app '${this.spec.app}' stopped: '${this.spec.name}' could not open partition ${this.spec.topic}/${partition}: ${e.message}`,
+      { cause: e },
+    );
+    this.stopped = stop;
+    this.logger.error({ err: stop }, stop.message);
+    this.options.onAppStopped(stop);
+    return stop;
+  }
+
+  /**
    * Delivers a batch to its partition's task. A batch still running after `detachAfterMs` (a slow or hung
    * handler) is detached: its partition is paused and the consumer goes on fetching the others (kafkajs fetches
    * again only once every batch of the last fetch returned, so one stuck partition would stall all of them);
@@ -177,7 +198,12 @@ export class GroupMember {
    * backoff, as a rejected batch would be re-delivered.
    */
   private async onBatch(batch: RecordBatch): Promise<void> {
-    const task = await this.taskFor(batch.partition);
+    let task: InputTask;
+    try {
+      task = await this.taskFor(batch.partition);
+    } catch (e) {
+      throw this.openFailed(e, batch.partition);
+    }
     const run = this.runBatch(task, batch);
     const after = this.options.detachAfterMs;
     if (after === undefined) return run;

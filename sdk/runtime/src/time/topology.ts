@@ -1,10 +1,12 @@
 // Where watermarks flow in an app using event time: along the `sends` edges of its functions, and from each
-// re-keying ingress router to its target. A partition's watermark is the lowest of its sources' (every
-// partition of every function that declares it sends here, every partition of a router targeting it, and, for
-// a function that reads an ingress topic directly, that ingress partition itself); a partition sends its own
-// watermark to every partition of every function it sends to. Self-sends are not edges: a function's own
-// messages (timers, sends to itself) never hold its watermark back.
+// re-keying ingress router to its target. A partition's watermark is the lowest of its sources' that are not
+// idle (every partition of every function that declares it sends here, every partition of a router targeting
+// it, and, for a function that reads an ingress topic directly, that ingress partition itself; see
+// watermarks.ts); a partition sends its own watermark to every partition of every function it sends to.
+// Self-sends are not edges: a function's own messages (timers, sends to itself) never hold its watermark back
+// (a timer it fired to itself only holds the watermark it sends on until it ran, see watermarks.ts).
 import type { ResolvedApp, TopicPartition } from '@dirigo/core';
+import { InternalError } from '../errors.ts';
 
 /** The router of ingress `topic` is named like a function: `ingress-<topic>` (see routerFunction). */
 export const routerName = (topic: string): string => `ingress-${topic}`;
@@ -19,11 +21,14 @@ export interface TimeTopology {
   targetsOf(fn: string): TopicPartition[];
 }
 
-/** The topology of `app`; `partitions` holds the partition count of every topic of the app. */
+/**
+ * The topology of `app`; `partitions` holds the partition count of every topic of the app (function topics and
+ * the ingress topics of routers). A missing one is an InternalError (thrown when asked about it).
+ */
 export function timeTopology(app: ResolvedApp, partitions: ReadonlyMap<string, number>): TimeTopology {
   const count = (topic: string): number => {
     const n = partitions.get(topic);
-    if (n === undefined) throw new Error(`internal: partition count of '${topic}' unknown`);
+    if (n === undefined) throw new InternalError(`partition count of '${topic}' unknown`);
     return n;
   };
   /** Sender name -> the functions it sends to (not itself). */

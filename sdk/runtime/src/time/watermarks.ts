@@ -3,11 +3,18 @@
 //   minus `maxOutOfOrdernessMs`; idle once nothing has been read for `idleTimeoutMs` of processing time;
 // - WATERMARK records of the partitions that send here (topology.ts), each with its watermark and idle flag.
 // The input watermark is the lowest among the inputs that are not idle (-Infinity while one of them has not
-// reported yet), or, when every input is idle, the lowest among those that have a watermark; it never goes
-// back. The task sends its
-// watermark on to the partitions it sends to, in the transaction of a step, after that step's records, when it
-// moved (at most every `watermarkIntervalMs`) or when its idleness changed. The marks and the highest external
-// event time are kept in the task's state (internal map `__watermarks`), so a new owner goes on from them.
+// reported yet), or, when every input is idle, the highest among those that have a watermark (as Flink's
+// StatusWatermarkValve: nothing holds the partition back, so it goes as far as what it has seen; an input that
+// wakes up says so first); it never goes back. A step's records each see the watermark as of their position in
+// the partition: the StepRunner observes and marks them in order and asks for the watermark in between.
+//
+// The task sends its *outgoing* watermark on to the partitions it sends to, in the transaction of a step, after
+// that step's records, when it moved (at most every `watermarkIntervalMs`) or when its idleness changed. The
+// outgoing watermark is the input watermark held below the due time of every event-time timer the partition
+// fired to itself whose message has not run yet (`hold` / `release`): that message runs in a later step of the
+// partition, and what it sends is stamped with the timer's time, so the watermark must not pass it before
+// (see docs/architecture.md, "Event time"). The marks, the highest external event time and the holds are kept in
+// the task's state (internal map `__watermarks`), so a new owner goes on from them.
 import type { OutgoingRecord, ResolvedEventTime, TopicPartition } from '@dirigo/core';
 import { encodeControl, H_KIND, KIND_CONTROL } from '../protocol/index.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
@@ -15,6 +22,8 @@ import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 const KIND_CONTROL_BUF = Buffer.from(KIND_CONTROL);
 /** The entry of `__watermarks` holding the highest external event time. */
 const EXTERNAL = '#external';
+/** Prefix of the entries of `__watermarks` counting the fired self-timers in flight per due time. */
+const HOLD = '#hold:';
 
 interface Mark {
   readonly wm: number | null;
@@ -52,38 +61,57 @@ export class WatermarkTracker {
   private lastExternalAt: number;
   private current = Number.NEGATIVE_INFINITY;
   private sent: { wm: number; idle: boolean; at: number } | undefined;
+  /** Due time -> fired self-timers of that due time whose message has not run yet (mirrors `#hold:` entries). */
+  private readonly holds = new Map<number, number>();
+  /** The lowest key of `holds` (Infinity: none). */
+  private minHold = Number.POSITIVE_INFINITY;
+  /** `store.layer.discards` when the in-memory holds and `sent` last matched the state layer. */
+  private discards = 0;
 
   constructor(options: WatermarkTrackerOptions, now: number) {
     this.o = options;
     this.lastExternalAt = now;
     const store = options.store;
     if (store !== undefined) {
+      this.discards = store.layer.discards;
       for (const [src, v] of store.layer.entries(store.ck)) {
         if (src === EXTERNAL) this.maxTs = (v as { maxTs: number }).maxTs;
+        else if (src.startsWith(HOLD)) this.holds.set(Number(src.slice(HOLD.length)), v as number);
         else this.marks.set(src, v as Mark);
       }
+      this.minHold = lowest(this.holds);
     }
   }
 
-  /** A data record with event time `ts` was read from this partition. */
-  observe(ts: number, now: number): void {
-    if (!this.o.external) return;
+  /**
+   * A data record with event time `ts` was read from this partition. True when the watermark may have moved
+   * (the highest event time rose, or the partition's own input was idle until now).
+   */
+  observe(ts: number, now: number): boolean {
+    if (!this.o.external) return false;
+    const wasIdle = this.externalIdle(now);
     this.lastExternalAt = now;
     if (ts > this.maxTs && Number.isFinite(ts)) {
       this.maxTs = ts;
       this.persist(EXTERNAL, { maxTs: ts });
+      return true;
     }
+    return wasIdle;
   }
 
-  /** A WATERMARK record of source `source`. Marks of partitions that do not send here are ignored. */
-  mark(source: string, wm: number | null, idle: boolean): void {
-    if (!this.o.sources.includes(source)) return;
+  /**
+   * A WATERMARK record of source `source`. Marks of partitions that do not send here are ignored. True when it
+   * changed the source's mark.
+   */
+  mark(source: string, wm: number | null, idle: boolean): boolean {
+    if (!this.o.sources.includes(source)) return false;
     const prev = this.marks.get(source);
     // A source's watermark never goes back (a late duplicate cannot move it).
     const next: Mark = { wm: prev?.wm != null && (wm === null || wm < prev.wm) ? prev.wm : wm, idle };
-    if (prev !== undefined && prev.wm === next.wm && prev.idle === next.idle) return;
+    if (prev !== undefined && prev.wm === next.wm && prev.idle === next.idle) return false;
     this.marks.set(source, next);
     this.persist(source, next);
+    return true;
   }
 
   private persist(entry: string, value: unknown): void {
@@ -99,31 +127,34 @@ export class WatermarkTracker {
 
   /** The input watermark at `now` (monotonic). */
   watermark(now: number): number {
-    // Inputs that are not idle count; when every input is idle, those that have a watermark count (the
-    // partition goes as far as what it has seen, and an input that wakes up says so first).
+    // Inputs that are not idle count (the lowest); when every input is idle, the highest of those that have a
+    // watermark counts (the partition goes as far as what it has seen, and an input that wakes up says so
+    // first).
     let low = Number.POSITIVE_INFINITY;
     let high = Number.NEGATIVE_INFINITY;
     let active = 0;
-    let idleLow = Number.POSITIVE_INFINITY;
     let idleHigh = Number.NEGATIVE_INFINITY;
-    const take = (wm: number, idle: boolean) => {
-      if (idle) {
-        if (!Number.isFinite(wm)) return;
-        if (wm < idleLow) idleLow = wm;
-        if (wm > idleHigh) idleHigh = wm;
-        return;
+    if (this.o.external) {
+      const wm = this.maxTs - this.o.options.maxOutOfOrdernessMs;
+      if (!this.externalIdle(now)) {
+        active++;
+        low = wm;
+        high = wm;
+      } else if (Number.isFinite(wm)) idleHigh = wm;
+    }
+    const sources = this.o.sources;
+    for (let i = 0; i < sources.length; i++) {
+      const m = this.marks.get(sources[i]!);
+      const wm = m?.wm ?? Number.NEGATIVE_INFINITY;
+      if (m?.idle === true) {
+        if (Number.isFinite(wm) && wm > idleHigh) idleHigh = wm;
+        continue;
       }
       active++;
       if (wm < low) low = wm;
       if (wm > high) high = wm;
-    };
-    if (this.o.external) take(this.maxTs - this.o.options.maxOutOfOrdernessMs, this.externalIdle(now));
-    for (const src of this.o.sources) {
-      const m = this.marks.get(src);
-      take(m?.wm ?? Number.NEGATIVE_INFINITY, m?.idle === true);
     }
-    const max = this.o.faultMax === true;
-    const wm = active > 0 ? (max ? high : low) : max ? idleHigh : idleLow;
+    const wm = active > 0 ? (this.o.faultMax === true ? high : low) : idleHigh;
     if (Number.isFinite(wm) && wm > this.current) this.current = wm;
     return this.current;
   }
@@ -136,22 +167,82 @@ export class WatermarkTracker {
     return true;
   }
 
+  /**
+   * An event-time timer due at `due` fired a message to this very partition: until it has run (`release`),
+   * the outgoing watermark stays below `due`. Persisted with the step that fires the timer.
+   */
+  hold(due: number): void {
+    if (!Number.isFinite(due)) return;
+    this.resync();
+    const n = (this.holds.get(due) ?? 0) + 1;
+    this.holds.set(due, n);
+    if (due < this.minHold) this.minHold = due;
+    this.persist(HOLD + String(due), n);
+  }
+
+  /** The message of a fired self-timer due at `due` runs now (its outputs are in this step). */
+  release(due: number): void {
+    this.resync();
+    const n = this.holds.get(due);
+    if (n === undefined) return; // not ours (or released already): nothing held
+    if (n > 1) {
+      this.holds.set(due, n - 1);
+      this.persist(HOLD + String(due), n - 1);
+      return;
+    }
+    this.holds.delete(due);
+    this.persist(HOLD + String(due), undefined);
+    if (due === this.minHold) this.minHold = lowest(this.holds);
+  }
+
+  /**
+   * A failed step discarded the pending state since the holds and `sent` were last in sync: reload the holds
+   * from the committed state, and forget what was sent (that step's WATERMARK records were not committed).
+   */
+  private resync(): void {
+    const s = this.o.store;
+    if (s === undefined || s.layer.discards === this.discards) return;
+    this.discards = s.layer.discards;
+    this.sent = undefined;
+    this.holds.clear();
+    for (const [entry, v] of s.layer.entries(s.ck))
+      if (entry.startsWith(HOLD)) this.holds.set(Number(entry.slice(HOLD.length)), v as number);
+    this.minHold = lowest(this.holds);
+  }
+
+  /**
+   * The watermark this partition sends on at `now`: the input watermark, held 1 ms below the earliest due time
+   * of the fired self-timers in flight (never below what was sent already: it never goes back), and idle only
+   * when every input is idle and nothing is in flight.
+   */
+  outgoing(now: number): { wm: number; idle: boolean } {
+    this.resync();
+    let wm = this.watermark(now);
+    const held = this.minHold !== Number.POSITIVE_INFINITY;
+    if (held && this.minHold - 1 < wm) {
+      const floor = this.sent?.wm ?? Number.NEGATIVE_INFINITY;
+      wm = Math.max(this.minHold - 1, floor);
+    }
+    return { wm, idle: !held && this.idle(now) };
+  }
+
   /** True when a step should run to send the watermark on, or to notice an input going idle. */
   wantsStep(now: number): boolean {
     if (this.o.targets.length === 0) return false;
-    const wm = this.watermark(now);
-    const idle = this.idle(now);
+    const { wm, idle } = this.outgoing(now);
     const s = this.sent;
     if (s === undefined) return wm > Number.NEGATIVE_INFINITY || idle;
     if (idle !== s.idle) return true;
     return wm > s.wm && now - s.at >= this.o.options.watermarkIntervalMs;
   }
 
-  /** Sends the watermark on (appends WATERMARK records to `out`) when it moved or its idleness changed. */
+  /**
+   * Sends the outgoing watermark on (appends WATERMARK records to `out`) when it moved or its idleness
+   * changed.
+   */
   broadcast(now: number, out: OutgoingRecord[]): void {
     if (!this.wantsStep(now)) return;
-    const wm = this.watermark(now);
-    const idle = this.idle(now);
+    const { wm, idle } = this.outgoing(now);
     const value = encodeControl({
       v: 1,
       type: 'watermark',
@@ -165,4 +256,11 @@ export class WatermarkTracker {
       out.push({ topic: t.topic, partition: t.partition, key: null, value, headers });
     this.sent = { wm, idle, at: now };
   }
+}
+
+/** The lowest key of `m`, Infinity when empty. */
+function lowest(m: ReadonlyMap<number, number>): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const k of m.keys()) if (k < min) min = k;
+  return min;
 }

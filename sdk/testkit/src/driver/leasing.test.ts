@@ -96,6 +96,29 @@ describe('leasing a hot key', () => {
     await driver.stop();
   });
 
+  it('leases a function without a critical predicate (its messages are all ordinary)', async () => {
+    const plain = defineApp({
+      name: 'plain',
+      ingresses: [{ topic: 'clicks', to: 'count' }],
+      egresses: {},
+      functions: {
+        count: fn({
+          leasable: true,
+          state: { n: state.mergeable(merge.sum()) },
+          handler(ctx) {
+            ctx.state.n.merge(1);
+          },
+        }),
+      },
+    });
+    const driver = await TestDriver.start(plain, { workers: 2, scheduler: { policy: 'forward-hot' } });
+    await driver.pipe('clicks', clicks('hot', 20));
+    expect(driver.appStatus('plain')).toEqual({ status: 'running' });
+    expect(driver.leases().counters.forwarded).toBe(20);
+    expect(driver.leases().counters.lesseeProcessed).toBe(20);
+    await driver.stop();
+  });
+
   it('revokes an idle lease and merges the final partial back', async () => {
     const driver = await start();
     await driver.pipe('clicks', clicks('hot', 40));
@@ -282,6 +305,48 @@ describe('leasing a hot key', () => {
       expect.objectContaining({ key: 'hot', mode: 'BLOCKED', waiting: 1 }),
     ]);
     await driver.stop();
+  });
+});
+
+describe('the lease counters of the test driver', () => {
+  it('combine the workers: counts summed, first times the earliest, last times the latest', async () => {
+    // A hot key on every partition: both workers are lessors (and lessees of each other).
+    const keys: string[] = [];
+    for (let i = 0; keys.length < 4; i++) {
+      const k = `hot${i}`;
+      if (!keys.some((x) => partitionFor(Buffer.from(x), 4) === partitionFor(Buffer.from(k), 4)))
+        keys.push(k);
+    }
+    registerPolicy('forward-hots', () => ({
+      name: 'forward-hots',
+      onArrival: (m) => (m.key.startsWith('hot') ? { forward: '' } : 'admit'),
+      pickNext: (v) => v.queues.find((q) => q.head !== undefined),
+    }));
+    try {
+      const driver = await start({ scheduler: { policy: 'forward-hots' } });
+      const t0 = driver.clock.now();
+      await driver.pipe(
+        'clicks',
+        keys.flatMap((k) => clicks(k, 3)),
+      );
+      await driver.advance(100);
+      await driver.pipe(
+        'clicks',
+        keys.flatMap((k) => clicks(k, 2)),
+      );
+      const { counters, perWorker } = driver.leases();
+      expect(perWorker).toHaveLength(2);
+      for (const w of perWorker) expect(w.firstForwardAt).toBe(t0); // each worker is a lessor
+      expect(counters.forwarded).toBe(20);
+      expect(counters.forwarded).toBe(perWorker[0]!.forwarded + perWorker[1]!.forwarded);
+      expect(counters.firstForwardAt).toBe(t0);
+      expect(counters.lastForwardAt).toBe(t0 + 100);
+      expect(counters.firstLesseeAt).toBe(t0);
+      expect(counters.lastFinalMergeAt).toBe(0); // never: no lease was revoked
+      await driver.stop();
+    } finally {
+      unregisterPolicy('forward-hots');
+    }
   });
 });
 

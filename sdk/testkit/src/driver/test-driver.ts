@@ -75,6 +75,24 @@ export interface TestOutput<T = unknown> {
   readonly timestamp: number;
 }
 
+/**
+ * The leasing counters of several workers as one: counts summed; the times of first events (`first*`, ms since
+ * epoch, 0: never) the earliest of those that happened, the times of last events (`last*`) the latest.
+ */
+export function combineLeaseCounters(all: readonly LeaseCounters[]): LeaseCounters {
+  const out: Record<string, number> = {};
+  for (const c of all) {
+    for (const [k, v] of Object.entries(c) as [string, number][]) {
+      const prev = out[k];
+      if (prev === undefined) out[k] = v;
+      else if (k.startsWith('first')) out[k] = prev === 0 ? v : v === 0 ? prev : Math.min(prev, v);
+      else if (k.startsWith('last')) out[k] = Math.max(prev, v);
+      else out[k] = prev + v;
+    }
+  }
+  return out as unknown as LeaseCounters;
+}
+
 export class TestDriver {
   readonly clock: TestClock;
   readonly kafka: MemoryKafka;
@@ -278,16 +296,20 @@ export class TestDriver {
     return undefined;
   }
 
-  /** Leases held by every worker as lessor, and the leasing counters summed over the workers. */
-  leases(): { leases: LeaseView[]; counters: LeaseCounters } {
+  /**
+   * Leases held by every worker as lessor, and the leasing counters of the workers combined (see
+   * `combineLeaseCounters`: counts summed, first/last times the earliest/latest) and per worker, in worker
+   * order.
+   */
+  leases(): { leases: LeaseView[]; counters: LeaseCounters; perWorker: LeaseCounters[] } {
     const leases: LeaseView[] = [];
-    const counters: Record<string, number> = {};
+    const perWorker: LeaseCounters[] = [];
     for (const w of this.workers) {
       const l = w.leases();
       leases.push(...l.leases);
-      for (const [k, v] of Object.entries(l.counters)) counters[k] = (counters[k] ?? 0) + v;
+      perWorker.push({ ...l.counters });
     }
-    return { leases, counters: counters as unknown as LeaseCounters };
+    return { leases, counters: combineLeaseCounters(perWorker), perWorker };
   }
 
   /** Status of an app on the first worker ('running', 'stopped' or 'failed'), with its error. */
