@@ -5,8 +5,10 @@
 // The control topic is untrusted input: anyone who can write to it can send anything. So:
 // - a report expires 5 report periods after it was RECEIVED (the `at` it carries is the writer's claim; a
 //   report from the future never outlives its period either, and peers see `at` no later than its receipt);
-// - the peer table holds at most `maxPeers` (1024) workers; a new one beyond that evicts the one heard from
-//   least recently, so a flood of made-up worker ids costs a bounded amount of memory;
+// - the peer table holds at most `maxPeers` (1024) workers, so a flood of made-up worker ids costs a bounded
+//   amount of memory; beyond the bound the least recently heard worker that has sent a single report is evicted
+//   (a flood of one-off ids only displaces its own kind), and only when every peer has reported more than once,
+//   the least recently heard of all;
 // - a report for worker W counts only when the record's key is W, and, while W's last accepted report is
 //   fresh, only when it carries the same `incarnation` (a random nonce each worker draws at start and sends
 //   with every report; absent in reports of older workers, which then count as incarnation ''). A restarted W
@@ -60,6 +62,8 @@ interface Peer {
   readonly incarnation: string;
   /** Receipt time, ms (the channel's clock). */
   readonly receivedAt: number;
+  /** Reports accepted from this incarnation. */
+  readonly reports: number;
 }
 
 export class ControlChannel {
@@ -165,9 +169,12 @@ export class ControlChannel {
     }
     this.stats.received++;
     this.peerLoads.delete(m.worker);
+    const fresh =
+      known !== undefined && known.incarnation === incarnation && now - known.receivedAt <= this.ttlMs;
     this.peerLoads.set(m.worker, {
       incarnation,
       receivedAt: now,
+      reports: fresh ? known.reports + 1 : 1,
       load: {
         id: m.worker,
         queued: m.queued,
@@ -179,11 +186,24 @@ export class ControlChannel {
     this.evict(now);
   }
 
-  /** Drops expired peers, then the least recently heard ones beyond `maxPeers`. */
+  /**
+   * Drops expired peers, then, beyond `maxPeers`, the least recently heard peer that has sent one report only
+   * (else the least recently heard of all). The table is in order of receipt, oldest first.
+   */
   private evict(now: number): void {
     for (const [id, p] of this.peerLoads) {
-      if (this.peerLoads.size <= this.maxPeers && now - p.receivedAt <= this.ttlMs) break;
+      if (now - p.receivedAt <= this.ttlMs) break;
       this.peerLoads.delete(id);
+    }
+    while (this.peerLoads.size > this.maxPeers) {
+      let victim: string | undefined;
+      for (const [id, p] of this.peerLoads) {
+        if (p.reports < 2) {
+          victim = id;
+          break;
+        }
+      }
+      this.peerLoads.delete(victim ?? this.peerLoads.keys().next().value!);
     }
   }
 

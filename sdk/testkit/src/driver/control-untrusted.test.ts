@@ -115,6 +115,25 @@ describe('load reports on the control topic are untrusted', () => {
     expect(a.state).toBe('running');
   });
 
+  it('a flood of one-off worker ids does not displace a live peer, so forged reports for it stay rejected', async () => {
+    const { workers, forge } = await pool(['a', 'b']);
+    const [a] = workers as [Worker, Worker];
+    await waitFor(() => a.peers().some((p) => p.id === 'b'), 5_000);
+    await new Promise((r) => setTimeout(r, 3 * PERIOD_MS));
+    const ids = Array.from({ length: 1500 }, (_, i) => `flood-${i}`);
+    await forge([
+      ...ids.map((id) => ({ key: id, report: { worker: id, at: Date.now() + YEAR_MS } })),
+      { key: 'b', report: { worker: 'b', at: Date.now(), queued: 999_999, incarnation: 'forged' } },
+    ]);
+    await waitFor(() => a.peers().some((p) => p.id === 'flood-1499'), 5_000);
+    for (let i = 0; i < 10; i++) {
+      const peers = a.peers();
+      expect(peers.length).toBeLessThanOrEqual(1024);
+      expect(peers.filter((p) => p.id === 'b').map((p) => p.queued)).toEqual([0]);
+      await new Promise((r) => setTimeout(r, PERIOD_MS / 2));
+    }
+  });
+
   it('a worker id silent for 5 periods may come back with a new incarnation (a restarted worker)', async () => {
     const { workers, forge } = await pool(['a']);
     const [a] = workers as [Worker];
