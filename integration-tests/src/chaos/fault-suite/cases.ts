@@ -240,6 +240,12 @@ const stopDeadlineCase: FaultCase = {
     }),
 };
 
+/** Control messages a worker skipped (0 when it cannot tell). */
+function skippedBy(w: Worker): number {
+  const stats = (w as { controlStats?: () => { unknown: number } | undefined }).controlStats;
+  return typeof stats === 'function' ? (stats.call(w)?.unknown ?? 0) : 0;
+}
+
 const forgedReportsCase: FaultCase = {
   name: 'forged load reports on the control topic',
   run: (ctx) =>
@@ -297,7 +303,7 @@ const forgedReportsCase: FaultCase = {
           { key: b.id, value: report(b.id, { queued: 999_999, at: Date.now(), incarnation: 'forged' }) },
           { key: b.id, value: report(b.id, { queued: 999_999, at: Date.now() }) },
         ];
-        const before = (a.controlStats()?.unknown ?? 0) + (b.controlStats()?.unknown ?? 0);
+        const before = skippedBy(a) + skippedBy(b);
         await producer.send(
           [...flood.map((id) => ({ key: id, value: report(id) })), ...forged].map((r) => ({
             topic: controlTopic,
@@ -335,7 +341,7 @@ const forgedReportsCase: FaultCase = {
           sample();
           await sleep(50);
         }
-        const skipped = (a.controlStats()?.unknown ?? 0) + (b.controlStats()?.unknown ?? 0) - before;
+        const skipped = skippedBy(a) + skippedBy(b) - before;
         const running = workers.every((w) => w.state === 'running');
         const bStill = a.peers().some((p) => p.id === b.id);
         return pass(
@@ -372,10 +378,15 @@ const twinsCase: FaultCase = {
         // A long session timeout: a group the stopping worker did not leave holds its partitions for 30 s.
         const common = ['--session-timeout-ms', '30000', '--control-topic', `${ns}.control`];
         const readyA = join(dir, 'a.ready');
-        const a = spawner.spawn([...common, '--ready-file', readyA], env);
+        const port = await freePort();
+        const a = spawner.spawn([...common, '--ready-file', readyA, '--metrics-port', String(port)], env);
         if (!(await until(() => statSync(readyA, { throwIfNoEntry: false }) !== undefined, 60_000))) {
           return pass(false, 'the first worker never got ready');
         }
+        // Its health lists both apps, each under its qualified id.
+        const health = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as { apps: object };
+        const healthKeys = Object.keys(health.apps).sort().join(',');
+        const bothInHealth = healthKeys === `${ns}-a.twin,${ns}-b.twin`;
         const keys = Array.from({ length: 10 }, (_, i) => `t${i}`);
         const feed = async () => {
           await produce(
@@ -426,8 +437,14 @@ const twinsCase: FaultCase = {
         const lost = ca.lost + cb.lost;
         const duplicated = ca.duplicated + cb.duplicated;
         return pass(
-          firstDone && exit?.code === 0 && stoppedBoth && secondDone && lost === 0 && duplicated === 0,
-          `first worker: ${firstDone ? 'both apps processed' : 'outputs missing'}, SIGTERM -> ${exit === undefined ? 'no exit' : `exit ${exit.code ?? exit.signal}`}, ${stoppedBoth ? 'both apps stopped' : 'NOT both apps logged a graceful stop'}; the next worker ${secondDone ? `processed both apps within ${secondMs} ms` : `had not processed both apps after ${secondMs} ms (a group was not left)`}`,
+          bothInHealth &&
+            firstDone &&
+            exit?.code === 0 &&
+            stoppedBoth &&
+            secondDone &&
+            lost === 0 &&
+            duplicated === 0,
+          `first worker: health lists ${bothInHealth ? 'both apps' : `only [${healthKeys}]`}, ${firstDone ? 'both apps processed' : 'outputs missing'}, SIGTERM -> ${exit === undefined ? 'no exit' : `exit ${exit.code ?? exit.signal}`}, ${stoppedBoth ? 'both apps stopped' : 'NOT both apps logged a graceful stop'}; the next worker ${secondDone ? `processed both apps within ${secondMs} ms` : `had not processed both apps after ${secondMs} ms (a group was not left)`}`,
           lost,
           duplicated,
         );
