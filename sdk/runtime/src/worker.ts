@@ -200,8 +200,16 @@ export class Worker {
       this.resolved.push(app);
     }
     for (const app of this.resolved) {
-      const shared = this.resolved.filter((a) => a.name === app.name).length > 1;
-      this.publicKeys.set(appId(app), shared ? appId(app) : app.name);
+      const same = this.resolved.filter((a) => a.name === app.name);
+      this.publicKeys.set(appId(app), same.length > 1 ? appId(app) : app.name);
+      const leasing = same.filter((a) => a.lease !== undefined);
+      if (leasing.length > 1) {
+        // Leasing (lessee groups, the slots published in load reports) knows apps by name only.
+        throw new ConfigError(
+          'name',
+          `apps ${leasing.map((a) => `'${appId(a)}'`).join(' and ')} share a name and both have leasable functions; run them on different workers or rename one`,
+        );
+      }
     }
     if (options.scheduler === false && options.metricsPort !== undefined) {
       throw new ConfigError(

@@ -4,7 +4,7 @@
 // otherwise, and numeric options are checked before anything connects.
 import { networkInterfaces } from 'node:os';
 import type { Consumer, ConsumerHandlers, Transport } from '@dirigo/core';
-import { defineApp, fn, state } from '@dirigo/core';
+import { defineApp, fn, merge, state } from '@dirigo/core';
 import { Worker } from '@dirigo/runtime';
 import { describe, expect, it } from 'vitest';
 import { MemoryKafka } from '../memory/kafka.ts';
@@ -66,6 +66,23 @@ describe('apps with the same name in two namespaces', () => {
     expect(worker.appStats().get('one.dup')?.status).toBe('stopped');
     expect(worker.appStats().get('two.dup')?.status).toBe('stopped');
     await kafka.close();
+  });
+
+  it('may not both have leasable functions (leasing knows apps by name)', () => {
+    const leasing = (namespace: string) =>
+      defineApp({
+        name: 'hot',
+        options: { namespace },
+        ingresses: [{ topic: `${namespace}-in`, to: 'f' }],
+        functions: {
+          f: fn({ leasable: true, state: { n: state.mergeable(merge.sum()) }, handler() {} }),
+        },
+      });
+    const transport = new MemoryTransport(new MemoryKafka());
+    expect(() => new Worker({ transport, apps: [leasing('one'), leasing('two')] })).toThrow(
+      "name: apps 'one.hot' and 'two.hot' share a name and both have leasable functions",
+    );
+    expect(() => new Worker({ transport, apps: [leasing('one'), counter('two', 'x')] })).not.toThrow();
   });
 
   it('keep the bare name as the key when it is unique on the worker', async () => {
