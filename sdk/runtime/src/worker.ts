@@ -425,6 +425,7 @@ export class Worker {
       }
       this.lifecycle.to('running');
     } catch (e) {
+      if (this.assignmentTimer) clearInterval(this.assignmentTimer);
       this.lifecycle.to('failed', { err: e });
       throw e;
     }
