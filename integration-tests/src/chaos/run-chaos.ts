@@ -1,3 +1,4 @@
+// `npm run chaos -- faults [--json]` runs the fault suite instead (fault-suite/run-faults.ts).
 // `npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes a,b,c] [--workers W]
 //   [--kills K] [--pauses P] [--join-leave J] [--partitions N] [--feed-ms MS] [--session-timeout-ms MS]
 //   [--timeout-ms MS] [--keep-topics]`
@@ -24,15 +25,16 @@ import {
   failures,
   type LeasingResult,
   leasingAggregateLine,
-  leasingSeedLine,
   passed as leasingPassed,
+  leasingSeedLine,
 } from './leasing/result.ts';
 import { type LeasingOptions, runLeasingChaos } from './leasing/run.ts';
 import { parseShapes } from './names.ts';
 import { aggregateLine, type ChaosResult, type Mode, passed, seedLine } from './run-chaos-lib.ts';
 
 const USAGE =
-  'usage: npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in]\n' +
+  'usage: npm run chaos -- faults [--json] [--only SUBSTRING]\n' +
+  '       npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in]\n' +
   '         [--workers 3] [--kills 3] [--pauses 2] [--join-leave 1] [--partitions 6] [--feed-ms 10000]\n' +
   '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics]\n' +
   '       npm run chaos -- leasing [--json] [--seed S] [--seeds N] [--records 100000] [--workers 3]\n' +
@@ -249,4 +251,7 @@ async function leasing(values: Record<string, string | boolean | undefined>): Pr
   }
 }
 
-await main();
+if (process.argv[2] === 'faults') {
+  const { runFaultSuite } = await import('./fault-suite/run-faults.ts');
+  await runFaultSuite(process.argv.slice(3));
+} else await main();

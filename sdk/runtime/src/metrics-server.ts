@@ -1,4 +1,4 @@
-// The worker's HTTP endpoint: GET /metrics serves the scheduler metrics for Prometheus (read from one snapshot
+// The worker's HTTP endpoint (on 127.0.0.1 unless told otherwise): GET /metrics serves the scheduler metrics for Prometheus (read from one snapshot
 // per scrape, so the hot path never touches prom-client) plus Node.js process metrics; GET /healthz (liveness)
 // and GET /readyz (readiness) answer 200 or 503 with the worker's health as JSON; GET /leases answers the leases
 // this worker holds as lessor, the lease slots it owns and its leasing counters, as JSON.
@@ -13,18 +13,26 @@ import { registerSchedulerMetrics } from './scheduler/prometheus.ts';
 import type { WorkerHealth } from './worker.ts';
 
 export interface MetricsServer {
+  /** The address it listens on, as bound (e.g. `127.0.0.1`, `0.0.0.0`, `::`). */
+  readonly host: string;
   readonly port: number;
   close(): Promise<void>;
 }
 
-/** Listens on `port` (0: any free port) on all interfaces. */
-export async function startMetricsServer(
-  port: number,
-  metrics: InMemorySchedulerMetrics,
-  workerId: string,
-  health: () => WorkerHealth,
-  leases: () => { counters: Readonly<LeaseCounters>; leases: readonly LeaseView[] },
-): Promise<MetricsServer> {
+export interface MetricsServerOptions {
+  /** 0: any free port. */
+  readonly port: number;
+  /** The address to listen on: `127.0.0.1` keeps the endpoint on this machine, `0.0.0.0` opens it to all. */
+  readonly host: string;
+  readonly metrics: InMemorySchedulerMetrics;
+  readonly workerId: string;
+  readonly health: () => WorkerHealth;
+  readonly leases: () => { counters: Readonly<LeaseCounters>; leases: readonly LeaseView[] };
+}
+
+/** Listens on `host`:`port`. */
+export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
+  const { port, host, metrics, workerId, health, leases } = options;
   const registry = new Registry();
   registry.setDefaultLabels({ worker: workerId });
   registerSchedulerMetrics(registry, metrics);
@@ -52,10 +60,12 @@ export async function startMetricsServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, () => resolve());
+    server.listen(port, host, () => resolve());
   });
+  const address = server.address() as AddressInfo;
   return {
-    port: (server.address() as AddressInfo).port,
+    host: address.address,
+    port: address.port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -1,12 +1,13 @@
 // Running a worker as an OS process: load app modules, connect to Kafka, stop gracefully on SIGTERM/SIGINT
-// (finish in-flight steps, commit, leave the groups). Used by the `dirigo worker` CLI, the demo and the
-// chaos tests.
+// (finish in-flight steps, commit, leave the groups) within a deadline, and exit 1 once no app runs any more.
+// Used by the `dirigo worker` CLI, the demo and the chaos tests.
 
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AppDefinition, ConfigError, createLogger, type Logger, type Transport } from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
+import { checkIntOption, MAX_INT32, parseBrokers } from './config-values.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
 
 /** Imports app modules: each default-exports an app (or an array of apps), or exports `app`/`apps`. */
@@ -27,7 +28,7 @@ export async function loadApps(paths: readonly string[]): Promise<AppDefinition[
 }
 
 export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 'logger'> {
-  /** Comma-separated bootstrap servers. Default: env KAFKA_BROKERS. */
+  /** Comma-separated bootstrap servers, each `host:port`. Default: env KAFKA_BROKERS. */
   readonly brokers?: string;
   readonly transport?: Transport;
   readonly logger?: Logger;
@@ -42,28 +43,72 @@ export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 
    * would otherwise leave this worker running as an orphan.
    */
   readonly exitWithParent?: boolean;
+  /**
+   * How long a graceful stop may take, in ms. When it has not finished by then, the process logs what is still
+   * running and exits 1 (an open transaction is never committed: the broker aborts it). Default 30000; 0: no
+   * limit.
+   */
+  readonly stopTimeoutMs?: number;
+  /**
+   * Once no app has been running on the worker for this long (every app stopped by its error policy, or failed
+   * because its consumers died), the process logs why, stops, and exits 1, so a supervisor restarts it.
+   * Default 5000; 0: never.
+   */
+  readonly noAppExitMs?: number;
+  /** Ends the process with an exit code. Default `process.exit` (tests pass their own). */
+  readonly exit?: (code: number) => void;
 }
 
 /** How often an orphaned worker is noticed, in ms. */
 const PARENT_CHECK_MS = 1_000;
 
-/** How often the ready file follows the worker's readiness, in ms. */
+/** How often the ready file follows the worker's readiness, and the no-app watch looks, in ms. */
 const READY_FILE_INTERVAL_MS = 250;
 
-/** Starts a worker and stops it gracefully on SIGTERM/SIGINT. Resolves with the running worker. */
-export async function runWorkerProcess(options: WorkerProcessOptions): Promise<Worker> {
+/** A worker of this process, built and checked but not started (see `createWorkerProcess`). */
+export interface WorkerProcess {
+  readonly worker: Worker;
+  readonly transport: Transport;
+  /** Installs the signal handling and the watches, and starts the worker. Resolves with the running worker. */
+  start(): Promise<Worker>;
+}
+
+/**
+ * Builds the worker of this process: checks every option (brokers, numbers, apps) and throws `ConfigError`
+ * naming the field before anything connects to Kafka. `start()` then runs it as `runWorkerProcess` does.
+ */
+export function createWorkerProcess(options: WorkerProcessOptions): WorkerProcess {
+  checkIntOption(options.stopTimeoutMs, 'stopTimeoutMs', 0, MAX_INT32);
+  checkIntOption(options.noAppExitMs, 'noAppExitMs', 0, MAX_INT32);
   const logger = options.logger ?? createLogger();
   const transport = options.transport ?? kafkajsFromEnv(options.brokers, logger);
   const worker = new Worker({ ...options, transport, logger });
-  const readyFile = options.readyFile === undefined ? undefined : followReadiness(worker, options.readyFile);
-  const stop = stopOnSignals(worker, transport, logger, readyFile?.stop);
-  if (options.exitWithParent ?? process.env.npm_execpath !== undefined) watchParent(logger, stop);
-  await worker.start();
-  return worker;
+  return {
+    worker,
+    transport,
+    async start() {
+      const readyFile =
+        options.readyFile === undefined ? undefined : followReadiness(worker, options.readyFile);
+      const stop = stopOnSignals(worker, transport, logger, readyFile?.stop, {
+        stopTimeoutMs: options.stopTimeoutMs ?? 30_000,
+        ...(options.exit === undefined ? {} : { exit: options.exit }),
+      });
+      if (options.exitWithParent ?? process.env.npm_execpath !== undefined) watchParent(logger, stop);
+      await worker.start();
+      const noAppExitMs = options.noAppExitMs ?? 5_000;
+      if (noAppExitMs > 0) exitWhenNoApp(worker, logger, stop, noAppExitMs);
+      return worker;
+    },
+  };
+}
+
+/** Starts a worker and stops it gracefully on SIGTERM/SIGINT. Resolves with the running worker. */
+export async function runWorkerProcess(options: WorkerProcessOptions): Promise<Worker> {
+  return createWorkerProcess(options).start();
 }
 
 /** Stops the worker when this process's parent changes (it died; the process was re-parented). */
-function watchParent(logger: Logger, stop: (signal: string) => void): void {
+function watchParent(logger: Logger, stop: StopFunction): void {
   const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
@@ -71,6 +116,34 @@ function watchParent(logger: Logger, stop: (signal: string) => void): void {
     logger.warn({ parent, now: process.ppid }, 'the parent process is gone; stopping');
     stop('parent exit');
   }, PARENT_CHECK_MS);
+  timer.unref();
+}
+
+/**
+ * Ends the process (exit 1, after a graceful stop) once the running worker has had no running app for
+ * `graceMs`: nothing restarts a stopped app inside a process, so it would sit there doing nothing.
+ */
+function exitWhenNoApp(worker: Worker, logger: Logger, stop: StopFunction, graceMs: number): void {
+  let since: number | undefined;
+  const timer = setInterval(() => {
+    if (worker.state !== 'running') {
+      if (worker.state !== 'starting') clearInterval(timer);
+      return;
+    }
+    const health = worker.health();
+    if (health.live) {
+      since = undefined;
+      return;
+    }
+    since ??= Date.now();
+    if (Date.now() - since < graceMs) return;
+    clearInterval(timer);
+    logger.error(
+      { apps: health.apps, graceMs },
+      'no app is running on this worker (each stopped or failed; see the errors above); exiting with code 1 so that a supervisor restarts it',
+    );
+    stop('no app running', 1);
+  }, READY_FILE_INTERVAL_MS);
   timer.unref();
 }
 
@@ -106,34 +179,89 @@ function kafkajsFromEnv(brokers: string | undefined, logger: Logger): Transport 
       'no Kafka to connect to: pass --brokers host:port or set KAFKA_BROKERS (`npm run kafka -- start` runs a local one)',
     );
   }
-  return new KafkajsTransport({ brokers: list.split(','), logger, clientId: 'dirigo-worker' });
+  const parsed = parseBrokers(list, brokers === undefined ? 'KAFKA_BROKERS' : 'brokers');
+  return new KafkajsTransport({ brokers: parsed, logger, clientId: 'dirigo-worker' });
+}
+
+/** Stops the process's worker for `reason`, then exits with `exitCode` (0 unless given; 1 if the stop fails). */
+export type StopFunction = (reason: string, exitCode?: number) => void;
+
+export interface StopOptions {
+  /**
+   * The graceful stop's deadline, in ms: when it has not finished by then, what is still running is logged and
+   * the process exits 1. Default 30000; 0: no deadline.
+   */
+  readonly stopTimeoutMs?: number;
+  /** Ends the process. Default `process.exit`. */
+  readonly exit?: (code: number) => void;
 }
 
 /**
  * On the first SIGTERM or SIGINT: `beforeStop()` (if given), then a graceful `worker.stop()` (in-flight steps
- * finish and commit, groups are left), then `transport.close()`, then exit 0 (1 if the stop failed). Returns
- * the same stop, to trigger it for another reason.
+ * finish and commit, groups are left), then `transport.close()`, then exit 0 (1 if the stop failed, or if it
+ * has not finished within `stopTimeoutMs`, default 30 s: then what is still running is logged first). Returns
+ * the same stop, to trigger it for another reason (and exit code).
  */
 export function stopOnSignals(
   worker: Worker,
   transport: Transport,
   logger: Logger,
   beforeStop?: () => void,
-): (reason: string) => void {
+  options: StopOptions = {},
+): StopFunction {
+  const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
+  checkIntOption(stopTimeoutMs, 'stopTimeoutMs', 0, MAX_INT32);
+  const exit = options.exit ?? ((code: number) => process.exit(code));
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop: StopFunction = (signal, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'stopping on signal');
-    beforeStop?.();
+    logger.info(
+      { signal, ...(stopTimeoutMs > 0 ? { stopTimeoutMs } : {}) },
+      signal.startsWith('SIG') ? 'stopping on signal' : 'stopping',
+    );
+    let closing = false;
+    let ended = false;
+    const end = (code: number) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(deadline);
+      exit(code);
+    };
+    // Not unref'd: it must fire even when the stop waits on nothing that keeps Node alive.
+    const deadline =
+      stopTimeoutMs > 0
+        ? setTimeout(() => {
+            const progress = worker.stopProgress();
+            logger.error(
+              {
+                stopTimeoutMs,
+                phase: closing ? 'transport' : progress.phase,
+                stillRunning: progress.running,
+              },
+              `the graceful stop did not finish within ${stopTimeoutMs} ms; exiting with code 1. ` +
+                'Steps still running are not committed: the broker aborts their open transactions when the next owner ' +
+                'of the partitions fences this worker, or at the transaction timeout',
+            );
+            end(1);
+          }, stopTimeoutMs)
+        : undefined;
+    try {
+      beforeStop?.();
+    } catch (e) {
+      logger.warn({ err: e }, 'before-stop hook failed');
+    }
     worker
       .stop()
-      .then(() => transport.close())
+      .then(() => {
+        closing = true;
+        return transport.close();
+      })
       .then(
-        () => process.exit(0),
+        () => end(exitCode),
         (e: unknown) => {
           logger.error({ err: e }, 'graceful stop failed');
-          process.exit(1);
+          end(1);
         },
       );
   };

@@ -18,9 +18,11 @@ import {
 import { FunctionBody } from './actor/function-body.ts';
 import { type FunctionEnv, routerFunction } from './actor/function-env.ts';
 import { HandlerWatchdog } from './actor/watchdog.ts';
+import { AssignmentWatch } from './assignment-watch.ts';
 import { type Clock, systemClock } from './clock.ts';
-import { ControlChannel } from './control/control-channel.ts';
-import { type AppStoppedError, InternalError } from './errors.ts';
+import { checkHost, checkIntOption, checkTopicName, MAX_INT32 } from './config-values.ts';
+import { ControlChannel, type ControlStats } from './control/control-channel.ts';
+import { AppStoppedError, InternalError } from './errors.ts';
 import type { LeaseCounters } from './lease/lease-metrics.ts';
 import { type LeasingFaults, WorkerLeasing } from './lease/leasing.ts';
 import type { LeaseView } from './lease/lessor.ts';
@@ -82,6 +84,20 @@ export interface WorkerOptions {
    */
   readonly metricsPort?: number;
   /**
+   * The address the metrics endpoint listens on. Default `127.0.0.1` (this machine only): metrics, health and
+   * leases reveal the apps, topics, worker ids and load of the pool. Set `0.0.0.0` (or the address of one
+   * interface) to let a scraper on another machine in, e.g. in a container whose port is published.
+   */
+  readonly metricsHost?: string;
+  /**
+   * A function whose consumer holds no assignment for this long (it never joined its group, or its partitions
+   * were revoked and none came back: its Kafka client stopped for good, or cannot reach the group coordinator)
+   * stops its app on this worker, as `onError: 'stop'` does (status `failed`, partitions left to other workers).
+   * Longer than any rebalance (kafkajs waits up to 60 s for the members of a group to re-join). Default 120000;
+   * 0 disables the check.
+   */
+  readonly assignmentTimeoutMs?: number;
+  /**
    * Load reports: this worker publishes its load on the control topic every `loadReportIntervalMs` (default
    * 500; 0 disables) and reads its peers' reports for the scheduler. Topic default `dirigo.control`.
    */
@@ -113,9 +129,10 @@ export interface SchedulerOptions {
 
 /**
  * What a supervisor needs to know (`Worker.health()`, and `GET /readyz` / `GET /healthz` on the metrics port).
- * `live`: the worker is starting or running (restart it when false). `ready`: running, at least one app running,
- * and every function of every running app has joined its consumer group and opened (restored) the partitions
- * it was given: the worker is doing its share of the work.
+ * `live`: the worker is starting, or running with at least one app running (restart it when false: nothing
+ * restarts a stopped app inside a process). `ready`: running, at least one app running, and every function of
+ * every running app has joined its consumer group and opened (restored) the partitions it was given: the worker
+ * is doing its share of the work. `apps` is keyed like `appStats()`.
  */
 export interface WorkerHealth {
   readonly worker: string;
@@ -135,16 +152,29 @@ export interface AppStats {
   error?: string;
 }
 
+/** The qualified id of an app on a worker: `<namespace>.<name>`, unique among the worker's apps. */
+const appId = (app: ResolvedApp): string => `${app.options.namespace}.${app.name}`;
+
+/** What a graceful stop is still waiting for (`Worker.stopProgress()`). */
+export interface StopProgress {
+  /** The stage of the stop: not started, or the part being closed now. */
+  readonly phase: 'not stopping' | 'control channel' | 'apps' | 'stores' | 'producer' | 'done';
+  /** Functions whose consumer has not left its group yet (their in-flight step has not finished). */
+  readonly running: readonly { app: string; fn: string; partitions: number[] }[];
+}
+
 export class Worker {
   readonly id: string;
   private readonly options: WorkerOptions;
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly lifecycle: Lifecycle<WorkerState>;
+  /** Per app id (`<namespace>.<name>`): its group members, partition counts, counters. */
   private readonly runners = new Map<string, GroupMember[]>();
-  /** Partition counts of the topics each app reads and writes. */
   private readonly partitionCounts = new Map<string, ReadonlyMap<string, number>>();
   private readonly stats = new Map<string, AppStats>();
+  /** The key of each app id in `appStats()` and `health()`: its name when unique on this worker, else its id. */
+  private readonly publicKeys = new Map<string, string>();
   private readonly stores = new Map<string, KeyValueStore>();
   private readonly resolved: ResolvedApp[] = [];
   private sharedProducer: ReturnType<Transport['producer']> | undefined;
@@ -158,6 +188,11 @@ export class Worker {
   private starting: Promise<void> | undefined;
   /** Watches running handlers: slow ones are logged, ones past their app's handlerTimeoutMs given up. */
   private readonly watchdog = new HandlerWatchdog();
+  private readonly assignments = new AssignmentWatch();
+  private assignmentTimer: NodeJS.Timeout | undefined;
+  /** Group members being stopped: their app id and the end of their stop. */
+  private readonly stoppingMembers = new Map<GroupMember, { id: string; done: Promise<void> }>();
+  private stopPhase: StopProgress['phase'] = 'not stopping';
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -167,15 +202,28 @@ export class Worker {
     this.lifecycle = new Lifecycle('worker', 'created', TRANSITIONS, this.logger);
     this.leasing = new WorkerLeasing(this.id, options.leasingFaults);
     this.leasing.setPeers(() => this.peers());
+    checkWorkerOptions(options);
     // Validate every app before touching Kafka: a wrong option fails fast with the field named.
     const names = new Set<string>();
     for (const def of options.apps) {
       const app = resolveApp(def);
-      const id = `${app.options.namespace}.${app.name}`;
+      const id = appId(app);
       if (names.has(id))
         throw new ConfigError('name', `two apps are named '${id}'; app names must be unique per namespace`);
       names.add(id);
       this.resolved.push(app);
+    }
+    for (const app of this.resolved) {
+      const same = this.resolved.filter((a) => a.name === app.name);
+      this.publicKeys.set(appId(app), same.length > 1 ? appId(app) : app.name);
+      const leasing = same.filter((a) => a.lease !== undefined);
+      if (leasing.length > 1) {
+        // Leasing (lessee groups, the slots published in load reports) knows apps by name only.
+        throw new ConfigError(
+          'name',
+          `apps ${leasing.map((a) => `'${appId(a)}'`).join(' and ')} share a name and both have leasable functions; run them on different workers or rename one`,
+        );
+      }
     }
     if (options.scheduler === false && options.metricsPort !== undefined) {
       throw new ConfigError(
@@ -207,6 +255,13 @@ export class Worker {
       });
       this.dispatcher.setLeaseSource(() => this.leases().leases);
     }
+  }
+
+  /** The app id (`<namespace>.<name>`) that `app` names: an id, or a name unique on this worker. */
+  private idOf(app: string): string | undefined {
+    if (this.publicKeys.has(app)) return app;
+    for (const [id, key] of this.publicKeys) if (key === app) return id;
+    return undefined;
   }
 
   private logMetrics(): void {
@@ -244,6 +299,17 @@ export class Worker {
     return this.metricsServer?.port;
   }
 
+  /** The address and port the metrics endpoint listens on, when `metricsPort` was given. */
+  get metricsEndpoint(): { host: string; port: number } | undefined {
+    const s = this.metricsServer;
+    return s === undefined ? undefined : { host: s.host, port: s.port };
+  }
+
+  /** Counters of the control channel (load reports published, received, and skipped as unknown or forged). */
+  controlStats(): Readonly<ControlStats> | undefined {
+    return this.control?.stats;
+  }
+
   get state(): WorkerState {
     return this.lifecycle.state;
   }
@@ -254,20 +320,21 @@ export class Worker {
     const apps: Record<string, { status: AppStatus; waitingFor?: string[]; error?: string }> = {};
     let running = 0;
     let waiting = 0;
-    for (const [name, stats] of this.stats) {
+    for (const [id, stats] of this.stats) {
+      const key = this.publicKeys.get(id) ?? id;
       if (stats.status !== 'running') {
-        apps[name] = { status: stats.status, ...(stats.error === undefined ? {} : { error: stats.error }) };
+        apps[key] = { status: stats.status, ...(stats.error === undefined ? {} : { error: stats.error }) };
         continue;
       }
       running++;
-      const waitingFor = (this.runners.get(name) ?? []).filter((r) => !r.joined).map((r) => r.spec.name);
+      const waitingFor = (this.runners.get(id) ?? []).filter((r) => !r.joined).map((r) => r.spec.name);
       waiting += waitingFor.length;
-      apps[name] = { status: 'running', ...(waitingFor.length > 0 ? { waitingFor } : {}) };
+      apps[key] = { status: 'running', ...(waitingFor.length > 0 ? { waitingFor } : {}) };
     }
     return {
       worker: this.id,
       state,
-      live: state === 'starting' || state === 'running',
+      live: state === 'starting' || (state === 'running' && running > 0),
       ready: state === 'running' && running > 0 && waiting === 0,
       apps,
     };
@@ -289,9 +356,27 @@ export class Worker {
     return { leases, counters: this.leasing.counters, slots: this.leasing.ownSlots() };
   }
 
-  /** Counters and status per app (keyed by app name). */
+  /**
+   * Counters and status per app, keyed by app name; an app whose name another app on this worker shares (in
+   * another namespace) is keyed by `<namespace>.<name>` instead.
+   */
   appStats(): ReadonlyMap<string, Readonly<AppStats>> {
-    return this.stats;
+    const out = new Map<string, Readonly<AppStats>>();
+    for (const [id, stats] of this.stats) out.set(this.publicKeys.get(id) ?? id, stats);
+    return out;
+  }
+
+  /**
+   * What a graceful stop is still waiting for: its phase, and the functions whose consumer has not left its
+   * group yet, with the partitions they hold (their in-flight step has not finished).
+   */
+  stopProgress(): StopProgress {
+    const running = [...this.stoppingMembers].map(([m, { id }]) => ({
+      app: this.publicKeys.get(id) ?? id,
+      fn: m.spec.name,
+      partitions: m.partitions().sort((a, b) => a - b),
+    }));
+    return { phase: this.stopPhase, running };
   }
 
   /** The apps as resolved (defaults filled). */
@@ -311,16 +396,28 @@ export class Worker {
       const transport = this.options.transport;
       this.sharedProducer = transport.producer({ clientId: `${this.id}.shared` });
       await this.sharedProducer.connect();
+      const assignmentTimeoutMs = this.options.assignmentTimeoutMs ?? 120_000;
+      if (assignmentTimeoutMs > 0) {
+        this.assignmentTimer = setInterval(
+          () => this.checkAssignments(assignmentTimeoutMs),
+          Math.min(1_000, assignmentTimeoutMs),
+        );
+        this.assignmentTimer.unref();
+      }
       for (const app of this.resolved) await this.startApp(app);
       if (this.options.metricsPort !== undefined && this.metrics) {
-        this.metricsServer = await startMetricsServer(
-          this.options.metricsPort,
-          this.metrics,
-          this.id,
-          () => this.health(),
-          () => this.leases(),
+        this.metricsServer = await startMetricsServer({
+          port: this.options.metricsPort,
+          host: this.options.metricsHost ?? '127.0.0.1',
+          metrics: this.metrics,
+          workerId: this.id,
+          health: () => this.health(),
+          leases: () => this.leases(),
+        });
+        this.logger.info(
+          { host: this.metricsServer.host, port: this.metricsServer.port },
+          'metrics endpoint listening',
         );
-        this.logger.info({ port: this.metricsServer.port }, 'metrics endpoint listening');
       }
       const reportMs = this.options.loadReportIntervalMs ?? 500;
       if (reportMs > 0 && this.dispatcher) {
@@ -349,16 +446,41 @@ export class Worker {
       }
       this.lifecycle.to('running');
     } catch (e) {
+      if (this.assignmentTimer) clearInterval(this.assignmentTimer);
       this.lifecycle.to('failed', { err: e });
       throw e;
     }
   }
 
+  /**
+   * Stops, as failed, every running app one of whose consumers has held no assignment for `timeoutMs` (see
+   * `assignmentTimeoutMs`).
+   */
+  private checkAssignments(timeoutMs: number): void {
+    if (!this.lifecycle.is('starting', 'running')) return;
+    for (const [id, members] of this.runners) {
+      if (this.stats.get(id)?.status !== 'running') continue;
+      for (const m of members) {
+        const ms = this.assignments.unassignedMs(m.spec.group);
+        if (ms === undefined || ms < timeoutMs) continue;
+        const app = this.resolved.find((a) => appId(a) === id)!;
+        const err = new AppStoppedError(
+          app.name,
+          `app '${app.name}' stopped: the consumer of '${m.spec.name}' (group ${m.spec.group}) has had no partition assignment for ${Math.round(ms / 1000)} s; its Kafka client stopped for good or cannot reach the group coordinator (see the transport's log lines before this one). Restart the worker`,
+        );
+        this.logger.error({ err, app: app.name, group: m.spec.group }, err.message);
+        void this.stopApp(id, err);
+        break;
+      }
+    }
+  }
+
   private async startApp(app: ResolvedApp): Promise<void> {
+    const id = appId(app);
     const log = this.logger.child({ app: app.name });
     const partitions = await this.ensureTopics(app);
-    this.partitionCounts.set(app.name, partitions);
-    this.stats.set(app.name, { status: 'running', processed: 0, deadLettered: 0, steps: 0 });
+    this.partitionCounts.set(id, partitions);
+    this.stats.set(id, { status: 'running', processed: 0, deadLettered: 0, steps: 0 });
     const priorityHeader = Buffer.from(app.options.priority);
     const env = (fn: ResolvedFunction, hasChangelog: boolean): FunctionEnv => ({
       app,
@@ -380,9 +502,10 @@ export class Worker {
       ...app.ingresses.filter((ing) => !ing.direct).map((ing) => env(routerFunction(ing), false)),
     ];
     const members: GroupMember[] = [];
-    this.runners.set(app.name, members);
+    this.runners.set(id, members);
+    const watched = this.assignments.wrap(this.options.transport);
     const taskDeps = (logger: Logger) => ({
-      transport: this.options.transport,
+      transport: watched,
       sharedProducer: this.sharedProducer!,
       clock: this.clock,
       logger,
@@ -392,14 +515,14 @@ export class Worker {
         app.options.store === 'persistent'
           ? (await import('./state/lmdb-store.ts')).LmdbStore.open(app.options.stateDir, t, p)
           : new MemoryStore(),
-      onStep: (out: StepOutput) => this.onStep(app.name, out),
+      onStep: (out: StepOutput) => this.onStep(id, out),
     });
     const memberOptions = {
       sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
       concurrency: this.options.concurrency ?? 4,
       detachAfterMs: this.options.detachAfterMs ?? 1_000,
-      onAppStopped: (err: AppStoppedError) => void this.stopApp(app.name, err),
+      onAppStopped: (err: AppStoppedError) => void this.stopApp(id, err),
     };
     const leasingDeps = this.leasing.deps;
     for (const e of envs) {
@@ -433,8 +556,8 @@ export class Worker {
     return s;
   }
 
-  private onStep(app: string, out: StepOutput): void {
-    const s = this.stats.get(app);
+  private onStep(id: string, out: StepOutput): void {
+    const s = this.stats.get(id);
     if (s === undefined) return;
     s.processed += out.processed;
     s.deadLettered += out.deadLettered;
@@ -518,20 +641,24 @@ export class Worker {
   /**
    * Committed state of actor (`app`, `fn`, `key`) if this worker owns its partition, else undefined. `key`: as
    * `ctx.key` shows it (text of the function's key serde), or the key's exact bytes. A value state's value, or a
-   * map state's entries as an object. For tests and inspection.
+   * map state's entries as an object. `app` is the app's name, or `<namespace>.<name>` (needed when apps of two
+   * namespaces share the name). For tests and inspection.
    */
   async readState(app: string, fn: string, key: string | Buffer, stateName: string): Promise<unknown> {
-    const resolved = this.resolved.find((a) => a.name === app)?.functions.get(fn);
-    const member = this.runners.get(app)?.find((r) => r.spec.name === fn);
+    const id = this.idOf(app);
+    if (id === undefined) return undefined;
+    const def = this.resolved.find((a) => appId(a) === id)!;
+    const resolved = def.functions.get(fn);
+    const member = this.runners.get(id)?.find((r) => r.spec.name === fn);
     const spec = resolved?.states.find((s) => s.name === stateName);
     if (resolved === undefined || member === undefined || spec === undefined) return undefined;
-    const partitions = this.partitionCounts.get(app)?.get(resolved.topic);
+    const partitions = this.partitionCounts.get(id)?.get(resolved.topic);
     if (partitions === undefined) return undefined;
     // `key` as the handler sees it (its bytes by the function's key serde), or the exact key bytes.
     const bytes = Buffer.isBuffer(key) ? key : resolved.keySerde.serialize(key);
     const layer = (await member.task(partitionFor(bytes, partitions)))?.stateLayer;
     if (layer === undefined) return undefined;
-    const ck = storeKey(spacePrefix({ app, fn, slot: null }), stateName, actorId(bytes));
+    const ck = storeKey(spacePrefix({ app: def.name, fn, slot: null }), stateName, actorId(bytes));
     if (spec.kind !== 'map') return layer.store.getValue(ck);
     const entries = [...layer.store.entries(ck)];
     return entries.length === 0 ? undefined : Object.fromEntries(entries);
@@ -543,22 +670,32 @@ export class Worker {
     for (const runners of this.runners.values()) for (const r of runners) await r.tick();
   }
 
-  private async stopApp(name: string, error?: AppStoppedError): Promise<void> {
-    const runners = this.runners.get(name);
+  private async stopApp(id: string, error?: AppStoppedError): Promise<void> {
+    const runners = this.runners.get(id);
     if (runners === undefined) return;
-    this.runners.delete(name);
-    this.leasing.forget(name);
-    const s = this.stats.get(name);
+    const app = this.resolved.find((a) => appId(a) === id)!;
+    this.runners.delete(id);
+    this.leasing.forget(app.name);
+    const s = this.stats.get(id);
     if (s) {
       s.status = error ? 'failed' : 'stopped';
       if (error) s.error = error.message;
     }
     await Promise.all(
-      runners.map((r) =>
-        r.stop().catch((e: unknown) => this.logger.warn({ err: e }, 'stopping a function failed')),
-      ),
+      runners.map((r) => {
+        this.assignments.forget(r.spec.group);
+        const done = r
+          .stop()
+          .catch((e: unknown) => this.logger.warn({ err: e }, 'stopping a function failed'))
+          .finally(() => this.stoppingMembers.delete(r));
+        this.stoppingMembers.set(r, { id, done });
+        return done;
+      }),
     );
-    this.logger.info({ app: name, failed: error !== undefined }, 'app stopped');
+    this.logger.info(
+      { app: app.name, namespace: app.options.namespace, failed: error !== undefined },
+      'app stopped',
+    );
   }
 
   /**
@@ -572,16 +709,46 @@ export class Worker {
     this.lifecycle.to('stopping');
     if (this.ticker) clearInterval(this.ticker);
     if (this.metricsLogger) clearInterval(this.metricsLogger);
+    if (this.assignmentTimer) clearInterval(this.assignmentTimer);
+    this.stopPhase = 'control channel';
     await this.control
       ?.stop()
       .catch((e: unknown) => this.logger.warn({ err: e }, 'stopping the control channel failed'));
-    await Promise.all([...this.runners.keys()].map((name) => this.stopApp(name)));
+    this.stopPhase = 'apps';
+    await Promise.all([...this.runners.keys()].map((id) => this.stopApp(id)));
+    // Apps that stopped earlier (failed) may still be leaving their groups.
+    await Promise.all([...this.stoppingMembers.values()].map((m) => m.done));
     this.dispatcher?.close();
     this.watchdog.close();
     await this.metricsServer?.close();
+    this.stopPhase = 'stores';
     for (const s of this.stores.values()) await s.close();
     this.stores.clear();
+    this.stopPhase = 'producer';
     await this.sharedProducer?.disconnect().catch(() => {});
+    this.stopPhase = 'done';
     this.lifecycle.to('stopped');
   }
+}
+
+/** Checks the numeric and address options (a ConfigError naming the field, before anything connects). */
+function checkWorkerOptions(o: WorkerOptions): void {
+  checkIntOption(o.tickIntervalMs, 'tickIntervalMs', 0, MAX_INT32);
+  checkIntOption(o.sessionTimeoutMs, 'sessionTimeoutMs', 1, MAX_INT32);
+  checkIntOption(o.heartbeatIntervalMs, 'heartbeatIntervalMs', 1, MAX_INT32);
+  const session = o.sessionTimeoutMs ?? 10_000;
+  const heartbeat = o.heartbeatIntervalMs ?? 1_000;
+  if (heartbeat >= session) {
+    throw new ConfigError(
+      'sessionTimeoutMs',
+      `${session} must be greater than heartbeatIntervalMs (${heartbeat}), or the group drops members between heartbeats; e.g. sessionTimeoutMs 10000 with heartbeatIntervalMs 1000`,
+    );
+  }
+  checkIntOption(o.concurrency, 'concurrency', 1, 10_000);
+  checkIntOption(o.metricsPort, 'metricsPort', 0, 65_535);
+  if (o.metricsHost !== undefined) checkHost(o.metricsHost, 'metricsHost');
+  checkIntOption(o.loadReportIntervalMs, 'loadReportIntervalMs', 0, MAX_INT32);
+  checkIntOption(o.metricsLogIntervalMs, 'metricsLogIntervalMs', 0, MAX_INT32);
+  checkIntOption(o.assignmentTimeoutMs, 'assignmentTimeoutMs', 0, MAX_INT32);
+  if (o.controlTopic !== undefined) checkTopicName(o.controlTopic, 'controlTopic');
 }

@@ -9,8 +9,13 @@ import type { LoadV1 } from '../protocol/load.v1.ts';
 
 export { CONTROL_VERSION, encodeControl } from '../protocol/codec.ts';
 
-/** A worker's load, published about twice a second (LOAD v1, see ../protocol/load.v1.ts). */
-export type LoadReport = LoadV1;
+/**
+ * A worker's load, published about twice a second (LOAD v1, see ../protocol/load.v1.ts), with the optional
+ * field `incarnation` (a v1 writer may add fields; older readers ignore it): a random nonce the worker draws at
+ * start and sends with every report, so readers can tell its reports from another process's under the same
+ * worker id (see control-channel.ts).
+ */
+export type LoadReport = LoadV1 & { readonly incarnation?: string };
 
 /** The control messages this module's readers handle: load reports. */
 export type ControlMessage = LoadReport;

@@ -1,11 +1,28 @@
 // The worker's side of the control topic: it publishes its load about twice a second and reads the other
-// workers' reports, which the scheduler's policies see as `peers` (e.g. laxity offloads toward a short queue).
-// Unknown or malformed control messages are counted and logged, never fatal.
-import type { Consumer, Logger, Producer, Transport } from '@dirigo/core';
+// workers' reports, which the scheduler's policies see as `peers` (e.g. laxity offloads toward a short queue)
+// and leasing reads for the lease slots each worker owns.
+//
+// The control topic is untrusted input: anyone who can write to it can send anything. So:
+// - a report expires 5 report periods after it was RECEIVED (the `at` it carries is the writer's claim; a
+//   report from the future never outlives its period either, and peers see `at` no later than its receipt);
+// - the peer table holds at most `maxPeers` (1024) workers, so a flood of made-up worker ids costs a bounded
+//   amount of memory; beyond the bound the least recently heard worker that has sent a single report is evicted
+//   (a flood of one-off ids only displaces its own kind), and only when every peer has reported more than once,
+//   the least recently heard of all;
+// - a report for worker W counts only when the record's key is W, and, while W's last accepted report is
+//   fresh, only when it carries the same `incarnation` (a random nonce each worker draws at start and sends
+//   with every report; absent in reports of older workers, which then count as incarnation ''). A restarted W
+//   is heard once its previous incarnation's reports have expired (5 periods).
+// Unknown, malformed and rejected messages are counted (`stats.unknown`) and logged once per reason, never
+// fatal. This stops accidents (two processes with one worker id, a stale process, a producer writing the wrong
+// topic) and blind forgery; it is not authentication: a writer who can also read the topic can copy a
+// worker's key and incarnation. Restrict who may write the control topic with Kafka ACLs.
+import { randomBytes } from 'node:crypto';
+import type { Consumer, IncomingRecord, Logger, Producer, Transport } from '@dirigo/core';
 import type { Clock } from '../clock.ts';
 import type { Dispatcher } from '../scheduler/dispatcher.ts';
 import type { PeerLoad } from '../scheduler/types.ts';
-import { decodeControl, encodeControl } from './codec.ts';
+import { decodeControl, encodeControl, type LoadReport } from './codec.ts';
 
 export interface ControlChannelOptions {
   readonly transport: Transport;
@@ -19,18 +36,45 @@ export interface ControlChannelOptions {
   readonly intervalMs: number;
   /** The lease slots this worker owns, per app (published with its load). */
   readonly slots?: () => Record<string, number[]>;
+  /** Most peers kept (the least recently heard one is evicted first). Default 1024. */
+  readonly maxPeers?: number;
+  /** This worker's incarnation nonce. Default: 16 random hex digits, drawn once per channel. */
+  readonly incarnation?: string;
 }
 
 export interface ControlStats {
   published: number;
+  /** Load reports accepted. */
   received: number;
+  /** Messages skipped: not understood, malformed, or load reports rejected (wrong key, other incarnation). */
   unknown: number;
+}
+
+/** Reports expire this many periods after their receipt. */
+const EXPIRY_PERIODS = 5;
+/** Distinct skip reasons logged; beyond that, skips are only counted. */
+const MAX_WARNED = 64;
+/** The longest incarnation accepted. */
+const MAX_INCARNATION = 64;
+
+interface Peer {
+  readonly load: PeerLoad;
+  readonly incarnation: string;
+  /** Receipt time, ms (the channel's clock). */
+  readonly receivedAt: number;
+  /** Reports accepted from this incarnation. */
+  readonly reports: number;
 }
 
 export class ControlChannel {
   private readonly o: ControlChannelOptions;
-  private readonly peerLoads = new Map<string, PeerLoad>();
+  /** Peers by worker id, least recently heard first (re-inserted on every accepted report). */
+  private readonly peerLoads = new Map<string, Peer>();
   private readonly warned = new Set<string>();
+  private readonly maxPeers: number;
+  private readonly ttlMs: number;
+  /** This worker's incarnation nonce, sent with every report. */
+  readonly incarnation: string;
   private consumer: Consumer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private publishing: Promise<void> | undefined;
@@ -38,11 +82,17 @@ export class ControlChannel {
 
   constructor(options: ControlChannelOptions) {
     this.o = options;
+    this.maxPeers = options.maxPeers ?? 1024;
+    this.ttlMs = EXPIRY_PERIODS * options.intervalMs;
+    this.incarnation = options.incarnation ?? randomBytes(8).toString('hex');
   }
 
-  /** Other workers' latest reports (younger than 5 periods). */
+  /** Other workers' latest reports, received less than 5 periods ago. */
   peers(): PeerLoad[] {
-    return [...this.peerLoads.values()];
+    const now = this.o.clock.now();
+    const out: PeerLoad[] = [];
+    for (const p of this.peerLoads.values()) if (now - p.receivedAt <= this.ttlMs) out.push(p.load);
+    return out;
   }
 
   async start(): Promise<void> {
@@ -60,7 +110,7 @@ export class ControlChannel {
     await consumer.subscribe([topic]);
     await consumer.run({
       eachBatch: async (batch) => {
-        for (const r of batch.records) this.receive(r.value);
+        for (const r of batch.records) this.receive(r);
       },
     });
     this.timer = setInterval(() => {
@@ -73,56 +123,127 @@ export class ControlChannel {
     this.timer.unref();
   }
 
-  private receive(value: Buffer | null): void {
-    const d = decodeControl(value);
+  /** Takes one control record: a load report from a peer, or something to count and skip. */
+  private receive(record: Pick<IncomingRecord, 'key' | 'value'>): void {
+    const d = decodeControl(record.value);
     if (d.kind === 'unknown') {
-      this.stats.unknown++;
-      if (!this.warned.has(d.reason)) {
-        this.warned.add(d.reason);
-        this.o.logger.warn(
-          { reason: d.reason, topic: this.o.topic },
-          'ignoring a control message this worker does not understand',
+      this.skip(d.reason, 'ignoring a control message this worker does not understand');
+      return;
+    }
+    const m = d.message;
+    const key = record.key?.toString('utf8');
+    if (key !== m.worker) {
+      this.skip(
+        'load report whose record key is not its worker id',
+        'ignoring a load report: its record key is not its worker id',
+      );
+      return;
+    }
+    const raw: unknown = (m as LoadReport).incarnation;
+    if (raw !== undefined && (typeof raw !== 'string' || raw.length === 0 || raw.length > MAX_INCARNATION)) {
+      this.skip(
+        `load v1: 'incarnation' must be a string of 1-${MAX_INCARNATION} characters when present`,
+        'ignoring a control message this worker does not understand',
+      );
+      return;
+    }
+    const incarnation = raw ?? '';
+    if (m.worker === this.o.workerId) {
+      // Our own report (read back), or someone else's under our id: never a peer.
+      if (incarnation !== this.incarnation) {
+        this.skip(
+          'load report under this worker id from another incarnation',
+          'ignoring a load report under this worker id from another process: two workers may share one id',
         );
       }
       return;
     }
+    const now = this.o.clock.now();
+    const known = this.peerLoads.get(m.worker);
+    if (known !== undefined && known.incarnation !== incarnation && now - known.receivedAt <= this.ttlMs) {
+      this.skip(
+        'load report from another incarnation of a worker whose reports are fresh',
+        'ignoring a load report from another incarnation of a live worker (forged, or a second process with the same worker id)',
+      );
+      return;
+    }
     this.stats.received++;
-    const m = d.message;
-    if (m.worker === this.o.workerId) return;
+    this.peerLoads.delete(m.worker);
+    const fresh =
+      known !== undefined && known.incarnation === incarnation && now - known.receivedAt <= this.ttlMs;
     this.peerLoads.set(m.worker, {
-      id: m.worker,
-      queued: m.queued,
-      utilisation: m.utilisation,
-      at: m.at,
-      ...(m.slots === undefined ? {} : { slots: m.slots }),
+      incarnation,
+      receivedAt: now,
+      reports: fresh ? known.reports + 1 : 1,
+      load: {
+        id: m.worker,
+        queued: m.queued,
+        utilisation: m.utilisation,
+        at: Math.min(m.at, now),
+        ...(m.slots === undefined ? {} : { slots: m.slots }),
+      },
     });
+    this.evict(now);
+  }
+
+  /**
+   * Drops expired peers, then, beyond `maxPeers`, the least recently heard peer that has sent one report only
+   * (else the least recently heard of all). The table is in order of receipt, oldest first.
+   */
+  private evict(now: number): void {
+    for (const [id, p] of this.peerLoads) {
+      if (now - p.receivedAt <= this.ttlMs) break;
+      this.peerLoads.delete(id);
+    }
+    while (this.peerLoads.size > this.maxPeers) {
+      let victim: string | undefined;
+      for (const [id, p] of this.peerLoads) {
+        if (p.reports < 2) {
+          victim = id;
+          break;
+        }
+      }
+      this.peerLoads.delete(victim ?? this.peerLoads.keys().next().value!);
+    }
+  }
+
+  private skip(reason: string, message: string): void {
+    this.stats.unknown++;
+    if (this.warned.has(reason) || this.warned.size >= MAX_WARNED) return;
+    this.warned.add(reason);
+    this.o.logger.warn(
+      {
+        reason,
+        topic: this.o.topic,
+        ...(this.warned.size === MAX_WARNED ? { note: 'further reasons are counted, not logged' } : {}),
+      },
+      message,
+    );
   }
 
   private async publish(): Promise<void> {
     const now = this.o.clock.now();
     const s = this.o.dispatcher.stats();
+    const report: LoadReport = {
+      v: 1,
+      type: 'load',
+      worker: this.o.workerId,
+      at: now,
+      queued: s.queued,
+      inFlight: s.inFlight,
+      utilisation: s.utilisation,
+      ...this.slotsField(),
+      incarnation: this.incarnation,
+    };
     try {
       await this.o.producer.send([
-        {
-          topic: this.o.topic,
-          key: Buffer.from(this.o.workerId),
-          value: encodeControl({
-            v: 1,
-            type: 'load',
-            worker: this.o.workerId,
-            at: now,
-            queued: s.queued,
-            inFlight: s.inFlight,
-            utilisation: s.utilisation,
-            ...this.slotsField(),
-          }),
-        },
+        { topic: this.o.topic, key: Buffer.from(this.o.workerId), value: encodeControl(report) },
       ]);
       this.stats.published++;
     } catch (e) {
       this.o.logger.warn({ err: e }, 'publishing the load report failed');
     }
-    for (const [id, p] of this.peerLoads) if (now - p.at > 5 * this.o.intervalMs) this.peerLoads.delete(id);
+    this.evict(this.o.clock.now());
     this.o.dispatcher.setPeers(this.peers());
   }
 

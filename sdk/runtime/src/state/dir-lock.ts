@@ -2,7 +2,7 @@
 // write the same persistent store. The lock is a file holding the owner's pid and host: a lock left by a dead
 // process (same host, pid gone) is taken over; a live owner makes the open fail with an error naming the
 // directory and the owner.
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DirigoError } from '@dirigo/core';
@@ -84,12 +84,14 @@ export function lockDir(dir: string): DirLock {
 function tryCreate(file: string): boolean {
   let fd: number;
   try {
-    fd = openSync(file, 'wx');
+    // Readable by the worker's user only (0600 whatever the umask), like the rest of the state directory.
+    fd = openSync(file, 'wx', 0o600);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
   }
   try {
+    fchmodSync(fd, 0o600);
     writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() } satisfies LockOwner));
   } finally {
     closeSync(fd);

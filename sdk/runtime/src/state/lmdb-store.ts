@@ -5,13 +5,34 @@
 // `meta` (`restoredFrom`, the cell-key `format`); plus the directory lock. A `batch` is one LMDB transaction: the cells and the
 // changelog position written with them survive a crash together or not at all. Values are msgpack-encoded
 // (lmdb-js's default), so they come back as plain data: JSON-like values, Dates and Buffers round-trip.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+// State is private to the worker's user: directories are 0700 and files 0600, whatever the umask.
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { DirigoError } from '@dirigo/core';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { stateOfStoreKey } from './cell-key.ts';
 import { type DirLock, lockDir } from './dir-lock.ts';
 import type { KeyValueStore } from './store.ts';
+
+/** Modes of the store's directories and files: the worker's user only. */
+const PRIVATE_DIR = 0o700;
+const PRIVATE_FILE = 0o600;
+
+/**
+ * Creates `dir` and its missing parents with mode 0700 (exactly: chmod after mkdir, whatever the umask) and
+ * sets `dir` itself to 0700. Existing parents keep their mode: they may be the user's own directories.
+ */
+function makePrivateDir(dir: string): void {
+  const abs = resolve(dir);
+  const missing: string[] = [];
+  for (let d = abs; !existsSync(d); d = dirname(d)) {
+    missing.push(d);
+    if (dirname(d) === d) break;
+  }
+  mkdirSync(abs, { recursive: true, mode: PRIVATE_DIR });
+  for (const d of missing) chmodSync(d, PRIVATE_DIR);
+  chmodSync(abs, PRIVATE_DIR);
+}
 
 /** Separates the cell key from the map key in `entries` keys. */
 const SEP = 0xff;
@@ -58,15 +79,20 @@ export class LmdbStore implements KeyValueStore {
     return LmdbStore.openDir(storeDir(stateDir, changelogTopic, partition));
   }
 
-  /** Opens (creating if needed) a store in `dir`. */
+  /**
+   * Opens (creating if needed) a store in `dir`. Directories it creates are made 0700, and `dir` itself and
+   * the store's files are set to 0700 / 0600 (also when an older version left them readable by others).
+   */
   static openDir(dir: string): LmdbStore {
-    mkdirSync(dir, { recursive: true });
+    makePrivateDir(dir);
     const lock = lockDir(dir);
     try {
-      const store = new LmdbStore(
-        lock,
-        open({ path: join(lock.dir, 'data.mdb'), noSubdir: true, maxDbs: 4 }),
-      );
+      const path = join(lock.dir, 'data.mdb');
+      // lmdb-js passes `permissionsMode` to mdb_env_open (its default is 0664); the chmod below makes the
+      // modes exact whatever the umask.
+      const options = { path, noSubdir: true, maxDbs: 4, permissionsMode: PRIVATE_FILE };
+      const store = new LmdbStore(lock, open(options as Parameters<typeof open>[0]));
+      for (const file of [path, `${path}-lock`]) if (existsSync(file)) chmodSync(file, PRIVATE_FILE);
       store.checkFormat();
       return store;
     } catch (e) {
