@@ -4,13 +4,15 @@
 // - a graceful stop that cannot finish (a handler that never returns) under a stop deadline;
 // - forged load reports on the control topic (in-process workers);
 // - two apps with one name in two namespaces, stopped with SIGTERM;
-// - the metrics endpoint's address; persistent state's file modes (in-process worker).
+// - the metrics endpoint's address; persistent state's file modes (in-process worker);
+// - one bad record, key or handler (record-cases.ts).
 // Each returns { ok, lost, duplicated, detail }; `lost`/`duplicated` count outputs where records flow.
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { type AppDefinition, defineApp, fn, state } from '@dirigo/core';
 import { Worker } from '@dirigo/runtime';
+import { RECORD_CASES } from './record-cases.ts';
 import {
   countOutputs,
   createTopics,
@@ -587,6 +589,7 @@ export const FAULT_CASES: readonly FaultCase[] = [
   twinsCase,
   metricsHostCase,
   stateModesCase,
+  ...RECORD_CASES,
 ];
 
 /** Runs one case; an exception is a failed case whose detail is the error. */
