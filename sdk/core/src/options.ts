@@ -332,7 +332,10 @@ const LEASING_KEYS = ['slots', 'maxLessees', 'idleRevokeMs', 'stepBudgetMs'] as 
 
 function resolveLeasingOptions(leasing: AppOptions['leasing']): ResolvedLeasing {
   if (leasing !== undefined && (leasing === null || typeof leasing !== 'object')) {
-    throw new ConfigError('options.leasing', 'must be an object { slots, maxLessees, idleRevokeMs, stepBudgetMs }');
+    throw new ConfigError(
+      'options.leasing',
+      'must be an object { slots, maxLessees, idleRevokeMs, stepBudgetMs }',
+    );
   }
   for (const key of Object.keys(leasing ?? {})) {
     if (!(LEASING_KEYS as readonly string[]).includes(key)) {

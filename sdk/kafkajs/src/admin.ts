@@ -10,9 +10,9 @@ import {
   UnknownTopicError,
 } from '@dirigo/core';
 import type { ITopicConfig, Admin as KAdmin } from 'kafkajs';
-import { kafkajs } from './kafkajs-patches.ts';
 import { isLeaderNotAvailable, isUnknownTopicError, mapError } from './errors.ts';
 import type { KafkajsInternals } from './internals.ts';
+import { kafkajs } from './kafkajs-patches.ts';
 
 const { ConfigResourceTypes } = kafkajs;
 

@@ -51,9 +51,9 @@ import type {
   Consumer as KConsumer,
   RetryOptions,
 } from 'kafkajs';
-import { kafkajs } from './kafkajs-patches.ts';
 import { isConnectionError, isCoordinatorError, isRebalanceError, mapError } from './errors.ts';
 import { type KafkajsInternals, nextReadable } from './internals.ts';
+import { kafkajs } from './kafkajs-patches.ts';
 import { toIncomingRecords } from './records.ts';
 
 const { KafkaJSProtocolError } = kafkajs;

@@ -16,11 +16,11 @@ import {
   type TopicPartitionOffset,
 } from '@dirigo/core';
 import type { Admin as KAdmin, Kafka, KafkaConfig, RetryOptions } from 'kafkajs';
-import { kafkajs } from './kafkajs-patches.ts';
 import { KafkajsAdmin, throwUnknownTopic } from './admin.ts';
 import { KafkajsConsumer } from './consumer.ts';
 import { isUnknownTopicError, mapError } from './errors.ts';
 import { KafkajsInternals } from './internals.ts';
+import { kafkajs } from './kafkajs-patches.ts';
 import { kafkajsLevelFor, pinoLogCreator } from './logging.ts';
 import { KafkajsProducer } from './producer.ts';
 import { type ReadToEndOptions, readToEnd } from './read-to-end.ts';

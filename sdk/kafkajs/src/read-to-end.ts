@@ -48,9 +48,9 @@ import type {
   RequestEvent,
   RetryOptions,
 } from 'kafkajs';
-import { kafkajs } from './kafkajs-patches.ts';
 import { isUnknownTopicError, mapError } from './errors.ts';
 import { type KafkajsInternals, nextReadable } from './internals.ts';
+import { kafkajs } from './kafkajs-patches.ts';
 import { toIncomingRecords } from './records.ts';
 
 const { AssignerProtocol } = kafkajs;

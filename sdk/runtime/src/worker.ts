@@ -24,6 +24,8 @@ import type { LeaseCounters } from './lease/lease-metrics.ts';
 import { type LeasingFaults, WorkerLeasing } from './lease/leasing.ts';
 import type { LeaseView } from './lease/lessor.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { FunctionMetricsTable } from './metrics/function-metrics.ts';
+import { LagSampler, type LagTarget } from './metrics/lag.ts';
 import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
 import { Dispatcher } from './scheduler/dispatcher.ts';
 import { InMemorySchedulerMetrics, type SchedulerSnapshot } from './scheduler/metrics.ts';
@@ -145,6 +147,9 @@ export class Worker {
   private ticker: NodeJS.Timeout | undefined;
   private readonly dispatcher: Dispatcher | undefined;
   private readonly metrics: InMemorySchedulerMetrics | undefined;
+  /** Counters and histograms per (app, function): the Prometheus endpoint and the live view read them. */
+  private readonly functionMetrics = new FunctionMetricsTable();
+  private lag: LagSampler | undefined;
   private metricsServer: MetricsServer | undefined;
   private control: ControlChannel | undefined;
   private metricsLogger: NodeJS.Timeout | undefined;
@@ -159,7 +164,9 @@ export class Worker {
     this.logger = (options.logger ?? silentLogger()).child({ worker: this.id });
     this.clock = options.clock ?? systemClock;
     this.lifecycle = new Lifecycle('worker', 'created', TRANSITIONS, this.logger);
-    this.leasing = new WorkerLeasing(this.id, options.leasingFaults);
+    this.leasing = new WorkerLeasing(this.id, options.leasingFaults, (app, fn) =>
+      this.functionMetrics.get(app, fn),
+    );
     this.leasing.setPeers(() => this.peers());
     // Validate every app before touching Kafka: a wrong option fails fast with the field named.
     const names = new Set<string>();
@@ -190,7 +197,7 @@ export class Worker {
     if (options.scheduler !== false) {
       const policyName = options.scheduler?.policy ?? 'edf';
       const policy = createPolicy(policyName, options.scheduler?.options ?? {});
-      this.metrics = new InMemorySchedulerMetrics({ clock: this.clock });
+      this.metrics = new InMemorySchedulerMetrics({ clock: this.clock, functions: this.functionMetrics });
       this.dispatcher = new Dispatcher({
         policy,
         clock: this.clock,
@@ -283,6 +290,22 @@ export class Worker {
     return { leases, counters: this.leasing.counters, slots: this.leasing.ownSlots() };
   }
 
+  /** The partitions each function group owns here, with their positions (for the lag metric). */
+  private lagTargets(): LagTarget[] {
+    const out: LagTarget[] = [];
+    for (const [app, members] of this.runners) {
+      for (const m of members) {
+        out.push({
+          app,
+          fn: m.spec.name,
+          topic: m.spec.topic,
+          positions: () => m.openTasks().map((t) => ({ partition: t.input.partition, position: t.position })),
+        });
+      }
+    }
+    return out;
+  }
+
   /** Counters and status per app (keyed by app name). */
   appStats(): ReadonlyMap<string, Readonly<AppStats>> {
     return this.stats;
@@ -307,13 +330,17 @@ export class Worker {
       await this.sharedProducer.connect();
       for (const app of this.resolved) await this.startApp(app);
       if (this.options.metricsPort !== undefined && this.metrics) {
-        this.metricsServer = await startMetricsServer(
-          this.options.metricsPort,
-          this.metrics,
-          this.id,
-          () => this.health(),
-          () => this.leases(),
-        );
+        this.lag = new LagSampler(transport, () => this.lagTargets(), this.logger);
+        const targets = new Map(this.resolved.map((a) => [a.name, a.options.latencyTargetMs]));
+        this.metricsServer = await startMetricsServer(this.options.metricsPort, {
+          workerId: this.id,
+          scheduler: this.metrics,
+          functions: this.functionMetrics,
+          lag: this.lag,
+          targets,
+          health: () => this.health(),
+          leases: () => this.leases(),
+        });
         this.logger.info({ port: this.metricsServer.port }, 'metrics endpoint listening');
       }
       const reportMs = this.options.loadReportIntervalMs ?? 500;
@@ -375,7 +402,7 @@ export class Worker {
     ];
     const members: GroupMember[] = [];
     this.runners.set(app.name, members);
-    const taskDeps = (logger: Logger) => ({
+    const taskDeps = (logger: Logger, fn: string) => ({
       transport: this.options.transport,
       sharedProducer: this.sharedProducer!,
       clock: this.clock,
@@ -386,13 +413,14 @@ export class Worker {
         app.options.store === 'persistent'
           ? (await import('./state/lmdb-store.ts')).LmdbStore.open(app.options.stateDir, t, p)
           : new MemoryStore(),
-      onStep: (out: StepOutput) => this.onStep(app.name, out),
+      onStep: (out: StepOutput) => this.onStep(app.name, fn, out),
     });
     const memberOptions = {
       sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
       concurrency: this.options.concurrency ?? 4,
       onAppStopped: (err: AppStoppedError) => void this.stopApp(app.name, err),
+      onStepRetried: (fn: string) => void this.functionMetrics.get(app.name, fn).retried++,
     };
     const leasingDeps = this.leasing.deps;
     for (const e of envs) {
@@ -405,13 +433,18 @@ export class Worker {
           exactlyOnce: app.options.guarantee === 'exactly_once',
           body: () => new FunctionBody(e, leasingDeps),
         },
-        taskDeps(e.logger),
+        taskDeps(e.logger, e.fn.name),
         memberOptions,
       );
       members.push(member);
       await member.start(this.id);
     }
-    const lessees = this.leasing.member(app, envs, taskDeps(log.child({ fn: '__lease' })), memberOptions);
+    const lessees = this.leasing.member(
+      app,
+      envs,
+      taskDeps(log.child({ fn: '__lease' }), '__lease'),
+      memberOptions,
+    );
     if (lessees !== undefined) {
       members.push(lessees);
       await lessees.start(this.id);
@@ -426,7 +459,12 @@ export class Worker {
     return s;
   }
 
-  private onStep(app: string, out: StepOutput): void {
+  private onStep(app: string, fn: string, out: StepOutput): void {
+    const m = this.functionMetrics.get(app, fn);
+    m.processed += out.processed;
+    m.deadLettered += out.deadLettered;
+    m.forwarded += out.forwarded;
+    m.steps++;
     const s = this.stats.get(app);
     if (s === undefined) return;
     s.processed += out.processed;

@@ -6,6 +6,7 @@ import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
 import type { LeaseCounters, SlotDirectory } from '../lease/lease-metrics.ts';
 import { LESSOR_STATES } from '../lease/lease-table.ts';
 import { type LeaseFaults, type LeaseView, Lessor } from '../lease/lessor.ts';
+import type { ModeObserver } from '../metrics/function-metrics.ts';
 import { internalMap, StateCatalog } from '../state/catalog.ts';
 import { storeKey } from '../state/cell-key.ts';
 import type { TimerEntry } from '../state/timers.ts';
@@ -22,6 +23,8 @@ export interface LeasingDeps {
   readonly directory: SlotDirectory;
   readonly counters: LeaseCounters;
   readonly faults?: LeaseFaults & { readonly watermarkMax?: boolean };
+  /** The observer of a leasable function's actor modes (metrics). */
+  readonly modes?: (app: string, fn: string) => ModeObserver;
 }
 
 /** Internal map of a partition's watermark marks (apps using event time). */
@@ -96,6 +99,9 @@ export class FunctionBody implements TaskBody {
         counters: this.leasing.counters,
         logger: this.env.logger.child({ partition: task.partition }),
         ...(this.leasing.faults === undefined ? {} : { faults: this.leasing.faults }),
+        ...(this.leasing.modes === undefined
+          ? {}
+          : { modes: this.leasing.modes(this.env.app.name, this.env.fn.name) }),
       });
       this.runner.lessor = this.lessor;
     }
