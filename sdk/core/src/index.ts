@@ -35,7 +35,14 @@ export {
   TransportError,
   UnknownTopicError,
 } from './errors.ts';
-export { createLogger, type Logger, type LoggerOptions, silentLogger } from './logging.ts';
+export {
+  createLogger,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+  logFormat,
+  silentLogger,
+} from './logging.ts';
 export {
   type CheckMergeableOptions,
   checkMergeable,
