@@ -35,6 +35,7 @@ import { spacePrefix, storeKey } from './state/cell-key.ts';
 import { type KeyValueStore, MemoryStore } from './state/store.ts';
 import { GroupMember } from './task/group-member.ts';
 import type { StepOutput } from './task/step-output.ts';
+import { Tracing, type TracingOptions } from './trace/tracing.ts';
 
 export type WorkerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 const TRANSITIONS: Record<WorkerState, readonly WorkerState[]> = {
@@ -85,6 +86,11 @@ export interface WorkerOptions {
   readonly loadReportIntervalMs?: number;
   /** Log a metrics summary (per app satisfaction, p99, throughput; utilisation) this often, ms. Default 10000; 0 disables. */
   readonly metricsLogIntervalMs?: number;
+  /**
+   * OpenTelemetry spans per step and per handler (see `TracingOptions`). Default: the global tracer provider of
+   * `@opentelemetry/api`, i.e. no spans unless an SDK is installed; `traceparent` headers are carried either way.
+   */
+  readonly tracing?: TracingOptions;
   /**
    * Test-only: faults injected into leasing to prove that the invariants' tests notice a broken invariant
    * (merges skipped, stale replies accepted, sync replies dropped). Never set it in production.
@@ -157,6 +163,7 @@ export class Worker {
   private starting: Promise<void> | undefined;
   /** Watches running handlers: slow ones are logged, ones past their app's handlerTimeoutMs given up. */
   private readonly watchdog = new HandlerWatchdog();
+  private readonly tracing: Tracing;
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -164,6 +171,7 @@ export class Worker {
     this.logger = (options.logger ?? silentLogger()).child({ worker: this.id });
     this.clock = options.clock ?? systemClock;
     this.lifecycle = new Lifecycle('worker', 'created', TRANSITIONS, this.logger);
+    this.tracing = new Tracing(options.tracing);
     this.leasing = new WorkerLeasing(this.id, options.leasingFaults, (app, fn) =>
       this.functionMetrics.get(app, fn),
     );
@@ -393,6 +401,7 @@ export class Worker {
       priorityHeader,
       metaCache: { at: Number.NaN, headers: undefined },
       watchdog: this.watchdog,
+      tracing: this.tracing,
       ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
     });
     // Functions keep state and timers in changelogs; routers (re-keying ingresses) have neither.

@@ -3,6 +3,7 @@
 // messages of leased keys (forwards, barriers, partial replies). A router (a re-keying ingress) is the same body
 // over a synthetic function without state.
 import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
+import { SpanStatusCode } from '@opentelemetry/api';
 import type { LeaseCounters, SlotDirectory } from '../lease/lease-metrics.ts';
 import { LESSOR_STATES } from '../lease/lease-table.ts';
 import { type LeaseFaults, type LeaseView, Lessor } from '../lease/lessor.ts';
@@ -14,6 +15,7 @@ import type { BodyState, TaskBody, TaskContext } from '../task/input-task.ts';
 import type { StepOutput } from '../task/step-output.ts';
 import { sourceId, timeTopology } from '../time/topology.ts';
 import { WatermarkTracker } from '../time/watermarks.ts';
+import { startStepSpan } from '../trace/tracing.ts';
 import type { FunctionEnv } from './function-env.ts';
 import { timerHeaders } from './message-context.ts';
 import { StepRunner } from './step-runner.ts';
@@ -40,6 +42,7 @@ export class FunctionBody implements TaskBody {
   private lessor: Lessor | undefined;
   private tracker: WatermarkTracker | undefined;
   private queue = '';
+  private partition = -1;
 
   constructor(env: FunctionEnv, leasing?: LeasingDeps) {
     this.env = env;
@@ -68,6 +71,7 @@ export class FunctionBody implements TaskBody {
   attach(task: TaskContext): void {
     this.runner = new StepRunner(this.env, task.state, task.timers);
     this.queue = `${this.env.fn.group}/${task.partition}`;
+    this.partition = task.partition;
     const eventTime = this.env.app.options.eventTime;
     if (eventTime !== undefined) {
       const env = this.env;
@@ -108,7 +112,26 @@ export class FunctionBody implements TaskBody {
   }
 
   run(records: readonly IncomingRecord[], out: StepOutput): Promise<void> {
-    return this.runner!.run(records, out, this.queue);
+    const runner = this.runner!;
+    const tracer = this.env.tracing?.tracer();
+    runner.tracer = tracer;
+    if (tracer === undefined) return runner.run(records, out, this.queue);
+    const env = this.env;
+    const where = { app: env.app.name, fn: env.fn.name, group: env.fn.group, worker: env.workerId };
+    const span = startStepSpan(tracer, where, env.fn.topic, this.partition, records);
+    runner.stepSpan = span;
+    return runner.run(records, out, this.queue).then(
+      () => {
+        span.setAttributes({ 'dirigo.processed': out.processed, 'dirigo.dead_lettered': out.deadLettered });
+        span.end();
+      },
+      (e: unknown) => {
+        span.recordException(e instanceof Error ? e : new Error(String(e)));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+        throw e;
+      },
+    );
   }
 
   wantsStep(now: number): boolean {

@@ -4,6 +4,7 @@
 // follows the app's error policy: dead-letter (its writes and outputs are rolled back, the record goes to the
 // DLQ topic) or stop (AppStoppedError).
 import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
+import type { Span, Tracer } from '@opentelemetry/api';
 import { AppStoppedError } from '../errors.ts';
 import {
   deadlineOf,
@@ -27,6 +28,7 @@ import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { Timers } from '../state/timers.ts';
 import type { StepOutput } from '../task/step-output.ts';
 import type { WatermarkTracker } from '../time/watermarks.ts';
+import { HandlerSpan } from '../trace/tracing.ts';
 import type { FunctionEnv } from './function-env.ts';
 import { MessageContext, type MessageTime, metaHeaders } from './message-context.ts';
 
@@ -63,6 +65,9 @@ export class StepRunner {
   lessor: StepLessor | undefined;
   /** The partition's watermark (apps using event time), once attached. */
   tracker: WatermarkTracker | undefined;
+  /** The tracer of the current step (undefined: no spans) and its step span. */
+  tracer: Tracer | undefined;
+  stepSpan: Span | undefined;
   /** The watermark handlers of the current step see. */
   private stepWatermark = Number.NEGATIVE_INFINITY;
   /** Writes of kept timers (outside any message's journal: the step commits them or not). */
@@ -347,11 +352,17 @@ export class StepRunner {
     }
     const time = this.env.app.options.eventTime === undefined ? undefined : this.timeOf(record, message);
     const ctx = new MessageContext(this.env, this.state, this.timers, record, key, scheduled, critical, time);
+    const span = this.tracer === undefined ? undefined : this.handlerSpan(record, key);
+    ctx.span = span;
     let result: unknown;
     try {
-      result = this.env.fn.definition.handler(ctx as never, message as never);
+      const handler = this.env.fn.definition.handler;
+      result =
+        span === undefined
+          ? handler(ctx as never, message as never)
+          : span.run(() => handler(ctx as never, message as never));
     } catch (e) {
-      this.rollback(ctx);
+      this.rollback(ctx, e);
       return this.fail(record, e, 'handler', out);
     }
     if (isThenable(result)) return this.await(ctx, record, out, Promise.resolve(result));
@@ -374,7 +385,7 @@ export class StepRunner {
       return p.then(
         () => this.finish(ctx, out),
         (e: unknown) => {
-          this.rollback(ctx);
+          this.rollback(ctx, e);
           this.fail(record, e, 'handler', out);
         },
       );
@@ -405,7 +416,7 @@ export class StepRunner {
         expire: (error) =>
           settle(() => {
             ctx.expire(error);
-            this.rollback(ctx);
+            this.rollback(ctx, error);
             this.fail(record, error, 'timeout', out);
           }),
       });
@@ -413,7 +424,7 @@ export class StepRunner {
         () => settle(() => this.finish(ctx, out)),
         (e: unknown) =>
           settle(() => {
-            this.rollback(ctx);
+            this.rollback(ctx, e);
             this.fail(record, e, 'handler', out);
           }),
       );
@@ -436,13 +447,21 @@ export class StepRunner {
     return { eventTime, watermark: forwarded ?? this.stepWatermark };
   }
 
+  private handlerSpan(record: IncomingRecord, key: string): HandlerSpan {
+    const env = this.env;
+    const where = { app: env.app.name, fn: env.fn.name, group: env.fn.group, worker: env.workerId };
+    return new HandlerSpan(this.tracer!, where, record, key, this.stepSpan);
+  }
+
   private finish(ctx: MessageContext, out: StepOutput): void {
+    ctx.span?.end();
     out.processed++;
     const o = ctx.outputs;
     if (o !== undefined) for (let i = 0; i < o.length; i++) out.outputs.push(o[i]!);
   }
 
-  private rollback(ctx: MessageContext): void {
+  private rollback(ctx: MessageContext, error: unknown): void {
+    ctx.span?.end(error);
     if (ctx.undo !== undefined) this.state?.rollback(ctx.undo);
   }
 

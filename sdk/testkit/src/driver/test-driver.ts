@@ -55,6 +55,8 @@ export interface TestDriverOptions {
    * `driver.workers[i].metricsAddress`). Default false.
    */
   readonly metrics?: boolean;
+  /** Tracing options of every worker (see `WorkerOptions.tracing`). */
+  readonly tracing?: WorkerOptions['tracing'];
 }
 
 /** A record to pipe in. `value` is encoded with the ingress serde of the topic (JSON if none). */
@@ -122,6 +124,7 @@ export class TestDriver {
         ...(this.options.scheduler === undefined ? {} : { scheduler: this.options.scheduler }),
         ...(this.options.leasingFaults === undefined ? {} : { leasingFaults: this.options.leasingFaults }),
         ...(this.options.metrics === true ? { metricsPort: 0 } : {}),
+        ...(this.options.tracing === undefined ? {} : { tracing: this.options.tracing }),
       });
       this.workers.push(worker);
       await worker.start();
