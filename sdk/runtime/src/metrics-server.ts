@@ -3,9 +3,11 @@
 // (liveness) and GET /readyz (readiness) answer 200 or 503 with the worker's health as JSON; GET /leases answers
 // the leases this worker holds as lessor, the lease slots it owns and its leasing counters, as JSON; GET
 // /dashboard is the live view (see dashboard/).
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { LiveView } from './dashboard/live-view.ts';
+import { dashboardRoutes } from './dashboard/routes.ts';
 import type { LeaseCounters } from './lease/lease-metrics.ts';
 import type { LeaseView } from './lease/lessor.ts';
 import { registerLeaseMetrics } from './lease/prometheus.ts';
@@ -14,6 +16,7 @@ import type { LagSampler } from './metrics/lag.ts';
 import { registerWorkerMetrics } from './metrics/prometheus.ts';
 import type { InMemorySchedulerMetrics } from './scheduler/metrics.ts';
 import { registerSchedulerMetrics } from './scheduler/prometheus.ts';
+import type { PeerLoad } from './scheduler/types.ts';
 import type { WorkerHealth } from './worker.ts';
 
 export interface MetricsServer {
@@ -31,11 +34,10 @@ export interface MetricsServerDeps {
   readonly targets: ReadonlyMap<string, number>;
   readonly health: () => WorkerHealth;
   readonly leases: () => { counters: Readonly<LeaseCounters>; leases: readonly LeaseView[] };
-  /**
-   * More routes (the live view): answers true when it handled the request. Called for paths the endpoint does
-   * not serve itself.
-   */
-  readonly routes?: (path: string, res: ServerResponse) => boolean;
+  /** Other workers' load reports (the control topic), for the live view. */
+  readonly peers: () => readonly PeerLoad[];
+  /** The lease slots this worker owns, per app. */
+  readonly slots: () => Record<string, number[]>;
 }
 
 /** The registry of every family a worker exports (every series labelled `worker`). */
@@ -56,6 +58,17 @@ export function workerRegistry(deps: MetricsServerDeps): { registry: Registry; c
 /** Listens on `port` (0: any free port) on all interfaces. */
 export async function startMetricsServer(port: number, deps: MetricsServerDeps): Promise<MetricsServer> {
   const { registry, close } = workerRegistry(deps);
+  const live = new LiveView({
+    workerId: deps.workerId,
+    functions: deps.functions,
+    snapshot: () => deps.scheduler.snapshot(),
+    lag: deps.lag,
+    targets: deps.targets,
+    peers: deps.peers,
+    leases: deps.leases,
+    slots: deps.slots,
+  });
+  const routes = dashboardRoutes(live);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (path === '/healthz' || path === '/readyz') {
@@ -78,18 +91,20 @@ export async function startMetricsServer(port: number, deps: MetricsServerDeps):
         );
       return;
     }
-    if (deps.routes?.(path, res) === true) return;
+    if (routes(path, res)) return;
     res.writeHead(404).end('try /metrics, /healthz, /readyz, /leases or /dashboard\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, () => resolve());
   });
+  live.start();
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>
       new Promise<void>((resolve) => {
         close();
+        live.stop();
         server.close(() => resolve());
         // Live-view streams stay open until their clients go: end them.
         server.closeAllConnections();

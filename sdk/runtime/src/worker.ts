@@ -348,8 +348,14 @@ export class Worker {
           targets,
           health: () => this.health(),
           leases: () => this.leases(),
+          peers: () => this.peers(),
+          slots: () => this.leasing.ownSlots(),
         });
-        this.logger.info({ port: this.metricsServer.port }, 'metrics endpoint listening');
+        const port = this.metricsServer.port;
+        this.logger.info(
+          { port, dashboard: `http://localhost:${port}/dashboard` },
+          'metrics endpoint listening',
+        );
       }
       const reportMs = this.options.loadReportIntervalMs ?? 500;
       if (reportMs > 0 && this.dispatcher) {
