@@ -3,7 +3,7 @@
 // lessor's metrics port must show the same numbers as its /metrics endpoint, draw its charts, list the hot key's
 // lease with its lessee on the other worker, and see the other worker through the control topic. A screenshot
 // is kept in integration-tests/artifacts/dashboard.png.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineApp, fn, merge, state } from '@dirigo/core';
@@ -19,18 +19,10 @@ import { chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PromScrape, scrape, total } from '../../sdk/testkit/src/driver/prom-text.test-helper.ts';
 import { waitFor } from '../../sdk/testkit/src/wait.ts';
+import { ensureChromium } from './chromium.ts';
 import { kafkaTransport, testLogger, unique } from './harness.ts';
 
 export const SCREENSHOT = join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts', 'dashboard.png');
-
-/** Chromium from Debian's packages (.ci/run installs it), or CHROMIUM_PATH. */
-function chromiumPath(): string {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  const found = candidates.find((p) => p !== undefined && p !== '' && existsSync(p));
-  if (found === undefined)
-    throw new Error('no Chromium: `apt-get install -y chromium` (Debian) or set CHROMIUM_PATH');
-  return found;
-}
 
 /** histogram_quantile over the buckets of `app` (all functions), in ms, as the page computes it. */
 function quantileMs(s: PromScrape, app: string, q: number): number | null {
@@ -76,7 +68,11 @@ describe('the live view in a headless browser', () => {
   const ns = unique('dash');
   const transport = kafkaTransport('dash-test');
   const workers: Worker[] = [];
-  beforeAll(() => registerPolicy('dash-forward-hot', forwardHot));
+  let chromiumPath = '';
+  beforeAll(() => {
+    chromiumPath = ensureChromium();
+    registerPolicy('dash-forward-hot', forwardHot);
+  });
   afterAll(async () => {
     for (const w of workers) await w.stop().catch(() => {});
     unregisterPolicy('dash-forward-hot');
@@ -174,7 +170,7 @@ describe('the live view in a headless browser', () => {
     const lessor = workers.find((w) => w.leases().leases.some((l) => l.key === 'hot'));
     expect(lessor, 'a worker leases the hot key').toBeDefined();
     const other = workers.find((w) => w !== lessor)!;
-    const browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox'] });
+    const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       await page.goto(`http://127.0.0.1:${lessor!.metricsAddress}/dashboard`);
