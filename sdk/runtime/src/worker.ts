@@ -155,7 +155,6 @@ export class Worker {
   private readonly metrics: InMemorySchedulerMetrics | undefined;
   /** Counters and histograms per (app, function): the Prometheus endpoint and the live view read them. */
   private readonly functionMetrics = new FunctionMetricsTable();
-  private lag: LagSampler | undefined;
   private metricsServer: MetricsServer | undefined;
   private control: ControlChannel | undefined;
   private metricsLogger: NodeJS.Timeout | undefined;
@@ -338,13 +337,13 @@ export class Worker {
       await this.sharedProducer.connect();
       for (const app of this.resolved) await this.startApp(app);
       if (this.options.metricsPort !== undefined && this.metrics) {
-        this.lag = new LagSampler(transport, () => this.lagTargets(), this.logger);
+        const lag = new LagSampler(transport, () => this.lagTargets(), this.logger);
         const targets = new Map(this.resolved.map((a) => [a.name, a.options.latencyTargetMs]));
         this.metricsServer = await startMetricsServer(this.options.metricsPort, {
           workerId: this.id,
           scheduler: this.metrics,
           functions: this.functionMetrics,
-          lag: this.lag,
+          lag,
           targets,
           health: () => this.health(),
           leases: () => this.leases(),
