@@ -50,7 +50,7 @@ function quantileMs(s: PromScrape, app: string, q: number): number | null {
 }
 
 /** The raw number in a cell (data-value), or null when empty. */
-async function valueOf(page: Page, testId: string): Promise<number | null> {
+async function cellValue(page: Page, testId: string): Promise<number | null> {
   const v = await page.getAttribute(`[data-testid="${testId}"]`, 'data-value', { timeout: 5_000 });
   return v === null || v === '' ? null : Number(v);
 }
@@ -182,13 +182,13 @@ describe('the live view in a headless browser', () => {
       });
       const s = await scrape(lessor!.metricsAddress!);
       for (const app of ['orders', 'clicks']) {
-        expect(await valueOf(page, `app-${app}-met`), `${app} met`).toBe(
+        expect(await cellValue(page, `app-${app}-met`), `${app} met`).toBe(
           total(s, 'dirigo_deadlines_met_total', { app }),
         );
-        expect(await valueOf(page, `app-${app}-missed`), `${app} missed`).toBe(
+        expect(await cellValue(page, `app-${app}-missed`), `${app} missed`).toBe(
           total(s, 'dirigo_deadlines_missed_total', { app }),
         );
-        expect(await valueOf(page, `app-${app}-target`)).toBe(
+        expect(await cellValue(page, `app-${app}-target`)).toBe(
           total(s, 'dirigo_app_latency_target_seconds', { app }) * 1000,
         );
         for (const [q, id] of [
@@ -196,7 +196,7 @@ describe('the live view in a headless browser', () => {
           [0.99, 'p99-all'],
         ] as const) {
           const want = quantileMs(s, app, q);
-          const got = await valueOf(page, `app-${app}-${id}`);
+          const got = await cellValue(page, `app-${app}-${id}`);
           if (want === null) expect(got).toBeNull();
           else expect(got, `${app} ${id}`).toBeCloseTo(want, 6);
         }
@@ -206,22 +206,22 @@ describe('the live view in a headless browser', () => {
         ['orders', 'price'],
         ['clicks', 'campaign'],
       ] as const) {
-        expect(await valueOf(page, `fn-${app}-${f}-processed`), `${app}.${f} processed`).toBe(
+        expect(await cellValue(page, `fn-${app}-${f}-processed`), `${app}.${f} processed`).toBe(
           total(s, 'dirigo_records_processed_total', { app, fn: f }),
         );
-        expect(await valueOf(page, `fn-${app}-${f}-lag`), `${app}.${f} lag`).toBe(
+        expect(await cellValue(page, `fn-${app}-${f}-lag`), `${app}.${f} lag`).toBe(
           total(s, 'dirigo_consumer_lag_offsets', { app, fn: f }),
         );
       }
       expect(total(s, 'dirigo_records_processed_total', { app: 'orders' })).toBeGreaterThan(0);
       // The pool: this worker from its scheduler, the other from its load reports on the control topic.
       const self = lessor!.id.replace(/[^A-Za-z0-9_-]/g, '_');
-      expect(await valueOf(page, `worker-${self}-queued`)).toBe(total(s, 'dirigo_scheduler_queue_length'));
+      expect(await cellValue(page, `worker-${self}-queued`)).toBe(total(s, 'dirigo_scheduler_queue_length'));
       expect(await page.textContent(`[data-testid="worker-${other.id}-name"]`)).toBe(other.id);
       // Leasing: the hot key's lease with its lessee on the other worker, and the counters of the endpoint.
       expect(await page.textContent('[data-testid="lease-clicks-campaign-hot-lessees"]')).toContain(other.id);
-      expect(await valueOf(page, 'lease-forwarded')).toBe(total(s, 'dirigo_lease_forwarded_total'));
-      expect(await valueOf(page, 'lease-barriers')).toBe(total(s, 'dirigo_lease_barriers_total'));
+      expect(await cellValue(page, 'lease-forwarded')).toBe(total(s, 'dirigo_lease_forwarded_total'));
+      expect(await cellValue(page, 'lease-barriers')).toBe(total(s, 'dirigo_lease_barriers_total'));
       expect(total(s, 'dirigo_lease_barriers_total')).toBeGreaterThan(0);
       // Charts: uPlot drew each panel; the hot key has its series.
       expect(await page.locator('.uplot canvas').count()).toBeGreaterThanOrEqual(8);
