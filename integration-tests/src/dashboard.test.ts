@@ -154,6 +154,8 @@ describe('the live view in a headless browser', () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     await producer.disconnect();
+    const mark = (what: string) => process.stderr.write(`dashboard test: ${what} at ${Date.now() - t0} ms\n`);
+    mark('fed');
     const groups = [orders, clicks].flatMap((a) => [
       [
         `${ns}.${a.name}.${a.name === 'orders' ? 'validate' : 'campaign'}`,
@@ -166,6 +168,7 @@ describe('the live view in a headless browser', () => {
       return true;
     }, 60_000);
 
+    mark('processed');
     // The lessor of the hot key serves the page to look at.
     const lessor = workers.find((w) => w.leases().leases.some((l) => l.key === 'hot'));
     expect(lessor, 'a worker leases the hot key').toBeDefined();
@@ -175,12 +178,14 @@ describe('the live view in a headless browser', () => {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       await page.goto(`http://127.0.0.1:${lessor!.metricsAddress}/dashboard`);
       await page.waitForSelector('#status.live');
+      mark('page live');
       // Idle now: wait for two fresh frames, then the page and a scrape must agree.
       const framesNow = Number((await page.getAttribute('body', 'data-frames')) ?? '0');
       await page.waitForFunction(`Number(document.body.dataset.frames ?? 0) >= ${framesNow + 2}`, undefined, {
         timeout: 10_000,
       });
       const s = await scrape(lessor!.metricsAddress!);
+      mark('scraped');
       for (const app of ['orders', 'clicks']) {
         expect(await cellValue(page, `app-${app}-met`), `${app} met`).toBe(
           total(s, 'dirigo_deadlines_met_total', { app }),
