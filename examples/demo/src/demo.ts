@@ -1,7 +1,8 @@
 // `npm run demo`: runs the word-count and balances apps on one worker over a real Kafka (KAFKA_BROKERS, a
 // cluster started with `npm run kafka -- start`, or one started just for the demo), feeds them, shows what
-// the worker is doing, and checks the results against counts computed here. Each run uses its own namespace
-// and topics and deletes them at the end (`--keep` keeps them).
+// the worker is doing (and where its live view is), and checks the results against counts computed here. Each
+// run uses its own namespace and topics and deletes them at the end (`--keep` keeps them; `--stay` keeps the
+// worker and its live view running until Ctrl+C).
 import { parseArgs } from 'node:util';
 import { createLogger, type OutgoingRecord } from '@dirigo/core';
 import { type BalanceUpdate, balancesApp, type Transfer } from '@dirigo/example-balances';
@@ -26,6 +27,8 @@ async function main(): Promise<void> {
       lines: { type: 'string', default: '3000' },
       transfers: { type: 'string', default: '2000' },
       keep: { type: 'boolean' },
+      stay: { type: 'boolean' },
+      'metrics-port': { type: 'string', default: '0' },
     },
   });
   const lines = Number(values.lines);
@@ -49,9 +52,16 @@ async function main(): Promise<void> {
     { name: `${run}.lines`, partitions: 4 },
     { name: `${run}.transfers`, partitions: 4 },
   ]);
-  const worker = new Worker({ transport, apps: [wc, bal], logger, workerId: 'demo-worker' });
+  const worker = new Worker({
+    transport,
+    apps: [wc, bal],
+    logger,
+    workerId: 'demo-worker',
+    metricsPort: Number(values['metrics-port']),
+  });
   const t0 = Date.now();
   await worker.start();
+  out(`  live view: http://localhost:${worker.metricsAddress}/dashboard (Prometheus: /metrics)`);
   out(
     `  worker ${worker.id} hosts apps ${worker
       .apps()
@@ -159,6 +169,12 @@ async function main(): Promise<void> {
   out(
     `  balances: ${balances.size} accounts, sum of balances ${total} (${total === 0 ? 'money is conserved' : 'MONEY NOT CONSERVED'})`,
   );
+  if (values.stay) {
+    out(
+      `  still running: the live view is at http://localhost:${worker.metricsAddress}/dashboard; Ctrl+C stops`,
+    );
+    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  }
   await worker.stop();
   if (!values.keep) {
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(run));

@@ -316,6 +316,12 @@ export interface AppOptions {
    * under the dead-letter topic's `max.message.bytes`. Default 900000.
    */
   readonly deadLetterMaxBytes?: number;
+  /**
+   * Records a handler sends or emits carry the headers of the record it handles (all but `dirigo-*` ones), so
+   * user headers such as a tenant id cross every hop. False: only the W3C trace context (`traceparent`,
+   * `tracestate`) is carried. Default true.
+   */
+  readonly propagateHeaders?: boolean;
   /** State store: in memory (default) or persistent on disk under `stateDir`. */
   readonly store?: 'memory' | 'persistent';
   /** Directory of persistent stores. Default `./.dirigo-state`. */

@@ -43,7 +43,14 @@ export {
   type KeySerde,
   keys,
 } from './keys.ts';
-export { createLogger, type Logger, type LoggerOptions, silentLogger } from './logging.ts';
+export {
+  createLogger,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+  logFormat,
+  silentLogger,
+} from './logging.ts';
 export {
   type CheckMergeableOptions,
   checkMergeable,

@@ -39,6 +39,7 @@ describe('resolveApp', () => {
       deadLetterTopic: 'dirigo.shop.dlq',
       defaultPartitions: 4,
       maxConcurrentKeys: 16,
+      propagateHeaders: true,
       store: 'memory',
     });
     const f = app.functions.get('count')!;
@@ -86,6 +87,10 @@ describe('resolveApp', () => {
   it('rejects a bad store', () =>
     expect(fieldOf(() => resolveApp({ ...base(), options: { store: 'redis' as never } }))).toBe(
       'options.store',
+    ));
+  it('rejects a propagateHeaders that is not a boolean', () =>
+    expect(fieldOf(() => resolveApp({ ...base(), options: { propagateHeaders: 'no' as never } }))).toBe(
+      'options.propagateHeaders',
     ));
   it('rejects maxConcurrentKeys < 1', () =>
     expect(fieldOf(() => resolveApp({ ...base(), options: { maxConcurrentKeys: 0 } }))).toBe(

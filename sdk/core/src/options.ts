@@ -29,6 +29,7 @@ export const APP_DEFAULTS = Object.freeze({
   handlerTimeoutMs: 30_000,
   slowHandlerMs: 5_000,
   deadLetterMaxBytes: 900_000,
+  propagateHeaders: true,
   store: 'memory' as 'memory' | 'persistent',
   stateDir: './.dirigo-state',
   leasing: Object.freeze({ slots: 8, maxLessees: 4, idleRevokeMs: 2_000, stepBudgetMs: 50 }),
@@ -48,6 +49,8 @@ export interface ResolvedOptions {
   readonly handlerTimeoutMs: number;
   readonly slowHandlerMs: number;
   readonly deadLetterMaxBytes: number;
+  /** Records a handler sends or emits carry the headers of the record it handles (see `AppOptions`). */
+  readonly propagateHeaders: boolean;
   readonly store: 'memory' | 'persistent';
   readonly stateDir: string;
   readonly leasing: ResolvedLeasing;
@@ -168,6 +171,7 @@ const OPTION_KEYS: readonly (keyof AppOptions)[] = [
   'handlerTimeoutMs',
   'slowHandlerMs',
   'deadLetterMaxBytes',
+  'propagateHeaders',
   'store',
   'stateDir',
   'leasing',
@@ -207,6 +211,12 @@ function topicName(field: string, value: unknown): string {
       `'${String(value)}' is not a valid Kafka topic name (letters, digits, '.', '_', '-')`,
     );
   }
+  return value;
+}
+
+function bool(field: string, value: boolean | undefined, dflt: boolean): boolean {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'boolean') throw new ConfigError(field, `${String(value)} must be true or false`);
   return value;
 }
 
@@ -286,6 +296,11 @@ export function resolveOptions(appName: string, options: AppOptions = {}): Resol
       1,
       100_000,
       APP_DEFAULTS.maxConcurrentKeys,
+    ),
+    propagateHeaders: bool(
+      'options.propagateHeaders',
+      options.propagateHeaders,
+      APP_DEFAULTS.propagateHeaders,
     ),
     store: oneOf('options.store', options.store, ['memory', 'persistent'], APP_DEFAULTS.store),
     stateDir: nonEmpty('options.stateDir', options.stateDir, APP_DEFAULTS.stateDir),

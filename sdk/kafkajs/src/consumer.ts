@@ -54,6 +54,7 @@ import type {
 import { isConnectionError, isCoordinatorError, isRebalanceError, mapError } from './errors.ts';
 import { type KafkajsInternals, nextReadable } from './internals.ts';
 import { kafkajs } from './kafkajs-patches.ts';
+import { crashLevel } from './logging.ts';
 import { toIncomingRecords } from './records.ts';
 
 const { KafkaJSProtocolError } = kafkajs;
@@ -690,9 +691,18 @@ export class KafkajsConsumer implements DirigoConsumer {
   #onCrash(event: ConsumerCrashEvent): void {
     if (this.#closing) return;
     const { error, restart } = event.payload;
-    if (restart)
-      this.#logger.warn({ err: error }, 'kafkajs consumer crashed; it restarts and re-joins the group');
-    else this.#logger.error({ err: error }, 'kafkajs consumer crashed and will not restart; no more batches');
+    if (restart) {
+      // Retried by kafkajs: an expected condition (the coordinator is loading...) is not worth a stack trace.
+      const level = crashLevel(error);
+      if (level === 'debug')
+        this.#logger.debug({ err: error }, 'kafkajs consumer crashed; it restarts and re-joins the group');
+      else
+        this.#logger.warn(
+          { error: String(error) },
+          'kafkajs consumer crashed; it restarts and re-joins the group',
+        );
+    } else
+      this.#logger.error({ err: error }, 'kafkajs consumer crashed and will not restart; no more batches');
     this.#invalidate('kafkajs consumer crashed');
     this.#gate = this.#enqueue(() => this.#revokeAll('consumer crashed'));
   }

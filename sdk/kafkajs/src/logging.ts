@@ -6,6 +6,8 @@
 // - rebalance chatter ("The group is rebalancing", "not aware of this member", join/sync protocol errors) becomes
 //   info or debug;
 // - retried failures (connection errors, "Failed to send messages", metadata refreshes) become warn;
+// - expected conditions that kafkajs retries on its own ("The coordinator is loading", a crash of the consumer
+//   on such an error, after which it restarts and re-joins) become debug: nothing to act on;
 // - kafkajs INFO (joined group, pausing, stopping) becomes debug: this package logs the lifecycle it cares about.
 // Only crashes and truly unexpected errors stay at error.
 import type { Logger } from '@dirigo/core';
@@ -52,12 +54,13 @@ export function levelFor(entry: LogEntry): PinoLevel {
       // The per-request error log: the same error is thrown to the caller, which maps and handles it.
       if (message.startsWith('Response ')) return 'debug';
       if (message.startsWith('The coordinator is not aware of this member')) return 'info';
-      if (message.startsWith('Restarting the consumer')) return 'warn';
+      if (message.startsWith('Restarting the consumer'))
+        return isExpected(message) || isExpected(error) ? 'debug' : 'warn';
       // CONCURRENT_TRANSACTIONS: the previous commit is still completing on the broker; kafkajs retries at once.
       if (message.includes('another concurrent operation on the same transaction')) return 'debug';
       if (message.startsWith('Failed to send messages') || message.startsWith('Connection')) return 'warn';
-      if (message.startsWith('Crash:')) return isExpected(message) ? 'warn' : 'error';
-      if (isExpected(message) || isExpected(error)) return 'warn';
+      if (message.startsWith('Crash:')) return isExpected(message) ? 'debug' : 'error';
+      if (isExpected(message) || isExpected(error)) return 'debug';
       return 'error';
     case KAFKAJS_WARN:
       if (message.startsWith('The group is rebalancing')) return 'info';
@@ -68,6 +71,16 @@ export function levelFor(entry: LogEntry): PinoLevel {
     default:
       return 'trace';
   }
+}
+
+/**
+ * The level of "the kafkajs consumer crashed" when kafkajs restarts it: debug when the error is one it retries
+ * as part of normal operation (retriable, or an expected coordinator/rebalance condition), else warn.
+ */
+export function crashLevel(error: unknown): 'debug' | 'warn' {
+  const e = error as { retriable?: unknown; message?: unknown; name?: unknown } | undefined;
+  if (e?.retriable === true) return 'debug';
+  return isExpected(`${String(e?.name ?? '')} ${String(e?.message ?? error)}`) ? 'debug' : 'warn';
 }
 
 /** The kafkajs level matching a pino level, so kafkajs skips building entries nobody will see. */

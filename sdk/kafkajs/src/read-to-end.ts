@@ -51,6 +51,7 @@ import type {
 import { isUnknownTopicError, mapError } from './errors.ts';
 import { type KafkajsInternals, nextReadable } from './internals.ts';
 import { kafkajs } from './kafkajs-patches.ts';
+import { crashLevel } from './logging.ts';
 import { toIncomingRecords } from './records.ts';
 
 const { AssignerProtocol } = kafkajs;
@@ -338,7 +339,10 @@ export async function readToEnd(
     if (!event.payload.restart) {
       failOnce(mapError(event.payload.error, { operation: 'readToEnd: consumer crashed' }));
     } else {
-      logger.warn({ err: event.payload.error }, 'readToEnd consumer crashed; kafkajs restarts it');
+      const error = event.payload.error;
+      if (crashLevel(error) === 'debug')
+        logger.debug({ err: error }, 'readToEnd consumer crashed; kafkajs restarts it');
+      else logger.warn({ error: String(error) }, 'readToEnd consumer crashed; kafkajs restarts it');
     }
   });
 

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { KafkajsAdmin } from './admin.ts';
 import { mapError } from './errors.ts';
 import { nextReadable, parseBatchHeaders } from './internals.ts';
-import { levelFor } from './logging.ts';
+import { crashLevel, levelFor } from './logging.ts';
 import {
   chunkRecords,
   dirigoPartitioner,
@@ -143,6 +143,36 @@ describe('logging', () => {
     expect(levelFor(entry(4, 'Consumer has joined the group'))).toBe('debug');
     expect(levelFor(entry(1, 'Crash: KafkaJSNumberOfRetriesExceeded: boom'))).toBe('error');
     expect(levelFor(entry(1, 'Failed to send messages: leader not available'))).toBe('warn');
+  });
+
+  it('logs expected conditions that kafkajs retries at debug, not warn', () => {
+    // "The coordinator is loading" while a group coordinator (re)loads its offsets: kafkajs retries.
+    expect(
+      levelFor(
+        entry(1, '[Connection] Response GroupCoordinator', {
+          error: 'The coordinator is loading and hence cannot process requests',
+        }),
+      ),
+    ).toBe('debug');
+    expect(
+      levelFor(
+        entry(1, 'Crash: KafkaJSProtocolError: The coordinator is loading and hence cant process requests'),
+      ),
+    ).toBe('debug');
+    expect(
+      levelFor(entry(1, 'Restarting the consumer in 1000ms', { error: 'The coordinator is loading' })),
+    ).toBe('debug');
+    expect(levelFor(entry(1, 'Crash: KafkaJSNumberOfRetriesExceeded: boom'))).toBe('error');
+    // The consumer's own "crashed; it restarts" line.
+    expect(
+      crashLevel(
+        Object.assign(new Error('The coordinator is loading and hence cant process requests'), {
+          retriable: true,
+        }),
+      ),
+    ).toBe('debug');
+    expect(crashLevel(new Error('The group is rebalancing, so a rejoin is needed'))).toBe('debug');
+    expect(crashLevel(new Error('something nobody expected'))).toBe('warn');
   });
 });
 

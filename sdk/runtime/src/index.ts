@@ -52,6 +52,7 @@ export {
   type WorkerView,
 } from './scheduler/index.ts';
 export { type CellAddress, type ChangelogKey, decodeChangelogKey } from './state/cell-key.ts';
+export type { TracingOptions } from './trace/tracing.ts';
 export {
   type AppStats,
   type AppStatus,

@@ -27,6 +27,8 @@ import type { LeaseCounters } from './lease/lease-metrics.ts';
 import { type LeasingFaults, WorkerLeasing } from './lease/leasing.ts';
 import type { LeaseView } from './lease/lessor.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { FunctionMetricsTable } from './metrics/function-metrics.ts';
+import { LagSampler, type LagTarget } from './metrics/lag.ts';
 import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
 import { Dispatcher } from './scheduler/dispatcher.ts';
 import { InMemorySchedulerMetrics, type SchedulerSnapshot } from './scheduler/metrics.ts';
@@ -36,6 +38,7 @@ import { spacePrefix, storeKey } from './state/cell-key.ts';
 import { type KeyValueStore, MemoryStore } from './state/store.ts';
 import { GroupMember } from './task/group-member.ts';
 import type { StepOutput } from './task/step-output.ts';
+import { Tracing, type TracingOptions } from './trace/tracing.ts';
 
 export type WorkerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 const TRANSITIONS: Record<WorkerState, readonly WorkerState[]> = {
@@ -105,6 +108,11 @@ export interface WorkerOptions {
   readonly loadReportIntervalMs?: number;
   /** Log a metrics summary (per app satisfaction, p99, throughput; utilisation) this often, ms. Default 10000; 0 disables. */
   readonly metricsLogIntervalMs?: number;
+  /**
+   * OpenTelemetry spans per step and per handler (see `TracingOptions`). Default: the global tracer provider of
+   * `@opentelemetry/api`, i.e. no spans unless an SDK is installed; `traceparent` headers are carried either way.
+   */
+  readonly tracing?: TracingOptions;
   /**
    * Test-only: faults injected into leasing to prove that the invariants' tests notice a broken invariant
    * (merges skipped, stale replies accepted, sync replies dropped). Never set it in production.
@@ -181,6 +189,8 @@ export class Worker {
   private ticker: NodeJS.Timeout | undefined;
   private readonly dispatcher: Dispatcher | undefined;
   private readonly metrics: InMemorySchedulerMetrics | undefined;
+  /** Counters and histograms per (app, function): the Prometheus endpoint and the live view read them. */
+  private readonly functionMetrics = new FunctionMetricsTable();
   private metricsServer: MetricsServer | undefined;
   private control: ControlChannel | undefined;
   private metricsLogger: NodeJS.Timeout | undefined;
@@ -193,6 +203,7 @@ export class Worker {
   /** Group members being stopped: their app id and the end of their stop. */
   private readonly stoppingMembers = new Map<GroupMember, { id: string; done: Promise<void> }>();
   private stopPhase: StopProgress['phase'] = 'not stopping';
+  private readonly tracing: Tracing;
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -200,7 +211,10 @@ export class Worker {
     this.logger = (options.logger ?? silentLogger()).child({ worker: this.id });
     this.clock = options.clock ?? systemClock;
     this.lifecycle = new Lifecycle('worker', 'created', TRANSITIONS, this.logger);
-    this.leasing = new WorkerLeasing(this.id, options.leasingFaults);
+    this.tracing = new Tracing(options.tracing);
+    this.leasing = new WorkerLeasing(this.id, options.leasingFaults, (app, fn) =>
+      this.functionMetrics.get(app, fn),
+    );
     this.leasing.setPeers(() => this.peers());
     checkWorkerOptions(options);
     // Validate every app before touching Kafka: a wrong option fails fast with the field named.
@@ -244,7 +258,7 @@ export class Worker {
     if (options.scheduler !== false) {
       const policyName = options.scheduler?.policy ?? 'edf';
       const policy = createPolicy(policyName, options.scheduler?.options ?? {});
-      this.metrics = new InMemorySchedulerMetrics({ clock: this.clock });
+      this.metrics = new InMemorySchedulerMetrics({ clock: this.clock, functions: this.functionMetrics });
       this.dispatcher = new Dispatcher({
         policy,
         clock: this.clock,
@@ -356,6 +370,24 @@ export class Worker {
     return { leases, counters: this.leasing.counters, slots: this.leasing.ownSlots() };
   }
 
+  /** The partitions each function group owns here, with their positions (for the lag metric). */
+  private lagTargets(): LagTarget[] {
+    const out: LagTarget[] = [];
+    for (const [id, members] of this.runners) {
+      // Metrics label apps by name (as the scheduler's metrics do), not by `<namespace>.<name>`.
+      const app = this.resolved.find((a) => appId(a) === id)?.name ?? id;
+      for (const m of members) {
+        out.push({
+          app,
+          fn: m.spec.name,
+          topic: m.spec.topic,
+          positions: () => m.openTasks().map((t) => ({ partition: t.input.partition, position: t.position })),
+        });
+      }
+    }
+    return out;
+  }
+
   /**
    * Counters and status per app, keyed by app name; an app whose name another app on this worker shares (in
    * another namespace) is keyed by `<namespace>.<name>` instead.
@@ -406,16 +438,27 @@ export class Worker {
       }
       for (const app of this.resolved) await this.startApp(app);
       if (this.options.metricsPort !== undefined && this.metrics) {
-        this.metricsServer = await startMetricsServer({
-          port: this.options.metricsPort,
-          host: this.options.metricsHost ?? '127.0.0.1',
-          metrics: this.metrics,
-          workerId: this.id,
-          health: () => this.health(),
-          leases: () => this.leases(),
-        });
+        const lag = new LagSampler(transport, () => this.lagTargets(), this.logger);
+        const targets = new Map(this.resolved.map((a) => [a.name, a.options.latencyTargetMs]));
+        this.metricsServer = await startMetricsServer(
+          this.options.metricsPort,
+          this.options.metricsHost ?? '127.0.0.1',
+          {
+            workerId: this.id,
+            scheduler: this.metrics,
+            functions: this.functionMetrics,
+            lag,
+            targets,
+            health: () => this.health(),
+            leases: () => this.leases(),
+            peers: () => this.peers(),
+            slots: () => this.leasing.ownSlots(),
+            handlers: () => this.watchdog.counters,
+          },
+        );
+        const { host, port } = this.metricsServer;
         this.logger.info(
-          { host: this.metricsServer.host, port: this.metricsServer.port },
+          { host, port, dashboard: `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/dashboard` },
           'metrics endpoint listening',
         );
       }
@@ -494,6 +537,7 @@ export class Worker {
       priorityHeader,
       metaCache: { at: Number.NaN, headers: undefined },
       watchdog: this.watchdog,
+      tracing: this.tracing,
       ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
     });
     // Functions keep state and timers in changelogs; routers (re-keying ingresses) have neither.
@@ -504,7 +548,7 @@ export class Worker {
     const members: GroupMember[] = [];
     this.runners.set(id, members);
     const watched = this.assignments.wrap(this.options.transport);
-    const taskDeps = (logger: Logger) => ({
+    const taskDeps = (logger: Logger, fn: string) => ({
       transport: watched,
       sharedProducer: this.sharedProducer!,
       clock: this.clock,
@@ -515,7 +559,7 @@ export class Worker {
         app.options.store === 'persistent'
           ? (await import('./state/lmdb-store.ts')).LmdbStore.open(app.options.stateDir, t, p)
           : new MemoryStore(),
-      onStep: (out: StepOutput) => this.onStep(id, out),
+      onStep: (out: StepOutput) => this.onStep(id, app.name, fn, out),
     });
     const memberOptions = {
       sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
@@ -523,6 +567,7 @@ export class Worker {
       concurrency: this.options.concurrency ?? 4,
       detachAfterMs: this.options.detachAfterMs ?? 1_000,
       onAppStopped: (err: AppStoppedError) => void this.stopApp(id, err),
+      onStepRetried: (fn: string) => void this.functionMetrics.get(app.name, fn).retried++,
     };
     const leasingDeps = this.leasing.deps;
     for (const e of envs) {
@@ -535,13 +580,18 @@ export class Worker {
           exactlyOnce: app.options.guarantee === 'exactly_once',
           body: () => new FunctionBody(e, leasingDeps),
         },
-        taskDeps(e.logger),
+        taskDeps(e.logger, e.fn.name),
         memberOptions,
       );
       members.push(member);
       await member.start(this.id);
     }
-    const lessees = this.leasing.member(app, envs, taskDeps(log.child({ fn: '__lease' })), memberOptions);
+    const lessees = this.leasing.member(
+      app,
+      envs,
+      taskDeps(log.child({ fn: '__lease' }), '__lease'),
+      memberOptions,
+    );
     if (lessees !== undefined) {
       members.push(lessees);
       await lessees.start(this.id);
@@ -556,7 +606,12 @@ export class Worker {
     return s;
   }
 
-  private onStep(id: string, out: StepOutput): void {
+  private onStep(id: string, app: string, fn: string, out: StepOutput): void {
+    const m = this.functionMetrics.get(app, fn);
+    m.processed += out.processed;
+    m.deadLettered += out.deadLettered;
+    m.forwarded += out.forwarded;
+    m.steps++;
     const s = this.stats.get(id);
     if (s === undefined) return;
     s.processed += out.processed;

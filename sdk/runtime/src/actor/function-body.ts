@@ -3,9 +3,11 @@
 // messages of leased keys (forwards, barriers, partial replies). A router (a re-keying ingress) is the same body
 // over a synthetic function without state.
 import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
+import { SpanStatusCode } from '@opentelemetry/api';
 import type { LeaseCounters, SlotDirectory } from '../lease/lease-metrics.ts';
 import { LESSOR_STATES } from '../lease/lease-table.ts';
 import { type LeaseFaults, type LeaseView, Lessor } from '../lease/lessor.ts';
+import type { ModeObserver } from '../metrics/function-metrics.ts';
 import { H_FIRED } from '../protocol/headers.ts';
 import { internalMap, StateCatalog } from '../state/catalog.ts';
 import { storeKey } from '../state/cell-key.ts';
@@ -14,6 +16,7 @@ import type { BodyState, TaskBody, TaskContext } from '../task/input-task.ts';
 import type { StepOutput } from '../task/step-output.ts';
 import { sourceId, timeTopology } from '../time/topology.ts';
 import { WatermarkTracker } from '../time/watermarks.ts';
+import { startStepSpan } from '../trace/tracing.ts';
 import type { FunctionEnv } from './function-env.ts';
 import { timerHeaders } from './message-context.ts';
 import { StepRunner } from './step-runner.ts';
@@ -23,6 +26,8 @@ export interface LeasingDeps {
   readonly directory: SlotDirectory;
   readonly counters: LeaseCounters;
   readonly faults?: LeaseFaults & { readonly watermarkMax?: boolean };
+  /** The observer of a leasable function's actor modes (metrics). */
+  readonly modes?: (app: string, fn: string) => ModeObserver;
 }
 
 /** Internal map of a partition's watermark marks (apps using event time). */
@@ -102,13 +107,35 @@ export class FunctionBody implements TaskBody {
         counters: this.leasing.counters,
         logger: this.env.logger.child({ partition: task.partition }),
         ...(this.leasing.faults === undefined ? {} : { faults: this.leasing.faults }),
+        ...(this.leasing.modes === undefined
+          ? {}
+          : { modes: this.leasing.modes(this.env.app.name, this.env.fn.name) }),
       });
       this.runner.lessor = this.lessor;
     }
   }
 
   run(records: readonly IncomingRecord[], out: StepOutput): Promise<void> {
-    return this.runner!.run(records, out, this.queue);
+    const runner = this.runner!;
+    const tracer = this.env.tracing?.tracer();
+    runner.tracer = tracer;
+    if (tracer === undefined) return runner.run(records, out, this.queue);
+    const env = this.env;
+    const where = { app: env.app.name, fn: env.fn.name, group: env.fn.group, worker: env.workerId };
+    const span = startStepSpan(tracer, where, env.fn.topic, this.partition, records);
+    runner.stepSpan = span;
+    return runner.run(records, out, this.queue).then(
+      () => {
+        span.setAttributes({ 'dirigo.processed': out.processed, 'dirigo.dead_lettered': out.deadLettered });
+        span.end();
+      },
+      (e: unknown) => {
+        span.recordException(e instanceof Error ? e : new Error(String(e)));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+        throw e;
+      },
+    );
   }
 
   wantsStep(now: number): boolean {

@@ -4,6 +4,7 @@
 import type { Logger, RecordHeaders, ResolvedApp, ResolvedFunction, ResolvedIngress } from '@dirigo/core';
 import type { Clock } from '../clock.ts';
 import type { Dispatcher } from '../scheduler/dispatcher.ts';
+import type { Tracing } from '../trace/tracing.ts';
 import type { HandlerWatchdog } from './watchdog.ts';
 
 export interface FunctionEnv {
@@ -29,6 +30,8 @@ export interface FunctionEnv {
   readonly metaCache: { at: number; headers: RecordHeaders | undefined };
   /** The worker's data-plane scheduler; without one, a step runs its records in offset order. */
   readonly dispatcher?: Dispatcher;
+  /** Spans per step and per handler (OpenTelemetry); absent: none. */
+  readonly tracing?: Tracing;
 }
 
 /** A synthetic function that re-keys an ingress topic onto its target function's topic. */

@@ -22,6 +22,8 @@ import type { ScheduledMessage } from '../scheduler/types.ts';
 import { storeKey } from '../state/cell-key.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { TimerEntry, Timers } from '../state/timers.ts';
+import { H_TRACEPARENT, H_TRACESTATE } from '../trace/traceparent.ts';
+import type { HandlerSpan } from '../trace/tracing.ts';
 import { type FunctionEnv, partitionsOf } from './function-env.ts';
 import { keyBytesFor, keyText } from './keys.ts';
 
@@ -36,8 +38,32 @@ export interface MessageTime {
   readonly watermark: number;
 }
 
-/** Metadata headers for records caused by `record`; computed once per incoming record. */
-export function metaHeaders(env: FunctionEnv, record: IncomingRecord): RecordHeaders {
+/**
+ * Headers of the records caused by `record` (computed once per incoming record): the scheduling metadata
+ * (`dirigo-ingest`, `dirigo-deadline`, `dirigo-priority`), the record's own headers other than `dirigo-*` ones
+ * (only `traceparent` and `tracestate` when the app sets `propagateHeaders: false`), and `traceparent` replaced
+ * by the handler span's when tracing records one.
+ */
+export function metaHeaders(env: FunctionEnv, record: IncomingRecord, traceparent?: Buffer): RecordHeaders {
+  const base = schedulingHeaders(env, record);
+  const carried = carriedHeaders(record.headers, env.app.options.propagateHeaders);
+  if (carried === undefined && traceparent === undefined) return base;
+  return { ...carried, ...(traceparent === undefined ? {} : { [H_TRACEPARENT]: traceparent }), ...base };
+}
+
+/** The record's headers a hop carries on, or undefined when there are none. */
+function carriedHeaders(h: RecordHeaders, all: boolean): RecordHeaders | undefined {
+  let out: RecordHeaders | undefined;
+  for (const name in h) {
+    if (name.startsWith('dirigo-')) continue;
+    if (!all && name !== H_TRACEPARENT && name !== H_TRACESTATE) continue;
+    out ??= {};
+    out[name] = h[name]!;
+  }
+  return out;
+}
+
+function schedulingHeaders(env: FunctionEnv, record: IncomingRecord): RecordHeaders {
   const h = record.headers;
   const ingest = h[H_INGEST];
   if (ingest !== undefined && h[H_DEADLINE] !== undefined) {
@@ -85,6 +111,8 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   outputs: OutgoingRecord[] | undefined;
   /** This message's state writes, newest last. */
   undo: UndoEntry[] | undefined;
+  /** The handler's span, when tracing records one: outputs carry its `traceparent`. */
+  span: HandlerSpan | undefined;
   private readonly env: FunctionEnv;
   private readonly partitionState: StateLayer | undefined;
   private readonly timers: Timers | undefined;
@@ -252,7 +280,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   }
 
   private metaHeaders(): RecordHeaders {
-    if (this.meta === undefined) this.meta = metaHeaders(this.env, this.origin);
+    if (this.meta === undefined) this.meta = metaHeaders(this.env, this.origin, this.span?.traceparent);
     return this.meta;
   }
 

@@ -15,11 +15,26 @@ export const MODE_TRANSITIONS: Readonly<Record<ActorMode, readonly ActorMode[]>>
   CRITICAL: ['RUNNABLE'],
 };
 
-/** Checks and logs one transition of actor `key`; throws on a transition the table does not allow (a bug). */
-export function transition(logger: Logger, key: string, from: ActorMode, to: ActorMode): ActorMode {
+/** Where transitions are counted (metrics); see `ModeObserver` in metrics/function-metrics.ts. */
+export interface ModeCounter {
+  transition(from: ActorMode, to: ActorMode): void;
+}
+
+/**
+ * Checks, logs and counts (in `counter`, when given) one transition of actor `key`; throws on a transition the
+ * table does not allow (a bug).
+ */
+export function transition(
+  logger: Logger,
+  key: string,
+  from: ActorMode,
+  to: ActorMode,
+  counter?: ModeCounter,
+): ActorMode {
   if (!MODE_TRANSITIONS[from].includes(to)) {
     throw new Error(`internal: actor '${key}' cannot go from ${from} to ${to}`);
   }
   logger.debug({ key, from, to }, `actor ${to}`);
+  counter?.transition(from, to);
   return to;
 }

@@ -7,6 +7,7 @@
 
 import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
 import { actorId } from '@dirigo/core';
+import type { Span, Tracer } from '@opentelemetry/api';
 import { AppStoppedError } from '../errors.ts';
 import {
   deadlineOf,
@@ -30,6 +31,7 @@ import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { Timers } from '../state/timers.ts';
 import type { StepOutput } from '../task/step-output.ts';
 import type { WatermarkTracker } from '../time/watermarks.ts';
+import { HandlerSpan } from '../trace/tracing.ts';
 import type { FunctionEnv } from './function-env.ts';
 import { keyText } from './keys.ts';
 import { MessageContext, type MessageTime, metaHeaders } from './message-context.ts';
@@ -67,6 +69,9 @@ export class StepRunner {
   lessor: StepLessor | undefined;
   /** The partition's watermark (apps using event time), once attached. */
   tracker: WatermarkTracker | undefined;
+  /** The tracer of the current step (undefined: no spans) and its step span. */
+  tracer: Tracer | undefined;
+  stepSpan: Span | undefined;
   /** The partition's watermark after the current step's records (what a message seen out of position gets). */
   private stepWatermark = Number.NEGATIVE_INFINITY;
   /** The WATERMARK records of the current step, with the index of the record they come before. */
@@ -408,11 +413,17 @@ export class StepRunner {
         ? undefined
         : this.timeOf(record, message, watermark ?? this.keyWms.get(key) ?? this.stepWatermark);
     const ctx = new MessageContext(this.env, this.state, this.timers, record, key, scheduled, critical, time);
+    const span = this.tracer === undefined ? undefined : this.handlerSpan(record, key);
+    ctx.span = span;
     let result: unknown;
     try {
-      result = this.env.fn.definition.handler(ctx as never, message as never);
+      const handler = this.env.fn.definition.handler;
+      result =
+        span === undefined
+          ? handler(ctx as never, message as never)
+          : span.run(() => handler(ctx as never, message as never));
     } catch (e) {
-      this.rollback(ctx);
+      this.rollback(ctx, e);
       return this.fail(record, e, 'handler', out);
     }
     if (isThenable(result)) return this.await(ctx, record, out, Promise.resolve(result));
@@ -435,7 +446,7 @@ export class StepRunner {
       return p.then(
         () => this.finish(ctx, out),
         (e: unknown) => {
-          this.rollback(ctx);
+          this.rollback(ctx, e);
           this.fail(record, e, 'handler', out);
         },
       );
@@ -466,7 +477,7 @@ export class StepRunner {
         expire: (error) =>
           settle(() => {
             ctx.expire(error);
-            this.rollback(ctx);
+            this.rollback(ctx, error);
             this.fail(record, error, 'timeout', out);
           }),
       });
@@ -474,7 +485,7 @@ export class StepRunner {
         () => settle(() => this.finish(ctx, out)),
         (e: unknown) =>
           settle(() => {
-            this.rollback(ctx);
+            this.rollback(ctx, e);
             this.fail(record, e, 'handler', out);
           }),
       );
@@ -500,13 +511,21 @@ export class StepRunner {
     return { eventTime, watermark: forwarded ?? watermark };
   }
 
+  private handlerSpan(record: IncomingRecord, key: string): HandlerSpan {
+    const env = this.env;
+    const where = { app: env.app.name, fn: env.fn.name, group: env.fn.group, worker: env.workerId };
+    return new HandlerSpan(this.tracer!, where, record, key, this.stepSpan);
+  }
+
   private finish(ctx: MessageContext, out: StepOutput): void {
+    ctx.span?.end();
     out.processed++;
     const o = ctx.outputs;
     if (o !== undefined) for (let i = 0; i < o.length; i++) out.outputs.push(o[i]!);
   }
 
-  private rollback(ctx: MessageContext): void {
+  private rollback(ctx: MessageContext, error: unknown): void {
+    ctx.span?.end(error);
     if (ctx.undo !== undefined) this.state?.rollback(ctx.undo);
   }
 

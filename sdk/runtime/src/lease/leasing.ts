@@ -4,6 +4,7 @@
 import type { ResolvedApp, TopicSpec } from '@dirigo/core';
 import type { LeasingDeps } from '../actor/function-body.ts';
 import type { FunctionEnv } from '../actor/function-env.ts';
+import type { ModeObserver } from '../metrics/function-metrics.ts';
 import { twoChoices } from '../scheduler/policies/shared.ts';
 import type { PeerLoad } from '../scheduler/types.ts';
 import { GroupMember, type GroupMemberOptions } from '../task/group-member.ts';
@@ -26,10 +27,13 @@ export class WorkerLeasing implements SlotDirectory {
   private readonly slotCounts = new Map<string, number>();
   private peers: () => readonly PeerLoad[] = () => [];
   private rr = 0;
+  private readonly modes: ((app: string, fn: string) => ModeObserver) | undefined;
 
-  constructor(workerId: string, faults?: LeasingFaults) {
+  /** `modes` gives the observer of each leasable function's actor modes (metrics). */
+  constructor(workerId: string, faults?: LeasingFaults, modes?: (app: string, fn: string) => ModeObserver) {
     this.workerId = workerId;
     this.faults = faults;
+    this.modes = modes;
   }
 
   /** What lessors of this worker use. */
@@ -38,6 +42,7 @@ export class WorkerLeasing implements SlotDirectory {
       directory: this,
       counters: this.counters,
       ...(this.faults === undefined ? {} : { faults: this.faults }),
+      ...(this.modes === undefined ? {} : { modes: this.modes }),
     };
   }
 

@@ -12,6 +12,7 @@ import { actorKeyBytes } from '@dirigo/core';
 import type { FunctionEnv } from '../actor/function-env.ts';
 import { type ActorMode, transition } from '../actor/mode.ts';
 import type { StepRunner } from '../actor/step-runner.ts';
+import type { ModeObserver } from '../metrics/function-metrics.ts';
 import {
   decodeCells,
   decodeControl,
@@ -44,6 +45,8 @@ export interface LessorDeps {
   readonly logger: Logger;
   /** Test-only faults that break an invariant on purpose (the tests prove they would notice). */
   readonly faults?: LeaseFaults;
+  /** Counts this function's mode transitions and blocked time (metrics). */
+  readonly modes?: ModeObserver;
 }
 
 /** Faults a test can inject to check that the invariants' tests fail when an invariant is broken. */
@@ -222,10 +225,10 @@ export class Lessor {
       return;
     }
     // No lessee holds a partial: the lessor's state is complete, the barrier is this message alone.
-    transition(this.d.logger, key, 'RUNNABLE', 'CRITICAL');
+    transition(this.d.logger, key, 'RUNNABLE', 'CRITICAL', this.d.modes);
     this.d.counters.barriers++;
     const done = this.d.runner.execute(record, key, out, scheduled, true, decoded);
-    const back = () => void transition(this.d.logger, key, 'CRITICAL', 'RUNNABLE');
+    const back = () => void transition(this.d.logger, key, 'CRITICAL', 'RUNNABLE', this.d.modes);
     if (done === undefined) return back();
     return done.then(back);
   }
@@ -239,7 +242,7 @@ export class Lessor {
       waits.push({ slot, seq, final: false, epoch: rec.epoch });
     }
     if (rec.dirty.length > 0) this.d.counters.syncs++;
-    transition(this.d.logger, key, 'RUNNABLE', 'BLOCKED');
+    transition(this.d.logger, key, 'RUNNABLE', 'BLOCKED', this.d.modes);
     return { ...rec, seq, dirty: [], waiting: waits, mode: 'BLOCKED', blockedSince: this.d.env.clock.now() };
   }
 
@@ -301,9 +304,10 @@ export class Lessor {
 
   /** Every reply is in: run the key's queued messages here, alone and in order, then back to RUNNABLE. */
   private async runBarrier(key: string, rec: LeaseRecord): Promise<void> {
-    transition(this.d.logger, key, 'BLOCKED', 'CRITICAL');
+    transition(this.d.logger, key, 'BLOCKED', 'CRITICAL', this.d.modes);
     const now = this.d.env.clock.now();
     this.d.counters.blockedMs += Math.max(0, now - rec.blockedSince);
+    this.d.modes?.blocked(now - rec.blockedSince);
     this.d.counters.blockedPeriods++;
     this.d.counters.barriers++;
     const queued = this.table.drain(key, this.scratch);
@@ -312,7 +316,7 @@ export class Lessor {
       const done = this.d.runner.execute(q.record, key, this.out!, undefined, q.critical, undefined);
       if (done !== undefined) await done;
     }
-    transition(this.d.logger, key, 'CRITICAL', 'RUNNABLE');
+    transition(this.d.logger, key, 'CRITICAL', 'RUNNABLE', this.d.modes);
     for (const slot of rec.slots) {
       this.control(slot, {
         v: 1,

@@ -7,7 +7,7 @@ import { SlidingWindow } from './window.ts';
 /** Cost estimates, per-app recorders and busy time. */
 export class Accounting {
   private readonly costs = new Map<string, Map<string, CostStats>>();
-  private readonly sinks = new Map<string, AppMetricsSink>();
+  private readonly sinks = new Map<string, Map<string, AppMetricsSink>>();
   private readonly busy: SlidingWindow;
   private readonly metrics: SchedulerMetrics;
   private readonly defaultCostMs: number;
@@ -56,12 +56,17 @@ export class Accounting {
     s.samples++;
   }
 
-  /** The metrics recorder of an app, cached. */
-  sinkFor(app: string): AppMetricsSink {
-    let s = this.sinks.get(app);
+  /** The metrics recorder of an app's function, cached. */
+  sinkFor(app: string, fn: string): AppMetricsSink {
+    let s = this.sinks.get(app)?.get(fn);
     if (s === undefined) {
-      s = this.metrics.app(app);
-      this.sinks.set(app, s);
+      s = this.metrics.app(app, fn);
+      let m = this.sinks.get(app);
+      if (m === undefined) {
+        m = new Map();
+        this.sinks.set(app, m);
+      }
+      m.set(fn, s);
     }
     return s;
   }

@@ -142,7 +142,7 @@ export class Dispatcher {
       q = new PartitionQueue(
         first,
         this.acct.costStats(first.app, first.fn),
-        this.acct.sinkFor(first.app),
+        this.acct.sinkFor(first.app, first.fn),
         this.loadOf(first.app),
       );
       this.queues.set(q.id, q);
@@ -181,7 +181,7 @@ export class Dispatcher {
       const msg = messages[i]!;
       msg.enqueuedAt = now;
       const d = msg.critical === true ? 'admit' : this.guard.arrival(msg, this.view);
-      const sink = msg.app === q.app ? q.sink : this.acct.sinkFor(msg.app);
+      const sink = msg.app === q.app && msg.fn === q.fn ? q.sink : this.acct.sinkFor(msg.app, msg.fn);
       if (d === 'admit') {
         sink.arrival('admit', 1);
       } else if (d === 'defer') {
@@ -238,7 +238,7 @@ export class Dispatcher {
     const d = this.guard.send(msg, target, this.view);
     if (d === 'hold') {
       this.counters.held++;
-      this.acct.sinkFor(msg.app).held();
+      this.acct.sinkFor(msg.app, msg.fn).held();
     }
     return d;
   }
@@ -463,13 +463,13 @@ export class Dispatcher {
   }
 
   private complete(q: PartitionQueue, b: Batch, msg: ScheduledMessage, start: number, end: number): void {
-    const same = msg.app === q.app;
+    const same = msg.app === q.app && msg.fn === q.fn;
     const cost = end - start;
-    this.acct.observeCost(same && msg.fn === q.fn ? q.cost : this.acct.costStats(msg.app, msg.fn), cost);
+    this.acct.observeCost(same ? q.cost : this.acct.costStats(msg.app, msg.fn), cost);
     const queueing = start - msg.enqueuedAt;
     const latency = end - msg.ingest;
     const met = end <= msg.deadline;
-    (same ? q.sink : this.acct.sinkFor(msg.app)).completed(end, queueing, cost, latency, met);
+    (same ? q.sink : this.acct.sinkFor(msg.app, msg.fn)).completed(end, queueing, cost, latency, met);
     this.view.now = end;
     this.guard.complete(msg, cost, latency, queueing, met, this.view);
     if (--b.remaining === 0) this.settle(b);

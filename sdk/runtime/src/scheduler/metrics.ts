@@ -1,7 +1,9 @@
 // Scheduler metrics: per app the user-satisfaction rate (share of messages completed by their deadline),
 // end-to-end latency and queueing-delay histograms, throughput; per worker utilisation and queue lengths.
-// `noopSchedulerMetrics` costs nothing; `InMemorySchedulerMetrics.snapshot()` returns plain JSON.
+// `noopSchedulerMetrics` costs nothing; `InMemorySchedulerMetrics.snapshot()` returns plain JSON, and its
+// per-function table (fixed buckets, counters) is what the Prometheus endpoint exports.
 import { type Clock, systemClock } from '../clock.ts';
+import { type FunctionMetrics, FunctionMetricsTable } from '../metrics/function-metrics.ts';
 import { type HistogramSummary, LogHistogram } from './histogram.ts';
 import { SlidingWindow } from './window.ts';
 
@@ -42,8 +44,11 @@ export interface WorkerSample {
 
 /** Where the dispatcher reports. Implement it to export elsewhere; the default does nothing. */
 export interface SchedulerMetrics {
-  /** The recorder of one app (called once per app and queue; keep the result). */
-  app(app: string): AppMetricsSink;
+  /**
+   * The recorder of one app's function (called once per app, function and queue; keep the result). `fn` is
+   * absent for callers that do not know it.
+   */
+  app(app: string, fn?: string): AppMetricsSink;
   /** The worker sample of a tick. */
   worker(sample: WorkerSample): void;
   /** A policy hook threw or returned something invalid. */
@@ -149,12 +154,41 @@ class AppRecorder implements AppMetricsSink {
   }
 }
 
+/** Records into the app's recorder (JSON snapshot) and the function's (Prometheus) in one call. */
+class FunctionSink implements AppMetricsSink {
+  private readonly app: AppRecorder;
+  private readonly fn: FunctionMetrics;
+
+  constructor(app: AppRecorder, fn: FunctionMetrics) {
+    this.app = app;
+    this.fn = fn;
+  }
+  arrival(outcome: ArrivalOutcome, count: number): void {
+    this.app.arrival(outcome, count);
+  }
+  completed(at: number, queueingMs: number, costMs: number, latencyMs: number, metDeadline: boolean): void {
+    this.app.completed(at, queueingMs, costMs, latencyMs, metDeadline);
+    this.fn.completed(queueingMs, latencyMs, metDeadline);
+  }
+  failed(): void {
+    this.app.failed();
+  }
+  abandoned(count: number): void {
+    this.app.abandoned(count);
+  }
+  held(): void {
+    this.app.held();
+  }
+}
+
 /** Options of `InMemorySchedulerMetrics`. */
 export interface InMemorySchedulerMetricsOptions {
   /** Default: wall-clock time. */
   readonly clock?: Clock;
   /** Window of the throughput rate, ms. Default 10000. */
   readonly windowMs?: number;
+  /** Where per-function histograms and counters go. Default: a table of its own (`functions`). */
+  readonly functions?: FunctionMetricsTable;
 }
 
 /**
@@ -170,6 +204,8 @@ export class InMemorySchedulerMetrics implements SchedulerMetrics {
   private readonly windowMs: number;
   private readonly startedAt: number;
   private readonly apps = new Map<string, AppRecorder>();
+  /** Per (app, function): latency and queueing buckets, met and missed deadlines (see metrics/). */
+  readonly functions: FunctionMetricsTable;
   private readonly errors: Record<string, number> = {};
   private lastSample: WorkerSample | null = null;
 
@@ -177,15 +213,16 @@ export class InMemorySchedulerMetrics implements SchedulerMetrics {
     this.clock = options.clock ?? systemClock;
     this.windowMs = options.windowMs ?? 10_000;
     this.startedAt = this.clock.now();
+    this.functions = options.functions ?? new FunctionMetricsTable();
   }
 
-  app(app: string): AppMetricsSink {
+  app(app: string, fn?: string): AppMetricsSink {
     let r = this.apps.get(app);
     if (r === undefined) {
       r = new AppRecorder(this.startedAt, this.windowMs);
       this.apps.set(app, r);
     }
-    return r;
+    return fn === undefined ? r : new FunctionSink(r, this.functions.get(app, fn));
   }
 
   worker(sample: WorkerSample): void {

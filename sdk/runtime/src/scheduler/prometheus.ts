@@ -1,5 +1,6 @@
-// Prometheus exposition of the scheduler metrics (prom-client): metrics whose values are read from a
-// `SchedulerSnapshot` at scrape time, so the hot path never touches prom-client.
+// Prometheus exposition of the scheduler's worker-level metrics (prom-client): arrivals, utilisation, in-flight
+// messages, queue lengths and policy errors, read from a `SchedulerSnapshot` at scrape time, so the hot path
+// never touches prom-client.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { SchedulerSnapshot } from './metrics.ts';
 
@@ -8,19 +9,13 @@ export interface SnapshotSource {
   snapshot(): SchedulerSnapshot;
 }
 
-const QUANTILES = [
-  ['0.5', 'p50'],
-  ['0.99', 'p99'],
-  ['0.999', 'p999'],
-] as const;
-
 /**
- * Registers the scheduler metrics in `registry`, each filled from one `source.snapshot()` per scrape:
- * `<prefix>satisfaction_ratio{app}`, `<prefix>completed_total{app}`, `<prefix>met_deadline_total{app}`,
- * `<prefix>latency_ms{app,quantile}`, `<prefix>queueing_ms{app,quantile}`, `<prefix>throughput_per_second{app}`,
+ * Registers the scheduler's own metrics in `registry`, each filled from one `source.snapshot()` per scrape:
  * `<prefix>arrivals_total{app,outcome}`, `<prefix>utilisation_ratio`, `<prefix>in_flight`,
  * `<prefix>queue_length{queue,app,fn}` and `<prefix>policy_errors_total{hook}`. Default prefix
- * `dirigo_scheduler_`.
+ * `dirigo_scheduler_`. Latency, queueing and deadlines are histograms and counters per app and function
+ * (`registerWorkerMetrics` in metrics/prometheus.ts), not quantiles: quantiles of several workers cannot be
+ * added up.
  *
  * @example
  * const registry = new Registry();
@@ -47,64 +42,6 @@ export function registerSchedulerMetrics(
   };
   const registers = [registry];
 
-  const perApp = (
-    name: string,
-    help: string,
-    value: (a: SchedulerSnapshot['apps'][string]) => number | null,
-  ) =>
-    new Gauge({
-      name: `${prefix}${name}`,
-      help,
-      labelNames: ['app'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [app, a] of Object.entries(snap().apps)) {
-          const v = value(a);
-          if (v !== null) this.set({ app }, v);
-        }
-      },
-    });
-  const perAppCounter = (
-    name: string,
-    help: string,
-    value: (a: SchedulerSnapshot['apps'][string]) => number,
-  ) =>
-    new Counter({
-      name: `${prefix}${name}`,
-      help,
-      labelNames: ['app'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [app, a] of Object.entries(snap().apps)) this.inc({ app }, value(a));
-      },
-    });
-  const quantiles = (
-    name: string,
-    help: string,
-    pick: (a: SchedulerSnapshot['apps'][string]) => Record<string, number>,
-  ) =>
-    new Gauge({
-      name: `${prefix}${name}`,
-      help,
-      labelNames: ['app', 'quantile'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [app, a] of Object.entries(snap().apps)) {
-          const s = pick(a);
-          for (const [q, field] of QUANTILES) this.set({ app, quantile: q }, s[field] ?? 0);
-        }
-      },
-    });
-
-  perApp('satisfaction_ratio', 'Share of messages completed by their deadline', (a) => a.satisfaction);
-  perAppCounter('completed_total', 'Messages completed', (a) => a.completed);
-  perAppCounter('met_deadline_total', 'Messages completed by their deadline', (a) => a.metDeadline);
-  perApp('throughput_per_second', 'Completions per second over the recent window', (a) => a.throughputPerSec);
-  quantiles('latency_ms', 'End-to-end latency at completion (now - ingest), ms', (a) => ({ ...a.latencyMs }));
-  quantiles('queueing_ms', 'Time queued on this worker before running, ms', (a) => ({ ...a.queueingMs }));
   new Counter({
     name: `${prefix}arrivals_total`,
     help: 'Arrival decisions',

@@ -32,6 +32,8 @@ export interface GroupMemberOptions {
    */
   readonly detachAfterMs?: number;
   readonly onAppStopped: (error: AppStoppedError) => void;
+  /** A step of function `fn` failed and its batch will be delivered again (metrics). */
+  readonly onStepRetried?: (fn: string) => void;
 }
 
 /** What the member consumes and how its tasks are made. */
@@ -279,10 +281,19 @@ export class GroupMember {
         this.options.onAppStopped(stop);
         throw stop;
       }
-      this.logger.warn(
-        { err: e, partition: batch.partition, failures },
-        'step failed; the batch will be retried',
-      );
+      this.options.onStepRetried?.(this.spec.name);
+      // Expected during rebalances and failovers (fenced, revoked, retriable): debug, unless it keeps failing.
+      if (transient && failures < MAX_PERMANENT_FAILURES) {
+        this.logger.debug(
+          { err: e, partition: batch.partition, failures },
+          'step failed; the batch will be retried',
+        );
+      } else {
+        this.logger.warn(
+          { err: e, partition: batch.partition, failures },
+          'step failed; the batch will be retried',
+        );
+      }
       throw e;
     }
   }

@@ -146,6 +146,11 @@ export class InputTask {
     return { topic: this.input.topic, partition: this.input.partition };
   }
 
+  /** The next input offset this task will process (metrics: consumer lag). */
+  get position(): number {
+    return this.nextOffset;
+  }
+
   /** Committed state, for tests and inspection. */
   get stateLayer(): StateLayer | undefined {
     return this.state;

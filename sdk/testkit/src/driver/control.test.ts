@@ -52,7 +52,7 @@ describe('control topic', () => {
 });
 
 describe('metrics endpoint', () => {
-  it('serves the scheduler metrics for Prometheus', async () => {
+  it('serves the worker metrics for Prometheus', async () => {
     const kafka = new MemoryKafka({ retryBackoffMs: 1 });
     const transport = new MemoryTransport(kafka);
     await (await transport.admin()).createTopics([{ name: 'in', partitions: 1 }]);
@@ -65,8 +65,8 @@ describe('metrics endpoint', () => {
     const res = await fetch(`http://127.0.0.1:${worker.metricsAddress}/metrics`);
     const text = await res.text();
     expect(res.status).toBe(200);
-    expect(text).toMatch(/dirigo_scheduler_completed_total\{app="noop",worker="[^"]+"\} 1/);
-    expect(text).toContain('dirigo_scheduler_satisfaction_ratio');
+    expect(text).toMatch(/dirigo_message_latency_seconds_count\{app="noop",fn="f",worker="[^"]+"\} 1/);
+    expect(text).toMatch(/dirigo_deadlines_met_total\{app="noop",fn="f",worker="[^"]+"\} 1/);
     expect(text).toMatch(/dirigo_lease_forwarded_total\{worker="[^"]+"\} 0/);
     await worker.stop();
     await kafka.close();

@@ -209,7 +209,7 @@ describe('a handler that never finishes', () => {
     });
 
   it('fails alone after handlerTimeoutMs: dead-lettered, its writes rolled back, its key goes on', async () => {
-    const driver = await TestDriver.start(hanging('dead-letter'), { ingressPartitions: 1 });
+    const driver = await TestDriver.start(hanging('dead-letter'), { ingressPartitions: 1, metrics: true });
     await driver.pipe('in', [
       { key: 'k', value: { hang: true } },
       { key: 'k', value: {} },
@@ -226,6 +226,10 @@ describe('a handler that never finishes', () => {
     await driver.settle();
     expect(await driver.state('hang', 'f', 'k', 'n')).toBe(1);
     expect((await driver.output('out')).map((r) => r.value)).not.toContain('late');
+    // Counted for Prometheus too: one slow handler, one given up.
+    const text = await (await fetch(`http://127.0.0.1:${driver.workers[0]!.metricsAddress}/metrics`)).text();
+    expect(text).toMatch(/^dirigo_handlers_slow_total\{[^}]*\} 1$/m);
+    expect(text).toMatch(/^dirigo_handlers_timed_out_total\{[^}]*\} 1$/m);
     await driver.stop();
   });
 

@@ -50,6 +50,13 @@ export interface TestDriverOptions {
   readonly scheduler?: SchedulerOptions | false;
   /** Test-only faults injected into leasing on every worker (see `WorkerOptions.leasingFaults`). */
   readonly leasingFaults?: WorkerOptions['leasingFaults'];
+  /**
+   * Serve each worker's metrics endpoint (`/metrics`, `/dashboard`, ...) on a free port (read it from
+   * `driver.workers[i].metricsAddress`). Default false.
+   */
+  readonly metrics?: boolean;
+  /** Tracing options of every worker (see `WorkerOptions.tracing`). */
+  readonly tracing?: WorkerOptions['tracing'];
 }
 
 /** A record to pipe in. `value` is encoded with the ingress serde of the topic (JSON if none). */
@@ -138,6 +145,8 @@ export class TestDriver {
         sessionTimeoutMs: 60_000,
         ...(this.options.scheduler === undefined ? {} : { scheduler: this.options.scheduler }),
         ...(this.options.leasingFaults === undefined ? {} : { leasingFaults: this.options.leasingFaults }),
+        ...(this.options.metrics === true ? { metricsPort: 0 } : {}),
+        ...(this.options.tracing === undefined ? {} : { tracing: this.options.tracing }),
       });
       this.workers.push(worker);
       await worker.start();
