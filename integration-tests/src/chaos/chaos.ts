@@ -15,7 +15,7 @@ import { EventLog } from './events.ts';
 import { planFaults, runFaults } from './faults.ts';
 import type { ShapeName } from './names.ts';
 import { topics } from './names.ts';
-import { WorkerProcs, repoRoot } from './procs.ts';
+import { repoRoot, WorkerProcs } from './procs.ts';
 import { describeBehind, waitSettled } from './progress.ts';
 import { type ChaosResult, type Mode, seeded } from './run-chaos-lib.ts';
 

@@ -24,8 +24,8 @@ import {
   failures,
   type LeasingResult,
   leasingAggregateLine,
-  leasingSeedLine,
   passed as leasingPassed,
+  leasingSeedLine,
 } from './leasing/result.ts';
 import { type LeasingOptions, runLeasingChaos } from './leasing/run.ts';
 import { parseShapes } from './names.ts';

@@ -3,8 +3,8 @@
 // created -> starting -> running -> stopping -> stopped (or failed), one log line per transition.
 import { hostname } from 'node:os';
 import {
-  actorId,
   type AppDefinition,
+  actorId,
   ConfigError,
   type Logger,
   partitionFor,
@@ -17,6 +17,7 @@ import {
 } from '@dirigo/core';
 import { FunctionBody } from './actor/function-body.ts';
 import { type FunctionEnv, routerFunction } from './actor/function-env.ts';
+import { openSerdes } from './actor/serde-hooks.ts';
 import { HandlerWatchdog } from './actor/watchdog.ts';
 import { type Clock, systemClock } from './clock.ts';
 import { ControlChannel } from './control/control-channel.ts';
@@ -311,6 +312,7 @@ export class Worker {
       const transport = this.options.transport;
       this.sharedProducer = transport.producer({ clientId: `${this.id}.shared` });
       await this.sharedProducer.connect();
+      await openSerdes(this.resolved);
       for (const app of this.resolved) await this.startApp(app);
       if (this.options.metricsPort !== undefined && this.metrics) {
         this.metricsServer = await startMetricsServer(

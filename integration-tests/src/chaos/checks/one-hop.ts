@@ -1,7 +1,7 @@
 // Tracker and checks of the `one-hop` shape (the keyed counter): every seq must come out once, and each key's
 // final count (changelog, and the highest count it emitted) must equal the records sent with that key.
 import type { Transport } from '@dirigo/core';
-import { APP, changelogOf, COUNTER_KEYS, groupOf, topics } from '../names.ts';
+import { APP, COUNTER_KEYS, changelogOf, groupOf, topics } from '../names.ts';
 import { readChangelog, readTopic, Tally } from '../read.ts';
 import type { CounterOutput } from '../shapes/one-hop.ts';
 import { type Draft, type ShapeHarness, VerdictBuilder } from './shape.ts';

@@ -4,7 +4,7 @@
 import type { Transport } from '@dirigo/core';
 import { APP, AUCTIONS, BIDDERS, changelogOf, groupOf, HOT_AUCTION_SHARE, topics } from '../names.ts';
 import { readChangelog, readTopic, Tally } from '../read.ts';
-import type { Bid, BidderBid, BidderTotal, ClosedAuction, Close } from '../shapes/two-hop-timer.ts';
+import type { Bid, BidderBid, BidderTotal, Close, ClosedAuction } from '../shapes/two-hop-timer.ts';
 import { type Draft, type ShapeHarness, VerdictBuilder } from './shape.ts';
 
 interface AuctionExpect {

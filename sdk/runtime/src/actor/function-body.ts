@@ -15,6 +15,7 @@ import { sourceId, timeTopology } from '../time/topology.ts';
 import { WatermarkTracker } from '../time/watermarks.ts';
 import type { FunctionEnv } from './function-env.ts';
 import { timerHeaders } from './message-context.ts';
+import { needsPrepare, prepareStep } from './serde-hooks.ts';
 import { StepRunner } from './step-runner.ts';
 
 /** What a leasable function's lessor needs from the worker. */
@@ -37,9 +38,12 @@ export class FunctionBody implements TaskBody {
   private lessor: Lessor | undefined;
   private tracker: WatermarkTracker | undefined;
   private queue = '';
+  /** The function's serdes fetch things before decoding (schema registry): each step waits for them first. */
+  private readonly prepares: boolean;
 
   constructor(env: FunctionEnv, leasing?: LeasingDeps) {
     this.env = env;
+    this.prepares = needsPrepare(env.fn.serde, env.fn.keySerde);
     this.leasing = env.fn.leasable ? leasing : undefined;
     this.faults = leasing?.faults;
     this.kind = env.hasChangelog ? 'function' : 'router';
@@ -102,6 +106,10 @@ export class FunctionBody implements TaskBody {
   }
 
   run(records: readonly IncomingRecord[], out: StepOutput): Promise<void> {
+    if (this.prepares) {
+      const ready = prepareStep(records, this.env.fn.serde, this.env.fn.keySerde);
+      if (ready !== undefined) return ready.then(() => this.runner!.run(records, out, this.queue));
+    }
     return this.runner!.run(records, out, this.queue);
   }
 

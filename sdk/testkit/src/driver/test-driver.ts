@@ -166,10 +166,12 @@ export class TestDriver {
   }
 
   /** Produces raw bytes (e.g. an undecodable record) to a topic and settles. */
-  async pipeRaw(topic: string, key: string | null, value: Buffer | null): Promise<void> {
+  async pipeRaw(topic: string, key: string | Buffer | null, value: Buffer | null): Promise<void> {
     const producer = this.transport.producer();
     await producer.connect();
-    await producer.send([{ topic, key: key === null ? null : Buffer.from(key), value }]);
+    await producer.send([
+      { topic, key: key === null || Buffer.isBuffer(key) ? key : Buffer.from(key), value },
+    ]);
     await producer.disconnect();
     await this.settle();
   }
@@ -230,7 +232,12 @@ export class TestDriver {
   /** Every committed record of a topic, values decoded with the topic's egress (or function) serde. */
   async output<T = unknown>(topic: string): Promise<TestOutput<T>[]> {
     const serde = this.serdeFor(topic, 'egress') as Serde<T>;
-    return (await this.readAll(topic)).map((r) => ({
+    const records = await this.readAll(topic);
+    // Schema-registry serdes fetch the writer schemas first (see Serde.prepare).
+    if (serde.prepare !== undefined) {
+      for (const r of records) if (r.value !== null) await serde.prepare(r.value);
+    }
+    return records.map((r) => ({
       key: r.key === null ? null : r.key.toString('utf8'),
       keyBytes: r.key,
       value: (r.value === null ? null : serde.deserialize(r.value)) as T,
