@@ -1,6 +1,7 @@
 // The `dirigo` command line: `dirigo worker <app-module>... [--brokers host:port,...]`.
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger } from '@dirigo/core';
+import { isVerb, runVerb } from './cli/verbs.ts';
 import { loadApps, runWorkerProcess } from './process.ts';
 import type { PolicyOptions } from './scheduler/types.ts';
 import type { SchedulerOptions } from './worker.ts';
@@ -35,6 +36,7 @@ const parse = (argv: string[]) =>
   });
 
 async function main(argv: string[]): Promise<void> {
+  if (isVerb(argv[0])) return runVerb(argv[0]!, argv.slice(1)); // record, replay, topics, state, lag, dlq: cli/
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);

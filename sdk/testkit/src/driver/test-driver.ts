@@ -17,6 +17,9 @@ import {
   type Clock,
   type LeaseCounters,
   type LeaseView,
+  type RecordedRecord,
+  readRecordFile,
+  replayRecords,
   type SchedulerOptions,
   Worker,
   type WorkerOptions,
@@ -174,6 +177,34 @@ export class TestDriver {
     ]);
     await producer.disconnect();
     await this.settle();
+  }
+
+  /**
+   * Produces the records of a record file (`dirigo record --topic T > file.jsonl`, or records read with
+   * `readRecordFile`) with their exact bytes, and settles: a production incident becomes a regression test.
+   * By default each record goes to its recorded topic and partition with its recorded timestamp; `topic` sends
+   * them all to one topic, `partitions: 'key'` places them by key (when the topic has fewer partitions),
+   * `timestamps: 'now'` stamps them with the test clock. Resolves with the number of records produced.
+   */
+  async pipeFile(
+    file: string | readonly RecordedRecord[],
+    options: {
+      topic?: string;
+      partitions?: 'original' | 'key';
+      timestamps?: 'original' | 'now';
+      settle?: boolean;
+    } = {},
+  ): Promise<number> {
+    const recorded = typeof file === 'string' ? await readRecordFile(file) : file;
+    // `now` is the test clock's, not the wall clock's.
+    const now = this.clock.now();
+    const records = options.timestamps === 'now' ? recorded.map((r) => ({ ...r, timestamp: now })) : recorded;
+    await replayRecords(this.transport, records, {
+      ...(options.topic === undefined ? {} : { topic: options.topic }),
+      ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+    });
+    if (options.settle !== false) await this.settle();
+    return records.length;
   }
 
   /** Moves the test clock, fires due timers on every worker, and settles. */
