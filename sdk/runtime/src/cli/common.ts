@@ -12,6 +12,20 @@ import {
 } from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 
+// kafkajs 2.2.4 sets a negative timeout on Node 24 (tulios/kafkajs#1751): harmless, but it would print a
+// warning in the middle of a verb's output.
+const emitWarning = process.emitWarning;
+process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+  const first = rest[0];
+  const type = typeof first === 'string' ? first : (first as { type?: string } | undefined)?.type;
+  if (
+    type === 'TimeoutNegativeWarning' ||
+    (warning instanceof Error && warning.name === 'TimeoutNegativeWarning')
+  )
+    return;
+  (emitWarning as (...args: unknown[]) => void).call(this, warning, ...rest);
+} as typeof process.emitWarning;
+
 /** A verb's result: the process exit code. 0 done, 1 failed or found problems, 2 bad usage. */
 export type ExitCode = 0 | 1 | 2;
 
