@@ -26,6 +26,12 @@ process.emitWarning = function (this: NodeJS.Process, warning: string | Error, .
   (emitWarning as (...args: unknown[]) => void).call(this, warning, ...rest);
 } as typeof process.emitWarning;
 
+// `dirigo record ... | head`: the reader went away; that is the end of the output, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 /** A verb's result: the process exit code. 0 done, 1 failed or found problems, 2 bad usage. */
 export type ExitCode = 0 | 1 | 2;
 
