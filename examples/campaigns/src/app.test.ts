@@ -2,8 +2,8 @@ import { createPolicy, registerPolicy, type SchedulingPolicy, unregisterPolicy }
 import { TestDriver } from '@dirigo/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import app, {
-  CLICKS_TOPIC,
   type CampaignMessage,
+  CLICKS_TOPIC,
   GRACE_MS,
   HOUR_MS,
   type HourlyReport,

@@ -27,6 +27,7 @@ export {
   resolveNexmarkOptions,
   type Skew,
 } from './options.ts';
+export * from './queries/index.ts';
 export { eventOffsetMs, type RateShape, validateRate } from './rate.ts';
 export {
   DEFAULT_WRITE_BATCH,
@@ -37,4 +38,3 @@ export {
   type WriteNexmarkResult,
   writeNexmark,
 } from './writer.ts';
-export * from './queries/index.ts';
