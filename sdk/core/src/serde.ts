@@ -1,5 +1,6 @@
 // Serdes: how message values, keys and state values become bytes and back. JSON is the default; any object
-// with `serialize`/`deserialize` plugs in (schema-registry formats such as Avro are not built yet).
+// with `serialize`/`deserialize` plugs in. Serdes that need a schema registry (`@dirigo/avro`) stay synchronous
+// on the record path: their optional `open` and `prepare` fetch what they need before records are handled.
 import { SerdeError } from './errors.ts';
 
 /** Turns values of type `T` into bytes and back. `deserialize` throws `SerdeError` on bad input. */
@@ -8,6 +9,21 @@ export interface Serde<T> {
   readonly name: string;
   serialize(value: T): Buffer;
   deserialize(data: Buffer): T;
+  /**
+   * Optional. Called once when a worker (or the TestDriver) starts, before any record is read or written, for
+   * every serde of its apps (messages, keys, ingresses, egresses, state): a schema-registry serde registers or
+   * looks up its writer schema here, so `serialize` never waits. A rejection fails the worker's start.
+   */
+  open?(): Promise<void>;
+  /**
+   * Optional. Called before a step on the value (or key) of each record this serde is about to decode: returns
+   * a promise when `deserialize(data)` needs something fetched first (the writer schema of a schema id not yet
+   * cached), `undefined` when it is ready (the common case: no promise, no allocation). A rejected promise fails
+   * the step, which is retried (the registry is unreachable); an answer that makes the record undecodable (an
+   * unknown schema id) should resolve and let `deserialize` throw a `SerdeError` with the reason, so the record
+   * follows the app's error policy (dead letter). Serdes without it (JSON and the other built-ins) cost nothing.
+   */
+  prepare?(data: Buffer): Promise<void> | undefined;
 }
 
 /** JSON (UTF-8). The default serde for messages and state. */

@@ -26,5 +26,18 @@ export {
 export { cachedKafka, fetchKafka, type KafkaDistribution } from './fetch.ts';
 export { cacheRoot, repoRoot } from './paths.ts';
 export { describeCluster, waitReady } from './probe.ts';
+export {
+  CCOMPAT_PATH,
+  DEFAULT_REGISTRY_PORT,
+  DEFAULT_REGISTRY_VERSION,
+  type EnsuredRegistry,
+  ensureRegistry,
+  fetchRegistry,
+  type RegistryProcess,
+  registryAnswers,
+  runningRegistry,
+  type StartRegistryOptions,
+  startRegistry,
+} from './registry.ts';
 export { type ClusterStatus, readStatus, runningCluster } from './status.ts';
 export { hasMaven, javaVersion } from './tools.ts';

@@ -7,6 +7,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, type Logger } from '@dirigo/core';
+import { isVerb, runVerb } from './cli/verbs.ts';
 import {
   checkHost,
   checkPath,
@@ -70,6 +71,7 @@ function usageError(message: string): never {
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (isVerb(argv[0])) return runVerb(argv[0]!, argv.slice(1)); // record, replay, topics, state, lag, dlq: cli/
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);

@@ -29,6 +29,15 @@ export { pendingRecords } from './lag.ts';
 export type { LeaseCounters } from './lease/lease-metrics.ts';
 export type { LeasingFaults } from './lease/leasing.ts';
 export type { LeaseView } from './lease/lessor.ts';
+export { parseBound, type RecordBound, type RecordOptions, recordTopic } from './replay/record.ts';
+// `runWorkerProcess` and `loadApps` (they bring the kafkajs transport) are in `@dirigo/runtime/process`.
+export {
+  encodeRecordLine,
+  parseRecordLine,
+  type RecordedRecord,
+  readRecordFile,
+} from './replay/record-file.ts';
+export { type ReplayOptions, replayRecords } from './replay/replay.ts';
 export {
   type AppSnapshot,
   type ArrivalDecision,
@@ -62,4 +71,3 @@ export {
   type WorkerOptions,
   type WorkerState,
 } from './worker.ts';
-// `runWorkerProcess` and `loadApps` (they bring the kafkajs transport) are in `@dirigo/runtime/process`.

@@ -17,6 +17,7 @@ import {
 } from '@dirigo/core';
 import { FunctionBody } from './actor/function-body.ts';
 import { type FunctionEnv, routerFunction } from './actor/function-env.ts';
+import { openSerdes } from './actor/serde-hooks.ts';
 import { HandlerWatchdog } from './actor/watchdog.ts';
 import { AssignmentWatch } from './assignment-watch.ts';
 import { type Clock, systemClock } from './clock.ts';
@@ -436,6 +437,7 @@ export class Worker {
         );
         this.assignmentTimer.unref();
       }
+      await openSerdes(this.resolved);
       for (const app of this.resolved) await this.startApp(app);
       if (this.options.metricsPort !== undefined && this.metrics) {
         const lag = new LagSampler(transport, () => this.lagTargets(), this.logger);

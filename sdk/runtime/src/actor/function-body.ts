@@ -19,6 +19,7 @@ import { WatermarkTracker } from '../time/watermarks.ts';
 import { startStepSpan } from '../trace/tracing.ts';
 import type { FunctionEnv } from './function-env.ts';
 import { timerHeaders } from './message-context.ts';
+import { needsPrepare, prepareStep } from './serde-hooks.ts';
 import { StepRunner } from './step-runner.ts';
 
 /** What a leasable function's lessor needs from the worker. */
@@ -46,9 +47,12 @@ export class FunctionBody implements TaskBody {
   private partition = -1;
   private queue = '';
   private readonly firedHeaders = (t: TimerEntry): RecordHeaders => this.timerHeaders(t);
+  /** The function's serdes fetch things before decoding (schema registry): each step waits for them first. */
+  private readonly prepares: boolean;
 
   constructor(env: FunctionEnv, leasing?: LeasingDeps) {
     this.env = env;
+    this.prepares = needsPrepare(env.fn.serde, env.fn.keySerde);
     this.leasing = env.fn.leasable ? leasing : undefined;
     this.faults = leasing?.faults;
     this.kind = env.hasChangelog ? 'function' : 'router';
@@ -116,6 +120,15 @@ export class FunctionBody implements TaskBody {
   }
 
   run(records: readonly IncomingRecord[], out: StepOutput): Promise<void> {
+    if (this.prepares) {
+      const ready = prepareStep(records, this.env.fn.serde, this.env.fn.keySerde);
+      if (ready !== undefined) return ready.then(() => this.runTraced(records, out));
+    }
+    return this.runTraced(records, out);
+  }
+
+  /** Runs the step, in a step span when tracing is on. */
+  private runTraced(records: readonly IncomingRecord[], out: StepOutput): Promise<void> {
     const runner = this.runner!;
     const tracer = this.env.tracing?.tracer();
     runner.tracer = tracer;

@@ -18,6 +18,7 @@ import type {
 import { actorId, actorKeyBytes } from '@dirigo/core';
 import type { FunctionEnv } from '../actor/function-env.ts';
 import { timerHeaders } from '../actor/message-context.ts';
+import { needsPrepare, prepareStep } from '../actor/serde-hooks.ts';
 import { StepRunner } from '../actor/step-runner.ts';
 import { deadlineOf, ingestOf } from '../headers.ts';
 import {
@@ -127,6 +128,29 @@ export class LeaseSlotBody implements TaskBody {
     const n = records.length;
     const entries: Entry[] = new Array(n);
     for (let i = 0; i < n; i++) entries[i] = this.parse(records[i]!);
+    const ready = this.prepare(records, entries);
+    if (ready !== undefined) return ready.then(() => this.dispatch(records, entries, out));
+    return this.dispatch(records, entries, out);
+  }
+
+  /** Lets the serdes of forwarded messages fetch what decoding needs (see actor/serde-hooks.ts). */
+  private prepare(records: readonly IncomingRecord[], entries: readonly Entry[]): Promise<void> | undefined {
+    const waits: Promise<void>[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.kind !== 'forward' || !needsPrepare(e.fn.serde, e.fn.keySerde)) continue;
+      const p = prepareStep([records[i]!], e.fn.serde, e.fn.keySerde);
+      if (p !== undefined) waits.push(p);
+    }
+    return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);
+  }
+
+  private dispatch(
+    records: readonly IncomingRecord[],
+    entries: readonly Entry[],
+    out: StepOutput,
+  ): Promise<void> {
+    const n = records.length;
     const runOne = (i: number, scheduled?: ScheduledMessage) =>
       this.handle(records[i]!, entries[i]!, out, scheduled);
     const env = this.envs.values().next().value as FunctionEnv;

@@ -17,6 +17,9 @@ import {
   type Clock,
   type LeaseCounters,
   type LeaseView,
+  type RecordedRecord,
+  readRecordFile,
+  replayRecords,
   type SchedulerOptions,
   Worker,
   type WorkerOptions,
@@ -193,12 +196,42 @@ export class TestDriver {
   }
 
   /** Produces raw bytes (e.g. an undecodable record) to a topic and settles. */
-  async pipeRaw(topic: string, key: string | null, value: Buffer | null): Promise<void> {
+  async pipeRaw(topic: string, key: string | Buffer | null, value: Buffer | null): Promise<void> {
     const producer = this.transport.producer();
     await producer.connect();
-    await producer.send([{ topic, key: key === null ? null : Buffer.from(key), value }]);
+    await producer.send([
+      { topic, key: key === null || Buffer.isBuffer(key) ? key : Buffer.from(key), value },
+    ]);
     await producer.disconnect();
     await this.settle();
+  }
+
+  /**
+   * Produces the records of a record file (`dirigo record --topic T > file.jsonl`, or records read with
+   * `readRecordFile`) with their exact bytes, and settles: a production incident becomes a regression test.
+   * By default each record goes to its recorded topic and partition with its recorded timestamp; `topic` sends
+   * them all to one topic, `partitions: 'key'` places them by key (when the topic has fewer partitions),
+   * `timestamps: 'now'` stamps them with the test clock. Resolves with the number of records produced.
+   */
+  async pipeFile(
+    file: string | readonly RecordedRecord[],
+    options: {
+      topic?: string;
+      partitions?: 'original' | 'key';
+      timestamps?: 'original' | 'now';
+      settle?: boolean;
+    } = {},
+  ): Promise<number> {
+    const recorded = typeof file === 'string' ? await readRecordFile(file) : file;
+    // `now` is the test clock's, not the wall clock's.
+    const now = this.clock.now();
+    const records = options.timestamps === 'now' ? recorded.map((r) => ({ ...r, timestamp: now })) : recorded;
+    await replayRecords(this.transport, records, {
+      ...(options.topic === undefined ? {} : { topic: options.topic }),
+      ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+    });
+    if (options.settle !== false) await this.settle();
+    return records.length;
   }
 
   /** Moves the test clock, fires due timers on every worker, and settles. */
@@ -257,7 +290,12 @@ export class TestDriver {
   /** Every committed record of a topic, values decoded with the topic's egress (or function) serde. */
   async output<T = unknown>(topic: string): Promise<TestOutput<T>[]> {
     const serde = this.serdeFor(topic, 'egress') as Serde<T>;
-    return (await this.readAll(topic)).map((r) => ({
+    const records = await this.readAll(topic);
+    // Schema-registry serdes fetch the writer schemas first (see Serde.prepare).
+    if (serde.prepare !== undefined) {
+      for (const r of records) if (r.value !== null) await serde.prepare(r.value);
+    }
+    return records.map((r) => ({
       key: r.key === null ? null : r.key.toString('utf8'),
       keyBytes: r.key,
       value: (r.value === null ? null : serde.deserialize(r.value)) as T,
