@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, createLogger } from '@dirigo/core';
 import { loadApps, runWorkerProcess } from './process.ts';
 import type { PolicyOptions } from './scheduler/types.ts';
+import { SECURITY_FLAGS, SECURITY_USAGE, securityFromSettings } from './security-settings.ts';
 import type { SchedulerOptions } from './worker.ts';
 
 const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...] [--worker-id ID] [--log-level info]
@@ -14,7 +15,8 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
   --metrics-port  serves GET /metrics (Prometheus), /healthz (200 while live) and /readyz (200 once ready)
   --ready-file    exists while the worker is ready (every function joined its group, state restored)
   --policy        the scheduling policy: fifo, priority, edf (default), laxity, weighted-fair, dirigo, or one an
-                  app module registered (registerPolicy); --policy-options its options as JSON`;
+                  app module registered (registerPolicy); --policy-options its options as JSON
+${SECURITY_USAGE}`;
 
 const parse = (argv: string[]) =>
   parseArgs({
@@ -31,6 +33,7 @@ const parse = (argv: string[]) =>
       policy: { type: 'string' },
       'policy-options': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...SECURITY_FLAGS,
     },
   });
 
@@ -52,6 +55,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     const apps = await loadApps(modules);
     const scheduler = schedulerOf(values.policy, values['policy-options']);
+    const security = securityFromSettings(values, process.env);
     await runWorkerProcess({
       apps,
       logger,
@@ -62,6 +66,7 @@ async function main(argv: string[]): Promise<void> {
       ...(values['metrics-port'] ? { metricsPort: Number(values['metrics-port']) } : {}),
       ...(values['ready-file'] ? { readyFile: values['ready-file'] } : {}),
       ...(scheduler === undefined ? {} : { scheduler }),
+      ...(security === undefined ? {} : { security }),
     });
   } catch (e) {
     logger.fatal({ err: e }, (e as Error).message);

@@ -6,7 +6,8 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AppDefinition, ConfigError, createLogger, type Logger, type Transport } from '@dirigo/core';
-import { KafkajsTransport } from '@dirigo/kafkajs';
+import { KafkajsTransport, type KafkaSecurity } from '@dirigo/kafkajs';
+import { securityFromSettings } from './security-settings.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
 
 /** Imports app modules: each default-exports an app (or an array of apps), or exports `app`/`apps`. */
@@ -29,6 +30,12 @@ export async function loadApps(paths: readonly string[]): Promise<AppDefinition[
 export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 'logger'> {
   /** Comma-separated bootstrap servers. Default: env KAFKA_BROKERS. */
   readonly brokers?: string;
+  /**
+   * TLS and SASL of the kafkajs transport built from `brokers` (not used with `transport`). Default: from the
+   * environment (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SSL_CA_LOCATION, ...; see
+   * docs/operations.md), else PLAINTEXT. OAUTHBEARER (a token callback) can only be given here.
+   */
+  readonly security?: KafkaSecurity;
   readonly transport?: Transport;
   readonly logger?: Logger;
   /**
@@ -53,7 +60,9 @@ const READY_FILE_INTERVAL_MS = 250;
 /** Starts a worker and stops it gracefully on SIGTERM/SIGINT. Resolves with the running worker. */
 export async function runWorkerProcess(options: WorkerProcessOptions): Promise<Worker> {
   const logger = options.logger ?? createLogger();
-  const transport = options.transport ?? kafkajsFromEnv(options.brokers, logger);
+  const transport =
+    options.transport ??
+    kafkajsFromEnv(options.brokers, logger, options.security ?? securityFromSettings({}, process.env));
   const worker = new Worker({ ...options, transport, logger });
   const readyFile = options.readyFile === undefined ? undefined : followReadiness(worker, options.readyFile);
   const stop = stopOnSignals(worker, transport, logger, readyFile?.stop);
@@ -98,7 +107,11 @@ function followReadiness(worker: Worker, path: string): { stop(): void } {
   };
 }
 
-function kafkajsFromEnv(brokers: string | undefined, logger: Logger): Transport {
+function kafkajsFromEnv(
+  brokers: string | undefined,
+  logger: Logger,
+  security: KafkaSecurity | undefined,
+): Transport {
   const list = brokers ?? process.env.KAFKA_BROKERS;
   if (!list) {
     throw new ConfigError(
@@ -106,7 +119,12 @@ function kafkajsFromEnv(brokers: string | undefined, logger: Logger): Transport 
       'no Kafka to connect to: pass --brokers host:port or set KAFKA_BROKERS (`npm run kafka -- start` runs a local one)',
     );
   }
-  return new KafkajsTransport({ brokers: list.split(','), logger, clientId: 'dirigo-worker' });
+  return new KafkajsTransport({
+    brokers: list.split(','),
+    logger,
+    clientId: 'dirigo-worker',
+    ...(security === undefined ? {} : { security }),
+  });
 }
 
 /**
