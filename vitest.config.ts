@@ -32,6 +32,8 @@ export default defineConfig({
             'sdk/kafkajs/src/**/*.test.ts',
             'sdk/*/src/**/*.integration.test.ts',
           ],
+          // The container tests have their own config (vitest.containers.config.ts): they need podman.
+          exclude: ['**/node_modules/**', 'integration-tests/src/containers/**'],
           globalSetup: ['integration-tests/src/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 120_000,
