@@ -58,7 +58,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Whatever a failed test left: stop the workers first, then down; then anything labelled by this run.
   await run(podmanCompose(), ['-p', project, '-f', composeFile, 'stop', 'worker-1', 'worker-2'], { env });
-  await run(podmanCompose(), ['-p', project, '-f', composeFile, 'down'], { env });
+  await run(podmanCompose(), ['-p', project, '-f', composeFile, 'down', '-v'], { env });
   await removeLabelled(`io.podman.compose.project=${project}`);
 });
 
@@ -112,7 +112,7 @@ describe('docker/compose.yaml under podman-compose', () => {
     // A graceful stop, not podman's SIGKILL after the grace period.
     expect(stopMs).toBeLessThan(30_000);
     expect(await inspect(container('kafka'), '{{.State.Running}}')).toBe('true');
-    await compose('down');
+    await compose('down', '-v');
     expect(await containersLabelled(`io.podman.compose.project=${project}`)).toEqual([]);
   });
 });

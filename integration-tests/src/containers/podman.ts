@@ -103,7 +103,7 @@ export async function containersLabelled(label: string): Promise<string[]> {
 /** Removes, by id, every container that carries the label (what this run started). */
 export async function removeLabelled(label: string): Promise<void> {
   const ids = await containersLabelled(label);
-  if (ids.length > 0) await podman(['rm', '-f', '-t', '5', ...ids]);
+  if (ids.length > 0) await podman(['rm', '-f', '-v', '-t', '5', ...ids]);
 }
 
 /** Docker-compatible API of podman on a socket of its own, ended by pid in stop(). */

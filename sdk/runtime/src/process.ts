@@ -8,6 +8,9 @@ import { pathToFileURL } from 'node:url';
 import { type AppDefinition, ConfigError, createLogger, type Logger, type Transport } from '@dirigo/core';
 import { KafkajsTransport, type KafkaSecurity } from '@dirigo/kafkajs';
 import { securityFromSettings } from './security-settings.ts';
+
+export { SECURITY_SETTINGS, securityFromSettings } from './security-settings.ts';
+
 import { Worker, type WorkerOptions } from './worker.ts';
 
 /** Imports app modules: each default-exports an app (or an array of apps), or exports `app`/`apps`. */
