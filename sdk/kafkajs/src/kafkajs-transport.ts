@@ -85,7 +85,7 @@ interface Closeable {
 }
 
 /** Pauses between the attempts of the first-connection check when a protocol mismatch is likely. */
-const CONNECTION_CHECK_RETRY_MS = [500, 1000] as const;
+const CONNECTION_CHECK_RETRY_MS = [1000, 2000] as const;
 
 // Short backoff steps: kafkajs refreshes metadata right after a failure and then sleeps the backoff, so a long
 // backoff retries with metadata from before a leader moved. ~25 s in total, enough to ride over a failover.
