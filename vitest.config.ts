@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // One test runner for the whole tree, two projects:
 // - unit: pure and in-memory tests (sdk, examples), in parallel;
@@ -18,7 +18,12 @@ export default defineConfig({
         ...shared,
         test: {
           name: 'unit',
-          include: ['sdk/*/src/**/*.test.ts', 'examples/*/src/**/*.test.ts', 'connectors/*/src/**/*.test.ts'],
+          include: [
+            'sdk/*/src/**/*.test.ts',
+            'examples/*/src/**/*.test.ts',
+            'connectors/*/src/**/*.test.ts',
+            'docker/**/*.test.ts',
+          ],
           exclude: ['**/node_modules/**', 'sdk/kafkajs/**', '**/*.integration.test.ts'],
           testTimeout: 30_000,
         },
@@ -32,6 +37,8 @@ export default defineConfig({
             'sdk/kafkajs/src/**/*.test.ts',
             'sdk/*/src/**/*.integration.test.ts',
           ],
+          // The container tests have their own config (vitest.containers.config.ts): they need podman.
+          exclude: [...configDefaults.exclude, 'integration-tests/src/containers/**'],
           globalSetup: ['integration-tests/src/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 120_000,

@@ -47,6 +47,13 @@ export class PartitionsRevokedError extends DirigoError {}
 /** A transport-level failure (connection, timeout, broker error). `retriable` comes from the client. */
 export class TransportError extends DirigoError {}
 
+/**
+ * TLS or SASL failed: the broker's certificate is not trusted, the broker rejected the client's certificate or
+ * credentials, or the client and the listener disagree on the protocol. Never retriable: the settings must
+ * change. The message names the cause and the settings to look at; it never contains a secret.
+ */
+export class SecurityError extends TransportError {}
+
 /** A record could not be decoded by the declared serde. */
 export class SerdeError extends DirigoError {}
 

@@ -31,6 +31,7 @@ export {
   isFenced,
   isRetriable,
   PartitionsRevokedError,
+  SecurityError,
   SerdeError,
   TransportError,
   UnknownTopicError,

@@ -1,4 +1,5 @@
 // Admin on kafkajs.
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Admin as DirigoAdmin,
   type Logger,
@@ -10,7 +11,7 @@ import {
   UnknownTopicError,
 } from '@dirigo/core';
 import type { ITopicConfig, Admin as KAdmin } from 'kafkajs';
-import { isLeaderNotAvailable, isUnknownTopicError, mapError } from './errors.ts';
+import { causeChain, isLeaderNotAvailable, isUnknownTopicError, mapError } from './errors.ts';
 import type { KafkajsInternals } from './internals.ts';
 import { kafkajs } from './kafkajs-patches.ts';
 
@@ -23,6 +24,20 @@ const INTERNAL_TOPICS = new Set([
   '__share_group_state',
   '__cluster_metadata',
 ]);
+
+/** Attempts of an OffsetFetch while the group coordinator moves or loads (about 5 s in all). */
+const COORDINATOR_ATTEMPTS = 8;
+
+const COORDINATOR_MOVING = new Set([
+  'NOT_COORDINATOR_FOR_GROUP',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'GROUP_LOAD_IN_PROGRESS',
+]);
+
+/** The group's coordinator is not there yet (a new broker) or moving: asking again soon will do. */
+function isCoordinatorMoving(error: unknown): boolean {
+  return causeChain(error).some((e) => e.type !== undefined && COORDINATOR_MOVING.has(e.type));
+}
 
 /** How long topic creation may take, including the wait until the topics are usable. */
 const CREATE_TIMEOUT_MS = 30_000;
@@ -207,16 +222,28 @@ export class KafkajsAdmin implements DirigoAdmin {
   }
 
   async fetchCommittedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {
-    try {
-      const result = await this.#admin.fetchOffsets({ groupId, topics: [topic] });
-      const entry = result.find((r) => r.topic === topic);
-      if (entry === undefined) return [];
-      return entry.partitions
-        .map((p) => ({ topic, partition: p.partition, offset: Number(p.offset) < 0 ? -1 : Number(p.offset) }))
-        .sort((a, b) => a.partition - b.partition);
-    } catch (error) {
-      if (isUnknownTopicError(error)) throw new UnknownTopicError(topic, { cause: error });
-      throw mapError(error, { operation: 'fetch committed offsets', topic });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.#admin.fetchOffsets({ groupId, topics: [topic] });
+        const entry = result.find((r) => r.topic === topic);
+        if (entry === undefined) return [];
+        return entry.partitions
+          .map((p) => ({
+            topic,
+            partition: p.partition,
+            offset: Number(p.offset) < 0 ? -1 : Number(p.offset),
+          }))
+          .sort((a, b) => a.partition - b.partition);
+      } catch (error) {
+        if (isUnknownTopicError(error)) throw new UnknownTopicError(topic, { cause: error });
+        // kafkajs finds the coordinator but does not retry its answer: on a new broker the first OffsetFetch
+        // can meet NOT_COORDINATOR while __consumer_offsets is created and loaded.
+        if (attempt < COORDINATOR_ATTEMPTS && isCoordinatorMoving(error)) {
+          await sleep(Math.min(100 * 2 ** (attempt - 1), 1000));
+          continue;
+        }
+        throw mapError(error, { operation: 'fetch committed offsets', topic });
+      }
     }
   }
 

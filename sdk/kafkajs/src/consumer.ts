@@ -73,6 +73,8 @@ export interface ConsumerContext {
   /** How long a partition waits before re-delivery after `eachBatch` rejected. */
   readonly redeliveryBackoffMs: number;
   closed(consumer: KafkajsConsumer): void;
+  /** Resolves once the transport's first-connection check passed (TLS and SASL); rejects with its error. */
+  connectionCheck?(): Promise<void>;
 }
 
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
@@ -184,6 +186,7 @@ export class KafkajsConsumer implements DirigoConsumer {
   }
 
   async connect(): Promise<void> {
+    await this.#context.connectionCheck?.();
     try {
       await this.#consumer.connect();
     } catch (error) {

@@ -12,7 +12,7 @@ interface KafkaJSLikeError {
   readonly name?: string;
   readonly message?: string;
   readonly type?: string;
-  readonly code?: number;
+  readonly code?: number | string;
   readonly retriable?: boolean;
   readonly cause?: unknown;
   readonly errors?: readonly unknown[];

@@ -3,3 +3,12 @@ import './kafkajs-patches.ts';
 
 export { KafkajsTransport, type KafkajsTransportOptions } from './kafkajs-transport.ts';
 export type { ReadToEndOptions } from './read-to-end.ts';
+export {
+  type KafkaSaslOptions,
+  type KafkaSecurity,
+  type KafkaTlsOptions,
+  type Pem,
+  resolveSecurity,
+  SECURITY_PROTOCOLS,
+  type SecurityProtocol,
+} from './security.ts';

@@ -1,5 +1,6 @@
 // The Transport implementation on kafkajs 2.2.4.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   ConsumerOptions,
   Admin as DirigoAdmin,
@@ -9,9 +10,11 @@ import type {
   Transport,
 } from '@dirigo/core';
 import {
+  ConfigError,
   type IncomingRecord,
   type Logger,
   type ReadFrom,
+  SecurityError,
   silentLogger,
   type TopicPartitionOffset,
 } from '@dirigo/core';
@@ -24,8 +27,15 @@ import { kafkajs } from './kafkajs-patches.ts';
 import { kafkajsLevelFor, pinoLogCreator } from './logging.ts';
 import { KafkajsProducer } from './producer.ts';
 import { type ReadToEndOptions, readToEnd } from './read-to-end.ts';
+import {
+  diagnoseSecurityFailure,
+  type KafkaSecurity,
+  type ResolvedSecurity,
+  resolveSecurity,
+  type SecurityDiagnosis,
+} from './security.ts';
 
-const { Kafka: KafkaClient } = kafkajs;
+const { Kafka: KafkaClient, logLevel: KafkaLogLevel } = kafkajs;
 
 export interface KafkajsTransportOptions {
   /** Bootstrap brokers: `host:port`, a comma-separated list, or an array. */
@@ -43,7 +53,16 @@ export interface KafkajsTransportOptions {
    * 2 s apart (about 25 s in total, enough to ride over a broker failover).
    */
   readonly retry?: RetryOptions;
+  /**
+   * TLS and SASL (see `KafkaSecurity`); checked when the transport is created (`ConfigError` naming the
+   * field). The first connection is checked once: an untrusted certificate, a rejected client certificate,
+   * wrong credentials or a protocol that does not match the listener reject every connect with a
+   * `SecurityError` naming the cause, instead of being retried. Default: PLAINTEXT.
+   */
+  readonly security?: KafkaSecurity;
+  /** kafkajs's own TLS settings, passed through unchecked. Prefer `security`; not together with it. */
   readonly ssl?: KafkaConfig['ssl'];
+  /** kafkajs's own SASL settings, passed through unchecked. Prefer `security`; not together with it. */
   readonly sasl?: KafkaConfig['sasl'];
   /** Tuning of `readToEnd`. */
   readonly readToEnd?: ReadToEndOptions;
@@ -65,9 +84,30 @@ interface Closeable {
   close?(): Promise<void>;
 }
 
+/** Pauses between the attempts of the first-connection check when a protocol mismatch is likely. */
+const CONNECTION_CHECK_RETRY_MS = [1000, 2000] as const;
+
 // Short backoff steps: kafkajs refreshes metadata right after a failure and then sleeps the backoff, so a long
 // backoff retries with metadata from before a leader moved. ~25 s in total, enough to ride over a failover.
 const DEFAULT_RETRY: RetryOptions = { retries: 15, initialRetryTime: 100, maxRetryTime: 2_000 };
+
+/** What `diagnoseSecurityFailure` needs to know about the raw kafkajs `ssl` / `sasl` options. */
+function rawSecurity(ssl: KafkaConfig['ssl'], sasl: KafkaConfig['sasl']): ResolvedSecurity {
+  const tls = ssl !== undefined && ssl !== false;
+  const protocol = sasl ? (tls ? 'SASL_SSL' : 'SASL_PLAINTEXT') : tls ? 'SSL' : 'PLAINTEXT';
+  const options = typeof ssl === 'object' ? ssl : {};
+  return {
+    protocol,
+    description: {
+      protocol,
+      ...(sasl ? { mechanism: String(sasl.mechanism).toUpperCase() } : {}),
+      ...(sasl && 'username' in sasl ? { username: sasl.username } : {}),
+      ...(tls
+        ? { ca: options.ca === undefined ? 'system' : 'given', clientCertificate: options.cert !== undefined }
+        : {}),
+    },
+  };
+}
 
 function brokerList(brokers: string | readonly string[]): string[] {
   const list = typeof brokers === 'string' ? brokers.split(',') : [...brokers];
@@ -90,6 +130,8 @@ export class KafkajsTransport implements Transport {
   #sharedAdmin: Promise<KAdmin> | null = null;
   #probe: KafkajsInternals | null = null;
   #closed = false;
+  readonly #security: ResolvedSecurity;
+  #connectionCheck: Promise<void> | null = null;
 
   constructor(options: KafkajsTransportOptions) {
     const brokers = brokerList(options.brokers);
@@ -100,6 +142,18 @@ export class KafkajsTransport implements Transport {
     this.#stuckPartitionCheckMs = options.stuckPartitionCheckMs ?? 10_000;
     this.#redeliveryBackoffMs = options.redeliveryBackoffMs ?? 250;
     this.#clientId = options.clientId ?? 'dirigo';
+    if (options.security !== undefined && (options.ssl !== undefined || options.sasl !== undefined)) {
+      throw new ConfigError(
+        'security',
+        'give either `security` or the raw kafkajs `ssl` / `sasl` options, not both',
+      );
+    }
+    this.#security =
+      options.security !== undefined
+        ? resolveSecurity(options.security)
+        : rawSecurity(options.ssl, options.sasl);
+    const ssl = options.security !== undefined ? this.#security.ssl : options.ssl;
+    const sasl = options.security !== undefined ? this.#security.sasl : options.sasl;
     this.#config = {
       brokers,
       clientId: this.#clientId,
@@ -108,10 +162,49 @@ export class KafkajsTransport implements Transport {
       retry: this.#retry,
       logLevel: kafkajsLevelFor(this.#logger),
       logCreator: pinoLogCreator(this.#logger),
-      ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
-      ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+      ...(ssl === undefined ? {} : { ssl }),
+      ...(sasl === undefined ? {} : { sasl }),
     };
     this.#kafka = new KafkaClient(this.#config);
+    this.#logger.debug({ security: this.#security.description }, 'kafkajs transport created');
+  }
+
+  /**
+   * Connects once (no retries) and, if that fails for a TLS or SASL reason, rejects with a `SecurityError`
+   * naming it, now and at every later connect. Other failures (a broker not up yet) are left to the clients'
+   * own retries. Runs once per transport, before its first connection.
+   */
+  #checkConnection(): Promise<void> {
+    this.#connectionCheck ??= this.#runConnectionCheck();
+    return this.#connectionCheck;
+  }
+
+  async #runConnectionCheck(): Promise<void> {
+    const probe = new KafkaClient({
+      ...this.#config,
+      clientId: `${this.#clientId}-connection-check`,
+      logLevel: KafkaLogLevel.NOTHING,
+      retry: { retries: 0 },
+    });
+    let likely: { diagnosis: SecurityDiagnosis; error: unknown } | undefined;
+    for (let attempt = 0; attempt <= CONNECTION_CHECK_RETRY_MS.length; attempt++) {
+      if (attempt > 0) await sleep(CONNECTION_CHECK_RETRY_MS[attempt - 1]!);
+      const admin = probe.admin({ retry: { retries: 0 } });
+      try {
+        await admin.connect();
+        return;
+      } catch (error) {
+        const diagnosis = diagnoseSecurityFailure(error, this.#security);
+        if (diagnosis === undefined) return;
+        if (diagnosis.confidence === 'certain') {
+          throw new SecurityError(diagnosis.message, { cause: error });
+        }
+        likely = { diagnosis, error };
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    }
+    throw new SecurityError(likely!.diagnosis.message, { cause: likely!.error });
   }
 
   /** The kafkajs client for a client id (kafkajs sets it per client, Dirigo per producer or consumer). */
@@ -127,6 +220,7 @@ export class KafkajsTransport implements Transport {
 
   async admin(): Promise<DirigoAdmin> {
     this.#checkOpen();
+    await this.#checkConnection();
     const admin = this.#kafka.admin({ retry: this.#retry });
     try {
       await admin.connect();
@@ -156,6 +250,7 @@ export class KafkajsTransport implements Transport {
         ensureTopics: (topics) => this.#ensureTopics(topics),
         partitionCount: (topic) => this.#knownTopics.get(topic),
         closed: (p) => this.#open.delete(p),
+        connectionCheck: () => this.#checkConnection(),
       },
       options,
     );
@@ -175,6 +270,7 @@ export class KafkajsTransport implements Transport {
         stuckPartitionCheckMs: this.#stuckPartitionCheckMs,
         redeliveryBackoffMs: this.#redeliveryBackoffMs,
         closed: (c) => this.#open.delete(c),
+        connectionCheck: () => this.#checkConnection(),
       },
       options,
     );
@@ -239,13 +335,16 @@ export class KafkajsTransport implements Transport {
   #getSharedAdmin(): Promise<KAdmin> {
     if (this.#sharedAdmin === null) {
       const admin = this.#kafka.admin({ retry: this.#retry });
-      const connecting = admin.connect().then(() => admin);
+      const connecting = this.#checkConnection()
+        .then(() => admin.connect())
+        .then(() => admin);
       this.#sharedAdmin = connecting;
       connecting.catch(() => {
         if (this.#sharedAdmin === connecting) this.#sharedAdmin = null;
       });
     }
     return this.#sharedAdmin.catch((error: unknown) => {
+      if (error instanceof SecurityError) throw error;
       throw mapError(error, { operation: 'connect admin' });
     });
   }

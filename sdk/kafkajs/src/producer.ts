@@ -46,6 +46,8 @@ export interface ProducerContext {
   partitionCount(topic: string): number | undefined;
   /** Called once the producer is disconnected. */
   closed(producer: KafkajsProducer): void;
+  /** Resolves once the transport's first-connection check passed (TLS and SASL); rejects with its error. */
+  connectionCheck?(): Promise<void>;
 }
 
 /**
@@ -307,6 +309,7 @@ export class KafkajsProducer implements DirigoProducer {
   }
 
   async connect(): Promise<void> {
+    await this.#context.connectionCheck?.();
     try {
       await this.#producer.connect();
       this.#connected = true;

@@ -1,6 +1,7 @@
 // Command line of the CLI (`npm run kafka -- <command> [options]`), parsed without side effects.
 import { parseArgs } from 'node:util';
 import { DEFAULT_BASE_PORT, DEFAULT_KAFKA_VERSION, type NodeCount } from './config.ts';
+import { SECURITY_MODES, type SecurityMode } from './secure-config.ts';
 
 export type Command = 'start' | 'stop' | 'status' | 'fetch' | 'help';
 
@@ -9,6 +10,8 @@ export interface CliArgs {
   readonly nodes: NodeCount;
   readonly basePort: number;
   readonly version: string;
+  /** Secured listeners (start): which one's bootstrap servers to print; undefined for PLAINTEXT only. */
+  readonly security?: SecurityMode;
 }
 
 export const USAGE = `Usage: npm run kafka -- <command> [options]
@@ -24,6 +27,10 @@ Options (start):
   --base-port <port>  PLAINTEXT port of node 1 (default ${DEFAULT_BASE_PORT}); node i uses
                       base+(i-1)*10000 and the controller the port after it
   --version <x.y.z>   Kafka version from Maven Central (default ${DEFAULT_KAFKA_VERSION})
+  --security <mode>   also listen with TLS and SASL: SASL_SSL on base+2, SSL with required client
+                      certificates on base+3, SASL_PLAINTEXT on base+4 (certificates made by keytool,
+                      a SCRAM/PLAIN user with a random password); prints the listener of <mode>:
+                      sasl_ssl, ssl or sasl_plaintext, and the file of client settings on stderr
 
 Needs Java 17+ and Maven (mvn) on PATH; Kafka is fetched once into .cache/kafka.
 If KAFKA_BROKERS is set, start and status only report it.`;
@@ -38,6 +45,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       nodes: { type: 'string', short: 'n' },
       'base-port': { type: 'string', short: 'p' },
       version: { type: 'string' },
+      security: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -68,5 +76,13 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   }
   const version = values.version ?? DEFAULT_KAFKA_VERSION;
   if (!/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`--version must look like 4.2.2, got ${version}`);
-  return { command, nodes, basePort, version };
+  let security: SecurityMode | undefined;
+  if (values.security !== undefined) {
+    const mode = values.security.toLowerCase() as SecurityMode;
+    if (!SECURITY_MODES.includes(mode)) {
+      throw new Error(`--security must be one of ${SECURITY_MODES.join(', ')}, got ${values.security}`);
+    }
+    security = mode;
+  }
+  return { command, nodes, basePort, version, ...(security ? { security } : {}) };
 }

@@ -53,14 +53,14 @@ async function start(args: CliArgs): Promise<number> {
   if (status) {
     const live = liveNodes(status);
     if (live.length === status.nodes.length) {
-      if (status.nodes.length !== args.nodes) {
+      if (status.nodes.length !== args.nodes || status.security?.mode !== args.security) {
         say(
-          `A ${status.nodes.length}-node cluster is already running (${status.brokers}); run \`npm run kafka -- stop\` first.`,
+          `A ${status.nodes.length}-node cluster${status.security ? ` with --security ${status.security.mode}` : ''} is already running (${status.brokers}); run \`npm run kafka -- stop\` first.`,
         );
         return 1;
       }
       say(`Already running: ${describe(status)}`);
-      out(status.brokers);
+      out(status.security ? status.security.bootstrap[status.security.mode] : status.brokers);
       return 0;
     }
     if (live.length > 0) {
@@ -93,6 +93,7 @@ async function start(args: CliArgs): Promise<number> {
     dataDir,
     keepData: false,
     detached: true,
+    ...(args.security ? { security: true } : {}),
     logger: createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'warn', base: { name: 'local-kafka' } }),
     onSpawn: (node) => {
       spawned.push({ id: node.id, port: 0, controllerPort: 0, pid: node.pid, marker: node.marker });
@@ -106,6 +107,16 @@ async function start(args: CliArgs): Promise<number> {
     basePort: args.basePort,
     dataDir: cluster.dataDir,
     startedAt: new Date().toISOString(),
+    ...(args.security && cluster.security
+      ? {
+          security: {
+            mode: args.security,
+            bootstrap: cluster.security.bootstrap,
+            envFiles: cluster.security.envFiles,
+            caLocation: cluster.security.caLocation,
+          },
+        }
+      : {}),
     nodes: cluster.nodes.map((n) => ({
       id: n.id,
       port: n.port,
@@ -119,6 +130,21 @@ async function start(args: CliArgs): Promise<number> {
     `Kafka ${cluster.version} is ready in ${((Date.now() - began) / 1000).toFixed(1)} s: ${describe(next)}`,
   );
   say(`Logs (WARN+): ${join(dataDir, 'node-<id>', 'broker.log')}. Stop it with \`npm run kafka -- stop\`.`);
+  if (args.security && cluster.security) {
+    const s = cluster.security;
+    say(
+      `Secured listeners: SASL_SSL ${s.bootstrap.sasl_ssl}, SSL (client certificate required) ${s.bootstrap.ssl}, ` +
+        `SASL_PLAINTEXT ${s.bootstrap.sasl_plaintext}; PLAINTEXT ${cluster.brokers}.`,
+    );
+    say(
+      `User "${s.credentials.username}" (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); CA ${s.caLocation}; client certificate ${s.client.certificateLocation}.`,
+    );
+    say(
+      `Client settings for ${args.security}, password included: \`set -a; . ${s.envFiles[args.security]}; set +a\``,
+    );
+    out(s.bootstrap[args.security]);
+    return 0;
+  }
   out(cluster.brokers);
   return 0;
 }
@@ -147,7 +173,10 @@ async function status(): Promise<number> {
   if (s) {
     const live = liveNodes(s);
     if (live.length === s.nodes.length) {
-      out(`running: ${s.brokers} (${describe(s)})`);
+      const secured = s.security
+        ? `; ${s.security.mode} ${s.security.bootstrap[s.security.mode]}, client settings ${s.security.envFiles[s.security.mode]}`
+        : '';
+      out(`running: ${s.brokers} (${describe(s)}${secured})`);
       return 0;
     }
     const down = s.nodes.filter((n) => !live.includes(n)).map((n) => n.id);

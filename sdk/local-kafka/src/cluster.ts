@@ -1,5 +1,6 @@
 // Starting, stopping and restarting the broker processes of a local KRaft cluster.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,19 @@ import {
 } from './config.ts';
 import { fetchKafka } from './fetch.ts';
 import { answersKafka, busyPorts, waitReady } from './probe.ts';
+import {
+  clientEnvironment,
+  type LocalCredentials,
+  type LocalSecurity,
+  SECURITY_MODES,
+  type SecurityMode,
+  scramFormatArgs,
+  secureBootstrap,
+  securePorts,
+  securityProperties,
+} from './secure-config.ts';
 import { runningCluster } from './status.ts';
+import { makeTlsMaterial, type TlsMaterial } from './tls-material.ts';
 import { hasMaven, isOurProcess, javaCommand, javaVersion, run, terminate } from './tools.ts';
 
 export interface StartKafkaOptions {
@@ -56,6 +69,13 @@ export interface StartKafkaOptions {
   readonly detached?: boolean;
   /** Called as each JVM is spawned (the CLI records pids before readiness, to clean up after Ctrl+C). */
   readonly onSpawn?: (node: { readonly id: number; readonly pid: number; readonly marker: string }) => void;
+  /**
+   * Add secured listeners next to PLAINTEXT (see `securePorts`): SASL_SSL, SSL with required client
+   * certificates, and SASL_PLAINTEXT, with PLAIN, SCRAM-SHA-256/512 and (unsigned-token) OAUTHBEARER. The
+   * certificates are made by keytool at start (needs a JDK); the SCRAM user is created at format time. Read
+   * what clients need from `KafkaCluster.security`. Default false.
+   */
+  readonly security?: boolean | { readonly hostnames?: readonly string[] };
 }
 
 export interface KafkaNodeInfo {
@@ -84,6 +104,8 @@ export interface KafkaCluster {
   startNode(id: number): Promise<void>;
   /** Ends exactly the processes this cluster started and removes the data unless kept. */
   stop(opts?: { keepData?: boolean }): Promise<void>;
+  /** Listeners, certificates and user of a cluster started with `security`. */
+  readonly security?: LocalSecurity;
 }
 
 /** What a broker's command line contains: the path of its own server.properties. */
@@ -187,6 +209,15 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
 
   await assertJava();
   await assertPortsFree(layout);
+  if (opts.security) {
+    const ports = layout.flatMap((n) => Object.values(securePorts(n)));
+    const busy = await busyPorts(ports);
+    if (busy.length > 0) {
+      throw new Error(
+        `port${busy.length === 1 ? '' : 's'} ${busy.join(', ')} on ${HOST} (secured listeners) already in use: free ${busy.length === 1 ? 'it' : 'them'} or choose another basePort`,
+      );
+    }
+  }
   let dist: Awaited<ReturnType<typeof fetchKafka>>;
   try {
     dist = await fetchKafka(version, { logger });
@@ -205,16 +236,44 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
   const clusterId = randomClusterId();
   const classpath = join(dist.libsDir, '*');
 
+  const tlsDir = join(dataDir, 'tls');
+  await rm(tlsDir, { recursive: true, force: true });
+  let material: TlsMaterial | undefined;
+  let credentials: LocalCredentials | undefined;
+  if (opts.security) {
+    const hostnames = typeof opts.security === 'object' ? opts.security.hostnames : undefined;
+    try {
+      material = await makeTlsMaterial(tlsDir, hostnames ? { hostnames } : {});
+    } catch (e) {
+      await rm(tlsDir, { recursive: true, force: true });
+      if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
+      throw e;
+    }
+    credentials = { username: 'dirigo', password: randomBytes(12).toString('hex') };
+  }
+
   const nodes: NodeState[] = [];
   for (const ports of layout) {
     const dir = join(dataDir, `node-${ports.id}`);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
+    const secured =
+      material && credentials
+        ? Object.fromEntries(
+            securityProperties({
+              node: ports,
+              credentials,
+              keystore: material.files.brokerKeystore,
+              truststore: material.files.truststore,
+              storePassword: material.storePassword,
+            }),
+          )
+        : {};
     const props = brokerProperties({
       node: ports,
       all: layout,
       logDir: join(dir, 'kafka-logs'),
-      ...(opts.brokerProperties ? { overrides: opts.brokerProperties } : {}),
+      overrides: { ...secured, ...opts.brokerProperties },
     });
     await writeFile(join(dir, 'server.properties'), toPropertiesText(props));
     await writeFile(
@@ -234,6 +293,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
 
   const cleanupData = async () => {
     for (const node of nodes) await rm(node.dir, { recursive: true, force: true });
+    await rm(tlsDir, { recursive: true, force: true });
     if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
     else await rmdir(dataDir).catch(() => undefined); // only when empty
   };
@@ -253,6 +313,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
           clusterId,
           '-c',
           markerOf(node.dir),
+          ...(credentials ? scramFormatArgs(credentials) : []),
         ],
         { cwd: node.dir, timeoutMs: 120_000 },
       ),
@@ -367,8 +428,44 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
     return node;
   };
 
+  let security: LocalSecurity | undefined;
+  if (material && credentials) {
+    const m = material;
+    const envFiles = Object.fromEntries(
+      SECURITY_MODES.map((mode) => [mode, join(m.dir, `${mode}.env`)]),
+    ) as Record<SecurityMode, string>;
+    const bootstrap = Object.fromEntries(
+      SECURITY_MODES.map((mode) => [mode, secureBootstrap(layout, mode)]),
+    ) as Record<SecurityMode, string>;
+    for (const mode of SECURITY_MODES) {
+      await writeFile(
+        envFiles[mode],
+        clientEnvironment({
+          mode,
+          brokers: bootstrap[mode],
+          credentials,
+          caLocation: m.files.ca,
+          certificateLocation: m.files.clientCert,
+          keyLocation: m.files.clientKey,
+        }),
+        { mode: 0o600 },
+      );
+    }
+    security = {
+      bootstrap,
+      credentials,
+      dir: m.dir,
+      caLocation: m.files.ca,
+      client: { certificateLocation: m.files.clientCert, keyLocation: m.files.clientKey },
+      untrustedClient: { certificateLocation: m.files.untrustedCert, keyLocation: m.files.untrustedKey },
+      clientKeystore: { location: m.files.clientKeystore, password: m.storePassword },
+      envFiles,
+    };
+  }
+
   let stopped = false;
   const cluster: KafkaCluster = {
+    ...(security ? { security } : {}),
     brokers,
     version,
     clusterId,
@@ -429,5 +526,5 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
 export async function looksLikeDataDir(dir: string): Promise<boolean> {
   if (!existsSync(dir)) return false;
   const entries = await readdir(dir);
-  return entries.length === 0 || entries.every((e) => /^node-\d+$/.test(e));
+  return entries.length === 0 || entries.every((e) => /^node-\d+$/.test(e) || e === 'tls');
 }

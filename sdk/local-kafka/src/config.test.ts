@@ -174,6 +174,8 @@ describe('parseCliArgs', () => {
       version: '4.1.1',
     });
     expect(parseCliArgs(['start', '--nodes=3']).nodes).toBe(3);
+    expect(parseCliArgs(['start', '--security', 'SASL_SSL']).security).toBe('sasl_ssl');
+    expect(parseCliArgs(['start', '--security', 'ssl']).security).toBe('ssl');
   });
 
   it('rejects bad input', () => {
@@ -183,6 +185,7 @@ describe('parseCliArgs', () => {
     expect(() => parseCliArgs(['start', '--base-port', '80'])).toThrow(/base-port/);
     expect(() => parseCliArgs(['start', '--frobnicate'])).toThrow();
     expect(() => parseCliArgs(['start', 'extra'])).toThrow(/unexpected/);
+    expect(() => parseCliArgs(['start', '--security', 'kerberos'])).toThrow(/--security must be one of/);
   });
 });
 

@@ -2,14 +2,14 @@
 //   1. KAFKA_BROKERS (an existing cluster; wins over everything)
 //   2. a cluster started by `npm run kafka -- start` that still runs
 //   3. a local cluster: Java 17+ and Maven (or an already fetched Kafka)
-//   4. Docker through testcontainers
+//   4. a container engine (Docker, or podman's Docker-compatible API) through testcontainers
 // and otherwise an Error that says what to install or set.
 import type { Logger } from '@dirigo/core';
 import { type KafkaCluster, type StartKafkaOptions, startKafka } from './cluster.ts';
-import { DEFAULT_BASE_PORT, DEFAULT_KAFKA_VERSION, type NodeCount, nodePorts } from './config.ts';
+import { DEFAULT_BASE_PORT, DEFAULT_KAFKA_VERSION } from './config.ts';
 import { dockerAvailable, startWithTestcontainers } from './docker.ts';
 import { cachedKafka } from './fetch.ts';
-import { busyPorts, waitAnswer, waitReady } from './probe.ts';
+import { freeBasePort, waitAnswer, waitReady } from './probe.ts';
 import { runningCluster } from './status.ts';
 import { hasMaven, javaCommand, javaVersion } from './tools.ts';
 
@@ -30,6 +30,8 @@ export interface EnsuredKafka {
 export interface EnsureKafkaOptions extends StartKafkaOptions {
   /** How long an existing cluster (KAFKA_BROKERS or the CLI's) may take to answer (default 30 s). */
   readonly connectTimeoutMs?: number;
+  /** Labels of the container, when the container path (testcontainers) starts one. */
+  readonly containerLabels?: Readonly<Record<string, string>>;
 }
 
 /** Splits `a:1, b:2` into addresses, rejecting anything that is not host:port. */
@@ -45,16 +47,6 @@ export function parseBrokers(value: string): string[] {
   }
   if (list.length === 0) throw new Error('KAFKA_BROKERS is set but empty');
   return list;
-}
-
-/** The first base port from `start` (then +100, +200, ...) whose ports are all free. */
-async function freeBasePort(nodes: NodeCount, start: number): Promise<number | undefined> {
-  for (let i = 0; i < 10; i++) {
-    const base = start + i * 100;
-    const ports = nodePorts(nodes, base).flatMap((p) => [p.port, p.controllerPort]);
-    if ((await busyPorts(ports)).length === 0) return base;
-  }
-  return undefined;
 }
 
 export async function ensureKafka(opts: EnsureKafkaOptions = {}): Promise<EnsuredKafka> {
@@ -121,6 +113,7 @@ export async function ensureKafka(opts: EnsureKafkaOptions = {}): Promise<Ensure
       nodes,
       version,
       ...(opts.basePort !== undefined ? { basePort: opts.basePort } : {}),
+      ...(opts.containerLabels ? { labels: opts.containerLabels } : {}),
       ...(logger ? { logger } : {}),
     });
     return { ...started, source: 'testcontainers' };
@@ -133,9 +126,10 @@ export async function ensureKafka(opts: EnsureKafkaOptions = {}): Promise<Ensure
         ? `Java ${java} (too old)`
         : 'Java but no Maven (mvn)';
   throw new Error(
-    `No Kafka broker available (found ${found}, and no Docker engine). Do one of: ` +
+    `No Kafka broker available (found ${found}, and no container engine answers${process.env.DOCKER_HOST ? ` at DOCKER_HOST=${process.env.DOCKER_HOST}` : ''}). Do one of: ` +
       'install Java 17+ and Maven (e.g. `apt-get install openjdk-17-jdk-headless maven`) so that Kafka is fetched ' +
-      'from Maven Central and run locally; or run a Docker engine (with the testcontainers package installed); ' +
+      "from Maven Central and run locally; or run a Docker engine, or podman's Docker-compatible API with " +
+      'DOCKER_HOST pointing at it (with the testcontainers package installed); ' +
       'or set KAFKA_BROKERS=host:port to use an existing cluster.',
   );
 }

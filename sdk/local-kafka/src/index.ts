@@ -15,7 +15,7 @@ export {
   type NodePorts,
   nodePorts,
 } from './config.ts';
-export { dockerAvailable } from './docker.ts';
+export { type ContainerKafka, dockerAvailable, kafkaImage, startWithTestcontainers } from './docker.ts';
 export {
   type EnsuredKafka,
   type EnsureKafkaOptions,
@@ -25,7 +25,7 @@ export {
 } from './ensure.ts';
 export { cachedKafka, fetchKafka, type KafkaDistribution } from './fetch.ts';
 export { cacheRoot, repoRoot } from './paths.ts';
-export { describeCluster, waitReady } from './probe.ts';
+export { describeCluster, freeBasePort, waitReady } from './probe.ts';
 export {
   CCOMPAT_PATH,
   DEFAULT_REGISTRY_PORT,
@@ -39,5 +39,6 @@ export {
   type StartRegistryOptions,
   startRegistry,
 } from './registry.ts';
+export type { LocalCredentials, LocalSecurity, SecurityMode } from './secure-config.ts';
 export { type ClusterStatus, readStatus, runningCluster } from './status.ts';
 export { hasMaven, javaVersion } from './tools.ts';

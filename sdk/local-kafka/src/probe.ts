@@ -1,7 +1,7 @@
 // Asking a cluster about itself with kafkajs (readiness means metadata listing every node, not an open port),
 // and checking that ports are free before a start.
 import { createServer } from 'node:net';
-import { HOST } from './config.ts';
+import { HOST, type NodeCount, nodePorts } from './config.ts';
 import { sleep } from './tools.ts';
 
 export interface BrokerInfo {
@@ -134,4 +134,14 @@ export async function busyPorts(ports: readonly number[], host = HOST): Promise<
   const busy: number[] = [];
   for (const p of ports) if (!(await portFree(p, host))) busy.push(p);
   return busy;
+}
+
+/** The first base port from `start` (then +100, +200, ...) whose ports are all free. */
+export async function freeBasePort(nodes: NodeCount, start: number): Promise<number | undefined> {
+  for (let i = 0; i < 10; i++) {
+    const base = start + i * 100;
+    const ports = nodePorts(nodes, base).flatMap((p) => [p.port, p.controllerPort]);
+    if ((await busyPorts(ports)).length === 0) return base;
+  }
+  return undefined;
 }

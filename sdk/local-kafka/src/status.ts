@@ -2,6 +2,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runDir } from './paths.ts';
+import type { LocalSecurity, SecurityMode } from './secure-config.ts';
 import { isOurProcess } from './tools.ts';
 
 export interface StatusNode {
@@ -20,6 +21,13 @@ export interface ClusterStatus {
   readonly dataDir: string;
   readonly startedAt: string;
   readonly nodes: readonly StatusNode[];
+  /** For a cluster started with `--security`: its listeners and the files of client settings. */
+  readonly security?: {
+    readonly mode: SecurityMode;
+    readonly bootstrap: LocalSecurity['bootstrap'];
+    readonly envFiles: LocalSecurity['envFiles'];
+    readonly caLocation: string;
+  };
 }
 
 export function statusFile(dir = runDir()): string {

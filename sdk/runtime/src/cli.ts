@@ -21,6 +21,7 @@ import {
 } from './config-values.ts';
 import { createWorkerProcess, loadApps, type WorkerProcessOptions } from './process.ts';
 import type { PolicyOptions } from './scheduler/types.ts';
+import { SECURITY_FLAGS, SECURITY_USAGE, securityFromSettings } from './security-settings.ts';
 import type { SchedulerOptions } from './worker.ts';
 
 const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...] [--worker-id ID] [--log-level info]
@@ -39,7 +40,8 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
   --assignment-timeout-ms  an app whose consumer has had no partition assignment this long (its Kafka client
                   stopped for good) fails on this worker (0: never)
   --policy        the scheduling policy: fifo, priority, edf (default), laxity, weighted-fair, dirigo, or one an
-                  app module registered (registerPolicy); --policy-options its options as JSON`;
+                  app module registered (registerPolicy); --policy-options its options as JSON
+${SECURITY_USAGE}`;
 
 const parse = (argv: string[]) =>
   parseArgs({
@@ -59,6 +61,7 @@ const parse = (argv: string[]) =>
       policy: { type: 'string' },
       'policy-options': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...SECURITY_FLAGS,
     },
   });
 
@@ -106,11 +109,13 @@ async function main(argv: string[]): Promise<void> {
   try {
     const apps = await loadApps(modules);
     const scheduler = schedulerOf(values.policy, values['policy-options']);
+    const security = securityFromSettings(values, process.env);
     prepared = createWorkerProcess({
       ...options,
       apps,
       logger,
       ...(scheduler === undefined ? {} : { scheduler }),
+      ...(security === undefined ? {} : { security }),
     });
   } catch (e) {
     if (e instanceof ConfigError) usageError(asFlag(e));

@@ -6,8 +6,12 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AppDefinition, ConfigError, createLogger, type Logger, type Transport } from '@dirigo/core';
-import { KafkajsTransport } from '@dirigo/kafkajs';
+import { KafkajsTransport, type KafkaSecurity } from '@dirigo/kafkajs';
 import { checkIntOption, MAX_INT32, parseBrokers } from './config-values.ts';
+import { securityFromSettings } from './security-settings.ts';
+
+export { SECURITY_SETTINGS, securityFromSettings } from './security-settings.ts';
+
 import { Worker, type WorkerOptions } from './worker.ts';
 
 /** Imports app modules: each default-exports an app (or an array of apps), or exports `app`/`apps`. */
@@ -30,6 +34,12 @@ export async function loadApps(paths: readonly string[]): Promise<AppDefinition[
 export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 'logger'> {
   /** Comma-separated bootstrap servers, each `host:port`. Default: env KAFKA_BROKERS. */
   readonly brokers?: string;
+  /**
+   * TLS and SASL of the kafkajs transport built from `brokers` (not used with `transport`). Default: from the
+   * environment (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SSL_CA_LOCATION, ...; see
+   * docs/operations.md), else PLAINTEXT. OAUTHBEARER (a token callback) can only be given here.
+   */
+  readonly security?: KafkaSecurity;
   readonly transport?: Transport;
   readonly logger?: Logger;
   /**
@@ -81,7 +91,9 @@ export function createWorkerProcess(options: WorkerProcessOptions): WorkerProces
   checkIntOption(options.stopTimeoutMs, 'stopTimeoutMs', 0, MAX_INT32);
   checkIntOption(options.noAppExitMs, 'noAppExitMs', 0, MAX_INT32);
   const logger = options.logger ?? createLogger();
-  const transport = options.transport ?? kafkajsFromEnv(options.brokers, logger);
+  const transport =
+    options.transport ??
+    kafkajsFromEnv(options.brokers, logger, options.security ?? securityFromSettings({}, process.env));
   const worker = new Worker({ ...options, transport, logger });
   return {
     worker,
@@ -171,7 +183,11 @@ function followReadiness(worker: Worker, path: string): { stop(): void } {
   };
 }
 
-function kafkajsFromEnv(brokers: string | undefined, logger: Logger): Transport {
+function kafkajsFromEnv(
+  brokers: string | undefined,
+  logger: Logger,
+  security: KafkaSecurity | undefined,
+): Transport {
   const list = brokers ?? process.env.KAFKA_BROKERS;
   if (!list) {
     throw new ConfigError(
@@ -180,7 +196,12 @@ function kafkajsFromEnv(brokers: string | undefined, logger: Logger): Transport 
     );
   }
   const parsed = parseBrokers(list, brokers === undefined ? 'KAFKA_BROKERS' : 'brokers');
-  return new KafkajsTransport({ brokers: parsed, logger, clientId: 'dirigo-worker' });
+  return new KafkajsTransport({
+    brokers: parsed,
+    logger,
+    clientId: 'dirigo-worker',
+    ...(security === undefined ? {} : { security }),
+  });
 }
 
 /** Stops the process's worker for `reason`, then exits with `exitCode` (0 unless given; 1 if the stop fails). */
