@@ -73,6 +73,8 @@ export class StepRunner {
   tracer: Tracer | undefined;
   stepSpan: Span | undefined;
   /** The partition's watermark after the current step's records (what a message seen out of position gets). */
+  /** Input records of the partition behind the current step's (the scheduler's queue backlog). */
+  backlog = 0;
   private stepWatermark = Number.NEGATIVE_INFINITY;
   /** The WATERMARK records of the current step, with the index of the record they come before. */
   private readonly marks: { at: number; source: string; wm: number | null; idle: boolean }[] = [];
@@ -223,7 +225,7 @@ export class StepRunner {
                 ),
             }),
       },
-      { maxConcurrentKeys: app.options.maxConcurrentKeys },
+      { maxConcurrentKeys: app.options.maxConcurrentKeys, backlog: this.backlog },
     );
   }
 

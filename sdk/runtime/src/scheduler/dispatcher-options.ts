@@ -41,6 +41,8 @@ export interface DispatcherOptions {
 export interface SubmitOptions {
   /** Different keys of this queue that may run at once (async handlers). Default 16; the latest wins. */
   readonly maxConcurrentKeys?: number;
+  /** Input records of the partition behind this step's (see `QueueView.backlog`); the latest wins. */
+  readonly backlog?: number;
 }
 
 /** Live counters of a dispatcher. */

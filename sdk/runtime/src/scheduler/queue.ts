@@ -82,6 +82,8 @@ export class PartitionQueue implements QueueView {
   deferred = 0;
   deprioritised = 0;
   maxConcurrentKeys = 16;
+  /** Input records behind the submitted ones (see QueueView.backlog), as of the latest submit. */
+  backlog = 0;
   dirty = false;
   /** Position in the dispatcher's active list, or -1. */
   activeIndex = -1;

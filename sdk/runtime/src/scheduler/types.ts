@@ -76,6 +76,11 @@ export interface QueueView {
    * estimate of the queue's function.
    */
   readonly queuedCostMs: number;
+  /**
+   * Input records of this partition behind the queued ones, not submitted yet: the rest of the fetched batch
+   * and what the partition held beyond it when fetched (its lag). 0 when unknown.
+   */
+  readonly backlog: number;
 }
 
 /** Load reported by another worker (from the control topic). */

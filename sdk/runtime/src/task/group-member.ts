@@ -250,7 +250,7 @@ export class GroupMember {
 
   private async runBatch(task: InputTask, batch: RecordBatch): Promise<void> {
     try {
-      await task.process(batch.records);
+      await task.process(batch.records, batch.highWatermark);
       this.failures.delete(batch.partition);
     } catch (e) {
       if (e instanceof AppStoppedError) {

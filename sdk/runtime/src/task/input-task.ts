@@ -73,7 +73,7 @@ export interface TaskBody {
    * Runs the records of one step, filling `out` (outputs, dead letters, forwards...; the task adds timers,
    * changelog and position). Rejects only when the step must not commit (AppStoppedError, a bug).
    */
-  run(records: readonly IncomingRecord[], out: StepOutput): Promise<void>;
+  run(records: readonly IncomingRecord[], out: StepOutput, backlog?: number): Promise<void>;
   /** Metadata headers of the record a fired timer sends. */
   timerHeaders(entry: TimerEntry): RecordHeaders;
   /** True when the body has periodic work due (e.g. an idle lease to revoke): the next tick runs a step. */
@@ -253,13 +253,17 @@ export class InputTask {
    * Processes a fetched batch as one step, or as several in order when the body limits a step's records
    * (a failed step ends the batch: the records from it on are fetched again).
    */
-  process(records: readonly IncomingRecord[]): Promise<void> {
+  process(records: readonly IncomingRecord[], highWatermark?: number): Promise<void> {
+    // What the partition held beyond the batch when fetched: the scheduler sees it as the queue's backlog.
+    const last = records[records.length - 1];
+    const lag =
+      highWatermark === undefined || last === undefined ? 0 : Math.max(0, highWatermark - last.offset - 1);
     const limit = this.body.stepLimit?.(this.commitMs);
-    if (limit === undefined || records.length <= limit) return this.serial(() => this.step(records));
+    if (limit === undefined || records.length <= limit) return this.serial(() => this.step(records, lag));
     return this.serial(async () => {
       for (let i = 0; i < records.length; ) {
         const n = Math.max(1, this.body.stepLimit?.(this.commitMs) ?? records.length);
-        await this.step(records.slice(i, i + n));
+        await this.step(records.slice(i, i + n), lag + Math.max(0, records.length - i - n));
         i += n;
       }
     });
@@ -291,7 +295,7 @@ export class InputTask {
     return next;
   }
 
-  private async step(all: readonly IncomingRecord[]): Promise<void> {
+  private async step(all: readonly IncomingRecord[], backlog = 0): Promise<void> {
     if (!this.lifecycle.is('open')) {
       // A rebalance is moving the partition: transient, the batch comes again to whoever owns it next.
       throw new DirigoError(
@@ -309,7 +313,7 @@ export class InputTask {
     if (records.length > 0) out.position = records[records.length - 1]!.offset + 1;
     const state = this.state;
     try {
-      if (records.length > 0) await this.body.run(records, out);
+      if (records.length > 0) await this.body.run(records, out, backlog);
       const now = this.deps.clock.now();
       this.body.maintain?.(now, out);
       const wm = this.body.watermark?.(now) ?? Number.NEGATIVE_INFINITY;

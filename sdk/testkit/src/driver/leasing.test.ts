@@ -278,6 +278,42 @@ describe('leasing a hot key', () => {
     }
   });
 
+  it("shows policies each queue's backlog: the rest of the fetched batch and the partition's lag", async () => {
+    let driver: TestDriver | undefined;
+    const backlogs: number[] = [];
+    registerPolicy('backlog-spy', () => ({
+      name: 'backlog-spy',
+      onArrival(m, v) {
+        const q = v.queues.find((x) => x.id === m.queue);
+        if (m.key === 'k' && q !== undefined && backlogs.at(-1) !== q.backlog) backlogs.push(q.backlog);
+        return 'admit';
+      },
+      pickNext: (v) => v.queues.find((q) => q.head !== undefined),
+    }));
+    try {
+      const costly = defineApp({
+        ...clicksApp,
+        options: { leasing: { idleRevokeMs: 1_000, stepBudgetMs: 20 } },
+        functions: {
+          campaign: fn({
+            ...clicksApp.functions.campaign,
+            handler(ctx, m: Click) {
+              driver!.clock.advance(5);
+              return clicksApp.functions.campaign.handler(ctx, m);
+            },
+          }),
+        },
+      });
+      driver = await TestDriver.start(costly, { ingressPartitions: 1, scheduler: { policy: 'backlog-spy' } });
+      await driver.pipe('clicks', clicks('k', 100));
+      // One fetch of 100 records run as steps of 32 (5 ms each, 20 ms budget, at least 32): 68, 36, 4, then 0.
+      expect(backlogs).toEqual([68, 36, 4, 0]);
+      await driver.stop();
+    } finally {
+      unregisterPolicy('backlog-spy');
+    }
+  });
+
   it('fails when the merge is skipped (the test notices a broken invariant)', async () => {
     const driver = await start({ leasingFaults: { skipMerge: true } });
     await driver.pipe('clicks', [...clicks('hot', 30), report('hot', 1)]);

@@ -26,7 +26,7 @@ export interface DirigoPolicyOptions {
   /**
    * Expected delay before a forwarded message starts at a lessee, in ms (the rest of the lessor's step and its
    * commit, the lessee's fetch): a message is forwarded only when the lessee is predicted to finish it sooner,
-   * this included. Default 10.
+   * this included. Default 50.
    */
   readonly forwardDelayMs?: number;
   /**
@@ -39,16 +39,17 @@ export interface DirigoPolicyOptions {
 
 /**
  * `dirigo`:
- * - arrival: a `leasable` message of a hot key (see `hotKeyMessages`) whose predicted finish here (now + cost
- *   of the queued messages with earlier deadlines + its own cost) is later than its deadline (minus
- *   `marginMs`) is forwarded, `{ forward: peer }`
- *   with fallback 'admit', when the peer is predicted to finish it sooner: now + `forwardDelayMs` + the peer's
- *   backlog + the message's cost. The peer is the one with the smaller backlog of two (power of two choices);
+ * - arrival: a `leasable` message of a hot key (see `hotKeyMessages`) is forwarded, `{ forward: peer }` with
+ *   fallback 'admit', when its partition is falling behind here and a peer would finish it sooner. Falling
+ *   behind: now + the cost of the queued messages with earlier deadlines + its own cost + the cost of the
+ *   partition's input behind it (`QueueView.backlog`: the rest of the fetched batch and the partition's lag)
+ *   is later than its deadline (minus `marginMs`). Sooner: now + `forwardDelayMs` + the peer's backlog + its
+ *   cost is earlier than that. The peer is the one with the smaller backlog of two (power of two choices);
  *   without load reports, '' (any lessee). A peer's backlog is estimated in ms of work: its last load report's
  *   queue, plus the cost of every message forwarded to it since, drained at one ms per ms (it works on them).
- *   So a hot key's excess goes to lessees while the lessor stays busy, split by predicted finish: when the
- *   input lags behind (every message is late already), what the lessor keeps and what it forwards balance,
- *   and an overloaded peer gets nothing. Every other message is admitted.
+ *   So a hot partition's work is split between the lessor and its lessees by predicted finish: the lessor
+ *   keeps working, an input that lags behind is shared rather than forwarded wholesale, and an overloaded peer
+ *   gets nothing. Every other message is admitted.
  * - dispatch: earliest deadline first (ties: oldest `enqueuedAt`), like `edf`.
  * Leases end by themselves: once the policy has not wanted to forward a key for the app's
  * `leasing.idleRevokeMs`, the lessor revokes the lease and merges the partials back.
@@ -61,7 +62,7 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
   checkKnown(options, ['missingDeadlineMs', 'marginMs', 'forwardDelayMs', 'hotKeyMessages']);
   const missing = positiveNumber(options, 'missingDeadlineMs', 1000);
   const margin = options.marginMs === undefined ? 0 : positiveNumber(options, 'marginMs', 0);
-  const forwardDelay = positiveNumber(options, 'forwardDelayMs', 10);
+  const forwardDelay = positiveNumber(options, 'forwardDelayMs', 50);
   const hotKeyMessages = positiveNumber(options, 'hotKeyMessages', 8);
   /** Messages per (app, fn, key) that would have missed their deadline here, in the current second. */
   let late = new Map<string, number>();
@@ -106,9 +107,17 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
       const d = effectiveDeadline(msg.deadline, msg.enqueuedAt, missing) - margin;
       const now = view.now;
       let here = now + cost;
+      let behind = 0;
       const qs = view.queues;
-      for (let i = 0; i < qs.length; i++) here += costAhead(qs[i]!, d);
-      if (here <= d || !hot(msg, now)) return 'admit';
+      for (let i = 0; i < qs.length; i++) {
+        const q = qs[i]!;
+        here += costAhead(q, d);
+        if (q.id === msg.queue) behind = q.backlog * cost;
+      }
+      // The work this worker has for the partition: what runs before the message, and the input behind it
+      // (fetched or not). When that cannot be done by the deadline, the partition is falling behind.
+      const local = here + behind;
+      if (local <= d || !hot(msg, now)) return 'admit';
       const peers = view.peers;
       if (peers.length === 0) return { forward: '', fallback: 'admit' };
       const [i, j] = twoChoices(peers.length, turn++);
@@ -116,7 +125,7 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
       const b = i === j ? a : backlog(peers[j]!, now, cost);
       const first = a.work <= b.work;
       const pb = first ? a : b;
-      if (now + forwardDelay + pb.work + cost >= here) return 'admit';
+      if (now + forwardDelay + pb.work + cost >= local) return 'admit';
       pb.work += cost;
       return { forward: peers[first ? i : j]!.id, fallback: 'admit' };
     },

@@ -20,6 +20,7 @@ function queue(id: string, head: ScheduledMessage | undefined, o: Partial<QueueV
     firstDeadline: head?.deadline ?? Number.NaN,
     lastDeadline: head?.deadline ?? Number.NaN,
     queuedCostMs: 0,
+    backlog: 0,
     ...o,
   };
 }
@@ -277,7 +278,7 @@ describe('dirigo', () => {
 
   it('forwards a leasable message that would miss its deadline here to the less loaded of two peers', () => {
     // 400 ms of earlier-deadline work queued, 10 ms per message, deadline 30 ms away: it cannot make it here,
-    // and w2 (2 queued: 20 ms) finishes it after 10 ms of forward delay + 30 ms.
+    // and w2 (2 queued: 20 ms) finishes it after 50 ms of forward delay + 30 ms.
     const ahead = queue('q', message({ key: 'x', deadline: 20 }), {
       queuedCostMs: 400,
       firstDeadline: 20,
@@ -289,7 +290,7 @@ describe('dirigo', () => {
   });
 
   it('keeps a late message here when no peer would finish it sooner (an input lagging behind is not all forwarded)', () => {
-    // Deadline long past, nothing queued here: it runs here in 10 ms; a peer needs 10 ms of forward delay more.
+    // Deadline long past, nothing queued here: it runs here in 10 ms; a peer needs 50 ms of forward delay more.
     const late = at(message({ key: 'hot', deadline: -5_000, leasable: true }), 0);
     expect(createPolicy('dirigo', { hotKeyMessages: 1 }).onArrival!(late, view(0, [], 10, peers))).toBe(
       'admit',
@@ -319,10 +320,10 @@ describe('dirigo', () => {
         at(message({ key: 'hot', deadline: 30, leasable: true }), now),
         view(now, [ahead], 10, idle),
       );
-    // Here: 410 ms. There: 10 ms + backlog + 10 ms: 39 forwards (390 ms of work), then the peer is no sooner.
+    // Here: 410 ms. There: 50 ms + backlog + 10 ms: 35 forwards (350 ms of work), then the peer is no sooner.
     const decisions = Array.from({ length: 50 }, () => decide(0));
-    expect(decisions.filter((d) => d !== 'admit')).toHaveLength(39);
-    expect(decisions.slice(39).every((d) => d === 'admit')).toBe(true);
+    expect(decisions.filter((d) => d !== 'admit')).toHaveLength(35);
+    expect(decisions.slice(35).every((d) => d === 'admit')).toBe(true);
     // 100 ms later the peer has worked 100 ms off: 10 more go.
     const later = Array.from({ length: 20 }, () => decide(100));
     expect(later.filter((d) => d !== 'admit')).toHaveLength(10);
@@ -339,6 +340,22 @@ describe('dirigo', () => {
     // Without load reports the forward names no peer: any lessee.
     const leasable = at(message({ key: 'hot', deadline: 5, leasable: true }), 0);
     expect(p.onArrival!(leasable, view(0, [], 10, []))).toEqual({ forward: '', fallback: 'admit' });
+  });
+
+  it("counts the partition's input behind the message: a hot partition falling behind shares its work before messages are late", () => {
+    const policy = createPolicy('dirigo', { hotKeyMessages: 1 });
+    const m = (now: number) =>
+      at(message({ key: 'hot', queue: 'q', deadline: now + 300, leasable: true }), now);
+    // Nothing queued, on time: it runs here.
+    const idle = queue('q', undefined);
+    expect(policy.onArrival!(m(0), view(0, [idle], 1, peers))).toBe('admit');
+    // 2,000 records of 1 ms behind it on its partition: the partition cannot catch up by the deadline, and the
+    // idle peer is sooner: forward.
+    const behind = queue('q', undefined, { backlog: 2_000 });
+    expect(policy.onArrival!(m(0), view(0, [behind], 1, peers))).toEqual({
+      forward: 'w2',
+      fallback: 'admit',
+    });
   });
 
   it('leases only a hot key: one with hotKeyMessages late messages within the second', () => {
