@@ -178,6 +178,7 @@ export class ControlChannel {
       load: {
         id: m.worker,
         queued: m.queued,
+        ...(m.backlog === undefined ? {} : { backlog: m.backlog }),
         utilisation: m.utilisation,
         at: Math.min(m.at, now),
         ...(m.slots === undefined ? {} : { slots: m.slots }),
@@ -230,6 +231,7 @@ export class ControlChannel {
       worker: this.o.workerId,
       at: now,
       queued: s.queued,
+      backlog: s.backlog,
       inFlight: s.inFlight,
       utilisation: s.utilisation,
       ...this.slotsField(),

@@ -87,6 +87,7 @@ const load: LoadV1 = {
   utilisation: 0.42,
 };
 const loadWithSlots: LoadV1 = { ...load, slots: { shop: [0, 2], bank: [] } };
+const loadWithBacklog: LoadV1 = { ...load, backlog: 1_234 };
 const watermark: WatermarkV1 = {
   v: 1,
   type: 'watermark',
@@ -176,6 +177,7 @@ describe('control codec: round trips', () => {
     ['unsync v1', unsync],
     ['load v1', load],
     ['load v1 with slots', loadWithSlots],
+    ['load v1 with a backlog', loadWithBacklog],
     ['watermark v1', watermark],
     ['watermark v1, none yet, idle', { ...watermark, wm: null, idle: true }],
   ] as [string, ControlMessage][])('%s', (_name, message) => {
@@ -200,6 +202,7 @@ describe('control codec: round trips', () => {
     expect(validateLoadV1(load)).toBeUndefined();
     expect(validateLoadV1({ ...load, slots: {} })).toBeUndefined();
     expect(validateLoadV1(loadWithSlots)).toBeUndefined();
+    expect(validateLoadV1({ ...load, backlog: -1 })).toContain("'backlog'");
   });
 });
 

@@ -1,8 +1,8 @@
 // LOAD, version 1: a worker's load report, published about twice a second on the control topic.
 //
 // Record key: the worker id. Other workers keep each peer's latest report and their scheduling policies see
-// them as peers (e.g. laxity offloads toward a short queue). `slots` was added within version 1 and is
-// optional: readers that predate it ignore it, and writers that predate it leave it out.
+// them as peers (e.g. laxity offloads toward a short queue). `slots` and `backlog` were added within version 1
+// and are optional: readers that predate them ignore them, and writers that predate them leave them out.
 //
 // JSON schema (UTF-8 object):
 //
@@ -14,6 +14,8 @@
 //   queued        int                        >= 0               messages waiting in the worker's queues
 //   inFlight      int                        >= 0               messages being processed
 //   utilisation   number                     0..1               busy time / wall time over the recent window
+//   backlog       int (optional)             >= 0               input records behind the queued ones (fetched, not
+//                                                                yet queued, and the partitions' lag at the fetch)
 //   slots         object (optional)          absent or object   lease slots this worker owns, per app name
 //   slots[app]    int[]                      each >= 0          the app's lease-topic partitions it consumes
 //
@@ -44,6 +46,8 @@ export interface LoadV1 {
   readonly inFlight: number;
   /** Busy time / wall time over the recent window, in [0, 1]. */
   readonly utilisation: number;
+  /** Input records behind the queued ones, >= 0. Optional: older writers omit it. */
+  readonly backlog?: number;
   /** Lease slots (lease-topic partitions) this worker owns, per app name. Optional: older writers omit it. */
   readonly slots?: Readonly<Record<string, readonly number[]>>;
 }
@@ -78,6 +82,7 @@ export function validateLoadV1(m: unknown): string | undefined {
       checkInt(m, 'queued', 0) ??
       checkInt(m, 'inFlight', 0) ??
       checkNumber(m, 'utilisation', 0, 1) ??
+      (m.backlog === undefined ? undefined : checkInt(m, 'backlog', 0)) ??
       checkSlots(m),
   );
 }

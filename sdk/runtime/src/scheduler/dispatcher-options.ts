@@ -48,6 +48,8 @@ export interface SubmitOptions {
 /** Live counters of a dispatcher. */
 export interface DispatcherStats {
   queued: number;
+  /** Input records behind the queued ones, over all queues (see `QueueView.backlog`). */
+  backlog: number;
   inFlight: number;
   queues: number;
   utilisation: number;

@@ -301,9 +301,14 @@ export class Dispatcher {
   /** Live counters. */
   stats(): DispatcherStats {
     let queued = 0;
-    for (const q of this.queues.values()) queued += q.length;
+    let backlog = 0;
+    for (const q of this.queues.values()) {
+      queued += q.length;
+      backlog += q.backlog;
+    }
     return {
       queued,
+      backlog,
       inFlight: this.inFlight,
       queues: this.queues.size,
       utilisation: this.utilisation(),

@@ -89,6 +89,8 @@ export interface PeerLoad {
   readonly id: string;
   /** Messages queued there. */
   readonly queued: number;
+  /** Input records behind its queued ones (fetched or not), when it reports them. */
+  readonly backlog?: number;
   /** Its utilisation, 0..1. */
   readonly utilisation: number;
   /** When the report was made, ms since epoch. */

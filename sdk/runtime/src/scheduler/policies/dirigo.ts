@@ -46,7 +46,8 @@ export interface DirigoPolicyOptions {
  *   is later than its deadline (minus `marginMs`). Sooner: now + `forwardDelayMs` + the peer's backlog + its
  *   cost is earlier than that. The peer is the one with the smaller backlog of two (power of two choices);
  *   without load reports, '' (any lessee). A peer's backlog is estimated in ms of work: its last load report's
- *   queue, plus the cost of every message forwarded to it since, drained at one ms per ms (it works on them).
+ *   queue and input backlog (a lessee's unfetched lease-topic records included), plus the cost of every
+ *   message forwarded to it since, drained at one ms per ms (it works on them).
  *   So a hot partition's work is split between the lessor and its lessees by predicted finish: the lessor
  *   keeps working, an input that lags behind is shared rather than forwarded wholesale, and an overloaded peer
  *   gets nothing. Every other message is admitted.
@@ -94,7 +95,7 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
       // A new report: its queue, drained since it was made; what was forwarded but not fetched there yet
       // is still in the estimate when that is larger.
       b.report = p.at;
-      b.work = Math.max(b.work, p.queued * cost - Math.max(0, now - p.at));
+      b.work = Math.max(b.work, (p.queued + (p.backlog ?? 0)) * cost - Math.max(0, now - p.at));
     }
     return b;
   };

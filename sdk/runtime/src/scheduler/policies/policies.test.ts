@@ -327,6 +327,9 @@ describe('dirigo', () => {
     // 100 ms later the peer has worked 100 ms off: 10 more go.
     const later = Array.from({ length: 20 }, () => decide(100));
     expect(later.filter((d) => d !== 'admit')).toHaveLength(10);
+    // A report of a long input backlog there (forwards it has not fetched yet) stops forwarding too.
+    idle[0] = { id: 'w2', queued: 0, backlog: 80, utilisation: 1, at: 99 };
+    expect(decide(100)).toBe('admit');
     // A report showing a long queue there (80 x 10 ms, made now) stops forwarding.
     idle[0] = { id: 'w2', queued: 80, utilisation: 1, at: 100 };
     expect(decide(100)).toBe('admit');
