@@ -8,7 +8,9 @@ export {
   type KafkaSecurity,
   type KafkaTlsOptions,
   type Pem,
+  type ResolvedSecurity,
   resolveSecurity,
   SECURITY_PROTOCOLS,
+  type SecurityDescription,
   type SecurityProtocol,
 } from './security.ts';

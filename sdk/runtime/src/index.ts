@@ -1,6 +1,7 @@
 // Public exports of @dirigo/runtime, chosen by hand.
 export { type Clock, systemClock } from './clock.ts';
 export { AppStoppedError, InternalError } from './errors.ts';
+export type { ControlStats } from './control/control-channel.ts';
 export {
   H_APP,
   H_DEADLINE,
@@ -66,6 +67,7 @@ export {
   type AppStats,
   type AppStatus,
   type SchedulerOptions,
+  type StopProgress,
   Worker,
   type WorkerHealth,
   type WorkerOptions,
