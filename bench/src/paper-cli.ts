@@ -22,7 +22,6 @@ import { join } from 'node:path';
 import type { createLogger } from '@dirigo/core';
 import type { RateShape } from '@dirigo/example-nexmark';
 import { ensureKafka } from '@dirigo/local-kafka';
-import { PAPER_APPS, type PaperAppName } from './paper-apps.ts';
 import {
   closeDelays,
   messageTargets,
@@ -32,6 +31,7 @@ import {
   type RunName,
   runPaper,
 } from './paper.ts';
+import { PAPER_APPS, type PaperAppName } from './paper-apps.ts';
 import { paperMarkdown, paperPlots } from './paper-report.ts';
 
 type Values = Record<string, string | boolean | undefined>;

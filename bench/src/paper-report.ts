@@ -2,9 +2,9 @@
 // compiled to vega and rendered headless (View.toSVG, no canvas, no browser).
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
-import { PAPER_APPS } from './paper-apps.ts';
 import type { PaperResult, RunName } from './paper.ts';
 import { RUNS } from './paper.ts';
+import { PAPER_APPS } from './paper-apps.ts';
 
 const POLICY_COLORS: Record<RunName, string> = {
   fifoPeak: '#4c78a8',

@@ -7,9 +7,9 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '@dirigo/core';
 import { ensureKafka } from '@dirigo/local-kafka';
 import {
-  type HotLeaseShare,
   type HotkeyOptions,
   type HotkeyResult,
+  type HotLeaseShare,
   type Mode,
   type ModeResult,
   runHotkey,

@@ -9,10 +9,10 @@
 //
 // Event time. The events are written as fast as the producer takes them, so one fetched batch may hold all of
 // them; the runtime's step watermark includes the later records of the step (runtime issue 1 of
-// sdk/windows/src/runtime-issues.test.ts), so the grace covers the whole stream (5 s of event time). Then a
-// staircase of flush events on every partition of every input, written step by step, moves the watermarks past
-// every window; the second stages get a grace (20 s) that covers how far the first stage's watermark can move
-// before its window results reach them (runtime issue 2).
+// sdk/windows/src/runtime-issues.test.ts), so the grace covers the whole stream (4 s of event time). Then flush
+// events on every partition of every input move the watermarks past every window, in two phases (see
+// runQueries), so that the first stages' window results reach the second stages before their watermark
+// passes (runtime issue 2).
 import { type AppDefinition, type Producer, partitionFor } from '@dirigo/core';
 import {
   eventTime,
@@ -48,11 +48,9 @@ const PARTITIONS = 2;
 const WINDOW_MS = 1_000;
 const SLIDE_MS = 500;
 const GRACE_MS = 5_000;
-const STAGE2_GRACE_MS = 20_000;
+const STAGE2_GRACE_MS = 10_000;
 const EVENTS = 2_000;
 const PER_SEC = 500;
-const FLUSH_STEP_MS = 2_000;
-const FLUSH_UNTIL_MS = WINDOW_MS + GRACE_MS + STAGE2_GRACE_MS + 4 * FLUSH_STEP_MS;
 
 type QueryName = 'hb' | 'q5' | 'q7' | 'q8';
 const QUERIES: readonly QueryName[] = ['hb', 'q5', 'q7', 'q8'];
@@ -172,7 +170,7 @@ afterEach(async () => {
 });
 
 /**
- * Starts `workers` workers hosting the four queries, writes the events and the flush staircase, waits for every
+ * Starts `workers` workers hosting the four queries, writes the events and the flush events, waits for every
  * expected result and returns what each results topic got, with the leasing counters of each worker.
  */
 async function runQueries(workers: number, policy: string | undefined) {
@@ -209,7 +207,7 @@ async function runQueries(workers: number, policy: string | undefined) {
       intervalMs: 100,
     });
 
-  // The events (event time from now, so that time-based retention keeps them), then the flush staircase.
+  // The events (event time from now, so that time-based retention keeps them), then the flush.
   const producer = setup.producer({ clientId: 'it-nx-writer' });
   await producer.connect();
   stops.push(() => producer.disconnect());
@@ -238,23 +236,45 @@ async function runQueries(workers: number, policy: string | undefined) {
   });
   expect(written.events).toBe(EVENTS);
   const last = eventTime(events[events.length - 1]!);
+  // Every first stage has committed the events before the first flush: a flush record in the same step as
+  // events would make them late (runtime issue 1).
+  const firstStages: [string, string][] = [
+    [`${ns}.hb.aggregate`, topicsOf(ns, 'hb').bids],
+    [`${ns}.q5.count`, topicsOf(ns, 'q5').bids],
+    [`${ns}.q7.bids`, topicsOf(ns, 'q7').bids],
+    [`${ns}.q8.persons`, topicsOf(ns, 'q8').persons],
+    [`${ns}.q8.auctions`, topicsOf(ns, 'q8').auctions],
+  ];
+  const committed = async () => {
+    const ends = await Promise.all(firstStages.map(([, topic]) => admin.fetchTopicOffsets(topic)));
+    await waitFor(
+      async () => {
+        for (let i = 0; i < firstStages.length; i++) {
+          const [group, topic] = firstStages[i]!;
+          const done = await admin.fetchCommittedOffsets(group, topic);
+          for (const e of ends[i]!)
+            if ((done.find((d) => d.partition === e.partition)?.offset ?? -1) < e.high) return false;
+        }
+        return true;
+      },
+      40_000,
+      { intervalMs: 200 },
+    );
+  };
   const flush: NexmarkEvent[] = [];
-  for (let t = last + WINDOW_MS; t <= last + FLUSH_UNTIL_MS; t += FLUSH_STEP_MS) {
+  const flushStep = async (t: number) => {
     const step = flushAt(t);
     flush.push(...step);
     await producer.send(copies(step.map((e) => nexmarkRecord(e, kinds))));
-    await new Promise((r) => setTimeout(r, 150));
-  }
-
-  const all = [...events, ...flush];
+  };
   const inData = <T extends { start: number }>(rs: readonly T[]) =>
     rs.filter((r) => r.start <= last).sort((a, b) => a.start - b.start);
-  const expected = {
+  const expectedOf = (all: readonly NexmarkEvent[]) => ({
     hb: inData(highestBidReference(all, WINDOW_MS)),
     q5: inData(hotItemsReference(all, WINDOW_MS, SLIDE_MS)),
     q7: inData(q7Reference(all, WINDOW_MS)),
     q8: inData(q8Reference(all, WINDOW_MS)),
-  };
+  });
   const read = async () => ({
     hb: inData((await readJson<HighestBidResult>(setup, topicsOf(ns, 'hb').results)).map((r) => r.value)),
     q5: inData((await readJson<HotItemsResult>(setup, topicsOf(ns, 'q5').results)).map((r) => r.value)),
@@ -262,14 +282,26 @@ async function runQueries(workers: number, policy: string | undefined) {
     q8: inData((await readJson<NewUserResult>(setup, topicsOf(ns, 'q8').results)).map((r) => r.value)),
   });
   let got = await read();
-  await waitFor(
-    async () => {
-      got = await read();
-      return QUERIES.every((q) => got[q].length >= expected[q].length);
-    },
-    40_000,
-    { intervalMs: 500 },
-  ).catch(() => undefined);
+  const complete = (queries: readonly QueryName[], want: ReturnType<typeof expectedOf>) =>
+    waitFor(
+      async () => {
+        got = await read();
+        return queries.every((q) => got[q].length >= want[q].length);
+      },
+      40_000,
+      { intervalMs: 300 },
+    ).catch(() => undefined);
+  // Phase 1 closes every first-stage window (so Q7's and Q8's results come); once they have come, the first
+  // stages of hb and Q5 (same pipelines) have sent their window results on, and phase 2 closes the second
+  // stages: their grace only has to cover the first flush.
+  await committed();
+  await flushStep(last + WINDOW_MS + GRACE_MS + 1);
+  await committed();
+  await complete(['q7', 'q8'], expectedOf([...events, ...flush]));
+  await new Promise((r) => setTimeout(r, 1_000));
+  await flushStep(last + WINDOW_MS + GRACE_MS + STAGE2_GRACE_MS + 2);
+  const expected = expectedOf([...events, ...flush]);
+  await complete(QUERIES, expected);
   const counters = pool.map((w) => w.leases().counters);
   return { expected, got, counters };
 }
