@@ -323,7 +323,7 @@ describe('NEXMark queries on a real broker', () => {
   it('gives the same results with the hot auctions and Q7 leased to a second worker', async () => {
     const { expected, got, counters } = await runQueries(2, FORWARD_POLICY);
     const forwarded = counters.reduce((s, c) => s + c.forwarded, 0);
-    expect(forwarded).toBeGreaterThan(500);
+    expect(forwarded).toBeGreaterThan(200);
     expect(counters.reduce((s, c) => s + c.lesseeProcessed, 0)).toBe(forwarded);
     // Forwarded messages ran at a lessee on the other worker (both may be lessors: each owns hot partitions).
     expect(counters.some((c) => c.lesseeProcessed > 0)).toBe(true);
