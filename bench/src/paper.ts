@@ -108,7 +108,8 @@ export interface Outcome {
   /** Received results whose value differs from the direct computation. */
   wrong: number;
   duplicates: number;
-  satisfaction: number;
+  /** Results on time over results expected; null when no result was expected. */
+  satisfaction: number | null;
   p50Ms: number | null;
   p99Ms: number | null;
   maxMs: number | null;
@@ -381,7 +382,7 @@ function outcome(
     missing: pairs.length - lat.length,
     wrong,
     duplicates,
-    satisfaction: pairs.length === 0 ? 0 : r3(onTime / pairs.length),
+    satisfaction: pairs.length === 0 ? null : r3(onTime / pairs.length),
     p50Ms: quantile(lat, 0.5),
     p99Ms: quantile(lat, 0.99),
     maxMs: lat.length === 0 ? null : lat[lat.length - 1]!,
