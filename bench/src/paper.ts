@@ -149,6 +149,17 @@ export interface RunResult {
    * included), seconds. The share of the pool's time each app took; wall time of handlers, not CPU.
    */
   handlerSeconds: Record<PaperAppName, number>;
+  /**
+   * Per worker, per app, the dispatcher's own view (whole run): messages completed, their latency (ingest to
+   * handler end) and queueing p50/p99 ms, mean handler time ms.
+   */
+  dispatcher: Record<
+    string,
+    Record<
+      string,
+      { completed: number; latencyP50Ms: number; latencyP99Ms: number; queueingP99Ms: number; costMeanMs: number }
+    >
+  >;
   /** Per worker, per app: messages the policy decided to forward (dispatcher counters at the end). */
   forwardDecisions: Record<string, Record<string, number>>;
   startupMs: number;
@@ -653,10 +664,23 @@ async function runOne(
     const sumCounter = (k: keyof LeaseCounters) =>
       Object.values(final).reduce((s, x) => s + (x.counters[k] as number), 0);
     const forwardDecisions: RunResult['forwardDecisions'] = {};
+    const dispatcher: RunResult['dispatcher'] = {};
     const handlerSeconds = Object.fromEntries(PAPER_APPS.map((a) => [a, 0])) as Record<PaperAppName, number>;
     for (const w of workers) {
       const snaps = w.final?.scheduler?.apps ?? {};
       for (const a of PAPER_APPS) handlerSeconds[a] += (snaps[a]?.costMs.total ?? 0) / 1000;
+      dispatcher[w.id] = Object.fromEntries(
+        Object.entries(snaps).map(([name, a]) => [
+          name,
+          {
+            completed: a.completed,
+            latencyP50Ms: Math.round(a.latencyMs.p50),
+            latencyP99Ms: Math.round(a.latencyMs.p99),
+            queueingP99Ms: Math.round(a.queueingMs.p99),
+            costMeanMs: r3(a.costMs.mean),
+          },
+        ]),
+      );
       forwardDecisions[w.id] = Object.fromEntries(
         Object.entries(snaps).map(([name, a]) => [name, a.arrivals.forward ?? 0]),
       );
@@ -690,6 +714,7 @@ async function runOne(
           PaperAppName,
           number
         >,
+        dispatcher,
         forwardDecisions,
         startupMs,
         drained,
