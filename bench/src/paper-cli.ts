@@ -1,12 +1,12 @@
 // `npm run bench -- paper [--json] [--steady] [options]`: the options and defaults of the paper benchmark
 // (paper.ts), the last stdout line, the summary on stderr and the files in bench/results/.
 //
-// Default size: about 5 minutes end to end on the shared 2-core development machine (three runs of ~1.5 minutes:
-// worker start, 50 s of feed, the drain). The reasoning behind the numbers is in docs/operations.md (paper
-// benchmark): a square wave of 10 <-> 50 events/s (10 s high, 10 s low), half of the bids on the current hot
-// auction and every bid through Q7's single key; 10 ms of wall-clock busy wait per bid in hb's aggregate, q7's
-// highest and q5's count, so that a worker process is a fixed-capacity server on two shared cores; fifoPeak on
-// 3 processes, fifoEqual and dirigo on 2; targets about twice the idle latency of the pipelines here.
+// Default size: about 5-6 minutes end to end on the shared 2-core development machine (three runs of under 2
+// minutes: worker start, 70 s of feed, the drain). The reasoning behind the numbers is in docs/operations.md
+// (paper benchmark): a square wave of 10 <-> 50 events/s (10 s high, 10 s low), half of the bids on the current
+// hot auction and every bid through Q7's single key; a wall-clock busy wait per bid in each app's heavy function
+// (hb 2 ms, q7 5 ms, the best-effort q5 25 ms) so that a worker process is a fixed-capacity server on two shared
+// cores; fifoPeak on 3 processes, fifoEqual and dirigo on 2; targets about twice the idle latency here.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { createLogger } from '@dirigo/core';
@@ -30,7 +30,7 @@ export const PAPER_DEFAULTS = {
   lowRate: 10,
   highRate: 50,
   periodS: 20,
-  durationS: 40,
+  durationS: 60,
   warmupS: 5,
   tailS: 5,
   drainS: 20,
@@ -38,15 +38,15 @@ export const PAPER_DEFAULTS = {
   workers: 2,
   partitions: 4,
   concurrency: 4,
-  eventCostMs: 10,
-  windowMs: 1000,
+  costs: { hb: 2, q7: 5, q5: 25, q8: 0 } as Record<PaperAppName, number>,
+  windowMs: 2000,
   graceMs: 1000,
   reduceGraceMs: 2000,
-  slideMs: 500,
-  targets: { hb: 10_000, q7: 8_000, q5: 20_000, q8: 20_000 } as Record<PaperAppName, number>,
+  slideMs: 1000,
+  targets: { hb: 10_000, q7: 8_000, q5: 60_000, q8: 60_000 } as Record<PaperAppName, number>,
   critical: ['hb', 'q7'] as PaperAppName[],
   hotRatio: 2,
-  leaseIdleMs: 1000,
+  leaseIdleMs: 3000,
   slots: 4,
   bucketS: 5,
   seed: 1,
@@ -81,15 +81,20 @@ function options(values: Values, brokers: string, logger: ReturnType<typeof crea
     .map((r) => r.trim())
     .filter((r) => r.length > 0);
   for (const r of runs) if (!RUNS.includes(r as RunName)) fail(`--runs takes ${RUNS.join(',')}`);
-  const targets = { ...d.targets };
-  if (typeof values.targets === 'string') {
-    for (const part of values.targets.split(',')) {
-      const [app, ms] = part.split('=');
-      if (!PAPER_APPS.includes(app as PaperAppName) || !(Number(ms) > 0))
-        fail(`--targets takes app=ms pairs (apps ${PAPER_APPS.join(', ')})`);
-      targets[app as PaperAppName] = Number(ms);
+  const perApp = (k: string, base: Record<PaperAppName, number>, min: number) => {
+    const out = { ...base };
+    if (typeof values[k] === 'string') {
+      for (const part of String(values[k]).split(',')) {
+        const [app, ms] = part.split('=');
+        if (!PAPER_APPS.includes(app as PaperAppName) || !(Number(ms) >= min))
+          fail(`--${k} takes app=ms pairs (apps ${PAPER_APPS.join(', ')}, ms >= ${min})`);
+        out[app as PaperAppName] = Number(ms);
+      }
     }
-  }
+    return out;
+  };
+  const targets = perApp('targets', d.targets, 1);
+  const costMs = perApp('costs', d.costs, 0);
   const critical =
     typeof values.critical === 'string'
       ? (values.critical.split(',').map((a) => a.trim()) as PaperAppName[])
@@ -115,10 +120,11 @@ function options(values: Values, brokers: string, logger: ReturnType<typeof crea
     slideMs: num('slide-ms', d.slideMs, 1),
     targets,
     critical,
-    costMs: num('event-cost-ms', d.eventCostMs),
+    costMs,
     idleRevokeMs: num('lease-idle-ms', d.leaseIdleMs, 1),
     slots: num('slots', d.slots, 1),
     dirigoOptions: undefined,
+    rounds: num('rounds', 1, 1),
     bucketMs: num('bucket-s', d.bucketS, 0.1) * 1000,
     logger,
   };
@@ -192,7 +198,7 @@ export function paperTargets(r: PaperResult, steady: boolean) {
 function summary(r: PaperResult, steady: boolean, elapsedS: number): string {
   const p = r.params;
   const lines = [
-    `bench: paper results (${steady ? 'steady' : 'bursty'}: ${JSON.stringify(p.rate)} events/s, hot auction ratio ${p.hotAuctionRatio}, ${p.costMs} ms per bid in hb.aggregate, q7.highest, q5.count; windows ${p.windowMs} ms, grace ${p.graceMs} ms; ${p.durationMs / 1000} s measured after ${p.warmupMs / 1000} s of warm-up; timings on a shared 2-core machine: noisy)`,
+    `bench: paper results (${steady ? 'steady' : 'bursty'}: ${JSON.stringify(p.rate)} events/s, ${p.rounds} round(s) pooled, hot auction ratio ${p.hotAuctionRatio}, added ms per bid ${JSON.stringify(p.costMs)} (hb.aggregate, q7.highest, q5.count); windows ${p.windowMs} ms, grace ${p.graceMs} ms; ${p.durationMs / 1000} s measured after ${p.warmupMs / 1000} s of warm-up; timings on a shared 2-core machine: noisy)`,
     `  targets (result after window end, ms): ${PAPER_APPS.map((a) => `${a} ${p.targets[a]}${p.critical.includes(a) ? ' (critical)' : ''}`).join(', ')}; per-message targets ${JSON.stringify(messageTargets(p))}; close delays ${JSON.stringify(closeDelays(p))}`,
     '  run        policy  workers  satisfaction (critical / all)  p50   p99   missing  wrong  worker-s  CPU-s  forwarded  start-s',
   ];

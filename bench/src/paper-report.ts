@@ -32,7 +32,7 @@ const label = (r: PaperResult, run: RunName) => {
 /** The SVG plots by file suffix: load-latency, lessees, satisfaction. */
 export async function paperPlots(r: PaperResult, steady: boolean): Promise<Record<string, string>> {
   const runs = RUNS.filter((n) => r.runs[n] !== undefined);
-  const title = steady ? 'steady load' : 'bursty load';
+  const title = `${steady ? 'steady load' : 'bursty load'}${r.params.rounds > 1 ? ` (series: round 1 of ${r.params.rounds})` : ''}`;
   const offered = r.offered.map((o) => ({ t: o.t, events: o.events }));
   const latency = runs.flatMap((n) =>
     r.runs[n]!.latencySeries.filter((s) => s.p99Ms !== null).map((s) => ({
@@ -187,7 +187,7 @@ export function paperMarkdown(
   out.push(`# Paper benchmark (${m.steady ? 'steady' : 'bursty'} workload), ${m.at}`);
   out.push('');
   out.push(
-    `Made by \`npm run bench -- paper --json${m.steady ? ' --steady' : ''}\` in ${Math.round(m.elapsedS)} s on the 2-core development machine, shared with the broker and with other jobs: timings are noisy. Rate ${JSON.stringify(p.rate)} events/s, hot auction ratio ${p.hotAuctionRatio}, ${p.costMs} ms of added work per bid in hb.aggregate, q7.highest and q5.count; windows ${p.windowMs} ms, grace ${p.graceMs} ms (hb's reduce ${p.reduceGraceMs} ms); ${p.durationMs / 1000} s measured after ${p.warmupMs / 1000} s of warm-up. See docs/operations.md for what each number means.`,
+    `Made by \`npm run bench -- paper --json${m.steady ? ' --steady' : ''}${p.rounds > 1 ? ` --rounds ${p.rounds}` : ''}\` (results pooled over ${p.rounds} round${p.rounds > 1 ? 's' : ''}) in ${Math.round(m.elapsedS)} s on the 2-core development machine, shared with the broker and with other jobs: timings are noisy. Rate ${JSON.stringify(p.rate)} events/s, hot auction ratio ${p.hotAuctionRatio}, added busy wait per bid (ms) ${JSON.stringify(p.costMs)} in hb.aggregate, q7.highest and q5.count; windows ${p.windowMs} ms, grace ${p.graceMs} ms (hb's reduce ${p.reduceGraceMs} ms); ${p.durationMs / 1000} s measured after ${p.warmupMs / 1000} s of warm-up. See docs/operations.md for what each number means.`,
   );
   out.push('');
   out.push(

@@ -89,11 +89,17 @@ export interface PaperOptions {
   readonly slideMs: number;
   readonly targets: Readonly<Record<PaperAppName, number>>;
   readonly critical: readonly PaperAppName[];
-  readonly costMs: number;
+  /** Added wall-clock cost per message of each app's heavy function, ms. */
+  readonly costMs: Readonly<Record<PaperAppName, number>>;
   readonly idleRevokeMs: number;
   readonly slots: number;
   /** Options of the dirigo policy (undefined: its defaults). */
   readonly dirigoOptions: Record<string, number> | undefined;
+  /**
+   * How many times to run the three runs (each round in a rotated order: the machine's load drifts); results are
+   * pooled over the rounds.
+   */
+  readonly rounds: number;
   /** Buckets of the time series (latency by window end, lessees), ms. */
   readonly bucketMs: number;
   readonly logger: Logger;
@@ -113,6 +119,8 @@ export interface Outcome {
   p50Ms: number | null;
   p99Ms: number | null;
   maxMs: number | null;
+  /** Every received result's latency, ms, sorted (for pooling rounds). */
+  latencies: number[];
 }
 
 export interface RunResult {
@@ -157,7 +165,13 @@ export interface RunResult {
     string,
     Record<
       string,
-      { completed: number; latencyP50Ms: number; latencyP99Ms: number; queueingP99Ms: number; costMeanMs: number }
+      {
+        completed: number;
+        latencyP50Ms: number;
+        latencyP99Ms: number;
+        queueingP99Ms: number;
+        costMeanMs: number;
+      }
     >
   >;
   /** Per worker, per app: messages the policy decided to forward (dispatcher counters at the end). */
@@ -168,7 +182,10 @@ export interface RunResult {
 }
 
 export interface PaperResult {
+  /** Per run, every round pooled (see `poolRuns`). */
   runs: Partial<Record<RunName, RunResult>>;
+  /** Each round's results (one round by default). */
+  rounds: Partial<Record<RunName, RunResult>>[];
   /** Events per second of event time, per second since the feed start (the same events in every run). */
   offered: { t: number; events: number }[];
   params: Omit<PaperOptions, 'logger' | 'brokers'>;
@@ -397,6 +414,62 @@ function outcome(
     p50Ms: quantile(lat, 0.5),
     p99Ms: quantile(lat, 0.99),
     maxMs: lat.length === 0 ? null : lat[lat.length - 1]!,
+    latencies: lat,
+  };
+}
+
+/** Outcomes of several rounds as one: counts added, latencies pooled. */
+function poolOutcomes(xs: readonly Outcome[]): Outcome {
+  const sum = (k: 'expected' | 'received' | 'onTime' | 'missing' | 'wrong' | 'duplicates') =>
+    xs.reduce((n, x) => n + x[k], 0);
+  const lat = xs.flatMap((x) => x.latencies).sort((a, b) => a - b);
+  const expected = sum('expected');
+  return {
+    expected,
+    received: sum('received'),
+    onTime: sum('onTime'),
+    missing: sum('missing'),
+    wrong: sum('wrong'),
+    duplicates: sum('duplicates'),
+    satisfaction: expected === 0 ? null : r3(sum('onTime') / expected),
+    p50Ms: quantile(lat, 0.5),
+    p99Ms: quantile(lat, 0.99),
+    maxMs: lat.length === 0 ? null : lat[lat.length - 1]!,
+    latencies: lat,
+  };
+}
+
+/**
+ * The rounds of one run as one result: satisfaction and latency over every round's results, resources added up;
+ * the time series, dispatcher views and start-up time are the first round's.
+ */
+function poolRuns(rs: readonly RunResult[]): RunResult {
+  const first = rs[0]!;
+  if (rs.length === 1) return first;
+  const add = (f: (r: RunResult) => number) => r3(rs.reduce((n, r) => n + f(r), 0));
+  const apps = Object.fromEntries(
+    PAPER_APPS.map((a) => [a, poolOutcomes(rs.map((r) => r.apps[a]))]),
+  ) as Record<PaperAppName, Outcome>;
+  return {
+    ...first,
+    overall: poolOutcomes(rs.map((r) => r.overall)),
+    allApps: poolOutcomes(rs.map((r) => r.allApps)),
+    apps,
+    workerSeconds: add((r) => r.workerSeconds),
+    cpuSeconds: rs.some((r) => r.cpuSeconds === null) ? null : add((r) => r.cpuSeconds!),
+    feedSeconds: add((r) => r.feedSeconds),
+    handlerSeconds: Object.fromEntries(PAPER_APPS.map((a) => [a, add((r) => r.handlerSeconds[a])])) as Record<
+      PaperAppName,
+      number
+    >,
+    leasing: {
+      forwarded: add((r) => r.leasing.forwarded),
+      lesseeProcessed: add((r) => r.leasing.lesseeProcessed),
+      granted: add((r) => r.leasing.granted),
+      revoked: add((r) => r.leasing.revoked),
+      barriers: add((r) => r.leasing.barriers),
+    },
+    drained: rs.every((r) => r.drained),
   };
 }
 
@@ -774,15 +847,24 @@ export async function runPaper(o: PaperOptions): Promise<PaperResult> {
   mkdirSync(logDir, { recursive: true });
   process.stderr.write(`bench: paper worker logs in ${logDir}\n`);
   const { logger: _l, brokers: _b, ...params } = o;
-  const out: PaperResult = { runs: {}, offered: [], params };
+  const out: PaperResult = { runs: {}, rounds: [], offered: [], params };
+  for (let round = 0; round < o.rounds; round++) {
+    const order = o.runs.map((_, i) => o.runs[(i + round) % o.runs.length]!);
+    const results: Partial<Record<RunName, RunResult>> = {};
+    out.rounds.push(results);
+    for (const run of order) {
+      const started = Date.now();
+      const { result, offered } = await runOne(o, run, `${runId}r${round}`, logDir);
+      results[run] = result;
+      if (round === 0) out.offered = offered;
+      process.stderr.write(
+        `bench: round ${round + 1}/${o.rounds} ${run} (${result.policy}, ${result.workers} workers): satisfaction ${result.overall.satisfaction} (critical apps; all apps ${result.allApps.satisfaction}), p50 ${result.overall.p50Ms} ms, p99 ${result.overall.p99Ms} ms, missing ${result.allApps.missing}, wrong ${result.allApps.wrong}; ${result.workerSeconds} worker-s, ${result.cpuSeconds} CPU-s; forwarded ${result.leasing.forwarded}; start ${(result.startupMs / 1000).toFixed(0)} s, run ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+      );
+    }
+  }
   for (const run of o.runs) {
-    const started = Date.now();
-    const { result, offered } = await runOne(o, run, runId, logDir);
-    out.runs[run] = result;
-    out.offered = offered;
-    process.stderr.write(
-      `bench: ${run} (${result.policy}, ${result.workers} workers): satisfaction ${result.overall.satisfaction} (critical apps; all apps ${result.allApps.satisfaction}), p50 ${result.overall.p50Ms} ms, p99 ${result.overall.p99Ms} ms, missing ${result.allApps.missing}, wrong ${result.allApps.wrong}; ${result.workerSeconds} worker-s, ${result.cpuSeconds} CPU-s; forwarded ${result.leasing.forwarded}; start ${(result.startupMs / 1000).toFixed(0)} s, run ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
-    );
+    const rs = out.rounds.map((r) => r[run]).filter((r): r is RunResult => r !== undefined);
+    if (rs.length > 0) out.runs[run] = poolRuns(rs);
   }
   return out;
 }

@@ -70,7 +70,7 @@ async function main(): Promise<void> {
       'tail-s': { type: 'string' },
       'drain-s': { type: 'string' },
       'peak-workers': { type: 'string' },
-      'event-cost-ms': { type: 'string' },
+      costs: { type: 'string' },
       'window-ms': { type: 'string' },
       'grace-ms': { type: 'string' },
       'reduce-grace-ms': { type: 'string' },
@@ -80,6 +80,7 @@ async function main(): Promise<void> {
       'hot-ratio': { type: 'string' },
       'lease-idle-ms': { type: 'string' },
       'bucket-s': { type: 'string' },
+      rounds: { type: 'string' },
       seed: { type: 'string' },
       'no-plots': { type: 'boolean' },
     },
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
         '       npm run bench -- paper [--json] [--steady] [--shape square|sine] [--low-rate R] [--high-rate R]\n' +
-        '                              [--period-s S] [--duration-s S] [--workers N] [--peak-workers N] [--event-cost-ms C]\n',
+        '                              [--period-s S] [--duration-s S] [--workers N] [--peak-workers N] [--costs hb=2,q5=25]\n',
     );
     process.exit(2);
   }
