@@ -7,7 +7,7 @@
 // hot auction and every bid through Q7's single key; a wall-clock busy wait per bid in each app's heavy function
 // (hb 2 ms, q7 5 ms, the best-effort q5 25 ms) so that a worker process is a fixed-capacity server on two shared
 // cores; fifoPeak on 3 processes, fifoEqual and dirigo on 2; targets about twice the idle latency here.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { createLogger } from '@dirigo/core';
 import type { RateShape } from '@dirigo/example-nexmark';
@@ -241,12 +241,44 @@ function summary(r: PaperResult, steady: boolean, elapsedS: number): string {
   return lines.join('\n');
 }
 
+/** `--replot <json>`: the Markdown table and the plots again from a saved result (no Kafka). */
+async function replot(file: string, resultsDir: string): Promise<void> {
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as PaperResult & {
+    at: string;
+    elapsedS: number;
+    targets: Record<string, unknown> | null;
+    line: unknown;
+  };
+  // Results saved before rounds existed: one round.
+  saved.rounds ??= [saved.runs];
+  (saved.params as { rounds: number }).rounds ??= 1;
+  const steady = saved.params.rate.shape === 'constant';
+  const base = steady ? 'paper-steady' : 'paper';
+  writeFileSync(
+    join(resultsDir, `${base}-latest.md`),
+    paperMarkdown(saved, {
+      at: saved.at,
+      steady,
+      elapsedS: saved.elapsedS,
+      base,
+      targets: saved.targets,
+      line: saved.line,
+    }),
+  );
+  for (const [name, svg] of Object.entries(await paperPlots(saved, steady)))
+    writeFileSync(join(resultsDir, `${base}-${name}.svg`), svg);
+}
+
 /** `paper`: the three runs, the summary, bench/results/paper[-steady]-latest.{json,md} and the SVG plots. */
 export async function paper(
   values: Values,
   logger: ReturnType<typeof createLogger>,
   resultsDir: string,
 ): Promise<void> {
+  if (typeof values.replot === 'string') {
+    await replot(values.replot, resultsDir);
+    return;
+  }
   const started = Date.now();
   const kafka = await ensureKafka({ nodes: 1, logger });
   process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);

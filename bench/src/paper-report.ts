@@ -35,14 +35,17 @@ export async function paperPlots(r: PaperResult, steady: boolean): Promise<Recor
   const title = `${steady ? 'steady load' : 'bursty load'}${r.params.rounds > 1 ? ` (series: round 1 of ${r.params.rounds})` : ''}`;
   const offered = r.offered.map((o) => ({ t: o.t, events: o.events }));
   const latency = runs.flatMap((n) =>
-    r.runs[n]!.latencySeries.filter((s) => s.p99Ms !== null).map((s) => ({
-      t: s.t,
-      p99: s.p99Ms,
-      run: n,
-    })),
+    (r.rounds[0]?.[n] ?? r.runs[n]!).latencySeries
+      .filter((s) => s.p99Ms !== null)
+      .map((s) => ({
+        t: s.t,
+        p99: s.p99Ms,
+        run: n,
+      })),
   );
   const critical = r.params.critical;
-  const minTarget = Math.min(...critical.map((a) => r.params.targets[a]));
+  const feedS = (r.params.warmupMs + r.params.durationMs + r.params.tailMs) / 1000;
+  const xScale = { domain: [0, feedS] };
   const loadLatency: vl.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `Offered load and p99 latency of the latency-critical apps (${critical.join(', ')}) over time, ${title}`,
@@ -53,7 +56,7 @@ export async function paperPlots(r: PaperResult, steady: boolean): Promise<Recor
         data: { values: offered },
         mark: { type: 'line', interpolate: 'step-after', color: '#555' },
         encoding: {
-          x: { field: 't', type: 'quantitative', title: 'seconds since the feed started' },
+          x: { field: 't', type: 'quantitative', title: 'seconds since the feed started', scale: xScale },
           y: { field: 'events', type: 'quantitative', title: 'offered events/s (every run)' },
         },
       },
@@ -69,27 +72,41 @@ export async function paperPlots(r: PaperResult, steady: boolean): Promise<Recor
                 field: 't',
                 type: 'quantitative',
                 title: `window end, seconds since the feed started (buckets of ${r.params.bucketMs / 1000} s)`,
+                scale: xScale,
               },
               y: {
                 field: 'p99',
                 type: 'quantitative',
                 title: 'p99 latency after window end, ms',
-                scale: { type: 'symlog' },
               },
               color: { field: 'run', type: 'nominal', title: 'run', scale: colorScale(runs) },
             },
           },
           {
-            data: { values: [{ target: minTarget }] },
-            mark: { type: 'rule', strokeDash: [4, 4], color: '#888' },
-            encoding: { y: { field: 'target', type: 'quantitative' } },
+            data: { values: critical.map((a) => ({ target: r.params.targets[a], label: `${a} target` })) },
+            layer: [
+              {
+                mark: { type: 'rule', strokeDash: [4, 4], color: '#888' },
+                encoding: { y: { field: 'target', type: 'quantitative' } },
+              },
+              {
+                mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: '#666', fontSize: 10 },
+                encoding: {
+                  x: { datum: 0, type: 'quantitative' },
+                  y: { field: 'target', type: 'quantitative' },
+                  text: { field: 'label' },
+                },
+              },
+            ],
           },
         ],
       },
     ],
   };
   const lessees = runs.flatMap((n) =>
-    r.runs[n]!.leaseSeries.map((s) => ({ t: s.t, lessees: s.hotKeyLessees, run: n })),
+    (r.rounds[0]?.[n] ?? r.runs[n]!).leaseSeries
+      .filter((s) => s.t >= 0 && s.t <= feedS)
+      .map((s) => ({ t: s.t, lessees: s.hotKeyLessees, run: n })),
   );
   const lesseesSpec: vl.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -101,7 +118,7 @@ export async function paperPlots(r: PaperResult, steady: boolean): Promise<Recor
         data: { values: offered },
         mark: { type: 'line', interpolate: 'step-after', color: '#555' },
         encoding: {
-          x: { field: 't', type: 'quantitative', title: 'seconds since the feed started' },
+          x: { field: 't', type: 'quantitative', title: 'seconds since the feed started', scale: xScale },
           y: { field: 'events', type: 'quantitative', title: 'offered events/s' },
         },
       },
@@ -111,7 +128,7 @@ export async function paperPlots(r: PaperResult, steady: boolean): Promise<Recor
         data: { values: lessees },
         mark: { type: 'line', interpolate: 'step-after' },
         encoding: {
-          x: { field: 't', type: 'quantitative', title: 'seconds since the feed started' },
+          x: { field: 't', type: 'quantitative', title: 'seconds since the feed started', scale: xScale },
           y: {
             field: 'lessees',
             type: 'quantitative',
@@ -129,8 +146,12 @@ export async function paperPlots(r: PaperResult, steady: boolean): Promise<Recor
       run: n,
       satisfaction: r.runs[n]!.apps[a].satisfaction,
     })),
-    { app: 'overall (critical apps)', run: n, satisfaction: r.runs[n]!.overall.satisfaction },
+    { app: 'critical apps', run: n, satisfaction: r.runs[n]!.overall.satisfaction },
   ]);
+  const appOrder = [
+    'critical apps',
+    ...PAPER_APPS.map((a) => `${a}${critical.includes(a) ? ' (critical)' : ''}`),
+  ];
   const satSpec: vl.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `Satisfaction (results before window end + target) per app and run, ${title}`,
@@ -141,7 +162,13 @@ export async function paperPlots(r: PaperResult, steady: boolean): Promise<Recor
       {
         mark: 'bar',
         encoding: {
-          x: { field: 'app', type: 'nominal', title: null, axis: { labelAngle: 0 } },
+          x: {
+            field: 'app',
+            type: 'nominal',
+            title: null,
+            sort: appOrder,
+            axis: { labelAngle: 0, labelLimit: 200 },
+          },
           xOffset: { field: 'run', sort: [...runs] },
           y: {
             field: 'satisfaction',
@@ -155,7 +182,7 @@ export async function paperPlots(r: PaperResult, steady: boolean): Promise<Recor
       {
         mark: { type: 'text', dy: -6, fontSize: 9 },
         encoding: {
-          x: { field: 'app', type: 'nominal' },
+          x: { field: 'app', type: 'nominal', sort: appOrder },
           xOffset: { field: 'run', sort: [...runs] },
           y: { field: 'satisfaction', type: 'quantitative' },
           text: { field: 'satisfaction', type: 'quantitative', format: '.2f' },

@@ -81,6 +81,7 @@ async function main(): Promise<void> {
       'lease-idle-ms': { type: 'string' },
       'bucket-s': { type: 'string' },
       rounds: { type: 'string' },
+      replot: { type: 'string' },
       seed: { type: 'string' },
       'no-plots': { type: 'boolean' },
     },
