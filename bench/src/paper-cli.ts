@@ -242,7 +242,7 @@ function summary(r: PaperResult, steady: boolean, elapsedS: number): string {
 }
 
 /** `--replot <json>`: the Markdown table and the plots again from a saved result (no Kafka). */
-async function replot(file: string, resultsDir: string): Promise<void> {
+async function replot(file: string, resultsDir: string, resultsName: string | undefined): Promise<void> {
   const saved = JSON.parse(readFileSync(file, 'utf8')) as PaperResult & {
     at: string;
     elapsedS: number;
@@ -253,7 +253,7 @@ async function replot(file: string, resultsDir: string): Promise<void> {
   saved.rounds ??= [saved.runs];
   (saved.params as { rounds: number }).rounds ??= 1;
   const steady = saved.params.rate.shape === 'constant';
-  const base = steady ? 'paper-steady' : 'paper';
+  const base = resultsName ?? (steady ? 'paper-steady' : 'paper');
   writeFileSync(
     join(resultsDir, `${base}-latest.md`),
     paperMarkdown(saved, {
@@ -276,7 +276,11 @@ export async function paper(
   resultsDir: string,
 ): Promise<void> {
   if (typeof values.replot === 'string') {
-    await replot(values.replot, resultsDir);
+    await replot(
+      values.replot,
+      resultsDir,
+      typeof values['results-name'] === 'string' ? values['results-name'] : undefined,
+    );
     return;
   }
   const started = Date.now();
@@ -292,7 +296,8 @@ export async function paper(
     const line = paperLine(r);
     const targets = paperTargets(r, steady);
     process.stderr.write(`${summary(r, steady, elapsedS)}\n`);
-    const base = steady ? 'paper-steady' : 'paper';
+    const base =
+      typeof values['results-name'] === 'string' ? values['results-name'] : steady ? 'paper-steady' : 'paper';
     mkdirSync(resultsDir, { recursive: true });
     const at = new Date().toISOString();
     writeFileSync(

@@ -82,6 +82,7 @@ async function main(): Promise<void> {
       'bucket-s': { type: 'string' },
       rounds: { type: 'string' },
       replot: { type: 'string' },
+      'results-name': { type: 'string' },
       seed: { type: 'string' },
       'no-plots': { type: 'boolean' },
     },
