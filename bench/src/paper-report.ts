@@ -24,11 +24,6 @@ async function render(spec: vl.TopLevelSpec): Promise<string> {
   return `${svg}\n`;
 }
 
-const label = (r: PaperResult, run: RunName) => {
-  const x = r.runs[run]!;
-  return `${run} (${x.policy}${x.leases ? ' + leasing' : ''}, ${x.workers} workers)`;
-};
-
 /** The SVG plots by file suffix: load-latency, lessees, satisfaction. */
 export async function paperPlots(r: PaperResult, steady: boolean): Promise<Record<string, string>> {
   const runs = RUNS.filter((n) => r.runs[n] !== undefined);
