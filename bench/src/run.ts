@@ -1,4 +1,4 @@
-// `npm run bench -- <throughput|isolation|hotkey> [--json] [options]`: runs a benchmark on the local broker (started
+// `npm run bench -- <throughput|isolation|hotkey|paper> [--json] [options]`: runs a benchmark on the local broker (started
 // if needed, or KAFKA_BROKERS) and prints a summary; with --json the last line is the result as JSON.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,6 +15,7 @@ import {
   runHotkey,
 } from './hotkey.ts';
 import { type IsolationOptions, type PolicyResult, runIsolation } from './isolation.ts';
+import { paper } from './paper-cli.ts';
 import { runThroughput } from './throughput.ts';
 
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
@@ -58,6 +59,31 @@ async function main(): Promise<void> {
       slots: { type: 'string', default: '4' },
       'margin-ms': { type: 'string' },
       modes: { type: 'string', default: 'off,on' },
+      // paper (see paper-cli.ts for the defaults)
+      runs: { type: 'string' },
+      steady: { type: 'boolean' },
+      shape: { type: 'string' },
+      'low-rate': { type: 'string' },
+      'high-rate': { type: 'string' },
+      'period-s': { type: 'string' },
+      'duration-s': { type: 'string' },
+      'tail-s': { type: 'string' },
+      'drain-s': { type: 'string' },
+      'peak-workers': { type: 'string' },
+      costs: { type: 'string' },
+      'window-ms': { type: 'string' },
+      'grace-ms': { type: 'string' },
+      'slide-ms': { type: 'string' },
+      targets: { type: 'string' },
+      critical: { type: 'string' },
+      'hot-ratio': { type: 'string' },
+      'lease-idle-ms': { type: 'string' },
+      'bucket-s': { type: 'string' },
+      rounds: { type: 'string' },
+      replot: { type: 'string' },
+      'results-name': { type: 'string' },
+      seed: { type: 'string' },
+      'no-plots': { type: 'boolean' },
     },
   });
   const which = positionals[0];
@@ -70,12 +96,18 @@ async function main(): Promise<void> {
     await hotkey(values, logger);
     return;
   }
+  if (which === 'paper') {
+    await paper(values, logger, resultsDir);
+    return;
+  }
   if (which !== 'throughput') {
     process.stderr.write(
       'usage: npm run bench -- throughput [--json] [--records N] [--partitions P]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
-        '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n',
+        '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
+        '       npm run bench -- paper [--json] [--steady] [--shape square|sine] [--low-rate R] [--high-rate R]\n' +
+        '                              [--period-s S] [--duration-s S] [--workers N] [--peak-workers N] [--costs hb=2,q5=25]\n',
     );
     process.exit(2);
   }
