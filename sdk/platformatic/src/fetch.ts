@@ -1,0 +1,193 @@
+// One round of Fetch requests for a set of partitions at given positions, one request per partition leader, on a
+// connection pool of the caller's (so long polls never delay heartbeats or commits). Shared by group consumers and
+// readToEnd. The client's `fetch` is used for routing, retries and fetch sessions; its answer is decoded here with
+// our own read_committed filter (records.ts). A request that fails with per-partition errors still answers the
+// partitions that had none.
+import type { IncomingRecord } from '@dirigo/core';
+import {
+  type ConnectionPool,
+  FetchIsolationLevels,
+  type fetchV17,
+  type Consumer as PConsumer,
+} from '@platformatic/kafka';
+import { errorTree } from './errors.ts';
+import { decodeBatches } from './records.ts';
+
+type FetchResponse = fetchV17.FetchResponse;
+type FetchResponsePartition = fetchV17.FetchResponsePartition;
+
+/** Kafka error codes a fetch answers per partition. */
+const OFFSET_OUT_OF_RANGE = 1;
+
+export interface FetchTarget {
+  readonly topic: string;
+  readonly partition: number;
+  /** The offset to fetch from. */
+  readonly offset: number;
+  /** Bytes for this partition in this request. */
+  readonly maxBytes: number;
+}
+
+export interface FetchedPartition {
+  readonly topic: string;
+  readonly partition: number;
+  /** The offset it was fetched from (compare with the partition's position before using the answer). */
+  readonly from: number;
+  /** Visible records at or after `from`. */
+  readonly records: IncomingRecord[];
+  /** Offset after the last batch of the answer (control, aborted and emptied batches included). */
+  readonly next: number | undefined;
+  readonly highWatermark: number;
+  readonly logStartOffset: number;
+  /** Readable data lies past `from` but no complete record batch came: the next batch exceeds `maxBytes`. */
+  readonly truncated: boolean;
+  /** `from` lies outside the partition's offsets (deleted by retention, or beyond the end). */
+  readonly outOfRange: boolean;
+  /** The partition could not be fetched this time (retry later). */
+  readonly error?: unknown;
+}
+
+export interface FetchRoundOptions {
+  readonly isolation: 'read_committed' | 'read_uncommitted';
+  readonly maxWaitMs: number;
+  /** Upper bound of a whole answer. */
+  readonly maxBytes: number;
+}
+
+const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/**
+ * Fetches every target once. Resolves with an answer per target (possibly with `error`); never rejects, except
+ * when metadata cannot be read at all.
+ */
+export async function fetchRound(
+  client: PConsumer<Buffer, Buffer, Buffer, Buffer>,
+  pool: ConnectionPool,
+  targets: readonly FetchTarget[],
+  options: FetchRoundOptions,
+): Promise<FetchedPartition[]> {
+  if (targets.length === 0) return [];
+  const topics = [...new Set(targets.map((t) => t.topic))];
+  const metadata = await client.metadata({ topics });
+  const byLeader = new Map<number, FetchTarget[]>();
+  const failed: FetchedPartition[] = [];
+  for (const t of targets) {
+    const leader = metadata.topics.get(t.topic)?.partitions[t.partition]?.leader ?? -1;
+    if (leader < 0) {
+      failed.push(failure(t, new Error(`no leader for ${t.topic}[${t.partition}]`)));
+      client.clearMetadata();
+      continue;
+    }
+    const list = byLeader.get(leader);
+    if (list === undefined) byLeader.set(leader, [t]);
+    else list.push(t);
+  }
+  const isolationLevel =
+    options.isolation === 'read_committed'
+      ? FetchIsolationLevels.READ_COMMITTED
+      : FetchIsolationLevels.READ_UNCOMMITTED;
+  const answers = await Promise.all(
+    [...byLeader].map(async ([node, list]) => {
+      const topicIds = new Map<string, string>();
+      const request = new Map<string, FetchTarget[]>();
+      for (const t of list) {
+        const id = metadata.topics.get(t.topic)!.id;
+        topicIds.set(id, t.topic);
+        const l = request.get(id);
+        if (l === undefined) request.set(id, [t]);
+        else l.push(t);
+      }
+      let response: FetchResponse | undefined;
+      let error: unknown;
+      try {
+        response = await client.fetch({
+          node,
+          topics: [...request].map(([topicId, ts]) => ({
+            topicId,
+            partitions: ts.map((t) => ({
+              partition: t.partition,
+              fetchOffset: BigInt(t.offset),
+              partitionMaxBytes: t.maxBytes,
+              currentLeaderEpoch: -1,
+              lastFetchedEpoch: -1,
+            })),
+          })),
+          maxWaitTime: options.maxWaitMs,
+          maxBytes: options.maxBytes,
+          isolationLevel,
+          connectionPool: pool,
+        } as Parameters<typeof client.fetch>[0]);
+      } catch (e) {
+        error = e;
+        response = responseOf(e);
+        // Partition errors make the client refresh nothing by itself for us: look the leaders up again.
+        client.clearMetadata();
+      }
+      return decodeAnswer(list, topicIds, response, error, options.isolation === 'read_committed');
+    }),
+  );
+  return [...failed, ...answers.flat()];
+}
+
+/** The full answer a ResponseError carries (partitions without an error are usable). */
+function responseOf(error: unknown): FetchResponse | undefined {
+  for (const e of errorTree(error)) {
+    const r = (e as { response?: FetchResponse }).response;
+    if (r !== undefined && Array.isArray(r.responses)) return r;
+  }
+  return undefined;
+}
+
+function decodeAnswer(
+  targets: readonly FetchTarget[],
+  topicIds: ReadonlyMap<string, string>,
+  response: FetchResponse | undefined,
+  error: unknown,
+  readCommitted: boolean,
+): FetchedPartition[] {
+  const answered = new Map<string, FetchResponsePartition>();
+  for (const t of response?.responses ?? []) {
+    // Fetch v12 and older name topics instead of identifying them; the client maps names back to ids.
+    const topic = topicIds.get(t.topicId) ?? t.topicId;
+    for (const p of t.partitions) answered.set(keyOf(topic, p.partitionIndex), p);
+  }
+  return targets.map((t) => {
+    const p = answered.get(keyOf(t.topic, t.partition));
+    if (p === undefined) {
+      // Not in this answer: no data yet (an incremental fetch session leaves unchanged partitions out), or the
+      // whole request failed.
+      return error === undefined ? empty(t) : failure(t, error);
+    }
+    if (p.errorCode === OFFSET_OUT_OF_RANGE) {
+      return { ...empty(t, p), outOfRange: true };
+    }
+    if (p.errorCode !== 0) return failure(t, error ?? new Error(`fetch error code ${p.errorCode}`), p);
+    const decoded = decodeBatches(t.topic, t.partition, p.records, p.abortedTransactions, t.offset);
+    // Readable data lies past the position but no complete batch came: the next batch is larger than maxBytes.
+    const readableEnd = Number(readCommitted ? p.lastStableOffset : p.highWatermark);
+    return {
+      ...empty(t, p),
+      records: decoded.records,
+      next: decoded.next,
+      truncated: decoded.next === undefined && t.offset < readableEnd,
+    };
+  });
+}
+
+function empty(t: FetchTarget, p?: FetchResponsePartition): FetchedPartition {
+  return {
+    topic: t.topic,
+    partition: t.partition,
+    from: t.offset,
+    records: [],
+    next: undefined,
+    highWatermark: p === undefined ? -1 : Number(p.highWatermark),
+    logStartOffset: p === undefined ? -1 : Number(p.logStartOffset),
+    truncated: false,
+    outOfRange: false,
+  };
+}
+
+function failure(t: FetchTarget, error: unknown, p?: FetchResponsePartition): FetchedPartition {
+  return { ...empty(t, p), error };
+}
