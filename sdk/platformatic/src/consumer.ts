@@ -7,9 +7,10 @@
 // 1. onAssigned(full new assignment) completes before any batch of a newly assigned partition is delivered; its
 //    position is then read from the group's committed offsets (after onAssigned, so a new exactly-once owner has
 //    fenced the old one first and reads what it committed last).
-// 2. A partition leaving the assignment is revoked: no batch of it is delivered once that starts, onRevoked runs
-//    after its in-flight batch returned, and commits for it are allowed until onRevoked returns.
-// 3. Transitions (onRevoked, onAssigned) never overlap; they run in the order of the joins.
+// 2. A partition leaving the assignment is revoked: no batch of it is delivered once that starts, and commits for
+//    it are allowed until onRevoked returns.
+// 3. Transitions (onRevoked, onAssigned) never overlap, run in the order of the joins, start once every
+//    in-flight eachBatch has returned, and no batch is delivered while one runs.
 // 4. Partitions kept across a rebalance are not revoked (the client's assignments are incremental from our point
 //    of view), unless the member lost its membership (a new member id) or missed a generation: then everything is
 //    revoked first, because another member may have owned them in between.
@@ -118,6 +119,9 @@ export class PlatformaticConsumer implements DirigoConsumer {
   #fetchScheduled = false;
   #fetchInFlight = false;
   #active = 0;
+  #idleWaiters: (() => void)[] = [];
+  /** Transitions running or waiting for in-flight batches: nothing new is delivered meanwhile. */
+  #transitions = 0;
   #order: PartitionState[] = [];
   #nextInOrder = 0;
 
@@ -277,7 +281,13 @@ export class PlatformaticConsumer implements DirigoConsumer {
     const added: PartitionState[] = [];
     for (const tp of assignment) {
       const key = keyOf(tp.topic, tp.partition);
-      if (this.#owned.has(key)) continue;
+      const kept = this.#owned.get(key);
+      if (kept !== undefined) {
+        // A rebalance ends re-delivery back-offs, as it does on kafkajs (where positions restart anyway).
+        if (kept.timer !== null) clearTimeout(kept.timer);
+        kept.timer = null;
+        continue;
+      }
       const st: PartitionState = {
         ...tp,
         key,
@@ -390,13 +400,33 @@ export class PlatformaticConsumer implements DirigoConsumer {
     });
   }
 
-  /** Runs `step` after every earlier transition. The chain never rejects. */
+  /**
+   * Runs `step` after every earlier transition, once no batch is being delivered (none starts until it ends).
+   * The chain never rejects.
+   */
   #enqueue(step: () => Promise<void>): Promise<void> {
-    const next = this.#control.then(step).catch((error: unknown) => {
-      this.#logger.error({ err: error }, 'rebalance transition failed');
-    });
+    const next = this.#control
+      .then(async () => {
+        this.#transitions++;
+        try {
+          await this.#whenIdle();
+          await step();
+        } finally {
+          this.#transitions--;
+          this.#pump();
+          this.#wake();
+        }
+      })
+      .catch((error: unknown) => {
+        this.#logger.error({ err: error }, 'rebalance transition failed');
+      });
     this.#control = next;
     return next;
+  }
+
+  #whenIdle(): Promise<void> {
+    if (this.#active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -404,7 +434,13 @@ export class PlatformaticConsumer implements DirigoConsumer {
 
   /** Whether the member may fetch and deliver right now (running, in the group, no rebalance under way). */
   #canWork(): boolean {
-    return this.#running && !this.#closing && !this.#rebalancing && this.#client.isActive();
+    return (
+      this.#running &&
+      !this.#closing &&
+      !this.#rebalancing &&
+      this.#transitions === 0 &&
+      this.#client.isActive()
+    );
   }
 
   #wake(): void {
@@ -535,7 +571,9 @@ export class PlatformaticConsumer implements DirigoConsumer {
     st.inFlight = run;
     void run.finally(() => {
       st.inFlight = null;
-      this.#active--;
+      if (--this.#active === 0 && this.#idleWaiters.length > 0) {
+        for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      }
       this.#pump();
       this.#wake();
     });

@@ -289,6 +289,8 @@ export class PlatformaticTransaction implements DirigoTransaction {
   readonly #producer: PlatformaticProducer;
   readonly #txn: PTransaction;
   #open = true;
+  /** Records or offsets were added (the broker knows the transaction). */
+  #touched = false;
   readonly #groups = new Set<string>();
 
   constructor(producer: PlatformaticProducer, txn: PTransaction) {
@@ -303,6 +305,7 @@ export class PlatformaticTransaction implements DirigoTransaction {
   async send(records: readonly OutgoingRecord[]): Promise<void> {
     this.#checkOpen();
     if (records.length === 0) return;
+    this.#touched = true;
     try {
       for (const messages of await this.#producer.chunks(records)) await this.#txn.send({ messages });
     } catch (error) {
@@ -314,6 +317,7 @@ export class PlatformaticTransaction implements DirigoTransaction {
     this.#checkOpen();
     if (offsets.length === 0) return;
     const context = this.#producer.context;
+    this.#touched = true;
     try {
       if (!this.#groups.has(groupId)) {
         // AddOffsetsToTxn: the client only reads `groupId` from the consumer it is given.
@@ -341,6 +345,8 @@ export class PlatformaticTransaction implements DirigoTransaction {
     this.#checkOpen();
     this.#open = false;
     try {
+      // Nothing was added: the broker never heard of this transaction (the client would send EndTxn anyway).
+      if (!this.#touched) return await this.#txn.cancel();
       await this.#txn.commit();
     } catch (error) {
       const mapped = this.#producer.fail(error, 'commit transaction');
@@ -353,6 +359,7 @@ export class PlatformaticTransaction implements DirigoTransaction {
     this.#checkOpen();
     this.#open = false;
     try {
+      if (!this.#touched) return await this.#txn.cancel();
       await this.#txn.abort();
     } catch (error) {
       const mapped = this.#producer.fail(error, 'abort transaction');
