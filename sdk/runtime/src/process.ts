@@ -3,11 +3,18 @@
 // Used by the `dirigo worker` CLI, the demo and the chaos tests.
 
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AppDefinition, ConfigError, createLogger, type Logger, type Transport } from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
-import { checkIntOption, MAX_INT32, parseBrokers } from './config-values.ts';
+import {
+  checkIntOption,
+  MAX_INT32,
+  parseBrokers,
+  parseTransportName,
+  type TransportName,
+} from './config-values.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
 
 /** Imports app modules: each default-exports an app (or an array of apps), or exports `app`/`apps`. */
@@ -30,7 +37,11 @@ export async function loadApps(paths: readonly string[]): Promise<AppDefinition[
 export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 'logger'> {
   /** Comma-separated bootstrap servers, each `host:port`. Default: env KAFKA_BROKERS. */
   readonly brokers?: string;
-  readonly transport?: Transport;
+  /**
+   * The Kafka client: a transport you built, or the name of one to build from `brokers`: 'kafkajs' or
+   * 'platformatic' (@platformatic/kafka, loaded only when chosen). Default: env DIRIGO_TRANSPORT, else 'kafkajs'.
+   */
+  readonly transport?: Transport | TransportName;
   readonly logger?: Logger;
   /**
    * A readiness file for supervisors without HTTP probes: it exists (holding the worker's health as JSON) while
@@ -81,7 +92,7 @@ export function createWorkerProcess(options: WorkerProcessOptions): WorkerProces
   checkIntOption(options.stopTimeoutMs, 'stopTimeoutMs', 0, MAX_INT32);
   checkIntOption(options.noAppExitMs, 'noAppExitMs', 0, MAX_INT32);
   const logger = options.logger ?? createLogger();
-  const transport = options.transport ?? kafkajsFromEnv(options.brokers, logger);
+  const transport = typeof options.transport === 'object' ? options.transport : transportFor(options, logger);
   const worker = new Worker({ ...options, transport, logger });
   return {
     worker,
@@ -171,16 +182,30 @@ function followReadiness(worker: Worker, path: string): { stop(): void } {
   };
 }
 
-function kafkajsFromEnv(brokers: string | undefined, logger: Logger): Transport {
-  const list = brokers ?? process.env.KAFKA_BROKERS;
+/** The transport named by `options.transport` (else DIRIGO_TRANSPORT, else kafkajs) on `brokers` (else KAFKA_BROKERS). */
+function transportFor(options: WorkerProcessOptions, logger: Logger): Transport {
+  const env = process.env.DIRIGO_TRANSPORT;
+  const name =
+    typeof options.transport === 'string'
+      ? parseTransportName(options.transport, 'transport')
+      : env === undefined || env === ''
+        ? 'kafkajs'
+        : parseTransportName(env, 'DIRIGO_TRANSPORT');
+  const list = options.brokers ?? process.env.KAFKA_BROKERS;
   if (!list) {
     throw new ConfigError(
       'brokers',
       'no Kafka to connect to: pass --brokers host:port or set KAFKA_BROKERS (`npm run kafka -- start` runs a local one)',
     );
   }
-  const parsed = parseBrokers(list, brokers === undefined ? 'KAFKA_BROKERS' : 'brokers');
-  return new KafkajsTransport({ brokers: parsed, logger, clientId: 'dirigo-worker' });
+  const brokers = parseBrokers(list, options.brokers === undefined ? 'KAFKA_BROKERS' : 'brokers');
+  const clientId = 'dirigo-worker';
+  if (name === 'kafkajs') return new KafkajsTransport({ brokers, logger, clientId });
+  // Loaded only when chosen (@platformatic/kafka takes a while to load); synchronous, so this stays a plain call.
+  const { PlatformaticTransport } = createRequire(import.meta.url)(
+    '@dirigo/platformatic',
+  ) as typeof import('@dirigo/platformatic');
+  return new PlatformaticTransport({ brokers, logger, clientId });
 }
 
 /** Stops the process's worker for `reason`, then exits with `exitCode` (0 unless given; 1 if the stop fails). */
