@@ -197,7 +197,7 @@ describe('partitioning and chunking of sends', () => {
       [{ topic: 't', partition: 0, key: null, value: null, timestamp: 1234 }],
       () => 1,
       new Partitioner(),
-    ) as [[Record<string, unknown>]];
+    ) as unknown as [[Record<string, unknown>]];
     expect(m).toMatchObject({ topic: 't', partition: 0, key: null, value: null, timestamp: 1234n });
   });
 });
