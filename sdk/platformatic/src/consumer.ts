@@ -131,13 +131,15 @@ export class PlatformaticConsumer implements DirigoConsumer {
     this.#logger = context.logger.child({ component: 'consumer', groupId: options.groupId });
     this.#concurrency = Math.max(1, options.concurrency ?? 1);
     const clientId = options.clientId ?? context.clientId;
+    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
     this.#client = new PConsumer<Buffer, Buffer, Buffer, Buffer>({
       ...context.client,
       clientId,
       groupId: options.groupId,
-      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+      sessionTimeout,
       heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
-      rebalanceTimeout: context.rebalanceTimeoutMs,
+      // The client refuses a rebalance timeout below the session timeout.
+      rebalanceTimeout: Math.max(context.rebalanceTimeoutMs, sessionTimeout),
       autocommit: false,
     });
     const { bootstrapBrokers: _b, ...connectionOptions } = context.client;
@@ -175,11 +177,23 @@ export class PlatformaticConsumer implements DirigoConsumer {
     if (this.#running) throw new DirigoError('consumer.run: already running');
     this.#running = true;
     this.#handlers = handlers;
-    try {
-      await this.#client.joinGroup({});
-    } catch (error) {
-      this.#running = false;
-      throw mapError(error, { operation: 'run consumer: join the group' });
+    // Joining happens in the background, as on kafkajs: a member the group keeps refusing (e.g. a session timeout
+    // outside the broker's bounds) holds no assignment, which the owner notices (the runtime's assignment watch).
+    void this.#join();
+  }
+
+  /** Joins the group, retrying with a growing back-off until it succeeds or the consumer closes. */
+  async #join(): Promise<void> {
+    for (let attempt = 0; !this.#closing; attempt++) {
+      try {
+        await this.#client.joinGroup({});
+        return;
+      } catch (error) {
+        const mapped = mapError(error, { operation: 'join the group' });
+        const level = mapped.retriable ? 'warn' : 'error';
+        this.#logger[level]({ err: error, attempt }, 'joining the group failed; retrying');
+        await sleep(Math.min(5_000, 250 * 2 ** attempt));
+      }
     }
   }
 
@@ -386,18 +400,9 @@ export class PlatformaticConsumer implements DirigoConsumer {
   #onClientError(error: unknown): void {
     if (this.#closing || !this.#running) return;
     this.#logger.warn({ err: error }, 'the consumer lost its group membership; re-joining');
-    void this.#enqueue(async () => {
-      await this.#revoke([...this.#owned.keys()], 'group membership lost');
-      for (let attempt = 0; !this.#closing; attempt++) {
-        try {
-          await this.#client.joinGroup({});
-          return;
-        } catch (e) {
-          this.#logger.warn({ err: e, attempt }, 're-joining the group failed; retrying');
-          await sleep(Math.min(5_000, 250 * 2 ** attempt));
-        }
-      }
-    });
+    void this.#enqueue(() => this.#revoke([...this.#owned.keys()], 'group membership lost')).then(() =>
+      this.#join(),
+    );
   }
 
   /**

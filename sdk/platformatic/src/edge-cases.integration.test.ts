@@ -258,6 +258,20 @@ describe('platformatic transport edge cases', () => {
     expect(values.filter((v) => v === 'p0')).toEqual(['p0']);
   }, 120_000);
 
+  it('joins in the background, also with a session timeout above the rebalance timeout', async () => {
+    // The client refuses such a consumer in its constructor; the broker does not mind.
+    const t = transport({ rebalanceTimeoutMs: 5_000 });
+    const topic = await createTopic('timeouts', 1);
+    const c = t.consumer({ groupId: name('group'), sessionTimeoutMs: 8_000, heartbeatIntervalMs: 500 });
+    await c.connect();
+    await c.subscribe([topic]);
+    const assigned: TopicPartition[][] = [];
+    await c.run({ eachBatch: async () => {}, onAssigned: (ps) => void assigned.push([...ps]) });
+    await waitFor(() => assigned.length === 1, 30_000, 'not assigned');
+    expect(assigned[0]).toEqual([{ topic, partition: 0 }]);
+    await c.disconnect();
+  }, 60_000);
+
   it('rejects sends of a fenced zombie with FencedError', async () => {
     const t = transport();
     const topic = await createTopic('zombie', 1);
