@@ -6,16 +6,17 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@dirigo/core';
 import { ensureKafka } from '@dirigo/local-kafka';
+import { DEFAULT_TRANSPORT, TRANSPORTS } from '@dirigo/runtime/process';
 import {
-  type HotLeaseShare,
   type HotkeyOptions,
   type HotkeyResult,
+  type HotLeaseShare,
   type Mode,
   type ModeResult,
   runHotkey,
 } from './hotkey.ts';
 import { type IsolationOptions, type PolicyResult, runIsolation } from './isolation.ts';
-import { runThroughput } from './throughput.ts';
+import { runThroughput, type TransportName } from './throughput.ts';
 
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
       'value-bytes': { type: 'string', default: '100' },
       'probe-records': { type: 'string', default: '2000' },
       scenarios: { type: 'string' },
+      // throughput: the clients to measure
+      transports: { type: 'string', default: 'kafkajs,platformatic' },
       // isolation
       policies: { type: 'string', default: 'fifo,edf,priority,weighted-fair' },
       workers: { type: 'string', default: '2' },
@@ -72,11 +75,19 @@ async function main(): Promise<void> {
   }
   if (which !== 'throughput') {
     process.stderr.write(
-      'usage: npm run bench -- throughput [--json] [--records N] [--partitions P]\n' +
+      'usage: npm run bench -- throughput [--json] [--records N] [--partitions P] [--transports kafkajs,platformatic]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n',
     );
+    process.exit(2);
+  }
+  const transports = String(values.transports)
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0);
+  if (transports.length === 0 || transports.some((t) => !(TRANSPORTS as readonly string[]).includes(t))) {
+    process.stderr.write(`bench: --transports takes a comma-separated list of ${TRANSPORTS.join(', ')}\n`);
     process.exit(2);
   }
   const kafka = await ensureKafka({ nodes: 1, logger });
@@ -90,20 +101,26 @@ async function main(): Promise<void> {
       valueBytes: Number(values['value-bytes']),
       probeRecords: Number(values['probe-records']),
       ...(values.scenarios ? { scenarios: values.scenarios.split(',') } : {}),
+      transports: transports as TransportName[],
       logger,
     });
-    const rawRate = results.raw!.recordsPerSec;
-    const ratios = Object.fromEntries(
-      Object.entries(results).map(([k, v]) => [k, Number((v.recordsPerSec / rawRate).toFixed(3))]),
-    );
-    process.stderr.write(`bench: ratios to raw ${JSON.stringify(ratios)}\n`);
+    const ratios: Record<string, Record<string, number>> = {};
+    for (const [name, r] of Object.entries(results)) {
+      const rawRate = r.raw.recordsPerSec;
+      ratios[name] = Object.fromEntries(
+        Object.entries(r).map(([k, v]) => [k, Number((v.recordsPerSec / rawRate).toFixed(3))]),
+      );
+      process.stderr.write(
+        `bench: ${name}: raw ${rawRate} records/s (${r.raw.loop} loop); ratios to raw ${JSON.stringify(ratios[name])}\n`,
+      );
+    }
+    const line = { default: DEFAULT_TRANSPORT, transports: results };
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(
       join(resultsDir, 'throughput-latest.json'),
-      `${JSON.stringify({ at: new Date().toISOString(), kafka: kafka.version, results, ratios }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), kafka: kafka.version, ...line, ratios }, null, 2)}\n`,
     );
-    const line = JSON.stringify(results);
-    process.stdout.write(values.json ? `${line}\n` : `${JSON.stringify(results, null, 2)}\n`);
+    process.stdout.write(values.json ? `${JSON.stringify(line)}\n` : `${JSON.stringify(line, null, 2)}\n`);
   } finally {
     await kafka.stop();
   }

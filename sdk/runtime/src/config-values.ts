@@ -9,6 +9,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** The Kafka clients a worker process can use, the values `--transport` and `DIRIGO_TRANSPORT` accept. */
 export const TRANSPORTS = ['kafkajs', 'platformatic'] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
+/** The transport a worker process uses unless told otherwise (see docs/operations.md, "Transports"). */
+export const DEFAULT_TRANSPORT: TransportName = 'kafkajs';
 
 /** Kafka's request fields for timeouts are int32 milliseconds. */
 export const MAX_INT32 = 2_147_483_647;

@@ -10,12 +10,15 @@ import { type AppDefinition, ConfigError, createLogger, type Logger, type Transp
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import {
   checkIntOption,
+  DEFAULT_TRANSPORT,
   MAX_INT32,
   parseBrokers,
   parseTransportName,
   type TransportName,
 } from './config-values.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
+
+export { DEFAULT_TRANSPORT, TRANSPORTS, type TransportName } from './config-values.ts';
 
 /** Imports app modules: each default-exports an app (or an array of apps), or exports `app`/`apps`. */
 export async function loadApps(paths: readonly string[]): Promise<AppDefinition[]> {
@@ -189,7 +192,7 @@ function transportFor(options: WorkerProcessOptions, logger: Logger): Transport 
     typeof options.transport === 'string'
       ? parseTransportName(options.transport, 'transport')
       : env === undefined || env === ''
-        ? 'kafkajs'
+        ? DEFAULT_TRANSPORT
         : parseTransportName(env, 'DIRIGO_TRANSPORT');
   const list = options.brokers ?? process.env.KAFKA_BROKERS;
   if (!list) {
