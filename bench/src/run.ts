@@ -16,6 +16,7 @@ import {
   runHotkey,
 } from './hotkey.ts';
 import { type IsolationOptions, type PolicyResult, runIsolation } from './isolation.ts';
+import { runPeers } from './peers.ts';
 import { runThroughput, type TransportName } from './throughput.ts';
 
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
@@ -34,6 +35,9 @@ async function main(): Promise<void> {
       scenarios: { type: 'string' },
       // throughput: the clients to measure
       transports: { type: 'string', default: 'kafkajs,platformatic' },
+      // peers: the Dirigo side's client (default: the SDK's default), warm-up records before the measured ones
+      transport: { type: 'string' },
+      'warmup-records': { type: 'string', default: '300000' },
       // isolation
       policies: { type: 'string', default: 'fifo,edf,priority,weighted-fair' },
       workers: { type: 'string', default: '2' },
@@ -73,10 +77,15 @@ async function main(): Promise<void> {
     await hotkey(values, logger);
     return;
   }
+  if (which === 'peers') {
+    await peers(values, logger);
+    return;
+  }
   if (which !== 'throughput') {
     process.stderr.write(
       'usage: npm run bench -- throughput [--json] [--records N] [--partitions P] [--transports kafkajs,platformatic]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
+        '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport kafkajs]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n',
     );
@@ -127,6 +136,51 @@ async function main(): Promise<void> {
 }
 
 type Values = Record<string, string | boolean | undefined>;
+
+/** `peers`: Dirigo and Kafka Streams side by side, count (at-least-once, exactly-once) and passthrough. */
+async function peers(values: Values, logger: ReturnType<typeof createLogger>): Promise<void> {
+  const int = (k: string, fallback: string, min: number) => {
+    const n = Number(values[k] ?? fallback);
+    if (!Number.isInteger(n) || n < min) {
+      process.stderr.write(`bench: --${k} must be an integer >= ${min}\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const transport = String(values.transport ?? DEFAULT_TRANSPORT);
+  if (!(TRANSPORTS as readonly string[]).includes(transport)) {
+    process.stderr.write(`bench: --transport takes one of ${TRANSPORTS.join(', ')}\n`);
+    process.exit(2);
+  }
+  const kafka = await ensureKafka({ nodes: 1, logger });
+  process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);
+  try {
+    const result = await runPeers({
+      brokers: kafka.brokers,
+      records: int('records', '1000000', 1),
+      warmupRecords: int('warmup-records', '300000', 0),
+      partitions: int('partitions', '4', 1),
+      keys: int('keys', '10000', 1),
+      valueBytes: int('value-bytes', '100', 1),
+      transport: transport as TransportName,
+      runTimeoutMs: 600_000,
+      logger,
+    });
+    process.stderr.write(
+      `bench: peers ratio Dirigo/Kafka Streams records/s ${JSON.stringify(result.ratio)}, CPU per record ${JSON.stringify(result.cpuRatio)}\n`,
+    );
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(
+      join(resultsDir, 'peers-latest.json'),
+      `${JSON.stringify({ at: new Date().toISOString(), kafka: kafka.version, ...result }, null, 2)}\n`,
+    );
+    process.stdout.write(
+      values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`,
+    );
+  } finally {
+    await kafka.stop();
+  }
+}
 
 /** `isolation`: per policy, critical-app satisfaction/p99 and batch throughput on a shared pool of workers. */
 async function isolation(values: Values, logger: ReturnType<typeof createLogger>): Promise<void> {

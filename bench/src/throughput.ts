@@ -9,18 +9,11 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  type AppDefinition,
-  defineApp,
-  fn,
-  type Logger,
-  type OutgoingRecord,
-  state,
-  type Transport,
-} from '@dirigo/core';
+import type { AppDefinition, Logger, OutgoingRecord, Transport } from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { PlatformaticTransport } from '@dirigo/platformatic';
 import { Worker } from '@dirigo/runtime';
+import { countApp, passthroughApp } from './apps.ts';
 import { type RawLoopOptions, runRawLoop } from './raw-loop.ts';
 import { runPlatformaticFetchLoop, runPlatformaticStreamLoop } from './raw-loop-platformatic.ts';
 
@@ -146,41 +139,6 @@ function runChild(options: RawLoopOptions): Promise<ScenarioResult> {
 }
 
 const count = (target: Map<number, number>) => [...target.values()].reduce((a, b) => a + b, 0);
-
-function passthroughApp(ns: string, input: string, out: string) {
-  return defineApp({
-    name: 'passthrough',
-    options: { namespace: ns, guarantee: 'at_least_once' },
-    ingresses: [{ topic: input, to: 'pass' }],
-    egresses: { out: { topic: out } },
-    functions: {
-      pass: fn({
-        handler(ctx, m: unknown) {
-          ctx.emit('out', ctx.key, m);
-        },
-      }),
-    },
-  });
-}
-
-function countApp(ns: string, input: string, out: string, guarantee: 'at_least_once' | 'exactly_once') {
-  return defineApp({
-    name: 'count',
-    options: { namespace: ns, guarantee },
-    ingresses: [{ topic: input, to: 'count' }],
-    egresses: { out: { topic: out } },
-    functions: {
-      count: fn({
-        state: { n: state.value<number>() },
-        handler(ctx, _m: unknown) {
-          const n = (ctx.state.n.get() ?? 0) + 1;
-          ctx.state.n.set(n);
-          ctx.emit('out', ctx.key, n);
-        },
-      }),
-    },
-  });
-}
 
 /**
  * Wraps a transport so that the time of the first batch delivered to `group` is known: both the baseline and
