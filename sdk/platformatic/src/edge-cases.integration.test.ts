@@ -17,6 +17,7 @@ import {
   PartitionsRevokedError,
   type TopicPartition,
 } from '@dirigo/core';
+import { KafkajsTransport } from '@dirigo/kafkajs';
 import { Consumer as PConsumer, Producer as PProducer } from '@platformatic/kafka';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { PlatformaticTransport, type PlatformaticTransportOptions } from './index.ts';
@@ -338,6 +339,74 @@ describe('@platformatic/kafka 2.12.1 alone (the bugs this transport works around
       expect(delivered).toEqual(['aborted-0']);
       // This transport hides both.
       expect(await readAll(transport(), topic, 1)).toEqual([]);
+    } finally {
+      await producer.close();
+      await consumer.close();
+    }
+  }, 60_000);
+
+  it('drops committed records after a transaction aborted without records on the partition', async () => {
+    // A transaction that added the partition but wrote nothing to it (its producer died between
+    // AddPartitionsToTxn and Produce, and the next owner's InitProducerId aborted it) leaves an ABORT marker that
+    // the broker does not list among the aborted transactions. The client's filter hides every record of the
+    // producer from its last listed aborted transaction to its last ABORT marker: here the committed `c`.
+    const topic = await createTopic('raw-dataless-abort', 1);
+    const transactionalId = name('tx');
+    const producer = new PProducer({ clientId: 'raw', bootstrapBrokers, idempotent: true, transactionalId });
+    const consumer = new PConsumer({ clientId: 'raw', groupId: name('unused'), bootstrapBrokers });
+    try {
+      const round = async (value: string, end: 'commit' | 'abort') => {
+        const tx = await producer.beginTransaction();
+        await tx.send({ messages: [{ topic, partition: 0, value: buf(value) }] });
+        await (end === 'commit' ? tx.commit() : tx.abort());
+      };
+      await round('a', 'commit');
+      await round('b', 'abort');
+      await round('c', 'commit');
+      const metadata = await consumer.metadata({ topics: [topic] });
+      const dataless = await producer.beginTransaction();
+      await dataless.addPartitions(metadata, [{ topic, partition: 0, value: buf('never sent') }]);
+      await dataless.abort();
+      const answer = await consumer.fetch({
+        node: metadata.topics.get(topic)!.partitions[0]!.leader,
+        topics: [
+          {
+            topicId: metadata.topics.get(topic)!.id,
+            partitions: [
+              {
+                partition: 0,
+                fetchOffset: 0n,
+                partitionMaxBytes: 1 << 20,
+                currentLeaderEpoch: -1,
+                lastFetchedEpoch: -1,
+              },
+            ],
+          },
+        ],
+        maxWaitTime: 100,
+        isolationLevel: 1, // READ_COMMITTED
+      });
+      const delivered = (answer.responses[0]?.partitions[0]?.records ?? [])
+        .filter((b) => (b.attributes & (1 << 5)) === 0)
+        .flatMap((b) => b.records.map((r) => str(r.value)));
+      expect(delivered).toEqual(['a']);
+      // Both transports read every committed record.
+      for (const t of [transport(), new KafkajsTransport({ brokers: brokers!, logger })]) {
+        expect((await readAll(t as PlatformaticTransport, topic, 1)).map((r) => str(r.value))).toEqual([
+          'a',
+          'c',
+        ]);
+        const c = t.consumer({ groupId: name('reader'), heartbeatIntervalMs: 500, maxWaitMs: 100 });
+        const values: (string | null)[] = [];
+        await c.connect();
+        await c.subscribe([topic]);
+        await c.run({ eachBatch: async (b) => void values.push(...b.records.map((r) => str(r.value))) });
+        await waitFor(() => values.length >= 2, 30_000, `${t.name}: committed records not delivered`);
+        await sleep(300);
+        expect(values).toEqual(['a', 'c']);
+        await c.disconnect();
+        await t.close();
+      }
     } finally {
       await producer.close();
       await consumer.close();

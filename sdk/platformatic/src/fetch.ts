@@ -1,24 +1,64 @@
 // One round of Fetch requests for a set of partitions at given positions, one request per partition leader, on a
 // connection pool of the caller's (so long polls never delay heartbeats or commits). Shared by group consumers and
-// readToEnd. The client's `fetch` is used for routing, retries and fetch sessions; its answer is decoded here with
-// our own read_committed filter (records.ts). A request that fails with per-partition errors still answers the
-// partitions that had none.
-import type { IncomingRecord } from '@dirigo/core';
+// readToEnd. The requests go through the client's low-level Fetch API (v13-v17, the highest the brokers speak), not
+// through `Consumer.fetch`: that one filters read_committed answers itself, and its filter hides committed records
+// (see records.ts). Every answer is decoded with our own filter. A request that fails with per-partition errors
+// still answers the partitions that had none. No fetch sessions: every request lists its partitions.
+import { DirigoError, type IncomingRecord } from '@dirigo/core';
 import {
+  type Base,
   type ConnectionPool,
   FetchIsolationLevels,
-  type fetchV17,
-  type Consumer as PConsumer,
+  fetchV13,
+  fetchV14,
+  fetchV15,
+  fetchV16,
+  fetchV17,
 } from '@platformatic/kafka';
 import { errorTree } from './errors.ts';
 import { decodeBatches } from './records.ts';
 
 type FetchResponse = fetchV17.FetchResponse;
 type FetchResponsePartition = fetchV17.FetchResponsePartition;
+type FetchApi = typeof fetchV17.api;
+
+/** Fetch versions that identify topics by id, newest first (all Kafka versions the client supports have one). */
+const FETCH_APIS: readonly [number, FetchApi][] = [
+  [17, fetchV17.api],
+  [16, fetchV16.api],
+  [15, fetchV15.api],
+  [14, fetchV14.api],
+  [13, fetchV13.api],
+];
+const FETCH_KEY = 1;
+
+/** A client that knows the cluster (metadata, API versions). */
+export type MetadataClient = Pick<Base, 'metadata' | 'clearMetadata' | 'listApis'>;
+
+const apis = new WeakMap<MetadataClient, Promise<FetchApi>>();
+
+/** The newest Fetch version both the brokers and the client speak. */
+function fetchApiOf(client: MetadataClient): Promise<FetchApi> {
+  let found = apis.get(client);
+  if (found === undefined) {
+    found = client.listApis().then((list) => {
+      const fetch = list.find((a) => a.apiKey === FETCH_KEY);
+      const chosen = FETCH_APIS.find(
+        ([v]) => fetch !== undefined && v >= fetch.minVersion && v <= fetch.maxVersion,
+      );
+      if (chosen === undefined) {
+        throw new DirigoError('the brokers do not speak Fetch v13 or newer (Kafka 3.1+ is needed)');
+      }
+      return chosen[1];
+    });
+    apis.set(client, found);
+    found.catch(() => apis.delete(client));
+  }
+  return found;
+}
 
 /** Kafka error codes a fetch answers per partition. */
 const OFFSET_OUT_OF_RANGE = 1;
-
 export interface FetchTarget {
   readonly topic: string;
   readonly partition: number;
@@ -61,19 +101,19 @@ const keyOf = (topic: string, partition: number): string => `${topic}\u0000${par
  * when metadata cannot be read at all.
  */
 export async function fetchRound(
-  client: PConsumer<Buffer, Buffer, Buffer, Buffer>,
+  client: MetadataClient,
   pool: ConnectionPool,
   targets: readonly FetchTarget[],
   options: FetchRoundOptions,
 ): Promise<FetchedPartition[]> {
   if (targets.length === 0) return [];
   const topics = [...new Set(targets.map((t) => t.topic))];
-  const metadata = await client.metadata({ topics });
+  const [metadata, api] = await Promise.all([client.metadata({ topics }), fetchApiOf(client)]);
   const byLeader = new Map<number, FetchTarget[]>();
   const failed: FetchedPartition[] = [];
   for (const t of targets) {
     const leader = metadata.topics.get(t.topic)?.partitions[t.partition]?.leader ?? -1;
-    if (leader < 0) {
+    if (leader < 0 || !metadata.brokers.has(leader)) {
       failed.push(failure(t, new Error(`no leader for ${t.topic}[${t.partition}]`)));
       client.clearMetadata();
       continue;
@@ -100,9 +140,16 @@ export async function fetchRound(
       let response: FetchResponse | undefined;
       let error: unknown;
       try {
-        response = await client.fetch({
-          node,
-          topics: [...request].map(([topicId, ts]) => ({
+        const connection = await pool.get(metadata.brokers.get(node)!);
+        response = await api.async(
+          connection,
+          options.maxWaitMs,
+          1,
+          options.maxBytes,
+          isolationLevel,
+          0, // no fetch session (session id 0, final epoch)
+          -1,
+          [...request].map(([topicId, ts]) => ({
             topicId,
             partitions: ts.map((t) => ({
               partition: t.partition,
@@ -112,15 +159,13 @@ export async function fetchRound(
               lastFetchedEpoch: -1,
             })),
           })),
-          maxWaitTime: options.maxWaitMs,
-          maxBytes: options.maxBytes,
-          isolationLevel,
-          connectionPool: pool,
-        } as Parameters<typeof client.fetch>[0]);
+          [],
+          '',
+        );
       } catch (e) {
         error = e;
         response = responseOf(e);
-        // Partition errors make the client refresh nothing by itself for us: look the leaders up again.
+        // A moved leader, a deleted topic, a lost connection: look the cluster up again next time.
         client.clearMetadata();
       }
       return decodeAnswer(list, topicIds, response, error, options.isolation === 'read_committed');
@@ -147,17 +192,12 @@ function decodeAnswer(
 ): FetchedPartition[] {
   const answered = new Map<string, FetchResponsePartition>();
   for (const t of response?.responses ?? []) {
-    // Fetch v12 and older name topics instead of identifying them; the client maps names back to ids.
     const topic = topicIds.get(t.topicId) ?? t.topicId;
     for (const p of t.partitions) answered.set(keyOf(topic, p.partitionIndex), p);
   }
   return targets.map((t) => {
     const p = answered.get(keyOf(t.topic, t.partition));
-    if (p === undefined) {
-      // Not in this answer: no data yet (an incremental fetch session leaves unchanged partitions out), or the
-      // whole request failed.
-      return error === undefined ? empty(t) : failure(t, error);
-    }
+    if (p === undefined) return error === undefined ? empty(t) : failure(t, error);
     if (p.errorCode === OFFSET_OUT_OF_RANGE) {
       return { ...empty(t, p), outOfRange: true };
     }

@@ -1,5 +1,5 @@
 // readToEnd on @platformatic/kafka: reads partitions from given offsets up to the high watermark each had when
-// the call began, read_committed, without joining a group (a client of its own that only fetches).
+// the call began, read_committed, without joining a group.
 //
 // Termination. The target of a partition is its high watermark at the start (read_uncommitted ListOffsets), so
 // the records of a transaction committed before the call are read even while its markers are being written, and a
@@ -16,7 +16,7 @@ import {
   type TopicPartitionOffset,
   TransportError,
 } from '@dirigo/core';
-import { ConnectionPool, type Admin as PAdmin, Consumer as PConsumer } from '@platformatic/kafka';
+import { ConnectionPool, Admin as PAdmin } from '@platformatic/kafka';
 import { watermarks } from './admin.ts';
 import { mapError } from './errors.ts';
 import { type FetchTarget, fetchRound } from './fetch.ts';
@@ -95,13 +95,10 @@ async function fetchUntilEnd(
   options: ReadToEndOptions,
 ): Promise<void> {
   const stallTimeoutMs = options.stallTimeoutMs ?? 120_000;
-  // A client of its own: it never joins a group, and its fetch session is not shared with another call.
+  // A client and connections of its own (for metadata; fetches go through fetch.ts): concurrent calls do not
+  // queue behind each other's long polls.
   const clientId = `${context.clientId}-restore`;
-  const client = new PConsumer<Buffer, Buffer, Buffer, Buffer>({
-    ...context.client,
-    clientId,
-    groupId: `${clientId}-unused`,
-  });
+  const client = new PAdmin({ ...context.client, clientId });
   const { bootstrapBrokers: _b, ...connectionOptions } = context.client;
   const pool = new ConnectionPool(clientId, connectionOptions);
   let lastMove = Date.now();
@@ -158,7 +155,7 @@ async function fetchUntilEnd(
       }
     }
   } finally {
-    await client.close(true).catch(() => {});
+    await client.close().catch(() => {});
     await pool.close().catch(() => {});
   }
 }

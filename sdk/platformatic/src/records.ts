@@ -4,12 +4,17 @@
 // Why our own filter. A read_committed Fetch answer lists the aborted transactions that overlap the fetched
 // range ({producerId, firstOffset}, several per producer when one producer aborted several times); their records
 // are still in the answer, and the client must hide every record of a listed producer from the transaction's
-// first offset up to that producer's ABORT marker. @platformatic/kafka 2.12.1 keeps one range per producer (the
-// last one listed) and drops a range whose ABORT marker is not in the same answer, so records of aborted
-// transactions reach read_committed readers in two cases: a producer that aborted more than once in the fetched
-// range, and an aborted transaction longer than one fetch. This filter is the Java client's: walk the batches in
-// offset order, take in every aborted transaction whose first offset is at or below the batch's last offset,
-// drop transactional data batches of producers taken in, and let a producer go at its ABORT marker.
+// first offset up to that producer's ABORT marker. @platformatic/kafka 2.12.1 keeps one range per producer, from
+// the last aborted transaction listed to the producer's last ABORT marker in the answer, and drops a range whose
+// ABORT marker is not in the same answer. So records of aborted transactions reach read_committed readers when a
+// producer aborted more than once in the fetched range or when an aborted transaction is longer than one fetch,
+// and committed records disappear when an ABORT marker follows them without a listed transaction: a transaction
+// that added the partition but wrote nothing to it (its producer died between AddPartitionsToTxn and Produce;
+// the next owner's InitProducerId aborted it). With one transactional producer id per input partition, every
+// owner of a partition writes with the same producer id, so that hides committed changelog records from a
+// restore. This filter is the Java client's: walk the batches in offset order, take in every aborted transaction
+// whose first offset is at or below the batch's last offset, drop transactional data batches of producers taken
+// in, and let a producer go at its ABORT marker. fetch.ts keeps the client's own filter away from the answers.
 import type { IncomingRecord, OutgoingRecord, RecordHeaders } from '@dirigo/core';
 import type { KafkaRecord, MessageToProduce, RecordsBatch } from '@platformatic/kafka';
 

@@ -104,6 +104,19 @@ describe('read_committed filter', () => {
     ).toEqual(['plain', 'c']);
   });
 
+  it('keeps committed records before an ABORT marker of a transaction that wrote nothing here', () => {
+    // The broker lists no aborted transaction for such a marker; the client alone hides b (and everything of the
+    // producer from its last listed aborted transaction up to this marker).
+    const answer = [
+      batch(0, 7, ['x'], { txn: true }),
+      marker(1, 7, 'abort'),
+      batch(2, 7, ['b'], { txn: true }),
+      marker(3, 7, 'commit'),
+      marker(4, 7, 'abort'),
+    ];
+    expect(values(answer, [[7, 0]])).toEqual(['b']);
+  });
+
   it('hides an aborted transaction whose ABORT marker is beyond the answer', () => {
     // The client alone drops a range without its marker in the same answer.
     const answer = [batch(0, 7, ['x0', 'x1'], { txn: true }), batch(2, 7, ['x2'], { txn: true })];
