@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@dirigo/core';
 import { ensureKafka } from '@dirigo/local-kafka';
+import { DEFAULT_TRANSPORT, TRANSPORTS } from '@dirigo/runtime/process';
 import {
   type HotkeyOptions,
   type HotkeyResult,
@@ -16,7 +17,8 @@ import {
 } from './hotkey.ts';
 import { type IsolationOptions, type PolicyResult, runIsolation } from './isolation.ts';
 import { paper } from './paper-cli.ts';
-import { runThroughput } from './throughput.ts';
+import { runPeers } from './peers.ts';
+import { runThroughput, type TransportName } from './throughput.ts';
 
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
@@ -32,6 +34,11 @@ async function main(): Promise<void> {
       'value-bytes': { type: 'string', default: '100' },
       'probe-records': { type: 'string', default: '2000' },
       scenarios: { type: 'string' },
+      // throughput: the clients to measure
+      transports: { type: 'string', default: 'kafkajs,platformatic' },
+      // peers: the Dirigo side's client (default: the SDK's default), warm-up records before the measured ones
+      transport: { type: 'string' },
+      'warmup-records': { type: 'string', default: '300000' },
       // isolation
       policies: { type: 'string', default: 'fifo,edf,priority,weighted-fair' },
       workers: { type: 'string', default: '2' },
@@ -100,15 +107,28 @@ async function main(): Promise<void> {
     await paper(values, logger, resultsDir);
     return;
   }
+  if (which === 'peers') {
+    await peers(values, logger);
+    return;
+  }
   if (which !== 'throughput') {
     process.stderr.write(
-      'usage: npm run bench -- throughput [--json] [--records N] [--partitions P]\n' +
+      'usage: npm run bench -- throughput [--json] [--records N] [--partitions P] [--transports kafkajs,platformatic]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
+        '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport kafkajs]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
         '       npm run bench -- paper [--json] [--steady] [--shape square|sine] [--low-rate R] [--high-rate R]\n' +
         '                              [--period-s S] [--duration-s S] [--workers N] [--peak-workers N] [--costs hb=2,q5=25]\n',
     );
+    process.exit(2);
+  }
+  const transports = String(values.transports)
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0);
+  if (transports.length === 0 || transports.some((t) => !(TRANSPORTS as readonly string[]).includes(t))) {
+    process.stderr.write(`bench: --transports takes a comma-separated list of ${TRANSPORTS.join(', ')}\n`);
     process.exit(2);
   }
   const kafka = await ensureKafka({ nodes: 1, logger });
@@ -122,26 +142,77 @@ async function main(): Promise<void> {
       valueBytes: Number(values['value-bytes']),
       probeRecords: Number(values['probe-records']),
       ...(values.scenarios ? { scenarios: values.scenarios.split(',') } : {}),
+      transports: transports as TransportName[],
       logger,
     });
-    const rawRate = results.raw!.recordsPerSec;
-    const ratios = Object.fromEntries(
-      Object.entries(results).map(([k, v]) => [k, Number((v.recordsPerSec / rawRate).toFixed(3))]),
-    );
-    process.stderr.write(`bench: ratios to raw ${JSON.stringify(ratios)}\n`);
+    const ratios: Record<string, Record<string, number>> = {};
+    for (const [name, r] of Object.entries(results)) {
+      const rawRate = r.raw.recordsPerSec;
+      ratios[name] = Object.fromEntries(
+        Object.entries(r).map(([k, v]) => [k, Number((v.recordsPerSec / rawRate).toFixed(3))]),
+      );
+      process.stderr.write(
+        `bench: ${name}: raw ${rawRate} records/s (${r.raw.loop} loop); ratios to raw ${JSON.stringify(ratios[name])}\n`,
+      );
+    }
+    const line = { default: DEFAULT_TRANSPORT, transports: results };
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(
       join(resultsDir, 'throughput-latest.json'),
-      `${JSON.stringify({ at: new Date().toISOString(), kafka: kafka.version, results, ratios }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), kafka: kafka.version, ...line, ratios }, null, 2)}\n`,
     );
-    const line = JSON.stringify(results);
-    process.stdout.write(values.json ? `${line}\n` : `${JSON.stringify(results, null, 2)}\n`);
+    process.stdout.write(values.json ? `${JSON.stringify(line)}\n` : `${JSON.stringify(line, null, 2)}\n`);
   } finally {
     await kafka.stop();
   }
 }
 
 type Values = Record<string, string | boolean | undefined>;
+
+/** `peers`: Dirigo and Kafka Streams side by side, count (at-least-once, exactly-once) and passthrough. */
+async function peers(values: Values, logger: ReturnType<typeof createLogger>): Promise<void> {
+  const int = (k: string, fallback: string, min: number) => {
+    const n = Number(values[k] ?? fallback);
+    if (!Number.isInteger(n) || n < min) {
+      process.stderr.write(`bench: --${k} must be an integer >= ${min}\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const transport = String(values.transport ?? DEFAULT_TRANSPORT);
+  if (!(TRANSPORTS as readonly string[]).includes(transport)) {
+    process.stderr.write(`bench: --transport takes one of ${TRANSPORTS.join(', ')}\n`);
+    process.exit(2);
+  }
+  const kafka = await ensureKafka({ nodes: 1, logger });
+  process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);
+  try {
+    const result = await runPeers({
+      brokers: kafka.brokers,
+      records: int('records', '1000000', 1),
+      warmupRecords: int('warmup-records', '300000', 0),
+      partitions: int('partitions', '4', 1),
+      keys: int('keys', '10000', 1),
+      valueBytes: int('value-bytes', '100', 1),
+      transport: transport as TransportName,
+      runTimeoutMs: 600_000,
+      logger,
+    });
+    process.stderr.write(
+      `bench: peers ratio Dirigo/Kafka Streams records/s ${JSON.stringify(result.ratio)}, CPU per record ${JSON.stringify(result.cpuRatio)}\n`,
+    );
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(
+      join(resultsDir, 'peers-latest.json'),
+      `${JSON.stringify({ at: new Date().toISOString(), kafka: kafka.version, ...result }, null, 2)}\n`,
+    );
+    process.stdout.write(
+      values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`,
+    );
+  } finally {
+    await kafka.stop();
+  }
+}
 
 /** `isolation`: per policy, critical-app satisfaction/p99 and batch throughput on a shared pool of workers. */
 async function isolation(values: Values, logger: ReturnType<typeof createLogger>): Promise<void> {

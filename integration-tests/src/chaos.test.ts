@@ -6,10 +6,12 @@ import { describe, expect, it } from 'vitest';
 import { runChaos } from './chaos/chaos.ts';
 import { SHAPES } from './chaos/names.ts';
 import { brokers, kafkaTransport, testLogger } from './harness.ts';
+import { TRANSPORT_NAMES } from './transports.ts';
 
-describe('chaos on a real broker', () => {
+// On both clients: the harness and every worker process use the same one.
+describe.each(TRANSPORT_NAMES)('chaos on a real broker (%s)', (transportName) => {
   it('exactly-once survives kills, freezes and a worker joining and leaving, in every app shape', async () => {
-    const transport = kafkaTransport('it-chaos');
+    const transport = kafkaTransport('it-chaos', transportName);
     try {
       const seed = Date.now() % 100_000;
       const result = await runChaos({

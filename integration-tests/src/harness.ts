@@ -1,14 +1,15 @@
 // Helpers shared by the integration suites: a transport on the run's broker, unique names, reading topics.
 import { createLogger, type Logger, type Transport } from '@dirigo/core';
-import { KafkajsTransport } from '@dirigo/kafkajs';
 import { inject } from 'vitest';
+import { makeTransport, type TransportName, transportFromEnv } from './transports.ts';
 
 export const brokers = (): string => inject('kafkaBrokers');
 
 export const testLogger = (): Logger => createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'error' });
 
-export function kafkaTransport(clientId = 'it'): KafkajsTransport {
-  return new KafkajsTransport({ brokers: brokers().split(','), clientId, logger: testLogger() });
+/** A transport on the run's broker: kafkajs, or the client DIRIGO_TRANSPORT names (worker processes follow it). */
+export function kafkaTransport(clientId = 'it', name: TransportName = transportFromEnv()): Transport {
+  return makeTransport(name, brokers(), clientId, testLogger());
 }
 
 /** A name unique to this run, safe for topics and groups. */

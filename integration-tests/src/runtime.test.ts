@@ -10,6 +10,7 @@ import { pendingRecords, Worker } from '@dirigo/runtime';
 import { waitFor } from '@dirigo/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { brokers, kafkaTransport, produceJson, readJson, testLogger, unique } from './harness.ts';
+import { TRANSPORT_NAMES, type TransportName, transportFromEnv } from './transports.ts';
 import { zombieAppFor } from './zombie-app.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -46,8 +47,12 @@ afterEach(async () => {
   for (const s of stopAll.splice(0).reverse()) await s().catch(() => {});
 });
 
-async function startWorker(app: AppDefinition, id: string): Promise<Worker> {
-  const transport = kafkaTransport(id);
+async function startWorker(
+  app: AppDefinition,
+  id: string,
+  transportName: TransportName = transportFromEnv(),
+): Promise<Worker> {
+  const transport = kafkaTransport(id, transportName);
   const worker = new Worker({
     transport,
     apps: [app],
@@ -192,10 +197,19 @@ describe('runtime on a real broker', () => {
 });
 
 /** A topic setup and a worker process running zombie-app.ts, for the process-level tests. */
-async function processScenario(prefix: string, partitions: number) {
+async function processScenario(
+  prefix: string,
+  partitions: number,
+  transportName: TransportName = transportFromEnv(),
+) {
   const ns = unique(prefix);
-  const env = { ZOMBIE_NS: ns, ZOMBIE_IN: `${ns}-in`, ZOMBIE_OUT: `${ns}-out` };
-  const t = kafkaTransport('it-setup');
+  const env = {
+    ZOMBIE_NS: ns,
+    ZOMBIE_IN: `${ns}-in`,
+    ZOMBIE_OUT: `${ns}-out`,
+    DIRIGO_TRANSPORT: transportName,
+  };
+  const t = kafkaTransport('it-setup', transportName);
   stopAll.push(() => t.close());
   await (await t.admin()).createTopics([{ name: env.ZOMBIE_IN, partitions }]);
   const spawnWorker = (
@@ -230,16 +244,18 @@ async function processScenario(prefix: string, partitions: number) {
   return { ns, env, t, spawnWorker };
 }
 
-describe('zombie fencing on a real broker', () => {
+// On both clients: the fencing the exactly-once design rests on is the transport's (one transactional producer
+// per input partition; a new owner's registration fences the old one).
+describe.each(TRANSPORT_NAMES)('zombie fencing on a real broker (%s)', (transportName) => {
   it('a worker frozen mid-step past its session timeout cannot commit once the new owner fenced it', async () => {
-    const { ns, env, t, spawnWorker } = await processScenario('it-zombie', 1);
+    const { ns, env, t, spawnWorker } = await processScenario('it-zombie', 1, transportName);
     const marker = join(mkdtempSync(join(tmpdir(), 'zombie-')), 'stalled');
     const zombie = spawnWorker(6000, { ZOMBIE_MARKER: marker });
     await produceJson(t, env.ZOMBIE_IN, [{ key: 'z', value: {} }]);
     await waitFor(() => existsSync(marker), 60_000, { intervalMs: 50 });
     zombie.kill('SIGSTOP'); // frozen inside the step: its transaction is not committed
     const app = zombieAppFor(env);
-    const owner = await startWorker(app, 'w-owner');
+    const owner = await startWorker(app, 'w-owner', transportName);
     await waitFor(async () => (await owner.readState('zombie', 'f', 'z', 'n')) === 1, 90_000, {
       intervalMs: 250,
     });

@@ -94,6 +94,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const unexpectedExits: string[] = [];
   const procs = new WorkerProcs({
     brokers: o.brokers,
+    transport: o.transport.name,
     sessionTimeoutMs: o.sessionTimeoutMs,
     controlTopic: topics(ns).control,
     logDir,

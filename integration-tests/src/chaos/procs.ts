@@ -24,6 +24,8 @@ export interface WorkerProcsOptions {
   readonly appModule?: string;
   /** The script run as `<entry> worker <app-module> ...` (default: the runtime's CLI, `dirigo`). */
   readonly entry?: string;
+  /** The workers' Kafka client (DIRIGO_TRANSPORT), e.g. the harness's own `transport.name`. */
+  readonly transport?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -73,7 +75,15 @@ export class WorkerProcs {
         this.o.controlTopic,
         ...extraArgs,
       ],
-      { env: { ...process.env, ...this.o.env, DIRIGO_LOG_LEVEL: 'info' }, stdio: ['ignore', log, log] },
+      {
+        env: {
+          ...process.env,
+          ...this.o.env,
+          DIRIGO_LOG_LEVEL: 'info',
+          ...(this.o.transport === undefined ? {} : { DIRIGO_TRANSPORT: this.o.transport }),
+        },
+        stdio: ['ignore', log, log],
+      },
     );
     closeSync(log);
     this.procs.set(i, p);

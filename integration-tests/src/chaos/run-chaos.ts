@@ -1,7 +1,8 @@
 // `npm run chaos -- faults [--json]` runs the fault suite instead (fault-suite/run-faults.ts).
 // `npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes a,b,c] [--workers W]
 //   [--kills K] [--pauses P] [--join-leave J] [--partitions N] [--feed-ms MS] [--session-timeout-ms MS]
-//   [--timeout-ms MS] [--keep-topics]`
+//   [--timeout-ms MS] [--keep-topics] [--transport kafkajs|platformatic]`
+// `--transport` (default: DIRIGO_TRANSPORT, else kafkajs) is the Kafka client of the harness and of every worker.
 // Runs the chaos scenario (chaos.ts) once per seed (S, S+1, ... S+N-1; S defaults to 1) on the local broker (or
 // KAFKA_BROKERS). Prints one line per seed, then, as the last stdout line with --json:
 // {"mode":..,"sent":N,"lost":0,"duplicated":0,"stateMismatches":0,"stuck":0,"timerMismatches":0,"kills":K,
@@ -18,8 +19,8 @@
 // `--break` turns on the runtime's test-only leasing faults in the workers, to see the checks fail.
 import { parseArgs } from 'node:util';
 import { createLogger } from '@dirigo/core';
-import { KafkajsTransport } from '@dirigo/kafkajs';
 import { ensureKafka } from '@dirigo/local-kafka';
+import { makeTransport, TRANSPORT_NAMES, type TransportName, transportFromEnv } from '../transports.ts';
 import { type ChaosOptions, runChaos } from './chaos.ts';
 import {
   failures,
@@ -36,12 +37,12 @@ const USAGE =
   'usage: npm run chaos -- faults [--json] [--only SUBSTRING]\n' +
   '       npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in]\n' +
   '         [--workers 3] [--kills 3] [--pauses 2] [--join-leave 1] [--partitions 6] [--feed-ms 10000]\n' +
-  '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics]\n' +
+  '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics] [--transport kafkajs]\n' +
   '       npm run chaos -- leasing [--json] [--seed S] [--seeds N] [--records 100000] [--workers 3]\n' +
   '         [--lessee-kills 2] [--blocked-kills 2] [--kills 0] [--pauses 1] [--partitions 6] [--slots 6]\n' +
   '         [--hot-keys 5] [--cold-keys 500] [--idle-revoke-ms 400] [--burn-us 150] [--feed-ms 100000]\n' +
   '         [--session-timeout-ms 6000] [--hunt-ms 30000] [--timeout-ms 300000] [--keep-topics]\n' +
-  '         [--break skipMerge|dropSyncReply|acceptStale]\n';
+  '         [--break skipMerge|dropSyncReply|acceptStale] [--transport kafkajs]\n';
 
 /** Defaults per mode (the flags without a default in parseArgs). */
 const DEFAULTS = {
@@ -85,6 +86,7 @@ async function main(): Promise<void> {
       'session-timeout-ms': { type: 'string', default: '6000' },
       'timeout-ms': { type: 'string', default: '300000' },
       'keep-topics': { type: 'boolean' },
+      transport: { type: 'string' },
     },
   });
   const mode = positionals[0] ?? 'eos';
@@ -92,13 +94,14 @@ async function main(): Promise<void> {
     process.stderr.write(USAGE);
     process.exit(2);
   }
+  const transportName = transportOf(values.transport);
   const d = DEFAULTS[mode === 'leasing' ? 'leasing' : 'eos'];
   values.records ??= d.records;
   values.kills ??= d.kills;
   values.pauses ??= d.pauses;
   values['feed-ms'] ??= d['feed-ms'];
   if (mode === 'leasing') {
-    await leasing(values);
+    await leasing(values, transportName);
     return;
   }
   let shapes: ReturnType<typeof parseShapes>;
@@ -113,12 +116,11 @@ async function main(): Promise<void> {
   const seeds = int('seeds', values.seeds, 1);
   const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'info' });
   const kafka = await ensureKafka({ nodes: 1, logger });
-  logger.info({ brokers: kafka.brokers, version: kafka.version, source: kafka.source }, 'chaos: broker');
-  const transport = new KafkajsTransport({
-    brokers: kafka.brokers.split(','),
-    clientId: 'chaos-harness',
-    logger,
-  });
+  logger.info(
+    { brokers: kafka.brokers, version: kafka.version, source: kafka.source, transport: transportName },
+    'chaos: broker',
+  );
+  const transport = makeTransport(transportName, kafka.brokers, 'chaos-harness', logger);
   const options: Omit<ChaosOptions, 'seed'> = {
     transport,
     brokers: kafka.brokers,
@@ -165,6 +167,23 @@ async function main(): Promise<void> {
   }
 }
 
+/** `--transport` (else DIRIGO_TRANSPORT, else kafkajs). */
+function transportOf(flag: string | undefined): TransportName {
+  if (flag === undefined) {
+    try {
+      return transportFromEnv();
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n`);
+      process.exit(2);
+    }
+  }
+  if (!(TRANSPORT_NAMES as readonly string[]).includes(flag)) {
+    process.stderr.write(`--transport: '${flag}' is not one of ${TRANSPORT_NAMES.join(', ')}\n${USAGE}`);
+    process.exit(2);
+  }
+  return flag as TransportName;
+}
+
 /** `--break a,b`: runtime test-only leasing faults, to check that the leasing checks fail when they should. */
 function breakWith(list: string | undefined): Pick<LeasingOptions, 'breakWith'> {
   if (list === undefined) return {};
@@ -181,19 +200,21 @@ function breakWith(list: string | undefined): Pick<LeasingOptions, 'breakWith'> 
 }
 
 /** `npm run chaos -- leasing`: one leasing run per seed, the per-seed lines, then the aggregate line. */
-async function leasing(values: Record<string, string | boolean | undefined>): Promise<void> {
+async function leasing(
+  values: Record<string, string | boolean | undefined>,
+  transportName: TransportName,
+): Promise<void> {
   const v = (name: string) => values[name] as string | undefined;
   const base = int('seed', v('seed'), 0);
   const seeds = int('seeds', v('seeds'), 1);
   const workers = int('workers', v('workers'), 2);
   const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'info' });
   const kafka = await ensureKafka({ nodes: 1, logger });
-  logger.info({ brokers: kafka.brokers, version: kafka.version, source: kafka.source }, 'chaos: broker');
-  const transport = new KafkajsTransport({
-    brokers: kafka.brokers.split(','),
-    clientId: 'chaos-harness',
-    logger,
-  });
+  logger.info(
+    { brokers: kafka.brokers, version: kafka.version, source: kafka.source, transport: transportName },
+    'chaos: broker',
+  );
+  const transport = makeTransport(transportName, kafka.brokers, 'chaos-harness', logger);
   const options: Omit<LeasingOptions, 'seed'> = {
     transport,
     brokers: kafka.brokers,

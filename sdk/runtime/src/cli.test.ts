@@ -79,6 +79,17 @@ describe('dirigo worker: usage errors exit 2 before connecting', () => {
     [['--policy', 'nope'], {}, "--policy: unknown scheduling policy 'nope'"],
     [['--policy-options', '[1]'], {}, '--policy-options: must be a JSON object'],
     [['--policy-options', '{'], {}, '--policy-options: not JSON'],
+    [
+      ['--transport', 'rdkafka'],
+      {},
+      '--transport: "rdkafka" is not a transport; use one of kafkajs, platformatic',
+    ],
+    [[], { DIRIGO_TRANSPORT: 'confluent' }, 'DIRIGO_TRANSPORT: "confluent" is not a transport'],
+    [
+      ['--transport', 'platformatic', '--security-protocol', 'SASL_PLAINTEXT', '--sasl-mechanism', 'PLAIN'],
+      { KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' },
+      'transport: security protocol SASL_PLAINTEXT is supported by the kafkajs transport only',
+    ],
   ] as [string[], Record<string, string | undefined>, string][])('%j %j', (flags, env, message) => {
     const withBrokers = flags.includes('--brokers') || 'KAFKA_BROKERS' in env ? [] : ['--brokers', NOWHERE];
     const r = run(['worker', appModule, ...withBrokers, ...flags], env);

@@ -18,6 +18,7 @@ import {
   parseJsonObject,
   parseLogLevel,
   parsePort,
+  parseTransportName,
 } from './config-values.ts';
 import { createWorkerProcess, loadApps, type WorkerProcessOptions } from './process.ts';
 import type { PolicyOptions } from './scheduler/types.ts';
@@ -28,7 +29,7 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
                      [--session-timeout-ms 10000] [--control-topic dirigo.control]
                      [--metrics-port PORT] [--metrics-host 127.0.0.1] [--ready-file PATH]
                      [--stop-timeout-ms 30000] [--assignment-timeout-ms 120000]
-                     [--policy edf] [--policy-options JSON]
+                     [--policy edf] [--policy-options JSON] [--transport kafkajs]
   Runs a worker hosting the apps the modules export (default export: defineApp({...}) or an array of apps).
   Brokers default to $KAFKA_BROKERS, the log level to $DIRIGO_LOG_LEVEL (fatal, error, warn, info, debug,
   trace, silent). Stops gracefully on SIGTERM/SIGINT (send signals to this node process, not to an npm/npx
@@ -39,6 +40,8 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
   --ready-file    exists while the worker is ready (every function joined its group, state restored)
   --assignment-timeout-ms  an app whose consumer has had no partition assignment this long (its Kafka client
                   stopped for good) fails on this worker (0: never)
+  --transport     the Kafka client: kafkajs (default) or platformatic (@platformatic/kafka); default
+                  $DIRIGO_TRANSPORT
   --policy        the scheduling policy: fifo, priority, edf (default), laxity, weighted-fair, dirigo, or one an
                   app module registered (registerPolicy); --policy-options its options as JSON
 ${SECURITY_USAGE}`;
@@ -60,6 +63,7 @@ const parse = (argv: string[]) =>
       'assignment-timeout-ms': { type: 'string' },
       policy: { type: 'string' },
       'policy-options': { type: 'string' },
+      transport: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...SECURITY_FLAGS,
     },
@@ -198,6 +202,7 @@ function optionsOf(values: Values): Omit<WorkerProcessOptions, 'apps' | 'logger'
     throw new ConfigError('--metrics-host', 'needs --metrics-port (the endpoint is off without a port)');
   }
   const readyFile = v['ready-file'] === undefined ? undefined : checkReadyFile(v['ready-file']);
+  const transport = v.transport === undefined ? undefined : parseTransportName(v.transport, '--transport');
   return {
     brokers,
     ...(workerId === undefined ? {} : { workerId }),
@@ -208,6 +213,7 @@ function optionsOf(values: Values): Omit<WorkerProcessOptions, 'apps' | 'logger'
     ...(readyFile === undefined ? {} : { readyFile }),
     ...(stopTimeoutMs === undefined ? {} : { stopTimeoutMs }),
     ...(assignmentTimeoutMs === undefined ? {} : { assignmentTimeoutMs }),
+    ...(transport === undefined ? {} : { transport }),
   };
 }
 

@@ -6,6 +6,12 @@ import { ConfigError } from '@dirigo/core';
 /** pino's levels, the values `--log-level` and `DIRIGO_LOG_LEVEL` accept. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** The Kafka clients a worker process can use, the values `--transport` and `DIRIGO_TRANSPORT` accept. */
+export const TRANSPORTS = ['kafkajs', 'platformatic'] as const;
+export type TransportName = (typeof TRANSPORTS)[number];
+/** The transport a worker process uses unless told otherwise (see docs/operations.md, "Transports"). */
+export const DEFAULT_TRANSPORT: TransportName = 'kafkajs';
+
 /** Kafka's request fields for timeouts are int32 milliseconds. */
 export const MAX_INT32 = 2_147_483_647;
 
@@ -49,6 +55,12 @@ export function parseInteger(raw: string, source: string, min: number, max: numb
     throw new ConfigError(source, `${show(raw)} is not an integer from ${min} to ${max}; e.g. ${example}`);
   }
   return n;
+}
+
+/** One of the transport names (`TRANSPORTS`). */
+export function parseTransportName(raw: string, source: string): TransportName {
+  if ((TRANSPORTS as readonly string[]).includes(raw)) return raw as TransportName;
+  throw new ConfigError(source, `${show(raw)} is not a transport; use one of ${TRANSPORTS.join(', ')}`);
 }
 
 /** One of pino's log levels. */

@@ -1,7 +1,7 @@
 // Public exports of @dirigo/runtime, chosen by hand.
 export { type Clock, systemClock } from './clock.ts';
-export { AppStoppedError, InternalError } from './errors.ts';
 export type { ControlStats } from './control/control-channel.ts';
+export { AppStoppedError, InternalError } from './errors.ts';
 export {
   H_APP,
   H_DEADLINE,

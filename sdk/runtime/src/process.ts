@@ -3,16 +3,26 @@
 // Used by the `dirigo worker` CLI, the demo and the chaos tests.
 
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AppDefinition, ConfigError, createLogger, type Logger, type Transport } from '@dirigo/core';
-import { KafkajsTransport, type KafkaSecurity } from '@dirigo/kafkajs';
-import { checkIntOption, MAX_INT32, parseBrokers } from './config-values.ts';
+import { KafkajsTransport, type KafkaSecurity, resolveSecurity } from '@dirigo/kafkajs';
+import {
+  checkIntOption,
+  DEFAULT_TRANSPORT,
+  MAX_INT32,
+  parseBrokers,
+  parseTransportName,
+  type TransportName,
+} from './config-values.ts';
 import { securityFromSettings } from './security-settings.ts';
 
 export { SECURITY_SETTINGS, securityFromSettings } from './security-settings.ts';
 
 import { Worker, type WorkerOptions } from './worker.ts';
+
+export { DEFAULT_TRANSPORT, TRANSPORTS, type TransportName } from './config-values.ts';
 
 /** Imports app modules: each default-exports an app (or an array of apps), or exports `app`/`apps`. */
 export async function loadApps(paths: readonly string[]): Promise<AppDefinition[]> {
@@ -35,12 +45,17 @@ export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 
   /** Comma-separated bootstrap servers, each `host:port`. Default: env KAFKA_BROKERS. */
   readonly brokers?: string;
   /**
-   * TLS and SASL of the kafkajs transport built from `brokers` (not used with `transport`). Default: from the
-   * environment (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SSL_CA_LOCATION, ...; see
-   * docs/operations.md), else PLAINTEXT. OAUTHBEARER (a token callback) can only be given here.
+   * TLS and SASL of the transport built from `brokers` (not used when `transport` is a transport you built;
+   * the kafkajs client only). Default: from the environment (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM,
+   * KAFKA_SSL_CA_LOCATION, ...; see docs/operations.md), else PLAINTEXT. OAUTHBEARER (a token callback) can only
+   * be given here.
    */
   readonly security?: KafkaSecurity;
-  readonly transport?: Transport;
+  /**
+   * The Kafka client: a transport you built, or the name of one to build from `brokers`: 'kafkajs' or
+   * 'platformatic' (@platformatic/kafka, loaded only when chosen). Default: env DIRIGO_TRANSPORT, else 'kafkajs'.
+   */
+  readonly transport?: Transport | TransportName;
   readonly logger?: Logger;
   /**
    * A readiness file for supervisors without HTTP probes: it exists (holding the worker's health as JSON) while
@@ -91,9 +106,7 @@ export function createWorkerProcess(options: WorkerProcessOptions): WorkerProces
   checkIntOption(options.stopTimeoutMs, 'stopTimeoutMs', 0, MAX_INT32);
   checkIntOption(options.noAppExitMs, 'noAppExitMs', 0, MAX_INT32);
   const logger = options.logger ?? createLogger();
-  const transport =
-    options.transport ??
-    kafkajsFromEnv(options.brokers, logger, options.security ?? securityFromSettings({}, process.env));
+  const transport = typeof options.transport === 'object' ? options.transport : transportFor(options, logger);
   const worker = new Worker({ ...options, transport, logger });
   return {
     worker,
@@ -183,25 +196,47 @@ function followReadiness(worker: Worker, path: string): { stop(): void } {
   };
 }
 
-function kafkajsFromEnv(
-  brokers: string | undefined,
-  logger: Logger,
-  security: KafkaSecurity | undefined,
-): Transport {
-  const list = brokers ?? process.env.KAFKA_BROKERS;
+/**
+ * The transport named by `options.transport` (else DIRIGO_TRANSPORT, else kafkajs) on `brokers` (else
+ * KAFKA_BROKERS), with `options.security` (else the KAFKA_* security variables).
+ */
+function transportFor(options: WorkerProcessOptions, logger: Logger): Transport {
+  const env = process.env.DIRIGO_TRANSPORT;
+  const name =
+    typeof options.transport === 'string'
+      ? parseTransportName(options.transport, 'transport')
+      : env === undefined || env === ''
+        ? DEFAULT_TRANSPORT
+        : parseTransportName(env, 'DIRIGO_TRANSPORT');
+  const security = options.security ?? securityFromSettings({}, process.env);
+  const list = options.brokers ?? process.env.KAFKA_BROKERS;
   if (!list) {
     throw new ConfigError(
       'brokers',
       'no Kafka to connect to: pass --brokers host:port or set KAFKA_BROKERS (`npm run kafka -- start` runs a local one)',
     );
   }
-  const parsed = parseBrokers(list, brokers === undefined ? 'KAFKA_BROKERS' : 'brokers');
-  return new KafkajsTransport({
-    brokers: parsed,
-    logger,
-    clientId: 'dirigo-worker',
-    ...(security === undefined ? {} : { security }),
-  });
+  const brokers = parseBrokers(list, options.brokers === undefined ? 'KAFKA_BROKERS' : 'brokers');
+  const clientId = 'dirigo-worker';
+  if (name === 'kafkajs')
+    return new KafkajsTransport({
+      brokers,
+      logger,
+      clientId,
+      ...(security === undefined ? {} : { security }),
+    });
+  const protocol = resolveSecurity(security).protocol;
+  if (protocol !== 'PLAINTEXT') {
+    throw new ConfigError(
+      'transport',
+      `security protocol ${protocol} is supported by the kafkajs transport only: use --transport kafkajs (or unset DIRIGO_TRANSPORT)`,
+    );
+  }
+  // Loaded only when chosen (@platformatic/kafka takes a while to load); synchronous, so this stays a plain call.
+  const { PlatformaticTransport } = createRequire(import.meta.url)(
+    '@dirigo/platformatic',
+  ) as typeof import('@dirigo/platformatic');
+  return new PlatformaticTransport({ brokers, logger, clientId });
 }
 
 /** Stops the process's worker for `reason`, then exits with `exitCode` (0 unless given; 1 if the stop fails). */

@@ -5,8 +5,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@dirigo/core';
-import { KafkajsTransport } from '@dirigo/kafkajs';
 import { ensureKafka } from '@dirigo/local-kafka';
+import { makeTransport, transportFromEnv } from '../../transports.ts';
 import { repoRoot } from '../procs.ts';
 import { FAULT_CASES, runFaultCase } from './cases.ts';
 import type { FaultCaseResult } from './support.ts';
@@ -37,11 +37,7 @@ export async function runFaultSuite(argv: readonly string[]): Promise<void> {
   process.stderr.write(
     `fault suite on ${kafka.brokers} (Kafka ${kafka.version}); worker logs in ${logDir}\n`,
   );
-  const transport = new KafkajsTransport({
-    brokers: kafka.brokers.split(','),
-    clientId: 'fault-suite',
-    logger,
-  });
+  const transport = makeTransport(transportFromEnv(), kafka.brokers, 'fault-suite', logger);
   const results: FaultCaseResult[] = [];
   try {
     for (const c of cases) {

@@ -165,6 +165,7 @@ export async function runLeasingChaos(o: LeasingOptions): Promise<LeasingResult>
   let ending = false;
   const procs = new WorkerProcs({
     brokers: o.brokers,
+    transport: o.transport.name,
     sessionTimeoutMs: o.sessionTimeoutMs,
     controlTopic: t.control,
     logDir,

@@ -163,3 +163,40 @@ describe('broker lists', () => {
     }
   });
 });
+
+describe('transport choice', () => {
+  const withEnv = <T>(value: string | undefined, run: () => T): T => {
+    const before = process.env.DIRIGO_TRANSPORT;
+    if (value === undefined) delete process.env.DIRIGO_TRANSPORT;
+    else process.env.DIRIGO_TRANSPORT = value;
+    try {
+      return run();
+    } finally {
+      if (before === undefined) delete process.env.DIRIGO_TRANSPORT;
+      else process.env.DIRIGO_TRANSPORT = before;
+    }
+  };
+  const nameOf = (options: Partial<Parameters<typeof createWorkerProcess>[0]>, env?: string) =>
+    withEnv(env, () => {
+      const proc = createWorkerProcess({ apps: [stuckApp().app], brokers: '127.0.0.1:9', ...options });
+      void proc.transport.close();
+      return proc.transport.name;
+    });
+
+  it('is kafkajs by default, else the `transport` option, else DIRIGO_TRANSPORT', () => {
+    expect(nameOf({})).toBe('kafkajs');
+    expect(nameOf({ transport: 'platformatic' })).toBe('platformatic');
+    expect(nameOf({}, 'platformatic')).toBe('platformatic');
+    expect(nameOf({ transport: 'kafkajs' }, 'platformatic')).toBe('kafkajs');
+  });
+
+  it('names the option or variable of an unknown transport', () => {
+    expect(() => nameOf({ transport: 'rdkafka' as 'kafkajs' })).toThrow(
+      /^transport: "rdkafka" is not a transport/,
+    );
+    expect(() => nameOf({}, 'x')).toThrow(ConfigError);
+    expect(() => nameOf({}, 'x')).toThrow(
+      /^DIRIGO_TRANSPORT: "x" is not a transport; use one of kafkajs, platformatic/,
+    );
+  });
+});

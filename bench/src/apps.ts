@@ -1,0 +1,44 @@
+// The SDK apps the throughput and peers benchmarks run: a stateless passthrough and a keyed count (state in a
+// value cell, every update emitted), both reading the benchmark's input topic directly (an ingress on the
+// record key) and writing one output per input.
+import { defineApp, fn, state } from '@dirigo/core';
+
+export function passthroughApp(ns: string, input: string, out: string) {
+  return defineApp({
+    name: 'passthrough',
+    options: { namespace: ns, guarantee: 'at_least_once' },
+    ingresses: [{ topic: input, to: 'pass' }],
+    egresses: { out: { topic: out } },
+    functions: {
+      pass: fn({
+        handler(ctx, m: unknown) {
+          ctx.emit('out', ctx.key, m);
+        },
+      }),
+    },
+  });
+}
+
+export function countApp(
+  ns: string,
+  input: string,
+  out: string,
+  guarantee: 'at_least_once' | 'exactly_once',
+) {
+  return defineApp({
+    name: 'count',
+    options: { namespace: ns, guarantee },
+    ingresses: [{ topic: input, to: 'count' }],
+    egresses: { out: { topic: out } },
+    functions: {
+      count: fn({
+        state: { n: state.value<number>() },
+        handler(ctx, _m: unknown) {
+          const n = (ctx.state.n.get() ?? 0) + 1;
+          ctx.state.n.set(n);
+          ctx.emit('out', ctx.key, n);
+        },
+      }),
+    },
+  });
+}

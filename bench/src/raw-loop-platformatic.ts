@@ -1,0 +1,195 @@
+// The baselines of the throughput benchmark on @platformatic/kafka: plain consume-then-produce loops of the
+// client alone, no framework, in two styles, so that the faster one is the baseline:
+// - `fetch`: the client's Fetch (the path the Dirigo transport uses): fetch every assigned partition, send all
+//   their records to `out` in one send, commit the positions, repeat;
+// - `stream`: the client's MessagesStream (its idiomatic consumer), records buffered while a send and a commit
+//   of the previous ones are in flight.
+// Both join the group, produce idempotently (acks=all) and commit after producing, like the kafkajs loop.
+import {
+  Admin,
+  FetchIsolationLevels,
+  ListOffsetTimestamps,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  type MessageToProduce,
+  Consumer as PConsumer,
+  Producer as PProducer,
+} from '@platformatic/kafka';
+import type { RawLoopOptions } from './raw-loop.ts';
+
+export interface RawLoopResult {
+  recordsPerSec: number;
+  seconds: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function endOffsets(admin: Admin, topic: string): Promise<bigint[]> {
+  const metadata = await admin.metadata({ topics: [topic] });
+  const count = metadata.topics.get(topic)!.partitionsCount;
+  const [answer] = await admin.listOffsets({
+    topics: [
+      {
+        name: topic,
+        partitions: Array.from({ length: count }, (_, partitionIndex) => ({
+          partitionIndex,
+          timestamp: ListOffsetTimestamps.LATEST,
+        })),
+      },
+    ],
+  });
+  const ends: bigint[] = [];
+  for (const p of answer!.partitions) ends[p.partitionIndex] = p.offset;
+  return ends;
+}
+
+async function waitCommitted(admin: Admin, group: string, topic: string, ends: bigint[]): Promise<void> {
+  for (;;) {
+    const [g] = await admin.listConsumerGroupOffsets({
+      groups: [{ groupId: group, topics: [{ name: topic, partitionIndexes: ends.map((_, i) => i) }] }],
+    });
+    const committed = g?.topics.find((t) => t.name === topic)?.partitions ?? [];
+    if (
+      ends.every((end, i) => (committed.find((p) => p.partitionIndex === i)?.committedOffset ?? -1n) >= end)
+    )
+      return;
+    await sleep(50);
+  }
+}
+
+function clients(o: RawLoopOptions) {
+  const bootstrapBrokers = o.brokers.split(',');
+  const clientId = 'bench-raw-plt';
+  return {
+    admin: new Admin({ clientId, bootstrapBrokers }),
+    producer: new PProducer({ clientId, bootstrapBrokers, idempotent: true }),
+    consumer: new PConsumer({ clientId, groupId: o.group, bootstrapBrokers, autocommit: false }),
+  };
+}
+
+/**
+ * `fetch` style: fetch all assigned partitions, one send of all their records, one commit. One broker: every
+ * partition is fetched from the leader of the first (the bench's local broker).
+ */
+export async function runPlatformaticFetchLoop(o: RawLoopOptions): Promise<RawLoopResult> {
+  const { admin, producer, consumer } = clients(o);
+  const ends = await endOffsets(admin, o.input);
+  const total = ends.reduce((s, e) => s + Number(e), 0);
+  consumer.topics.track(o.input);
+  await consumer.joinGroup({});
+  const positions = ends.map(() => 0n);
+  let start = 0;
+  let done = false;
+  while (!done) {
+    const metadata = await consumer.metadata({ topics: [o.input] });
+    const topic = metadata.topics.get(o.input)!;
+    const partitions = consumer.assignments?.find((a) => a.topic === o.input)?.partitions ?? [];
+    const answer = await consumer.fetch({
+      node: topic.partitions[partitions[0] ?? 0]!.leader,
+      topics: [
+        {
+          topicId: topic.id,
+          partitions: partitions.map((partition) => ({
+            partition,
+            fetchOffset: positions[partition]!,
+            partitionMaxBytes: 512 * 1024,
+            currentLeaderEpoch: -1,
+            lastFetchedEpoch: -1,
+          })),
+        },
+      ],
+      maxWaitTime: 100,
+      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+    });
+    const messages: MessageToProduce[] = [];
+    const offsets: { topic: string; partition: number; offset: bigint; leaderEpoch: number }[] = [];
+    for (const t of answer.responses) {
+      for (const p of t.partitions) {
+        const batches = p.records ?? [];
+        if (batches.length === 0) continue;
+        for (const b of batches) {
+          for (const r of b.records)
+            messages.push({ topic: o.out, key: r.key ?? undefined, value: r.value ?? undefined });
+        }
+        const last = batches[batches.length - 1]!;
+        positions[p.partitionIndex] = last.firstOffset + BigInt(last.lastOffsetDelta) + 1n;
+        offsets.push({
+          topic: o.input,
+          partition: p.partitionIndex,
+          offset: positions[p.partitionIndex]!,
+          leaderEpoch: -1,
+        });
+      }
+    }
+    if (messages.length > 0) {
+      if (start === 0) start = performance.now();
+      await producer.send({ messages });
+    }
+    if (offsets.length > 0) await consumer.commit({ offsets });
+    done = ends.every((end, i) => positions[i]! >= end);
+  }
+  await waitCommitted(admin, o.group, o.input, ends);
+  const seconds = (performance.now() - start) / 1000;
+  await Promise.all([consumer.close(true), producer.close(), admin.close()]);
+  return { recordsPerSec: Math.round(total / seconds), seconds };
+}
+
+/** `stream` style: the client's MessagesStream; records buffered while the previous send and commit run. */
+export async function runPlatformaticStreamLoop(o: RawLoopOptions): Promise<RawLoopResult> {
+  const { admin, producer, consumer } = clients(o);
+  const ends = await endOffsets(admin, o.input);
+  const total = ends.reduce((s, e) => s + Number(e), 0);
+  const stream = await consumer.consume({
+    topics: [o.input],
+    mode: MessagesStreamModes.COMMITTED,
+    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+    autocommit: false,
+    maxWaitTime: 100,
+    maxBytesPerPartition: 512 * 1024,
+  });
+  let start = 0;
+  let buffer: MessageToProduce[] = [];
+  let positions = new Map<number, bigint>();
+  let flushing: Promise<void> | null = null;
+  let failed: unknown;
+  const flush = async (): Promise<void> => {
+    while (buffer.length > 0) {
+      const messages = buffer;
+      const offsets = [...positions].map(([partition, offset]) => ({
+        topic: o.input,
+        partition,
+        offset,
+        leaderEpoch: -1,
+      }));
+      buffer = [];
+      positions = new Map();
+      await producer.send({ messages });
+      await consumer.commit({ offsets });
+      if (stream.isPaused()) stream.resume();
+    }
+  };
+  const kick = (): void => {
+    if (flushing !== null) return;
+    flushing = flush()
+      .catch((e: unknown) => {
+        failed = e;
+      })
+      .finally(() => {
+        flushing = null;
+        if (buffer.length > 0) kick();
+      });
+  };
+  stream.on('data', (m) => {
+    if (start === 0) start = performance.now();
+    buffer.push({ topic: o.out, key: m.key, value: m.value });
+    positions.set(m.partition, m.offset + 1n);
+    if (buffer.length >= 20_000) stream.pause();
+    kick();
+  });
+  await waitCommitted(admin, o.group, o.input, ends);
+  const seconds = (performance.now() - start) / 1000;
+  if (failed !== undefined) throw failed;
+  await stream.close();
+  await Promise.all([consumer.close(true), producer.close(), admin.close()]);
+  return { recordsPerSec: Math.round(total / seconds), seconds };
+}

@@ -1,0 +1,31 @@
+// The Kafka client of the integration suites and the chaos harness: kafkajs unless DIRIGO_TRANSPORT (or the
+// harness's --transport flag) names another one. Worker processes the suites start inherit the same choice
+// (`dirigo worker` reads DIRIGO_TRANSPORT), so a run exercises one client end to end.
+import type { Logger, Transport } from '@dirigo/core';
+import { KafkajsTransport } from '@dirigo/kafkajs';
+import { PlatformaticTransport } from '@dirigo/platformatic';
+
+export const TRANSPORT_NAMES = ['kafkajs', 'platformatic'] as const;
+export type TransportName = (typeof TRANSPORT_NAMES)[number];
+
+/** DIRIGO_TRANSPORT, checked; kafkajs when unset. */
+export function transportFromEnv(): TransportName {
+  const env = process.env.DIRIGO_TRANSPORT;
+  if (env === undefined || env === '') return 'kafkajs';
+  if (!(TRANSPORT_NAMES as readonly string[]).includes(env)) {
+    throw new Error(`DIRIGO_TRANSPORT: '${env}' is not one of ${TRANSPORT_NAMES.join(', ')}`);
+  }
+  return env as TransportName;
+}
+
+export function makeTransport(
+  name: TransportName,
+  brokers: string,
+  clientId: string,
+  logger: Logger,
+): Transport {
+  const list = brokers.split(',');
+  return name === 'platformatic'
+    ? new PlatformaticTransport({ brokers: list, clientId, logger })
+    : new KafkajsTransport({ brokers: list, clientId, logger });
+}

@@ -1,0 +1,615 @@
+// Consumer on @platformatic/kafka: group membership from the client (classic protocol: JoinGroup/SyncGroup and
+// heartbeats on the client's own timers, so a long `eachBatch` never starves them), and our own fetch loop
+// (fetch.ts) with per-partition positions, so that pause, resume, seek, re-delivery and the read_committed filter
+// are ours. The client's MessagesStream is not used: it delivers single messages and lets aborted records through.
+//
+// What this class guarantees (see README.md, "Rebalance callbacks"):
+// 1. onAssigned(full new assignment) completes before any batch of a newly assigned partition is delivered; its
+//    position is then read from the group's committed offsets (after onAssigned, so a new exactly-once owner has
+//    fenced the old one first and reads what it committed last).
+// 2. A partition leaving the assignment is revoked: no batch of it is delivered once that starts, and commits for
+//    it are allowed until onRevoked returns.
+// 3. Transitions (onRevoked, onAssigned) never overlap, run in the order of the joins, start once every
+//    in-flight eachBatch has returned, and no batch is delivered while one runs.
+// 4. Partitions kept across a rebalance are not revoked (the client's assignments are incremental from our point
+//    of view), unless the member lost its membership (a new member id) or missed a generation: then everything is
+//    revoked first, because another member may have owned them in between.
+// 5. While the member is not an active group member (the client is re-joining), nothing new is delivered.
+import {
+  type ConsumerHandlers,
+  type ConsumerOptions,
+  type Consumer as DirigoConsumer,
+  DirigoError,
+  type Logger,
+  PartitionsRevokedError,
+  type RecordBatch,
+  type TopicPartition,
+  type TopicPartitionOffset,
+} from '@dirigo/core';
+import { ConnectionPool, type Admin as PAdmin, Consumer as PConsumer } from '@platformatic/kafka';
+import { topicMetadata, watermarks } from './admin.ts';
+import { mapError } from './errors.ts';
+import { type FetchedPartition, type FetchTarget, fetchRound } from './fetch.ts';
+import { Pauses, type TopicPartitions } from './pauses.ts';
+import type { BaseClientOptions } from './producer.ts';
+
+/** What consumers need from the transport. */
+export interface ConsumerContext {
+  readonly logger: Logger;
+  readonly client: BaseClientOptions;
+  readonly clientId: string;
+  /** A connected admin shared by the transport (committed offsets, watermarks). */
+  sharedAdmin(): PAdmin;
+  /** How long a partition waits before re-delivery after `eachBatch` rejected. */
+  readonly redeliveryBackoffMs: number;
+  /** How long a member may take to re-join during a rebalance. */
+  readonly rebalanceTimeoutMs: number;
+  closed(consumer: PlatformaticConsumer): void;
+}
+
+/** Largest fetch size per partition a partition grows to when its next batch does not fit. */
+const MAX_PARTITION_BYTES = 64 * 1024 * 1024;
+/** Upper bound of a whole fetch answer. */
+const MAX_FETCH_BYTES = 64 * 1024 * 1024;
+/** Back-off of a partition whose fetch failed, growing to the second value. */
+const FETCH_RETRY_MS = [100, 2_000] as const;
+
+const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
+
+/** One owned partition. */
+interface PartitionState {
+  readonly topic: string;
+  readonly partition: number;
+  readonly key: string;
+  /** Next offset to fetch; undefined until read from the committed offsets. */
+  position: number | undefined;
+  /** Bumped by everything that invalidates fetched data (seek, re-delivery, revocation). */
+  version: number;
+  fetching: boolean;
+  /** A fetched batch waiting for delivery. */
+  ready: RecordBatch | null;
+  inFlight: Promise<void> | null;
+  maxBytes: number;
+  /** Re-delivery back-off or fetch retry: not fetched nor delivered until it fires. */
+  timer: NodeJS.Timeout | null;
+  fetchFailures: number;
+  /** Set by `seek` since the partition's last successful delivery: where a rejected batch restarts. */
+  sought: number | undefined;
+  revoked: boolean;
+}
+
+interface JoinEvent {
+  readonly memberId: string;
+  readonly generationId: number;
+  readonly assignments: readonly { topic: string; partitions: readonly number[] }[] | null;
+}
+
+export class PlatformaticConsumer implements DirigoConsumer {
+  readonly #context: ConsumerContext;
+  readonly #options: ConsumerOptions;
+  readonly #client: PConsumer<Buffer, Buffer, Buffer, Buffer>;
+  readonly #pool: ConnectionPool;
+  readonly #logger: Logger;
+  readonly #concurrency: number;
+  readonly #pauses = new Pauses();
+  #topics: readonly string[] = [];
+  #handlers: ConsumerHandlers | null = null;
+  #running = false;
+  #closing = false;
+  #closed = false;
+
+  // --- membership ---
+  #memberId: string | null = null;
+  #generation = -1;
+  #announced: TopicPartition[] = [];
+  #owned = new Map<string, PartitionState>();
+  /** Partitions being revoked: commits for them are still allowed while onRevoked runs. */
+  #revoking = new Set<string>();
+  /** Serialises transitions (join handling, revocations). */
+  #control: Promise<void> = Promise.resolve();
+  /** The client saw a rebalance start (a heartbeat answered REBALANCE_IN_PROGRESS) after the last join. */
+  #rebalancing = false;
+  #eventSeq = 0;
+  #rebalanceSeq = 0;
+  /** Seeks of partitions not owned yet, applied when they are assigned. */
+  #pendingSeeks = new Map<string, number>();
+
+  // --- fetch and delivery ---
+  #fetchScheduled = false;
+  #fetchInFlight = false;
+  #active = 0;
+  #idleWaiters: (() => void)[] = [];
+  /** Transitions running or waiting for in-flight batches: nothing new is delivered meanwhile. */
+  #transitions = 0;
+  #order: PartitionState[] = [];
+  #nextInOrder = 0;
+
+  constructor(context: ConsumerContext, options: ConsumerOptions) {
+    this.#context = context;
+    this.#options = options;
+    this.#logger = context.logger.child({ component: 'consumer', groupId: options.groupId });
+    this.#concurrency = Math.max(1, options.concurrency ?? 1);
+    const clientId = options.clientId ?? context.clientId;
+    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+    this.#client = new PConsumer<Buffer, Buffer, Buffer, Buffer>({
+      ...context.client,
+      clientId,
+      groupId: options.groupId,
+      sessionTimeout,
+      heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
+      // The client refuses a rebalance timeout below the session timeout.
+      rebalanceTimeout: Math.max(context.rebalanceTimeoutMs, sessionTimeout),
+      autocommit: false,
+    });
+    const { bootstrapBrokers: _b, ...connectionOptions } = context.client;
+    this.#pool = new ConnectionPool(clientId, connectionOptions);
+    this.#client.on('consumer:group:join', (e: JoinEvent) => this.#onJoin(e));
+    this.#client.on('consumer:group:rebalance', () => {
+      this.#rebalanceSeq = ++this.#eventSeq;
+      this.#rebalancing = true;
+    });
+    this.#client.on('error', (error: unknown) => this.#onClientError(error));
+  }
+
+  async connect(): Promise<void> {
+    try {
+      await this.#client.metadata({ topics: [] });
+    } catch (error) {
+      throw mapError(error, { operation: 'connect consumer' });
+    }
+  }
+
+  async subscribe(topics: readonly string[]): Promise<void> {
+    try {
+      await topicMetadata(this.#context.sharedAdmin(), topics);
+    } catch (error) {
+      throw mapError(error, {
+        operation: 'subscribe',
+        ...(topics.length === 1 ? { topic: topics[0]! } : {}),
+      });
+    }
+    this.#topics = [...topics];
+    for (const t of topics) this.#client.topics.track(t);
+  }
+
+  async run(handlers: ConsumerHandlers): Promise<void> {
+    if (this.#running) throw new DirigoError('consumer.run: already running');
+    this.#running = true;
+    this.#handlers = handlers;
+    // Joining happens in the background, as on kafkajs: a member the group keeps refusing (e.g. a session timeout
+    // outside the broker's bounds) holds no assignment, which the owner notices (the runtime's assignment watch).
+    void this.#join();
+  }
+
+  /** Joins the group, retrying with a growing back-off until it succeeds or the consumer closes. */
+  async #join(): Promise<void> {
+    for (let attempt = 0; !this.#closing; attempt++) {
+      try {
+        await this.#client.joinGroup({});
+        return;
+      } catch (error) {
+        const mapped = mapError(error, { operation: 'join the group' });
+        const level = mapped.retriable ? 'warn' : 'error';
+        this.#logger[level]({ err: error, attempt }, 'joining the group failed; retrying');
+        await sleep(Math.min(5_000, 250 * 2 ** attempt));
+      }
+    }
+  }
+
+  async commitOffsets(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    if (offsets.length === 0) return;
+    for (const o of offsets) {
+      const key = keyOf(o.topic, o.partition);
+      if (!this.#owned.has(key) && !this.#revoking.has(key)) {
+        throw new PartitionsRevokedError(
+          `commit offsets: ${o.topic}[${o.partition}] is not assigned to this member (revoked or never assigned)`,
+        );
+      }
+    }
+    try {
+      await this.#client.commit({
+        offsets: offsets.map((o) => ({
+          topic: o.topic,
+          partition: o.partition,
+          offset: BigInt(o.offset),
+          leaderEpoch: -1,
+        })),
+      });
+    } catch (error) {
+      throw mapError(error, { operation: 'commit offsets', revocation: true });
+    }
+    for (const o of offsets) {
+      const st = this.#owned.get(keyOf(o.topic, o.partition));
+      if (st !== undefined) st.sought = undefined;
+    }
+  }
+
+  pause(topics: TopicPartitions): void {
+    this.#pauses.pause(topics);
+  }
+
+  resume(topics: TopicPartitions): void {
+    this.#pauses.resume(topics);
+    this.#pump();
+    this.#wake();
+  }
+
+  seek(position: TopicPartitionOffset): void {
+    const key = keyOf(position.topic, position.partition);
+    const st = this.#owned.get(key);
+    if (st === undefined) {
+      this.#pendingSeeks.set(key, position.offset);
+      return;
+    }
+    st.position = position.offset;
+    st.sought = position.offset;
+    st.version++;
+    st.ready = null;
+    this.#wake();
+  }
+
+  assignment(): readonly TopicPartition[] {
+    return this.#announced;
+  }
+
+  async disconnect(): Promise<void> {
+    if (this.#closed || this.#closing) return;
+    this.#closing = true;
+    try {
+      await this.#enqueue(() => this.#revoke([...this.#owned.keys()], 'disconnect'));
+      await this.#client.close(true);
+      await this.#pool.close();
+      this.#logger.debug('consumer disconnected');
+    } catch (error) {
+      throw mapError(error, { operation: 'disconnect consumer' });
+    } finally {
+      this.#closed = true;
+      this.#context.closed(this);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Membership
+
+  #onJoin(e: JoinEvent): void {
+    if (this.#closing) return;
+    const seq = ++this.#eventSeq;
+    const assignment: TopicPartition[] = [];
+    for (const { topic, partitions } of e.assignments ?? []) {
+      for (const partition of partitions) assignment.push({ topic, partition });
+    }
+    assignment.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+    void this.#enqueue(() => this.#applyJoin(e, assignment, seq));
+  }
+
+  async #applyJoin(e: JoinEvent, assignment: TopicPartition[], seq: number): Promise<void> {
+    if (this.#closing) return;
+    const continuous = e.memberId === this.#memberId && e.generationId === this.#generation + 1;
+    this.#memberId = e.memberId;
+    this.#generation = e.generationId;
+    const next = new Set(assignment.map((tp) => keyOf(tp.topic, tp.partition)));
+    const lost = [...this.#owned.keys()].filter((key) => !continuous || !next.has(key));
+    await this.#revoke(lost, continuous ? 'rebalance' : 'membership lost or a generation missed');
+    if (this.#closing) return;
+    const added: PartitionState[] = [];
+    for (const tp of assignment) {
+      const key = keyOf(tp.topic, tp.partition);
+      const kept = this.#owned.get(key);
+      if (kept !== undefined) {
+        // A rebalance ends re-delivery back-offs, as it does on kafkajs (where positions restart anyway).
+        if (kept.timer !== null) clearTimeout(kept.timer);
+        kept.timer = null;
+        continue;
+      }
+      const st: PartitionState = {
+        ...tp,
+        key,
+        position: undefined,
+        version: 0,
+        fetching: false,
+        ready: null,
+        inFlight: null,
+        maxBytes: this.#options.maxBytesPerPartition ?? 1024 * 1024,
+        timer: null,
+        fetchFailures: 0,
+        sought: undefined,
+        revoked: false,
+      };
+      this.#owned.set(key, st);
+      added.push(st);
+    }
+    this.#announced = assignment;
+    this.#order = [...this.#owned.values()];
+    this.#logger.info(
+      { partitions: assignment, generation: e.generationId, added: added.map((s) => s.partition) },
+      'partitions assigned',
+    );
+    try {
+      await this.#handlers?.onAssigned?.(assignment);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'onAssigned rejected');
+    }
+    await this.#findPositions(added);
+    if (this.#rebalanceSeq < seq) this.#rebalancing = false;
+    this.#pump();
+    this.#wake();
+  }
+
+  /** Reads the committed position of newly assigned partitions (or the reset position without one). */
+  async #findPositions(added: readonly PartitionState[]): Promise<void> {
+    for (let attempt = 0; added.some((s) => s.position === undefined && !s.revoked); attempt++) {
+      if (this.#closing) return;
+      try {
+        for (const st of added) {
+          if (st.position !== undefined || st.revoked) continue;
+          const sought = this.#pendingSeeks.get(st.key);
+          this.#pendingSeeks.delete(st.key);
+          st.position = sought ?? (await this.#committedPosition(st.topic, st.partition));
+        }
+      } catch (error) {
+        this.#logger.warn({ err: error, attempt }, 'reading committed positions failed; retrying');
+        await sleep(Math.min(2_000, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** The group's committed position of a partition, or the reset position when there is none. */
+  async #committedPosition(topic: string, partition: number): Promise<number> {
+    const admin = this.#context.sharedAdmin();
+    const [group] = await admin.listConsumerGroupOffsets({
+      groups: [{ groupId: this.#options.groupId, topics: [{ name: topic, partitionIndexes: [partition] }] }],
+    });
+    const committed = group?.topics
+      .find((t) => t.name === topic)
+      ?.partitions.find((p) => p.partitionIndex === partition)?.committedOffset;
+    if (committed !== undefined && committed >= 0n) return Number(committed);
+    const offsets = (await watermarks(admin, topic)).find((o) => o.partition === partition);
+    if (offsets === undefined) return 0;
+    return (this.#options.autoOffsetReset ?? 'earliest') === 'earliest' ? offsets.low : offsets.high;
+  }
+
+  /** Revokes partitions: no more deliveries, wait for their in-flight batches, then onRevoked. */
+  async #revoke(keys: readonly string[], reason: string): Promise<void> {
+    if (keys.length === 0) return;
+    const states = keys.map((k) => this.#owned.get(k)).filter((s): s is PartitionState => s !== undefined);
+    for (const st of states) {
+      st.revoked = true;
+      st.version++;
+      st.ready = null;
+      if (st.timer !== null) clearTimeout(st.timer);
+      st.timer = null;
+      this.#owned.delete(st.key);
+      this.#revoking.add(st.key);
+    }
+    this.#order = [...this.#owned.values()];
+    const revoked = states.map((s) => ({ topic: s.topic, partition: s.partition }));
+    this.#announced = this.#announced.filter((tp) => this.#owned.has(keyOf(tp.topic, tp.partition)));
+    await Promise.all(states.map((s) => s.inFlight?.catch(() => {})));
+    this.#logger.info({ partitions: revoked, reason }, 'partitions revoked');
+    try {
+      await this.#handlers?.onRevoked?.(revoked);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'onRevoked rejected');
+    } finally {
+      for (const st of states) this.#revoking.delete(st.key);
+    }
+  }
+
+  /** The client gave up re-joining (its retries ran out): revoke everything and keep trying to join. */
+  #onClientError(error: unknown): void {
+    if (this.#closing || !this.#running) return;
+    this.#logger.warn({ err: error }, 'the consumer lost its group membership; re-joining');
+    void this.#enqueue(() => this.#revoke([...this.#owned.keys()], 'group membership lost')).then(() =>
+      this.#join(),
+    );
+  }
+
+  /**
+   * Runs `step` after every earlier transition, once no batch is being delivered (none starts until it ends).
+   * The chain never rejects.
+   */
+  #enqueue(step: () => Promise<void>): Promise<void> {
+    const next = this.#control
+      .then(async () => {
+        this.#transitions++;
+        try {
+          await this.#whenIdle();
+          await step();
+        } finally {
+          this.#transitions--;
+          this.#pump();
+          this.#wake();
+        }
+      })
+      .catch((error: unknown) => {
+        this.#logger.error({ err: error }, 'rebalance transition failed');
+      });
+    this.#control = next;
+    return next;
+  }
+
+  #whenIdle(): Promise<void> {
+    if (this.#active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Fetching
+
+  /** Whether the member may fetch and deliver right now (running, in the group, no rebalance under way). */
+  #canWork(): boolean {
+    return (
+      this.#running &&
+      !this.#closing &&
+      !this.#rebalancing &&
+      this.#transitions === 0 &&
+      this.#client.isActive()
+    );
+  }
+
+  #wake(): void {
+    if (this.#fetchScheduled || !this.#running || this.#closing) return;
+    this.#fetchScheduled = true;
+    setImmediate(() => {
+      this.#fetchScheduled = false;
+      void this.#fetchOnce();
+    });
+  }
+
+  async #fetchOnce(): Promise<void> {
+    if (this.#fetchInFlight || !this.#canWork()) return;
+    const targets: FetchTarget[] = [];
+    const versions = new Map<string, number>();
+    for (const st of this.#order) {
+      if (st.position === undefined || st.fetching || st.ready !== null || st.timer !== null) continue;
+      if (this.#pauses.isPaused(st.topic, st.partition)) continue;
+      st.fetching = true;
+      versions.set(st.key, st.version);
+      targets.push({ topic: st.topic, partition: st.partition, offset: st.position, maxBytes: st.maxBytes });
+    }
+    if (targets.length === 0) return;
+    this.#fetchInFlight = true;
+    let answers: FetchedPartition[];
+    try {
+      answers = await fetchRound(this.#client, this.#pool, targets, {
+        isolation: this.#options.isolation ?? 'read_committed',
+        maxWaitMs: this.#options.maxWaitMs ?? 100,
+        maxBytes: MAX_FETCH_BYTES,
+      });
+    } catch (error) {
+      answers = targets.map((t) => ({
+        topic: t.topic,
+        partition: t.partition,
+        from: t.offset,
+        records: [],
+        next: undefined,
+        highWatermark: -1,
+        logStartOffset: -1,
+        truncated: false,
+        outOfRange: false,
+        error,
+      }));
+    } finally {
+      this.#fetchInFlight = false;
+    }
+    for (const a of answers) this.#onAnswer(a, versions.get(keyOf(a.topic, a.partition)));
+    this.#pump();
+    this.#wake();
+  }
+
+  #onAnswer(a: FetchedPartition, version: number | undefined): void {
+    const st = this.#owned.get(keyOf(a.topic, a.partition));
+    if (st === undefined) return;
+    st.fetching = false;
+    if (st.version !== version || st.position !== a.from) return; // sought, re-delivered or revoked meanwhile
+    if (a.error !== undefined) {
+      st.fetchFailures++;
+      const delay = Math.min(FETCH_RETRY_MS[1], FETCH_RETRY_MS[0] * 2 ** (st.fetchFailures - 1));
+      this.#logger.debug({ err: a.error, topic: a.topic, partition: a.partition, delay }, 'fetch failed');
+      this.#hold(st, delay);
+      return;
+    }
+    st.fetchFailures = 0;
+    if (a.outOfRange) {
+      const reset = (this.#options.autoOffsetReset ?? 'earliest') === 'earliest';
+      st.position = reset ? a.logStartOffset : a.highWatermark;
+      this.#logger.warn(
+        { topic: a.topic, partition: a.partition, from: a.from, to: st.position },
+        'position out of range; reset',
+      );
+      return;
+    }
+    if (a.truncated) st.maxBytes = Math.min(MAX_PARTITION_BYTES, st.maxBytes * 2);
+    if (a.next !== undefined) st.position = a.next;
+    if (a.records.length > 0) {
+      st.ready = {
+        topic: a.topic,
+        partition: a.partition,
+        records: a.records,
+        highWatermark: a.highWatermark,
+      };
+    }
+  }
+
+  /** Keeps a partition from fetching and delivering for `ms`. */
+  #hold(st: PartitionState, ms: number): void {
+    if (st.timer !== null) clearTimeout(st.timer);
+    st.timer = setTimeout(() => {
+      st.timer = null;
+      this.#pump();
+      this.#wake();
+    }, ms);
+    st.timer.unref?.();
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Delivery
+
+  /** Starts deliveries of ready batches, up to `concurrency` partitions at once, taking partitions in turn. */
+  #pump(): void {
+    if (!this.#canWork()) return;
+    const n = this.#order.length;
+    for (let i = 0; i < n && this.#active < this.#concurrency; i++) {
+      const st = this.#order[(this.#nextInOrder + i) % n]!;
+      if (st.ready === null || st.inFlight !== null || st.timer !== null) continue;
+      if (this.#pauses.isPaused(st.topic, st.partition)) continue;
+      this.#nextInOrder = (this.#nextInOrder + i + 1) % n;
+      this.#deliver(st);
+    }
+  }
+
+  #deliver(st: PartitionState): void {
+    const batch = st.ready!;
+    st.ready = null;
+    this.#active++;
+    const run = (async () => {
+      try {
+        await this.#handlers!.eachBatch(batch);
+        st.sought = undefined;
+      } catch (error) {
+        if (!st.revoked && !this.#closing) await this.#redeliverLater(st, batch, error);
+        else
+          this.#logger.debug({ err: error, topic: st.topic, partition: st.partition }, 'eachBatch rejected');
+      }
+    })();
+    st.inFlight = run;
+    void run.finally(() => {
+      st.inFlight = null;
+      if (--this.#active === 0 && this.#idleWaiters.length > 0) {
+        for (const resolve of this.#idleWaiters.splice(0)) resolve();
+      }
+      this.#pump();
+      this.#wake();
+    });
+  }
+
+  /** The owner's eachBatch rejected: re-deliver from the last sought (or committed) position after a back-off. */
+  async #redeliverLater(st: PartitionState, batch: RecordBatch, error: unknown): Promise<void> {
+    st.version++;
+    st.ready = null;
+    this.#hold(st, this.#context.redeliveryBackoffMs);
+    let position = st.sought;
+    try {
+      position ??= await this.#committedPosition(st.topic, st.partition);
+    } catch (lookupError) {
+      // Without a position we cannot rewind: the batch itself is delivered again.
+      position = batch.records[0]?.offset ?? st.position;
+      this.#logger.error({ err: error, lookupError }, 'the committed position could not be read');
+    }
+    if (st.revoked) return;
+    st.version++;
+    st.ready = null;
+    st.position = position;
+    this.#logger.warn(
+      {
+        err: error,
+        topic: st.topic,
+        partition: st.partition,
+        firstOffset: batch.records[0]?.offset,
+        redeliverFrom: position,
+      },
+      'eachBatch rejected; re-delivering from the last committed position after a backoff',
+    );
+  }
+}

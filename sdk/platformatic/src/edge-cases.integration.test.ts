@@ -1,0 +1,436 @@
+// Behaviour of the platformatic transport the contract suite does not reach, on a real broker:
+// - rebalance callback ordering under load: no batch while onRevoked/onAssigned run, none for unowned
+//   partitions, and partitions kept across a rebalance are not revoked;
+// - a long eachBatch keeps the member in the group (the client heartbeats on its own timers);
+// - a partition in its re-delivery backoff is delivered again when a rebalance hands it back;
+// - a fenced zombie's sends reject with FencedError;
+// - what @platformatic/kafka 2.12.1 gets wrong on its own (so that a fix upstream is noticed): its read_committed
+//   filter lets aborted records through, and a second producer with the same transactional id is refused instead
+//   of fencing the first one. The transport works around both (records.ts, producer.ts).
+import { randomBytes } from 'node:crypto';
+import {
+  type Consumer,
+  createLogger,
+  FencedError,
+  type IncomingRecord,
+  type OutgoingRecord,
+  PartitionsRevokedError,
+  type TopicPartition,
+} from '@dirigo/core';
+import { KafkajsTransport } from '@dirigo/kafkajs';
+import { Consumer as PConsumer, Producer as PProducer } from '@platformatic/kafka';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { PlatformaticTransport, type PlatformaticTransportOptions } from './index.ts';
+
+const brokers = process.env.KAFKA_BROKERS ?? inject('kafkaBrokers');
+if (brokers === undefined || brokers.trim() === '') {
+  throw new Error('KAFKA_BROKERS is not set: these tests need a real broker.');
+}
+
+const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'silent' });
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const name = (prefix: string) =>
+  `dirigo-plt-${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+const buf = (s: string) => Buffer.from(s);
+const str = (b: Buffer | null) => (b === null ? null : b.toString());
+
+const transports: PlatformaticTransport[] = [];
+const topics: string[] = [];
+function transport(options: Partial<PlatformaticTransportOptions> = {}): PlatformaticTransport {
+  const t = new PlatformaticTransport({ brokers: brokers!, logger, ...options });
+  transports.push(t);
+  return t;
+}
+afterEach(async () => {
+  const admin = await transport().admin();
+  await admin.deleteTopics(topics.splice(0)).catch(() => undefined);
+  await admin.close();
+  await Promise.all(transports.splice(0).map((t) => t.close()));
+});
+
+async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await sleep(50);
+  }
+}
+
+async function createTopic(prefix: string, partitions: number): Promise<string> {
+  const topic = name(prefix);
+  topics.push(topic);
+  const admin = await transport().admin();
+  await admin.createTopics([{ name: topic, partitions }]);
+  await admin.close();
+  return topic;
+}
+
+async function readAll(
+  t: PlatformaticTransport,
+  topic: string,
+  partitions: number,
+): Promise<IncomingRecord[]> {
+  const records: IncomingRecord[] = [];
+  await t.readToEnd(
+    Array.from({ length: partitions }, (_, partition) => ({ topic, partition, fromOffset: 0 })),
+    (rs) => {
+      records.push(...rs);
+    },
+  );
+  return records;
+}
+
+describe('platformatic transport edge cases', () => {
+  it('never delivers a batch while onRevoked/onAssigned run, nor for partitions not owned', async () => {
+    const t = transport();
+    const topic = await createTopic('rebalance', 4);
+    const groupId = name('group');
+    const producer = t.producer();
+    await producer.connect();
+    let sent = 0;
+    let producing = true;
+    const production = (async () => {
+      while (producing) {
+        const batch: OutgoingRecord[] = [];
+        for (let i = 0; i < 8; i++) batch.push({ topic, key: buf(`k${sent}`), value: buf(`${sent++}`) });
+        await producer.send(batch);
+        await sleep(20);
+      }
+    })();
+
+    const seen = new Set<string>();
+    const member = (label: string) => {
+      const violations: string[] = [];
+      const revocations: TopicPartition[][] = [];
+      let owned = new Set<string>();
+      let inCallback = false;
+      let delivering = 0;
+      let consumer: Consumer;
+      const handlers = {
+        onAssigned: async (ps: readonly TopicPartition[]) => {
+          if (delivering > 0) violations.push(`${label}: onAssigned while a batch is delivered`);
+          inCallback = true;
+          owned = new Set(ps.map((p) => `${p.partition}`));
+          await sleep(200);
+          inCallback = false;
+        },
+        onRevoked: async (ps: readonly TopicPartition[]) => {
+          if (delivering > 0) violations.push(`${label}: onRevoked while a batch is delivered`);
+          revocations.push([...ps]);
+          inCallback = true;
+          await sleep(300);
+          for (const p of ps) owned.delete(`${p.partition}`);
+          inCallback = false;
+        },
+        eachBatch: async (b: { partition: number; records: readonly IncomingRecord[] }) => {
+          if (inCallback) violations.push(`${label}: batch during a rebalance callback`);
+          if (!owned.has(`${b.partition}`))
+            violations.push(`${label}: batch of unowned partition ${b.partition}`);
+          delivering++;
+          await sleep(30);
+          delivering--;
+          for (const r of b.records) seen.add(str(r.value)!);
+          try {
+            await consumer.commitOffsets([
+              { topic, partition: b.partition, offset: b.records.at(-1)!.offset + 1 },
+            ]);
+          } catch (error) {
+            if (!(error instanceof PartitionsRevokedError)) throw error;
+          }
+        },
+      };
+      return {
+        violations,
+        revocations,
+        start: async () => {
+          consumer = t.consumer({
+            groupId,
+            sessionTimeoutMs: 10_000,
+            heartbeatIntervalMs: 500,
+            maxWaitMs: 100,
+          });
+          await consumer.connect();
+          await consumer.subscribe([topic]);
+          await consumer.run(handlers);
+          return consumer;
+        },
+      };
+    };
+
+    const a = member('A');
+    const b = member('B');
+    const ca = await a.start();
+    await waitFor(() => ca.assignment().length === 4, 30_000, 'A not assigned');
+    await sleep(500);
+    const cb = await b.start();
+    await waitFor(
+      () =>
+        ca.assignment().length > 0 &&
+        cb.assignment().length > 0 &&
+        ca.assignment().length + cb.assignment().length === 4,
+      30_000,
+      'partitions not split',
+    );
+    const keptByA = ca.assignment().map((tp) => tp.partition);
+    await sleep(1_000);
+    await cb.disconnect();
+    await waitFor(() => ca.assignment().length === 4, 30_000, 'A did not get everything back');
+    producing = false;
+    await production;
+    await waitFor(() => seen.size === sent, 30_000, `not every record was consumed (${seen.size}/${sent})`);
+    expect(a.violations).toEqual([]);
+    expect(b.violations).toEqual([]);
+    // A gave B's partitions away once and never revoked the ones it kept; B revoked its own when leaving.
+    expect(a.revocations).toHaveLength(1);
+    expect(a.revocations[0]!.map((tp) => tp.partition).filter((p) => keptByA.includes(p))).toEqual([]);
+    expect(b.revocations).toHaveLength(1);
+    await ca.disconnect();
+  }, 120_000);
+
+  it('keeps the member in the group during an eachBatch longer than the session timeout', async () => {
+    const t = transport();
+    const topic = await createTopic('long-batch', 1);
+    const c = t.consumer({ groupId: name('group'), sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000 });
+    const revoked: TopicPartition[][] = [];
+    const values: string[] = [];
+    await c.connect();
+    await c.subscribe([topic]);
+    await c.run({
+      onRevoked: (ps) => {
+        revoked.push([...ps]);
+      },
+      eachBatch: async (b) => {
+        if (values.length === 0) await sleep(9_000);
+        for (const r of b.records) values.push(str(r.value)!);
+        await c.commitOffsets([{ topic, partition: 0, offset: b.records.at(-1)!.offset + 1 }]);
+      },
+    });
+    await waitFor(() => c.assignment().length === 1, 30_000, 'not assigned');
+    const p = t.producer();
+    await p.connect();
+    await p.send([{ topic, key: null, value: buf('first') }]);
+    await sleep(200);
+    await p.send([{ topic, key: null, value: buf('second') }]);
+    await waitFor(() => values.includes('second'), 30_000, 'second record not consumed');
+    expect(revoked).toEqual([]);
+    expect(values).toEqual(['first', 'second']);
+    await c.disconnect();
+  }, 60_000);
+
+  it('delivers a partition again when a rebalance hands it back during its re-delivery backoff', async () => {
+    const t = transport({ redeliveryBackoffMs: 120_000 });
+    const topic = await createTopic('backoff-rebalance', 2);
+    const groupId = name('group');
+    const p = t.producer();
+    await p.connect();
+    await p.send([
+      { topic, partition: 0, key: null, value: buf('p0') },
+      { topic, partition: 1, key: null, value: buf('p1') },
+    ]);
+    const values: string[] = [];
+    let rejected = 0;
+    const a = t.consumer({ groupId, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, maxWaitMs: 100 });
+    await a.connect();
+    await a.subscribe([topic]);
+    await a.run({
+      eachBatch: async (b) => {
+        if (b.partition === 0 && rejected === 0) {
+          rejected++;
+          throw new Error('first batch of partition 0 fails');
+        }
+        for (const r of b.records) values.push(str(r.value)!);
+        await a.commitOffsets([{ topic, partition: b.partition, offset: b.records.at(-1)!.offset + 1 }]);
+      },
+    });
+    await waitFor(() => rejected === 1 && values.includes('p1'), 30_000, 'partition 0 not rejected once');
+    await sleep(500); // partition 0 is now held for its (long) backoff
+    const b = t.consumer({ groupId, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, maxWaitMs: 100 });
+    await b.connect();
+    await b.subscribe([topic]);
+    await b.run({ eachBatch: async () => {} });
+    await waitFor(() => b.assignment().length > 0, 30_000, 'second member not assigned');
+    await b.disconnect();
+    await waitFor(() => a.assignment().length === 2, 30_000, 'partitions not handed back');
+    await waitFor(() => values.includes('p0'), 20_000, 'partition 0 never delivered after the rebalance');
+    expect(values.filter((v) => v === 'p0')).toEqual(['p0']);
+  }, 120_000);
+
+  it('joins in the background, also with a session timeout above the rebalance timeout', async () => {
+    // The client refuses such a consumer in its constructor; the broker does not mind.
+    const t = transport({ rebalanceTimeoutMs: 5_000 });
+    const topic = await createTopic('timeouts', 1);
+    const c = t.consumer({ groupId: name('group'), sessionTimeoutMs: 8_000, heartbeatIntervalMs: 500 });
+    await c.connect();
+    await c.subscribe([topic]);
+    const assigned: TopicPartition[][] = [];
+    await c.run({ eachBatch: async () => {}, onAssigned: (ps) => void assigned.push([...ps]) });
+    await waitFor(() => assigned.length === 1, 30_000, 'not assigned');
+    expect(assigned[0]).toEqual([{ topic, partition: 0 }]);
+    await c.disconnect();
+  }, 60_000);
+
+  it('rejects sends of a fenced zombie with FencedError', async () => {
+    const t = transport();
+    const topic = await createTopic('zombie', 1);
+    const transactionalId = name('tx');
+    const zombie = t.producer({ transactionalId });
+    await zombie.connect();
+    const tx = await zombie.beginTransaction();
+    await tx.send([{ topic, key: null, value: buf('zombie-1') }]);
+    const successor = t.producer({ transactionalId });
+    await successor.connect();
+    await expect(tx.send([{ topic, key: null, value: buf('zombie-2') }])).rejects.toBeInstanceOf(FencedError);
+    await expect(tx.commit()).rejects.toBeInstanceOf(FencedError);
+    await expect(zombie.beginTransaction()).rejects.toBeInstanceOf(FencedError);
+    const next = await successor.beginTransaction();
+    await next.send([{ topic, key: null, value: buf('successor') }]);
+    await next.sendOffsets(name('group'), [{ topic, partition: 0, offset: 1 }]);
+    await next.commit();
+    expect((await readAll(t, topic, 1)).map((r) => str(r.value))).toEqual(['successor']);
+  }, 60_000);
+});
+
+describe('@platformatic/kafka 2.12.1 alone (the bugs this transport works around)', () => {
+  const bootstrapBrokers = brokers!.split(',');
+
+  it('lets records of a producer that aborted twice reach read_committed fetches', async () => {
+    const topic = await createTopic('raw-aborted', 1);
+    const producer = new PProducer({
+      clientId: 'raw',
+      bootstrapBrokers,
+      idempotent: true,
+      transactionalId: name('tx'),
+    });
+    const consumer = new PConsumer({ clientId: 'raw', groupId: name('unused'), bootstrapBrokers });
+    try {
+      for (const round of [0, 1]) {
+        const tx = await producer.beginTransaction();
+        await tx.send({ messages: [{ topic, partition: 0, value: buf(`aborted-${round}`) }] });
+        await tx.abort();
+      }
+      const metadata = await consumer.metadata({ topics: [topic] });
+      const answer = await consumer.fetch({
+        node: metadata.topics.get(topic)!.partitions[0]!.leader,
+        topics: [
+          {
+            topicId: metadata.topics.get(topic)!.id,
+            partitions: [
+              {
+                partition: 0,
+                fetchOffset: 0n,
+                partitionMaxBytes: 1 << 20,
+                currentLeaderEpoch: -1,
+                lastFetchedEpoch: -1,
+              },
+            ],
+          },
+        ],
+        maxWaitTime: 100,
+        isolationLevel: 1, // READ_COMMITTED
+      });
+      const delivered = (answer.responses[0]?.partitions[0]?.records ?? [])
+        .filter((b) => (b.attributes & (1 << 5)) === 0)
+        .flatMap((b) => b.records.map((r) => str(r.value)));
+      // The first aborted transaction is not filtered (the client keeps one range per producer).
+      expect(delivered).toEqual(['aborted-0']);
+      // This transport hides both.
+      expect(await readAll(transport(), topic, 1)).toEqual([]);
+    } finally {
+      await producer.close();
+      await consumer.close();
+    }
+  }, 60_000);
+
+  it('drops committed records after a transaction aborted without records on the partition', async () => {
+    // A transaction that added the partition but wrote nothing to it (its producer died between
+    // AddPartitionsToTxn and Produce, and the next owner's InitProducerId aborted it) leaves an ABORT marker that
+    // the broker does not list among the aborted transactions. The client's filter hides every record of the
+    // producer from its last listed aborted transaction to its last ABORT marker: here the committed `c`.
+    const topic = await createTopic('raw-dataless-abort', 1);
+    const transactionalId = name('tx');
+    const producer = new PProducer({ clientId: 'raw', bootstrapBrokers, idempotent: true, transactionalId });
+    const consumer = new PConsumer({ clientId: 'raw', groupId: name('unused'), bootstrapBrokers });
+    try {
+      const round = async (value: string, end: 'commit' | 'abort') => {
+        const tx = await producer.beginTransaction();
+        await tx.send({ messages: [{ topic, partition: 0, value: buf(value) }] });
+        await (end === 'commit' ? tx.commit() : tx.abort());
+      };
+      await round('a', 'commit');
+      await round('b', 'abort');
+      await round('c', 'commit');
+      const metadata = await consumer.metadata({ topics: [topic] });
+      const dataless = await producer.beginTransaction();
+      await dataless.addPartitions(metadata, [{ topic, partition: 0, value: buf('never sent') }]);
+      await dataless.abort();
+      const answer = await consumer.fetch({
+        node: metadata.topics.get(topic)!.partitions[0]!.leader,
+        topics: [
+          {
+            topicId: metadata.topics.get(topic)!.id,
+            partitions: [
+              {
+                partition: 0,
+                fetchOffset: 0n,
+                partitionMaxBytes: 1 << 20,
+                currentLeaderEpoch: -1,
+                lastFetchedEpoch: -1,
+              },
+            ],
+          },
+        ],
+        maxWaitTime: 100,
+        isolationLevel: 1, // READ_COMMITTED
+      });
+      const delivered = (answer.responses[0]?.partitions[0]?.records ?? [])
+        .filter((b) => (b.attributes & (1 << 5)) === 0)
+        .flatMap((b) => b.records.map((r) => str(r.value)));
+      expect(delivered).toEqual(['a']);
+      // Both transports read every committed record.
+      for (const t of [transport(), new KafkajsTransport({ brokers: brokers!, logger })]) {
+        expect((await readAll(t as PlatformaticTransport, topic, 1)).map((r) => str(r.value))).toEqual([
+          'a',
+          'c',
+        ]);
+        const c = t.consumer({ groupId: name('reader'), heartbeatIntervalMs: 500, maxWaitMs: 100 });
+        const values: (string | null)[] = [];
+        await c.connect();
+        await c.subscribe([topic]);
+        await c.run({ eachBatch: async (b) => void values.push(...b.records.map((r) => str(r.value))) });
+        await waitFor(() => values.length >= 2, 30_000, `${t.name}: committed records not delivered`);
+        await sleep(300);
+        expect(values).toEqual(['a', 'c']);
+        await c.disconnect();
+        await t.close();
+      }
+    } finally {
+      await producer.close();
+      await consumer.close();
+    }
+  }, 60_000);
+
+  it('refuses a second producer of a transactional id instead of fencing the first', async () => {
+    const transactionalId = name('tx');
+    const first = new PProducer({ clientId: 'raw', bootstrapBrokers, idempotent: true, transactionalId });
+    const second = new PProducer({ clientId: 'raw', bootstrapBrokers, idempotent: true, transactionalId });
+    try {
+      await (await first.beginTransaction()).cancel();
+      // InitProducerId goes out with producer id 0 and epoch 0 instead of -1/-1.
+      await expect(second.beginTransaction()).rejects.toMatchObject({
+        errors: [expect.objectContaining({ apiId: 'PRODUCER_FENCED' })],
+      });
+      // This transport's producers take the id over.
+      const t = transport();
+      const successor = t.producer({ transactionalId });
+      await successor.connect();
+      await (await successor.beginTransaction()).abort();
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,133 @@
+// Maps @platformatic/kafka errors onto the Dirigo error hierarchy. The client wraps broker errors in
+// MultipleErrors (one per retry, `errors`) and ResponseErrors (one ProtocolError per failing path), sometimes with
+// a `cause`, so the whole tree is searched. Broker errors carry `apiId` (e.g. 'PRODUCER_FENCED') and `canRetry`.
+import {
+  DirigoError,
+  FencedError,
+  PartitionsRevokedError,
+  TransportError,
+  UnknownTopicError,
+} from '@dirigo/core';
+
+interface PlatformaticLikeError {
+  readonly message?: string;
+  readonly code?: string;
+  readonly apiId?: string;
+  readonly canRetry?: boolean;
+  readonly cause?: unknown;
+  readonly errors?: readonly unknown[];
+}
+
+/** The error and every `cause` / aggregated error below it, outermost first. */
+export function errorTree(error: unknown): PlatformaticLikeError[] {
+  const all: PlatformaticLikeError[] = [];
+  const pending: unknown[] = [error];
+  while (pending.length > 0 && all.length < 64) {
+    const e = pending.shift();
+    if (e === null || typeof e !== 'object') continue;
+    const p = e as PlatformaticLikeError;
+    if (all.includes(p)) continue;
+    all.push(p);
+    if (p.cause !== undefined) pending.push(p.cause);
+    if (Array.isArray(p.errors)) pending.push(...p.errors);
+  }
+  return all;
+}
+
+const hasApiId = (error: unknown, ids: ReadonlySet<string>): boolean =>
+  errorTree(error).some((e) => e.apiId !== undefined && ids.has(e.apiId));
+
+/** Whether a broker error with this id (e.g. 'TOPIC_ALREADY_EXISTS') is anywhere in the error's tree. */
+export const hasErrorId = (error: unknown, apiId: string): boolean =>
+  errorTree(error).some((e) => e.apiId === apiId);
+
+// INVALID_PRODUCER_EPOCH answers produce requests of a fenced producer, PRODUCER_FENCED the transaction
+// coordinator's requests (EndTxn, AddPartitionsToTxn, InitProducerId of an older epoch). The client itself only
+// recognises the first one as fencing.
+const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
+const UNKNOWN_TOPIC = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'UNKNOWN_TOPIC_ID']);
+const REJOIN = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'FENCED_INSTANCE_ID',
+  'MEMBER_ID_REQUIRED',
+]);
+const NO_LEADER = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_OR_FOLLOWER', 'FENCED_LEADER_EPOCH']);
+/** The client's own text for a topic missing from metadata (it names the topic). */
+const UNKNOWN_TOPIC_TEXT = /^Unknown topic (.+)\.$/;
+
+export const isFencedError = (error: unknown): boolean => hasApiId(error, FENCED);
+
+export const isRebalanceError = (error: unknown): boolean => hasApiId(error, REJOIN);
+
+export const isLeaderNotAvailable = (error: unknown): boolean => hasApiId(error, NO_LEADER);
+
+/** The topic named by the client's "Unknown topic" error, if the error is one. */
+export function unknownTopicOf(error: unknown): string | undefined {
+  for (const e of errorTree(error)) {
+    const m = e.message === undefined ? null : UNKNOWN_TOPIC_TEXT.exec(e.message);
+    if (m !== null) return m[1];
+  }
+  return undefined;
+}
+
+export const isUnknownTopicError = (error: unknown): boolean =>
+  error instanceof UnknownTopicError || hasApiId(error, UNKNOWN_TOPIC) || unknownTopicOf(error) !== undefined;
+
+/**
+ * Whether repeating the call may succeed: a network failure (also a request timeout, which the client marks as
+ * final) may, otherwise every broker error in the tree must allow a retry.
+ */
+function retriableOf(error: unknown): boolean {
+  const tree = errorTree(error);
+  if (tree.some((e) => e.code === 'PLT_KFK_NETWORK')) return true;
+  let verdict: boolean | undefined;
+  for (const e of tree) {
+    if (typeof e.canRetry !== 'boolean') continue;
+    if (!e.canRetry) return false;
+    verdict = true;
+  }
+  return verdict ?? false;
+}
+
+function messageOf(error: unknown): string {
+  const tree = errorTree(error);
+  // The innermost broker message says most ("The producer has been fenced..."); keep the outer one too.
+  const outer = tree[0]?.message ?? String(error);
+  const inner = tree.findLast((e) => e.apiId !== undefined)?.message;
+  return inner === undefined || inner === outer ? outer : `${outer} (${inner})`;
+}
+
+export interface MapContext {
+  /** What was being done, for the message, e.g. "produce" or "commit offsets". */
+  readonly operation: string;
+  /** The topic concerned, when one is (names the topic in `UnknownTopicError`). */
+  readonly topic?: string;
+  /** Map rebalance errors (ILLEGAL_GENERATION, ...) to `PartitionsRevokedError` (consumer offset commits). */
+  readonly revocation?: boolean;
+}
+
+/** Converts anything the client throws into a `DirigoError`. Dirigo errors pass through unchanged. */
+export function mapError(error: unknown, context: MapContext): DirigoError {
+  if (error instanceof DirigoError) return error;
+  if (isFencedError(error)) {
+    return new FencedError(
+      `${context.operation}: this producer was fenced by a newer producer with the same transactional id`,
+      { cause: error },
+    );
+  }
+  if (context.revocation === true && isRebalanceError(error)) {
+    return new PartitionsRevokedError(
+      `${context.operation}: the group rebalanced; the partitions were revoked`,
+      { cause: error },
+    );
+  }
+  if (isUnknownTopicError(error)) {
+    return new UnknownTopicError(unknownTopicOf(error) ?? context.topic ?? '?', { cause: error });
+  }
+  return new TransportError(`${context.operation}: ${messageOf(error)}`, {
+    cause: error,
+    retriable: retriableOf(error),
+  });
+}

@@ -1,0 +1,233 @@
+// One round of Fetch requests for a set of partitions at given positions, one request per partition leader, on a
+// connection pool of the caller's (so long polls never delay heartbeats or commits). Shared by group consumers and
+// readToEnd. The requests go through the client's low-level Fetch API (v13-v17, the highest the brokers speak), not
+// through `Consumer.fetch`: that one filters read_committed answers itself, and its filter hides committed records
+// (see records.ts). Every answer is decoded with our own filter. A request that fails with per-partition errors
+// still answers the partitions that had none. No fetch sessions: every request lists its partitions.
+import { DirigoError, type IncomingRecord } from '@dirigo/core';
+import {
+  type Base,
+  type ConnectionPool,
+  FetchIsolationLevels,
+  fetchV13,
+  fetchV14,
+  fetchV15,
+  fetchV16,
+  fetchV17,
+} from '@platformatic/kafka';
+import { errorTree } from './errors.ts';
+import { decodeBatches } from './records.ts';
+
+type FetchResponse = fetchV17.FetchResponse;
+type FetchResponsePartition = fetchV17.FetchResponsePartition;
+type FetchApi = typeof fetchV17.api;
+
+/** Fetch versions that identify topics by id, newest first (all Kafka versions the client supports have one). */
+const FETCH_APIS: readonly [number, FetchApi][] = [
+  [17, fetchV17.api],
+  [16, fetchV16.api],
+  [15, fetchV15.api],
+  [14, fetchV14.api],
+  [13, fetchV13.api],
+];
+const FETCH_KEY = 1;
+
+/** A client that knows the cluster (metadata, API versions). */
+export type MetadataClient = Pick<Base, 'metadata' | 'clearMetadata' | 'listApis'>;
+
+const apis = new WeakMap<MetadataClient, Promise<FetchApi>>();
+
+/** The newest Fetch version both the brokers and the client speak. */
+function fetchApiOf(client: MetadataClient): Promise<FetchApi> {
+  let found = apis.get(client);
+  if (found === undefined) {
+    found = client.listApis().then((list) => {
+      const fetch = list.find((a) => a.apiKey === FETCH_KEY);
+      const chosen = FETCH_APIS.find(
+        ([v]) => fetch !== undefined && v >= fetch.minVersion && v <= fetch.maxVersion,
+      );
+      if (chosen === undefined) {
+        throw new DirigoError('the brokers do not speak Fetch v13 or newer (Kafka 3.1+ is needed)');
+      }
+      return chosen[1];
+    });
+    apis.set(client, found);
+    found.catch(() => apis.delete(client));
+  }
+  return found;
+}
+
+/** Kafka error codes a fetch answers per partition. */
+const OFFSET_OUT_OF_RANGE = 1;
+export interface FetchTarget {
+  readonly topic: string;
+  readonly partition: number;
+  /** The offset to fetch from. */
+  readonly offset: number;
+  /** Bytes for this partition in this request. */
+  readonly maxBytes: number;
+}
+
+export interface FetchedPartition {
+  readonly topic: string;
+  readonly partition: number;
+  /** The offset it was fetched from (compare with the partition's position before using the answer). */
+  readonly from: number;
+  /** Visible records at or after `from`. */
+  readonly records: IncomingRecord[];
+  /** Offset after the last batch of the answer (control, aborted and emptied batches included). */
+  readonly next: number | undefined;
+  readonly highWatermark: number;
+  readonly logStartOffset: number;
+  /** Readable data lies past `from` but no complete record batch came: the next batch exceeds `maxBytes`. */
+  readonly truncated: boolean;
+  /** `from` lies outside the partition's offsets (deleted by retention, or beyond the end). */
+  readonly outOfRange: boolean;
+  /** The partition could not be fetched this time (retry later). */
+  readonly error?: unknown;
+}
+
+export interface FetchRoundOptions {
+  readonly isolation: 'read_committed' | 'read_uncommitted';
+  readonly maxWaitMs: number;
+  /** Upper bound of a whole answer. */
+  readonly maxBytes: number;
+}
+
+const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/**
+ * Fetches every target once. Resolves with an answer per target (possibly with `error`); never rejects, except
+ * when metadata cannot be read at all.
+ */
+export async function fetchRound(
+  client: MetadataClient,
+  pool: ConnectionPool,
+  targets: readonly FetchTarget[],
+  options: FetchRoundOptions,
+): Promise<FetchedPartition[]> {
+  if (targets.length === 0) return [];
+  const topics = [...new Set(targets.map((t) => t.topic))];
+  const [metadata, api] = await Promise.all([client.metadata({ topics }), fetchApiOf(client)]);
+  const byLeader = new Map<number, FetchTarget[]>();
+  const failed: FetchedPartition[] = [];
+  for (const t of targets) {
+    const leader = metadata.topics.get(t.topic)?.partitions[t.partition]?.leader ?? -1;
+    if (leader < 0 || !metadata.brokers.has(leader)) {
+      failed.push(failure(t, new Error(`no leader for ${t.topic}[${t.partition}]`)));
+      client.clearMetadata();
+      continue;
+    }
+    const list = byLeader.get(leader);
+    if (list === undefined) byLeader.set(leader, [t]);
+    else list.push(t);
+  }
+  const isolationLevel =
+    options.isolation === 'read_committed'
+      ? FetchIsolationLevels.READ_COMMITTED
+      : FetchIsolationLevels.READ_UNCOMMITTED;
+  const answers = await Promise.all(
+    [...byLeader].map(async ([node, list]) => {
+      const topicIds = new Map<string, string>();
+      const request = new Map<string, FetchTarget[]>();
+      for (const t of list) {
+        const id = metadata.topics.get(t.topic)!.id;
+        topicIds.set(id, t.topic);
+        const l = request.get(id);
+        if (l === undefined) request.set(id, [t]);
+        else l.push(t);
+      }
+      let response: FetchResponse | undefined;
+      let error: unknown;
+      try {
+        const connection = await pool.get(metadata.brokers.get(node)!);
+        response = await api.async(
+          connection,
+          options.maxWaitMs,
+          1,
+          options.maxBytes,
+          isolationLevel,
+          0, // no fetch session (session id 0, final epoch)
+          -1,
+          [...request].map(([topicId, ts]) => ({
+            topicId,
+            partitions: ts.map((t) => ({
+              partition: t.partition,
+              fetchOffset: BigInt(t.offset),
+              partitionMaxBytes: t.maxBytes,
+              currentLeaderEpoch: -1,
+              lastFetchedEpoch: -1,
+            })),
+          })),
+          [],
+          '',
+        );
+      } catch (e) {
+        error = e;
+        response = responseOf(e);
+        // A moved leader, a deleted topic, a lost connection: look the cluster up again next time.
+        client.clearMetadata();
+      }
+      return decodeAnswer(list, topicIds, response, error, options.isolation === 'read_committed');
+    }),
+  );
+  return [...failed, ...answers.flat()];
+}
+
+/** The full answer a ResponseError carries (partitions without an error are usable). */
+function responseOf(error: unknown): FetchResponse | undefined {
+  for (const e of errorTree(error)) {
+    const r = (e as { response?: FetchResponse }).response;
+    if (r !== undefined && Array.isArray(r.responses)) return r;
+  }
+  return undefined;
+}
+
+function decodeAnswer(
+  targets: readonly FetchTarget[],
+  topicIds: ReadonlyMap<string, string>,
+  response: FetchResponse | undefined,
+  error: unknown,
+  readCommitted: boolean,
+): FetchedPartition[] {
+  const answered = new Map<string, FetchResponsePartition>();
+  for (const t of response?.responses ?? []) {
+    const topic = topicIds.get(t.topicId) ?? t.topicId;
+    for (const p of t.partitions) answered.set(keyOf(topic, p.partitionIndex), p);
+  }
+  return targets.map((t) => {
+    const p = answered.get(keyOf(t.topic, t.partition));
+    if (p === undefined) return error === undefined ? empty(t) : failure(t, error);
+    if (p.errorCode === OFFSET_OUT_OF_RANGE) {
+      return { ...empty(t, p), outOfRange: true };
+    }
+    if (p.errorCode !== 0) return failure(t, error ?? new Error(`fetch error code ${p.errorCode}`), p);
+    const decoded = decodeBatches(t.topic, t.partition, p.records, p.abortedTransactions, t.offset);
+    // Readable data lies past the position but no complete batch came: the next batch is larger than maxBytes.
+    const readableEnd = Number(readCommitted ? p.lastStableOffset : p.highWatermark);
+    return {
+      ...empty(t, p),
+      records: decoded.records,
+      next: decoded.next,
+      truncated: decoded.next === undefined && t.offset < readableEnd,
+    };
+  });
+}
+
+function empty(t: FetchTarget, p?: FetchResponsePartition): FetchedPartition {
+  return {
+    topic: t.topic,
+    partition: t.partition,
+    from: t.offset,
+    records: [],
+    next: undefined,
+    highWatermark: p === undefined ? -1 : Number(p.highWatermark),
+    logStartOffset: p === undefined ? -1 : Number(p.logStartOffset),
+    truncated: false,
+    outOfRange: false,
+  };
+}
+
+function failure(t: FetchTarget, error: unknown, p?: FetchResponsePartition): FetchedPartition {
+  return { ...empty(t, p), error };
+}

@@ -1,0 +1,6 @@
+// Public exports of @dirigo/platformatic.
+export {
+  PlatformaticTransport,
+  type PlatformaticTransportOptions,
+} from './platformatic-transport.ts';
+export type { ReadToEndOptions } from './read-to-end.ts';

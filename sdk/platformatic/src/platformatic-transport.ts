@@ -1,0 +1,225 @@
+// The Transport implementation on @platformatic/kafka.
+import {
+  type ConsumerOptions,
+  type Admin as DirigoAdmin,
+  type Consumer as DirigoConsumer,
+  type Producer as DirigoProducer,
+  type IncomingRecord,
+  type Logger,
+  type ProducerOptions,
+  type ReadFrom,
+  silentLogger,
+  type TopicPartitionOffset,
+  type Transport,
+} from '@dirigo/core';
+import { FindCoordinatorKeyTypes, Admin as PAdmin, type RetryDelayGetter } from '@platformatic/kafka';
+import { PlatformaticAdmin, topicMetadata } from './admin.ts';
+import { PlatformaticConsumer } from './consumer.ts';
+import { mapError } from './errors.ts';
+import { type BaseClientOptions, PlatformaticProducer } from './producer.ts';
+import { type ReadToEndOptions, readToEnd } from './read-to-end.ts';
+
+export interface PlatformaticTransportOptions {
+  /** Bootstrap brokers: `host:port`, a comma-separated list, or an array. */
+  readonly brokers: string | readonly string[];
+  /** Client id sent to the brokers. Default 'dirigo'. */
+  readonly clientId?: string;
+  /** Logger for this transport. Default: silent. */
+  readonly logger?: Logger;
+  /** TCP connect timeout in ms. Default 3000. */
+  readonly connectionTimeout?: number;
+  /** Request timeout in ms. Default 30000. */
+  readonly requestTimeout?: number;
+  /**
+   * How often a failed request is retried (the client refreshes metadata in between). Default 15, from 100 ms
+   * doubling to at most 2 s apart (about 25 s in total, enough to ride over a broker failover).
+   */
+  readonly retries?: number;
+  /** TLS options (Node's `tls.connect` options). */
+  readonly tls?: BaseClientOptions['tls'];
+  /** SASL: `{ mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER', username, password }`. */
+  readonly sasl?: BaseClientOptions['sasl'];
+  /** Tuning of `readToEnd`. */
+  readonly readToEnd?: ReadToEndOptions;
+  /**
+   * After a consumer's `eachBatch` rejects, its partition pauses this long before the batch is delivered again
+   * from the last committed (or sought) position. Default 250.
+   */
+  readonly redeliveryBackoffMs?: number;
+  /** How long the group waits for members to re-join during a rebalance. Default 60000. */
+  readonly rebalanceTimeoutMs?: number;
+}
+
+interface Closeable {
+  disconnect?(): Promise<void>;
+  close?(): Promise<void>;
+}
+
+function brokerList(brokers: string | readonly string[]): string[] {
+  const list = typeof brokers === 'string' ? brokers.split(',') : [...brokers];
+  return list.map((b) => b.trim()).filter((b) => b.length > 0);
+}
+
+/** 100 ms doubling up to 2 s: short first steps, so a moved leader is found quickly after a metadata refresh. */
+const retryDelay: RetryDelayGetter = (_client, _operation, attempt) =>
+  Math.min(2_000, 100 * 2 ** (attempt - 1));
+
+export class PlatformaticTransport implements Transport {
+  readonly name = 'platformatic';
+  readonly #client: BaseClientOptions;
+  readonly #clientId: string;
+  readonly #logger: Logger;
+  readonly #readToEndOptions: ReadToEndOptions;
+  readonly #redeliveryBackoffMs: number;
+  readonly #rebalanceTimeoutMs: number;
+  readonly #knownTopics = new Map<string, number>();
+  readonly #coordinators = new Map<string, Promise<number>>();
+  readonly #open = new Set<Closeable>();
+  #sharedAdmin: PAdmin | null = null;
+  #closed = false;
+
+  constructor(options: PlatformaticTransportOptions) {
+    const brokers = brokerList(options.brokers);
+    if (brokers.length === 0) throw new Error('PlatformaticTransport: `brokers` is empty');
+    this.#logger = (options.logger ?? silentLogger()).child({ transport: 'platformatic' });
+    this.#clientId = options.clientId ?? 'dirigo';
+    this.#readToEndOptions = options.readToEnd ?? {};
+    this.#redeliveryBackoffMs = options.redeliveryBackoffMs ?? 250;
+    this.#rebalanceTimeoutMs = options.rebalanceTimeoutMs ?? 60_000;
+    this.#client = {
+      bootstrapBrokers: brokers,
+      connectTimeout: options.connectionTimeout ?? 3_000,
+      timeout: options.requestTimeout ?? 30_000,
+      retries: options.retries ?? 15,
+      retryDelay,
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
+      ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+    };
+  }
+
+  async admin(): Promise<DirigoAdmin> {
+    this.#checkOpen();
+    const admin = new PAdmin({ ...this.#client, clientId: this.#clientId });
+    try {
+      await admin.metadata({ topics: [] });
+    } catch (error) {
+      await admin.close().catch(() => {});
+      throw mapError(error, { operation: 'connect admin' });
+    }
+    const wrapped = new PlatformaticAdmin(
+      { logger: this.#logger, knownTopics: this.#knownTopics, closed: (a) => this.#open.delete(a) },
+      admin,
+    );
+    this.#open.add(wrapped);
+    return wrapped;
+  }
+
+  producer(options: ProducerOptions = {}): DirigoProducer {
+    this.#checkOpen();
+    const producer = new PlatformaticProducer(
+      {
+        logger: this.#logger,
+        client: this.#client,
+        clientId: this.#clientId,
+        ensureTopics: (topics) => this.#ensureTopics(topics),
+        partitionCount: (topic) => this.#knownTopics.get(topic),
+        groupCoordinator: (groupId) => this.#groupCoordinator(groupId),
+        forgetGroupCoordinator: (groupId) => this.#coordinators.delete(groupId),
+        closed: (p) => this.#open.delete(p),
+      },
+      options,
+    );
+    this.#open.add(producer);
+    return producer;
+  }
+
+  consumer(options: ConsumerOptions): DirigoConsumer {
+    this.#checkOpen();
+    const consumer = new PlatformaticConsumer(
+      {
+        logger: this.#logger,
+        client: this.#client,
+        clientId: this.#clientId,
+        sharedAdmin: () => this.#getSharedAdmin(),
+        redeliveryBackoffMs: this.#redeliveryBackoffMs,
+        rebalanceTimeoutMs: this.#rebalanceTimeoutMs,
+        closed: (c) => this.#open.delete(c),
+      },
+      options,
+    );
+    this.#open.add(consumer);
+    return consumer;
+  }
+
+  readToEnd(
+    partitions: readonly ReadFrom[],
+    onRecords: (records: readonly IncomingRecord[]) => void | Promise<void>,
+  ): Promise<TopicPartitionOffset[]> {
+    this.#checkOpen();
+    return readToEnd(
+      {
+        logger: this.#logger,
+        client: this.#client,
+        clientId: this.#clientId,
+        sharedAdmin: () => this.#getSharedAdmin(),
+      },
+      partitions,
+      onRecords,
+      this.#readToEndOptions,
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const open = [...this.#open];
+    this.#open.clear();
+    const results = await Promise.allSettled(
+      open.map((c) => (c.disconnect !== undefined ? c.disconnect() : c.close!())),
+    );
+    for (const r of results) {
+      if (r.status === 'rejected') this.#logger.warn({ err: r.reason }, 'closing a client failed');
+    }
+    const admin = this.#sharedAdmin;
+    this.#sharedAdmin = null;
+    await admin?.close().catch(() => {});
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Error('PlatformaticTransport: the transport is closed');
+  }
+
+  #getSharedAdmin(): PAdmin {
+    this.#sharedAdmin ??= new PAdmin({ ...this.#client, clientId: `${this.#clientId}-admin` });
+    return this.#sharedAdmin;
+  }
+
+  /** The node coordinating a consumer group (cached until a request to it fails). */
+  #groupCoordinator(groupId: string): Promise<number> {
+    let found = this.#coordinators.get(groupId);
+    if (found === undefined) {
+      found = this.#getSharedAdmin()
+        .findCoordinator({ keyType: FindCoordinatorKeyTypes.GROUP, keys: [groupId] })
+        .then((answer) => {
+          const c = answer.find((x) => x.key === groupId);
+          if (c === undefined) throw new Error(`no coordinator for group ${groupId}`);
+          return c.nodeId;
+        });
+      this.#coordinators.set(groupId, found);
+      found.catch(() => this.#coordinators.delete(groupId));
+    }
+    return found;
+  }
+
+  /** Rejects with `UnknownTopicError` unless every topic exists; a topic once seen is not checked again. */
+  async #ensureTopics(topics: readonly string[]): Promise<void> {
+    const missing = topics.filter((t) => !this.#knownTopics.has(t));
+    if (missing.length === 0) return;
+    try {
+      const metadata = await topicMetadata(this.#getSharedAdmin(), missing);
+      for (const t of missing) this.#knownTopics.set(t, metadata.topics.get(t)!.partitionsCount);
+    } catch (error) {
+      throw mapError(error, { operation: 'produce: topic metadata', topic: missing[0]! });
+    }
+  }
+}

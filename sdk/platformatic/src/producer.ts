@@ -1,0 +1,384 @@
+// Producer and Transaction on @platformatic/kafka.
+//
+// Partitioning: this wrapper picks every record's partition itself (explicit partition, else `partitionFor` of
+// @dirigo/core, the Java client's murmur2, else round-robin) with the partition count the transport knows, so
+// keyed records land where the Java client, the kafkajs transport and the in-memory transport put them (the
+// client's own default partitioner is not Java-compatible).
+//
+// Batching: the client builds one record batch per partition per `send`, which the broker rejects above the
+// topic's max.message.bytes (1 MiB by default), so big sends are cut into consecutive chunks of at most
+// MAX_PARTITION_BATCH_BYTES per partition.
+//
+// Transactions (see README.md): `connect()` of a transactional producer registers the transactional id at once
+// (InitProducerId through a transaction that is then dropped locally), fencing older producers as Java's
+// `initTransactions` does. Offsets go into a transaction with AddOffsetsToTxn + TxnOffsetCommit without group
+// metadata (generation -1, no member id): the pre-KIP-447 fencing model the runtime uses (one transactional id
+// per input partition). A fenced producer stays fenced: the client would otherwise register the id again at the
+// next transaction and fence the new owner.
+import {
+  ConfigError,
+  DirigoError,
+  type Producer as DirigoProducer,
+  type Transaction as DirigoTransaction,
+  FencedError,
+  type Logger,
+  type OutgoingRecord,
+  type ProducerOptions,
+  partitionFor,
+  type TopicPartitionOffset,
+} from '@dirigo/core';
+import {
+  type Message,
+  type MessageToProduce,
+  type Consumer as PConsumer,
+  Producer as PProducer,
+  type ProducerOptions as PProducerOptions,
+} from '@platformatic/kafka';
+import { isFencedError, mapError } from './errors.ts';
+import { toMessage } from './records.ts';
+
+/** The client's transaction (its class is not exported by name). */
+type PTransaction = NonNullable<PProducer<Buffer, Buffer, Buffer, Buffer>['transaction']>;
+
+/** Client options shared by every client the transport makes (brokers, timeouts, retries, TLS, SASL). */
+export type BaseClientOptions = Omit<PProducerOptions<Buffer, Buffer, Buffer, Buffer>, 'clientId'>;
+
+/** What producers need from the transport. */
+export interface ProducerContext {
+  readonly logger: Logger;
+  readonly client: BaseClientOptions;
+  readonly clientId: string;
+  /** Rejects with `UnknownTopicError` for topics that do not exist (cached per transport). */
+  ensureTopics(topics: readonly string[]): Promise<void>;
+  /** The partition count of a topic `ensureTopics` has seen. */
+  partitionCount(topic: string): number | undefined;
+  /** The node coordinating `groupId` (for offsets in transactions). */
+  groupCoordinator(groupId: string): Promise<number>;
+  /** Forgets a coordinator that did not answer as one. */
+  forgetGroupCoordinator(groupId: string): void;
+  closed(producer: PlatformaticProducer): void;
+}
+
+/** Options of InitProducerId for a producer that has no id yet (the client's defaults are 0/0). */
+const NEW_PRODUCER = { producerId: -1n, producerEpoch: -1 } as const;
+
+/** Limit of one partition's share of one `send` of the client (one record batch). */
+export const MAX_PARTITION_BATCH_BYTES = 768 * 1024;
+
+/** Header keys as bytes: a handful of distinct keys, converted once. */
+const headerKeys = new Map<string, Buffer>();
+function headerKeyBytes(key: string): Buffer {
+  let b = headerKeys.get(key);
+  if (b === undefined) {
+    b = Buffer.from(key);
+    if (headerKeys.size < 10_000) headerKeys.set(key, b);
+  }
+  return b;
+}
+
+/** The bytes a record takes in a record batch, roughly (a little more than the real size). */
+function recordBytes(r: OutgoingRecord): number {
+  let n = 24 + (r.key === null ? 0 : r.key.length) + (r.value === null ? 0 : r.value.length);
+  const headers = r.headers;
+  if (headers !== undefined) {
+    for (const k in headers) n += 8 + k.length + headers[k]!.length;
+  }
+  return n;
+}
+
+/** Chooses partitions: explicit, else murmur2 of the key (Java-compatible), else round-robin per topic. */
+export class Partitioner {
+  readonly #roundRobin = new Map<string, number>();
+
+  partition(record: OutgoingRecord, count: number): number {
+    if (record.partition !== undefined) return record.partition;
+    if (record.key !== null) return partitionFor(record.key, count);
+    const next = ((this.#roundRobin.get(record.topic) ?? Math.floor(Math.random() * count)) + 1) % count;
+    this.#roundRobin.set(record.topic, next);
+    return next;
+  }
+}
+
+/**
+ * The client's messages for `records`, cut into consecutive chunks (order kept) so that no partition gets more
+ * than `maxBytes` in one chunk. `count` gives each topic's partition count.
+ */
+export function toMessageChunks(
+  records: readonly OutgoingRecord[],
+  count: (topic: string) => number,
+  partitioner: Partitioner,
+  maxBytes = MAX_PARTITION_BATCH_BYTES,
+): MessageToProduce[][] {
+  const chunks: MessageToProduce[][] = [];
+  let chunk: MessageToProduce[] = [];
+  const used = new Map<string, number>();
+  let lastTopic = '';
+  let lastCount = 0;
+  for (const r of records) {
+    if (r.topic !== lastTopic) {
+      lastTopic = r.topic;
+      lastCount = count(r.topic);
+    }
+    const partition = partitioner.partition(r, lastCount);
+    const slot = `${partition}\u0000${r.topic}`;
+    const size = recordBytes(r);
+    const before = used.get(slot) ?? 0;
+    if (chunk.length > 0 && before > 0 && before + size > maxBytes) {
+      chunks.push(chunk);
+      chunk = [];
+      used.clear();
+    }
+    used.set(slot, (used.get(slot) ?? 0) + size);
+    chunk.push(toMessage(r, partition));
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+export class PlatformaticProducer implements DirigoProducer {
+  readonly #context: ProducerContext;
+  readonly #producer: PProducer<Buffer, Buffer, Buffer, Buffer>;
+  readonly #transactionalId: string | undefined;
+  readonly #logger: Logger;
+  readonly #partitioner = new Partitioner();
+  #fenced: FencedError | null = null;
+  #transaction: PlatformaticTransaction | null = null;
+  /** The last transaction ended badly: register the id again (aborting it on the broker) before the next one. */
+  #reinit = false;
+  #closed = false;
+
+  constructor(context: ProducerContext, options: ProducerOptions = {}) {
+    this.#context = context;
+    this.#transactionalId = options.transactionalId;
+    this.#logger = context.logger.child({
+      component: 'producer',
+      ...(options.transactionalId === undefined ? {} : { transactionalId: options.transactionalId }),
+    });
+    const transactional = options.transactionalId !== undefined;
+    this.#producer = new PProducer<Buffer, Buffer, Buffer, Buffer>({
+      ...context.client,
+      clientId: options.clientId ?? context.clientId,
+      idempotent: true,
+      autocreateTopics: false,
+      // InitProducerId must say "no producer yet" (-1/-1): the client's default (0/0) claims to be producer 0
+      // and makes the broker refuse a new owner of a transactional id that already has a producer
+      // (PRODUCER_FENCED) instead of fencing the old one.
+      ...NEW_PRODUCER,
+      serializers: { headerKey: headerKeyBytes as unknown as (key: Buffer | undefined) => Buffer },
+      ...(transactional
+        ? {
+            transactionalId: options.transactionalId,
+            // The client sends its request timeout as the transaction timeout of InitProducerId.
+            timeout: Math.max(context.client.timeout ?? 0, options.transactionTimeoutMs ?? 60_000),
+          }
+        : {}),
+    });
+  }
+
+  async connect(): Promise<void> {
+    try {
+      if (this.#transactionalId === undefined) {
+        await this.#producer.initIdempotentProducer(NEW_PRODUCER);
+      } else {
+        // InitProducerId now, as Java's initTransactions: fences older producers with this id and aborts their
+        // open transaction. The client registers the id when a transaction begins; this one is dropped locally
+        // (nothing was added to it, so the broker never knew it).
+        const txn = await this.#producer.beginTransaction(NEW_PRODUCER);
+        await txn.cancel();
+      }
+      this.#logger.debug('producer connected');
+    } catch (error) {
+      throw this.fail(error, 'connect producer');
+    }
+  }
+
+  async send(records: readonly OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    if (this.#transactionalId !== undefined) {
+      throw new DirigoError(
+        'produce: a transactional producer sends inside transactions only (beginTransaction)',
+      );
+    }
+    try {
+      for (const messages of await this.chunks(records)) await this.#producer.send({ messages });
+    } catch (error) {
+      throw mapError(error, { operation: 'produce', topic: records[0]!.topic });
+    }
+  }
+
+  async beginTransaction(): Promise<DirigoTransaction> {
+    if (this.#transactionalId === undefined) {
+      throw new ConfigError(
+        'transactionalId',
+        'beginTransaction needs a producer created with a transactionalId',
+      );
+    }
+    if (this.#fenced !== null) throw this.#fenced;
+    if (this.#transaction?.open) {
+      throw new DirigoError(
+        'beginTransaction: a transaction is already open on this producer; commit or abort it first',
+      );
+    }
+    let txn: PTransaction;
+    try {
+      txn = await this.#producer.beginTransaction(NEW_PRODUCER);
+      if (this.#reinit) {
+        // InitProducerId again (the client sends it with the open transaction's id): the broker aborts what the
+        // last transaction left open and bumps the epoch.
+        await this.#producer.initIdempotentProducer(NEW_PRODUCER);
+        this.#reinit = false;
+      }
+    } catch (error) {
+      throw this.fail(error, 'begin transaction');
+    }
+    this.#transaction = new PlatformaticTransaction(this, txn);
+    return this.#transaction;
+  }
+
+  async disconnect(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#producer.close(true);
+    } catch (error) {
+      throw mapError(error, { operation: 'disconnect producer' });
+    } finally {
+      this.#context.closed(this);
+      this.#logger.debug('producer disconnected');
+    }
+  }
+
+  /** @internal The client's messages for `records`, chunked (checks the topics first). */
+  async chunks(records: readonly OutgoingRecord[]): Promise<MessageToProduce[][]> {
+    const topics = new Set<string>();
+    for (const r of records) topics.add(r.topic);
+    await this.#context.ensureTopics([...topics]);
+    return toMessageChunks(records, (t) => this.#context.partitionCount(t) ?? 1, this.#partitioner);
+  }
+
+  /** @internal */
+  get context(): ProducerContext {
+    return this.#context;
+  }
+
+  /** @internal */
+  get fenced(): FencedError | null {
+    return this.#fenced;
+  }
+
+  /** @internal The transaction ended in an unknown state: re-register before the next one. */
+  markForReinit(): void {
+    this.#reinit = true;
+  }
+
+  /** @internal Maps an error of a transactional call; a fencing is remembered: every later call fails the same way. */
+  fail(error: unknown, operation: string, topic?: string): Error {
+    if (this.#fenced !== null) return this.#fenced;
+    const mapped = mapError(error, { operation, ...(topic === undefined ? {} : { topic }) });
+    if (mapped instanceof FencedError || isFencedError(error)) {
+      this.#fenced =
+        mapped instanceof FencedError ? mapped : new FencedError(mapped.message, { cause: error });
+      this.#logger.warn({ err: error }, 'producer fenced by a newer producer with the same transactional id');
+      return this.#fenced;
+    }
+    return mapped;
+  }
+}
+
+export class PlatformaticTransaction implements DirigoTransaction {
+  readonly #producer: PlatformaticProducer;
+  readonly #txn: PTransaction;
+  #open = true;
+  /** Records or offsets were added (the broker knows the transaction). */
+  #touched = false;
+  readonly #groups = new Set<string>();
+
+  constructor(producer: PlatformaticProducer, txn: PTransaction) {
+    this.#producer = producer;
+    this.#txn = txn;
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  async send(records: readonly OutgoingRecord[]): Promise<void> {
+    this.#checkOpen();
+    if (records.length === 0) return;
+    this.#touched = true;
+    try {
+      for (const messages of await this.#producer.chunks(records)) await this.#txn.send({ messages });
+    } catch (error) {
+      throw this.#producer.fail(error, 'transactional produce', records[0]!.topic);
+    }
+  }
+
+  async sendOffsets(groupId: string, offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    this.#checkOpen();
+    if (offsets.length === 0) return;
+    const context = this.#producer.context;
+    this.#touched = true;
+    try {
+      if (!this.#groups.has(groupId)) {
+        // AddOffsetsToTxn: the client only reads `groupId` from the consumer it is given.
+        await this.#txn.addConsumer({ groupId } as unknown as PConsumer<Buffer, Buffer, Buffer, Buffer>);
+        this.#groups.add(groupId);
+      }
+      const coordinatorId = await context.groupCoordinator(groupId);
+      for (const o of offsets) {
+        // TxnOffsetCommit of `offset` (the client commits a message's offset + 1), without group metadata.
+        const message = {
+          topic: o.topic,
+          partition: o.partition,
+          offset: BigInt(o.offset) - 1n,
+          metadata: { consumer: { groupId, generationId: -1, memberId: '', coordinatorId } },
+        };
+        await this.#txn.addOffset(message as unknown as Message<Buffer, Buffer, Buffer, Buffer>);
+      }
+    } catch (error) {
+      context.forgetGroupCoordinator(groupId);
+      throw this.#producer.fail(error, 'send offsets to transaction');
+    }
+  }
+
+  async commit(): Promise<void> {
+    this.#checkOpen();
+    this.#open = false;
+    try {
+      // Nothing was added: the broker never heard of this transaction (the client would send EndTxn anyway).
+      if (!this.#touched) return await this.#txn.cancel();
+      await this.#txn.commit();
+    } catch (error) {
+      const mapped = this.#producer.fail(error, 'commit transaction');
+      this.#endedBadly();
+      throw mapped;
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.#checkOpen();
+    this.#open = false;
+    try {
+      if (!this.#touched) return await this.#txn.cancel();
+      await this.#txn.abort();
+    } catch (error) {
+      const mapped = this.#producer.fail(error, 'abort transaction');
+      this.#endedBadly();
+      throw mapped;
+    }
+  }
+
+  /** The client keeps a transaction whose end failed as its current one: drop it, re-register next time. */
+  #endedBadly(): void {
+    if (this.#producer.fenced !== null) return;
+    this.#producer.markForReinit();
+    this.#txn.cancel().catch(() => {});
+  }
+
+  #checkOpen(): void {
+    const fenced = this.#producer.fenced;
+    if (fenced !== null) throw fenced;
+    if (!this.#open)
+      throw new DirigoError('transaction: it has ended (committed or aborted); begin a new one');
+  }
+}

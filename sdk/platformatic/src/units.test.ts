@@ -1,0 +1,257 @@
+// Unit tests of the pure parts of the platformatic transport: the read_committed filter and record decoding,
+// partitioning and chunking of sends, pause bookkeeping, and error mapping.
+import {
+  FencedError,
+  type OutgoingRecord,
+  PartitionsRevokedError,
+  partitionFor,
+  TransportError,
+  UnknownTopicError,
+} from '@dirigo/core';
+import {
+  type KafkaRecord,
+  MultipleErrors,
+  ProtocolError,
+  type RecordsBatch,
+  UserError,
+} from '@platformatic/kafka';
+import { describe, expect, it } from 'vitest';
+import { mapError } from './errors.ts';
+import { Pauses } from './pauses.ts';
+import { Partitioner, toMessageChunks } from './producer.ts';
+import { decodeBatches } from './records.ts';
+
+const TRANSACTIONAL = 1 << 4;
+const CONTROL = 1 << 5;
+
+function record(offsetDelta: number, value: string | null, headers: [string, string][] = []): KafkaRecord {
+  return {
+    length: 0,
+    attributes: 0,
+    timestampDelta: BigInt(offsetDelta),
+    offsetDelta,
+    key: null,
+    value: value === null ? null : Buffer.from(value),
+    headers: headers.map(([k, v]) => [Buffer.from(k), Buffer.from(v)]),
+  };
+}
+
+function batch(
+  firstOffset: number,
+  producerId: number,
+  values: (string | null)[],
+  opts: { txn?: boolean; attributes?: number } = {},
+): RecordsBatch {
+  return {
+    firstOffset: BigInt(firstOffset),
+    length: 0,
+    partitionLeaderEpoch: 0,
+    magic: 2,
+    crc: 0,
+    attributes: (opts.txn ? TRANSACTIONAL : 0) | (opts.attributes ?? 0),
+    lastOffsetDelta: Math.max(0, values.length - 1),
+    firstTimestamp: 1000n,
+    maxTimestamp: 5000n,
+    producerId: BigInt(producerId),
+    producerEpoch: 0,
+    firstSequence: 0,
+    records: values.map((v, i) => record(i, v)),
+  };
+}
+
+/** A transaction marker of `producerId` at `offset`. */
+function marker(offset: number, producerId: number, type: 'abort' | 'commit'): RecordsBatch {
+  const b = batch(offset, producerId, [], { txn: true, attributes: CONTROL });
+  return {
+    ...b,
+    lastOffsetDelta: 0,
+    records: [
+      { ...record(0, null), key: Buffer.from([0, 0, 0, type === 'abort' ? 0 : 1]), value: Buffer.alloc(6) },
+    ],
+  };
+}
+
+const values = (batches: RecordsBatch[], aborted: [number, number][], from = 0, to?: number) =>
+  decodeBatches(
+    't',
+    0,
+    batches,
+    aborted.map(([producerId, firstOffset]) => ({
+      producerId: BigInt(producerId),
+      firstOffset: BigInt(firstOffset),
+    })),
+    from,
+    to,
+  ).records.map((r) => r.value?.toString() ?? null);
+
+describe('read_committed filter', () => {
+  it('hides every aborted transaction of a producer that aborted twice in the answer', () => {
+    // The client alone keeps one range per producer (the last listed): a0 would be delivered.
+    const answer = [
+      batch(0, 7, ['a0'], { txn: true }),
+      marker(1, 7, 'abort'),
+      batch(2, 8, ['plain']),
+      batch(3, 7, ['a1'], { txn: true }),
+      marker(4, 7, 'abort'),
+      batch(5, 7, ['c'], { txn: true }),
+      marker(6, 7, 'commit'),
+    ];
+    expect(
+      values(answer, [
+        [7, 0],
+        [7, 3],
+      ]),
+    ).toEqual(['plain', 'c']);
+  });
+
+  it('keeps committed records before an ABORT marker of a transaction that wrote nothing here', () => {
+    // The broker lists no aborted transaction for such a marker; the client alone hides b (and everything of the
+    // producer from its last listed aborted transaction up to this marker).
+    const answer = [
+      batch(0, 7, ['x'], { txn: true }),
+      marker(1, 7, 'abort'),
+      batch(2, 7, ['b'], { txn: true }),
+      marker(3, 7, 'commit'),
+      marker(4, 7, 'abort'),
+    ];
+    expect(values(answer, [[7, 0]])).toEqual(['b']);
+  });
+
+  it('hides an aborted transaction whose ABORT marker is beyond the answer', () => {
+    // The client alone drops a range without its marker in the same answer.
+    const answer = [batch(0, 7, ['x0', 'x1'], { txn: true }), batch(2, 7, ['x2'], { txn: true })];
+    expect(values(answer, [[7, 0]])).toEqual([]);
+    expect(decodeBatches('t', 0, answer, [{ producerId: 7n, firstOffset: 0n }]).next).toBe(3);
+  });
+
+  it('hides a transaction that began before the fetch offset and keeps other producers', () => {
+    const answer = [
+      batch(5, 1, ['b5'], { txn: true }),
+      batch(6, 2, ['other'], { txn: true }),
+      marker(7, 1, 'abort'),
+      batch(8, 1, ['b8'], { txn: true }),
+      marker(9, 1, 'commit'),
+      marker(10, 2, 'commit'),
+    ];
+    expect(values(answer, [[1, 3]])).toEqual(['other', 'b8']);
+  });
+
+  it('keeps committed records, skips markers, and moves past the last batch', () => {
+    const answer = [batch(0, 1, ['a', 'b'], { txn: true }), marker(2, 1, 'commit')];
+    const decoded = decodeBatches('t', 0, answer, []);
+    expect(decoded.records.map((r) => [r.offset, r.value?.toString()])).toEqual([
+      [0, 'a'],
+      [1, 'b'],
+    ]);
+    expect(decoded.next).toBe(3);
+    expect(decodeBatches('t', 0, [], []).next).toBeUndefined();
+  });
+
+  it('moves past batches emptied by compaction', () => {
+    const emptied = { ...batch(10, 1, []), lastOffsetDelta: 4 };
+    expect(decodeBatches('t', 0, [emptied], null)).toEqual({ records: [], next: 15 });
+  });
+});
+
+describe('record decoding', () => {
+  it('keeps offsets in [from, to), computes timestamps, and lets the last duplicate header win', () => {
+    const b = batch(10, 1, ['a', 'b', 'c']);
+    b.records[1] = record(1, 'b', [
+      ['h', 'first'],
+      ['h', 'second'],
+      ['z', ''],
+    ]);
+    const decoded = decodeBatches('t', 3, [b], null, 11, 12);
+    expect(decoded.records).toHaveLength(1);
+    const r = decoded.records[0]!;
+    expect(r).toMatchObject({ topic: 't', partition: 3, offset: 11, timestamp: 1001, key: null });
+    expect(r.headers.h!.toString()).toBe('second');
+    expect(r.headers.z!.length).toBe(0);
+  });
+
+  it('uses the batch timestamp of a LogAppendTime topic', () => {
+    const b = batch(0, 1, ['a', 'b'], { attributes: 1 << 3 });
+    expect(decodeBatches('t', 0, [b], null).records.map((r) => r.timestamp)).toEqual([5000, 5000]);
+  });
+});
+
+describe('partitioning and chunking of sends', () => {
+  const rec = (topic: string, key: string | null, bytes = 10, partition?: number): OutgoingRecord => ({
+    topic,
+    key: key === null ? null : Buffer.from(key),
+    value: Buffer.alloc(bytes),
+    ...(partition === undefined ? {} : { partition }),
+  });
+
+  it('places keys with partitionFor, keeps explicit partitions, spreads keyless records', () => {
+    const p = new Partitioner();
+    expect(p.partition(rec('t', 'user-1'), 6)).toBe(partitionFor(Buffer.from('user-1'), 6));
+    expect(p.partition(rec('t', 'user-1', 10, 4), 6)).toBe(4);
+    const keyless = new Set(Array.from({ length: 6 }, () => p.partition(rec('t', null), 6)));
+    expect(keyless.size).toBe(6);
+  });
+
+  it('cuts a send into consecutive chunks of at most maxBytes per partition, in order', () => {
+    const records = Array.from({ length: 10 }, (_, i) => rec('t', null, 100, i % 2));
+    const chunks = toMessageChunks(records, () => 2, new Partitioner(), 300);
+    expect(chunks.flat().map((m) => m.partition)).toEqual(records.map((r) => r.partition));
+    for (const chunk of chunks) {
+      for (const partition of [0, 1]) {
+        expect(chunk.filter((m) => m.partition === partition).length).toBeLessThanOrEqual(2);
+      }
+    }
+    expect(toMessageChunks(records, () => 2, new Partitioner())).toHaveLength(1);
+    const big = toMessageChunks([rec('t', 'k', 2000)], () => 2, new Partitioner(), 300);
+    expect(big).toHaveLength(1);
+  });
+
+  it('hands the client timestamps as bigint and null keys and values as they are', () => {
+    const [[m]] = toMessageChunks(
+      [{ topic: 't', partition: 0, key: null, value: null, timestamp: 1234 }],
+      () => 1,
+      new Partitioner(),
+    ) as unknown as [[Record<string, unknown>]];
+    expect(m).toMatchObject({ topic: 't', partition: 0, key: null, value: null, timestamp: 1234n });
+  });
+});
+
+describe('pauses', () => {
+  it('pauses partitions and topics; a partition resumed in a paused topic runs', () => {
+    const p = new Pauses();
+    p.pause([{ topic: 'a', partitions: [0] }]);
+    expect([p.isPaused('a', 0), p.isPaused('a', 1)]).toEqual([true, false]);
+    p.pause([{ topic: 'a' }]);
+    p.resume([{ topic: 'a', partitions: [1] }]);
+    expect([p.isPaused('a', 0), p.isPaused('a', 1), p.isPaused('a', 2)]).toEqual([true, false, true]);
+    p.resume([{ topic: 'a' }]);
+    expect([p.isPaused('a', 0), p.isPaused('a', 2)]).toEqual([false, false]);
+  });
+});
+
+describe('error mapping', () => {
+  const wrapped = (apiId: string) =>
+    new MultipleErrors('endTransaction failed 1 times.', [
+      new MultipleErrors('response', [new ProtocolError(apiId)]),
+    ]);
+
+  it('maps both fencing codes to FencedError (the client recognises only INVALID_PRODUCER_EPOCH)', () => {
+    expect(mapError(wrapped('PRODUCER_FENCED'), { operation: 'commit' })).toBeInstanceOf(FencedError);
+    expect(mapError(wrapped('INVALID_PRODUCER_EPOCH'), { operation: 'commit' })).toBeInstanceOf(FencedError);
+  });
+
+  it('names the topic of an unknown-topic error', () => {
+    const e = mapError(new UserError('Unknown topic orders.'), { operation: 'produce' });
+    expect(e).toBeInstanceOf(UnknownTopicError);
+    expect((e as UnknownTopicError).topic).toBe('orders');
+  });
+
+  it('maps rebalance errors of commits to PartitionsRevokedError, and keeps the retriable verdict', () => {
+    expect(mapError(wrapped('ILLEGAL_GENERATION'), { operation: 'commit', revocation: true })).toBeInstanceOf(
+      PartitionsRevokedError,
+    );
+    const retriable = mapError(wrapped('NOT_COORDINATOR'), { operation: 'commit' });
+    expect(retriable).toBeInstanceOf(TransportError);
+    expect(retriable.retriable).toBe(true);
+    expect(mapError(wrapped('INVALID_TXN_STATE'), { operation: 'commit' }).retriable).toBe(false);
+  });
+});
