@@ -7,12 +7,11 @@
 // writes its close timers into that topic (a direct ingress is its function's input topic), so two queries
 // must not read the same one.
 //
-// Event time. The events are written as fast as the producer takes them, so one fetched batch may hold all of
-// them; the runtime's step watermark includes the later records of the step (runtime issue 1 of
-// sdk/windows/src/runtime-issues.test.ts), so the grace covers the whole stream (4 s of event time). Then flush
-// events on every partition of every input move the watermarks past every window, in two phases (see
-// runQueries), so that the first stages' window results reach the second stages before their watermark
-// passes (runtime issue 2).
+// Event time. The events are written as fast as the producer takes them, so one fetched batch may hold many of
+// them; each record is judged late against the watermark at its own position in the step, and the grace (5 s)
+// covers the whole stream's out-of-orderness across partitions. Then flush events on every partition of every
+// input move the watermarks past every window, in two phases (see runQueries): the first stages' window
+// results reach the second stages, then the second stages close.
 import { type AppDefinition, type Producer, partitionFor } from '@dirigo/core';
 import {
   eventTime,
@@ -235,8 +234,8 @@ async function runQueries(workers: number, policy: string | undefined) {
   });
   expect(written.events).toBe(EVENTS);
   const last = eventTime(events[events.length - 1]!);
-  // Every first stage has committed the events before the first flush: a flush record in the same step as
-  // events would make them late (runtime issue 1).
+  // Every first stage has committed the events before the first flush (the flush is a watermark step for every
+  // window; waiting keeps the test's phases apart).
   const firstStages: [string, string][] = [
     [`${ns}.hb.aggregate`, topicsOf(ns, 'hb').bids],
     [`${ns}.q5.count`, topicsOf(ns, 'q5').bids],

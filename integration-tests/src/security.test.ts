@@ -277,7 +277,8 @@ describe('TLS and SASL failures fail fast and name the cause (real broker)', () 
       KAFKA_SECURITY_PROTOCOL: 'SSL',
       KAFKA_SSL_CA_LOCATION: join(sec().dir, 'missing-ca.pem'),
     });
-    expect(await w.exited).toBe(1);
+    // A bad setting is a usage error, as every bad flag or variable: exit 2.
+    expect(await w.exited).toBe(2);
     expect(w.output()).toContain('KAFKA_SSL_CA_LOCATION: cannot read a CA certificate');
   });
 

@@ -367,25 +367,38 @@ describe('@platformatic/kafka 2.12.1 alone (the bugs this transport works around
       const dataless = await producer.beginTransaction();
       await dataless.addPartitions(metadata, [{ topic, partition: 0, value: buf('never sent') }]);
       await dataless.abort();
-      const answer = await consumer.fetch({
-        node: metadata.topics.get(topic)!.partitions[0]!.leader,
-        topics: [
-          {
-            topicId: metadata.topics.get(topic)!.id,
-            partitions: [
-              {
-                partition: 0,
-                fetchOffset: 0n,
-                partitionMaxBytes: 1 << 20,
-                currentLeaderEpoch: -1,
-                lastFetchedEpoch: -1,
-              },
-            ],
-          },
-        ],
-        maxWaitTime: 100,
-        isolationLevel: 1, // READ_COMMITTED
-      });
+      // The coordinator writes the ABORT marker after EndTxn has answered: fetch until the partition's last stable
+      // offset is past it, else the client's filter has no marker to misread yet.
+      const fetchAll = () =>
+        consumer.fetch({
+          node: metadata.topics.get(topic)!.partitions[0]!.leader,
+          topics: [
+            {
+              topicId: metadata.topics.get(topic)!.id,
+              partitions: [
+                {
+                  partition: 0,
+                  fetchOffset: 0n,
+                  partitionMaxBytes: 1 << 20,
+                  currentLeaderEpoch: -1,
+                  lastFetchedEpoch: -1,
+                },
+              ],
+            },
+          ],
+          maxWaitTime: 100,
+          isolationLevel: 1, // READ_COMMITTED
+        });
+      // a, COMMIT, b, ABORT, c, COMMIT, then the dataless transaction's ABORT at offset 6.
+      let answer = await fetchAll();
+      await waitFor(
+        async () => {
+          answer = await fetchAll();
+          return (answer.responses[0]?.partitions[0]?.lastStableOffset ?? 0n) >= 7n;
+        },
+        10_000,
+        "the dataless transaction's ABORT marker was not written",
+      );
       const delivered = (answer.responses[0]?.partitions[0]?.records ?? [])
         .filter((b) => (b.attributes & (1 << 5)) === 0)
         .flatMap((b) => b.records.map((r) => str(r.value)));
