@@ -160,6 +160,7 @@ export class FunctionBody implements TaskBody {
     this.lessor?.maintain(now, out);
     const tracker = this.tracker;
     if (tracker === undefined) return;
+    tracker.stepEnded(now);
     // The due timers fire here, before the watermark is sent on (the task's own fire, right after, finds none
     // left), so that the self-timers among them hold the watermark sent in this very step (see timerHeaders).
     this.timers?.fire(now, tracker.watermark(now), out.timers, this.firedHeaders);

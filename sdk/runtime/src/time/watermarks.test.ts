@@ -94,6 +94,19 @@ describe('the input watermark', () => {
     expect(t.observe(60, 2_000)).toBe(true); // not idle any more: may move (here it does not)
     expect(t.watermark(2_000)).toBe(100);
   });
+  it('counts idleness from the end of the step that read the records, not from their reading', () => {
+    // A best-effort app's step can wait in the dispatcher for longer than idleTimeoutMs (1 s here): at its end
+    // the partition's next records are already due, so it must not tell the next functions it is idle.
+    const t = tracker({ external: true, sources: [] }, undefined, 0);
+    t.observe(100, 0);
+    t.stepEnded(5_000);
+    expect(t.idle(5_500)).toBe(false);
+    expect(sent(t, 5_500)).toEqual({ wm: 100, idle: false });
+    expect(t.idle(6_001)).toBe(true);
+    // A step that read nothing of the partition (a timer or watermark step) does not make it busy again.
+    t.stepEnded(9_000);
+    expect(t.idle(9_000)).toBe(true);
+  });
 });
 
 describe('the outgoing watermark', () => {

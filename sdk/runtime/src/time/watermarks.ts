@@ -1,6 +1,8 @@
 // The event-time watermark of one input partition (a function's or a router's task). Inputs:
 // - the partition's own records when it reads an ingress topic (external): watermark = highest event time read
-//   minus `maxOutOfOrdernessMs`; idle once nothing has been read for `idleTimeoutMs` of processing time;
+//   minus `maxOutOfOrdernessMs`; idle once no step has read any of them for `idleTimeoutMs` of processing time,
+//   counted from the end of the last step that did (a step that waited long behind other apps' work, as a
+//   best-effort app does under EDF, leaves its partition busy, not idle: the next batch is already due);
 // - WATERMARK records of the partitions that send here (topology.ts), each with its watermark and idle flag.
 // The input watermark is the lowest among the inputs that are not idle (-Infinity while one of them has not
 // reported yet), or, when every input is idle, the highest among those that have a watermark (as Flink's
@@ -59,6 +61,8 @@ export class WatermarkTracker {
   private readonly scratch: UndoEntry[] = [];
   private maxTs = Number.NEGATIVE_INFINITY;
   private lastExternalAt: number;
+  /** A record of the partition's own input was read in the step running now (see `stepEnded`). */
+  private readInStep = false;
   private current = Number.NEGATIVE_INFINITY;
   private sent: { wm: number; idle: boolean; at: number } | undefined;
   /** Due time -> fired self-timers of that due time whose message has not run yet (mirrors `#hold:` entries). */
@@ -91,6 +95,7 @@ export class WatermarkTracker {
     if (!this.o.external) return false;
     const wasIdle = this.externalIdle(now);
     this.lastExternalAt = now;
+    this.readInStep = true;
     if (ts > this.maxTs && Number.isFinite(ts)) {
       this.maxTs = ts;
       this.persist(EXTERNAL, { maxTs: ts });
@@ -112,6 +117,17 @@ export class WatermarkTracker {
     this.marks.set(source, next);
     this.persist(source, next);
     return true;
+  }
+
+  /**
+   * The step that read this partition's records ended at `now`: idleness counts from here, not from when the
+   * records were read. Without it a step that waited longer than `idleTimeoutMs` in the dispatcher would find
+   * its own partition idle at its end, tell the next functions so, and its next records would be late there.
+   */
+  stepEnded(now: number): void {
+    if (!this.readInStep) return;
+    this.readInStep = false;
+    if (now > this.lastExternalAt) this.lastExternalAt = now;
   }
 
   private persist(entry: string, value: unknown): void {
