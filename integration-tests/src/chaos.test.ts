@@ -1,4 +1,4 @@
-// The chaos scenario in CI, smaller than `npm run chaos`: all three app shapes on real worker processes started
+// The chaos scenario in CI, smaller than `npm run chaos`: all four app shapes on real worker processes started
 // at once, fed while workers are SIGKILLed, frozen past their session timeout (twice, the second time after
 // partitions were handed back), and while an extra worker joins and leaves; exactly-once must lose, duplicate
 // and leave stuck nothing, fire every timer once, and match the independent tracker exactly.

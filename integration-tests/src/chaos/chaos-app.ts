@@ -6,11 +6,13 @@ import { parseShapes, type ShapeEnv, type ShapeName, shapeEnv } from './names.ts
 import { fanOutInApp } from './shapes/fan-out-in.ts';
 import { oneHopApp } from './shapes/one-hop.ts';
 import { twoHopTimerApp } from './shapes/two-hop-timer.ts';
+import { windowedApp } from './shapes/windowed.ts';
 
 const builders: Record<ShapeName, (e: ShapeEnv) => AppDefinition> = {
   'one-hop': oneHopApp,
   'two-hop-timer': twoHopTimerApp,
   'fan-out-in': fanOutInApp,
+  windowed: windowedApp,
 };
 
 export const chaosApps = (env: NodeJS.ProcessEnv = process.env): AppDefinition[] => {

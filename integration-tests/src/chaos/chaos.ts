@@ -11,6 +11,7 @@ import { fanOutInHarness } from './checks/fan-out-in.ts';
 import { oneHopHarness } from './checks/one-hop.ts';
 import type { ShapeHarness, Verdict } from './checks/shape.ts';
 import { twoHopTimerHarness } from './checks/two-hop-timer.ts';
+import { windowedHarness } from './checks/windowed.ts';
 import { EventLog } from './events.ts';
 import { planFaults, runFaults } from './faults.ts';
 import type { ShapeName } from './names.ts';
@@ -43,10 +44,11 @@ export interface ChaosOptions {
   readonly keepTopics?: boolean;
 }
 
-const harnesses: Record<ShapeName, (ns: string) => ShapeHarness> = {
+const harnesses: Record<ShapeName, (ns: string, partitions: number) => ShapeHarness> = {
   'one-hop': oneHopHarness,
   'two-hop-timer': twoHopTimerHarness,
   'fan-out-in': fanOutInHarness,
+  windowed: windowedHarness,
 };
 
 /** Workers that exit on their own are restarted, up to this many times per run. */
@@ -86,7 +88,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const logDir = join(repoRoot, '.cache', 'chaos', id);
   mkdirSync(logDir, { recursive: true });
   const events = new EventLog(logDir, o.logger);
-  const shapes = o.shapes.map((s) => harnesses[s](ns));
+  const shapes = o.shapes.map((s) => harnesses[s](ns, o.partitions));
   const admin = await o.transport.admin();
   await admin.createTopics(
     shapes.flatMap((s) => s.ingressTopics).map((name) => ({ name, partitions: o.partitions })),

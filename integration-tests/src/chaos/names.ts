@@ -3,7 +3,7 @@
 // their settings from the environment the harness gives the workers (CHAOS_*).
 import type { ProcessingGuarantee } from '@dirigo/core';
 
-export const SHAPES = ['one-hop', 'two-hop-timer', 'fan-out-in'] as const;
+export const SHAPES = ['one-hop', 'two-hop-timer', 'fan-out-in', 'windowed'] as const;
 export type ShapeName = (typeof SHAPES)[number];
 
 export const isShape = (s: string): s is ShapeName => (SHAPES as readonly string[]).includes(s);
@@ -20,7 +20,12 @@ export function parseShapes(list: string | undefined): ShapeName[] {
 }
 
 /** App names (the middle part of every function topic and group: `<ns>.<app>.<fn>`). */
-export const APP = { 'one-hop': 'counter', 'two-hop-timer': 'auctions', 'fan-out-in': 'fan' } as const;
+export const APP = {
+  'one-hop': 'counter',
+  'two-hop-timer': 'auctions',
+  'fan-out-in': 'fan',
+  windowed: 'windows',
+} as const;
 
 /** Topics of a run, by namespace. Ingress topics are created by the harness; the others by the workers. */
 export const topics = (ns: string) => ({
@@ -32,6 +37,8 @@ export const topics = (ns: string) => ({
   closes: `${ns}.closes`,
   fanIn: `${ns}.fan-in`,
   complete: `${ns}.complete`,
+  winEvents: `${ns}.win-events`,
+  winResults: `${ns}.win-results`,
 });
 
 /** A function's consumer group (also its internal topic's name when it has no direct ingress). */
@@ -67,6 +74,8 @@ export const AUCTIONS = 200;
 export const HOT_AUCTION_SHARE = 0.2;
 export const BIDDERS = 500;
 export const FAN = { K: 64, P: 97, J: 50, maxParts: 3 } as const;
+/** The `windowed` shape: keys, tumbling window size and event-time step per seq (ms). */
+export const WIN = { keys: 40, sizeMs: 2_000, msPerSeq: 4 } as const;
 
 /** The close delay of an auction (ms): 1500-2999, fixed per auction so a replay schedules the same close. */
 export function closeDelayMs(auction: string): number {

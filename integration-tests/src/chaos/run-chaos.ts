@@ -35,7 +35,7 @@ import { aggregateLine, type ChaosResult, type Mode, passed, seedLine } from './
 
 const USAGE =
   'usage: npm run chaos -- faults [--json] [--only SUBSTRING]\n' +
-  '       npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in]\n' +
+  '       npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in,windowed]\n' +
   '         [--workers 3] [--kills 3] [--pauses 2] [--join-leave 1] [--partitions 6] [--feed-ms 10000]\n' +
   '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics] [--transport kafkajs]\n' +
   '       npm run chaos -- leasing [--json] [--seed S] [--seeds N] [--records 100000] [--workers 3]\n' +
