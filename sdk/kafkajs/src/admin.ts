@@ -2,6 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Admin as DirigoAdmin,
+  INTERNAL_TOPICS,
   type Logger,
   type PartitionOffsets,
   type TopicDescription,
@@ -16,14 +17,6 @@ import type { KafkajsInternals } from './internals.ts';
 import { kafkajs } from './kafkajs-patches.ts';
 
 const { ConfigResourceTypes } = kafkajs;
-
-/** Topics the broker keeps for itself; `listTopics` leaves them out, as the Java admin does by default. */
-const INTERNAL_TOPICS = new Set([
-  '__consumer_offsets',
-  '__transaction_state',
-  '__share_group_state',
-  '__cluster_metadata',
-]);
 
 /** Attempts of an OffsetFetch while the group coordinator moves or loads (about 5 s in all). */
 const COORDINATOR_ATTEMPTS = 8;

@@ -20,8 +20,10 @@ import {
   DirigoError,
   FencedError,
   type Logger,
+  MAX_PARTITION_BATCH_BYTES,
   type OutgoingRecord,
   partitionFor,
+  recordBytes,
   TransportError,
 } from '@dirigo/core';
 import type {
@@ -162,18 +164,8 @@ export function toTopicMessages(records: readonly OutgoingRecord[]): TopicMessag
  * one record batch, which the broker rejects above the topic's max.message.bytes (1 MiB by default), and it
  * groups records per partition in time quadratic in their number; so big sends are cut into consecutive chunks.
  */
-export const MAX_PARTITION_BATCH_BYTES = 768 * 1024;
+export { MAX_PARTITION_BATCH_BYTES };
 export const MAX_PARTITION_BATCH_RECORDS = 100_000;
-
-/** The bytes a record takes in a record batch, roughly (a little more than the real size). */
-function recordBytes(r: OutgoingRecord): number {
-  let n = 24 + (r.key === null ? 0 : r.key.length) + (r.value === null ? 0 : r.value.length);
-  const headers = r.headers;
-  if (headers !== undefined) {
-    for (const k in headers) n += 8 + k.length + headers[k]!.length;
-  }
-  return n;
-}
 
 /**
  * Cuts `records` into consecutive chunks (order is kept) so that no partition gets more than

@@ -1,6 +1,7 @@
 // Admin on @platformatic/kafka.
 import {
   type Admin as DirigoAdmin,
+  INTERNAL_TOPICS,
   type Logger,
   type PartitionOffsets,
   type TopicDescription,
@@ -17,14 +18,6 @@ import {
   type Admin as PAdmin,
 } from '@platformatic/kafka';
 import { hasErrorId, isLeaderNotAvailable, isUnknownTopicError, mapError, unknownTopicOf } from './errors.ts';
-
-/** Topics the broker keeps for itself; `listTopics` leaves them out, as the Java admin does by default. */
-const INTERNAL_TOPICS = new Set([
-  '__consumer_offsets',
-  '__transaction_state',
-  '__share_group_state',
-  '__cluster_metadata',
-]);
 
 /** How long topic creation may take, including the wait until the topics are usable. */
 const CREATE_TIMEOUT_MS = 30_000;

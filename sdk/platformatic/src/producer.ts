@@ -22,9 +22,11 @@ import {
   type Transaction as DirigoTransaction,
   FencedError,
   type Logger,
+  MAX_PARTITION_BATCH_BYTES,
   type OutgoingRecord,
   type ProducerOptions,
   partitionFor,
+  recordBytes,
   type TopicPartitionOffset,
 } from '@dirigo/core';
 import {
@@ -62,8 +64,7 @@ export interface ProducerContext {
 /** Options of InitProducerId for a producer that has no id yet (the client's defaults are 0/0). */
 const NEW_PRODUCER = { producerId: -1n, producerEpoch: -1 } as const;
 
-/** Limit of one partition's share of one `send` of the client (one record batch). */
-export const MAX_PARTITION_BATCH_BYTES = 768 * 1024;
+export { MAX_PARTITION_BATCH_BYTES };
 
 /** Header keys as bytes: a handful of distinct keys, converted once. */
 const headerKeys = new Map<string, Buffer>();
@@ -74,16 +75,6 @@ function headerKeyBytes(key: string): Buffer {
     if (headerKeys.size < 10_000) headerKeys.set(key, b);
   }
   return b;
-}
-
-/** The bytes a record takes in a record batch, roughly (a little more than the real size). */
-function recordBytes(r: OutgoingRecord): number {
-  let n = 24 + (r.key === null ? 0 : r.key.length) + (r.value === null ? 0 : r.value.length);
-  const headers = r.headers;
-  if (headers !== undefined) {
-    for (const k in headers) n += 8 + k.length + headers[k]!.length;
-  }
-  return n;
 }
 
 /** Chooses partitions: explicit, else murmur2 of the key (Java-compatible), else round-robin per topic. */
@@ -111,24 +102,38 @@ export function toMessageChunks(
 ): MessageToProduce[][] {
   const chunks: MessageToProduce[][] = [];
   let chunk: MessageToProduce[] = [];
-  const used = new Map<string, number>();
+  /** Per topic, the bytes of the current chunk per partition (no per-record key to build). */
+  const used = new Map<string, Float64Array>();
   let lastTopic = '';
   let lastCount = 0;
+  let bytes: Float64Array = new Float64Array(0);
   for (const r of records) {
     if (r.topic !== lastTopic) {
       lastTopic = r.topic;
       lastCount = count(r.topic);
+      let u = used.get(r.topic);
+      if (u === undefined) {
+        u = new Float64Array(lastCount);
+        used.set(r.topic, u);
+      }
+      bytes = u;
     }
     const partition = partitioner.partition(r, lastCount);
-    const slot = `${partition}\u0000${r.topic}`;
+    if (partition >= bytes.length) {
+      // An explicit partition beyond the known count (a stale count): grow the topic's slots.
+      const grown = new Float64Array(partition + 1);
+      grown.set(bytes);
+      bytes = grown;
+      used.set(r.topic, grown);
+    }
     const size = recordBytes(r);
-    const before = used.get(slot) ?? 0;
+    const before = bytes[partition]!;
     if (chunk.length > 0 && before > 0 && before + size > maxBytes) {
       chunks.push(chunk);
       chunk = [];
-      used.clear();
+      for (const u of used.values()) u.fill(0);
     }
-    used.set(slot, (used.get(slot) ?? 0) + size);
+    bytes[partition]! += size;
     chunk.push(toMessage(r, partition));
   }
   if (chunk.length > 0) chunks.push(chunk);

@@ -15,8 +15,8 @@ export function windowedHarness(ns: string, partitions: number): ShapeHarness {
   // Event time from now on (time-based retention must keep the records, which carry it as their timestamp),
   // aligned to a window.
   const t0 = Math.floor(Date.now() / WIN.sizeMs) * WIN.sizeMs;
-  /** `${key}@${start}` -> expected sum. */
-  const sums = new Map<string, number>();
+  /** `${key}@${start}` -> the window and its expected sum. */
+  const windows = new Map<string, { key: string; start: number; sum: number }>();
   /** Partition -> highest acknowledged event time. */
   const maxTs = new Map<number, number>();
   const partitionOfKey = new Map<string, number>();
@@ -32,11 +32,8 @@ export function windowedHarness(ns: string, partitions: number): ShapeHarness {
   /** Windows that must have closed: those ending at or before their key's partition's watermark. */
   const due = (): string[] => {
     const out: string[] = [];
-    for (const id of sums.keys()) {
-      const at = id.lastIndexOf('@');
-      const key = id.slice(0, at);
-      const start = Number(id.slice(at + 1));
-      if (start + WIN.sizeMs <= (maxTs.get(partitionOf(key)) ?? Number.NEGATIVE_INFINITY)) out.push(id);
+    for (const [id, w] of windows) {
+      if (w.start + WIN.sizeMs <= (maxTs.get(partitionOf(w.key)) ?? Number.NEGATIVE_INFINITY)) out.push(id);
     }
     return out;
   };
@@ -70,8 +67,11 @@ export function windowedHarness(ns: string, partitions: number): ShapeHarness {
           timestamp: ts,
         },
         acked() {
-          const id = `${key}@${Math.floor(ts / WIN.sizeMs) * WIN.sizeMs}`;
-          sums.set(id, (sums.get(id) ?? 0) + v);
+          const start = Math.floor(ts / WIN.sizeMs) * WIN.sizeMs;
+          const id = `${key}@${start}`;
+          const w = windows.get(id);
+          if (w === undefined) windows.set(id, { key, start, sum: v });
+          else w.sum += v;
           const p = partitionOf(key);
           if (ts > (maxTs.get(p) ?? Number.NEGATIVE_INFINITY)) maxTs.set(p, ts);
           sent++;
@@ -98,7 +98,7 @@ export function windowedHarness(ns: string, partitions: number): ShapeHarness {
       }
       for (const [id, list] of got) {
         v.fail('duplicated', list.length - 1, () => `window ${id} emitted ${list.length} times`);
-        const expected = sums.get(id);
+        const expected = windows.get(id)?.sum;
         if (expected === undefined) {
           v.fail('stateMismatches', 1, () => `window ${id} emitted, but no event of it was sent`);
           continue;
