@@ -18,6 +18,7 @@ import {
 import { type IsolationOptions, type PolicyResult, runIsolation } from './isolation.ts';
 import { paper } from './paper-cli.ts';
 import { runPeers } from './peers.ts';
+import { REBALANCE_SETUPS, type RebalanceSetup, runRebalance } from './rebalance.ts';
 import { runThroughput, type TransportName } from './throughput.ts';
 
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
@@ -34,8 +35,9 @@ async function main(): Promise<void> {
       'value-bytes': { type: 'string', default: '100' },
       'probe-records': { type: 'string', default: '2000' },
       scenarios: { type: 'string' },
-      // throughput: the clients to measure
+      // throughput: the clients to measure, and where to write CPU profiles of each scenario
       transports: { type: 'string', default: 'kafkajs,platformatic' },
+      profile: { type: 'string' },
       // peers: the Dirigo side's client (default: the SDK's default), warm-up records before the measured ones
       transport: { type: 'string' },
       'warmup-records': { type: 'string', default: '300000' },
@@ -86,11 +88,17 @@ async function main(): Promise<void> {
       'hot-ratio': { type: 'string' },
       'lease-idle-ms': { type: 'string' },
       'bucket-s': { type: 'string' },
-      rounds: { type: 'string' },
       replot: { type: 'string' },
       'results-name': { type: 'string' },
       seed: { type: 'string' },
       'no-plots': { type: 'boolean' },
+      // rebalance
+      setups: { type: 'string', default: REBALANCE_SETUPS.join(',') },
+      'rate-per-partition': { type: 'string', default: '50' },
+      'settle-s': { type: 'string', default: '5' },
+      'after-s': { type: 'string', default: '3' },
+      // rebalance: joins per setup; paper: runs
+      rounds: { type: 'string' },
     },
   });
   const which = positionals[0];
@@ -111,13 +119,20 @@ async function main(): Promise<void> {
     await peers(values, logger);
     return;
   }
+  if (which === 'rebalance') {
+    await rebalance(values, logger);
+    return;
+  }
   if (which !== 'throughput') {
     process.stderr.write(
       'usage: npm run bench -- throughput [--json] [--records N] [--partitions P] [--transports kafkajs,platformatic]\n' +
+        '                                   [--scenarios passthrough,countAtLeastOnce,countExactlyOnce] [--profile DIR]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
         '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport kafkajs]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
+        `       npm run bench -- rebalance [--json] [--setups ${REBALANCE_SETUPS.join(',')}] [--partitions 6]\n` +
+        '                                  [--rate-per-partition 50] [--guarantee at_least_once|exactly_once] [--rounds 3]\n' +
         '       npm run bench -- paper [--json] [--steady] [--shape square|sine] [--low-rate R] [--high-rate R]\n' +
         '                              [--period-s S] [--duration-s S] [--workers N] [--peak-workers N] [--costs hb=2,q5=25]\n',
     );
@@ -143,6 +158,7 @@ async function main(): Promise<void> {
       probeRecords: Number(values['probe-records']),
       ...(values.scenarios ? { scenarios: values.scenarios.split(',') } : {}),
       transports: transports as TransportName[],
+      ...(values.profile === undefined ? {} : { profileDir: values.profile }),
       logger,
     });
     const ratios: Record<string, Record<string, number>> = {};
@@ -224,7 +240,7 @@ async function isolation(values: Values, logger: ReturnType<typeof createLogger>
     }
     return n;
   };
-  const guarantee = values.guarantee;
+  const guarantee = values.guarantee as 'at_least_once' | 'exactly_once';
   if (guarantee !== 'at_least_once' && guarantee !== 'exactly_once') {
     process.stderr.write('bench: --guarantee must be at_least_once or exactly_once\n');
     process.exit(2);
@@ -474,3 +490,58 @@ function hotkeySummary(
 }
 
 await main();
+
+/** `rebalance`: how long partitions stop when a third worker joins two, per client and group protocol. */
+async function rebalance(values: Values, logger: ReturnType<typeof createLogger>): Promise<void> {
+  const num = (k: string, min: number) => {
+    const n = Number(values[k]);
+    if (!Number.isFinite(n) || n < min) {
+      process.stderr.write(`bench: --${k} must be a number >= ${min}\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const setups = String(values.setups)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (setups.length === 0 || setups.some((s) => !(REBALANCE_SETUPS as readonly string[]).includes(s))) {
+    process.stderr.write(`bench: --setups takes a comma-separated list of ${REBALANCE_SETUPS.join(', ')}\n`);
+    process.exit(2);
+  }
+  const guarantee = values.guarantee as 'at_least_once' | 'exactly_once';
+  if (guarantee !== 'at_least_once' && guarantee !== 'exactly_once') {
+    process.stderr.write('bench: --guarantee must be at_least_once or exactly_once\n');
+    process.exit(2);
+  }
+  const partitions = values.partitions === '4' ? 6 : num('partitions', 3);
+  const kafka = await ensureKafka({ nodes: 1, logger });
+  process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);
+  try {
+    const params = {
+      setups: setups as RebalanceSetup[],
+      partitions,
+      rate: num('rate-per-partition', 1),
+      settleS: num('settle-s', 1),
+      afterS: num('after-s', 0),
+      guarantee,
+      rounds: values.rounds === undefined ? 3 : num('rounds', 1),
+    };
+    process.stderr.write(`bench: rebalance ${JSON.stringify(params)}\n`);
+    const results = await runRebalance({ brokers: kafka.brokers, ...params, logger });
+    for (const [setup, r] of Object.entries(results)) {
+      process.stderr.write(
+        `bench: ${setup} (worst of ${r.rounds.length} joins): kept ${r.kept} partitions, longest stop ${r.keptMaxGapMs} ms (median ${r.keptMedianGapMs}); moved ${r.moved}, longest hand-over ${r.movedMaxHandoverMs} ms; settled in ${r.settledMs} ms (gap before the join ${r.baselineMaxGapMs} ms)\n`,
+      );
+    }
+    const line = { partitions, guarantee, setups: results };
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(
+      join(resultsDir, 'rebalance-latest.json'),
+      `${JSON.stringify({ at: new Date().toISOString(), kafka: kafka.version, params, ...line }, null, 2)}\n`,
+    );
+    process.stdout.write(values.json ? `${JSON.stringify(line)}\n` : `${JSON.stringify(line, null, 2)}\n`);
+  } finally {
+    await kafka.stop();
+  }
+}

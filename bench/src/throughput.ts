@@ -14,6 +14,7 @@ import { KafkajsTransport } from '@dirigo/kafkajs';
 import { PlatformaticTransport } from '@dirigo/platformatic';
 import { Worker } from '@dirigo/runtime';
 import { countApp, passthroughApp } from './apps.ts';
+import { profiled } from './profile.ts';
 import { type RawLoopOptions, runRawLoop } from './raw-loop.ts';
 import { runPlatformaticFetchLoop, runPlatformaticStreamLoop } from './raw-loop-platformatic.ts';
 
@@ -32,6 +33,8 @@ export interface ThroughputOptions {
   readonly scenarios?: readonly string[];
   /** The clients to measure (default both). */
   readonly transports?: readonly TransportName[];
+  /** Write a CPU profile of every in-process loop and SDK scenario here (see profile.ts). */
+  readonly profileDir?: string;
   readonly logger: Logger;
 }
 
@@ -109,13 +112,18 @@ async function raw(
   for (const [loop, run] of loops) {
     const out = `bench-${id}-raw-${name}-${loop}-out`;
     await admin.createTopics([{ name: out, partitions: o.partitions }]);
-    results[loop] = await run({
+    const options = {
       brokers: o.brokers,
       input,
       out,
       group: `bench-${id}-raw-${name}-${loop}`,
       concurrency: o.partitions,
-    });
+    };
+    // The stock kafkajs loop runs in a child process: not profiled.
+    results[loop] =
+      run === runChild
+        ? await run(options)
+        : await profiled(o.profileDir, `${name}-raw-${loop}`, () => run(options));
   }
   const [loop, best] = Object.entries(results).sort((a, b) => b[1].recordsPerSec - a[1].recordsPerSec)[0]!;
   return { ...best, loop, loops: results } satisfies RawResult;
@@ -191,8 +199,10 @@ async function sdk(
     concurrency: o.partitions,
     workerId: `bench-${app.name}`,
   });
-  await worker.start();
-  await waitCommitted(transport, group, input, target);
+  await profiled(o.profileDir, `${transport.name}-${app.name}-${app.options?.guarantee ?? ''}`, async () => {
+    await worker.start();
+    await waitCommitted(transport, group, input, target);
+  });
   const seconds = (performance.now() - timed.start()) / 1000;
   const latency = await probe(o, transport, input, out);
   await worker.stop();

@@ -42,6 +42,11 @@ export interface ChaosOptions {
   readonly logger: Logger;
   /** Keep the run's topics (default: deleted at the end). */
   readonly keepTopics?: boolean;
+  /**
+   * The workers' consumer group protocol (DIRIGO_GROUP_PROTOCOL; default: what the environment says, else
+   * classic). With `consumer` (KIP-848) the session timeout is the broker's: give it as `sessionTimeoutMs`.
+   */
+  readonly groupProtocol?: 'classic' | 'consumer';
 }
 
 const harnesses: Record<ShapeName, (ns: string, partitions: number) => ShapeHarness> = {
@@ -105,6 +110,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       CHAOS_GUARANTEE: o.guarantee,
       CHAOS_SHAPES: o.shapes.join(','),
       CHAOS_PARTITIONS: String(o.partitions),
+      ...(o.groupProtocol === undefined ? {} : { DIRIGO_GROUP_PROTOCOL: o.groupProtocol }),
     },
     onUnexpectedExit: (worker, how) => {
       unexpectedExits.push(`worker ${worker}: ${how} at ${events.elapsed()} ms`);

@@ -38,11 +38,12 @@ const USAGE =
   '       npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in,windowed]\n' +
   '         [--workers 3] [--kills 3] [--pauses 2] [--join-leave 1] [--partitions 6] [--feed-ms 10000]\n' +
   '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics] [--transport kafkajs]\n' +
+  '         [--group-protocol classic|consumer]\n' +
   '       npm run chaos -- leasing [--json] [--seed S] [--seeds N] [--records 100000] [--workers 3]\n' +
   '         [--lessee-kills 2] [--blocked-kills 2] [--kills 0] [--pauses 1] [--partitions 6] [--slots 6]\n' +
   '         [--hot-keys 5] [--cold-keys 500] [--idle-revoke-ms 400] [--burn-us 150] [--feed-ms 100000]\n' +
   '         [--session-timeout-ms 6000] [--hunt-ms 30000] [--timeout-ms 300000] [--keep-topics]\n' +
-  '         [--break skipMerge|dropSyncReply|acceptStale] [--transport kafkajs]\n';
+  '         [--break skipMerge|dropSyncReply|acceptStale] [--transport kafkajs] [--group-protocol classic|consumer]\n';
 
 /** Defaults per mode (the flags without a default in parseArgs). */
 const DEFAULTS = {
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
       'timeout-ms': { type: 'string', default: '300000' },
       'keep-topics': { type: 'boolean' },
       transport: { type: 'string' },
+      'group-protocol': { type: 'string' },
     },
   });
   const mode = positionals[0] ?? 'eos';
@@ -95,6 +97,23 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const transportName = transportOf(values.transport);
+  const groupProtocol = values['group-protocol'];
+  if (groupProtocol !== undefined) {
+    if (groupProtocol !== 'classic' && groupProtocol !== 'consumer') {
+      process.stderr.write(`--group-protocol: '${groupProtocol}' is not one of classic, consumer\n${USAGE}`);
+      process.exit(2);
+    }
+    if (groupProtocol === 'consumer' && transportName !== 'platformatic') {
+      process.stderr.write('--group-protocol consumer (KIP-848) needs --transport platformatic\n');
+      process.exit(2);
+    }
+    // The workers inherit it. A KIP-848 member's session timeout is the broker's (10 s on the local broker, see
+    // @dirigo/local-kafka), not the worker's: freezes are sized from it unless --session-timeout-ms says otherwise.
+    process.env.DIRIGO_GROUP_PROTOCOL = groupProtocol;
+    if (groupProtocol === 'consumer' && !process.argv.includes('--session-timeout-ms')) {
+      values['session-timeout-ms'] = '10000';
+    }
+  }
   const d = DEFAULTS[mode === 'leasing' ? 'leasing' : 'eos'];
   values.records ??= d.records;
   values.kills ??= d.kills;

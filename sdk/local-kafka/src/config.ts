@@ -89,6 +89,12 @@ export function brokerProperties(input: BrokerConfigInput): Map<string, string> 
     // Quick groups and transactions for tests.
     ['group.initial.rebalance.delay.ms', 0],
     ['group.min.session.timeout.ms', 1000],
+    // KIP-848 groups (the `consumer` group protocol): their session timeout and heartbeat interval are the
+    // broker's (defaults 45 s and 5 s, with the same minimums); quicker here so that tests see a frozen member go.
+    ['group.consumer.min.session.timeout.ms', 6000],
+    ['group.consumer.session.timeout.ms', 10_000],
+    ['group.consumer.min.heartbeat.interval.ms', 500],
+    ['group.consumer.heartbeat.interval.ms', 1000],
     ['transaction.abort.timed.out.transaction.cleanup.interval.ms', 1000],
     ['transaction.remove.expired.transaction.cleanup.interval.ms', 60_000],
     // A crashed (SIGKILLed) node can register again only once its old session expired (default 9 s);

@@ -15,6 +15,18 @@
 //    of view), unless the member lost its membership (a new member id) or missed a generation: then everything is
 //    revoked first, because another member may have owned them in between.
 // 5. While the member is not an active group member (the client is re-joining), nothing new is delivered.
+//
+// Two group protocols (the transport's `groupProtocol`):
+// - classic (eager): the client reports every completed join ('consumer:group:join', with the whole assignment);
+//   from the moment a heartbeat says a rebalance started until the join completes, nothing is delivered.
+// - consumer (KIP-848): the broker computes assignments and hands each member its own in heartbeat answers; the
+//   member keeps its other partitions running meanwhile. The client has no assignment event: after every
+//   heartbeat the current assignment is compared with the last one applied, and a change is applied as a join
+//   (partitions kept stay open). The client acknowledges a revocation in its next heartbeat without waiting for
+//   onRevoked, so the new owner may start while this member finishes its in-flight batch: exactly-once holds
+//   by fencing (the new owner's InitProducerId aborts what this member had open); at-least-once may repeat those
+//   records. A heartbeat refused with UNKNOWN_MEMBER_ID or FENCED_MEMBER_EPOCH (the session expired, e.g. a
+//   frozen process) revokes everything before the member joins again.
 import {
   type ConsumerHandlers,
   type ConsumerOptions,
@@ -28,7 +40,8 @@ import {
 } from '@dirigo/core';
 import { ConnectionPool, type Admin as PAdmin, Consumer as PConsumer } from '@platformatic/kafka';
 import { topicMetadata, watermarks } from './admin.ts';
-import { mapError } from './errors.ts';
+import { type CommitClient, commitAsMember } from './commit.ts';
+import { errorTree, hasErrorId, mapError } from './errors.ts';
 import { type FetchedPartition, type FetchTarget, fetchRound } from './fetch.ts';
 import { Pauses, type TopicPartitions } from './pauses.ts';
 import type { BaseClientOptions } from './producer.ts';
@@ -44,6 +57,11 @@ export interface ConsumerContext {
   readonly redeliveryBackoffMs: number;
   /** How long a member may take to re-join during a rebalance. */
   readonly rebalanceTimeoutMs: number;
+  /** `classic` (eager JoinGroup/SyncGroup) or `consumer` (KIP-848, incremental). */
+  readonly groupProtocol: 'classic' | 'consumer';
+  /** The node coordinating a group (cached), and forgetting it after a failed request. */
+  groupCoordinator(groupId: string): Promise<number>;
+  forgetGroupCoordinator(groupId: string): void;
   closed(consumer: PlatformaticConsumer): void;
 }
 
@@ -83,13 +101,23 @@ interface JoinEvent {
   readonly memberId: string;
   readonly generationId: number;
   readonly assignments: readonly { topic: string; partitions: readonly number[] }[] | null;
+  /** KIP-848: whether the member kept its membership since the last assignment applied (no generations). */
+  readonly continuous?: boolean;
 }
+
+/** Commits refused with STALE_MEMBER_EPOCH are tried this often (100 ms, 200 ms, ... apart: about 4.5 s). */
+const STALE_EPOCH_RETRIES = 10;
+
+/** Heartbeat errors after which a KIP-848 member owns nothing any more and must join again. */
+const MEMBERSHIP_LOST = new Set(['UNKNOWN_MEMBER_ID', 'FENCED_MEMBER_EPOCH']);
 
 export class PlatformaticConsumer implements DirigoConsumer {
   readonly #context: ConsumerContext;
   readonly #options: ConsumerOptions;
   readonly #client: PConsumer<Buffer, Buffer, Buffer, Buffer>;
   readonly #pool: ConnectionPool;
+  /** Classic protocol: commits go out with the generation and member id of the assignment last applied. */
+  readonly #commitClient: CommitClient;
   readonly #logger: Logger;
   readonly #concurrency: number;
   readonly #pauses = new Pauses();
@@ -112,6 +140,10 @@ export class PlatformaticConsumer implements DirigoConsumer {
   #rebalancing = false;
   #eventSeq = 0;
   #rebalanceSeq = 0;
+  /** KIP-848: the member id and assignment last seen after a heartbeat (a change is applied as a join). */
+  #seenAssignment = '';
+  /** KIP-848: the membership was lost since the last assignment applied. */
+  #membershipLost = false;
   /** Seeks of partitions not owned yet, applied when they are assigned. */
   #pendingSeeks = new Map<string, number>();
 
@@ -141,14 +173,33 @@ export class PlatformaticConsumer implements DirigoConsumer {
       // The client refuses a rebalance timeout below the session timeout.
       rebalanceTimeout: Math.max(context.rebalanceTimeoutMs, sessionTimeout),
       autocommit: false,
+      ...(context.groupProtocol === 'consumer' ? { groupProtocol: 'consumer' as const } : {}),
     });
     const { bootstrapBrokers: _b, ...connectionOptions } = context.client;
     this.#pool = new ConnectionPool(clientId, connectionOptions);
-    this.#client.on('consumer:group:join', (e: JoinEvent) => this.#onJoin(e));
-    this.#client.on('consumer:group:rebalance', () => {
-      this.#rebalanceSeq = ++this.#eventSeq;
-      this.#rebalancing = true;
-    });
+    this.#commitClient = {
+      client: this.#client,
+      pool: this.#pool,
+      groupId: options.groupId,
+      membership: () =>
+        this.#memberId === null || this.#generation < 0
+          ? undefined
+          : { generationId: this.#generation, memberId: this.#memberId },
+      coordinator: () => context.groupCoordinator(options.groupId),
+      forgetCoordinator: () => context.forgetGroupCoordinator(options.groupId),
+    };
+    if (context.groupProtocol === 'consumer') {
+      this.#client.on('consumer:heartbeat:end', () => this.#onHeartbeat());
+      this.#client.on('consumer:heartbeat:error', (e: { error?: unknown }) =>
+        this.#onHeartbeatError(e.error),
+      );
+    } else {
+      this.#client.on('consumer:group:join', (e: JoinEvent) => this.#onJoin(e));
+      this.#client.on('consumer:group:rebalance', () => {
+        this.#rebalanceSeq = ++this.#eventSeq;
+        this.#rebalancing = true;
+      });
+    }
     this.#client.on('error', (error: unknown) => this.#onClientError(error));
   }
 
@@ -186,7 +237,8 @@ export class PlatformaticConsumer implements DirigoConsumer {
   async #join(): Promise<void> {
     for (let attempt = 0; !this.#closing; attempt++) {
       try {
-        await this.#client.joinGroup({});
+        if (this.#context.groupProtocol === 'consumer') await this.#joinIncremental();
+        else await this.#client.joinGroup({});
         return;
       } catch (error) {
         const mapped = mapError(error, { operation: 'join the group' });
@@ -195,6 +247,21 @@ export class PlatformaticConsumer implements DirigoConsumer {
         await sleep(Math.min(5_000, 250 * 2 ** attempt));
       }
     }
+  }
+
+  /**
+   * KIP-848: the client joins only when a MessagesStream is created (its joinGroup does nothing for this
+   * protocol); the stream is closed at once (its topics stay tracked: this consumer tracks them too), and the
+   * client's heartbeats carry the membership from then on. A member whose id is still known re-joins by itself.
+   */
+  async #joinIncremental(): Promise<void> {
+    const stream = await this.#client.consume({
+      topics: [...this.#topics],
+      autocommit: false,
+      maxFetches: 1,
+    });
+    await stream.close();
+    this.#onHeartbeat();
   }
 
   async commitOffsets(offsets: readonly TopicPartitionOffset[]): Promise<void> {
@@ -207,17 +274,33 @@ export class PlatformaticConsumer implements DirigoConsumer {
         );
       }
     }
-    try {
-      await this.#client.commit({
-        offsets: offsets.map((o) => ({
-          topic: o.topic,
-          partition: o.partition,
-          offset: BigInt(o.offset),
-          leaderEpoch: -1,
-        })),
-      });
-    } catch (error) {
-      throw mapError(error, { operation: 'commit offsets', revocation: true });
+    const request = {
+      offsets: offsets.map((o) => ({
+        topic: o.topic,
+        partition: o.partition,
+        offset: BigInt(o.offset),
+        leaderEpoch: -1,
+      })),
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (this.#context.groupProtocol === 'consumer') await this.#client.commit(request);
+        else await commitAsMember(this.#commitClient, offsets);
+        break;
+      } catch (error) {
+        // KIP-848: a commit carries the member epoch; one sent while the epoch moved on (this member's assignment
+        // changed) is refused as stale. The next heartbeat brings the new epoch: retry while the partitions are
+        // still this member's.
+        const stale = hasErrorId(error, 'STALE_MEMBER_EPOCH');
+        const stillOwned = offsets.every((o) => {
+          const key = keyOf(o.topic, o.partition);
+          return this.#owned.has(key) || this.#revoking.has(key);
+        });
+        if (!stale || !stillOwned || attempt >= STALE_EPOCH_RETRIES || this.#closing) {
+          throw mapError(error, { operation: 'commit offsets', revocation: true });
+        }
+        await sleep(100 * attempt);
+      }
     }
     for (const o of offsets) {
       const st = this.#owned.get(keyOf(o.topic, o.partition));
@@ -283,9 +366,45 @@ export class PlatformaticConsumer implements DirigoConsumer {
     void this.#enqueue(() => this.#applyJoin(e, assignment, seq));
   }
 
+  /** KIP-848: applies the client's assignment when it changed since the last one applied. */
+  #onHeartbeat(): void {
+    if (this.#closing || !this.#running) return;
+    const assignments = this.#client.assignments;
+    const memberId = this.#client.memberId;
+    if (assignments === null || memberId === null || memberId === undefined) return;
+    const seen = `${memberId}|${assignments
+      .map((a) => `${a.topic}:${[...a.partitions].sort((x, y) => x - y).join(',')}`)
+      .sort()
+      .join(';')}`;
+    if (seen === this.#seenAssignment) return;
+    this.#seenAssignment = seen;
+    const continuous = !this.#membershipLost && memberId === this.#memberId;
+    this.#membershipLost = false;
+    this.#onJoin({
+      memberId,
+      generationId: this.#generation + 1,
+      assignments: assignments.map((a) => ({ topic: a.topic, partitions: [...a.partitions] })),
+      continuous,
+    });
+  }
+
+  /** KIP-848: the session expired or the member was fenced: revoke everything, then join again. */
+  #onHeartbeatError(error: unknown): void {
+    if (this.#closing || !this.#running) return;
+    if (!errorTree(error).some((e) => e.apiId !== undefined && MEMBERSHIP_LOST.has(e.apiId))) return;
+    if (this.#membershipLost) return;
+    this.#membershipLost = true;
+    this.#seenAssignment = '';
+    this.#logger.warn({ err: error }, 'the consumer lost its group membership (KIP-848); re-joining');
+    void this.#enqueue(() => this.#revoke([...this.#owned.keys()], 'group membership lost')).then(() =>
+      this.#join(),
+    );
+  }
+
   async #applyJoin(e: JoinEvent, assignment: TopicPartition[], seq: number): Promise<void> {
     if (this.#closing) return;
-    const continuous = e.memberId === this.#memberId && e.generationId === this.#generation + 1;
+    const continuous =
+      e.continuous ?? (e.memberId === this.#memberId && e.generationId === this.#generation + 1);
     this.#memberId = e.memberId;
     this.#generation = e.generationId;
     const next = new Set(assignment.map((tp) => keyOf(tp.topic, tp.partition)));

@@ -1,5 +1,6 @@
 // Public exports of @dirigo/platformatic.
 export {
+  type GroupProtocol,
   PlatformaticTransport,
   type PlatformaticTransportOptions,
 } from './platformatic-transport.ts';

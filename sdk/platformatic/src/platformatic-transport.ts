@@ -1,5 +1,6 @@
 // The Transport implementation on @platformatic/kafka.
 import {
+  ConfigError,
   type ConsumerOptions,
   type Admin as DirigoAdmin,
   type Consumer as DirigoConsumer,
@@ -48,7 +49,18 @@ export interface PlatformaticTransportOptions {
   readonly redeliveryBackoffMs?: number;
   /** How long the group waits for members to re-join during a rebalance. Default 60000. */
   readonly rebalanceTimeoutMs?: number;
+  /**
+   * The consumer group protocol. `classic` (default): JoinGroup/SyncGroup, every member stops while any member
+   * joins or leaves (eager). `consumer`: the broker-driven protocol of KIP-848 (Kafka 4.0+): a rebalance moves
+   * only the partitions that change owner, and every other partition keeps being processed. Its session timeout
+   * and heartbeat interval are the broker's (`group.consumer.session.timeout.ms`, default 45 s;
+   * `group.consumer.heartbeat.interval.ms`, default 5 s), not the consumer's `sessionTimeoutMs`.
+   */
+  readonly groupProtocol?: GroupProtocol;
 }
+
+/** The consumer group protocols a transport can speak: `classic` (eager) or KIP-848's `consumer`. */
+export type GroupProtocol = 'classic' | 'consumer';
 
 interface Closeable {
   disconnect?(): Promise<void>;
@@ -72,6 +84,7 @@ export class PlatformaticTransport implements Transport {
   readonly #readToEndOptions: ReadToEndOptions;
   readonly #redeliveryBackoffMs: number;
   readonly #rebalanceTimeoutMs: number;
+  readonly #groupProtocol: GroupProtocol;
   readonly #knownTopics = new Map<string, number>();
   readonly #coordinators = new Map<string, Promise<number>>();
   readonly #open = new Set<Closeable>();
@@ -86,6 +99,13 @@ export class PlatformaticTransport implements Transport {
     this.#readToEndOptions = options.readToEnd ?? {};
     this.#redeliveryBackoffMs = options.redeliveryBackoffMs ?? 250;
     this.#rebalanceTimeoutMs = options.rebalanceTimeoutMs ?? 60_000;
+    this.#groupProtocol = options.groupProtocol ?? 'classic';
+    if (this.#groupProtocol !== 'classic' && this.#groupProtocol !== 'consumer') {
+      throw new ConfigError(
+        'groupProtocol',
+        `unknown group protocol '${String(this.#groupProtocol)}': use 'classic' or 'consumer'`,
+      );
+    }
     this.#client = {
       bootstrapBrokers: brokers,
       connectTimeout: options.connectionTimeout ?? 3_000,
@@ -143,6 +163,9 @@ export class PlatformaticTransport implements Transport {
         sharedAdmin: () => this.#getSharedAdmin(),
         redeliveryBackoffMs: this.#redeliveryBackoffMs,
         rebalanceTimeoutMs: this.#rebalanceTimeoutMs,
+        groupProtocol: this.#groupProtocol,
+        groupCoordinator: (groupId) => this.#groupCoordinator(groupId),
+        forgetGroupCoordinator: (groupId) => this.#coordinators.delete(groupId),
         closed: (c) => this.#open.delete(c),
       },
       options,

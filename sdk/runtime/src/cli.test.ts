@@ -90,6 +90,17 @@ describe('dirigo worker: usage errors exit 2 before connecting', () => {
       { KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' },
       'transport: security protocol SASL_PLAINTEXT is supported by the kafkajs transport only',
     ],
+    [
+      ['--group-protocol', 'cooperative'],
+      {},
+      '--group-protocol: "cooperative" is not a group protocol; use one of classic, consumer',
+    ],
+    [
+      ['--group-protocol', 'consumer'],
+      { DIRIGO_TRANSPORT: 'kafkajs' },
+      "groupProtocol: the 'consumer' group protocol (KIP-848) needs the platformatic transport",
+    ],
+    [[], { DIRIGO_GROUP_PROTOCOL: 'eager' }, 'DIRIGO_GROUP_PROTOCOL: "eager" is not a group protocol'],
   ] as [string[], Record<string, string | undefined>, string][])('%j %j', (flags, env, message) => {
     const withBrokers = flags.includes('--brokers') || 'KAFKA_BROKERS' in env ? [] : ['--brokers', NOWHERE];
     const r = run(['worker', appModule, ...withBrokers, ...flags], env);

@@ -14,6 +14,7 @@ import {
   checkTopicName,
   MAX_INT32,
   parseBrokers,
+  parseGroupProtocol,
   parseInteger,
   parseJsonObject,
   parseLogLevel,
@@ -30,6 +31,7 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
                      [--metrics-port PORT] [--metrics-host 127.0.0.1] [--ready-file PATH]
                      [--stop-timeout-ms 30000] [--assignment-timeout-ms 120000]
                      [--policy edf] [--policy-options JSON] [--transport kafkajs]
+                     [--group-protocol classic]
   Runs a worker hosting the apps the modules export (default export: defineApp({...}) or an array of apps).
   Brokers default to $KAFKA_BROKERS, the log level to $DIRIGO_LOG_LEVEL (fatal, error, warn, info, debug,
   trace, silent). Stops gracefully on SIGTERM/SIGINT (send signals to this node process, not to an npm/npx
@@ -42,6 +44,9 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
                   stopped for good) fails on this worker (0: never)
   --transport     the Kafka client: kafkajs (default) or platformatic (@platformatic/kafka); default
                   $DIRIGO_TRANSPORT
+  --group-protocol  classic (default; eager: every member stops while one joins or leaves) or consumer
+                  (KIP-848, Kafka 4.0+, platformatic only: only the partitions that move stop); default
+                  $DIRIGO_GROUP_PROTOCOL
   --policy        the scheduling policy: fifo, priority, edf (default), laxity, weighted-fair, dirigo, or one an
                   app module registered (registerPolicy); --policy-options its options as JSON
 ${SECURITY_USAGE}`;
@@ -64,6 +69,7 @@ const parse = (argv: string[]) =>
       policy: { type: 'string' },
       'policy-options': { type: 'string' },
       transport: { type: 'string' },
+      'group-protocol': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...SECURITY_FLAGS,
     },
@@ -203,6 +209,10 @@ function optionsOf(values: Values): Omit<WorkerProcessOptions, 'apps' | 'logger'
   }
   const readyFile = v['ready-file'] === undefined ? undefined : checkReadyFile(v['ready-file']);
   const transport = v.transport === undefined ? undefined : parseTransportName(v.transport, '--transport');
+  const groupProtocol =
+    v['group-protocol'] === undefined
+      ? undefined
+      : parseGroupProtocol(v['group-protocol'], '--group-protocol');
   return {
     brokers,
     ...(workerId === undefined ? {} : { workerId }),
@@ -214,6 +224,7 @@ function optionsOf(values: Values): Omit<WorkerProcessOptions, 'apps' | 'logger'
     ...(stopTimeoutMs === undefined ? {} : { stopTimeoutMs }),
     ...(assignmentTimeoutMs === undefined ? {} : { assignmentTimeoutMs }),
     ...(transport === undefined ? {} : { transport }),
+    ...(groupProtocol === undefined ? {} : { groupProtocol }),
   };
 }
 

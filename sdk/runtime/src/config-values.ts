@@ -63,6 +63,19 @@ export function parseTransportName(raw: string, source: string): TransportName {
   throw new ConfigError(source, `${show(raw)} is not a transport; use one of ${TRANSPORTS.join(', ')}`);
 }
 
+/** The consumer group protocols: `classic` (eager) and KIP-848's `consumer` (incremental, platformatic only). */
+export const GROUP_PROTOCOLS = ['classic', 'consumer'] as const;
+export type GroupProtocolName = (typeof GROUP_PROTOCOLS)[number];
+
+/** A consumer group protocol name. */
+export function parseGroupProtocol(raw: string, source: string): GroupProtocolName {
+  if ((GROUP_PROTOCOLS as readonly string[]).includes(raw)) return raw as GroupProtocolName;
+  throw new ConfigError(
+    source,
+    `${show(raw)} is not a group protocol; use one of ${GROUP_PROTOCOLS.join(', ')}`,
+  );
+}
+
 /** One of pino's log levels. */
 export function parseLogLevel(raw: string, source: string): string {
   if ((LOG_LEVELS as readonly string[]).includes(raw)) return raw;

@@ -13,6 +13,8 @@ import {
   DEFAULT_TRANSPORT,
   MAX_INT32,
   parseBrokers,
+  type GroupProtocolName,
+  parseGroupProtocol,
   parseTransportName,
   type TransportName,
 } from './config-values.ts';
@@ -56,6 +58,12 @@ export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 
    * 'platformatic' (@platformatic/kafka, loaded only when chosen). Default: env DIRIGO_TRANSPORT, else 'kafkajs'.
    */
   readonly transport?: Transport | TransportName;
+  /**
+   * The consumer group protocol of a transport built here: 'classic' (eager: every member stops while one joins
+   * or leaves) or 'consumer' (KIP-848, Kafka 4.0+: only the partitions that move stop; the platformatic transport
+   * only). Default: env DIRIGO_GROUP_PROTOCOL, else 'classic'.
+   */
+  readonly groupProtocol?: GroupProtocolName;
   readonly logger?: Logger;
   /**
    * A readiness file for supervisors without HTTP probes: it exists (holding the worker's health as JSON) while
@@ -218,6 +226,19 @@ function transportFor(options: WorkerProcessOptions, logger: Logger): Transport 
   }
   const brokers = parseBrokers(list, options.brokers === undefined ? 'KAFKA_BROKERS' : 'brokers');
   const clientId = 'dirigo-worker';
+  const envProtocol = process.env.DIRIGO_GROUP_PROTOCOL;
+  const groupProtocol =
+    options.groupProtocol !== undefined
+      ? parseGroupProtocol(options.groupProtocol, 'groupProtocol')
+      : envProtocol === undefined || envProtocol === ''
+        ? 'classic'
+        : parseGroupProtocol(envProtocol, 'DIRIGO_GROUP_PROTOCOL');
+  if (groupProtocol === 'consumer' && name !== 'platformatic') {
+    throw new ConfigError(
+      'groupProtocol',
+      "the 'consumer' group protocol (KIP-848) needs the platformatic transport: add --transport platformatic (or DIRIGO_TRANSPORT=platformatic), or use the 'classic' protocol",
+    );
+  }
   if (name === 'kafkajs')
     return new KafkajsTransport({
       brokers,
@@ -236,7 +257,7 @@ function transportFor(options: WorkerProcessOptions, logger: Logger): Transport 
   const { PlatformaticTransport } = createRequire(import.meta.url)(
     '@dirigo/platformatic',
   ) as typeof import('@dirigo/platformatic');
-  return new PlatformaticTransport({ brokers, logger, clientId });
+  return new PlatformaticTransport({ brokers, logger, clientId, groupProtocol });
 }
 
 /** Stops the process's worker for `reason`, then exits with `exitCode` (0 unless given; 1 if the stop fails). */

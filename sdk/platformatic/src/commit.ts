@@ -1,0 +1,109 @@
+// Offset commits of a classic-protocol group member, sent by the transport itself (OffsetCommit with the member's
+// current generation and id, on the consumer's own connection pool). The client's `Consumer.commit` is not used
+// for them: when the broker answers REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION or UNKNOWN_MEMBER_ID it re-joins the
+// group by itself and commits again in the new generation, which (1) commits positions of partitions the member
+// may have just lost, and (2) emits a rebalance event from the commit's error path that can arrive after the
+// join it started has completed, leaving the consumer waiting for a join that never comes (seen as 3-30 s stalls
+// of an at-least-once app when a worker joined: `npm run bench -- rebalance`). Here a refused commit is an error
+// for the caller (the runtime re-delivers from the last committed position); the heartbeat does the re-joining.
+import { DirigoError, type TopicPartitionOffset } from '@dirigo/core';
+import { type Base, type ConnectionPool, offsetCommitV8, offsetCommitV9 } from '@platformatic/kafka';
+
+type CommitApi = typeof offsetCommitV9.api;
+const OFFSET_COMMIT_KEY = 8;
+/** OffsetCommit versions with the same request layout, newest first (v8: Kafka 2.8+, flexible). */
+const COMMIT_APIS: readonly [number, CommitApi][] = [
+  [9, offsetCommitV9.api],
+  [8, offsetCommitV8.api as unknown as CommitApi],
+];
+
+/** What a commit needs from the consumer. */
+export interface CommitClient {
+  readonly client: Pick<Base, 'metadata' | 'listApis'>;
+  readonly pool: ConnectionPool;
+  readonly groupId: string;
+  /** The member's current generation and id (from the client), or undefined when it is not a member now. */
+  membership(): { generationId: number; memberId: string } | undefined;
+  coordinator(): Promise<number>;
+  forgetCoordinator(): void;
+}
+
+const apis = new WeakMap<object, Promise<CommitApi>>();
+
+function commitApiOf(client: CommitClient['client']): Promise<CommitApi> {
+  let found = apis.get(client);
+  if (found === undefined) {
+    found = client.listApis().then((list) => {
+      const commit = list.find((a) => a.apiKey === OFFSET_COMMIT_KEY);
+      const chosen = COMMIT_APIS.find(
+        ([v]) => commit !== undefined && v >= commit.minVersion && v <= commit.maxVersion,
+      );
+      if (chosen === undefined) {
+        throw new DirigoError('the brokers do not speak OffsetCommit v8 or newer (Kafka 2.8+ is needed)');
+      }
+      return chosen[1];
+    });
+    apis.set(client, found);
+    found.catch(() => apis.delete(client));
+  }
+  return found;
+}
+
+/**
+ * Commits `offsets` (each the next offset to read) for the member's current generation. Rejects with the broker's
+ * error when it refuses (a rebalance under way, a generation moved on, an unknown member): nothing is retried.
+ */
+export async function commitAsMember(
+  c: CommitClient,
+  offsets: readonly TopicPartitionOffset[],
+): Promise<void> {
+  const member = c.membership();
+  if (member === undefined) {
+    throw new DirigoError(
+      'commit offsets: the consumer is not a member of its group right now (re-joining)',
+      {
+        retriable: true,
+      },
+    );
+  }
+  const topics = new Map<
+    string,
+    {
+      name: string;
+      partitions: {
+        partitionIndex: number;
+        committedOffset: bigint;
+        committedLeaderEpoch: number;
+        committedMetadata: null;
+      }[];
+    }
+  >();
+  for (const o of offsets) {
+    let t = topics.get(o.topic);
+    if (t === undefined) {
+      t = { name: o.topic, partitions: [] };
+      topics.set(o.topic, t);
+    }
+    t.partitions.push({
+      partitionIndex: o.partition,
+      committedOffset: BigInt(o.offset),
+      committedLeaderEpoch: -1,
+      committedMetadata: null,
+    });
+  }
+  try {
+    const [api, coordinator, metadata] = await Promise.all([
+      commitApiOf(c.client),
+      c.coordinator(),
+      c.client.metadata({ topics: [] }),
+    ]);
+    const broker = metadata.brokers.get(coordinator);
+    if (broker === undefined)
+      throw new DirigoError(`commit offsets: coordinator ${coordinator} is not known`);
+    const connection = await c.pool.get(broker);
+    await api.async(connection, c.groupId, member.generationId, member.memberId, null, [...topics.values()]);
+  } catch (error) {
+    c.forgetCoordinator();
+    throw error;
+  }
+}
