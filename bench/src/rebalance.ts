@@ -15,6 +15,7 @@ import { KafkajsTransport } from '@dirigo/kafkajs';
 import { type GroupProtocol, PlatformaticTransport } from '@dirigo/platformatic';
 import { Worker } from '@dirigo/runtime';
 import { countApp } from './apps.ts';
+import { tapBatches } from './batch-tap.ts';
 
 export const REBALANCE_SETUPS = ['kafkajs-classic', 'platformatic-classic', 'platformatic-consumer'] as const;
 export type RebalanceSetup = (typeof REBALANCE_SETUPS)[number];
@@ -52,30 +53,12 @@ type Deliveries = Map<number, number[]>;
 
 /** A transport whose consumer of `group` notes the time of every batch it hands to the runtime. */
 function recording(transport: Transport, group: string, into: Deliveries): Transport {
-  return {
-    name: transport.name,
-    admin: () => transport.admin(),
-    producer: (options) => transport.producer(options),
-    readToEnd: (partitions, onRecords) => transport.readToEnd(partitions, onRecords),
-    close: () => transport.close(),
-    consumer: (options) => {
-      const consumer = transport.consumer(options);
-      if (options.groupId !== group) return consumer;
-      const run = consumer.run.bind(consumer);
-      consumer.run = (handlers) =>
-        run({
-          ...handlers,
-          eachBatch: (batch) => {
-            const now = performance.now();
-            const times = into.get(batch.partition);
-            if (times === undefined) into.set(batch.partition, [now]);
-            else times.push(now);
-            return handlers.eachBatch(batch);
-          },
-        });
-      return consumer;
-    },
-  };
+  return tapBatches(transport, group, (batch) => {
+    const now = performance.now();
+    const times = into.get(batch.partition);
+    if (times === undefined) into.set(batch.partition, [now]);
+    else times.push(now);
+  });
 }
 
 function newTransport(setup: RebalanceSetup, brokers: string, clientId: string, logger: Logger): Transport {

@@ -14,6 +14,7 @@ import { KafkajsTransport } from '@dirigo/kafkajs';
 import { PlatformaticTransport } from '@dirigo/platformatic';
 import { Worker } from '@dirigo/runtime';
 import { countApp, passthroughApp } from './apps.ts';
+import { tapBatches } from './batch-tap.ts';
 import { profiled } from './profile.ts';
 import { type RawLoopOptions, runRawLoop } from './raw-loop.ts';
 import { runPlatformaticFetchLoop, runPlatformaticStreamLoop } from './raw-loop-platformatic.ts';
@@ -155,28 +156,10 @@ const count = (target: Map<number, number>) => [...target.values()].reduce((a, b
  */
 function firstBatchClock(transport: Transport, group: string): { transport: Transport; start(): number } {
   let first = 0;
-  const wrapped: Transport = {
-    name: transport.name,
-    admin: () => transport.admin(),
-    producer: (options) => transport.producer(options),
-    readToEnd: (partitions, onRecords) => transport.readToEnd(partitions, onRecords),
-    close: () => transport.close(),
-    consumer: (options) => {
-      const consumer = transport.consumer(options);
-      if (options.groupId !== group) return consumer;
-      const run = consumer.run.bind(consumer);
-      consumer.run = (handlers) =>
-        run({
-          ...handlers,
-          eachBatch: (batch) => {
-            if (first === 0) first = performance.now();
-            return handlers.eachBatch(batch);
-          },
-        });
-      return consumer;
-    },
-  };
-  return { transport: wrapped, start: () => first };
+  const tapped = tapBatches(transport, group, () => {
+    if (first === 0) first = performance.now();
+  });
+  return { transport: tapped, start: () => first };
 }
 
 /** Runs one SDK app over the whole input, then probes latency with paced records. */

@@ -8,6 +8,7 @@
 // for the caller (the runtime re-delivers from the last committed position); the heartbeat does the re-joining.
 import { DirigoError, type TopicPartitionOffset } from '@dirigo/core';
 import { type Base, type ConnectionPool, offsetCommitV8, offsetCommitV9 } from '@platformatic/kafka';
+import { newestApi } from './apis.ts';
 
 type CommitApi = typeof offsetCommitV9.api;
 const OFFSET_COMMIT_KEY = 8;
@@ -28,26 +29,13 @@ export interface CommitClient {
   forgetCoordinator(): void;
 }
 
-const apis = new WeakMap<object, Promise<CommitApi>>();
-
-function commitApiOf(client: CommitClient['client']): Promise<CommitApi> {
-  let found = apis.get(client);
-  if (found === undefined) {
-    found = client.listApis().then((list) => {
-      const commit = list.find((a) => a.apiKey === OFFSET_COMMIT_KEY);
-      const chosen = COMMIT_APIS.find(
-        ([v]) => commit !== undefined && v >= commit.minVersion && v <= commit.maxVersion,
-      );
-      if (chosen === undefined) {
-        throw new DirigoError('the brokers do not speak OffsetCommit v8 or newer (Kafka 2.8+ is needed)');
-      }
-      return chosen[1];
-    });
-    apis.set(client, found);
-    found.catch(() => apis.delete(client));
-  }
-  return found;
-}
+const commitApiOf = (client: CommitClient['client']): Promise<CommitApi> =>
+  newestApi(
+    client,
+    OFFSET_COMMIT_KEY,
+    COMMIT_APIS,
+    'the brokers do not speak OffsetCommit v8 or newer (Kafka 2.8+ is needed)',
+  );
 
 /**
  * Commits `offsets` (each the next offset to read) for the member's current generation. Rejects with the broker's

@@ -4,7 +4,7 @@
 // through `Consumer.fetch`: that one filters read_committed answers itself, and its filter hides committed records
 // (see records.ts). Every answer is decoded with our own filter. A request that fails with per-partition errors
 // still answers the partitions that had none. No fetch sessions: every request lists its partitions.
-import { DirigoError, type IncomingRecord } from '@dirigo/core';
+import type { IncomingRecord } from '@dirigo/core';
 import {
   type Base,
   type ConnectionPool,
@@ -15,6 +15,7 @@ import {
   fetchV16,
   fetchV17,
 } from '@platformatic/kafka';
+import { newestApi } from './apis.ts';
 import { errorTree } from './errors.ts';
 import { decodeBatches } from './records.ts';
 
@@ -35,27 +36,14 @@ const FETCH_KEY = 1;
 /** A client that knows the cluster (metadata, API versions). */
 export type MetadataClient = Pick<Base, 'metadata' | 'clearMetadata' | 'listApis'>;
 
-const apis = new WeakMap<MetadataClient, Promise<FetchApi>>();
-
 /** The newest Fetch version both the brokers and the client speak. */
-function fetchApiOf(client: MetadataClient): Promise<FetchApi> {
-  let found = apis.get(client);
-  if (found === undefined) {
-    found = client.listApis().then((list) => {
-      const fetch = list.find((a) => a.apiKey === FETCH_KEY);
-      const chosen = FETCH_APIS.find(
-        ([v]) => fetch !== undefined && v >= fetch.minVersion && v <= fetch.maxVersion,
-      );
-      if (chosen === undefined) {
-        throw new DirigoError('the brokers do not speak Fetch v13 or newer (Kafka 3.1+ is needed)');
-      }
-      return chosen[1];
-    });
-    apis.set(client, found);
-    found.catch(() => apis.delete(client));
-  }
-  return found;
-}
+const fetchApiOf = (client: MetadataClient): Promise<FetchApi> =>
+  newestApi(
+    client,
+    FETCH_KEY,
+    FETCH_APIS,
+    'the brokers do not speak Fetch v13 or newer (Kafka 3.1+ is needed)',
+  );
 
 /** Kafka error codes a fetch answers per partition. */
 const OFFSET_OUT_OF_RANGE = 1;
