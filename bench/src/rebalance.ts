@@ -6,7 +6,9 @@
 // - `movedMaxHandoverMs`: for partitions that changed owner, the longest time from their last delivery at the old
 //   owner to their first at the new one;
 // - `settledMs`: from the join until every partition delivers again and the newcomer owns some;
-// - `baselineMaxGapMs`: the longest gap of any partition in the seconds before the join (the noise floor).
+// - `baselineMaxGapMs`: the longest gap of any partition in the seconds before the join (the noise floor);
+// - `leave`: then the first worker stops gracefully (leaves the group), and the same figures are measured for
+//   that change (kept partitions of the two that stay, hand-over of the leaver's).
 // Each setup is measured over several joins (`rounds`); the summary keeps the worst of each figure (the kept
 // partitions' fewest), the median longest stop, and every round.
 // Setups: kafkajs (classic, eager), platformatic classic, platformatic with KIP-848's `consumer` protocol.
@@ -31,19 +33,27 @@ export interface RebalanceOptions {
   /** Seconds measured after every partition delivers again. */
   readonly afterS: number;
   readonly guarantee: 'at_least_once' | 'exactly_once';
+  /** Each message's handler first waits this long (0: none): slow steps, as with remote calls. */
+  readonly handlerMs?: number;
   /** Joins measured per setup, each on fresh topics and workers. */
   readonly rounds: number;
   readonly logger: Logger;
 }
 
-export interface RebalanceResult {
-  /** Partitions that stayed with their owner across the join, and those that moved to another worker. */
+/** What one membership change did to the partitions (a join, or a leave). */
+export interface ChangeResult {
+  /** Partitions that stayed with their owner across the change, and those that moved to another worker. */
   kept: number;
   moved: number;
   keptMaxGapMs: number;
   movedMaxHandoverMs: number;
   settledMs: number;
+}
+
+export interface RebalanceResult extends ChangeResult {
   baselineMaxGapMs: number;
+  /** The first worker then stops gracefully (leaves the group): the same figures for that change. */
+  leave: ChangeResult;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -90,6 +100,60 @@ function maxGap(workers: readonly Deliveries[], partition: number, from: number,
   return gap;
 }
 
+/** "Every partition delivers": each delivered within this window (longer with slow handlers). */
+const settleWindowMs = (o: RebalanceOptions) => Math.max(500, 3 * (o.handlerMs ?? 0));
+
+/**
+ * Makes one membership change (`act`), waits until the group settled (`ready`, and every partition delivered in
+ * the last `settleWindowMs`), lets it run `afterS` more, and measures the change.
+ */
+async function change(
+  o: RebalanceOptions,
+  deliveries: readonly Deliveries[],
+  act: () => Promise<void>,
+  setup: string,
+  what: string,
+  ready: () => boolean,
+): Promise<ChangeResult> {
+  const at = performance.now();
+  const before = Array.from({ length: o.partitions }, (_, p) => lastBefore(deliveries, p, at));
+  await act();
+  let settledAt = 0;
+  for (;;) {
+    const now = performance.now();
+    if (now - at > 120_000)
+      throw new Error(`${setup}: the group did not settle within 120 s after the ${what}`);
+    const window = settleWindowMs(o);
+    const all = Array.from({ length: o.partitions }, (_, p) => p).every((p) =>
+      deliveries.some((d) => (d.get(p) ?? []).some((t) => t > now - window)),
+    );
+    if (ready() && all) {
+      settledAt = now;
+      break;
+    }
+    await sleep(50);
+  }
+  await sleep(o.afterS * 1000);
+  const end = performance.now();
+  const r: ChangeResult = { kept: 0, moved: 0, keptMaxGapMs: 0, movedMaxHandoverMs: 0, settledMs: 0 };
+  for (let p = 0; p < o.partitions; p++) {
+    const owner = lastBefore(deliveries, p, end)?.worker;
+    const prior = before[p];
+    if (prior !== undefined && owner === prior.worker) {
+      r.kept++;
+      r.keptMaxGapMs = Math.max(r.keptMaxGapMs, maxGap(deliveries, p, at - 1000, end));
+    } else {
+      r.moved++;
+      const first = (deliveries[owner ?? 0]?.get(p) ?? []).find((t) => t > at) ?? end;
+      r.movedMaxHandoverMs = Math.max(r.movedMaxHandoverMs, first - (prior?.time ?? at));
+    }
+  }
+  r.keptMaxGapMs = Math.round(r.keptMaxGapMs);
+  r.movedMaxHandoverMs = Math.round(r.movedMaxHandoverMs);
+  r.settledMs = Math.round(settledAt - at);
+  return r;
+}
+
 async function runSetup(o: RebalanceOptions, setup: RebalanceSetup, id: string): Promise<RebalanceResult> {
   const ns = `bench-${id}-rebalance-${setup}`;
   const input = `${ns}-in`;
@@ -101,7 +165,7 @@ async function runSetup(o: RebalanceOptions, setup: RebalanceSetup, id: string):
     { name: input, partitions: o.partitions },
     { name: out, partitions: o.partitions },
   ]);
-  const app: AppDefinition = countApp(ns, input, out, o.guarantee);
+  const app: AppDefinition = countApp(ns, input, out, o.guarantee, o.handlerMs ?? 0);
   // Feed every partition at the same steady rate, in ticks of 20 ms.
   const producer = admin.producer({ clientId: 'bench-rebalance-feed' });
   await producer.connect();
@@ -151,54 +215,34 @@ async function runSetup(o: RebalanceOptions, setup: RebalanceSetup, id: string):
     const twoSettled = () =>
       (deliveries[0]?.size ?? 0) > 0 &&
       (deliveries[1]?.size ?? 0) > 0 &&
-      allDelivering(performance.now() - 500);
+      allDelivering(performance.now() - settleWindowMs(o));
     for (let waited = 0; !twoSettled(); waited += 100) {
       if (waited > 60_000) throw new Error(`${setup}: the two first workers never delivered every partition`);
       await sleep(100);
     }
     await sleep(o.settleS * 1000);
     const joinAt = performance.now();
-    const before = Array.from({ length: o.partitions }, (_, p) => lastBefore(deliveries, p, joinAt));
-    await start(2);
-    // Settled: the newcomer delivers something and every partition delivered in the last 500 ms.
-    let settledAt = 0;
-    for (;;) {
-      const now = performance.now();
-      if (now - joinAt > 120_000) throw new Error(`${setup}: the group did not settle within 120 s`);
-      if ((deliveries[2]?.size ?? 0) > 0 && allDelivering(now - 500)) {
-        settledAt = now;
-        break;
-      }
-      await sleep(50);
-    }
-    await sleep(o.afterS * 1000);
-    const end = performance.now();
-    let kept = 0;
-    let moved = 0;
-    let keptMaxGapMs = 0;
-    let movedMaxHandoverMs = 0;
     let baselineMaxGapMs = 0;
     for (let p = 0; p < o.partitions; p++) {
       baselineMaxGapMs = Math.max(baselineMaxGapMs, maxGap(deliveries, p, joinAt - o.settleS * 1000, joinAt));
-      const owner = lastBefore(deliveries, p, end)?.worker;
-      const prior = before[p];
-      if (prior !== undefined && owner === prior.worker) {
-        kept++;
-        keptMaxGapMs = Math.max(keptMaxGapMs, maxGap(deliveries, p, joinAt - 1000, end));
-      } else {
-        moved++;
-        const first = (deliveries[owner ?? 0]?.get(p) ?? []).find((t) => t > joinAt) ?? end;
-        movedMaxHandoverMs = Math.max(movedMaxHandoverMs, first - (prior?.time ?? joinAt));
-      }
     }
-    return {
-      kept,
-      moved,
-      keptMaxGapMs: Math.round(keptMaxGapMs),
-      movedMaxHandoverMs: Math.round(movedMaxHandoverMs),
-      settledMs: Math.round(settledAt - joinAt),
-      baselineMaxGapMs: Math.round(baselineMaxGapMs),
-    };
+    const join = await change(
+      o,
+      deliveries,
+      () => start(2),
+      setup,
+      'join',
+      () => (deliveries[2]?.size ?? 0) > 0,
+    );
+    const leave = await change(
+      o,
+      deliveries,
+      () => workers[0]!.worker.stop(),
+      setup,
+      'leave',
+      () => true,
+    );
+    return { ...join, baselineMaxGapMs: Math.round(baselineMaxGapMs), leave };
   } finally {
     feeding = false;
     await feed.catch(() => {});
@@ -231,16 +275,19 @@ export async function runRebalance(o: RebalanceOptions): Promise<Record<string, 
   }
   const results: Record<string, RebalanceSummary> = {};
   for (const [setup, rs] of rounds) {
-    const worst = (k: keyof RebalanceResult) => Math.max(...rs.map((r) => r[k]));
+    const worst = (of: (r: RebalanceResult) => ChangeResult): ChangeResult => ({
+      kept: Math.min(...rs.map((r) => of(r).kept)),
+      moved: Math.max(...rs.map((r) => of(r).moved)),
+      keptMaxGapMs: Math.max(...rs.map((r) => of(r).keptMaxGapMs)),
+      movedMaxHandoverMs: Math.max(...rs.map((r) => of(r).movedMaxHandoverMs)),
+      settledMs: Math.max(...rs.map((r) => of(r).settledMs)),
+    });
     const gaps = rs.map((r) => r.keptMaxGapMs).sort((a, b) => a - b);
     results[setup] = {
-      kept: Math.min(...rs.map((r) => r.kept)),
-      moved: worst('moved'),
-      keptMaxGapMs: worst('keptMaxGapMs'),
+      ...worst((r) => r),
       keptMedianGapMs: gaps[Math.floor(gaps.length / 2)]!,
-      movedMaxHandoverMs: worst('movedMaxHandoverMs'),
-      settledMs: worst('settledMs'),
-      baselineMaxGapMs: worst('baselineMaxGapMs'),
+      baselineMaxGapMs: Math.max(...rs.map((r) => r.baselineMaxGapMs)),
+      leave: worst((r) => r.leave),
       rounds: rs,
     };
   }

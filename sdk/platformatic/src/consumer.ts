@@ -10,7 +10,9 @@
 // 2. A partition leaving the assignment is revoked: no batch of it is delivered once that starts, and commits for
 //    it are allowed until onRevoked returns.
 // 3. Transitions (onRevoked, onAssigned) never overlap, run in the order of the joins, start once every
-//    in-flight eachBatch has returned, and no batch is delivered while one runs.
+//    in-flight eachBatch has returned, and no batch is delivered while one runs. With the KIP-848 protocol an
+//    assignment change waits only for the batches of the partitions it revokes, and the other partitions keep
+//    being delivered while it runs (a membership lost still stops everything).
 // 4. Partitions kept across a rebalance are not revoked (the client's assignments are incremental from our point
 //    of view), unless the member lost its membership (a new member id) or missed a generation: then everything is
 //    revoked first, because another member may have owned them in between.
@@ -274,18 +276,20 @@ export class PlatformaticConsumer implements DirigoConsumer {
         );
       }
     }
-    const request = {
-      offsets: offsets.map((o) => ({
-        topic: o.topic,
-        partition: o.partition,
-        offset: BigInt(o.offset),
-        leaderEpoch: -1,
-      })),
-    };
     for (let attempt = 1; ; attempt++) {
       try {
-        if (this.#context.groupProtocol === 'consumer') await this.#client.commit(request);
-        else await commitAsMember(this.#commitClient, offsets);
+        if (this.#context.groupProtocol === 'consumer') {
+          await this.#client.commit({
+            offsets: offsets.map((o) => ({
+              topic: o.topic,
+              partition: o.partition,
+              offset: BigInt(o.offset),
+              leaderEpoch: -1,
+            })),
+          });
+        } else {
+          await commitAsMember(this.#commitClient, offsets);
+        }
         break;
       } catch (error) {
         // KIP-848: a commit carries the member epoch; one sent while the epoch moved on (this member's assignment
@@ -363,7 +367,10 @@ export class PlatformaticConsumer implements DirigoConsumer {
       for (const partition of partitions) assignment.push({ topic, partition });
     }
     assignment.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
-    void this.#enqueue(() => this.#applyJoin(e, assignment, seq));
+    // KIP-848: a change of this member's assignment does not stop its other partitions (unless it lost its
+    // membership: then everything is revoked, and waited for, anyway).
+    const wholeMember = this.#context.groupProtocol !== 'consumer' || e.continuous === false;
+    void this.#enqueue(() => this.#applyJoin(e, assignment, seq), wholeMember);
   }
 
   /** KIP-848: applies the client's assignment when it changed since the last one applied. */
@@ -525,18 +532,20 @@ export class PlatformaticConsumer implements DirigoConsumer {
   }
 
   /**
-   * Runs `step` after every earlier transition, once no batch is being delivered (none starts until it ends).
-   * The chain never rejects.
+   * Runs `step` after every earlier transition. A `wholeMember` transition starts once no batch is being
+   * delivered, and none starts until it ends; otherwise (KIP-848 assignment changes) the other partitions keep
+   * being delivered meanwhile: `#revoke` waits for the in-flight batches of the partitions it revokes, and a
+   * partition added has no position (is not fetched) until onAssigned returned. The chain never rejects.
    */
-  #enqueue(step: () => Promise<void>): Promise<void> {
+  #enqueue(step: () => Promise<void>, wholeMember = true): Promise<void> {
     const next = this.#control
       .then(async () => {
-        this.#transitions++;
+        if (wholeMember) this.#transitions++;
         try {
-          await this.#whenIdle();
+          if (wholeMember) await this.#whenIdle();
           await step();
         } finally {
-          this.#transitions--;
+          if (wholeMember) this.#transitions--;
           this.#pump();
           this.#wake();
         }
