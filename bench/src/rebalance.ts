@@ -125,7 +125,7 @@ async function change(
       throw new Error(`${setup}: the group did not settle within 120 s after the ${what}`);
     const window = settleWindowMs(o);
     const all = Array.from({ length: o.partitions }, (_, p) => p).every((p) =>
-      deliveries.some((d) => (d.get(p) ?? []).some((t) => t > now - window)),
+      deliveries.some((d) => (d.get(p) ?? []).some((t) => t > Math.max(now - window, at))),
     );
     if (ready() && all) {
       settledAt = now;
