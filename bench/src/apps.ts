@@ -19,13 +19,11 @@ export function passthroughApp(ns: string, input: string, out: string) {
   });
 }
 
-/** `delayMs` > 0: each message first waits that long (an I/O-bound handler, e.g. a remote call). */
 export function countApp(
   ns: string,
   input: string,
   out: string,
   guarantee: 'at_least_once' | 'exactly_once',
-  delayMs = 0,
 ) {
   return defineApp({
     name: 'count',
@@ -33,25 +31,14 @@ export function countApp(
     ingresses: [{ topic: input, to: 'count' }],
     egresses: { out: { topic: out } },
     functions: {
-      count:
-        delayMs > 0
-          ? fn({
-              state: { n: state.value<number>() },
-              async handler(ctx, _m: unknown) {
-                await new Promise((r) => setTimeout(r, delayMs));
-                const n = (ctx.state.n.get() ?? 0) + 1;
-                ctx.state.n.set(n);
-                ctx.emit('out', ctx.key, n);
-              },
-            })
-          : fn({
-              state: { n: state.value<number>() },
-              handler(ctx, _m: unknown) {
-                const n = (ctx.state.n.get() ?? 0) + 1;
-                ctx.state.n.set(n);
-                ctx.emit('out', ctx.key, n);
-              },
-            }),
+      count: fn({
+        state: { n: state.value<number>() },
+        handler(ctx, _m: unknown) {
+          const n = (ctx.state.n.get() ?? 0) + 1;
+          ctx.state.n.set(n);
+          ctx.emit('out', ctx.key, n);
+        },
+      }),
     },
   });
 }

@@ -33,8 +33,6 @@ export interface RebalanceOptions {
   /** Seconds measured after every partition delivers again. */
   readonly afterS: number;
   readonly guarantee: 'at_least_once' | 'exactly_once';
-  /** Each message's handler first waits this long (0: none): slow steps, as with remote calls. */
-  readonly handlerMs?: number;
   /** Joins measured per setup, each on fresh topics and workers. */
   readonly rounds: number;
   readonly logger: Logger;
@@ -100,12 +98,12 @@ function maxGap(workers: readonly Deliveries[], partition: number, from: number,
   return gap;
 }
 
-/** "Every partition delivers": each delivered within this window (longer with slow handlers). */
-const settleWindowMs = (o: RebalanceOptions) => Math.max(500, 3 * (o.handlerMs ?? 0));
+/** "Every partition delivers": each delivered within this window. */
+const SETTLE_WINDOW_MS = 500;
 
 /**
  * Makes one membership change (`act`), waits until the group settled (`ready`, and every partition delivered in
- * the last `settleWindowMs`), lets it run `afterS` more, and measures the change.
+ * the last `SETTLE_WINDOW_MS`), lets it run `afterS` more, and measures the change.
  */
 async function change(
   o: RebalanceOptions,
@@ -123,7 +121,7 @@ async function change(
     const now = performance.now();
     if (now - at > 120_000)
       throw new Error(`${setup}: the group did not settle within 120 s after the ${what}`);
-    const window = settleWindowMs(o);
+    const window = SETTLE_WINDOW_MS;
     const all = Array.from({ length: o.partitions }, (_, p) => p).every((p) =>
       deliveries.some((d) => (d.get(p) ?? []).some((t) => t > Math.max(now - window, at))),
     );
@@ -165,7 +163,7 @@ async function runSetup(o: RebalanceOptions, setup: RebalanceSetup, id: string):
     { name: input, partitions: o.partitions },
     { name: out, partitions: o.partitions },
   ]);
-  const app: AppDefinition = countApp(ns, input, out, o.guarantee, o.handlerMs ?? 0);
+  const app: AppDefinition = countApp(ns, input, out, o.guarantee);
   // Feed every partition at the same steady rate, in ticks of 20 ms.
   const producer = admin.producer({ clientId: 'bench-rebalance-feed' });
   await producer.connect();
@@ -215,7 +213,7 @@ async function runSetup(o: RebalanceOptions, setup: RebalanceSetup, id: string):
     const twoSettled = () =>
       (deliveries[0]?.size ?? 0) > 0 &&
       (deliveries[1]?.size ?? 0) > 0 &&
-      allDelivering(performance.now() - settleWindowMs(o));
+      allDelivering(performance.now() - SETTLE_WINDOW_MS);
     for (let waited = 0; !twoSettled(); waited += 100) {
       if (waited > 60_000) throw new Error(`${setup}: the two first workers never delivered every partition`);
       await sleep(100);

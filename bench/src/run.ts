@@ -97,7 +97,6 @@ async function main(): Promise<void> {
       'rate-per-partition': { type: 'string', default: '50' },
       'settle-s': { type: 'string', default: '5' },
       'after-s': { type: 'string', default: '3' },
-      'handler-ms': { type: 'string', default: '0' },
       // rebalance: joins per setup; paper: runs
       rounds: { type: 'string' },
     },
@@ -134,7 +133,7 @@ async function main(): Promise<void> {
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
         `       npm run bench -- rebalance [--json] [--setups ${REBALANCE_SETUPS.join(',')}] [--partitions 6]\n` +
         '                                  [--rate-per-partition 50] [--guarantee at_least_once|exactly_once] [--rounds 3]\n' +
-        '                                  [--handler-ms 0] [--settle-s 5] [--after-s 3]\n' +
+        '                                  [--settle-s 5] [--after-s 3]\n' +
         '       npm run bench -- paper [--json] [--steady] [--shape square|sine] [--low-rate R] [--high-rate R]\n' +
         '                              [--period-s S] [--duration-s S] [--workers N] [--peak-workers N] [--costs hb=2,q5=25]\n',
     );
@@ -528,7 +527,6 @@ async function rebalance(values: Values, logger: ReturnType<typeof createLogger>
       afterS: num('after-s', 0),
       guarantee,
       rounds: values.rounds === undefined ? 3 : num('rounds', 1),
-      handlerMs: num('handler-ms', 0),
     };
     process.stderr.write(`bench: rebalance ${JSON.stringify(params)}\n`);
     const results = await runRebalance({ brokers: kafka.brokers, ...params, logger });
