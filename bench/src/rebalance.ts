@@ -101,6 +101,14 @@ function maxGap(workers: readonly Deliveries[], partition: number, from: number,
 /** "Every partition delivers": each delivered within this window. */
 const SETTLE_WINDOW_MS = 500;
 
+/** Whether every partition was delivered (by any worker) after `since`. */
+function allDeliveredSince(deliveries: readonly Deliveries[], partitions: number, since: number): boolean {
+  for (let p = 0; p < partitions; p++) {
+    if (!deliveries.some((d) => (d.get(p) ?? []).some((t) => t > since))) return false;
+  }
+  return true;
+}
+
 /**
  * Makes one membership change (`act`), waits until the group settled (`ready`, and every partition delivered in
  * the last `SETTLE_WINDOW_MS`), lets it run `afterS` more, and measures the change.
@@ -121,11 +129,7 @@ async function change(
     const now = performance.now();
     if (now - at > 120_000)
       throw new Error(`${setup}: the group did not settle within 120 s after the ${what}`);
-    const window = SETTLE_WINDOW_MS;
-    const all = Array.from({ length: o.partitions }, (_, p) => p).every((p) =>
-      deliveries.some((d) => (d.get(p) ?? []).some((t) => t > Math.max(now - window, at))),
-    );
-    if (ready() && all) {
+    if (ready() && allDeliveredSince(deliveries, o.partitions, Math.max(now - SETTLE_WINDOW_MS, at))) {
       settledAt = now;
       break;
     }
@@ -203,17 +207,13 @@ async function runSetup(o: RebalanceOptions, setup: RebalanceSetup, id: string):
     workers.push({ worker, transport });
     await worker.start();
   };
-  const allDelivering = (since: number) =>
-    Array.from({ length: o.partitions }, (_, p) => p).every((p) =>
-      deliveries.some((d) => (d.get(p) ?? []).some((t) => t > since)),
-    );
   try {
     await Promise.all([start(0), start(1)]);
     // Both first workers deliver (the group has settled on two members), and so does every partition.
     const twoSettled = () =>
       (deliveries[0]?.size ?? 0) > 0 &&
       (deliveries[1]?.size ?? 0) > 0 &&
-      allDelivering(performance.now() - SETTLE_WINDOW_MS);
+      allDeliveredSince(deliveries, o.partitions, performance.now() - SETTLE_WINDOW_MS);
     for (let waited = 0; !twoSettled(); waited += 100) {
       if (waited > 60_000) throw new Error(`${setup}: the two first workers never delivered every partition`);
       await sleep(100);

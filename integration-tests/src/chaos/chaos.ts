@@ -19,6 +19,7 @@ import { topics } from './names.ts';
 import { repoRoot, WorkerProcs } from './procs.ts';
 import { describeBehind, waitSettled } from './progress.ts';
 import { type ChaosResult, type Mode, seeded } from './run-chaos-lib.ts';
+import type { GroupProtocol } from '@dirigo/platformatic';
 
 export interface ChaosOptions {
   readonly transport: Transport;
@@ -42,11 +43,8 @@ export interface ChaosOptions {
   readonly logger: Logger;
   /** Keep the run's topics (default: deleted at the end). */
   readonly keepTopics?: boolean;
-  /**
-   * The workers' consumer group protocol (DIRIGO_GROUP_PROTOCOL; default: what the environment says, else
-   * classic). With `consumer` (KIP-848) the session timeout is the broker's: give it as `sessionTimeoutMs`.
-   */
-  readonly groupProtocol?: 'classic' | 'consumer';
+  /** The workers' consumer group protocol (see `WorkerProcsOptions.groupProtocol`). */
+  readonly groupProtocol?: GroupProtocol;
 }
 
 const harnesses: Record<ShapeName, (ns: string, partitions: number) => ShapeHarness> = {
@@ -102,6 +100,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const procs = new WorkerProcs({
     brokers: o.brokers,
     transport: o.transport.name,
+    ...(o.groupProtocol === undefined ? {} : { groupProtocol: o.groupProtocol }),
     sessionTimeoutMs: o.sessionTimeoutMs,
     controlTopic: topics(ns).control,
     logDir,
@@ -110,7 +109,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       CHAOS_GUARANTEE: o.guarantee,
       CHAOS_SHAPES: o.shapes.join(','),
       CHAOS_PARTITIONS: String(o.partitions),
-      ...(o.groupProtocol === undefined ? {} : { DIRIGO_GROUP_PROTOCOL: o.groupProtocol }),
     },
     onUnexpectedExit: (worker, how) => {
       unexpectedExits.push(`worker ${worker}: ${how} at ${events.elapsed()} ms`);

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { GroupProtocol } from '@dirigo/platformatic';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
@@ -26,6 +27,11 @@ export interface WorkerProcsOptions {
   readonly entry?: string;
   /** The workers' Kafka client (DIRIGO_TRANSPORT), e.g. the harness's own `transport.name`. */
   readonly transport?: string;
+  /**
+   * The workers' consumer group protocol (DIRIGO_GROUP_PROTOCOL). With `consumer` (KIP-848) the session timeout
+   * is the broker's: give it as `sessionTimeoutMs`, which sizes the freezes.
+   */
+  readonly groupProtocol?: GroupProtocol;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,6 +87,7 @@ export class WorkerProcs {
           ...this.o.env,
           DIRIGO_LOG_LEVEL: 'info',
           ...(this.o.transport === undefined ? {} : { DIRIGO_TRANSPORT: this.o.transport }),
+          ...(this.o.groupProtocol === undefined ? {} : { DIRIGO_GROUP_PROTOCOL: this.o.groupProtocol }),
         },
         stdio: ['ignore', log, log],
       },

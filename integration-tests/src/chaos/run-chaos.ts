@@ -32,6 +32,7 @@ import {
 import { type LeasingOptions, runLeasingChaos } from './leasing/run.ts';
 import { parseShapes } from './names.ts';
 import { aggregateLine, type ChaosResult, type Mode, passed, seedLine } from './run-chaos-lib.ts';
+import type { GroupProtocol } from '@dirigo/platformatic';
 
 const USAGE =
   'usage: npm run chaos -- faults [--json] [--only SUBSTRING]\n' +
@@ -84,7 +85,8 @@ async function main(): Promise<void> {
       'burn-us': { type: 'string', default: '150' },
       'hunt-ms': { type: 'string', default: '30000' },
       break: { type: 'string' },
-      'session-timeout-ms': { type: 'string', default: '6000' },
+      // default 6000, or the local broker's KIP-848 session (10000) with --group-protocol consumer
+      'session-timeout-ms': { type: 'string' },
       'timeout-ms': { type: 'string', default: '300000' },
       'keep-topics': { type: 'boolean' },
       transport: { type: 'string' },
@@ -97,30 +99,18 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const transportName = transportOf(values.transport);
-  const groupProtocol = values['group-protocol'];
-  if (groupProtocol !== undefined) {
-    if (groupProtocol !== 'classic' && groupProtocol !== 'consumer') {
-      process.stderr.write(`--group-protocol: '${groupProtocol}' is not one of classic, consumer\n${USAGE}`);
-      process.exit(2);
-    }
-    if (groupProtocol === 'consumer' && transportName !== 'platformatic') {
-      process.stderr.write('--group-protocol consumer (KIP-848) needs --transport platformatic\n');
-      process.exit(2);
-    }
-    // The workers inherit it. A KIP-848 member's session timeout is the broker's (10 s on the local broker, see
-    // @dirigo/local-kafka), not the worker's: freezes are sized from it unless --session-timeout-ms says otherwise.
-    process.env.DIRIGO_GROUP_PROTOCOL = groupProtocol;
-    if (groupProtocol === 'consumer' && !process.argv.includes('--session-timeout-ms')) {
-      values['session-timeout-ms'] = '10000';
-    }
-  }
+  const groupProtocol = groupProtocolOf(values['group-protocol'], transportName);
+  // A KIP-848 member's session timeout is the broker's (10 s on the local broker, see @dirigo/local-kafka), not
+  // the worker's: freezes are sized from it.
+  values['session-timeout-ms'] ??= groupProtocol === 'consumer' ? '10000' : '6000';
+  const workerProtocol = groupProtocol === undefined ? {} : { groupProtocol };
   const d = DEFAULTS[mode === 'leasing' ? 'leasing' : 'eos'];
   values.records ??= d.records;
   values.kills ??= d.kills;
   values.pauses ??= d.pauses;
   values['feed-ms'] ??= d['feed-ms'];
   if (mode === 'leasing') {
-    await leasing(values, transportName);
+    await leasing(values, transportName, workerProtocol);
     return;
   }
   let shapes: ReturnType<typeof parseShapes>;
@@ -156,6 +146,7 @@ async function main(): Promise<void> {
     timeoutMs: int('timeout-ms', values['timeout-ms'], 0),
     logger,
     keepTopics: values['keep-topics'] === true,
+    ...workerProtocol,
   };
   const results: ChaosResult[] = [];
   try {
@@ -187,6 +178,20 @@ async function main(): Promise<void> {
 }
 
 /** `--transport` (else DIRIGO_TRANSPORT, else kafkajs). */
+/** The workers' group protocol from --group-protocol (undefined: theirs by default); exits 2 on a bad one. */
+function groupProtocolOf(flag: string | undefined, transportName: TransportName): GroupProtocol | undefined {
+  if (flag === undefined) return undefined;
+  if (flag !== 'classic' && flag !== 'consumer') {
+    process.stderr.write(`--group-protocol: '${flag}' is not one of classic, consumer\n${USAGE}`);
+    process.exit(2);
+  }
+  if (flag === 'consumer' && transportName !== 'platformatic') {
+    process.stderr.write('--group-protocol consumer (KIP-848) needs --transport platformatic\n');
+    process.exit(2);
+  }
+  return flag;
+}
+
 function transportOf(flag: string | undefined): TransportName {
   if (flag === undefined) {
     try {
@@ -222,6 +227,7 @@ function breakWith(list: string | undefined): Pick<LeasingOptions, 'breakWith'> 
 async function leasing(
   values: Record<string, string | boolean | undefined>,
   transportName: TransportName,
+  workerProtocol: { groupProtocol?: GroupProtocol },
 ): Promise<void> {
   const v = (name: string) => values[name] as string | undefined;
   const base = int('seed', v('seed'), 0);
@@ -256,6 +262,7 @@ async function leasing(
     logger,
     keepTopics: values['keep-topics'] === true,
     ...breakWith(v('break')),
+    ...workerProtocol,
   };
   const results: LeasingResult[] = [];
   try {

@@ -9,6 +9,7 @@
 import { DirigoError, type TopicPartitionOffset } from '@dirigo/core';
 import { type Base, type ConnectionPool, offsetCommitV8, offsetCommitV9 } from '@platformatic/kafka';
 import { newestApi } from './apis.ts';
+import { isRebalanceError } from './errors.ts';
 
 type CommitApi = typeof offsetCommitV9.api;
 const OFFSET_COMMIT_KEY = 8;
@@ -23,7 +24,7 @@ export interface CommitClient {
   readonly client: Pick<Base, 'metadata' | 'listApis'>;
   readonly pool: ConnectionPool;
   readonly groupId: string;
-  /** The member's current generation and id (from the client), or undefined when it is not a member now. */
+  /** The generation and member id of the assignment last applied, or undefined before the first one. */
   membership(): { generationId: number; memberId: string } | undefined;
   coordinator(): Promise<number>;
   forgetCoordinator(): void;
@@ -91,7 +92,8 @@ export async function commitAsMember(
     const connection = await c.pool.get(broker);
     await api.async(connection, c.groupId, member.generationId, member.memberId, null, [...topics.values()]);
   } catch (error) {
-    c.forgetCoordinator();
+    // A refusal for the generation (a rebalance) came from the right coordinator: only other failures forget it.
+    if (!isRebalanceError(error)) c.forgetCoordinator();
     throw error;
   }
 }

@@ -46,6 +46,7 @@ import { type CommitClient, commitAsMember } from './commit.ts';
 import { errorTree, hasErrorId, mapError } from './errors.ts';
 import { type FetchedPartition, type FetchTarget, fetchRound } from './fetch.ts';
 import { Pauses, type TopicPartitions } from './pauses.ts';
+import type { GroupProtocol } from './platformatic-transport.ts';
 import type { BaseClientOptions } from './producer.ts';
 
 /** What consumers need from the transport. */
@@ -60,7 +61,7 @@ export interface ConsumerContext {
   /** How long a member may take to re-join during a rebalance. */
   readonly rebalanceTimeoutMs: number;
   /** `classic` (eager JoinGroup/SyncGroup) or `consumer` (KIP-848, incremental). */
-  readonly groupProtocol: 'classic' | 'consumer';
+  readonly groupProtocol: GroupProtocol;
   /** The node coordinating a group (cached), and forgetting it after a failed request. */
   groupCoordinator(groupId: string): Promise<number>;
   forgetGroupCoordinator(groupId: string): void;
@@ -276,39 +277,51 @@ export class PlatformaticConsumer implements DirigoConsumer {
         );
       }
     }
-    for (let attempt = 1; ; attempt++) {
-      try {
-        if (this.#context.groupProtocol === 'consumer') {
-          await this.#client.commit({
-            offsets: offsets.map((o) => ({
-              topic: o.topic,
-              partition: o.partition,
-              offset: BigInt(o.offset),
-              leaderEpoch: -1,
-            })),
-          });
-        } else {
-          await commitAsMember(this.#commitClient, offsets);
-        }
-        break;
-      } catch (error) {
-        // KIP-848: a commit carries the member epoch; one sent while the epoch moved on (this member's assignment
-        // changed) is refused as stale. The next heartbeat brings the new epoch: retry while the partitions are
-        // still this member's.
-        const stale = hasErrorId(error, 'STALE_MEMBER_EPOCH');
-        const stillOwned = offsets.every((o) => {
-          const key = keyOf(o.topic, o.partition);
-          return this.#owned.has(key) || this.#revoking.has(key);
-        });
-        if (!stale || !stillOwned || attempt >= STALE_EPOCH_RETRIES || this.#closing) {
-          throw mapError(error, { operation: 'commit offsets', revocation: true });
-        }
-        await sleep(100 * attempt);
-      }
+    try {
+      if (this.#context.groupProtocol === 'consumer') await this.#commitWithEpoch(offsets);
+      else await commitAsMember(this.#commitClient, offsets);
+    } catch (error) {
+      throw mapError(error, { operation: 'commit offsets', revocation: true });
     }
     for (const o of offsets) {
       const st = this.#owned.get(keyOf(o.topic, o.partition));
       if (st !== undefined) st.sought = undefined;
+    }
+  }
+
+  /**
+   * KIP-848: the client's commit, which carries the member epoch; one sent while the epoch moved on (this
+   * member's assignment changed) is refused as stale. The next heartbeat brings the new epoch: retried while the
+   * partitions are still this member's.
+   */
+  async #commitWithEpoch(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    const request = {
+      offsets: offsets.map((o) => ({
+        topic: o.topic,
+        partition: o.partition,
+        offset: BigInt(o.offset),
+        leaderEpoch: -1,
+      })),
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#client.commit(request);
+        return;
+      } catch (error) {
+        const stillOwned = offsets.every((o) => {
+          const key = keyOf(o.topic, o.partition);
+          return this.#owned.has(key) || this.#revoking.has(key);
+        });
+        if (
+          !hasErrorId(error, 'STALE_MEMBER_EPOCH') ||
+          !stillOwned ||
+          attempt >= STALE_EPOCH_RETRIES ||
+          this.#closing
+        ) {
+          throw error;
+        }
+        await sleep(100 * attempt);
+      }
     }
   }
 

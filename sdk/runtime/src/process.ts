@@ -204,18 +204,31 @@ function followReadiness(worker: Worker, path: string): { stop(): void } {
   };
 }
 
+/** `option` when given, else the environment variable `env` when set and not empty, else `fallback`. */
+function optionOrEnv<T>(
+  option: string | undefined,
+  field: string,
+  env: string,
+  parse: (raw: string, source: string) => T,
+  fallback: T,
+): T {
+  if (option !== undefined) return parse(option, field);
+  const raw = process.env[env];
+  return raw === undefined || raw === '' ? fallback : parse(raw, env);
+}
+
 /**
  * The transport named by `options.transport` (else DIRIGO_TRANSPORT, else kafkajs) on `brokers` (else
  * KAFKA_BROKERS), with `options.security` (else the KAFKA_* security variables).
  */
 function transportFor(options: WorkerProcessOptions, logger: Logger): Transport {
-  const env = process.env.DIRIGO_TRANSPORT;
-  const name =
-    typeof options.transport === 'string'
-      ? parseTransportName(options.transport, 'transport')
-      : env === undefined || env === ''
-        ? DEFAULT_TRANSPORT
-        : parseTransportName(env, 'DIRIGO_TRANSPORT');
+  const name = optionOrEnv(
+    typeof options.transport === 'string' ? options.transport : undefined,
+    'transport',
+    'DIRIGO_TRANSPORT',
+    parseTransportName,
+    DEFAULT_TRANSPORT,
+  );
   const security = options.security ?? securityFromSettings({}, process.env);
   const list = options.brokers ?? process.env.KAFKA_BROKERS;
   if (!list) {
@@ -226,13 +239,13 @@ function transportFor(options: WorkerProcessOptions, logger: Logger): Transport 
   }
   const brokers = parseBrokers(list, options.brokers === undefined ? 'KAFKA_BROKERS' : 'brokers');
   const clientId = 'dirigo-worker';
-  const envProtocol = process.env.DIRIGO_GROUP_PROTOCOL;
-  const groupProtocol =
-    options.groupProtocol !== undefined
-      ? parseGroupProtocol(options.groupProtocol, 'groupProtocol')
-      : envProtocol === undefined || envProtocol === ''
-        ? 'classic'
-        : parseGroupProtocol(envProtocol, 'DIRIGO_GROUP_PROTOCOL');
+  const groupProtocol = optionOrEnv(
+    options.groupProtocol,
+    'groupProtocol',
+    'DIRIGO_GROUP_PROTOCOL',
+    parseGroupProtocol,
+    'classic',
+  );
   if (groupProtocol === 'consumer' && name !== 'platformatic') {
     throw new ConfigError(
       'groupProtocol',

@@ -30,6 +30,7 @@ import {
 import { LeaseProbe } from './probe.ts';
 import type { LeasingResult } from './result.ts';
 import { LeaseTracker } from './workload.ts';
+import type { GroupProtocol } from '@dirigo/platformatic';
 
 export interface LeasingOptions {
   readonly transport: Transport;
@@ -65,6 +66,8 @@ export interface LeasingOptions {
   readonly breakWith?: LeasingFaults;
   readonly logger: Logger;
   readonly keepTopics?: boolean;
+  /** The workers' consumer group protocol (see `WorkerProcsOptions.groupProtocol`). */
+  readonly groupProtocol?: GroupProtocol;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -166,6 +169,7 @@ export async function runLeasingChaos(o: LeasingOptions): Promise<LeasingResult>
   const procs = new WorkerProcs({
     brokers: o.brokers,
     transport: o.transport.name,
+    ...(o.groupProtocol === undefined ? {} : { groupProtocol: o.groupProtocol }),
     sessionTimeoutMs: o.sessionTimeoutMs,
     controlTopic: t.control,
     logDir,
