@@ -9,6 +9,7 @@ export function tapBatches(
 ): Transport {
   return {
     name: transport.name,
+    exactlyOnceV2: transport.exactlyOnceV2 === true,
     admin: () => transport.admin(),
     producer: (options) => transport.producer(options),
     readToEnd: (partitions, onRecords) => transport.readToEnd(partitions, onRecords),

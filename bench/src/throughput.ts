@@ -49,7 +49,10 @@ export interface TransportResults {
   raw: RawResult;
   passthrough?: ScenarioResult;
   countAtLeastOnce?: ScenarioResult;
+  /** Exactly-once v2 where the transport supports it (platformatic), v1 elsewhere. */
   countExactlyOnce?: ScenarioResult;
+  /** The same count on exactly-once v1 (a producer per partition), for transports whose default is v2. */
+  countExactlyOnceV1?: ScenarioResult;
 }
 
 export interface ScenarioResult {
@@ -57,6 +60,11 @@ export interface ScenarioResult {
   seconds: number;
   p99Ms?: number;
   p50Ms?: number;
+  /** Exactly-once: transactions committed per second, and steps per transaction, over the timed run. */
+  transactionsPerSec?: number;
+  stepsPerTransaction?: number;
+  /** Exactly-once: 'v1' or 'v2'. */
+  exactlyOnce?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -170,6 +178,7 @@ async function sdk(
   out: string,
   app: AppDefinition,
   group: string,
+  exactlyOnceV2?: boolean,
 ): Promise<ScenarioResult> {
   const admin = await transport.admin();
   await admin.createTopics([{ name: out, partitions: o.partitions }]);
@@ -181,15 +190,25 @@ async function sdk(
     logger: o.logger,
     concurrency: o.partitions,
     workerId: `bench-${app.name}`,
+    ...(exactlyOnceV2 === undefined ? {} : { exactlyOnceV2 }),
   });
   await profiled(o.profileDir, `${transport.name}-${app.name}-${app.options?.guarantee ?? ''}`, async () => {
     await worker.start();
     await waitCommitted(transport, group, input, target);
   });
   const seconds = (performance.now() - timed.start()) / 1000;
+  const stats = worker.appStats().get(app.name);
+  const eos = app.options?.guarantee === 'exactly_once' && stats !== undefined && stats.transactions > 0;
+  const transactions = eos
+    ? {
+        transactionsPerSec: Math.round(stats.transactions / seconds),
+        stepsPerTransaction: Math.round((stats.steps / stats.transactions) * 100) / 100,
+        exactlyOnce: (exactlyOnceV2 ?? transport.exactlyOnceV2 === true) ? 'v2' : 'v1',
+      }
+    : {};
   const latency = await probe(o, transport, input, out);
   await worker.stop();
-  return { recordsPerSec: Math.round(count(target) / seconds), seconds, ...latency };
+  return { recordsPerSec: Math.round(count(target) / seconds), seconds, ...latency, ...transactions };
 }
 
 /** Produces `probeRecords` at about 1000/s and measures output time minus input time for each. */
@@ -271,17 +290,21 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
       keyof Omit<TransportResults, 'raw'>,
       string,
       (ns: string, out: string) => AppDefinition,
+      boolean?,
     ][] = [
       ['passthrough', 'passthrough.pass', (ns, out) => passthroughApp(ns, input, out)],
       ['countAtLeastOnce', 'count.count', (ns, out) => countApp(ns, input, out, 'at_least_once')],
       ['countExactlyOnce', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once')],
+      ['countExactlyOnceV1', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once'), false],
     ];
-    for (const [scenario, group, app] of scenarios) {
+    for (const [scenario, group, app, v2] of scenarios) {
       if (!want(scenario)) continue;
       for (const [name, transport] of transports) {
+        // The v1 comparison only where the default is v2.
+        if (v2 === false && transport.exactlyOnceV2 !== true) continue;
         const ns = `bench-${id}-${name}-${scenario}`;
         const out = `${ns}-out`;
-        results[name]![scenario] = await sdk(o, transport, input, out, app(ns, out), `${ns}.${group}`);
+        results[name]![scenario] = await sdk(o, transport, input, out, app(ns, out), `${ns}.${group}`, v2);
         o.logger.info(results[name]![scenario], `bench: ${name} ${scenario}`);
       }
     }

@@ -81,6 +81,8 @@ export type {
   Consumer,
   ConsumerHandlers,
   ConsumerOptions,
+  FetchCommittedOptions,
+  GroupMetadata,
   IncomingRecord,
   Isolation,
   OutgoingRecord,

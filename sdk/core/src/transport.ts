@@ -86,9 +86,33 @@ export interface Admin {
   /** Deletes topics; unknown names are ignored. */
   deleteTopics(names: readonly string[]): Promise<void>;
   fetchTopicOffsets(topic: string): Promise<PartitionOffsets[]>;
-  /** Committed offsets of a group for a topic; partitions without a commit are reported with offset -1. */
-  fetchCommittedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]>;
+  /**
+   * Committed offsets of a group for a topic; partitions without a commit are reported with offset -1. With
+   * `requireStable` (KIP-447) the answer waits until no open transaction holds offsets of this group for the
+   * topic (a zombie's pending commit ends first, committed or aborted); transports without it ignore the option.
+   */
+  fetchCommittedOffsets(
+    groupId: string,
+    topic: string,
+    options?: FetchCommittedOptions,
+  ): Promise<TopicPartitionOffset[]>;
   close(): Promise<void>;
+}
+
+export interface FetchCommittedOptions {
+  /** Wait for pending transactional offsets of the group to be committed or aborted (KIP-447). */
+  readonly requireStable?: boolean;
+}
+
+/**
+ * A consumer's group membership, as offsets in a transaction carry it (KIP-447, Java's `ConsumerGroupMetadata`):
+ * the group coordinator refuses them from a member whose generation has moved on, which fences a zombie without
+ * one transactional id per input partition.
+ */
+export interface GroupMetadata {
+  readonly groupId: string;
+  readonly generationId: number;
+  readonly memberId: string;
 }
 
 export interface ProducerOptions {
@@ -116,8 +140,16 @@ export interface Producer {
 /** An open transaction: records and consumed offsets commit or abort together. */
 export interface Transaction {
   send(records: readonly OutgoingRecord[]): Promise<void>;
-  /** Adds consumed positions (next offsets to read) of `groupId` to the transaction. */
-  sendOffsets(groupId: string, offsets: readonly TopicPartitionOffset[]): Promise<void>;
+  /**
+   * Adds consumed positions (next offsets to read) of `groupId` to the transaction. With `member` (exactly-once
+   * v2, only where `Transport.exactlyOnceV2` is true) they are committed as that member's: the coordinator
+   * refuses them (`PartitionsRevokedError`) once the member's generation has moved on.
+   */
+  sendOffsets(
+    groupId: string,
+    offsets: readonly TopicPartitionOffset[],
+    member?: GroupMetadata,
+  ): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
 }
@@ -178,6 +210,11 @@ export interface Consumer {
   seek(position: TopicPartitionOffset): void;
   /** The partitions currently assigned to this member. */
   assignment(): readonly TopicPartition[];
+  /**
+   * The membership offsets in a transaction are committed with (exactly-once v2); undefined while the consumer is
+   * not a member (joining). Only transports with `exactlyOnceV2` implement it.
+   */
+  groupMetadata?(): GroupMetadata | undefined;
   /** Leaves the group (revoking its partitions first) and closes connections. */
   disconnect(): Promise<void>;
 }
@@ -195,6 +232,12 @@ export interface ReadFrom extends TopicPartition {
 export interface Transport {
   /** e.g. 'kafkajs' or 'memory'. */
   readonly name: string;
+  /**
+   * Exactly-once v2 (KIP-447) is available: consumers report `groupMetadata()` and transactions take it in
+   * `sendOffsets`, so one transactional producer per group member can commit steps of many input partitions.
+   * Absent or false: the runtime uses one transactional producer per input partition.
+   */
+  readonly exactlyOnceV2?: boolean;
   admin(): Promise<Admin>;
   producer(options?: ProducerOptions): Producer;
   consumer(options: ConsumerOptions): Consumer;

@@ -1,6 +1,7 @@
 // Admin on @platformatic/kafka.
 import {
   type Admin as DirigoAdmin,
+  type FetchCommittedOptions,
   INTERNAL_TOPICS,
   type Logger,
   type PartitionOffsets,
@@ -235,13 +236,19 @@ export class PlatformaticAdmin implements DirigoAdmin {
     }
   }
 
-  async fetchCommittedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {
+  async fetchCommittedOffsets(
+    groupId: string,
+    topic: string,
+    options: FetchCommittedOptions = {},
+  ): Promise<TopicPartitionOffset[]> {
     try {
       const metadata = await topicMetadata(this.#admin, [topic]);
       const count = metadata.topics.get(topic)!.partitionsCount;
       const partitionIndexes = Array.from({ length: count }, (_, i) => i);
       const [group] = await this.#admin.listConsumerGroupOffsets({
         groups: [{ groupId, topics: [{ name: topic, partitionIndexes }] }],
+        // UNSTABLE_OFFSET_COMMIT (a transaction holds offsets of the group) is retried by the client.
+        requireStable: options.requireStable === true,
       });
       const answered = group?.topics.find((t) => t.name === topic)?.partitions ?? [];
       return partitionIndexes.map((partition) => {

@@ -34,6 +34,7 @@ import {
   type ConsumerOptions,
   type Consumer as DirigoConsumer,
   DirigoError,
+  type GroupMetadata,
   type Logger,
   PartitionsRevokedError,
   type RecordBatch,
@@ -212,6 +213,13 @@ export class PlatformaticConsumer implements DirigoConsumer {
     } catch (error) {
       throw mapError(error, { operation: 'connect consumer' });
     }
+  }
+
+  /** Classic protocol: the generation and member id of the assignment last applied (exactly-once v2). */
+  groupMetadata(): GroupMetadata | undefined {
+    if (this.#context.groupProtocol === 'consumer') return undefined;
+    const member = this.#commitClient.membership();
+    return member === undefined ? undefined : { groupId: this.#options.groupId, ...member };
   }
 
   async subscribe(topics: readonly string[]): Promise<void> {

@@ -91,6 +91,14 @@ export class PlatformaticTransport implements Transport {
   #sharedAdmin: PAdmin | null = null;
   #closed = false;
 
+  /**
+   * Exactly-once v2 on the classic group protocol: offsets in a transaction carry the member's generation and id.
+   * Not on KIP-848's `consumer` protocol yet: the client does not expose the member epoch such a commit needs.
+   */
+  get exactlyOnceV2(): boolean {
+    return this.#groupProtocol === 'classic';
+  }
+
   constructor(options: PlatformaticTransportOptions) {
     const brokers = brokerList(options.brokers);
     if (brokers.length === 0) throw new Error('PlatformaticTransport: `brokers` is empty');

@@ -11,14 +11,17 @@
 //
 // Transactions (see README.md): `connect()` of a transactional producer registers the transactional id at once
 // (InitProducerId through a transaction that is then dropped locally), fencing older producers as Java's
-// `initTransactions` does. Offsets go into a transaction with AddOffsetsToTxn + TxnOffsetCommit without group
-// metadata (generation -1, no member id): the pre-KIP-447 fencing model the runtime uses (one transactional id
-// per input partition). A fenced producer stays fenced: the client would otherwise register the id again at the
-// next transaction and fence the new owner.
+// `initTransactions` does. Offsets go into a transaction with AddOffsetsToTxn + TxnOffsetCommit, either without
+// group metadata (generation -1, no member id: the pre-KIP-447 fencing model, one transactional id per input
+// partition) or, given the member (exactly-once v2), with its generation and id in one request for every
+// partition (txn-offsets.ts). A fenced producer stays fenced: the client would otherwise register the id again at
+// the next transaction and fence the new owner.
 import {
   ConfigError,
   DirigoError,
   type Producer as DirigoProducer,
+  type GroupMetadata,
+  PartitionsRevokedError,
   type Transaction as DirigoTransaction,
   FencedError,
   type Logger,
@@ -30,6 +33,7 @@ import {
   type TopicPartitionOffset,
 } from '@dirigo/core';
 import {
+  ConnectionPool,
   type Message,
   type MessageToProduce,
   type Consumer as PConsumer,
@@ -38,6 +42,7 @@ import {
 } from '@platformatic/kafka';
 import { isFencedError, mapError } from './errors.ts';
 import { toMessage } from './records.ts';
+import { commitTxnOffsetsAsMember } from './txn-offsets.ts';
 
 /** The client's transaction (its class is not exported by name). */
 type PTransaction = NonNullable<PProducer<Buffer, Buffer, Buffer, Buffer>['transaction']>;
@@ -148,6 +153,8 @@ export class PlatformaticProducer implements DirigoProducer {
   readonly #partitioner = new Partitioner();
   #fenced: FencedError | null = null;
   #transaction: PlatformaticTransaction | null = null;
+  /** Connections for the transport's own TxnOffsetCommit requests (exactly-once v2), made on first use. */
+  #pool: ConnectionPool | null = null;
   /** The last transaction ended badly: register the id again (aborting it on the broker) before the next one. */
   #reinit = false;
   #closed = false;
@@ -244,6 +251,7 @@ export class PlatformaticProducer implements DirigoProducer {
     if (this.#closed) return;
     this.#closed = true;
     try {
+      await this.#pool?.close();
       await this.#producer.close(true);
     } catch (error) {
       throw mapError(error, { operation: 'disconnect producer' });
@@ -264,6 +272,27 @@ export class PlatformaticProducer implements DirigoProducer {
   /** @internal */
   get context(): ProducerContext {
     return this.#context;
+  }
+
+  /** @internal Commits the open transaction's offsets as `member`'s (one TxnOffsetCommit for all partitions). */
+  commitOffsetsAsMember(member: GroupMetadata, offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    if (this.#pool === null) {
+      const { bootstrapBrokers: _b, ...connectionOptions } = this.#context.client;
+      this.#pool = new ConnectionPool(this.#context.clientId, connectionOptions);
+    }
+    return commitTxnOffsetsAsMember(
+      {
+        client: this.#producer,
+        pool: this.#pool,
+        transactionalId: this.#transactionalId!,
+        producerId: this.#producer.producerId!,
+        producerEpoch: this.#producer.producerEpoch!,
+        coordinator: (groupId) => this.#context.groupCoordinator(groupId),
+        forgetCoordinator: (groupId) => this.#context.forgetGroupCoordinator(groupId),
+      },
+      member,
+      offsets,
+    );
   }
 
   /** @internal */
@@ -318,9 +347,18 @@ export class PlatformaticTransaction implements DirigoTransaction {
     }
   }
 
-  async sendOffsets(groupId: string, offsets: readonly TopicPartitionOffset[]): Promise<void> {
+  async sendOffsets(
+    groupId: string,
+    offsets: readonly TopicPartitionOffset[],
+    member?: GroupMetadata,
+  ): Promise<void> {
     this.#checkOpen();
     if (offsets.length === 0) return;
+    if (member !== undefined && member.groupId !== groupId) {
+      throw new DirigoError(
+        `send offsets to transaction: the member is of group '${member.groupId}', the offsets of '${groupId}'`,
+      );
+    }
     const context = this.#producer.context;
     this.#touched = true;
     try {
@@ -329,6 +367,7 @@ export class PlatformaticTransaction implements DirigoTransaction {
         await this.#txn.addConsumer({ groupId } as unknown as PConsumer<Buffer, Buffer, Buffer, Buffer>);
         this.#groups.add(groupId);
       }
+      if (member !== undefined) return await this.#producer.commitOffsetsAsMember(member, offsets);
       const coordinatorId = await context.groupCoordinator(groupId);
       for (const o of offsets) {
         // TxnOffsetCommit of `offset` (the client commits a message's offset + 1), without group metadata.
@@ -341,6 +380,8 @@ export class PlatformaticTransaction implements DirigoTransaction {
         await this.#txn.addOffset(message as unknown as Message<Buffer, Buffer, Buffer, Buffer>);
       }
     } catch (error) {
+      // A member whose generation moved on: the transaction must abort, the producer is fine.
+      if (error instanceof PartitionsRevokedError) throw error;
       context.forgetGroupCoordinator(groupId);
       throw this.#producer.fail(error, 'send offsets to transaction');
     }

@@ -32,6 +32,9 @@ export class AssignmentWatch {
       get name() {
         return transport.name;
       },
+      get exactlyOnceV2() {
+        return transport.exactlyOnceV2 === true;
+      },
       admin: () => transport.admin(),
       producer: (options) => transport.producer(options),
       consumer: (options) => this.watch(transport.consumer(options), options),
@@ -81,6 +84,7 @@ export class AssignmentWatch {
       resume: (topics) => consumer.resume(topics),
       seek: (position) => consumer.seek(position),
       assignment: () => consumer.assignment(),
+      ...(consumer.groupMetadata === undefined ? {} : { groupMetadata: () => consumer.groupMetadata?.() }),
       disconnect: () => {
         this.members.delete(group);
         return consumer.disconnect();

@@ -14,6 +14,7 @@ import {
   checkTopicName,
   MAX_INT32,
   parseBrokers,
+  parseExactlyOnceVersion,
   parseGroupProtocol,
   parseInteger,
   parseJsonObject,
@@ -31,7 +32,7 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
                      [--metrics-port PORT] [--metrics-host 127.0.0.1] [--ready-file PATH]
                      [--stop-timeout-ms 30000] [--assignment-timeout-ms 120000]
                      [--policy edf] [--policy-options JSON] [--transport kafkajs]
-                     [--group-protocol classic]
+                     [--group-protocol classic] [--exactly-once v2]
   Runs a worker hosting the apps the modules export (default export: defineApp({...}) or an array of apps).
   Brokers default to $KAFKA_BROKERS, the log level to $DIRIGO_LOG_LEVEL (fatal, error, warn, info, debug,
   trace, silent). Stops gracefully on SIGTERM/SIGINT (send signals to this node process, not to an npm/npx
@@ -47,6 +48,9 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
   --group-protocol  classic (default; eager: every member stops while one joins or leaves) or consumer
                   (KIP-848, Kafka 4.0+, platformatic only: only the partitions that move stop); default
                   $DIRIGO_GROUP_PROTOCOL
+  --exactly-once  v2 (default where the transport supports it: platformatic, classic protocol; one
+                  transactional producer per function group, several partitions' steps per transaction) or
+                  v1 (one transactional producer per input partition); default $DIRIGO_EXACTLY_ONCE
   --policy        the scheduling policy: fifo, priority, edf (default), laxity, weighted-fair, dirigo, or one an
                   app module registered (registerPolicy); --policy-options its options as JSON
 ${SECURITY_USAGE}`;
@@ -70,6 +74,7 @@ const parse = (argv: string[]) =>
       'policy-options': { type: 'string' },
       transport: { type: 'string' },
       'group-protocol': { type: 'string' },
+      'exactly-once': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...SECURITY_FLAGS,
     },
@@ -213,8 +218,13 @@ function optionsOf(values: Values): Omit<WorkerProcessOptions, 'apps' | 'logger'
     v['group-protocol'] === undefined
       ? undefined
       : parseGroupProtocol(v['group-protocol'], '--group-protocol');
+  const exactlyOnce =
+    v['exactly-once'] === undefined
+      ? undefined
+      : parseExactlyOnceVersion(v['exactly-once'], '--exactly-once');
   return {
     brokers,
+    ...(exactlyOnce === undefined ? {} : { exactlyOnce }),
     ...(workerId === undefined ? {} : { workerId }),
     ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
     ...(controlTopic ? { controlTopic } : {}),

@@ -76,6 +76,19 @@ export function parseGroupProtocol(raw: string, source: string): GroupProtocolNa
   );
 }
 
+/** Exactly-once protocol versions: `v1` (a transactional producer per input partition), `v2` (KIP-447). */
+export const EXACTLY_ONCE_VERSIONS = ['v1', 'v2'] as const;
+export type ExactlyOnceVersion = (typeof EXACTLY_ONCE_VERSIONS)[number];
+
+/** An exactly-once protocol version. */
+export function parseExactlyOnceVersion(raw: string, source: string): ExactlyOnceVersion {
+  if ((EXACTLY_ONCE_VERSIONS as readonly string[]).includes(raw)) return raw as ExactlyOnceVersion;
+  throw new ConfigError(
+    source,
+    `${show(raw)} is not an exactly-once version; use ${EXACTLY_ONCE_VERSIONS.join(' or ')} (v2 needs the platformatic transport on the classic group protocol)`,
+  );
+}
+
 /** One of pino's log levels. */
 export function parseLogLevel(raw: string, source: string): string {
   if ((LOG_LEVELS as readonly string[]).includes(raw)) return raw;

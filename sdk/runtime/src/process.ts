@@ -13,7 +13,9 @@ import {
   DEFAULT_TRANSPORT,
   MAX_INT32,
   parseBrokers,
+  type ExactlyOnceVersion,
   type GroupProtocolName,
+  parseExactlyOnceVersion,
   parseGroupProtocol,
   parseTransportName,
   type TransportName,
@@ -64,6 +66,11 @@ export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 
    * only). Default: env DIRIGO_GROUP_PROTOCOL, else 'classic'.
    */
   readonly groupProtocol?: GroupProtocolName;
+  /**
+   * The exactly-once protocol (see `WorkerOptions.exactlyOnceV2`): 'v2' or 'v1'. Default: `exactlyOnceV2` if
+   * given, else env DIRIGO_EXACTLY_ONCE, else v2 where the transport supports it.
+   */
+  readonly exactlyOnce?: ExactlyOnceVersion;
   readonly logger?: Logger;
   /**
    * A readiness file for supervisors without HTTP probes: it exists (holding the worker's health as JSON) while
@@ -115,7 +122,20 @@ export function createWorkerProcess(options: WorkerProcessOptions): WorkerProces
   checkIntOption(options.noAppExitMs, 'noAppExitMs', 0, MAX_INT32);
   const logger = options.logger ?? createLogger();
   const transport = typeof options.transport === 'object' ? options.transport : transportFor(options, logger);
-  const worker = new Worker({ ...options, transport, logger });
+  const version = optionOrEnv<ExactlyOnceVersion | undefined>(
+    options.exactlyOnce,
+    'exactlyOnce',
+    'DIRIGO_EXACTLY_ONCE',
+    parseExactlyOnceVersion,
+    undefined,
+  );
+  const exactlyOnceV2 = options.exactlyOnceV2 ?? (version === undefined ? undefined : version === 'v2');
+  const worker = new Worker({
+    ...options,
+    transport,
+    logger,
+    ...(exactlyOnceV2 === undefined ? {} : { exactlyOnceV2 }),
+  });
   return {
     worker,
     transport,

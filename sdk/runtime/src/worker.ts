@@ -71,6 +71,17 @@ export interface WorkerOptions {
   /** Partitions each function processes at once on this worker. Default 4. */
   readonly concurrency?: number;
   /**
+   * Exactly-once v2 (KIP-447, Kafka Streams' `exactly_once_v2`) for apps with `guarantee: 'exactly_once'`: one
+   * transactional producer per function group on this worker (transactional id `<group>.<worker id>`) commits the
+   * steps of all the partitions it owns, several steps per transaction, and zombies are fenced by the group
+   * generation their offsets carry. false: one transactional producer per input partition (v1, fenced by its
+   * transactional id). Default: v2 where the transport supports it (`Transport.exactlyOnceV2`: the platformatic
+   * transport on the classic group protocol), v1 elsewhere; true on a transport without it is a ConfigError.
+   * Give each worker a stable `workerId` under v2: a restarted worker then aborts what its crashed predecessor
+   * left open at once, instead of after the 10 s transaction timeout.
+   */
+  readonly exactlyOnceV2?: boolean;
+  /**
    * A step still running after this long (a slow or hung handler) is detached from the fetch: its partition
    * pauses until the step ends, and the function's other partitions keep fetching and running. Default 1000.
    */
@@ -158,6 +169,8 @@ export interface AppStats {
   processed: number;
   deadLettered: number;
   steps: number;
+  /** Transactions committed (exactly-once): one per step under v1, one per several steps under v2. */
+  transactions: number;
   error?: string;
 }
 
@@ -525,7 +538,7 @@ export class Worker {
     const log = this.logger.child({ app: app.name });
     const partitions = await this.ensureTopics(app);
     this.partitionCounts.set(id, partitions);
-    this.stats.set(id, { status: 'running', processed: 0, deadLettered: 0, steps: 0 });
+    this.stats.set(id, { status: 'running', processed: 0, deadLettered: 0, steps: 0, transactions: 0 });
     const priorityHeader = Buffer.from(app.options.priority);
     const env = (fn: ResolvedFunction, hasChangelog: boolean): FunctionEnv => ({
       app,
@@ -562,11 +575,17 @@ export class Worker {
           ? (await import('./state/lmdb-store.ts')).LmdbStore.open(app.options.stateDir, t, p)
           : new MemoryStore(),
       onStep: (out: StepOutput) => this.onStep(id, app.name, fn, out),
+      onTransaction: () => {
+        this.functionMetrics.get(app.name, fn).transactions++;
+        const s = this.stats.get(id);
+        if (s !== undefined) s.transactions++;
+      },
     });
     const memberOptions = {
       sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
       concurrency: this.options.concurrency ?? 4,
+      exactlyOnceV2: this.options.exactlyOnceV2 ?? this.options.transport.exactlyOnceV2 === true,
       detachAfterMs: this.options.detachAfterMs ?? 1_000,
       onAppStopped: (err: AppStoppedError) => void this.stopApp(id, err),
       onStepRetried: (fn: string) => void this.functionMetrics.get(app.name, fn).retried++,
@@ -598,7 +617,15 @@ export class Worker {
       members.push(lessees);
       await lessees.start(this.id);
     }
-    log.info({ functions: envs.map((e) => e.fn.name) }, 'app started');
+    log.info(
+      {
+        functions: envs.map((e) => e.fn.name),
+        ...(app.options.guarantee === 'exactly_once'
+          ? { exactlyOnce: memberOptions.exactlyOnceV2 ? 'v2' : 'v1' }
+          : {}),
+      },
+      'app started',
+    );
   }
 
   private takeStore(topic: string, partition: number): KeyValueStore | undefined {
@@ -802,6 +829,12 @@ function checkWorkerOptions(o: WorkerOptions): void {
     );
   }
   checkIntOption(o.concurrency, 'concurrency', 1, 10_000);
+  if (o.exactlyOnceV2 === true && o.transport.exactlyOnceV2 !== true) {
+    throw new ConfigError(
+      'exactlyOnceV2',
+      `transport '${o.transport.name}' cannot commit offsets as a group member in a transaction (KIP-447); use the platformatic transport on the classic group protocol, or leave exactlyOnceV2 unset`,
+    );
+  }
   checkIntOption(o.metricsPort, 'metricsPort', 0, 65_535);
   if (o.metricsHost !== undefined) checkHost(o.metricsHost, 'metricsHost');
   checkIntOption(o.loadReportIntervalMs, 'loadReportIntervalMs', 0, MAX_INT32);

@@ -30,6 +30,8 @@ export class FunctionMetrics implements ModeObserver {
   /** Steps committed, and steps that failed and whose batch is retried. */
   steps = 0;
   retried = 0;
+  /** Transactions committed (exactly-once): one per step under v1, one per several steps under v2. */
+  transactions = 0;
   /** Actor mode transitions by `FROM>TO`, and time keys spent BLOCKED (ended periods), ms. */
   readonly transitions = new Map<string, number>();
   blockedMs = 0;

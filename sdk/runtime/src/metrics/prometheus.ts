@@ -85,6 +85,11 @@ export function registerWorkerMetrics(registry: Registry, source: WorkerMetricsS
   );
   counter('dirigo_steps_total', 'Steps committed', (m) => m.steps);
   counter(
+    'dirigo_transactions_total',
+    'Transactions committed (exactly-once): one per step under v1, one per several steps under v2',
+    (m) => m.transactions,
+  );
+  counter(
     'dirigo_steps_retried_total',
     'Steps that failed and whose batch is delivered again',
     (m) => m.retried,

@@ -15,6 +15,7 @@ import {
 import { AppStoppedError, InternalError } from '../errors.ts';
 import { DispatcherClosedError } from '../scheduler/dispatcher-options.ts';
 import { InputTask, type InputTaskDeps, type TaskBody } from './input-task.ts';
+import { TransactionUnit, type TransactionUnitStats } from './transaction-unit.ts';
 
 /** A step failing this many times in a row with a non-retriable error stops the app. */
 const MAX_PERMANENT_FAILURES = 3;
@@ -26,6 +27,12 @@ export interface GroupMemberOptions {
   readonly heartbeatIntervalMs: number;
   /** Partitions processed at the same time by this member. */
   readonly concurrency: number;
+  /**
+   * Exactly-once v2: one transactional producer for the member (transactional id `<group>.<worker id>`) commits
+   * the steps of all its partitions, several per transaction; false: one producer per input partition. Needs a
+   * transport with `exactlyOnceV2`.
+   */
+  readonly exactlyOnceV2?: boolean;
   /**
    * A batch still running after this long is detached so the member's other partitions keep fetching (see
    * `onBatch`); undefined: never (every batch holds the fetch until it ends).
@@ -55,6 +62,8 @@ export class GroupMember {
   private readonly options: GroupMemberOptions;
   private readonly logger: Logger;
   private consumer: Consumer | undefined;
+  /** Exactly-once v2: the member's transaction unit. */
+  private unit: TransactionUnit | undefined;
   private readonly tasks = new Map<number, Promise<InputTask>>();
   /** Consecutive failed steps per partition. */
   private readonly failures = new Map<number, number>();
@@ -86,6 +95,20 @@ export class GroupMember {
       concurrency: this.options.concurrency,
     });
     this.consumer = consumer;
+    if (this.spec.exactlyOnce && this.options.exactlyOnceV2 === true) {
+      const transactionalId = `${group}.${workerId}`;
+      const unit = new TransactionUnit({
+        transport: this.deps.transport,
+        consumer,
+        group,
+        topic,
+        transactionalId,
+        logger: this.logger.child({ transactionalId }),
+        ...(this.deps.onTransaction === undefined ? {} : { onTransaction: this.deps.onTransaction }),
+      });
+      await unit.open();
+      this.unit = unit;
+    }
     await consumer.connect();
     await consumer.subscribe([topic]);
     await consumer.run({
@@ -143,6 +166,7 @@ export class GroupMember {
     const task = new InputTask({ group, topic, partition, exactlyOnce }, this.spec.body(partition), {
       ...this.deps,
       consumer: this.consumer!,
+      ...(this.unit === undefined ? {} : { transactions: this.unit }),
     });
     this.opened.delete(partition);
     return task;
@@ -325,10 +349,17 @@ export class GroupMember {
     }
   }
 
+  /** Exactly-once v2: the transactions committed by this member's unit; undefined otherwise. */
+  get transactionStats(): TransactionUnitStats | undefined {
+    return this.unit?.stats;
+  }
+
   /** Leaves the group: in-flight steps finish and commit, then partitions close. */
   async stop(): Promise<void> {
     await this.consumer?.disconnect();
     await this.onRevoked([...this.tasks.keys()].map((partition) => ({ topic: this.spec.topic, partition })));
     this.consumer = undefined;
+    await this.unit?.close();
+    this.unit = undefined;
   }
 }

@@ -1,7 +1,8 @@
 // One assigned input partition on this worker, around a body (a function, a router, later a lease slot): the
-// task owns the partition's position, its transactional producer (exactly-once: transactional id
-// `<group>.<partition>`, so a new owner fences any zombie), its state (restored from the changelog) and its
-// timers, and commits every step with `commitStep`. The body decides what the step's records do. Steps of a
+// task owns the partition's position, its transactional producer (exactly-once v1: transactional id
+// `<group>.<partition>`, so a new owner fences any zombie; v2: the group member's transaction unit instead, whose
+// offsets carry the member's generation), its state (restored from the changelog) and its timers, and commits
+// every step with `commitStep`. The body decides what the step's records do. Steps of a
 // task run one at a time.
 //
 // Lifecycle: created -> opening -> open -> closing -> closed; opening -> failed (a retry opens a new task);
@@ -16,6 +17,7 @@ import {
   FencedError,
   type IncomingRecord,
   isFenced,
+  PartitionsRevokedError,
   type Logger,
   type Producer,
   type RecordHeaders,
@@ -31,6 +33,7 @@ import type { KeyValueStore } from '../state/store.ts';
 import { type TimerEntry, Timers } from '../state/timers.ts';
 import { type CommitTarget, commitStep } from './commit.ts';
 import { StepOutput } from './step-output.ts';
+import type { TransactionUnit } from './transaction-unit.ts';
 
 /** Changelog records written between two checkpoints of a persistent store (Kafka Streams uses 10,000 too). */
 export const CHECKPOINT_EVERY = 10_000;
@@ -111,6 +114,10 @@ export interface InputTaskDeps {
   readonly newStore: (changelogTopic: string, partition: number) => Promise<KeyValueStore>;
   /** Observes each committed step (metrics). */
   readonly onStep?: (out: StepOutput) => void;
+  /** Exactly-once v2: the group member's transaction unit (no producer per partition). */
+  readonly transactions?: TransactionUnit;
+  /** Observes each transaction committed (metrics); under v2 the unit reports them. */
+  readonly onTransaction?: () => void;
 }
 
 export class InputTask {
@@ -156,20 +163,30 @@ export class InputTask {
     return this.state;
   }
 
-  /** Fences older owners (exactly-once), restores state, and finds the committed position. */
+  /**
+   * Fences older owners (exactly-once v1), finds the committed position (exactly-once: once no transaction holds
+   * offsets of the group any more) and restores state.
+   */
   async open(): Promise<void> {
     const started = Date.now();
     const { group, topic, partition, exactlyOnce } = this.input;
+    const unit = exactlyOnce ? this.deps.transactions : undefined;
     this.lifecycle.to('opening');
     let restored = 0;
     try {
-      if (exactlyOnce) {
+      if (exactlyOnce && unit === undefined) {
         this.producer = this.deps.transport.producer({
           transactionalId: `${group}.${partition}`,
           clientId: `${group}.${partition}`,
         });
         await this.producer.connect();
       }
+      // Position first: under v2 a zombie's transaction is not aborted by this open, so the position is read once
+      // stable, and the changelog (below) up to its last stable offset, i.e. both after that transaction ended.
+      const admin = await this.deps.transport.admin();
+      const committed = await admin.fetchCommittedOffsets(group, topic, { requireStable: exactlyOnce });
+      const mine = committed.find((c) => c.partition === partition);
+      this.nextOffset = mine === undefined || mine.offset < 0 ? 0 : mine.offset;
       const bs = this.body.state;
       if (bs !== undefined) {
         const store =
@@ -179,10 +196,6 @@ export class InputTask {
         restored = await this.restore(store, bs.changelogTopic);
         this.timers = new Timers(this.state, bs.space);
       }
-      const admin = await this.deps.transport.admin();
-      const committed = await admin.fetchCommittedOffsets(group, topic);
-      const mine = committed.find((c) => c.partition === partition);
-      this.nextOffset = mine === undefined || mine.offset < 0 ? 0 : mine.offset;
     } catch (e) {
       this.lifecycle.to('failed', { err: e });
       // Release what was opened (a persistent store holds its directory lock): a retry opens a new task.
@@ -196,6 +209,8 @@ export class InputTask {
     this.target = {
       exactlyOnce,
       producer: this.producer,
+      unit,
+      ...(this.deps.onTransaction === undefined ? {} : { onTransaction: this.deps.onTransaction }),
       sharedProducer: this.deps.sharedProducer,
       consumer: this.deps.consumer,
       group,
@@ -386,9 +401,10 @@ export class InputTask {
     if (store !== undefined) {
       if (clean) {
         await this.checkpoint().catch((e: unknown) => {
-          // Fenced here means the next owner already took over: expected during a rebalance, and harmless (the
-          // store keeps its older, safe position).
-          const level = isFenced(e) ? 'info' : 'warn';
+          // Fenced (v1) or revoked (v2: the partition is no longer this member's when it closes after a rebalance)
+          // means the next owner already took over: expected, and harmless (the store keeps its older, safe
+          // position).
+          const level = isFenced(e) || e instanceof PartitionsRevokedError ? 'info' : 'warn';
           this.logger[level](
             { err: e },
             'state checkpoint skipped; the next open reads more of the changelog',
