@@ -16,7 +16,7 @@ import {
 import { FindCoordinatorKeyTypes, Admin as PAdmin, type RetryDelayGetter } from '@platformatic/kafka';
 import { PlatformaticAdmin, topicMetadata } from './admin.ts';
 import { PlatformaticConsumer } from './consumer.ts';
-import { mapError } from './errors.ts';
+import { hasErrorId, mapError } from './errors.ts';
 import { type BaseClientOptions, PlatformaticProducer } from './producer.ts';
 import { type ReadToEndOptions, readToEnd } from './read-to-end.ts';
 
@@ -72,9 +72,17 @@ function brokerList(brokers: string | readonly string[]): string[] {
   return list.map((b) => b.trim()).filter((b) => b.length > 0);
 }
 
-/** 100 ms doubling up to 2 s: short first steps, so a moved leader is found quickly after a metadata refresh. */
-const retryDelay: RetryDelayGetter = (_client, _operation, attempt) =>
-  Math.min(2_000, 100 * 2 ** (attempt - 1));
+/**
+ * 100 ms doubling up to 2 s: short first steps, so a moved leader is found quickly after a metadata refresh.
+ * CONCURRENT_TRANSACTIONS (the transaction coordinator is still writing the markers of the producer's last
+ * transaction: a transaction begun right after the previous commit meets it at AddPartitionsToTxn) is retried
+ * after 2 ms, 4 ms, 8 ms... (the markers of a local broker take a few ms), instead of holding every back-to-back
+ * transaction 100 ms.
+ */
+export const retryDelay: RetryDelayGetter = (_client, _operation, attempt, _retries, error) =>
+  hasErrorId(error, 'CONCURRENT_TRANSACTIONS')
+    ? Math.min(100, 2 ** attempt)
+    : Math.min(2_000, 100 * 2 ** (attempt - 1));
 
 export class PlatformaticTransport implements Transport {
   readonly name = 'platformatic';

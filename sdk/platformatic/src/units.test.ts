@@ -18,6 +18,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { mapError } from './errors.ts';
 import { Pauses } from './pauses.ts';
+import { retryDelay } from './platformatic-transport.ts';
 import { Partitioner, toMessageChunks } from './producer.ts';
 import { decodeBatches } from './records.ts';
 
@@ -253,5 +254,18 @@ describe('error mapping', () => {
     expect(retriable).toBeInstanceOf(TransportError);
     expect(retriable.retriable).toBe(true);
     expect(mapError(wrapped('INVALID_TXN_STATE'), { operation: 'commit' }).retriable).toBe(false);
+  });
+});
+
+describe('retry delays', () => {
+  const error = (apiId: string) => new MultipleErrors('response', [new ProtocolError(apiId)]);
+  const delay = (attempt: number, e: Error) =>
+    retryDelay(undefined as never, 'addPartitionsToTransaction', attempt, 15, e);
+
+  it('retries CONCURRENT_TRANSACTIONS after a few ms (a transaction right after the last commit), others from 100 ms', () => {
+    expect([1, 2, 3, 7, 12].map((a) => delay(a, error('CONCURRENT_TRANSACTIONS')))).toEqual([
+      2, 4, 8, 100, 100,
+    ]);
+    expect([1, 2, 6].map((a) => delay(a, error('NOT_LEADER_OR_FOLLOWER')))).toEqual([100, 200, 2_000]);
   });
 });
