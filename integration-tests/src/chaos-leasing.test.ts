@@ -2,15 +2,17 @@
 // worker processes, its hot keys leased to lessees on the other workers by the chaos policy, while a lessee is
 // SIGKILLed, a lessor is SIGKILLed while one of its keys is BLOCKED (a SYNC round out), and a worker is frozen
 // past its session timeout. Nothing may be lost or duplicated, every report must see exactly the adds before it,
-// and after quiescence the lessors' state must equal the totals with no partial left at any lessee.
+// and after quiescence the lessors' state must equal the totals with no partial left at any lessee. On both clients:
+// on platformatic the lessors and the lease slots commit under exactly-once v2 (one producer per group per worker).
 import { describe, expect, it } from 'vitest';
 import { failures } from './chaos/leasing/result.ts';
 import { runLeasingChaos } from './chaos/leasing/run.ts';
 import { brokers, kafkaTransport, testLogger } from './harness.ts';
+import { TRANSPORT_NAMES } from './transports.ts';
 
-describe('leasing chaos on a real broker', () => {
+describe.each(TRANSPORT_NAMES)('leasing chaos on a real broker (%s)', (transportName) => {
   it('exactly-once leasing survives killed lessees, killed BLOCKED lessors and a frozen worker', async () => {
-    const transport = kafkaTransport('it-chaos-leasing');
+    const transport = kafkaTransport('it-chaos-leasing', transportName);
     try {
       const seed = Date.now() % 100_000;
       const r = await runLeasingChaos({
