@@ -6,13 +6,15 @@
 // with lease slots in the load reports, leasing counters), and `final` on SIGTERM, just before a graceful
 // stop: scheduler metrics, leasing counters, CPU time. Logs go to stderr.
 import { createLogger } from '@dirigo/core';
-import { KafkajsTransport } from '@dirigo/kafkajs';
+import { benchTransport, type TransportName } from './transports.ts';
 import { type PolicyOptions, Worker } from '@dirigo/runtime';
 import { stopOnSignals } from '@dirigo/runtime/process';
 import { HOTKEY_APP, type HotkeyAppConfig, hotkeyApp } from './hotkey-app.ts';
 
 export interface HotkeyWorkerConfig {
   readonly brokers: string;
+  /** The Kafka client (default kafkajs). */
+  readonly transport?: TransportName;
   readonly workerId: string;
   readonly policy: string;
   readonly policyOptions?: PolicyOptions;
@@ -34,11 +36,7 @@ async function main(): Promise<void> {
   }
   const config = JSON.parse(raw) as HotkeyWorkerConfig;
   const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'warn' });
-  const transport = new KafkajsTransport({
-    brokers: config.brokers.split(','),
-    clientId: config.workerId,
-    logger,
-  });
+  const transport = benchTransport(config.transport ?? 'kafkajs', config.brokers, config.workerId, logger);
   const worker = new Worker({
     transport,
     apps: [hotkeyApp({ ...config.app, workerId: config.workerId })],

@@ -32,8 +32,8 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { IncomingRecord, Logger, OutgoingRecord, Producer } from '@dirigo/core';
-import { KafkajsTransport } from '@dirigo/kafkajs';
+import type { IncomingRecord, Logger, OutgoingRecord, Producer, Transport } from '@dirigo/core';
+import { benchTransport, type TransportName } from './transports.ts';
 import type { LeaseCounters, LeaseView, SchedulerSnapshot } from '@dirigo/runtime';
 import { HOT_KEY, hotkeyTopics, type WorkMessage, type WorkOutput } from './hotkey-app.ts';
 import type { HotkeyWorkerConfig } from './hotkey-worker.ts';
@@ -43,6 +43,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface HotkeyOptions {
   readonly brokers: string;
+  /** The Kafka client of the workers and the driver. */
+  readonly transport: TransportName;
   /** Which runs, in this order (both by default; one alone is for investigating). */
   readonly modes: readonly Mode[];
   readonly workers: number;
@@ -357,11 +359,11 @@ class Outputs {
   readonly bySeq = new Map<number, Out>();
   readonly reports: Out[] = [];
   duplicates = 0;
-  private readonly transport: KafkajsTransport;
+  private readonly transport: Transport;
   private readonly topic: string;
   private readonly next: number[];
 
-  constructor(transport: KafkajsTransport, topic: string, partitions: number) {
+  constructor(transport: Transport, topic: string, partitions: number) {
     this.transport = transport;
     this.topic = topic;
     this.next = new Array(partitions).fill(0);
@@ -509,7 +511,7 @@ function scaleIn(
 
 async function runMode(
   o: HotkeyOptions,
-  transport: KafkajsTransport,
+  transport: Transport,
   runId: string,
   mode: Mode,
   pacedRate: (overload: OverloadResult) => number,
@@ -528,6 +530,7 @@ async function runMode(
       new WorkerProc(
         {
           brokers: o.brokers,
+          transport: o.transport,
           workerId,
           policy,
           ...(policy === 'dirigo' && o.marginMs !== undefined
@@ -810,11 +813,7 @@ export async function runHotkey(o: HotkeyOptions): Promise<HotkeyResult> {
   for (const mode of o.modes) {
     const started = Date.now();
     // A transport per mode (see isolation.ts: its watermark probe keeps every topic it was asked about).
-    const transport = new KafkajsTransport({
-      brokers: o.brokers.split(','),
-      clientId: `bench-hotkey-${mode}`,
-      logger: o.logger,
-    });
+    const transport = benchTransport(o.transport, o.brokers, `bench-hotkey-${mode}`, o.logger);
     try {
       const r = await runMode(
         o,

@@ -131,6 +131,7 @@ async function main(): Promise<void> {
         '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport kafkajs]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
+        '                               [--transport kafkajs|platformatic]\n' +
         `       npm run bench -- rebalance [--json] [--setups ${REBALANCE_SETUPS.join(',')}] [--partitions 6]\n` +
         '                                  [--rate-per-partition 50] [--guarantee at_least_once|exactly_once] [--rounds 3]\n' +
         '                                  [--settle-s 5] [--after-s 3]\n' +
@@ -372,8 +373,14 @@ async function hotkey(values: Values, logger: ReturnType<typeof createLogger>): 
   }
   const kafka = await ensureKafka({ nodes: 1, logger });
   process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);
+  const transport = String(values.transport ?? 'kafkajs');
+  if (!(TRANSPORTS as readonly string[]).includes(transport)) {
+    process.stderr.write(`bench: --transport takes one of ${TRANSPORTS.join(', ')}\n`);
+    process.exit(2);
+  }
   const o: HotkeyOptions = {
     brokers: kafka.brokers,
+    transport: transport as TransportName,
     modes: modes as Mode[],
     workers: num('workers'),
     partitions: num('partitions'),

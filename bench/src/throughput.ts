@@ -10,18 +10,17 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppDefinition, Logger, OutgoingRecord, Transport } from '@dirigo/core';
-import { KafkajsTransport } from '@dirigo/kafkajs';
-import { PlatformaticTransport } from '@dirigo/platformatic';
 import { Worker } from '@dirigo/runtime';
 import { countApp, passthroughApp } from './apps.ts';
 import { tapBatches } from './batch-tap.ts';
 import { profiled } from './profile.ts';
 import { type RawLoopOptions, runRawLoop } from './raw-loop.ts';
+import { benchTransport, type TransportName } from './transports.ts';
 import { runPlatformaticFetchLoop, runPlatformaticStreamLoop } from './raw-loop-platformatic.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export type TransportName = 'kafkajs' | 'platformatic';
+export type { TransportName };
 
 export interface ThroughputOptions {
   readonly brokers: string;
@@ -247,12 +246,8 @@ async function probe(o: ThroughputOptions, transport: Transport, input: string, 
   return { p50Ms: q(0.5), p99Ms: q(0.99) };
 }
 
-function newTransport(name: TransportName, o: ThroughputOptions, clientId: string): Transport {
-  const brokers = o.brokers.split(',');
-  return name === 'kafkajs'
-    ? new KafkajsTransport({ brokers, clientId, logger: o.logger })
-    : new PlatformaticTransport({ brokers, clientId, logger: o.logger });
-}
+const newTransport = (name: TransportName, o: ThroughputOptions, clientId: string): Transport =>
+  benchTransport(name, o.brokers, clientId, o.logger);
 
 /** Every scenario of every client on one input; scenarios alternate between the clients. */
 export async function runThroughput(o: ThroughputOptions): Promise<Record<string, TransportResults>> {
