@@ -2,8 +2,7 @@
 // harness's --transport flag) names another one. Worker processes the suites start inherit the same choice
 // (`dirigo worker` reads DIRIGO_TRANSPORT), so a run exercises one client end to end.
 import type { Logger, Transport } from '@dirigo/core';
-import { KafkajsTransport } from '@dirigo/kafkajs';
-import { PlatformaticTransport } from '@dirigo/platformatic';
+import { benchTransport } from '../../bench/src/transports.ts';
 
 export const TRANSPORT_NAMES = ['kafkajs', 'platformatic'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
@@ -18,14 +17,10 @@ export function transportFromEnv(): TransportName {
   return env as TransportName;
 }
 
-export function makeTransport(
+/** The transport named `name` on `brokers` (comma-separated), as the benches make it. */
+export const makeTransport = (
   name: TransportName,
   brokers: string,
   clientId: string,
   logger: Logger,
-): Transport {
-  const list = brokers.split(',');
-  return name === 'platformatic'
-    ? new PlatformaticTransport({ brokers: list, clientId, logger })
-    : new KafkajsTransport({ brokers: list, clientId, logger });
-}
+): Transport => benchTransport(name, brokers, clientId, logger);

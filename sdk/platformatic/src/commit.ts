@@ -38,6 +38,33 @@ const commitApiOf = (client: CommitClient['client']): Promise<CommitApi> =>
     'the brokers do not speak OffsetCommit v8 or newer (Kafka 2.8+ is needed)',
   );
 
+/** An offset commit request's topics: `offsets` (next offsets to read) grouped by topic, no leader epoch. */
+export function offsetsByTopic(offsets: readonly TopicPartitionOffset[]): {
+  name: string;
+  partitions: {
+    partitionIndex: number;
+    committedOffset: bigint;
+    committedLeaderEpoch: number;
+    committedMetadata: null;
+  }[];
+}[] {
+  const topics = new Map<string, ReturnType<typeof offsetsByTopic>[number]>();
+  for (const o of offsets) {
+    let t = topics.get(o.topic);
+    if (t === undefined) {
+      t = { name: o.topic, partitions: [] };
+      topics.set(o.topic, t);
+    }
+    t.partitions.push({
+      partitionIndex: o.partition,
+      committedOffset: BigInt(o.offset),
+      committedLeaderEpoch: -1,
+      committedMetadata: null,
+    });
+  }
+  return [...topics.values()];
+}
+
 /**
  * Commits `offsets` (each the next offset to read) for the member's current generation. Rejects with the broker's
  * error when it refuses (a rebalance under way, a generation moved on, an unknown member): nothing is retried.
@@ -55,31 +82,7 @@ export async function commitAsMember(
       },
     );
   }
-  const topics = new Map<
-    string,
-    {
-      name: string;
-      partitions: {
-        partitionIndex: number;
-        committedOffset: bigint;
-        committedLeaderEpoch: number;
-        committedMetadata: null;
-      }[];
-    }
-  >();
-  for (const o of offsets) {
-    let t = topics.get(o.topic);
-    if (t === undefined) {
-      t = { name: o.topic, partitions: [] };
-      topics.set(o.topic, t);
-    }
-    t.partitions.push({
-      partitionIndex: o.partition,
-      committedOffset: BigInt(o.offset),
-      committedLeaderEpoch: -1,
-      committedMetadata: null,
-    });
-  }
+  const topics = offsetsByTopic(offsets);
   try {
     const [api, coordinator, metadata] = await Promise.all([
       commitApiOf(c.client),
@@ -90,7 +93,7 @@ export async function commitAsMember(
     if (broker === undefined)
       throw new DirigoError(`commit offsets: coordinator ${coordinator} is not known`);
     const connection = await c.pool.get(broker);
-    await api.async(connection, c.groupId, member.generationId, member.memberId, null, [...topics.values()]);
+    await api.async(connection, c.groupId, member.generationId, member.memberId, null, topics);
   } catch (error) {
     // A refusal for the generation (a rebalance) came from the right coordinator: only other failures forget it.
     if (!isRebalanceError(error)) c.forgetCoordinator();

@@ -10,7 +10,6 @@
 import { randomBytes } from 'node:crypto';
 import {
   type Consumer,
-  createLogger,
   FencedError,
   type IncomingRecord,
   type OutgoingRecord,
@@ -19,15 +18,12 @@ import {
 } from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { Consumer as PConsumer, Producer as PProducer } from '@platformatic/kafka';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { PlatformaticTransport, type PlatformaticTransportOptions } from './index.ts';
+import { testBrokers, testLogger } from './test-broker.ts';
 
-const brokers = process.env.KAFKA_BROKERS ?? inject('kafkaBrokers');
-if (brokers === undefined || brokers.trim() === '') {
-  throw new Error('KAFKA_BROKERS is not set: these tests need a real broker.');
-}
-
-const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'silent' });
+const brokers = testBrokers();
+const logger = testLogger();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const name = (prefix: string) =>
   `dirigo-plt-${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;

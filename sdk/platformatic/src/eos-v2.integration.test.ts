@@ -1,24 +1,13 @@
 // Exactly-once v2 (KIP-447) primitives on the real broker: offsets in a transaction carry the member's generation,
 // the coordinator refuses a past generation (the zombie's transaction aborts, the producer stays usable), and a
 // reader asking for stable offsets waits for an open transaction holding the group's offsets.
-import {
-  type Consumer,
-  createLogger,
-  type GroupMetadata,
-  PartitionsRevokedError,
-  type TopicPartition,
-} from '@dirigo/core';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { type Consumer, type GroupMetadata, PartitionsRevokedError, type TopicPartition } from '@dirigo/core';
+import { afterAll, describe, expect, it } from 'vitest';
 import { PlatformaticTransport } from './index.ts';
+import { testBrokers, testLogger } from './test-broker.ts';
 
-const brokers = process.env.KAFKA_BROKERS ?? inject('kafkaBrokers');
-if (brokers === undefined || brokers.trim() === '') {
-  throw new Error(
-    'KAFKA_BROKERS is not set: the platformatic transport tests need a real broker. Start one with ' +
-      '`npm run kafka -- start` and set KAFKA_BROKERS to its bootstrap address (e.g. 127.0.0.1:19092).',
-  );
-}
-const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'silent' });
+const brokers = testBrokers();
+const logger = testLogger();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const name = (what: string) => `eosv2-${what}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
 

@@ -1,18 +1,13 @@
 // The KIP-848 `consumer` group protocol on the real broker: the whole transport contract again with it, and what
 // it is for: a member joining moves only the partitions it takes, and the others keep being delivered meanwhile.
-import { createLogger, type Consumer, type OutgoingRecord, type TopicPartition } from '@dirigo/core';
+import type { Consumer, OutgoingRecord, TopicPartition } from '@dirigo/core';
 import { transportContract } from '@dirigo/testkit/contract';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { PlatformaticTransport } from './index.ts';
+import { testBrokers, testLogger } from './test-broker.ts';
 
-const brokers = process.env.KAFKA_BROKERS ?? inject('kafkaBrokers');
-if (brokers === undefined || brokers.trim() === '') {
-  throw new Error(
-    'KAFKA_BROKERS is not set: the platformatic transport tests need a real broker. Start one with ' +
-      '`npm run kafka -- start` and set KAFKA_BROKERS to its bootstrap address (e.g. 127.0.0.1:19092).',
-  );
-}
-const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'silent' });
+const brokers = testBrokers();
+const logger = testLogger();
 const newTransport = (): PlatformaticTransport =>
   new PlatformaticTransport({ brokers, logger, groupProtocol: 'consumer' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,22 +1,10 @@
-// Runs the transport contract suite against PlatformaticTransport on a real broker (the integration global setup
-// starts one, or KAFKA_BROKERS). Without a broker this file FAILS on purpose: a green run must mean the contract
-// was checked against Kafka.
-import { createLogger } from '@dirigo/core';
 import { transportContract } from '@dirigo/testkit/contract';
 import { Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes } from '@platformatic/kafka';
-import { inject } from 'vitest';
 import { PlatformaticTransport } from './index.ts';
+import { testBrokers, testLogger } from './test-broker.ts';
 
-const brokers = process.env.KAFKA_BROKERS ?? inject('kafkaBrokers');
-if (brokers === undefined || brokers.trim() === '') {
-  throw new Error(
-    'KAFKA_BROKERS is not set: the platformatic transport tests need a real broker. Start one with ' +
-      '`npm run kafka -- start` and set KAFKA_BROKERS to its bootstrap address (e.g. 127.0.0.1:19092).',
-  );
-}
-
-/** Logs of the transport under test: silent unless DIRIGO_LOG_LEVEL asks for them. */
-const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'silent' });
+const brokers = testBrokers();
+const logger = testLogger();
 const newTransport = (): PlatformaticTransport => new PlatformaticTransport({ brokers, logger });
 
 /**

@@ -11,6 +11,7 @@ import {
 } from '@dirigo/core';
 import { type Base, type ConnectionPool, txnOffsetCommitV3 } from '@platformatic/kafka';
 import { newestApi } from './apis.ts';
+import { offsetsByTopic } from './commit.ts';
 import { isRebalanceError } from './errors.ts';
 
 type TxnCommitApi = typeof txnOffsetCommitV3.api;
@@ -34,25 +35,7 @@ export async function commitTxnOffsetsAsMember(
   member: GroupMetadata,
   offsets: readonly TopicPartitionOffset[],
 ): Promise<void> {
-  const topics = new Map<
-    string,
-    {
-      name: string;
-      partitions: { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number }[];
-    }
-  >();
-  for (const o of offsets) {
-    let t = topics.get(o.topic);
-    if (t === undefined) {
-      t = { name: o.topic, partitions: [] };
-      topics.set(o.topic, t);
-    }
-    t.partitions.push({
-      partitionIndex: o.partition,
-      committedOffset: BigInt(o.offset),
-      committedLeaderEpoch: -1,
-    });
-  }
+  const topics = offsetsByTopic(offsets);
   try {
     const [api, coordinator, metadata] = await Promise.all([
       newestApi(
@@ -80,7 +63,7 @@ export async function commitTxnOffsetsAsMember(
       member.generationId,
       member.memberId,
       null,
-      [...topics.values()],
+      topics,
     );
   } catch (error) {
     if (isRebalanceError(error)) {
