@@ -1,7 +1,7 @@
 // The SDK apps the throughput and peers benchmarks run: a stateless passthrough and a keyed count (state in a
 // value cell, every update emitted), both reading the benchmark's input topic directly (an ingress on the
 // record key) and writing one output per input.
-import { defineApp, fn, state } from '@dirigo/core';
+import { defineApp, fn, serdes, state } from '@dirigo/core';
 
 export function passthroughApp(ns: string, input: string, out: string) {
   return defineApp({
@@ -12,6 +12,27 @@ export function passthroughApp(ns: string, input: string, out: string) {
     functions: {
       pass: fn({
         handler(ctx, m: unknown) {
+          ctx.emit('out', ctx.key, m);
+        },
+      }),
+    },
+  });
+}
+
+/**
+ * The passthrough with bytes serdes (values handed on undecoded): the framework's per-record cost without JSON
+ * decoding and encoding.
+ */
+export function passthroughBytesApp(ns: string, input: string, out: string) {
+  return defineApp({
+    name: 'passthrough',
+    options: { namespace: ns, guarantee: 'at_least_once' },
+    ingresses: [{ topic: input, to: 'pass', serde: serdes.bytes() }],
+    egresses: { out: { topic: out, serde: serdes.bytes() } },
+    functions: {
+      pass: fn({
+        message: serdes.bytes(),
+        handler(ctx, m: Buffer) {
           ctx.emit('out', ctx.key, m);
         },
       }),

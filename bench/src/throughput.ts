@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppDefinition, Logger, OutgoingRecord, Transport } from '@dirigo/core';
 import { Worker } from '@dirigo/runtime';
-import { countApp, passthroughApp } from './apps.ts';
+import { countApp, passthroughApp, passthroughBytesApp } from './apps.ts';
 import { tapBatches } from './batch-tap.ts';
 import { profiled } from './profile.ts';
 import { type RawLoopOptions, runRawLoop } from './raw-loop.ts';
@@ -47,6 +47,8 @@ export interface RawResult extends ScenarioResult {
 export interface TransportResults {
   raw: RawResult;
   passthrough?: ScenarioResult;
+  /** The passthrough with bytes serdes: no JSON decode and encode per record. */
+  passthroughBytes?: ScenarioResult;
   countAtLeastOnce?: ScenarioResult;
   /** Exactly-once v2 where the transport supports it (platformatic), v1 elsewhere. */
   countExactlyOnce?: ScenarioResult;
@@ -288,6 +290,7 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
       boolean?,
     ][] = [
       ['passthrough', 'passthrough.pass', (ns, out) => passthroughApp(ns, input, out)],
+      ['passthroughBytes', 'passthrough.pass', (ns, out) => passthroughBytesApp(ns, input, out)],
       ['countAtLeastOnce', 'count.count', (ns, out) => countApp(ns, input, out, 'at_least_once')],
       ['countExactlyOnce', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once')],
       ['countExactlyOnceV1', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once'), false],
