@@ -113,6 +113,12 @@ export interface GroupMetadata {
   readonly groupId: string;
   readonly generationId: number;
   readonly memberId: string;
+  /**
+   * The partitions this membership may commit: those assigned, and those being revoked while the generation is
+   * still this one (a graceful leave; not a rebalance, whose new generation may give them to another member).
+   * Absent: `assignment()`.
+   */
+  readonly partitions?: readonly TopicPartition[];
 }
 
 export interface ProducerOptions {

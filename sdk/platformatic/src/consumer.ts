@@ -136,8 +136,11 @@ export class PlatformaticConsumer implements DirigoConsumer {
   #generation = -1;
   #announced: TopicPartition[] = [];
   #owned = new Map<string, PartitionState>();
-  /** Partitions being revoked: commits for them are still allowed while onRevoked runs. */
-  #revoking = new Set<string>();
+  /**
+   * Partitions being revoked, with the generation they were owned in: commits for them are still allowed while
+   * onRevoked runs (in a transaction, only while that generation is still the member's: a graceful leave).
+   */
+  #revoking = new Map<string, { readonly tp: TopicPartition; readonly generation: number }>();
   /** Serialises transitions (join handling, revocations). */
   #control: Promise<void> = Promise.resolve();
   /** The client saw a rebalance start (a heartbeat answered REBALANCE_IN_PROGRESS) after the last join. */
@@ -215,11 +218,20 @@ export class PlatformaticConsumer implements DirigoConsumer {
     }
   }
 
-  /** Classic protocol: the generation and member id of the assignment last applied (exactly-once v2). */
+  /**
+   * Classic protocol: the generation and member id of the assignment last applied (exactly-once v2), and the
+   * partitions they cover: those owned, and those being revoked while that generation is still the member's (a
+   * graceful leave; not a rebalance, whose new generation may give them to someone else).
+   */
   groupMetadata(): GroupMetadata | undefined {
     if (this.#context.groupProtocol === 'consumer') return undefined;
     const member = this.#commitClient.membership();
-    return member === undefined ? undefined : { groupId: this.#options.groupId, ...member };
+    if (member === undefined) return undefined;
+    const partitions: TopicPartition[] = [...this.#announced];
+    for (const { tp, generation } of this.#revoking.values()) {
+      if (generation === member.generationId) partitions.push(tp);
+    }
+    return { groupId: this.#options.groupId, ...member, partitions };
   }
 
   async subscribe(topics: readonly string[]): Promise<void> {
@@ -433,11 +445,12 @@ export class PlatformaticConsumer implements DirigoConsumer {
     if (this.#closing) return;
     const continuous =
       e.continuous ?? (e.memberId === this.#memberId && e.generationId === this.#generation + 1);
+    const ownedIn = this.#generation;
     this.#memberId = e.memberId;
     this.#generation = e.generationId;
     const next = new Set(assignment.map((tp) => keyOf(tp.topic, tp.partition)));
     const lost = [...this.#owned.keys()].filter((key) => !continuous || !next.has(key));
-    await this.#revoke(lost, continuous ? 'rebalance' : 'membership lost or a generation missed');
+    await this.#revoke(lost, continuous ? 'rebalance' : 'membership lost or a generation missed', ownedIn);
     if (this.#closing) return;
     const added: PartitionState[] = [];
     for (const tp of assignment) {
@@ -517,7 +530,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
   }
 
   /** Revokes partitions: no more deliveries, wait for their in-flight batches, then onRevoked. */
-  async #revoke(keys: readonly string[], reason: string): Promise<void> {
+  async #revoke(keys: readonly string[], reason: string, ownedIn = this.#generation): Promise<void> {
     if (keys.length === 0) return;
     const states = keys.map((k) => this.#owned.get(k)).filter((s): s is PartitionState => s !== undefined);
     for (const st of states) {
@@ -527,7 +540,10 @@ export class PlatformaticConsumer implements DirigoConsumer {
       if (st.timer !== null) clearTimeout(st.timer);
       st.timer = null;
       this.#owned.delete(st.key);
-      this.#revoking.add(st.key);
+      this.#revoking.set(st.key, {
+        tp: { topic: st.topic, partition: st.partition },
+        generation: ownedIn,
+      });
     }
     this.#order = [...this.#owned.values()];
     const revoked = states.map((s) => ({ topic: s.topic, partition: s.partition }));

@@ -30,6 +30,8 @@ describe('platformatic: exactly-once v2 (KIP-447)', () => {
   const member = async (t: PlatformaticTransport, group: string, topic: string) => {
     const consumer = t.consumer({ groupId: group, sessionTimeoutMs: 6000, heartbeatIntervalMs: 500 });
     const owned = new Set<number>();
+    /** Per revocation: the revoked partitions the membership still covered while onRevoked ran. */
+    const coveredAtRevoke: number[][] = [];
     await consumer.connect();
     await consumer.subscribe([topic]);
     await consumer.run({
@@ -39,9 +41,15 @@ describe('platformatic: exactly-once v2 (KIP-447)', () => {
       },
       onRevoked: (tps: readonly TopicPartition[]) => {
         for (const tp of tps) owned.delete(tp.partition);
+        const covered = consumer.groupMetadata?.()?.partitions ?? [];
+        coveredAtRevoke.push(
+          tps
+            .filter((tp) => covered.some((c) => c.topic === tp.topic && c.partition === tp.partition))
+            .map((tp) => tp.partition),
+        );
       },
     });
-    return { consumer, owned };
+    return { consumer, owned, coveredAtRevoke };
   };
   const until = async (what: string, ok: () => boolean, ms = 30_000) => {
     const end = Date.now() + ms;
@@ -102,8 +110,12 @@ describe('platformatic: exactly-once v2 (KIP-447)', () => {
       for (const r of records) seen.push(r.value!.toString());
     });
     expect(seen).toEqual(['a']);
+    // The partition the first member lost in the rebalance was not covered by its (new) membership while it was
+    // revoked; the one it gives up leaving the group is (the generation is still its own).
+    expect(a.coveredAtRevoke).toEqual([[]]);
     await producer.disconnect();
     await a.consumer.disconnect();
+    expect(a.coveredAtRevoke).toEqual([[], [mine]]);
     await b.consumer.disconnect();
   });
 

@@ -26,6 +26,8 @@ interface Committed {
 class Script {
   generation = 1;
   owned = new Set([0, 1, 2]);
+  /** Partitions the membership covers beyond the assignment (being revoked in a graceful leave). */
+  leaving: number[] | undefined;
   committed: Committed[] = [];
   producers = 0;
   /** Fails the next sendOffsets with this error (once). */
@@ -39,7 +41,16 @@ class Script {
 
   consumer(): Consumer {
     return {
-      groupMetadata: (): GroupMetadata => ({ groupId: 'g', generationId: this.generation, memberId: 'm' }),
+      groupMetadata: (): GroupMetadata => ({
+        groupId: 'g',
+        generationId: this.generation,
+        memberId: 'm',
+        ...(this.leaving === undefined
+          ? {}
+          : {
+              partitions: [...this.owned, ...this.leaving].map((partition) => ({ topic: 'in', partition })),
+            }),
+      }),
       assignment: () => [...this.owned].map((partition) => ({ topic: 'in', partition })),
     } as unknown as Consumer;
   }
@@ -130,6 +141,16 @@ describe('TransactionUnit (exactly-once v2)', () => {
     await expect(revoked).rejects.toBeInstanceOf(PartitionsRevokedError);
     await kept;
     expect(s.committed).toEqual([{ records: ['a'], offsets: [at(0, 1)], generation: 1 }]);
+  });
+
+  it("commits a partition being revoked while the membership still covers it (a graceful leave's close)", async () => {
+    const s = new Script();
+    const unit = unitOf(s);
+    await unit.open();
+    s.owned.delete(1);
+    s.leaving = [1];
+    await unit.commit([], at(1, 7));
+    expect(s.committed).toEqual([{ records: [], offsets: [at(1, 7)], generation: 1 }]);
   });
 
   it('tries again in the new generation when the member kept every partition, and fails the steps otherwise', async () => {

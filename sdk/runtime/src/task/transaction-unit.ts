@@ -179,7 +179,7 @@ export class TransactionUnit {
   private owned(entries: Entry[], member: GroupMetadata | undefined): Entry[] {
     const owned = new Set<number>();
     if (member !== undefined) {
-      for (const tp of this.deps.consumer.assignment()) {
+      for (const tp of member.partitions ?? this.deps.consumer.assignment()) {
         if (tp.topic === this.deps.topic) owned.add(tp.partition);
       }
     }
