@@ -30,6 +30,8 @@ class Script {
   leaving: number[] | undefined;
   committed: Committed[] = [];
   producers = 0;
+  /** The next producer's connect fails (once). */
+  failConnect = false;
   /** Fails the next sendOffsets with this error (once). */
   failOffsets: Error | undefined;
   /** Runs when that failure is thrown (e.g. the member learns a new generation meanwhile). */
@@ -63,7 +65,12 @@ class Script {
     this.producers++;
     let fenced = false;
     return {
-      connect: async () => {},
+      connect: async () => {
+        if (this.failConnect) {
+          this.failConnect = false;
+          throw new Error('broker unreachable');
+        }
+      },
       disconnect: async () => {},
       send: async () => {},
       beginTransaction: async (): Promise<Transaction> => {
@@ -140,6 +147,16 @@ describe('TransactionUnit (exactly-once v2)', () => {
     const revoked = unit.commit([rec('b')], at(1, 1));
     await expect(revoked).rejects.toBeInstanceOf(PartitionsRevokedError);
     await kept;
+    expect(s.committed).toEqual([{ records: ['a'], offsets: [at(0, 1)], generation: 1 }]);
+  });
+
+  it('survives failing to register its transactional id at open: the first commit registers it', async () => {
+    const s = new Script();
+    s.failConnect = true;
+    const unit = unitOf(s);
+    await unit.open();
+    await unit.commit([rec('a')], at(0, 1));
+    expect(s.producers).toBe(2);
     expect(s.committed).toEqual([{ records: ['a'], offsets: [at(0, 1)], generation: 1 }]);
   });
 

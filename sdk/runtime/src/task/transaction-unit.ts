@@ -77,11 +77,22 @@ export class TransactionUnit {
     this.deps = deps;
   }
 
-  /** Registers the transactional id (aborting what an earlier process with the same worker id left open). */
+  /**
+   * Registers the transactional id (aborting what an earlier process with the same worker id left open). A failure
+   * here is not fatal: the first commit registers it again.
+   */
   async open(): Promise<void> {
     const producer = this.newProducer();
-    await producer.connect();
-    this.producer = producer;
+    try {
+      await producer.connect();
+      this.producer = producer;
+    } catch (e) {
+      await producer.disconnect().catch(() => {});
+      this.deps.logger.warn(
+        { err: e },
+        'registering the transactional id failed; the first commit tries again',
+      );
+    }
   }
 
   get stats(): TransactionUnitStats {
