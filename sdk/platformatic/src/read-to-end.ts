@@ -4,8 +4,9 @@
 // Termination. The target of a partition is its high watermark at the start (read_uncommitted ListOffsets), so
 // the records of a transaction committed before the call are read even while its markers are being written, and a
 // transaction still open at the start delays the call until it ends (commit, abort, or the broker's abort at its
-// timeout): restore after registering the task's transactional producer, which aborts a zombie's open
-// transaction at once. The position moves past every batch of an answer (markers, aborted data and batches
+// timeout): under exactly-once v1 restore runs after registering the task's transactional producer, which aborts
+// a zombie's open transaction at once; under v2 it waits for the zombie (whose offsets the group coordinator now
+// refuses) to abort, or for the broker to abort the transaction at its timeout (10 s for the runtime's units). The position moves past every batch of an answer (markers, aborted data and batches
 // emptied by compaction included: the client keeps their headers), so a partition whose last records are markers
 // or compacted away still finishes. A watchdog fails the call when nothing moves for `stallTimeoutMs`.
 import {
