@@ -21,14 +21,16 @@ export function passthroughApp(ns: string, input: string, out: string) {
 
 /**
  * The passthrough with bytes serdes (values handed on undecoded): the framework's per-record cost without JSON
- * decoding and encoding.
+ * decoding and encoding; with `lean`, also without the scheduling headers on the output records.
  */
-export function passthroughBytesApp(ns: string, input: string, out: string) {
+export function passthroughBytesApp(ns: string, input: string, out: string, lean = false) {
   return defineApp({
     name: 'passthrough',
     options: { namespace: ns, guarantee: 'at_least_once' },
     ingresses: [{ topic: input, to: 'pass', serde: serdes.bytes() }],
-    egresses: { out: { topic: out, serde: serdes.bytes() } },
+    egresses: {
+      out: { topic: out, serde: serdes.bytes(), ...(lean ? { schedulingHeaders: false } : {}) },
+    },
     functions: {
       pass: fn({
         message: serdes.bytes(),

@@ -49,6 +49,8 @@ export interface TransportResults {
   passthrough?: ScenarioResult;
   /** The passthrough with bytes serdes: no JSON decode and encode per record. */
   passthroughBytes?: ScenarioResult;
+  /** The same without the scheduling headers on the outputs (`schedulingHeaders: false`). */
+  passthroughLean?: ScenarioResult;
   countAtLeastOnce?: ScenarioResult;
   /** Exactly-once v2 where the transport supports it (platformatic), v1 elsewhere. */
   countExactlyOnce?: ScenarioResult;
@@ -291,6 +293,7 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
     ][] = [
       ['passthrough', 'passthrough.pass', (ns, out) => passthroughApp(ns, input, out)],
       ['passthroughBytes', 'passthrough.pass', (ns, out) => passthroughBytesApp(ns, input, out)],
+      ['passthroughLean', 'passthrough.pass', (ns, out) => passthroughBytesApp(ns, input, out, true)],
       ['countAtLeastOnce', 'count.count', (ns, out) => countApp(ns, input, out, 'at_least_once')],
       ['countExactlyOnce', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once')],
       ['countExactlyOnceV1', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once'), false],

@@ -266,6 +266,14 @@ export interface EgressDefinition<T = unknown> {
   readonly keySerde?: KeySerde;
   /** Partitions when the worker creates the topic. Default: the app's `defaultPartitions`. */
   readonly partitions?: number;
+  /**
+   * Write Dirigo's scheduling headers (`dirigo-ingest`, `dirigo-deadline`, `dirigo-priority`) on the records of
+   * this egress. Default true: end-to-end latency can be read from them, and a Dirigo app reading the topic keeps
+   * the deadlines. false: only the headers the records carry on (`traceparent`, and the input's own headers per
+   * `propagateHeaders`); three headers less per record, which the platformatic client encodes at a real cost
+   * (without them a passthrough ran about 40% faster: docs/operations.md, the throughput bench).
+   */
+  readonly schedulingHeaders?: boolean;
 }
 
 /** Processing guarantee. `exactly_once`: one Kafka transaction per read-process-write step. */

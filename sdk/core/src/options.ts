@@ -144,6 +144,8 @@ export interface ResolvedEgress {
   /** How keys given to `emit` become bytes; undefined: `ctx.key` keeps the record's bytes, other text is UTF-8. */
   readonly keySerde: KeySerde | undefined;
   readonly partitions: number;
+  /** Write the scheduling headers on this egress's records (`EgressDefinition.schedulingHeaders`). */
+  readonly schedulingHeaders: boolean;
 }
 
 export interface ResolvedApp {
@@ -679,6 +681,7 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
       serde: (eg.serde as Serde<unknown> | undefined) ?? json(),
       keySerde: eg.keySerde === undefined ? undefined : checkKeySerde(`${field}.keySerde`, eg.keySerde),
       partitions: intIn(`${field}.partitions`, eg.partitions, 1, 10_000, options.defaultPartitions),
+      schedulingHeaders: bool(`${field}.schedulingHeaders`, eg.schedulingHeaders, true),
     });
   }
   const lease: ResolvedLease | undefined = [...functions.values()].some((f) => f.leasable)

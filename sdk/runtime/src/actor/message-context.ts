@@ -51,6 +51,20 @@ export function metaHeaders(env: FunctionEnv, record: IncomingRecord, traceparen
   return { ...carried, ...(traceparent === undefined ? {} : { [H_TRACEPARENT]: traceparent }), ...base };
 }
 
+/** The headers of `metaHeaders` without the scheduling ones, or undefined when there are none. */
+function carriedOnly(
+  env: FunctionEnv,
+  record: IncomingRecord,
+  traceparent?: Buffer,
+): RecordHeaders | undefined {
+  const carried = carriedHeaders(record.headers, env.app.options.propagateHeaders);
+  if (traceparent === undefined) return carried;
+  return { ...carried, [H_TRACEPARENT]: traceparent };
+}
+
+/** Marks "computed: none" in a message's header cache. */
+const NO_HEADERS: RecordHeaders = Object.freeze({});
+
 /** The record's headers a hop carries on, or undefined when there are none. */
 function carriedHeaders(h: RecordHeaders, all: boolean): RecordHeaders | undefined {
   let out: RecordHeaders | undefined;
@@ -117,6 +131,8 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   private readonly partitionState: StateLayer | undefined;
   private readonly timers: Timers | undefined;
   private meta: RecordHeaders | undefined;
+  /** Headers of egress records without scheduling headers (computed once per message; NO_HEADERS: none). */
+  private carried: RecordHeaders | undefined;
   private accessors: StateAccessors<Record<string, StateSpec>> | undefined;
 
   /** The message as the scheduler saw it (for the send hook), when a dispatcher runs the step. */
@@ -268,7 +284,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
       ...(keyBuf === null ? {} : { partition: partitionFor(keyBuf, partitionsOf(this.env, eg.topic)) }),
       key: keyBuf,
       value: eg.serde.serialize(value),
-      headers: this.metaHeaders(),
+      headers: eg.schedulingHeaders ? this.metaHeaders() : this.carriedHeaders(),
       ...(this.stamped ? { timestamp: this.eventTime } : {}),
     });
   }
@@ -282,6 +298,14 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   private metaHeaders(): RecordHeaders {
     if (this.meta === undefined) this.meta = metaHeaders(this.env, this.origin, this.span?.traceparent);
     return this.meta;
+  }
+
+  /** The headers an egress without scheduling headers gets: those carried on, and the handler span's. */
+  private carriedHeaders(): RecordHeaders | undefined {
+    if (this.carried === undefined) {
+      this.carried = carriedOnly(this.env, this.origin, this.span?.traceparent) ?? NO_HEADERS;
+    }
+    return this.carried === NO_HEADERS ? undefined : this.carried;
   }
 
   /**
