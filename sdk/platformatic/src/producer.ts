@@ -41,7 +41,7 @@ import {
   type ProducerOptions as PProducerOptions,
 } from '@platformatic/kafka';
 import { isFencedError, mapError } from './errors.ts';
-import { toMessage } from './records.ts';
+import { headerKeyOf, toMessage } from './records.ts';
 import { commitTxnOffsetsAsMember } from './txn-offsets.ts';
 
 /** The client's transaction (its class is not exported by name). */
@@ -70,17 +70,6 @@ export interface ProducerContext {
 const NEW_PRODUCER = { producerId: -1n, producerEpoch: -1 } as const;
 
 export { MAX_PARTITION_BATCH_BYTES };
-
-/** Header keys as bytes: a handful of distinct keys, converted once. */
-const headerKeys = new Map<string, Buffer>();
-function headerKeyBytes(key: string): Buffer {
-  let b = headerKeys.get(key);
-  if (b === undefined) {
-    b = Buffer.from(key);
-    if (headerKeys.size < 10_000) headerKeys.set(key, b);
-  }
-  return b;
-}
 
 /** Chooses partitions: explicit, else murmur2 of the key (Java-compatible), else round-robin per topic. */
 export class Partitioner {
@@ -176,7 +165,8 @@ export class PlatformaticProducer implements DirigoProducer {
       // and makes the broker refuse a new owner of a transactional id that already has a producer
       // (PRODUCER_FENCED) instead of fencing the old one.
       ...NEW_PRODUCER,
-      serializers: { headerKey: headerKeyBytes as unknown as (key: Buffer | undefined) => Buffer },
+      // Header keys arrive as bytes already (records.ts `toMessage`); a string one is converted.
+      serializers: { headerKey: headerKeyOf as unknown as (key: Buffer | undefined) => Buffer },
       ...(transactional
         ? {
             transactionalId: options.transactionalId,

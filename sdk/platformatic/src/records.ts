@@ -116,6 +116,38 @@ export function decodeBatches(
   return { records, next };
 }
 
+/** Header keys as bytes: a handful of distinct keys, converted once. */
+const headerKeys = new Map<string, Buffer>();
+function headerKeyBytes(key: string): Buffer {
+  let b = headerKeys.get(key);
+  if (b === undefined) {
+    b = Buffer.from(key);
+    if (headerKeys.size < 10_000) headerKeys.set(key, b);
+  }
+  return b;
+}
+
+/** The producer's header key serializer: bytes pass, text is converted (cached). */
+export const headerKeyOf = (key: Buffer | string): Buffer =>
+  typeof key === 'string' ? headerKeyBytes(key) : key;
+
+/**
+ * Headers as the client takes them (a Map of byte keys), made once per headers object: the runtime gives the
+ * records caused by one message, and mostly those of one millisecond, the same object, and the client would
+ * otherwise build a Map from `Object.entries` for every record. A headers object must not change once sent (the
+ * runtime builds a new one whenever it adds a header).
+ */
+const headerMaps = new WeakMap<RecordHeaders, Map<Buffer, Buffer>>();
+function headerMap(headers: RecordHeaders): Map<Buffer, Buffer> {
+  let m = headerMaps.get(headers);
+  if (m === undefined) {
+    m = new Map();
+    for (const name in headers) m.set(headerKeyBytes(name), headers[name]!);
+    headerMaps.set(headers, m);
+  }
+  return m;
+}
+
 /** The client's message for a record whose partition is already chosen. */
 export function toMessage(record: OutgoingRecord, partition: number): MessageToProduce {
   return {
@@ -124,7 +156,7 @@ export function toMessage(record: OutgoingRecord, partition: number): MessageToP
     // The client writes null keys and values as Kafka nulls; its types only say `undefined`.
     key: record.key as Buffer,
     value: record.value as Buffer,
-    ...(record.headers === undefined ? {} : { headers: record.headers }),
+    ...(record.headers === undefined ? {} : { headers: headerMap(record.headers) }),
     ...(record.timestamp === undefined ? {} : { timestamp: BigInt(record.timestamp) }),
   };
 }
