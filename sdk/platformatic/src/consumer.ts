@@ -378,6 +378,18 @@ export class PlatformaticConsumer implements DirigoConsumer {
     this.#closing = true;
     try {
       await this.#enqueue(() => this.#revoke([...this.#owned.keys()], 'disconnect'));
+      if (this.#context.groupProtocol !== 'consumer') {
+        // Classic protocol: leave first. The client's `close` leaves the group but keeps its membership flag set,
+        // so a heartbeat answered (or a join completed) after it schedules the next heartbeat again and again:
+        // the process never exits by itself (seen in `npm run chaos -- faults` on this transport, about 1 run
+        // in 5). `leaveGroup` clears the flag first; a late heartbeat then stops.
+        try {
+          const leave: (force: boolean) => Promise<void> = this.#client.leaveGroup.bind(this.#client);
+          await leave(true);
+        } catch (error) {
+          this.#logger.debug({ err: error }, 'leaving the group before closing failed; closing anyway');
+        }
+      }
       await this.#client.close(true);
       await this.#pool.close();
       this.#logger.debug('consumer disconnected');
