@@ -7,7 +7,13 @@
 // of an at-least-once app when a worker joined: `npm run bench -- rebalance`). Here a refused commit is an error
 // for the caller (the runtime re-delivers from the last committed position); the heartbeat does the re-joining.
 import { DirigoError, type TopicPartitionOffset } from '@dirigo/core';
-import { type Base, type ConnectionPool, offsetCommitV8, offsetCommitV9 } from '@platformatic/kafka';
+import {
+  type Base,
+  type Connection,
+  type ConnectionPool,
+  offsetCommitV8,
+  offsetCommitV9,
+} from '@platformatic/kafka';
 import { newestApi } from './apis.ts';
 import { isRebalanceError } from './errors.ts';
 
@@ -66,6 +72,25 @@ export function offsetsByTopic(offsets: readonly TopicPartitionOffset[]): {
 }
 
 /**
+ * A connection to the group coordinator `coordinator` (a node id), on `pool`: the brokers' metadata names its
+ * address. `operation` names the request in the error when the node is not known.
+ */
+export async function coordinatorConnection(
+  client: Pick<Base, 'metadata'>,
+  pool: ConnectionPool,
+  coordinator: number,
+  operation: string,
+  retriable: boolean,
+): Promise<Connection> {
+  const metadata = await client.metadata({ topics: [] });
+  const broker = metadata.brokers.get(coordinator);
+  if (broker === undefined) {
+    throw new DirigoError(`${operation}: coordinator ${coordinator} is not known`, { retriable });
+  }
+  return pool.get(broker);
+}
+
+/**
  * Commits `offsets` (each the next offset to read) for the member's current generation. Rejects with the broker's
  * error when it refuses (a rebalance under way, a generation moved on, an unknown member): nothing is retried.
  */
@@ -84,15 +109,8 @@ export async function commitAsMember(
   }
   const topics = offsetsByTopic(offsets);
   try {
-    const [api, coordinator, metadata] = await Promise.all([
-      commitApiOf(c.client),
-      c.coordinator(),
-      c.client.metadata({ topics: [] }),
-    ]);
-    const broker = metadata.brokers.get(coordinator);
-    if (broker === undefined)
-      throw new DirigoError(`commit offsets: coordinator ${coordinator} is not known`);
-    const connection = await c.pool.get(broker);
+    const [api, coordinator] = await Promise.all([commitApiOf(c.client), c.coordinator()]);
+    const connection = await coordinatorConnection(c.client, c.pool, coordinator, 'commit offsets', false);
     await api.async(connection, c.groupId, member.generationId, member.memberId, null, topics);
   } catch (error) {
     // A refusal for the generation (a rebalance) came from the right coordinator: only other failures forget it.

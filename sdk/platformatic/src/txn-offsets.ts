@@ -4,14 +4,13 @@
 // gives; here the whole commit unit is one request, and a refusal for the generation is reported to the caller
 // as `PartitionsRevokedError` without fencing the producer (the next transaction, in the new generation, is fine).
 import {
-  DirigoError,
   type GroupMetadata,
   PartitionsRevokedError,
   type TopicPartitionOffset,
 } from '@dirigo/core';
 import { type Base, type ConnectionPool, txnOffsetCommitV3 } from '@platformatic/kafka';
 import { newestApi } from './apis.ts';
-import { offsetsByTopic } from './commit.ts';
+import { coordinatorConnection, offsetsByTopic } from './commit.ts';
 import { isRebalanceError } from './errors.ts';
 
 type TxnCommitApi = typeof txnOffsetCommitV3.api;
@@ -37,7 +36,7 @@ export async function commitTxnOffsetsAsMember(
 ): Promise<void> {
   const topics = offsetsByTopic(offsets);
   try {
-    const [api, coordinator, metadata] = await Promise.all([
+    const [api, coordinator] = await Promise.all([
       newestApi(
         c.client,
         TXN_OFFSET_COMMIT_KEY,
@@ -45,15 +44,14 @@ export async function commitTxnOffsetsAsMember(
         'exactly-once v2 needs TxnOffsetCommit v3 (Kafka 2.5+)',
       ),
       c.coordinator(member.groupId),
-      c.client.metadata({ topics: [] }),
     ]);
-    const broker = metadata.brokers.get(coordinator);
-    if (broker === undefined) {
-      throw new DirigoError(`send offsets to transaction: coordinator ${coordinator} is not known`, {
-        retriable: true,
-      });
-    }
-    const connection = await c.pool.get(broker);
+    const connection = await coordinatorConnection(
+      c.client,
+      c.pool,
+      coordinator,
+      'send offsets to transaction',
+      true,
+    );
     await api.async(
       connection,
       c.transactionalId,

@@ -46,9 +46,8 @@ export interface MessageTime {
  */
 export function metaHeaders(env: FunctionEnv, record: IncomingRecord, traceparent?: Buffer): RecordHeaders {
   const base = schedulingHeaders(env, record);
-  const carried = carriedHeaders(record.headers, env.app.options.propagateHeaders);
-  if (carried === undefined && traceparent === undefined) return base;
-  return { ...carried, ...(traceparent === undefined ? {} : { [H_TRACEPARENT]: traceparent }), ...base };
+  const carried = carriedOnly(env, record, traceparent);
+  return carried === undefined ? base : { ...carried, ...base };
 }
 
 /** The headers of `metaHeaders` without the scheduling ones, or undefined when there are none. */

@@ -15,7 +15,7 @@ import {
 import { AppStoppedError, InternalError } from '../errors.ts';
 import { DispatcherClosedError } from '../scheduler/dispatcher-options.ts';
 import { InputTask, type InputTaskDeps, type TaskBody } from './input-task.ts';
-import { TransactionUnit, type TransactionUnitStats } from './transaction-unit.ts';
+import { TransactionUnit } from './transaction-unit.ts';
 
 /** A step failing this many times in a row with a non-retriable error stops the app. */
 const MAX_PERMANENT_FAILURES = 3;
@@ -347,11 +347,6 @@ export class GroupMember {
       const task = await t.catch(() => undefined);
       if (task) await task.tick().catch((e: unknown) => this.logger.warn({ err: e }, 'timer step failed'));
     }
-  }
-
-  /** Exactly-once v2: the transactions committed by this member's unit; undefined otherwise. */
-  get transactionStats(): TransactionUnitStats | undefined {
-    return this.unit?.stats;
   }
 
   /** Leaves the group: in-flight steps finish and commit, then partitions close. */
