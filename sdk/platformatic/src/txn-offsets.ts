@@ -3,11 +3,7 @@
 // The client's `Transaction.addOffset` sends one request per partition and always with the generation the caller
 // gives; here the whole commit unit is one request, and a refusal for the generation is reported to the caller
 // as `PartitionsRevokedError` without fencing the producer (the next transaction, in the new generation, is fine).
-import {
-  type GroupMetadata,
-  PartitionsRevokedError,
-  type TopicPartitionOffset,
-} from '@dirigo/core';
+import { type GroupMetadata, PartitionsRevokedError, type TopicPartitionOffset } from '@dirigo/core';
 import { type Base, type ConnectionPool, txnOffsetCommitV3 } from '@platformatic/kafka';
 import { newestApi } from './apis.ts';
 import { coordinatorConnection, offsetsByTopic } from './commit.ts';
