@@ -1,20 +1,22 @@
 // TLS and SASL on a real broker of its own (`startKafka({ security: true })`: SASL_SSL, SSL with required
 // client certificates, SASL_PLAINTEXT; certificates made by keytool at start). The word-count app runs over
 // each mechanism, through the three ways a user configures a worker: code options (in-process Worker),
-// environment variables and `dirigo worker` flags (worker processes). The failure cases must fail fast, name
-// their cause, and never print a secret.
+// environment variables and `dirigo worker` flags (worker processes), on both transports (kafkajs and
+// @platformatic/kafka). The failure cases must fail fast, name their cause, and never print a secret.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SecurityError, type Transport } from '@dirigo/core';
+import { type KafkaSecurity, SecurityError, type Transport } from '@dirigo/core';
 import { wordCountApp } from '@dirigo/example-word-count';
-import { KafkajsTransport, type KafkaSecurity } from '@dirigo/kafkajs';
+import { KafkajsTransport } from '@dirigo/kafkajs';
+import { PlatformaticTransport } from '@dirigo/platformatic';
 import { type KafkaCluster, startKafka } from '@dirigo/local-kafka';
 import { Worker } from '@dirigo/runtime';
 import { waitFor } from '@dirigo/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, testLogger, unique } from './harness.ts';
+import { TRANSPORT_NAMES, type TransportName } from './transports.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = resolve(here, '../../sdk/runtime/src/cli.ts');
@@ -82,10 +84,26 @@ async function feedAndCheck(s: Scenario): Promise<void> {
   );
 }
 
+/** A transport of the kind named, with `security` (code options). */
+function secured(
+  name: TransportName,
+  brokers: string,
+  clientId: string,
+  security: KafkaSecurity | undefined,
+): Transport {
+  const options = { brokers, clientId, logger: testLogger(), ...(security ? { security } : {}) };
+  return name === 'kafkajs' ? new KafkajsTransport(options) : new PlatformaticTransport(options);
+}
+
 /** Runs the app in this process on a transport with `security` (code options). */
-async function runInProcess(prefix: string, brokers: string, security: KafkaSecurity): Promise<void> {
+async function runInProcess(
+  name: TransportName,
+  prefix: string,
+  brokers: string,
+  security: KafkaSecurity,
+): Promise<void> {
   const s = await scenario(prefix);
-  const transport = new KafkajsTransport({ brokers, security, clientId: prefix, logger: testLogger() });
+  const transport = secured(name, brokers, prefix, security);
   const worker = new Worker({
     transport,
     apps: [wordCountApp({ namespace: s.ns, linesTopic: s.lines, countsTopic: s.counts })],
@@ -108,8 +126,12 @@ interface WorkerProcess {
   output(): string;
 }
 
-/** Starts `dirigo worker` on the word-count app with these arguments and environment (no KAFKA_* inherited). */
+/**
+ * Starts `dirigo worker` on the word-count app with these arguments and environment (no KAFKA_* inherited),
+ * on the transport named.
+ */
 function spawnWorker(
+  name: TransportName,
   s: Scenario,
   args: readonly string[],
   env: Record<string, string>,
@@ -127,6 +149,8 @@ function spawnWorker(
       logLevel,
       '--session-timeout-ms',
       '6000',
+      '--transport',
+      name,
       ...args,
     ],
     {
@@ -150,36 +174,46 @@ function spawnWorker(
 
 /** Runs the app in a worker process, checks the counts, stops it with SIGTERM (exit 0). */
 async function runProcess(
+  name: TransportName,
   prefix: string,
   args: readonly string[],
   env: Record<string, string>,
 ): Promise<string> {
   const s = await scenario(prefix);
-  const w = spawnWorker(s, args, env);
+  const w = spawnWorker(name, s, args, env);
   const failed = w.exited.then((code) => {
     throw new Error(`the worker exited early (${String(code)}):\n${w.output()}`);
   });
   await Promise.race([feedAndCheck(s), failed]);
   w.child.kill('SIGTERM');
   expect(await w.exited).toBe(0);
+  // The transport asked for ran the app: exactly-once v2 (offsets committed as the group member, over the
+  // transport's own coordinator connection) on platformatic, v1 on kafkajs.
+  expect(w.output()).toContain(`"exactlyOnce":"${name === 'platformatic' ? 'v2' : 'v1'}"`);
   return w.output();
 }
 
-describe('the word-count app over TLS and SASL (real broker)', () => {
+describe.each(TRANSPORT_NAMES)('the word-count app over TLS and SASL (real broker, %s)', (name) => {
   it('SASL_SSL with SCRAM-SHA-256, configured by environment variables (dirigo worker)', async () => {
-    const output = await runProcess('it-sec-scram256', ['--brokers', sec().bootstrap.sasl_ssl], {
-      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
-      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256',
-      KAFKA_SASL_USERNAME: sec().credentials.username,
-      KAFKA_SASL_PASSWORD: sec().credentials.password,
-      KAFKA_SSL_CA_LOCATION: sec().caLocation,
-    });
+    const output = await runProcess(
+      name,
+      `it-sec-scram256-${name}`,
+      ['--brokers', sec().bootstrap.sasl_ssl],
+      {
+        KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+        KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256',
+        KAFKA_SASL_USERNAME: sec().credentials.username,
+        KAFKA_SASL_PASSWORD: sec().credentials.password,
+        KAFKA_SSL_CA_LOCATION: sec().caLocation,
+      },
+    );
     expect(output).not.toContain(sec().credentials.password);
   });
 
   it('mutual TLS (SSL with a client certificate), configured by dirigo worker flags', async () => {
     await runProcess(
-      'it-sec-mtls',
+      name,
+      `it-sec-mtls-${name}`,
       [
         '--brokers',
         sec().bootstrap.ssl,
@@ -197,14 +231,14 @@ describe('the word-count app over TLS and SASL (real broker)', () => {
   });
 
   it('SASL_SSL with SCRAM-SHA-512, configured in code', async () => {
-    await runInProcess('it-sec-scram512', sec().bootstrap.sasl_ssl, {
+    await runInProcess(name, `it-sec-scram512-${name}`, sec().bootstrap.sasl_ssl, {
       tls: { ca: pem(sec().caLocation) },
       sasl: { mechanism: 'scram-sha-512', ...sec().credentials },
     });
   });
 
   it('SASL_SSL with PLAIN, configured in code, hostname verification on', async () => {
-    await runInProcess('it-sec-plain', sec().bootstrap.sasl_ssl, {
+    await runInProcess(name, `it-sec-plain-${name}`, sec().bootstrap.sasl_ssl, {
       protocol: 'SASL_SSL',
       tls: { ca: pem(sec().caLocation), verifyHostname: true },
       sasl: { mechanism: 'plain', ...sec().credentials },
@@ -213,7 +247,7 @@ describe('the word-count app over TLS and SASL (real broker)', () => {
 
   it('SASL_SSL with OAUTHBEARER through a token callback in code', async () => {
     let calls = 0;
-    await runInProcess('it-sec-oauth', sec().bootstrap.sasl_ssl, {
+    await runInProcess(name, `it-sec-oauth-${name}`, sec().bootstrap.sasl_ssl, {
       tls: { ca: pem(sec().caLocation) },
       sasl: {
         mechanism: 'oauthbearer',
@@ -227,112 +261,112 @@ describe('the word-count app over TLS and SASL (real broker)', () => {
   });
 });
 
-describe('TLS and SASL failures fail fast and name the cause (real broker)', () => {
-  it('a wrong password: dirigo worker exits 1 within seconds, says SASL authentication failed, prints no secret', async () => {
-    const s = await scenario('it-sec-wrong-password');
-    const wrong = 'not-the-password-4711';
-    const began = Date.now();
-    // Debug logging on purpose: not even kafkajs's debug lines may carry a secret.
-    const w = spawnWorker(
-      s,
-      ['--brokers', sec().bootstrap.sasl_ssl],
-      {
-        KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
-        KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
-        KAFKA_SASL_USERNAME: sec().credentials.username,
-        KAFKA_SASL_PASSWORD: wrong,
-        KAFKA_SSL_CA_LOCATION: sec().caLocation,
-      },
-      'debug',
-    );
-    expect(await w.exited).toBe(1);
-    const elapsed = Date.now() - began;
-    const output = w.output();
-    expect(output).toContain('SASL authentication failed');
-    expect(output).toContain('SCRAM-SHA-512');
-    expect(output).toContain('KAFKA_SASL_PASSWORD');
-    expect(output).not.toContain(wrong);
-    expect(output).not.toContain(sec().credentials.password);
-    // Before: kafkajs retried "Connection error" for about 23 s. Now one connection attempt, plus Node's start.
-    expect(elapsed).toBeLessThan(15_000);
-  });
-
-  it('an untrusted broker certificate: dirigo worker exits 1 within seconds, naming the certificate and the CA setting', async () => {
-    const s = await scenario('it-sec-untrusted');
-    const began = Date.now();
-    const w = spawnWorker(s, ['--brokers', sec().bootstrap.ssl, '--security-protocol', 'SSL'], {
-      KAFKA_SSL_CERTIFICATE_LOCATION: sec().client.certificateLocation,
-      KAFKA_SSL_KEY_LOCATION: sec().client.keyLocation,
+describe.each(TRANSPORT_NAMES)(
+  'TLS and SASL failures fail fast and name the cause (real broker, %s)',
+  (name) => {
+    it('a wrong password: dirigo worker exits 1 within seconds, says SASL authentication failed, prints no secret', async () => {
+      const s = await scenario(`it-sec-wrong-password-${name}`);
+      const wrong = 'not-the-password-4711';
+      const began = Date.now();
+      // Debug logging on purpose: not even the client's debug lines may carry a secret.
+      const w = spawnWorker(
+        name,
+        s,
+        ['--brokers', sec().bootstrap.sasl_ssl],
+        {
+          KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+          KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+          KAFKA_SASL_USERNAME: sec().credentials.username,
+          KAFKA_SASL_PASSWORD: wrong,
+          KAFKA_SSL_CA_LOCATION: sec().caLocation,
+        },
+        'debug',
+      );
+      expect(await w.exited).toBe(1);
+      const elapsed = Date.now() - began;
+      const output = w.output();
+      expect(output).toContain('SASL authentication failed');
+      expect(output).toContain('SCRAM-SHA-512');
+      expect(output).toContain('KAFKA_SASL_PASSWORD');
+      expect(output).not.toContain(wrong);
+      expect(output).not.toContain(sec().credentials.password);
+      // Before: the client retried "Connection error" for about 23 s. Now one connection attempt, plus Node's start.
+      expect(elapsed).toBeLessThan(15_000);
     });
-    expect(await w.exited).toBe(1);
-    expect(Date.now() - began).toBeLessThan(15_000);
-    expect(w.output()).toContain("the broker's certificate");
-    expect(w.output()).toContain('is not trusted');
-    expect(w.output()).toContain('KAFKA_SSL_CA_LOCATION');
-  });
 
-  it('a bad setting is a ConfigError naming the variable, before anything connects', async () => {
-    const s = await scenario('it-sec-config');
-    const w = spawnWorker(s, ['--brokers', sec().bootstrap.ssl], {
-      KAFKA_SECURITY_PROTOCOL: 'SSL',
-      KAFKA_SSL_CA_LOCATION: join(sec().dir, 'missing-ca.pem'),
+    it('an untrusted broker certificate: dirigo worker exits 1 within seconds, naming the certificate and the CA setting', async () => {
+      const s = await scenario(`it-sec-untrusted-${name}`);
+      const began = Date.now();
+      const w = spawnWorker(name, s, ['--brokers', sec().bootstrap.ssl, '--security-protocol', 'SSL'], {
+        KAFKA_SSL_CERTIFICATE_LOCATION: sec().client.certificateLocation,
+        KAFKA_SSL_KEY_LOCATION: sec().client.keyLocation,
+      });
+      expect(await w.exited).toBe(1);
+      expect(Date.now() - began).toBeLessThan(15_000);
+      expect(w.output()).toContain("the broker's certificate");
+      expect(w.output()).toContain('is not trusted');
+      expect(w.output()).toContain('KAFKA_SSL_CA_LOCATION');
     });
-    // A bad setting is a usage error, as every bad flag or variable: exit 2.
-    expect(await w.exited).toBe(2);
-    expect(w.output()).toContain('KAFKA_SSL_CA_LOCATION: cannot read a CA certificate');
-  });
 
-  /** The error every connect of a transport with these settings rejects with, and how long it took. */
-  async function failure(
-    brokers: string,
-    security: KafkaSecurity | undefined,
-  ): Promise<{ error: unknown; ms: number }> {
-    const transport: Transport = new KafkajsTransport({
-      brokers,
-      clientId: 'it-sec-failure',
-      ...(security ? { security } : {}),
+    it('a bad setting is a ConfigError naming the variable, before anything connects', async () => {
+      const s = await scenario(`it-sec-config-${name}`);
+      const w = spawnWorker(name, s, ['--brokers', sec().bootstrap.ssl], {
+        KAFKA_SECURITY_PROTOCOL: 'SSL',
+        KAFKA_SSL_CA_LOCATION: join(sec().dir, 'missing-ca.pem'),
+      });
+      // A bad setting is a usage error, as every bad flag or variable: exit 2.
+      expect(await w.exited).toBe(2);
+      expect(w.output()).toContain('KAFKA_SSL_CA_LOCATION: cannot read a CA certificate');
     });
-    cleanups.push(() => transport.close());
-    const began = Date.now();
-    const error = await transport.admin().then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    const ms = Date.now() - began;
-    // A producer of the same transport gets the same answer, without a new attempt.
-    const producer = transport.producer();
-    await expect(producer.connect()).rejects.toBe(error);
-    return { error, ms };
-  }
 
-  it('mutual TLS without a client certificate, and with one the broker does not trust', async () => {
-    const none = await failure(sec().bootstrap.ssl, { tls: { ca: pem(sec().caLocation) } });
-    expect(none.error).toBeInstanceOf(SecurityError);
-    expect((none.error as Error).message).toContain('requires a client certificate');
-    expect(none.ms).toBeLessThan(5_000);
-    const untrusted = await failure(sec().bootstrap.ssl, {
-      tls: {
-        ca: pem(sec().caLocation),
-        cert: pem(sec().untrustedClient.certificateLocation),
-        key: pem(sec().untrustedClient.keyLocation),
-      },
+    /** The error every connect of a transport with these settings rejects with, and how long it took. */
+    async function failure(
+      brokers: string,
+      security: KafkaSecurity | undefined,
+    ): Promise<{ error: unknown; ms: number }> {
+      const transport = secured(name, brokers, 'it-sec-failure', security);
+      cleanups.push(() => transport.close());
+      const began = Date.now();
+      const error = await transport.admin().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const ms = Date.now() - began;
+      // A producer of the same transport gets the same answer, without a new attempt.
+      const producer = transport.producer();
+      await expect(producer.connect()).rejects.toBe(error);
+      return { error, ms };
+    }
+
+    it('mutual TLS without a client certificate, and with one the broker does not trust', async () => {
+      const none = await failure(sec().bootstrap.ssl, { tls: { ca: pem(sec().caLocation) } });
+      expect(none.error).toBeInstanceOf(SecurityError);
+      expect((none.error as Error).message).toContain('requires a client certificate');
+      expect(none.ms).toBeLessThan(5_000);
+      const untrusted = await failure(sec().bootstrap.ssl, {
+        tls: {
+          ca: pem(sec().caLocation),
+          cert: pem(sec().untrustedClient.certificateLocation),
+          key: pem(sec().untrustedClient.keyLocation),
+        },
+      });
+      expect(untrusted.error).toBeInstanceOf(SecurityError);
+      expect((untrusted.error as Error).message).toContain('rejected the client certificate');
+      expect(untrusted.ms).toBeLessThan(5_000);
     });
-    expect(untrusted.error).toBeInstanceOf(SecurityError);
-    expect((untrusted.error as Error).message).toContain('rejected the client certificate');
-    expect(untrusted.ms).toBeLessThan(5_000);
-  });
 
-  it('a PLAINTEXT client on a SASL_SSL listener, and TLS on a PLAINTEXT one', async () => {
-    const plaintext = await failure(sec().bootstrap.sasl_ssl, undefined);
-    expect(plaintext.error).toBeInstanceOf(SecurityError);
-    expect((plaintext.error as Error).message).toContain('closed the connection right away');
-    expect((plaintext.error as Error).message).toContain('KAFKA_SECURITY_PROTOCOL');
-    expect(plaintext.ms).toBeLessThan(8_000);
-    const tlsOnPlain = await failure(cluster.brokers, { tls: { ca: pem(sec().caLocation) } });
-    expect(tlsOnPlain.error).toBeInstanceOf(SecurityError);
-    expect((tlsOnPlain.error as Error).message).toContain('does not seem to speak TLS');
-  });
-});
+    it('a PLAINTEXT client on a SASL_SSL listener, and TLS on a PLAINTEXT one', async () => {
+      const plaintext = await failure(sec().bootstrap.sasl_ssl, undefined);
+      expect(plaintext.error).toBeInstanceOf(SecurityError);
+      expect((plaintext.error as Error).message).toContain('closed the connection right away');
+      expect((plaintext.error as Error).message).toContain('KAFKA_SECURITY_PROTOCOL');
+      expect(plaintext.ms).toBeLessThan(8_000);
+      const tlsOnPlain = await failure(cluster.brokers, { tls: { ca: pem(sec().caLocation) } });
+      expect(tlsOnPlain.error).toBeInstanceOf(SecurityError);
+      expect((tlsOnPlain.error as Error).message).toContain('does not seem to speak TLS');
+    });
+  },
+);
 
 /** An unsigned JWT (`alg: none`), which the local broker's default OAUTHBEARER validator accepts. */
 function unsignedJwt(subject: string): string {

@@ -99,3 +99,20 @@ export type {
   Transaction,
   Transport,
 } from './transport.ts';
+export {
+  type ConnectionFailureFacts,
+  diagnoseConnectionFailure,
+  isClientCertificateAlert,
+  isNotTlsFailure,
+  type KafkaSaslOptions,
+  type KafkaSecurity,
+  type KafkaTlsOptions,
+  type Pem,
+  type ResolvedSasl,
+  type ResolvedSecurity,
+  resolveSecurity,
+  SECURITY_PROTOCOLS,
+  type SecurityDescription,
+  type SecurityDiagnosis,
+  type SecurityProtocol,
+} from './security.ts';

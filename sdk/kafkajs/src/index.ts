@@ -8,6 +8,7 @@ export {
   type KafkaSecurity,
   type KafkaTlsOptions,
   type Pem,
+  type ResolvedSasl,
   type ResolvedSecurity,
   resolveSecurity,
   SECURITY_PROTOCOLS,

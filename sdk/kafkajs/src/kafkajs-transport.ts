@@ -30,6 +30,7 @@ import { type ReadToEndOptions, readToEnd } from './read-to-end.ts';
 import {
   diagnoseSecurityFailure,
   type KafkaSecurity,
+  kafkajsSecurity,
   type ResolvedSecurity,
   resolveSecurity,
   type SecurityDiagnosis,
@@ -152,8 +153,9 @@ export class KafkajsTransport implements Transport {
       options.security !== undefined
         ? resolveSecurity(options.security)
         : rawSecurity(options.ssl, options.sasl);
-    const ssl = options.security !== undefined ? this.#security.ssl : options.ssl;
-    const sasl = options.security !== undefined ? this.#security.sasl : options.sasl;
+    const mapped = options.security !== undefined ? kafkajsSecurity(this.#security) : undefined;
+    const ssl = mapped !== undefined ? mapped.ssl : options.ssl;
+    const sasl = mapped !== undefined ? mapped.sasl : options.sasl;
     this.#config = {
       brokers,
       clientId: this.#clientId,

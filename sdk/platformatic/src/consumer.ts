@@ -66,6 +66,8 @@ export interface ConsumerContext {
   /** The node coordinating a group (cached), and forgetting it after a failed request. */
   groupCoordinator(groupId: string): Promise<number>;
   forgetGroupCoordinator(groupId: string): void;
+  /** The transport's first-connection check (a TLS or SASL failure rejects with a `SecurityError`). */
+  connectionCheck?(): Promise<void>;
   closed(consumer: PlatformaticConsumer): void;
 }
 
@@ -211,6 +213,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
   }
 
   async connect(): Promise<void> {
+    await this.#context.connectionCheck?.();
     try {
       await this.#client.metadata({ topics: [] });
     } catch (error) {

@@ -7,8 +7,13 @@ import {
   type Producer as DirigoProducer,
   type IncomingRecord,
   type Logger,
+  type KafkaSecurity,
   type ProducerOptions,
   type ReadFrom,
+  type ResolvedSecurity,
+  resolveSecurity,
+  SecurityError,
+  type SecurityDiagnosis,
   silentLogger,
   type TopicPartitionOffset,
   type Transport,
@@ -19,6 +24,7 @@ import { PlatformaticConsumer } from './consumer.ts';
 import { hasErrorId, mapError } from './errors.ts';
 import { type BaseClientOptions, PlatformaticProducer } from './producer.ts';
 import { type ReadToEndOptions, readToEnd } from './read-to-end.ts';
+import { diagnoseSecurityFailure, isBareTlsClose, platformaticSecurity, tlsAlert } from './security.ts';
 
 export interface PlatformaticTransportOptions {
   /** Bootstrap brokers: `host:port`, a comma-separated list, or an array. */
@@ -36,9 +42,18 @@ export interface PlatformaticTransportOptions {
    * doubling to at most 2 s apart (about 25 s in total, enough to ride over a broker failover).
    */
   readonly retries?: number;
-  /** TLS options (Node's `tls.connect` options). */
+  /**
+   * TLS and SASL (the same settings as the kafkajs transport's). Checked when the transport is created
+   * (`ConfigError` naming the field); a first connection failing for a TLS or SASL reason rejects with a
+   * `SecurityError` naming the cause, instead of being retried. Default: PLAINTEXT.
+   */
+  readonly security?: KafkaSecurity;
+  /** The client's own TLS options (Node's `tls.connect` options), passed through unchecked. Prefer `security`. */
   readonly tls?: BaseClientOptions['tls'];
-  /** SASL: `{ mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER', username, password }`. */
+  /**
+   * The client's own SASL options (`{ mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'OAUTHBEARER',
+   * username, password }`), passed through unchecked. Prefer `security`; not together with it.
+   */
   readonly sasl?: BaseClientOptions['sasl'];
   /** Tuning of `readToEnd`. */
   readonly readToEnd?: ReadToEndOptions;
@@ -65,6 +80,28 @@ export type GroupProtocol = 'classic' | 'consumer';
 interface Closeable {
   disconnect?(): Promise<void>;
   close?(): Promise<void>;
+}
+
+/** Pauses before the connection check tries again after a failure that only suggests a protocol mismatch. */
+const CONNECTION_CHECK_RETRY_MS = [1000, 2000] as const;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** What `diagnoseSecurityFailure` needs to know about the client's raw `tls` / `sasl` options. */
+function rawSecurity(tls: BaseClientOptions['tls'], sasl: BaseClientOptions['sasl']): ResolvedSecurity {
+  const protocol = sasl ? (tls ? 'SASL_SSL' : 'SASL_PLAINTEXT') : tls ? 'SSL' : 'PLAINTEXT';
+  return {
+    protocol,
+    ...(tls === undefined ? {} : { tls }),
+    description: {
+      protocol,
+      ...(sasl ? { mechanism: String(sasl.mechanism).toUpperCase() } : {}),
+      ...(sasl && typeof sasl.username === 'string' ? { username: sasl.username } : {}),
+      ...(tls
+        ? { ca: tls.ca === undefined ? 'system' : 'given', clientCertificate: tls.cert !== undefined }
+        : {}),
+    },
+  };
 }
 
 function brokerList(brokers: string | readonly string[]): string[] {
@@ -96,6 +133,8 @@ export class PlatformaticTransport implements Transport {
   readonly #knownTopics = new Map<string, number>();
   readonly #coordinators = new Map<string, Promise<number>>();
   readonly #open = new Set<Closeable>();
+  readonly #security: ResolvedSecurity;
+  #connectionCheck: Promise<void> | null = null;
   #sharedAdmin: PAdmin | null = null;
   #closed = false;
 
@@ -122,19 +161,76 @@ export class PlatformaticTransport implements Transport {
         `unknown group protocol '${String(this.#groupProtocol)}': use 'classic' or 'consumer'`,
       );
     }
+    if (options.security !== undefined && (options.tls !== undefined || options.sasl !== undefined)) {
+      throw new ConfigError(
+        'security',
+        "give either `security` or the client's raw `tls` / `sasl` options, not both",
+      );
+    }
+    this.#security =
+      options.security !== undefined
+        ? resolveSecurity(options.security)
+        : rawSecurity(options.tls, options.sasl);
+    const { tls, sasl } =
+      options.security !== undefined
+        ? platformaticSecurity(this.#security)
+        : { tls: options.tls, sasl: options.sasl };
     this.#client = {
       bootstrapBrokers: brokers,
       connectTimeout: options.connectionTimeout ?? 3_000,
       timeout: options.requestTimeout ?? 30_000,
       retries: options.retries ?? 15,
       retryDelay,
-      ...(options.tls === undefined ? {} : { tls: options.tls }),
-      ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+      ...(tls === undefined ? {} : { tls }),
+      ...(sasl === undefined ? {} : { sasl }),
     };
+    this.#logger.debug({ security: this.#security.description }, 'platformatic transport created');
+  }
+
+  /**
+   * Connects once (no retries) and, if that fails for a TLS or SASL reason, rejects with a `SecurityError`
+   * naming it, now and at every later connect. Other failures (a broker not up yet) are left to the clients'
+   * own retries. Runs once per transport, before its first connection.
+   */
+  #checkConnection(): Promise<void> {
+    this.#connectionCheck ??= this.#runConnectionCheck();
+    return this.#connectionCheck;
+  }
+
+  async #runConnectionCheck(): Promise<void> {
+    let likely: { diagnosis: SecurityDiagnosis; error: unknown } | undefined;
+    for (let attempt = 0; attempt <= CONNECTION_CHECK_RETRY_MS.length; attempt++) {
+      if (attempt > 0) await sleep(CONNECTION_CHECK_RETRY_MS[attempt - 1]!);
+      const probe = new PAdmin({
+        ...this.#client,
+        clientId: `${this.#clientId}-connection-check`,
+        retries: 0,
+      });
+      try {
+        await probe.metadata({ topics: [] });
+        return;
+      } catch (error) {
+        const tls = this.#client.tls;
+        const alert =
+          tls !== undefined && isBareTlsClose(error, this.#security)
+            ? await tlsAlert(this.#client.bootstrapBrokers[0] as string, tls)
+            : undefined;
+        const diagnosis = diagnoseSecurityFailure(error, this.#security, alert);
+        if (diagnosis === undefined) return;
+        if (diagnosis.confidence === 'certain') {
+          throw new SecurityError(diagnosis.message, { cause: error });
+        }
+        likely = { diagnosis, error };
+      } finally {
+        await probe.close().catch(() => undefined);
+      }
+    }
+    throw new SecurityError(likely!.diagnosis.message, { cause: likely!.error });
   }
 
   async admin(): Promise<DirigoAdmin> {
     this.#checkOpen();
+    await this.#checkConnection();
     const admin = new PAdmin({ ...this.#client, clientId: this.#clientId });
     try {
       await admin.metadata({ topics: [] });
@@ -161,6 +257,7 @@ export class PlatformaticTransport implements Transport {
         partitionCount: (topic) => this.#knownTopics.get(topic),
         groupCoordinator: (groupId) => this.#groupCoordinator(groupId),
         forgetGroupCoordinator: (groupId) => this.#coordinators.delete(groupId),
+        connectionCheck: () => this.#checkConnection(),
         closed: (p) => this.#open.delete(p),
       },
       options,
@@ -182,6 +279,7 @@ export class PlatformaticTransport implements Transport {
         groupProtocol: this.#groupProtocol,
         groupCoordinator: (groupId) => this.#groupCoordinator(groupId),
         forgetGroupCoordinator: (groupId) => this.#coordinators.delete(groupId),
+        connectionCheck: () => this.#checkConnection(),
         closed: (c) => this.#open.delete(c),
       },
       options,

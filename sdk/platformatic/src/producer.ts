@@ -63,6 +63,8 @@ export interface ProducerContext {
   groupCoordinator(groupId: string): Promise<number>;
   /** Forgets a coordinator that did not answer as one. */
   forgetGroupCoordinator(groupId: string): void;
+  /** The transport's first-connection check (a TLS or SASL failure rejects with a `SecurityError`). */
+  connectionCheck?(): Promise<void>;
   closed(producer: PlatformaticProducer): void;
 }
 
@@ -178,6 +180,7 @@ export class PlatformaticProducer implements DirigoProducer {
   }
 
   async connect(): Promise<void> {
+    await this.#context.connectionCheck?.();
     try {
       if (this.#transactionalId === undefined) {
         await this.#producer.initIdempotentProducer(NEW_PRODUCER);

@@ -86,11 +86,6 @@ describe('dirigo worker: usage errors exit 2 before connecting', () => {
     ],
     [[], { DIRIGO_TRANSPORT: 'confluent' }, 'DIRIGO_TRANSPORT: "confluent" is not a transport'],
     [
-      ['--transport', 'platformatic', '--security-protocol', 'SASL_PLAINTEXT', '--sasl-mechanism', 'PLAIN'],
-      { KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' },
-      'transport: security protocol SASL_PLAINTEXT is supported by the kafkajs transport only',
-    ],
-    [
       ['--group-protocol', 'cooperative'],
       {},
       '--group-protocol: "cooperative" is not a group protocol; use one of classic, consumer',

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type AppDefinition, ConfigError, createLogger, type Logger, type Transport } from '@dirigo/core';
-import { KafkajsTransport, type KafkaSecurity, resolveSecurity } from '@dirigo/kafkajs';
+import { KafkajsTransport, type KafkaSecurity } from '@dirigo/kafkajs';
 import {
   checkIntOption,
   DEFAULT_TRANSPORT,
@@ -279,18 +279,17 @@ function transportFor(options: WorkerProcessOptions, logger: Logger): Transport 
       clientId,
       ...(security === undefined ? {} : { security }),
     });
-  const protocol = resolveSecurity(security).protocol;
-  if (protocol !== 'PLAINTEXT') {
-    throw new ConfigError(
-      'transport',
-      `security protocol ${protocol} is supported by the kafkajs transport only: use --transport kafkajs (or unset DIRIGO_TRANSPORT)`,
-    );
-  }
   // Loaded only when chosen (@platformatic/kafka takes a while to load); synchronous, so this stays a plain call.
   const { PlatformaticTransport } = createRequire(import.meta.url)(
     '@dirigo/platformatic',
   ) as typeof import('@dirigo/platformatic');
-  return new PlatformaticTransport({ brokers, logger, clientId, groupProtocol });
+  return new PlatformaticTransport({
+    brokers,
+    logger,
+    clientId,
+    groupProtocol,
+    ...(security === undefined ? {} : { security }),
+  });
 }
 
 /** Stops the process's worker for `reason`, then exits with `exitCode` (0 unless given; 1 if the stop fails). */
