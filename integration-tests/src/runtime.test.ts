@@ -120,19 +120,26 @@ describe('runtime on a real broker', () => {
     stopAll.push(() => t.close());
     await (await t.admin()).createTopics([{ name: input, partitions: 6 }]);
     const app = counterApp(ns, input, `${ns}-out`);
-    const workers = [await startWorker(app, 'w-rb-0')];
+    // A worker's start returns before its group membership settles (the join runs in the background): wait until
+    // it holds its first assignment, so that each batch below is processed after the rebalance that gives the
+    // new worker its share.
+    const joined = async (worker: Worker) => {
+      await waitFor(() => worker.health().ready, 60_000);
+      return worker;
+    };
+    const workers = [await joined(await startWorker(app, 'w-rb-0'))];
     await produceJson(
       t,
       input,
       Array.from({ length: 900 }, (_, i) => ({ key: `k${i % 30}`, value: { add: 1 } })),
     );
-    workers.push(await startWorker(app, 'w-rb-1'));
+    workers.push(await joined(await startWorker(app, 'w-rb-1')));
     await produceJson(
       t,
       input,
       Array.from({ length: 900 }, (_, i) => ({ key: `k${i % 30}`, value: { add: 1 } })),
     );
-    workers.push(await startWorker(app, 'w-rb-2'));
+    workers.push(await joined(await startWorker(app, 'w-rb-2')));
     await produceJson(
       t,
       input,
