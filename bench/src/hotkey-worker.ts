@@ -8,12 +8,12 @@
 import { createLogger } from '@dirigo/core';
 import { benchTransport, type TransportName } from './transports.ts';
 import { type PolicyOptions, Worker } from '@dirigo/runtime';
-import { stopOnSignals } from '@dirigo/runtime/process';
+import { DEFAULT_TRANSPORT, stopOnSignals } from '@dirigo/runtime/process';
 import { HOTKEY_APP, type HotkeyAppConfig, hotkeyApp } from './hotkey-app.ts';
 
 export interface HotkeyWorkerConfig {
   readonly brokers: string;
-  /** The Kafka client (default kafkajs). */
+  /** The Kafka client (default: the worker's default, platformatic). */
   readonly transport?: TransportName;
   readonly workerId: string;
   readonly policy: string;
@@ -36,7 +36,12 @@ async function main(): Promise<void> {
   }
   const config = JSON.parse(raw) as HotkeyWorkerConfig;
   const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'warn' });
-  const transport = benchTransport(config.transport ?? 'kafkajs', config.brokers, config.workerId, logger);
+  const transport = benchTransport(
+    config.transport ?? DEFAULT_TRANSPORT,
+    config.brokers,
+    config.workerId,
+    logger,
+  );
   const worker = new Worker({
     transport,
     apps: [hotkeyApp({ ...config.app, workerId: config.workerId })],

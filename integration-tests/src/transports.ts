@@ -1,16 +1,17 @@
-// The Kafka client of the integration suites and the chaos harness: kafkajs unless DIRIGO_TRANSPORT (or the
-// harness's --transport flag) names another one. Worker processes the suites start inherit the same choice
+// The Kafka client of the integration suites and the chaos harness: the worker's default (platformatic) unless
+// DIRIGO_TRANSPORT (or the harness's --transport flag) names another one. Worker processes the suites start inherit the same choice
 // (`dirigo worker` reads DIRIGO_TRANSPORT), so a run exercises one client end to end.
 import type { Logger, Transport } from '@dirigo/core';
+import { DEFAULT_TRANSPORT } from '@dirigo/runtime/process';
 import { benchTransport } from '../../bench/src/transports.ts';
 
 export const TRANSPORT_NAMES = ['kafkajs', 'platformatic'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
-/** DIRIGO_TRANSPORT, checked; kafkajs when unset. */
+/** DIRIGO_TRANSPORT, checked; the worker's default transport when unset. */
 export function transportFromEnv(): TransportName {
   const env = process.env.DIRIGO_TRANSPORT;
-  if (env === undefined || env === '') return 'kafkajs';
+  if (env === undefined || env === '') return DEFAULT_TRANSPORT;
   if (!(TRANSPORT_NAMES as readonly string[]).includes(env)) {
     throw new Error(`DIRIGO_TRANSPORT: '${env}' is not one of ${TRANSPORT_NAMES.join(', ')}`);
   }

@@ -7,9 +7,9 @@ import { parseArgs } from 'node:util';
 import { createLogger, type OutgoingRecord } from '@dirigo/core';
 import { type BalanceUpdate, balancesApp, type Transfer } from '@dirigo/example-balances';
 import { type WordCount, wordCountApp } from '@dirigo/example-word-count';
-import { KafkajsTransport } from '@dirigo/kafkajs';
 import { ensureKafka } from '@dirigo/local-kafka';
 import { pendingRecords, Worker } from '@dirigo/runtime';
+import { transportFromSettings } from '@dirigo/runtime/process';
 
 const TEXT = `Dirigo runs stateful functions as virtual actors on a shared pool of workers.
 Every function is a consumer group over its own topic and every actor keeps its state in a changelog.
@@ -39,11 +39,8 @@ async function main(): Promise<void> {
   out(
     `  Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source === 'local' ? 'started for this demo' : kafka.source})`,
   );
-  const transport = new KafkajsTransport({
-    brokers: kafka.brokers.split(','),
-    clientId: 'dirigo-demo',
-    logger,
-  });
+  // The worker's default transport (platformatic), or the one DIRIGO_TRANSPORT names.
+  const transport = transportFromSettings({ brokers: kafka.brokers, clientId: 'dirigo-demo' }, logger);
   const run = `demo-${Date.now().toString(36)}`;
   const wc = wordCountApp({ namespace: run, linesTopic: `${run}.lines`, countsTopic: `${run}.word-counts` });
   const bal = balancesApp({ namespace: run, topicPrefix: `${run}.` });

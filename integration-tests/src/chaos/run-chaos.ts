@@ -2,7 +2,7 @@
 // `npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes a,b,c] [--workers W]
 //   [--kills K] [--pauses P] [--join-leave J] [--partitions N] [--feed-ms MS] [--session-timeout-ms MS]
 //   [--timeout-ms MS] [--keep-topics] [--transport kafkajs|platformatic]`
-// `--transport` (default: DIRIGO_TRANSPORT, else kafkajs) is the Kafka client of the harness and of every worker.
+// `--transport` (default: DIRIGO_TRANSPORT, else the worker's default, platformatic) is the Kafka client of the harness and of every worker.
 // Runs the chaos scenario (chaos.ts) once per seed (S, S+1, ... S+N-1; S defaults to 1) on the local broker (or
 // KAFKA_BROKERS). Prints one line per seed, then, as the last stdout line with --json:
 // {"mode":..,"sent":N,"lost":0,"duplicated":0,"stateMismatches":0,"stuck":0,"timerMismatches":0,"kills":K,
@@ -38,13 +38,13 @@ const USAGE =
   'usage: npm run chaos -- faults [--json] [--only SUBSTRING]\n' +
   '       npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in,windowed]\n' +
   '         [--workers 3] [--kills 3] [--pauses 2] [--join-leave 1] [--partitions 6] [--feed-ms 10000]\n' +
-  '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics] [--transport kafkajs]\n' +
+  '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics] [--transport platformatic]\n' +
   '         [--group-protocol classic|consumer]\n' +
   '       npm run chaos -- leasing [--json] [--seed S] [--seeds N] [--records 100000] [--workers 3]\n' +
   '         [--lessee-kills 2] [--blocked-kills 2] [--kills 0] [--pauses 1] [--partitions 6] [--slots 6]\n' +
   '         [--hot-keys 5] [--cold-keys 500] [--idle-revoke-ms 400] [--burn-us 150] [--feed-ms 100000]\n' +
   '         [--session-timeout-ms 6000] [--hunt-ms 30000] [--timeout-ms 300000] [--keep-topics]\n' +
-  '         [--break skipMerge|dropSyncReply|acceptStale] [--transport kafkajs] [--group-protocol classic|consumer]\n';
+  '         [--break skipMerge|dropSyncReply|acceptStale] [--transport platformatic] [--group-protocol classic|consumer]\n';
 
 /** Defaults per mode (the flags without a default in parseArgs). */
 const DEFAULTS = {

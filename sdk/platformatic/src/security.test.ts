@@ -39,7 +39,7 @@ describe('the platformatic mapping of the security settings', () => {
       resolveSecurity({ sasl: { mechanism: 'oauthbearer', token: async () => 'jwt' } }),
     );
     expect(oauth.sasl?.mechanism).toBe('OAUTHBEARER');
-    expect(await (oauth.sasl?.token as () => Promise<string>)()).toBe('jwt');
+    expect(await (oauth.sasl!.token as () => Promise<string>)()).toBe('jwt');
     expect(
       platformaticSecurity(
         resolveSecurity({

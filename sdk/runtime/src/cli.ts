@@ -31,7 +31,7 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
                      [--session-timeout-ms 10000] [--control-topic dirigo.control]
                      [--metrics-port PORT] [--metrics-host 127.0.0.1] [--ready-file PATH]
                      [--stop-timeout-ms 30000] [--assignment-timeout-ms 120000]
-                     [--policy edf] [--policy-options JSON] [--transport kafkajs]
+                     [--policy edf] [--policy-options JSON] [--transport platformatic]
                      [--group-protocol classic] [--exactly-once v2]
   Runs a worker hosting the apps the modules export (default export: defineApp({...}) or an array of apps).
   Brokers default to $KAFKA_BROKERS, the log level to $DIRIGO_LOG_LEVEL (fatal, error, warn, info, debug,
@@ -43,7 +43,7 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
   --ready-file    exists while the worker is ready (every function joined its group, state restored)
   --assignment-timeout-ms  an app whose consumer has had no partition assignment this long (its Kafka client
                   stopped for good) fails on this worker (0: never)
-  --transport     the Kafka client: kafkajs (default) or platformatic (@platformatic/kafka); default
+  --transport     the Kafka client: platformatic (@platformatic/kafka, the default) or kafkajs; default
                   $DIRIGO_TRANSPORT
   --group-protocol  classic (default; eager: every member stops while one joins or leaves) or consumer
                   (KIP-848, Kafka 4.0+, platformatic only: only the partitions that move stop); default

@@ -10,7 +10,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export const TRANSPORTS = ['kafkajs', 'platformatic'] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
 /** The transport a worker process uses unless told otherwise (see docs/operations.md, "Transports"). */
-export const DEFAULT_TRANSPORT: TransportName = 'kafkajs';
+export const DEFAULT_TRANSPORT: TransportName = 'platformatic';
 
 /** Kafka's request fields for timeouts are int32 milliseconds. */
 export const MAX_INT32 = 2_147_483_647;

@@ -56,8 +56,9 @@ export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 
    */
   readonly security?: KafkaSecurity;
   /**
-   * The Kafka client: a transport you built, or the name of one to build from `brokers`: 'kafkajs' or
-   * 'platformatic' (@platformatic/kafka, loaded only when chosen). Default: env DIRIGO_TRANSPORT, else 'kafkajs'.
+   * The Kafka client: a transport you built, or the name of one to build from `brokers`: 'platformatic'
+   * (@platformatic/kafka) or 'kafkajs'; each client is loaded only when chosen. Default: env DIRIGO_TRANSPORT,
+   * else 'platformatic' (see docs/operations.md, "Transports").
    */
   readonly transport?: Transport | TransportName;
   /**
@@ -121,7 +122,10 @@ export function createWorkerProcess(options: WorkerProcessOptions): WorkerProces
   checkIntOption(options.stopTimeoutMs, 'stopTimeoutMs', 0, MAX_INT32);
   checkIntOption(options.noAppExitMs, 'noAppExitMs', 0, MAX_INT32);
   const logger = options.logger ?? createLogger();
-  const transport = typeof options.transport === 'object' ? options.transport : transportFor(options, logger);
+  const transport =
+    typeof options.transport === 'object'
+      ? options.transport
+      : transportFromSettings({ ...options, transport: options.transport }, logger);
   const version = optionOrEnv<ExactlyOnceVersion | undefined>(
     options.exactlyOnce,
     'exactlyOnce',
@@ -237,13 +241,28 @@ function optionOrEnv<T>(
   return raw === undefined || raw === '' ? fallback : parse(raw, env);
 }
 
+/** What `transportFromSettings` builds a transport from; each setting falls back to its environment variable. */
+export interface TransportSettings {
+  /** 'platformatic' or 'kafkajs'. Default: env DIRIGO_TRANSPORT, else `DEFAULT_TRANSPORT`. */
+  readonly transport?: TransportName;
+  /** Bootstrap servers, `host:port,...`. Default: env KAFKA_BROKERS. */
+  readonly brokers?: string;
+  /** TLS and SASL. Default: from the KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_* variables. */
+  readonly security?: KafkaSecurity;
+  /** 'classic' or 'consumer' (KIP-848, platformatic only). Default: env DIRIGO_GROUP_PROTOCOL, else 'classic'. */
+  readonly groupProtocol?: GroupProtocolName;
+  /** Default 'dirigo-worker'. */
+  readonly clientId?: string;
+}
+
 /**
- * The transport named by `options.transport` (else DIRIGO_TRANSPORT, else kafkajs) on `brokers` (else
- * KAFKA_BROKERS), with `options.security` (else the KAFKA_* security variables).
+ * The transport a worker process (or a `dirigo` tool) uses: the one named by `settings.transport` (else
+ * DIRIGO_TRANSPORT, else `DEFAULT_TRANSPORT`) on `brokers` (else KAFKA_BROKERS), with `settings.security` (else
+ * the KAFKA_* security variables). Throws `ConfigError` naming the setting before anything connects.
  */
-function transportFor(options: WorkerProcessOptions, logger: Logger): Transport {
+export function transportFromSettings(options: TransportSettings, logger: Logger): Transport {
   const name = optionOrEnv(
-    typeof options.transport === 'string' ? options.transport : undefined,
+    options.transport,
     'transport',
     'DIRIGO_TRANSPORT',
     parseTransportName,
@@ -258,7 +277,7 @@ function transportFor(options: WorkerProcessOptions, logger: Logger): Transport 
     );
   }
   const brokers = parseBrokers(list, options.brokers === undefined ? 'KAFKA_BROKERS' : 'brokers');
-  const clientId = 'dirigo-worker';
+  const clientId = options.clientId ?? 'dirigo-worker';
   const groupProtocol = optionOrEnv(
     options.groupProtocol,
     'groupProtocol',

@@ -10,7 +10,7 @@ import {
   resolveApp,
   type Transport,
 } from '@dirigo/core';
-import { KafkajsTransport } from '@dirigo/kafkajs';
+import { transportFromSettings } from '../process.ts';
 
 // kafkajs 2.2.4 sets a negative timeout on Node 24 (tulios/kafkajs#1751): harmless, but it would print a
 // warning in the middle of a verb's output.
@@ -75,7 +75,10 @@ export async function out(text: string): Promise<void> {
 /** Resolves once everything written to stdout is flushed (before process.exit). */
 export const flushStdout = (): Promise<void> => new Promise((r) => process.stdout.write('', () => r()));
 
-/** A kafkajs transport to --brokers, else KAFKA_BROKERS; throws with what to do when neither is set. */
+/**
+ * The worker's transport (DIRIGO_TRANSPORT, else the default, platformatic) to --brokers, else KAFKA_BROKERS,
+ * secured by the KAFKA_* security variables as a worker is; throws with what to do when no broker is given.
+ */
 export function transportFrom(values: Record<string, unknown>, clientId: string): Transport {
   const list = (values.brokers as string | undefined) ?? process.env.KAFKA_BROKERS;
   if (!list) {
@@ -85,7 +88,7 @@ export function transportFrom(values: Record<string, unknown>, clientId: string)
     );
   }
   const logger = createLogger({ level: (values['log-level'] as string | undefined) ?? 'warn' });
-  return new KafkajsTransport({ brokers: list.split(','), logger, clientId });
+  return transportFromSettings({ brokers: list, clientId }, logger);
 }
 
 /** Imports app modules (like `dirigo worker`) and resolves them; `--app` picks one by name. */

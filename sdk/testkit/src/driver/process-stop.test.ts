@@ -183,11 +183,11 @@ describe('transport choice', () => {
       return proc.transport.name;
     });
 
-  it('is kafkajs by default, else the `transport` option, else DIRIGO_TRANSPORT', () => {
-    expect(nameOf({})).toBe('kafkajs');
-    expect(nameOf({ transport: 'platformatic' })).toBe('platformatic');
-    expect(nameOf({}, 'platformatic')).toBe('platformatic');
-    expect(nameOf({ transport: 'kafkajs' }, 'platformatic')).toBe('kafkajs');
+  it('is platformatic by default, else the `transport` option, else DIRIGO_TRANSPORT', () => {
+    expect(nameOf({})).toBe('platformatic');
+    expect(nameOf({ transport: 'kafkajs' })).toBe('kafkajs');
+    expect(nameOf({}, 'kafkajs')).toBe('kafkajs');
+    expect(nameOf({ transport: 'platformatic' }, 'kafkajs')).toBe('platformatic');
   });
 
   it('names the option or variable of an unknown transport', () => {
