@@ -79,7 +79,9 @@ describe('docker/compose.yaml under podman-compose', () => {
     const modules = (await podman(['exec', container('worker-1'), 'ls', '/opt/dirigo/node_modules'])).split(
       '\n',
     );
-    expect(modules).toEqual(expect.arrayContaining(['kafkajs', 'lmdb', 'prom-client', '@dirigo']));
+    expect(modules).toEqual(
+      expect.arrayContaining(['kafkajs', '@platformatic', 'lmdb', 'prom-client', '@dirigo']),
+    );
     for (const dev of ['typescript', 'vitest', '@biomejs', 'node', 'testcontainers'])
       expect(modules).not.toContain(dev);
     // The image's own HEALTHCHECK (podman runs it on demand here: no systemd timers in this VM).
