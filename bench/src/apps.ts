@@ -3,12 +3,13 @@
 // record key) and writing one output per input.
 import { defineApp, fn, serdes, state } from '@dirigo/core';
 
-export function passthroughApp(ns: string, input: string, out: string) {
+/** The passthrough (JSON); with `schedulingHeaders`, the scheduling headers on the outputs (not the default). */
+export function passthroughApp(ns: string, input: string, out: string, schedulingHeaders = false) {
   return defineApp({
     name: 'passthrough',
     options: { namespace: ns, guarantee: 'at_least_once' },
     ingresses: [{ topic: input, to: 'pass' }],
-    egresses: { out: { topic: out } },
+    egresses: { out: { topic: out, schedulingHeaders } },
     functions: {
       pass: fn({
         handler(ctx, m: unknown) {
@@ -21,7 +22,8 @@ export function passthroughApp(ns: string, input: string, out: string) {
 
 /**
  * The passthrough with bytes serdes (values handed on undecoded): the framework's per-record cost without JSON
- * decoding and encoding; with `lean`, also without the scheduling headers on the output records.
+ * decoding and encoding, with the scheduling headers on the output records (the default before 2026-12-02);
+ * with `lean`, without them (the default).
  */
 export function passthroughBytesApp(ns: string, input: string, out: string, lean = false) {
   return defineApp({
@@ -29,7 +31,7 @@ export function passthroughBytesApp(ns: string, input: string, out: string, lean
     options: { namespace: ns, guarantee: 'at_least_once' },
     ingresses: [{ topic: input, to: 'pass', serde: serdes.bytes() }],
     egresses: {
-      out: { topic: out, serde: serdes.bytes(), ...(lean ? { schedulingHeaders: false } : {}) },
+      out: { topic: out, serde: serdes.bytes(), schedulingHeaders: !lean },
     },
     functions: {
       pass: fn({
@@ -56,10 +58,12 @@ export function countApp(
     functions: {
       count: fn({
         state: { n: state.value<number>() },
-        handler(ctx, _m: unknown) {
+        handler(ctx, m: { probe?: number } | null) {
           const n = (ctx.state.n.get() ?? 0) + 1;
           ctx.state.n.set(n);
-          ctx.emit('out', ctx.key, n);
+          // The throughput bench's latency probe: its records carry their send time, handed on in the output.
+          const probe = m?.probe;
+          ctx.emit('out', ctx.key, probe === undefined ? n : { n, probe });
         },
       }),
     },

@@ -86,7 +86,8 @@ export function hotkeyApp(c: HotkeyAppConfig): AppDefinition {
       leasing: { slots: c.slots, idleRevokeMs: c.idleRevokeMs },
     },
     ingresses: [{ topic: t.input, to: HOTKEY_FN }],
-    egresses: { out: { topic: t.output } },
+    // Scheduling headers on the outputs, for the bench's `ingestHeaderRewritten` diagnostic.
+    egresses: { out: { topic: t.output, schedulingHeaders: true } },
     functions: {
       [HOTKEY_FN]: fn({
         leasable: true,

@@ -58,7 +58,8 @@ export function isolationApps(c: IsolationAppsConfig): AppDefinition[] {
       priority: 'critical',
     },
     ingresses: [{ topic: t.criticalIn, to: 'handle' }],
-    egresses: { out: { topic: t.criticalOut } },
+    // The bench reads each output's deadline and ingest time from its scheduling headers.
+    egresses: { out: { topic: t.criticalOut, schedulingHeaders: true } },
     functions: {
       handle: fn({
         handler(ctx, m: unknown) {
@@ -77,7 +78,7 @@ export function isolationApps(c: IsolationAppsConfig): AppDefinition[] {
       priority: 'batch',
     },
     ingresses: [{ topic: t.batchIn, to: 'crunch' }],
-    egresses: { out: { topic: t.batchOut } },
+    egresses: { out: { topic: t.batchOut, schedulingHeaders: true } },
     functions: {
       crunch: fn({
         handler(ctx, m: unknown) {

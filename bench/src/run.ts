@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   if (which !== 'throughput') {
     process.stderr.write(
       'usage: npm run bench -- throughput [--json] [--records N] [--partitions P] [--transports kafkajs,platformatic]\n' +
-        '                                   [--scenarios passthrough,passthroughBytes,passthroughLean,countAtLeastOnce,\n' +
+        '                                   [--scenarios passthrough,passthroughHeaders,passthroughBytes,passthroughLean,countAtLeastOnce,\n' +
         '                                   countExactlyOnce,countExactlyOnceV1] [--profile DIR]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
         '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport platformatic]\n' +

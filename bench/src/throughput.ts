@@ -46,10 +46,13 @@ export interface RawResult extends ScenarioResult {
 
 export interface TransportResults {
   raw: RawResult;
+  /** The passthrough: JSON, outputs without scheduling headers (the default). */
   passthrough?: ScenarioResult;
-  /** The passthrough with bytes serdes: no JSON decode and encode per record. */
+  /** The same with the scheduling headers on the outputs (`schedulingHeaders: true`, the default until 2026-12-02). */
+  passthroughHeaders?: ScenarioResult;
+  /** The passthrough with bytes serdes (no JSON decode and encode per record), with the scheduling headers. */
   passthroughBytes?: ScenarioResult;
-  /** The same without the scheduling headers on the outputs (`schedulingHeaders: false`). */
+  /** The same without the scheduling headers on the outputs. */
   passthroughLean?: ScenarioResult;
   countAtLeastOnce?: ScenarioResult;
   /** Exactly-once v2 where the transport supports it (platformatic), v1 elsewhere. */
@@ -214,6 +217,16 @@ async function sdk(
   return { recordsPerSec: Math.round(count(target) / seconds), seconds, ...latency, ...transactions };
 }
 
+/** The send time a probe record carries in its value, handed on by the app's output (`{"probe":<ms>,...}`), or NaN. */
+function probeTime(value: Buffer): number {
+  if (value.length > 64 || value[0] !== 0x7b) return Number.NaN;
+  try {
+    return Number((JSON.parse(value.toString()) as { probe?: unknown }).probe);
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** Produces `probeRecords` at about 1000/s and measures output time minus input time for each. */
 async function probe(o: ThroughputOptions, transport: Transport, input: string, out: string) {
   const seen: number[] = [];
@@ -227,7 +240,7 @@ async function probe(o: ThroughputOptions, transport: Transport, input: string, 
       records.push({
         topic: input,
         key: Buffer.from(`probe${(i + j) % o.keys}`),
-        value: Buffer.from('{"probe":true}'),
+        value: Buffer.from(`{"probe":${Date.now()}}`),
         timestamp: Date.now(),
       });
     }
@@ -240,8 +253,9 @@ async function probe(o: ThroughputOptions, transport: Transport, input: string, 
     [...from].map(([partition, offset]) => ({ topic: out, partition, fromOffset: offset })),
     (records) => {
       for (const r of records) {
-        const ingest = Number(r.headers['dirigo-ingest']?.toString());
-        if (Number.isFinite(ingest)) seen.push(r.timestamp - ingest);
+        // The apps hand the probe's send time on in the output's value (the passthroughs the value itself).
+        const sent = r.value === null ? Number.NaN : probeTime(r.value);
+        if (Number.isFinite(sent)) seen.push(r.timestamp - sent);
       }
     },
   );
@@ -292,6 +306,7 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
       boolean?,
     ][] = [
       ['passthrough', 'passthrough.pass', (ns, out) => passthroughApp(ns, input, out)],
+      ['passthroughHeaders', 'passthrough.pass', (ns, out) => passthroughApp(ns, input, out, true)],
       ['passthroughBytes', 'passthrough.pass', (ns, out) => passthroughBytesApp(ns, input, out)],
       ['passthroughLean', 'passthrough.pass', (ns, out) => passthroughBytesApp(ns, input, out, true)],
       ['countAtLeastOnce', 'count.count', (ns, out) => countApp(ns, input, out, 'at_least_once')],

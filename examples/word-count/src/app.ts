@@ -25,7 +25,8 @@ export const wordCountApp = (o: WordCountOptions = {}) =>
     name: 'word-count',
     options: { latencyTargetMs: 500, ...(o.namespace ? { namespace: o.namespace } : {}) },
     ingresses: [{ topic: o.linesTopic ?? LINES_TOPIC, to: 'split', serde: string() }],
-    egresses: { counts: { topic: o.countsTopic ?? COUNTS_TOPIC } },
+    // The scheduling headers on the counts: the demo reads end-to-end latency from them.
+    egresses: { counts: { topic: o.countsTopic ?? COUNTS_TOPIC, schedulingHeaders: true } },
     functions: {
       split: fn({
         message: string(),

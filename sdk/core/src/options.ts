@@ -681,7 +681,7 @@ export function resolveApp(app: AppDefinition): ResolvedApp {
       serde: (eg.serde as Serde<unknown> | undefined) ?? json(),
       keySerde: eg.keySerde === undefined ? undefined : checkKeySerde(`${field}.keySerde`, eg.keySerde),
       partitions: intIn(`${field}.partitions`, eg.partitions, 1, 10_000, options.defaultPartitions),
-      schedulingHeaders: bool(`${field}.schedulingHeaders`, eg.schedulingHeaders, true),
+      schedulingHeaders: bool(`${field}.schedulingHeaders`, eg.schedulingHeaders, false),
     });
   }
   const lease: ResolvedLease | undefined = [...functions.values()].some((f) => f.leasable)

@@ -1,5 +1,5 @@
-// Scheduling headers on egress records: written by default (end-to-end latency, deadlines kept by a Dirigo app
-// downstream), left out with `schedulingHeaders: false`, which keeps the headers the records carry on.
+// Scheduling headers on egress records: left out by default (the records keep the headers they carry on), written
+// with `schedulingHeaders: true` (end-to-end latency, deadlines kept by a Dirigo app downstream).
 import { ConfigError, defineApp, fn } from '@dirigo/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestDriver } from './test-driver.ts';
@@ -9,7 +9,7 @@ const app = (schedulingHeaders?: boolean) =>
     name: 'eh',
     ingresses: [{ topic: 'eh-in', to: 'f' }],
     egresses: {
-      full: { topic: 'eh-full' },
+      full: { topic: 'eh-full', schedulingHeaders: true },
       lean: { topic: 'eh-lean', ...(schedulingHeaders === undefined ? {} : { schedulingHeaders }) },
     },
     functions: {
@@ -31,7 +31,15 @@ describe('scheduling headers on egress records', () => {
     driver = undefined;
   });
 
-  it('are written by default, and left out of an egress with schedulingHeaders: false', async () => {
+  it('are left out by default and with schedulingHeaders: false, and written with true', async () => {
+    for (const option of [undefined, false]) {
+      driver = await TestDriver.start(app(option));
+      await driver.pipe('eh-in', { key: 'k', value: 1, headers: { 'x-tenant': 'acme' } });
+      const [lean] = await driver.output<number>('eh-lean');
+      expect(names(lean!.headers)).toEqual(['x-tenant']);
+      expect(lean!.value).toBe(1);
+      await driver.stop();
+    }
     driver = await TestDriver.start(app(false));
     await driver.pipe('eh-in', { key: 'k', value: 1, headers: { 'x-tenant': 'acme' } });
     const [full] = await driver.output<number>('eh-full');
