@@ -44,15 +44,21 @@ export function passthroughBytesApp(ns: string, input: string, out: string, lean
   });
 }
 
+/** The keyed count; `persistent` keeps its state in the persistent store (LMDB) under `persistent.stateDir`. */
 export function countApp(
   ns: string,
   input: string,
   out: string,
   guarantee: 'at_least_once' | 'exactly_once',
+  persistent?: { readonly stateDir: string },
 ) {
   return defineApp({
     name: 'count',
-    options: { namespace: ns, guarantee },
+    options: {
+      namespace: ns,
+      guarantee,
+      ...(persistent === undefined ? {} : { store: 'persistent', stateDir: persistent.stateDir }),
+    },
     ingresses: [{ topic: input, to: 'count' }],
     egresses: { out: { topic: out } },
     functions: {

@@ -1,13 +1,14 @@
 // Peers benchmark: Dirigo and Apache Kafka Streams 4.2 doing the same work on the same broker, same input, same
 // run, one thread each: a keyed count (state in memory, changelogged, every update sent downstream) at-least-once
-// and exactly-once, and a stateless passthrough. Each side is a process of its own (a Dirigo worker,
+// and exactly-once, the same count with the state in a persistent store (Dirigo: LMDB; Kafka Streams: RocksDB),
+// and a stateless passthrough. Each side is a process of its own (a Dirigo worker,
 // bench/src/peers/dirigo-peer.ts; a Kafka Streams app, bench/peers/kafka-streams, built here with Maven and cached
 // under .cache/peers), so its CPU time is read from /proc. Every run reads the whole input: `warmupRecords` first,
 // not measured (JIT warm-up, group join, state creation), then `records`, timed from the moment the group's
 // committed offsets pass the warm-up records on every partition to the moment they reach the end.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Admin, type Logger, type OutgoingRecord, partitionFor, type Transport } from '@dirigo/core';
@@ -43,7 +44,8 @@ export interface SideResult {
   warmupSeconds: number;
 }
 
-export type Scenario = 'alo' | 'eos' | 'passthrough';
+export type Scenario = 'alo' | 'eos' | 'aloPersistent' | 'eosPersistent' | 'passthrough';
+const SCENARIOS: readonly Scenario[] = ['alo', 'eos', 'aloPersistent', 'eosPersistent', 'passthrough'];
 type Side = 'dirigo' | 'kafkaStreams';
 
 export interface PeersResult {
@@ -164,13 +166,17 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
       const name = `${id}-${side === 'dirigo' ? 'd' : 'ks'}-${scenario}`;
       const out = `${name}-out`;
       await admin.createTopics([{ name: out, partitions: o.partitions }]);
-      const mode = scenario === 'passthrough' ? 'passthrough' : 'count';
+      const persistent = scenario === 'aloPersistent' || scenario === 'eosPersistent';
+      const exactlyOnce = scenario === 'eos' || scenario === 'eosPersistent';
+      const mode = scenario === 'passthrough' ? 'passthrough' : persistent ? 'count-persistent' : 'count';
+      // A fresh store directory per run (removed with the run's logs' parent: .cache/peers/state/<run>).
+      const stateDir = join(repoRoot, '.cache', 'peers', 'state', id, `${side}-${scenario}`);
       const log = openSync(join(logDir, `${side}-${scenario}.log`), 'a');
       let child: ChildProcess;
       let group: string;
       if (side === 'kafkaStreams') {
         group = name;
-        const guarantee = scenario === 'eos' ? 'exactly_once_v2' : 'at_least_once';
+        const guarantee = exactlyOnce ? 'exactly_once_v2' : 'at_least_once';
         child = spawn(
           'java',
           [
@@ -184,11 +190,13 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
             name,
             input,
             out,
+            stateDir,
           ],
           { stdio: ['ignore', log, log] },
         );
       } else {
         group = mode === 'passthrough' ? `${name}.passthrough.pass` : `${name}.count.count`;
+        mkdirSync(stateDir, { recursive: true });
         child = spawn(process.execPath, ['--conditions=source', join(here, 'peers', 'dirigo-peer.ts')], {
           stdio: ['ignore', log, log],
           env: {
@@ -199,8 +207,9 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
             PEER_INPUT: input,
             PEER_OUTPUT: out,
             PEER_MODE: mode,
-            PEER_GUARANTEE: scenario === 'eos' ? 'exactly_once' : 'at_least_once',
+            PEER_GUARANTEE: exactlyOnce ? 'exactly_once' : 'at_least_once',
             PEER_PARTITIONS: String(o.partitions),
+            PEER_STATE_DIR: stateDir,
           },
         });
       }
@@ -237,6 +246,8 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
     for (const [scenario, first] of [
       ['alo', 'kafkaStreams'],
       ['eos', 'dirigo'],
+      ['aloPersistent', 'kafkaStreams'],
+      ['eosPersistent', 'dirigo'],
       ['passthrough', 'kafkaStreams'],
     ] as const) {
       for (const side of first === 'dirigo'
@@ -247,7 +258,7 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
     }
     const ratioOf = (f: (r: SideResult) => number) =>
       Object.fromEntries(
-        (['alo', 'eos', 'passthrough'] as const).map((s) => [
+        SCENARIOS.map((s) => [
           s,
           Number((f(dirigo[s]) / f(kafkaStreams[s])).toFixed(3)),
         ]),
@@ -263,6 +274,7 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
       cpuRatio: ratioOf((r) => r.cpuSecondsPerMillion),
     };
   } finally {
+    rmSync(join(repoRoot, '.cache', 'peers', 'state', id), { recursive: true, force: true });
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(id));
     await admin.deleteTopics(topics).catch(() => {});
     await admin.close();

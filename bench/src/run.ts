@@ -188,7 +188,7 @@ async function main(): Promise<void> {
 
 type Values = Record<string, string | boolean | undefined>;
 
-/** `peers`: Dirigo and Kafka Streams side by side, count (at-least-once, exactly-once) and passthrough. */
+/** `peers`: Dirigo and Kafka Streams side by side: count (at-least-once, exactly-once; state in memory and in a persistent store) and passthrough. */
 async function peers(values: Values, logger: ReturnType<typeof createLogger>): Promise<void> {
   const int = (k: string, fallback: string, min: number) => {
     const n = Number(values[k] ?? fallback);

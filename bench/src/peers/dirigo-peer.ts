@@ -1,7 +1,8 @@
 // The Dirigo side of the peers benchmark, as its own process (so that its CPU time is its own): one worker running
 // the count or the passthrough app of bench/src/apps.ts until SIGTERM. Configuration from the environment:
 // PEER_BROKERS, PEER_TRANSPORT (kafkajs | platformatic), PEER_NS, PEER_INPUT, PEER_OUTPUT, PEER_MODE (count |
-// passthrough), PEER_GUARANTEE (at_least_once | exactly_once), PEER_PARTITIONS (partitions run at once).
+// count-persistent | passthrough), PEER_GUARANTEE (at_least_once | exactly_once), PEER_PARTITIONS (partitions run
+// at once), PEER_STATE_DIR (the persistent store's directory, for count-persistent).
 import { createLogger } from '@dirigo/core';
 import { runWorkerProcess, type TransportName } from '@dirigo/runtime/process';
 import { countApp, passthroughApp } from '../apps.ts';
@@ -18,7 +19,13 @@ const guarantee = env('PEER_GUARANTEE') === 'exactly_once' ? 'exactly_once' : 'a
 const app =
   mode === 'passthrough'
     ? passthroughApp(ns, env('PEER_INPUT'), env('PEER_OUTPUT'))
-    : countApp(ns, env('PEER_INPUT'), env('PEER_OUTPUT'), guarantee);
+    : countApp(
+        ns,
+        env('PEER_INPUT'),
+        env('PEER_OUTPUT'),
+        guarantee,
+        mode === 'count-persistent' ? { stateDir: env('PEER_STATE_DIR') } : undefined,
+      );
 
 await runWorkerProcess({
   apps: [app],

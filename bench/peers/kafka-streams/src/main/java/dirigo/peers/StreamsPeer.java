@@ -1,12 +1,13 @@
 // The Kafka Streams side of the peers benchmark (bench/src/peers.ts): the same apps as the Dirigo side.
 //   count:       keyed count of the input, state in an in-memory store (changelogged), every update sent
 //                downstream (no record cache), output value the count as a long;
+//   count-persistent: the same with the state in a persistent store (RocksDB under state.dir);
 //   passthrough: every input record to the output as it is.
 // One stream thread. The benchmark times the run from the group's committed offsets and reads this process's CPU
 // time from /proc, so this program only runs the topology until it is stopped (SIGTERM).
 //
-// Usage: StreamsPeer <count|passthrough> <at_least_once|exactly_once_v2> <bootstrap> <application.id> <input>
-//        <output>
+// Usage: StreamsPeer <count|count-persistent|passthrough> <at_least_once|exactly_once_v2> <bootstrap>
+//        <application.id> <input> <output> [state.dir]
 package dirigo.peers;
 
 import java.util.Properties;
@@ -25,9 +26,9 @@ import org.apache.kafka.streams.state.Stores;
 
 public final class StreamsPeer {
   public static void main(String[] args) throws InterruptedException {
-    if (args.length != 6) {
+    if (args.length != 6 && args.length != 7) {
       System.err.println(
-          "usage: StreamsPeer <count|passthrough> <at_least_once|exactly_once_v2> <bootstrap> <application.id> <input> <output>");
+          "usage: StreamsPeer <count|count-persistent|passthrough> <at_least_once|exactly_once_v2> <bootstrap> <application.id> <input> <output> [state.dir]");
       System.exit(2);
     }
     String mode = args[0];
@@ -42,14 +43,18 @@ public final class StreamsPeer {
     props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
     props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
     props.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
+    if (args.length == 7) props.put(StreamsConfig.STATE_DIR_CONFIG, args[6]);
 
     StreamsBuilder builder = new StreamsBuilder();
     KStream<Bytes, Bytes> input = builder.stream(args[4], Consumed.with(Serdes.Bytes(), Serdes.Bytes()));
-    if (mode.equals("count")) {
+    if (mode.equals("count") || mode.equals("count-persistent")) {
       input
           .groupByKey(Grouped.with(Serdes.Bytes(), Serdes.Bytes()))
           .count(
-              Materialized.<Bytes, Long>as(Stores.inMemoryKeyValueStore("counts"))
+              Materialized.<Bytes, Long>as(
+                      mode.equals("count")
+                          ? Stores.inMemoryKeyValueStore("counts")
+                          : Stores.persistentKeyValueStore("counts"))
                   .withKeySerde(Serdes.Bytes())
                   .withValueSerde(Serdes.Long())
                   .withCachingDisabled())
