@@ -258,10 +258,7 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
     }
     const ratioOf = (f: (r: SideResult) => number) =>
       Object.fromEntries(
-        SCENARIOS.map((s) => [
-          s,
-          Number((f(dirigo[s]) / f(kafkaStreams[s])).toFixed(3)),
-        ]),
+        SCENARIOS.map((s) => [s, Number((f(dirigo[s]) / f(kafkaStreams[s])).toFixed(3))]),
       ) as Record<Scenario, number>;
     return {
       records: o.records,

@@ -101,6 +101,7 @@ export type {
 } from './transport.ts';
 export {
   type ConnectionFailureFacts,
+  checkFirstConnection,
   diagnoseConnectionFailure,
   isClientCertificateAlert,
   isNotTlsFailure,

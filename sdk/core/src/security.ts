@@ -3,7 +3,7 @@
 // (an untrusted certificate, a rejected password, a protocol mismatch) from facts each transport extracts from
 // its client's errors, so that a worker stops at once with the cause instead of retrying for half a minute.
 import type { ConnectionOptions } from 'node:tls';
-import { ConfigError } from './errors.ts';
+import { ConfigError, SecurityError } from './errors.ts';
 
 /** Kafka's `security.protocol`: whether the connection uses TLS, SASL, both or neither. */
 export type SecurityProtocol = 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
@@ -78,13 +78,7 @@ export interface KafkaSecurity {
 }
 
 /** SASL settings after checking: the mechanism in lower case, a user and password or a token callback. */
-export type ResolvedSasl =
-  | {
-      readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
-      readonly username: string;
-      readonly password: string;
-    }
-  | { readonly mechanism: 'oauthbearer'; readonly token: () => string | Promise<string> };
+export type ResolvedSasl = KafkaSaslOptions;
 
 /**
  * A checked `KafkaSecurity`, in terms any client takes: Node's `tls.connect` options and the SASL settings, and
@@ -374,4 +368,36 @@ export function isNotTlsFailure(
     codes.some((c) => c === 'ERR_SSL_WRONG_VERSION_NUMBER' || c === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') ||
     messages.some((m) => /before secure TLS connection was established/.test(m))
   );
+}
+
+/** Pauses before the connection check tries again after a failure that only suggests a protocol mismatch. */
+const CONNECTION_CHECK_RETRY_MS = [1000, 2000] as const;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * A transport's check before its first connection: `attempt` connects once without retries (and cleans up after
+ * itself); when that fails for a TLS or SASL reason (`diagnose`), this rejects with a `SecurityError` naming it. A
+ * `certain` cause fails at once; a `likely` one (a protocol mismatch, which a broker restarting could also cause)
+ * only when two more attempts, 1 s and 2 s later, fail the same way. Any other failure resolves: it is left to
+ * the clients' own retries.
+ */
+export async function checkFirstConnection(
+  attempt: () => Promise<void>,
+  diagnose: (error: unknown) => SecurityDiagnosis | undefined | Promise<SecurityDiagnosis | undefined>,
+): Promise<void> {
+  let likely: { diagnosis: SecurityDiagnosis; error: unknown } | undefined;
+  for (let n = 0; n <= CONNECTION_CHECK_RETRY_MS.length; n++) {
+    if (n > 0) await sleep(CONNECTION_CHECK_RETRY_MS[n - 1]!);
+    try {
+      await attempt();
+      return;
+    } catch (error) {
+      const diagnosis = await diagnose(error);
+      if (diagnosis === undefined) return;
+      if (diagnosis.confidence === 'certain') throw new SecurityError(diagnosis.message, { cause: error });
+      likely = { diagnosis, error };
+    }
+  }
+  throw new SecurityError(likely!.diagnosis.message, { cause: likely!.error });
 }

@@ -3,6 +3,7 @@ import './kafkajs-patches.ts';
 
 export { KafkajsTransport, type KafkajsTransportOptions } from './kafkajs-transport.ts';
 export type { ReadToEndOptions } from './read-to-end.ts';
+// The security settings, shared by both transports, as they were exported from here before they moved to core.
 export {
   type KafkaSaslOptions,
   type KafkaSecurity,
@@ -14,4 +15,4 @@ export {
   SECURITY_PROTOCOLS,
   type SecurityDescription,
   type SecurityProtocol,
-} from './security.ts';
+} from '@dirigo/core';

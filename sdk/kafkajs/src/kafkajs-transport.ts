@@ -1,6 +1,5 @@
 // The Transport implementation on kafkajs 2.2.4.
 
-import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   ConsumerOptions,
   Admin as DirigoAdmin,
@@ -12,8 +11,12 @@ import type {
 import {
   ConfigError,
   type IncomingRecord,
+  type KafkaSecurity,
   type Logger,
   type ReadFrom,
+  checkFirstConnection,
+  type ResolvedSecurity,
+  resolveSecurity,
   SecurityError,
   silentLogger,
   type TopicPartitionOffset,
@@ -27,14 +30,7 @@ import { kafkajs } from './kafkajs-patches.ts';
 import { kafkajsLevelFor, pinoLogCreator } from './logging.ts';
 import { KafkajsProducer } from './producer.ts';
 import { type ReadToEndOptions, readToEnd } from './read-to-end.ts';
-import {
-  diagnoseSecurityFailure,
-  type KafkaSecurity,
-  kafkajsSecurity,
-  type ResolvedSecurity,
-  resolveSecurity,
-  type SecurityDiagnosis,
-} from './security.ts';
+import { diagnoseSecurityFailure, kafkajsSecurity } from './security.ts';
 
 const { Kafka: KafkaClient, logLevel: KafkaLogLevel } = kafkajs;
 
@@ -84,9 +80,6 @@ interface Closeable {
   disconnect?(): Promise<void>;
   close?(): Promise<void>;
 }
-
-/** Pauses between the attempts of the first-connection check when a protocol mismatch is likely. */
-const CONNECTION_CHECK_RETRY_MS = [1000, 2000] as const;
 
 // Short backoff steps: kafkajs refreshes metadata right after a failure and then sleeps the backoff, so a long
 // backoff retries with metadata from before a leader moved. ~25 s in total, enough to ride over a failover.
@@ -188,25 +181,17 @@ export class KafkajsTransport implements Transport {
       logLevel: KafkaLogLevel.NOTHING,
       retry: { retries: 0 },
     });
-    let likely: { diagnosis: SecurityDiagnosis; error: unknown } | undefined;
-    for (let attempt = 0; attempt <= CONNECTION_CHECK_RETRY_MS.length; attempt++) {
-      if (attempt > 0) await sleep(CONNECTION_CHECK_RETRY_MS[attempt - 1]!);
-      const admin = probe.admin({ retry: { retries: 0 } });
-      try {
-        await admin.connect();
-        return;
-      } catch (error) {
-        const diagnosis = diagnoseSecurityFailure(error, this.#security);
-        if (diagnosis === undefined) return;
-        if (diagnosis.confidence === 'certain') {
-          throw new SecurityError(diagnosis.message, { cause: error });
+    await checkFirstConnection(
+      async () => {
+        const admin = probe.admin({ retry: { retries: 0 } });
+        try {
+          await admin.connect();
+        } finally {
+          await admin.disconnect().catch(() => undefined);
         }
-        likely = { diagnosis, error };
-      } finally {
-        await admin.disconnect().catch(() => undefined);
-      }
-    }
-    throw new SecurityError(likely!.diagnosis.message, { cause: likely!.error });
+      },
+      (error) => diagnoseSecurityFailure(error, this.#security),
+    );
   }
 
   /** The kafkajs client for a client id (kafkajs sets it per client, Dirigo per producer or consumer). */

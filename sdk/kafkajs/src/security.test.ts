@@ -1,10 +1,10 @@
 // Unit tests of the kafkajs side of the security options (no broker): their mapping onto kafkajs's settings, and
 // the diagnosis of failed connections from the errors kafkajs really throws (shapes taken from kafkajs 2.2.4 against Kafka 4.2).
-import { ConfigError } from '@dirigo/core';
+import { ConfigError, resolveSecurity } from '@dirigo/core';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { KafkajsTransport } from './kafkajs-transport.ts';
-import { diagnoseSecurityFailure, kafkajsSecurity, resolveSecurity } from './security.ts';
+import { diagnoseSecurityFailure, kafkajsSecurity } from './security.ts';
 
 // kafkajs's typings lack these constructors' arguments (and the closed-connection error altogether).
 const { KafkaJSConnectionError, KafkaJSConnectionClosedError, KafkaJSSASLAuthenticationError } =

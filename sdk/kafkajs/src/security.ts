@@ -12,20 +12,6 @@ import {
 import type { SASLOptions } from 'kafkajs';
 import { causeChain } from './errors.ts';
 
-export {
-  type KafkaSaslOptions,
-  type KafkaSecurity,
-  type KafkaTlsOptions,
-  type Pem,
-  type ResolvedSasl,
-  type ResolvedSecurity,
-  resolveSecurity,
-  SECURITY_PROTOCOLS,
-  type SecurityDescription,
-  type SecurityDiagnosis,
-  type SecurityProtocol,
-} from '@dirigo/core';
-
 /** kafkajs's `ssl` and `sasl` settings for resolved security settings. */
 export function kafkajsSecurity(security: ResolvedSecurity): {
   ssl?: ConnectionOptions;

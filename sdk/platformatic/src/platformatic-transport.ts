@@ -10,10 +10,9 @@ import {
   type KafkaSecurity,
   type ProducerOptions,
   type ReadFrom,
+  checkFirstConnection,
   type ResolvedSecurity,
   resolveSecurity,
-  SecurityError,
-  type SecurityDiagnosis,
   silentLogger,
   type TopicPartitionOffset,
   type Transport,
@@ -81,11 +80,6 @@ interface Closeable {
   disconnect?(): Promise<void>;
   close?(): Promise<void>;
 }
-
-/** Pauses before the connection check tries again after a failure that only suggests a protocol mismatch. */
-const CONNECTION_CHECK_RETRY_MS = [1000, 2000] as const;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** What `diagnoseSecurityFailure` needs to know about the client's raw `tls` / `sasl` options. */
 function rawSecurity(tls: BaseClientOptions['tls'], sasl: BaseClientOptions['sasl']): ResolvedSecurity {
@@ -198,34 +192,28 @@ export class PlatformaticTransport implements Transport {
   }
 
   async #runConnectionCheck(): Promise<void> {
-    let likely: { diagnosis: SecurityDiagnosis; error: unknown } | undefined;
-    for (let attempt = 0; attempt <= CONNECTION_CHECK_RETRY_MS.length; attempt++) {
-      if (attempt > 0) await sleep(CONNECTION_CHECK_RETRY_MS[attempt - 1]!);
-      const probe = new PAdmin({
-        ...this.#client,
-        clientId: `${this.#clientId}-connection-check`,
-        retries: 0,
-      });
-      try {
-        await probe.metadata({ topics: [] });
-        return;
-      } catch (error) {
+    await checkFirstConnection(
+      async () => {
+        const probe = new PAdmin({
+          ...this.#client,
+          clientId: `${this.#clientId}-connection-check`,
+          retries: 0,
+        });
+        try {
+          await probe.metadata({ topics: [] });
+        } finally {
+          await probe.close().catch(() => undefined);
+        }
+      },
+      async (error) => {
         const tls = this.#client.tls;
         const alert =
           tls !== undefined && isBareTlsClose(error, this.#security)
             ? await tlsAlert(this.#client.bootstrapBrokers[0] as string, tls)
             : undefined;
-        const diagnosis = diagnoseSecurityFailure(error, this.#security, alert);
-        if (diagnosis === undefined) return;
-        if (diagnosis.confidence === 'certain') {
-          throw new SecurityError(diagnosis.message, { cause: error });
-        }
-        likely = { diagnosis, error };
-      } finally {
-        await probe.close().catch(() => undefined);
-      }
-    }
-    throw new SecurityError(likely!.diagnosis.message, { cause: likely!.error });
+        return diagnoseSecurityFailure(error, this.#security, alert);
+      },
+    );
   }
 
   async admin(): Promise<DirigoAdmin> {
