@@ -109,6 +109,7 @@ export {
   type KafkaSecurity,
   type KafkaTlsOptions,
   type Pem,
+  type RawSecurityOptions,
   type ResolvedSasl,
   type ResolvedSecurity,
   resolveSecurity,
@@ -116,4 +117,5 @@ export {
   type SecurityDescription,
   type SecurityDiagnosis,
   type SecurityProtocol,
+  transportSecurity,
 } from './security.ts';

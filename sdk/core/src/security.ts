@@ -231,6 +231,53 @@ export function resolveSecurity(security: KafkaSecurity | undefined): ResolvedSe
   };
 }
 
+/** A client's own TLS and SASL options, passed through unchecked: what a diagnosis needs to know of them. */
+export interface RawSecurityOptions {
+  /** Node's `tls.connect` options, or true for TLS with the defaults. */
+  readonly tls?: ConnectionOptions | boolean;
+  readonly sasl?: { readonly mechanism: unknown; readonly username?: unknown };
+}
+
+/**
+ * A transport's security: `security` checked and resolved, or, when the client's own options were given instead,
+ * what a failed connection's diagnosis needs to know about them. Both at once is a `ConfigError`; `rawNames`
+ * names the raw options in it (e.g. "raw kafkajs `ssl` / `sasl`").
+ */
+export function transportSecurity(
+  security: KafkaSecurity | undefined,
+  raw: RawSecurityOptions,
+  rawNames: string,
+): ResolvedSecurity {
+  if (security !== undefined) {
+    if (raw.tls !== undefined || raw.sasl !== undefined) {
+      throw new ConfigError('security', `give either \`security\` or the ${rawNames} options, not both`);
+    }
+    return resolveSecurity(security);
+  }
+  const usesTls = raw.tls !== undefined && raw.tls !== false;
+  const sasl = raw.sasl;
+  const protocol: SecurityProtocol = sasl
+    ? usesTls
+      ? 'SASL_SSL'
+      : 'SASL_PLAINTEXT'
+    : usesTls
+      ? 'SSL'
+      : 'PLAINTEXT';
+  const options = typeof raw.tls === 'object' ? raw.tls : {};
+  return {
+    protocol,
+    ...(usesTls ? { tls: options } : {}),
+    description: {
+      protocol,
+      ...(sasl ? { mechanism: String(sasl.mechanism).toUpperCase() } : {}),
+      ...(sasl && typeof sasl.username === 'string' ? { username: sasl.username } : {}),
+      ...(usesTls
+        ? { ca: options.ca === undefined ? 'system' : 'given', clientCertificate: options.cert !== undefined }
+        : {}),
+    },
+  };
+}
+
 /** TLS errors meaning "the broker's certificate is not trusted" (OpenSSL verification codes, as Node names them). */
 const UNTRUSTED_CODES = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN',

@@ -9,17 +9,16 @@ import type {
   Transport,
 } from '@dirigo/core';
 import {
-  ConfigError,
   type IncomingRecord,
   type KafkaSecurity,
   type Logger,
   type ReadFrom,
   checkFirstConnection,
   type ResolvedSecurity,
-  resolveSecurity,
   SecurityError,
   silentLogger,
   type TopicPartitionOffset,
+  transportSecurity,
 } from '@dirigo/core';
 import type { Admin as KAdmin, Kafka, KafkaConfig, RetryOptions } from 'kafkajs';
 import { KafkajsAdmin, throwUnknownTopic } from './admin.ts';
@@ -85,24 +84,6 @@ interface Closeable {
 // backoff retries with metadata from before a leader moved. ~25 s in total, enough to ride over a failover.
 const DEFAULT_RETRY: RetryOptions = { retries: 15, initialRetryTime: 100, maxRetryTime: 2_000 };
 
-/** What `diagnoseSecurityFailure` needs to know about the raw kafkajs `ssl` / `sasl` options. */
-function rawSecurity(ssl: KafkaConfig['ssl'], sasl: KafkaConfig['sasl']): ResolvedSecurity {
-  const tls = ssl !== undefined && ssl !== false;
-  const protocol = sasl ? (tls ? 'SASL_SSL' : 'SASL_PLAINTEXT') : tls ? 'SSL' : 'PLAINTEXT';
-  const options = typeof ssl === 'object' ? ssl : {};
-  return {
-    protocol,
-    description: {
-      protocol,
-      ...(sasl ? { mechanism: String(sasl.mechanism).toUpperCase() } : {}),
-      ...(sasl && 'username' in sasl ? { username: sasl.username } : {}),
-      ...(tls
-        ? { ca: options.ca === undefined ? 'system' : 'given', clientCertificate: options.cert !== undefined }
-        : {}),
-    },
-  };
-}
-
 function brokerList(brokers: string | readonly string[]): string[] {
   const list = typeof brokers === 'string' ? brokers.split(',') : [...brokers];
   return list.map((b) => b.trim()).filter((b) => b.length > 0);
@@ -136,16 +117,11 @@ export class KafkajsTransport implements Transport {
     this.#stuckPartitionCheckMs = options.stuckPartitionCheckMs ?? 10_000;
     this.#redeliveryBackoffMs = options.redeliveryBackoffMs ?? 250;
     this.#clientId = options.clientId ?? 'dirigo';
-    if (options.security !== undefined && (options.ssl !== undefined || options.sasl !== undefined)) {
-      throw new ConfigError(
-        'security',
-        'give either `security` or the raw kafkajs `ssl` / `sasl` options, not both',
-      );
-    }
-    this.#security =
-      options.security !== undefined
-        ? resolveSecurity(options.security)
-        : rawSecurity(options.ssl, options.sasl);
+    this.#security = transportSecurity(
+      options.security,
+      { tls: options.ssl, sasl: options.sasl },
+      'raw kafkajs `ssl` / `sasl`',
+    );
     const mapped = options.security !== undefined ? kafkajsSecurity(this.#security) : undefined;
     const ssl = mapped !== undefined ? mapped.ssl : options.ssl;
     const sasl = mapped !== undefined ? mapped.sasl : options.sasl;

@@ -12,10 +12,10 @@ import {
   type ReadFrom,
   checkFirstConnection,
   type ResolvedSecurity,
-  resolveSecurity,
   silentLogger,
   type TopicPartitionOffset,
   type Transport,
+  transportSecurity,
 } from '@dirigo/core';
 import { FindCoordinatorKeyTypes, Admin as PAdmin, type RetryDelayGetter } from '@platformatic/kafka';
 import { PlatformaticAdmin, topicMetadata } from './admin.ts';
@@ -81,23 +81,6 @@ interface Closeable {
   close?(): Promise<void>;
 }
 
-/** What `diagnoseSecurityFailure` needs to know about the client's raw `tls` / `sasl` options. */
-function rawSecurity(tls: BaseClientOptions['tls'], sasl: BaseClientOptions['sasl']): ResolvedSecurity {
-  const protocol = sasl ? (tls ? 'SASL_SSL' : 'SASL_PLAINTEXT') : tls ? 'SSL' : 'PLAINTEXT';
-  return {
-    protocol,
-    ...(tls === undefined ? {} : { tls }),
-    description: {
-      protocol,
-      ...(sasl ? { mechanism: String(sasl.mechanism).toUpperCase() } : {}),
-      ...(sasl && typeof sasl.username === 'string' ? { username: sasl.username } : {}),
-      ...(tls
-        ? { ca: tls.ca === undefined ? 'system' : 'given', clientCertificate: tls.cert !== undefined }
-        : {}),
-    },
-  };
-}
-
 function brokerList(brokers: string | readonly string[]): string[] {
   const list = typeof brokers === 'string' ? brokers.split(',') : [...brokers];
   return list.map((b) => b.trim()).filter((b) => b.length > 0);
@@ -155,16 +138,11 @@ export class PlatformaticTransport implements Transport {
         `unknown group protocol '${String(this.#groupProtocol)}': use 'classic' or 'consumer'`,
       );
     }
-    if (options.security !== undefined && (options.tls !== undefined || options.sasl !== undefined)) {
-      throw new ConfigError(
-        'security',
-        "give either `security` or the client's raw `tls` / `sasl` options, not both",
-      );
-    }
-    this.#security =
-      options.security !== undefined
-        ? resolveSecurity(options.security)
-        : rawSecurity(options.tls, options.sasl);
+    this.#security = transportSecurity(
+      options.security,
+      { tls: options.tls, sasl: options.sasl },
+      "client's raw `tls` / `sasl`",
+    );
     const { tls, sasl } =
       options.security !== undefined
         ? platformaticSecurity(this.#security)

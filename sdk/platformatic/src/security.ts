@@ -24,8 +24,8 @@ export function platformaticSecurity(security: ResolvedSecurity): {
   if (s?.mechanism === 'oauthbearer') {
     sasl = { mechanism: 'OAUTHBEARER', token: s.token };
   } else if (s !== undefined) {
-    const mechanism =
-      s.mechanism === 'plain' ? 'PLAIN' : s.mechanism === 'scram-sha-256' ? 'SCRAM-SHA-256' : 'SCRAM-SHA-512';
+    // The client names the mechanisms as Kafka does: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512.
+    const mechanism = s.mechanism.toUpperCase() as 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
     sasl = { mechanism, username: s.username, password: s.password };
   }
   return {
