@@ -1,14 +1,25 @@
-// Peers benchmark: Dirigo and Apache Kafka Streams 4.2 doing the same work on the same broker, same input, same
-// run, one thread each: a keyed count (state in memory, changelogged, every update sent downstream) at-least-once
-// and exactly-once, the same count with the state in a persistent store (Dirigo: LMDB; Kafka Streams: RocksDB),
-// and a stateless passthrough. Each side is a process of its own (a Dirigo worker,
-// bench/src/peers/dirigo-peer.ts; a Kafka Streams app, bench/peers/kafka-streams, built here with Maven and cached
-// under .cache/peers), so its CPU time is read from /proc. Every run reads the whole input: `warmupRecords` first,
-// not measured (JIT warm-up, group join, state creation), then `records`, timed from the moment the group's
-// committed offsets pass the warm-up records on every partition to the moment they reach the end.
+// Peers benchmark: Dirigo, Apache Kafka Streams 4.2 and Quix Streams 3.28 (Python) doing the same work on the same
+// broker, same input, same run, one thread each: a keyed count (state in memory, changelogged, every update sent
+// downstream) at-least-once and exactly-once, the same count with the state in a persistent store (Dirigo: LMDB;
+// Kafka Streams and Quix Streams: RocksDB), and a stateless passthrough. Each side is a process of its own (a Dirigo
+// worker, bench/src/peers/dirigo-peer.ts; a Kafka Streams app, bench/peers/kafka-streams, built here with Maven; a
+// Quix Streams app, bench/peers/quix-streams/peer.py, in a venv built here with pip; both cached under
+// .cache/peers), so its CPU time is read from /proc; `sides` picks which of the three run. Every run reads the whole
+// input: `warmupRecords` first, not measured (JIT warm-up, group join, state creation), then `records`, timed from
+// the moment the group's committed offsets pass the warm-up records on every partition to the moment they reach the
+// end.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Admin, type Logger, type OutgoingRecord, partitionFor, type Transport } from '@dirigo/core';
@@ -19,6 +30,7 @@ import type { TransportName } from './throughput.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
 const peerSources = join(repoRoot, 'bench', 'peers', 'kafka-streams');
+const quixSources = join(repoRoot, 'bench', 'peers', 'quix-streams');
 
 export interface PeersOptions {
   readonly brokers: string;
@@ -32,6 +44,8 @@ export interface PeersOptions {
   readonly transport: TransportName;
   /** Bound of one run, ms. */
   readonly runTimeoutMs: number;
+  /** The sides to run (default: all three); a side not run is absent from the result, and so are its ratios. */
+  readonly sides?: readonly Side[];
   readonly logger: Logger;
 }
 
@@ -46,19 +60,27 @@ export interface SideResult {
 
 export type Scenario = 'alo' | 'eos' | 'aloPersistent' | 'eosPersistent' | 'passthrough';
 const SCENARIOS: readonly Scenario[] = ['alo', 'eos', 'aloPersistent', 'eosPersistent', 'passthrough'];
-type Side = 'dirigo' | 'kafkaStreams';
+export type Side = 'dirigo' | 'kafkaStreams' | 'quixStreams';
+/** Also the base order of the runs: each scenario starts one further along it (see runPeers). */
+export const SIDES: readonly Side[] = ['kafkaStreams', 'dirigo', 'quixStreams'];
 
 export interface PeersResult {
   records: number;
   warmupRecords: number;
   partitions: number;
   transport: TransportName;
-  dirigo: Record<Scenario, SideResult>;
-  kafkaStreams: Record<Scenario, SideResult>;
+  dirigo?: Record<Scenario, SideResult>;
+  kafkaStreams?: Record<Scenario, SideResult>;
+  /** The in-memory scenarios on Quix Streams' MemoryStore, the persistent ones on its RocksDB store. */
+  quixStreams?: Record<Scenario, SideResult>;
   /** Dirigo's records/s over Kafka Streams'. */
-  ratio: Record<Scenario, number>;
+  ratio?: Record<Scenario, number>;
   /** Dirigo's CPU-seconds per million records over Kafka Streams'. */
-  cpuRatio: Record<Scenario, number>;
+  cpuRatio?: Record<Scenario, number>;
+  /** Dirigo's records/s over Quix Streams'. */
+  ratioQuix?: Record<Scenario, number>;
+  /** Dirigo's CPU-seconds per million records over Quix Streams'. */
+  cpuRatioQuix?: Record<Scenario, number>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -85,6 +107,69 @@ export function buildStreamsPeer(logger: Logger): string {
     );
   }
   return `${jar}:${join(dir, 'lib', '*')}`;
+}
+
+/** Quix Streams 3.28 needs Python 3.11 or later. */
+const QUIX_MIN_PYTHON = [3, 11] as const;
+
+/**
+ * Builds the Quix Streams peer's venv with pip once per version of requirements.txt and peer.py; returns the venv's
+ * python. Fails with the cause and the way around it (running without the side) when python3 or pip fails.
+ */
+export function buildQuixPeer(logger: Logger): string {
+  const files = [join(quixSources, 'requirements.txt'), join(quixSources, 'peer.py')];
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(f).update(readFileSync(f));
+  const venv = join(repoRoot, '.cache', 'peers', 'quix-streams', hash.digest('hex').slice(0, 12), 'venv');
+  const python = join(venv, 'bin', 'python');
+  // Written last: a venv without it is a build that failed half-way, and is built again.
+  const done = join(venv, '.dirigo-installed');
+  if (existsSync(done)) return python;
+  const skip = 'or run the bench without this side: --sides dirigo,kafkaStreams';
+  let version: string;
+  try {
+    version = execFileSync('python3', ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 2],
+    }).trim();
+  } catch (e) {
+    throw new Error(
+      `bench: the Quix Streams peer needs python3 (${QUIX_MIN_PYTHON.join('.')} or later) on the PATH, and running it failed (${(e as Error).message}); install Python ${QUIX_MIN_PYTHON.join('.')}+ with its venv module, ${skip}`,
+    );
+  }
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  if (major < QUIX_MIN_PYTHON[0] || (major === QUIX_MIN_PYTHON[0] && minor < QUIX_MIN_PYTHON[1])) {
+    throw new Error(
+      `bench: the Quix Streams peer (quixstreams 3.28) needs Python ${QUIX_MIN_PYTHON.join('.')} or later, python3 is ${version}; put a newer python3 first on the PATH, ${skip}`,
+    );
+  }
+  logger.warn(
+    { venv, python: version },
+    'bench: building the Quix Streams peer with pip (once per version of requirements.txt and peer.py)',
+  );
+  rmSync(venv, { recursive: true, force: true });
+  const step = (what: string, file: string, args: string[]) => {
+    try {
+      // pip's output goes to stderr: stdout carries the benchmark's result.
+      execFileSync(file, args, { stdio: ['ignore', 2, 2] });
+    } catch (e) {
+      throw new Error(
+        `bench: building the Quix Streams peer failed at ${what} (${(e as Error).message}; pip's output is above, on stderr); fix that (Python's venv module, e.g. the python3-venv package, and access to PyPI), ${skip}`,
+      );
+    }
+  };
+  step('`python3 -m venv`', 'python3', ['-m', 'venv', venv]);
+  step('`pip install -r bench/peers/quix-streams/requirements.txt`', python, [
+    '-m',
+    'pip',
+    'install',
+    '--disable-pip-version-check',
+    '--no-input',
+    '-r',
+    join(quixSources, 'requirements.txt'),
+  ]);
+  writeFileSync(done, `${version}\n`);
+  return python;
 }
 
 function javaFiles(dir: string): string[] {
@@ -146,7 +231,11 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 export async function runPeers(o: PeersOptions): Promise<PeersResult> {
-  const classPath = buildStreamsPeer(o.logger);
+  const sides = SIDES.filter((s) => (o.sides ?? SIDES).includes(s));
+  if (sides.length === 0) throw new Error('bench: peers needs at least one side');
+  // Both builds before any topic is made: a failed build stops the bench at once.
+  const classPath = sides.includes('kafkaStreams') ? buildStreamsPeer(o.logger) : '';
+  const quixPython = sides.includes('quixStreams') ? buildQuixPeer(o.logger) : '';
   const transport = newTransport(o.transport, o.brokers, o.logger);
   const admin = await transport.admin();
   const id = `peers-${Date.now().toString(36)}`;
@@ -163,7 +252,7 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
       `bench: peers input ${input}: ${o.warmupRecords} warm-up + ${o.records} measured records; logs in ${logDir}\n`,
     );
     const run = async (side: Side, scenario: Scenario): Promise<SideResult> => {
-      const name = `${id}-${side === 'dirigo' ? 'd' : 'ks'}-${scenario}`;
+      const name = `${id}-${{ dirigo: 'd', kafkaStreams: 'ks', quixStreams: 'qs' }[side]}-${scenario}`;
       const out = `${name}-out`;
       await admin.createTopics([{ name: out, partitions: o.partitions }]);
       const persistent = scenario === 'aloPersistent' || scenario === 'eosPersistent';
@@ -186,6 +275,23 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
             'dirigo.peers.StreamsPeer',
             mode,
             guarantee,
+            o.brokers,
+            name,
+            input,
+            out,
+            stateDir,
+          ],
+          { stdio: ['ignore', log, log] },
+        );
+      } else if (side === 'quixStreams') {
+        // Quix Streams' consumer group is the name; its changelog topic is changelog__<name>--<input>--default.
+        group = name;
+        child = spawn(
+          quixPython,
+          [
+            join(quixSources, 'peer.py'),
+            mode,
+            exactlyOnce ? 'exactly_once' : 'at_least_once',
             o.brokers,
             name,
             input,
@@ -240,26 +346,30 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
         await stop(child);
       }
     };
-    const dirigo = {} as Record<Scenario, SideResult>;
-    const kafkaStreams = {} as Record<Scenario, SideResult>;
-    // Alternate which side goes first, so that drift of the machine's load hits both alike.
-    for (const [scenario, first] of [
-      ['alo', 'kafkaStreams'],
-      ['eos', 'dirigo'],
-      ['aloPersistent', 'kafkaStreams'],
-      ['eosPersistent', 'dirigo'],
-      ['passthrough', 'kafkaStreams'],
-    ] as const) {
-      for (const side of first === 'dirigo'
-        ? (['dirigo', 'kafkaStreams'] as const)
-        : (['kafkaStreams', 'dirigo'] as const)) {
-        (side === 'dirigo' ? dirigo : kafkaStreams)[scenario] = await run(side, scenario);
+    const results: Partial<Record<Side, Record<Scenario, SideResult>>> = {};
+    for (const side of sides) results[side] = {} as Record<Scenario, SideResult>;
+    // Rotate which side goes first, so that drift of the machine's load hits all alike: scenario i runs the sides
+    // from position i of the order (two sides: they alternate, Kafka Streams first in `alo`).
+    for (const [i, scenario] of SCENARIOS.entries()) {
+      for (let j = 0; j < sides.length; j++) {
+        const side = sides[(i + j) % sides.length]!;
+        results[side]![scenario] = await run(side, scenario);
       }
     }
-    const ratioOf = (f: (r: SideResult) => number) =>
-      Object.fromEntries(
-        SCENARIOS.map((s) => [s, Number((f(dirigo[s]) / f(kafkaStreams[s])).toFixed(3))]),
-      ) as Record<Scenario, number>;
+    const ratioOf = (
+      a: Record<Scenario, SideResult> | undefined,
+      b: Record<Scenario, SideResult> | undefined,
+      f: (r: SideResult) => number,
+    ): Record<Scenario, number> | undefined => {
+      if (a === undefined || b === undefined) return undefined;
+      const ratios = SCENARIOS.map((s) => [s, Number((f(a[s]) / f(b[s])).toFixed(3))]);
+      return Object.fromEntries(ratios) as Record<Scenario, number>;
+    };
+    const { dirigo, kafkaStreams, quixStreams } = results;
+    const rate = (r: SideResult) => r.recordsPerSec;
+    const cpu = (r: SideResult) => r.cpuSecondsPerMillion;
+    // The keys that predate the Quix Streams side come first, in their old order; a side not run and its ratios are
+    // left out (JSON.stringify drops undefined values).
     return {
       records: o.records,
       warmupRecords: o.warmupRecords,
@@ -267,12 +377,16 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
       transport: o.transport,
       dirigo,
       kafkaStreams,
-      ratio: ratioOf((r) => r.recordsPerSec),
-      cpuRatio: ratioOf((r) => r.cpuSecondsPerMillion),
+      ratio: ratioOf(dirigo, kafkaStreams, rate),
+      cpuRatio: ratioOf(dirigo, kafkaStreams, cpu),
+      quixStreams,
+      ratioQuix: ratioOf(dirigo, quixStreams, rate),
+      cpuRatioQuix: ratioOf(dirigo, quixStreams, cpu),
     };
   } finally {
     rmSync(join(repoRoot, '.cache', 'peers', 'state', id), { recursive: true, force: true });
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(id));
+    // Kafka Streams' internal topics start with the run's id, Quix Streams' (changelog__<group>--...) contain it.
+    const topics = (await admin.listTopics()).filter((t) => t.includes(id));
     await admin.deleteTopics(topics).catch(() => {});
     await admin.close();
     await transport.close();

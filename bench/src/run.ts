@@ -17,7 +17,7 @@ import {
 } from './hotkey.ts';
 import { type IsolationOptions, type PolicyResult, runIsolation } from './isolation.ts';
 import { paper } from './paper-cli.ts';
-import { runPeers } from './peers.ts';
+import { runPeers, SIDES, type Side } from './peers.ts';
 import { REBALANCE_SETUPS, type RebalanceSetup, runRebalance } from './rebalance.ts';
 import { runThroughput, type TransportName } from './throughput.ts';
 
@@ -41,6 +41,8 @@ async function main(): Promise<void> {
       // peers: the Dirigo side's client (default: the SDK's default), warm-up records before the measured ones
       transport: { type: 'string' },
       'warmup-records': { type: 'string', default: '300000' },
+      // peers: which of dirigo, kafkaStreams, quixStreams to run (default: all three)
+      sides: { type: 'string' },
       // isolation
       policies: { type: 'string', default: 'fifo,edf,priority,weighted-fair' },
       workers: { type: 'string', default: '2' },
@@ -130,6 +132,8 @@ async function main(): Promise<void> {
         '                                   countExactlyOnce,countExactlyOnceV1] [--profile DIR]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
         '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport platformatic]\n' +
+        '                              [--sides dirigo,kafkaStreams,quixStreams] [--partitions 4] [--keys 10000]\n' +
+        '                              [--value-bytes 100]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
         '                               [--transport kafkajs|platformatic]\n' +
@@ -188,7 +192,7 @@ async function main(): Promise<void> {
 
 type Values = Record<string, string | boolean | undefined>;
 
-/** `peers`: Dirigo and Kafka Streams side by side: count (at-least-once, exactly-once; state in memory and in a persistent store) and passthrough. */
+/** `peers`: Dirigo, Kafka Streams and Quix Streams side by side: count (at-least-once, exactly-once; state in memory and in a persistent store) and passthrough. */
 async function peers(values: Values, logger: ReturnType<typeof createLogger>): Promise<void> {
   const int = (k: string, fallback: string, min: number) => {
     const n = Number(values[k] ?? fallback);
@@ -203,6 +207,16 @@ async function peers(values: Values, logger: ReturnType<typeof createLogger>): P
     process.stderr.write(`bench: --transport takes one of ${TRANSPORTS.join(', ')}\n`);
     process.exit(2);
   }
+  const sides = String(values.sides ?? SIDES.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (sides.length === 0 || sides.some((s) => !(SIDES as readonly string[]).includes(s))) {
+    process.stderr.write(
+      'bench: --sides takes a comma-separated list of dirigo, kafkaStreams, quixStreams\n',
+    );
+    process.exit(2);
+  }
   const kafka = await ensureKafka({ nodes: 1, logger });
   process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);
   try {
@@ -215,11 +229,19 @@ async function peers(values: Values, logger: ReturnType<typeof createLogger>): P
       valueBytes: int('value-bytes', '100', 1),
       transport: transport as TransportName,
       runTimeoutMs: 600_000,
+      sides: sides as Side[],
       logger,
     });
-    process.stderr.write(
-      `bench: peers ratio Dirigo/Kafka Streams records/s ${JSON.stringify(result.ratio)}, CPU per record ${JSON.stringify(result.cpuRatio)}\n`,
-    );
+    if (result.ratio !== undefined) {
+      process.stderr.write(
+        `bench: peers ratio Dirigo/Kafka Streams records/s ${JSON.stringify(result.ratio)}, CPU per record ${JSON.stringify(result.cpuRatio)}\n`,
+      );
+    }
+    if (result.ratioQuix !== undefined) {
+      process.stderr.write(
+        `bench: peers ratio Dirigo/Quix Streams records/s ${JSON.stringify(result.ratioQuix)}, CPU per record ${JSON.stringify(result.cpuRatioQuix)}\n`,
+      );
+    }
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(
       join(resultsDir, 'peers-latest.json'),
