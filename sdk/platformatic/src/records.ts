@@ -148,15 +148,31 @@ function headerMap(headers: RecordHeaders): Map<Buffer, Buffer> {
   return m;
 }
 
-/** The client's message for a record whose partition is already chosen. */
+/** The last timestamp converted to a bigint: the records of one step mostly share their millisecond. */
+let lastTimestamp = Number.NaN;
+let lastTimestampBig = 0n;
+function timestampOf(ms: number): bigint {
+  if (ms !== lastTimestamp) {
+    lastTimestampBig = BigInt(ms);
+    lastTimestamp = ms;
+  }
+  return lastTimestampBig;
+}
+
+/**
+ * The client's message for a record whose partition is already chosen. One object shape for every record (no
+ * optional members spread in): the client reads `headers` and `timestamp` as absent when undefined.
+ */
 export function toMessage(record: OutgoingRecord, partition: number): MessageToProduce {
+  const headers = record.headers;
+  const timestamp = record.timestamp;
   return {
     topic: record.topic,
     partition,
     // The client writes null keys and values as Kafka nulls; its types only say `undefined`.
     key: record.key as Buffer,
     value: record.value as Buffer,
-    ...(record.headers === undefined ? {} : { headers: headerMap(record.headers) }),
-    ...(record.timestamp === undefined ? {} : { timestamp: BigInt(record.timestamp) }),
+    headers: headers === undefined ? undefined : headerMap(headers),
+    timestamp: timestamp === undefined ? undefined : timestampOf(timestamp),
   };
 }

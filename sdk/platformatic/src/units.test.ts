@@ -213,6 +213,25 @@ describe('partitioning and chunking of sends', () => {
       new Partitioner(),
     ) as unknown as [[Record<string, unknown>]];
     expect(m).toMatchObject({ topic: 't', partition: 0, key: null, value: null, timestamp: 1234n });
+    // Each record keeps its own timestamp (the last conversion is reused only for the same millisecond).
+    const stamps = toMessageChunks(
+      [1234, 1234, 1235, 1234, 1].map((timestamp) => ({
+        topic: 't',
+        partition: 0,
+        key: null,
+        value: null,
+        timestamp,
+      })),
+      () => 1,
+      new Partitioner(),
+    )[0]!.map((x) => x.timestamp);
+    expect(stamps).toEqual([1234n, 1234n, 1235n, 1234n, 1n]);
+    const plain = toMessageChunks(
+      [{ topic: 't', partition: 0, key: null, value: null }],
+      () => 1,
+      new Partitioner(),
+    )[0]![0]!;
+    expect([plain.timestamp, plain.headers]).toEqual([undefined, undefined]);
   });
 });
 
