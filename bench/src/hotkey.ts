@@ -137,6 +137,14 @@ export interface PacedResult {
   untilHandledP99Ms: number;
   /** Outputs per worker: hot-key messages and all. */
   perWorker: Record<string, { hot: number; all: number }>;
+  /**
+   * Per worker where the handler ran: latency p50/p99, handler finish - produced p50/p99 (so the rest is the
+   * commit that made the output visible), and the share within the target: where the late messages ran.
+   */
+  latencyPerWorker: Record<
+    string,
+    { p50Ms: number; p99Ms: number; handledP50Ms: number; handledP99Ms: number; satisfaction: number }
+  >;
   cpu: PhaseCpu | null;
   drainMs: number;
   drained: boolean;
@@ -658,6 +666,7 @@ async function runMode(
     const pPer: Record<string, { hot: number; all: number }> = Object.fromEntries(
       ids.map((id) => [id, { hot: 0, all: 0 }]),
     );
+    const byWorker = new Map<string, { lat: number[]; handled: number[]; met: number }>();
     let met = 0;
     let pOut = 0;
     for (let s = pFrom; s < pFrom + pCount; s++) {
@@ -665,13 +674,34 @@ async function runMode(
       if (out === undefined) continue;
       pOut++;
       const l = out.ts - sent.at[s]!;
+      const h = out.h - sent.at[s]!;
       lat.push(l);
-      handled.push(out.h - sent.at[s]!);
+      handled.push(h);
       if (l <= o.targetMs) met++;
       tally(pPer, out.w, sent.key[s] === HOT_KEY);
+      let w = byWorker.get(out.w);
+      if (w === undefined) {
+        w = { lat: [], handled: [], met: 0 };
+        byWorker.set(out.w, w);
+      }
+      w.lat.push(l);
+      w.handled.push(h);
+      if (l <= o.targetMs) w.met++;
     }
     lat.sort((a, b) => a - b);
     handled.sort((a, b) => a - b);
+    const latencyPerWorker: PacedResult['latencyPerWorker'] = {};
+    for (const [id, w] of byWorker) {
+      w.lat.sort((a, b) => a - b);
+      w.handled.sort((a, b) => a - b);
+      latencyPerWorker[id] = {
+        p50Ms: quantile(w.lat, 0.5),
+        p99Ms: quantile(w.lat, 0.99),
+        handledP50Ms: quantile(w.handled, 0.5),
+        handledP99Ms: quantile(w.handled, 0.99),
+        satisfaction: Number((w.met / w.lat.length).toFixed(3)),
+      };
+    }
     let rewritten = 0;
     for (const [s, out] of outs.bySeq) if (out.ingestHeader !== sent.at[s]) rewritten++;
 
@@ -734,6 +764,7 @@ async function runMode(
         satisfaction: pCount === 0 ? 0 : r3(met / pCount),
         untilHandledP99Ms: quantile(handled, 0.99),
         perWorker: pPer,
+        latencyPerWorker,
         cpu: pCpu,
         drainMs: pDrainMs,
         drained: pDrained,

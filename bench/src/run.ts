@@ -496,6 +496,11 @@ function hotkeySummary(
         `    ${m.mode.padEnd(11)} ${id.padEnd(10)}${id === m.hotOwner ? ' (hot key owner)' : '                '}  overload ${ow?.hot ?? 0}/${ow?.all ?? 0} ${m.overload.cpu?.workers[id] ?? '-'} cores  paced ${pw?.hot ?? 0}/${pw?.all ?? 0} ${m.paced.cpu?.workers[id] ?? '-'} cores  forwarded ${a.forwarded}+${k.forwarded - a.forwarded} (policy forward decisions ${m.dispatcher[id]?.arrivals.forward ?? '-'}) lesseeProcessed ${a.lesseeProcessed}+${k.lesseeProcessed - a.lesseeProcessed} granted ${k.granted} revoked ${k.revoked}`,
       );
     }
+    for (const [id, l] of Object.entries(m.paced.latencyPerWorker)) {
+      lines.push(
+        `    ${m.mode.padEnd(11)} ${id.padEnd(10)} paced latency where handled: p50 ${l.p50Ms} p99 ${l.p99Ms} ms (handler done: p50 ${l.handledP50Ms} p99 ${l.handledP99Ms}), satisfaction ${l.satisfaction}`,
+      );
+    }
     const hl = (h: HotLeaseShare) => `active ${h.active}, revoking ${h.revoking}, none ${h.none}`;
     lines.push(
       `    ${m.mode.padEnd(11)} hot key's lease while fed: overload ${hl(m.overload.hotLease)}; paced ${hl(m.paced.hotLease)}`,
