@@ -15,7 +15,7 @@ import {
   Consumer as PConsumer,
   Producer as PProducer,
 } from '@platformatic/kafka';
-import type { RawLoopOptions } from './raw-loop.ts';
+import { jsonRoundTrip, type RawLoopOptions } from './raw-loop.ts';
 
 export interface RawLoopResult {
   recordsPerSec: number;
@@ -109,7 +109,11 @@ export async function runPlatformaticFetchLoop(o: RawLoopOptions): Promise<RawLo
         if (batches.length === 0) continue;
         for (const b of batches) {
           for (const r of b.records)
-            messages.push({ topic: o.out, key: r.key ?? undefined, value: r.value ?? undefined });
+            messages.push({
+              topic: o.out,
+              key: r.key ?? undefined,
+              value: (o.json ? jsonRoundTrip(r.value ?? null) : r.value) ?? undefined,
+            });
         }
         const last = batches[batches.length - 1]!;
         positions[p.partitionIndex] = last.firstOffset + BigInt(last.lastOffsetDelta) + 1n;
@@ -181,7 +185,7 @@ export async function runPlatformaticStreamLoop(o: RawLoopOptions): Promise<RawL
   };
   stream.on('data', (m) => {
     if (start === 0) start = performance.now();
-    buffer.push({ topic: o.out, key: m.key, value: m.value });
+    buffer.push({ topic: o.out, key: m.key, value: o.json ? jsonRoundTrip(m.value)! : m.value });
     positions.set(m.partition, m.offset + 1n);
     if (buffer.length >= 20_000) stream.pause();
     kick();

@@ -12,7 +12,16 @@ export interface RawLoopOptions {
   readonly out: string;
   readonly group: string;
   readonly concurrency: number;
+  /**
+   * Decode every value as JSON and encode it back before producing it (what the JSON passthrough's serde does
+   * per record): the loop is then the ceiling of a JSON passthrough on this client.
+   */
+  readonly json?: boolean;
 }
+
+/** The value as a JSON passthrough writes it: decoded and encoded again. */
+export const jsonRoundTrip = (value: Buffer | null): Buffer | null =>
+  value === null ? null : Buffer.from(JSON.stringify(JSON.parse(value.toString('utf8'))));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,7 +58,13 @@ export async function runRawLoop(o: RawLoopOptions): Promise<{ recordsPerSec: nu
       if (start === 0) start = performance.now();
       await producer.sendBatch({
         topicMessages: [
-          { topic: o.out, messages: batch.messages.map((m) => ({ key: m.key, value: m.value })) },
+          {
+            topic: o.out,
+            messages: batch.messages.map((m) => ({
+              key: m.key,
+              value: o.json ? jsonRoundTrip(m.value) : m.value,
+            })),
+          },
         ],
       });
       const last = batch.messages[batch.messages.length - 1];

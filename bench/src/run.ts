@@ -177,6 +177,12 @@ async function main(): Promise<void> {
       process.stderr.write(
         `bench: ${name}: raw ${rawRate} records/s (${r.raw.loop} loop); ratios to raw ${JSON.stringify(ratios[name])}\n`,
       );
+      const json = r.raw.json?.recordsPerSec;
+      if (json !== undefined && r.passthrough !== undefined) {
+        process.stderr.write(
+          `bench: ${name}: the raw loop with a JSON round trip per value (the ceiling of a JSON passthrough) ${json} records/s, ${(json / rawRate).toFixed(3)} of raw; passthrough / that ${(r.passthrough.recordsPerSec / json).toFixed(3)}\n`,
+        );
+      }
     }
     const line = { default: DEFAULT_TRANSPORT, transports: results };
     mkdirSync(resultsDir, { recursive: true });

@@ -42,6 +42,11 @@ export interface ThroughputOptions {
 export interface RawResult extends ScenarioResult {
   readonly loop: string;
   readonly loops: Record<string, ScenarioResult>;
+  /**
+   * The fastest loop again, decoding every value as JSON and encoding it back (the JSON passthrough's serde
+   * work, nothing else): the ceiling of a JSON passthrough on this client.
+   */
+  readonly json?: ScenarioResult;
 }
 
 export interface TransportResults {
@@ -141,7 +146,22 @@ async function raw(
         : await profiled(o.profileDir, `${name}-raw-${loop}`, () => run(options));
   }
   const [loop, best] = Object.entries(results).sort((a, b) => b[1].recordsPerSec - a[1].recordsPerSec)[0]!;
-  return { ...best, loop, loops: results } satisfies RawResult;
+  const run = loops.find(([l]) => l === loop)![1];
+  const out = `bench-${id}-raw-${name}-${loop}-json-out`;
+  await admin.createTopics([{ name: out, partitions: o.partitions }]);
+  const jsonOptions = {
+    brokers: o.brokers,
+    input,
+    out,
+    group: `bench-${id}-raw-${name}-${loop}-json`,
+    concurrency: o.partitions,
+    json: true,
+  };
+  const json =
+    run === runChild
+      ? await run(jsonOptions)
+      : await profiled(o.profileDir, `${name}-raw-${loop}-json`, () => run(jsonOptions));
+  return { ...best, loop, loops: results, json } satisfies RawResult;
 }
 
 function runChild(options: RawLoopOptions): Promise<ScenarioResult> {
