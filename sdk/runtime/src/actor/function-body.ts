@@ -119,9 +119,8 @@ export class FunctionBody implements TaskBody {
     }
   }
 
-  run(records: readonly IncomingRecord[], out: StepOutput, backlog = 0, commitMs = 0): Promise<void> {
+  run(records: readonly IncomingRecord[], out: StepOutput, backlog = 0): Promise<void> {
     this.runner!.backlog = backlog;
-    this.runner!.commitMs = commitMs;
     if (this.prepares) {
       const ready = prepareStep(records, this.env.fn.serde, this.env.fn.keySerde);
       if (ready !== undefined) return ready.then(() => this.runTraced(records, out));

@@ -75,8 +75,6 @@ export class StepRunner {
   /** The partition's watermark after the current step's records (what a message seen out of position gets). */
   /** Input records of the partition behind the current step's (the scheduler's queue backlog). */
   backlog = 0;
-  /** The task's recent commit time, ms (the scheduler's `QueueView.commitMs`). */
-  commitMs = 0;
   private stepWatermark = Number.NEGATIVE_INFINITY;
   /** The WATERMARK records of the current step, with the index of the record they come before. */
   private readonly marks: { at: number; source: string; wm: number | null; idle: boolean }[] = [];
@@ -227,7 +225,7 @@ export class StepRunner {
                 ),
             }),
       },
-      { maxConcurrentKeys: app.options.maxConcurrentKeys, backlog: this.backlog, commitMs: this.commitMs },
+      { maxConcurrentKeys: app.options.maxConcurrentKeys, backlog: this.backlog },
     );
   }
 

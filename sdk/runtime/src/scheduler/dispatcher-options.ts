@@ -43,8 +43,6 @@ export interface SubmitOptions {
   readonly maxConcurrentKeys?: number;
   /** Input records of the partition behind this step's (see `QueueView.backlog`); the latest wins. */
   readonly backlog?: number;
-  /** The partition's recent commit time, ms (see `QueueView.commitMs`); the latest wins. */
-  readonly commitMs?: number;
 }
 
 /** Live counters of a dispatcher. */

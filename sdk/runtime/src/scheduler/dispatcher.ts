@@ -151,7 +151,6 @@ export class Dispatcher {
     const mck = options?.maxConcurrentKeys;
     if (mck !== undefined) q.maxConcurrentKeys = Math.max(1, mck);
     q.backlog = options?.backlog ?? 0;
-    q.commitMs = options?.commitMs ?? 0;
     const b = new Batch(messages, typeof outlet === 'function' ? { run: outlet } : outlet, q);
     const promise = new Promise<void>((resolve, reject) => {
       b.resolve = resolve;

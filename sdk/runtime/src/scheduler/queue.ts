@@ -84,8 +84,6 @@ export class PartitionQueue implements QueueView {
   maxConcurrentKeys = 16;
   /** Input records behind the submitted ones (see QueueView.backlog), as of the latest submit. */
   backlog = 0;
-  /** The partition's recent commit time (see QueueView.commitMs), as of the latest submit. */
-  commitMs = 0;
   dirty = false;
   /** Position in the dispatcher's active list, or -1. */
   activeIndex = -1;

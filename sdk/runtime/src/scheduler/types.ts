@@ -81,12 +81,6 @@ export interface QueueView {
    * and what the partition held beyond it when fetched (its lag). 0 when unknown.
    */
   readonly backlog: number;
-  /**
-   * The partition's recent commit time in ms (a moving average of its steps' commits: produce, offsets and,
-   * exactly-once, the transaction): how long a message's outputs wait, after the step it ran in is done,
-   * before downstream can read them. 0 when unknown.
-   */
-  readonly commitMs: number;
 }
 
 /** Load reported by another worker (from the control topic). */

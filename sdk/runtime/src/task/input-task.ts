@@ -74,16 +74,9 @@ export interface TaskBody {
   attach(task: TaskContext): void;
   /**
    * Runs the records of one step, filling `out` (outputs, dead letters, forwards...; the task adds timers,
-   * changelog and position). Rejects only when the step must not commit (AppStoppedError, a bug). `backlog`:
-   * the partition's input behind these records; `commitMs`: the task's recent commit time (EWMA), what the
-   * step's outputs will wait after its last message ran before they become visible.
+   * changelog and position). Rejects only when the step must not commit (AppStoppedError, a bug).
    */
-  run(
-    records: readonly IncomingRecord[],
-    out: StepOutput,
-    backlog?: number,
-    commitMs?: number,
-  ): Promise<void>;
+  run(records: readonly IncomingRecord[], out: StepOutput, backlog?: number): Promise<void>;
   /** Metadata headers of the record a fired timer sends. */
   timerHeaders(entry: TimerEntry): RecordHeaders;
   /** True when the body has periodic work due (e.g. an idle lease to revoke): the next tick runs a step. */
@@ -335,7 +328,7 @@ export class InputTask {
     if (records.length > 0) out.position = records[records.length - 1]!.offset + 1;
     const state = this.state;
     try {
-      if (records.length > 0) await this.body.run(records, out, backlog, this.commitMs);
+      if (records.length > 0) await this.body.run(records, out, backlog);
       const now = this.deps.clock.now();
       this.body.maintain?.(now, out);
       const wm = this.body.watermark?.(now) ?? Number.NEGATIVE_INFINITY;

@@ -43,8 +43,7 @@ export interface DirigoPolicyOptions {
  *   fallback 'admit', when its partition is falling behind here and a peer would finish it sooner. Falling
  *   behind: now + the cost of the queued messages with earlier deadlines + its own cost + the cost of the
  *   partition's input behind it (`QueueView.backlog`: the rest of the fetched batch and the partition's lag)
- *   + the partition's commit time (`QueueView.commitMs`: its outputs are visible downstream only once the
- *   step commits) is later than its deadline (minus `marginMs`). Sooner: now + `forwardDelayMs` + the peer's backlog + its
+ *   is later than its deadline (minus `marginMs`). Sooner: now + `forwardDelayMs` + the peer's backlog + its
  *   cost is earlier than that. The peer is the one with the smaller backlog of two (power of two choices);
  *   without load reports, '' (any lessee). A peer's backlog is estimated in ms of work: its last load report's
  *   queue and input backlog (a lessee's unfetched lease-topic records included), plus the cost of every
@@ -110,20 +109,15 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
       const now = view.now;
       let here = now + cost;
       let behind = 0;
-      let commit = 0;
       const qs = view.queues;
       for (let i = 0; i < qs.length; i++) {
         const q = qs[i]!;
         here += costAhead(q, d);
-        if (q.id === msg.queue) {
-          behind = q.backlog * cost;
-          commit = q.commitMs;
-        }
+        if (q.id === msg.queue) behind = q.backlog * cost;
       }
       // The work this worker has for the partition: what runs before the message, and the input behind it
-      // (fetched or not), and then the commit that makes its outputs visible. When that cannot be done by the
-      // deadline, the partition is falling behind.
-      const local = here + behind + commit;
+      // (fetched or not). When that cannot be done by the deadline, the partition is falling behind.
+      const local = here + behind;
       if (local <= d || !hot(msg, now)) return 'admit';
       const peers = view.peers;
       if (peers.length === 0) return { forward: '', fallback: 'admit' };

@@ -21,7 +21,6 @@ function queue(id: string, head: ScheduledMessage | undefined, o: Partial<QueueV
     lastDeadline: head?.deadline ?? Number.NaN,
     queuedCostMs: 0,
     backlog: 0,
-    commitMs: 0,
     ...o,
   };
 }
@@ -357,25 +356,6 @@ describe('dirigo', () => {
     // idle peer is sooner: forward.
     const behind = queue('q', undefined, { backlog: 2_000 });
     expect(policy.onArrival!(m(0), view(0, [behind], 1, peers))).toEqual({
-      forward: 'w2',
-      fallback: 'admit',
-    });
-  });
-
-  it("counts the partition's commit time: outputs are visible only once the step commits", () => {
-    const policy = createPolicy('dirigo', { hotKeyMessages: 1 });
-    // 250 ms of earlier-deadline work here, 1 ms per message, deadline 300 ms away: it finishes in time...
-    const ahead = (commitMs: number) =>
-      queue('q', message({ key: 'x', queue: 'q', deadline: 100 }), {
-        queuedCostMs: 250,
-        firstDeadline: 100,
-        lastDeadline: 100,
-        commitMs,
-      });
-    const m = () => at(message({ key: 'hot', queue: 'q', deadline: 300, leasable: true }), 0);
-    expect(policy.onArrival!(m(), view(0, [ahead(20)], 1, peers))).toBe('admit');
-    // ...but not once its partition's 80 ms commits are counted: the idle peer (50 ms forward delay) is sooner.
-    expect(policy.onArrival!(m(), view(0, [ahead(80)], 1, peers))).toEqual({
       forward: 'w2',
       fallback: 'admit',
     });
