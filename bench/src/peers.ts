@@ -263,9 +263,10 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
       const log = openSync(join(logDir, `${side}-${scenario}.log`), 'a');
       let child: ChildProcess;
       let group: string;
+      // The JVM and Python peers take the same arguments; only the spelling of the guarantee differs.
+      const peerArgs = (guarantee: string) => [mode, guarantee, o.brokers, name, input, out, stateDir];
       if (side === 'kafkaStreams') {
         group = name;
-        const guarantee = exactlyOnce ? 'exactly_once_v2' : 'at_least_once';
         child = spawn(
           'java',
           [
@@ -273,13 +274,7 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
             '-cp',
             classPath,
             'dirigo.peers.StreamsPeer',
-            mode,
-            guarantee,
-            o.brokers,
-            name,
-            input,
-            out,
-            stateDir,
+            ...peerArgs(exactlyOnce ? 'exactly_once_v2' : 'at_least_once'),
           ],
           { stdio: ['ignore', log, log] },
         );
@@ -288,16 +283,7 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
         group = name;
         child = spawn(
           quixPython,
-          [
-            join(quixSources, 'peer.py'),
-            mode,
-            exactlyOnce ? 'exactly_once' : 'at_least_once',
-            o.brokers,
-            name,
-            input,
-            out,
-            stateDir,
-          ],
+          [join(quixSources, 'peer.py'), ...peerArgs(exactlyOnce ? 'exactly_once' : 'at_least_once')],
           { stdio: ['ignore', log, log] },
         );
       } else {

@@ -64,20 +64,17 @@ def main(argv: list[str]) -> int:
         loglevel="INFO",
     )
     # Bytes in and out, no (de)serialization work beyond Quix Streams' own.
-    input_topic = app.topic(
-        input_name,
-        key_deserializer="bytes",
-        value_deserializer="bytes",
-        key_serializer="bytes",
-        value_serializer="bytes",
-    )
-    output_topic = app.topic(
-        output_name,
-        key_deserializer="bytes",
-        value_deserializer="bytes",
-        key_serializer="bytes",
-        value_serializer="bytes",
-    )
+    def bytes_topic(name):
+        return app.topic(
+            name,
+            key_deserializer="bytes",
+            value_deserializer="bytes",
+            key_serializer="bytes",
+            value_serializer="bytes",
+        )
+
+    input_topic = bytes_topic(input_name)
+    output_topic = bytes_topic(output_name)
     sdf = app.dataframe(input_topic)
     if mode != "passthrough":
         # Registered before the stateful apply, which then finds the store in place (register_store is a no-op
