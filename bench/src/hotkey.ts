@@ -65,6 +65,8 @@ export interface HotkeyOptions {
   readonly seconds: number;
   /** `marginMs` of the dirigo policy (undefined: the policy's default). */
   readonly marginMs: number | undefined;
+  /** `forwardDelayMs` of the dirigo policy (undefined: the policy's default). */
+  readonly forwardDelayMs?: number | undefined;
   readonly loadReportIntervalMs: number;
   readonly drainTimeoutMs: number;
   readonly logger: Logger;
@@ -541,8 +543,13 @@ async function runMode(
           transport: o.transport,
           workerId,
           policy,
-          ...(policy === 'dirigo' && o.marginMs !== undefined
-            ? { policyOptions: { marginMs: o.marginMs } }
+          ...(policy === 'dirigo' && (o.marginMs !== undefined || o.forwardDelayMs !== undefined)
+            ? {
+                policyOptions: {
+                  ...(o.marginMs === undefined ? {} : { marginMs: o.marginMs }),
+                  ...(o.forwardDelayMs === undefined ? {} : { forwardDelayMs: o.forwardDelayMs }),
+                },
+              }
             : {}),
           controlTopic: t.control,
           loadReportIntervalMs: o.loadReportIntervalMs,

@@ -69,6 +69,7 @@ async function main(): Promise<void> {
       'idle-revoke-ms': { type: 'string', default: '500' },
       slots: { type: 'string', default: '4' },
       'margin-ms': { type: 'string' },
+      'forward-delay-ms': { type: 'string' },
       modes: { type: 'string', default: 'off,on' },
       // paper (see paper-cli.ts for the defaults)
       runs: { type: 'string' },
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
         '                              [--value-bytes 100]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
-        '                               [--transport kafkajs|platformatic]\n' +
+        '                               [--transport kafkajs|platformatic] [--margin-ms M] [--forward-delay-ms D]\n' +
         `       npm run bench -- rebalance [--json] [--setups ${REBALANCE_SETUPS.join(',')}] [--partitions 6]\n` +
         '                                  [--rate-per-partition 50] [--guarantee at_least_once|exactly_once] [--rounds 3]\n' +
         '                                  [--settle-s 5] [--after-s 3]\n' +
@@ -425,6 +426,7 @@ async function hotkey(values: Values, logger: ReturnType<typeof createLogger>): 
     autoRateFactor: num('auto-rate-factor'),
     seconds: num('seconds'),
     marginMs: values['margin-ms'] === undefined ? undefined : num('margin-ms'),
+    forwardDelayMs: values['forward-delay-ms'] === undefined ? undefined : num('forward-delay-ms'),
     loadReportIntervalMs: 500,
     drainTimeoutMs: 90_000,
     logger,
@@ -477,7 +479,7 @@ function hotkeySummary(
 ): string {
   const runs = [r.leasingOff, r.leasingOn].filter((m): m is ModeResult => m !== undefined);
   const lines = [
-    `bench: hotkey results (${o.workers} workers, ${o.partitions} partitions, hot share ${o.hotShare} of ${o.coldKeys + 1} keys, ${o.costMs} ms CPU per message, latency target ${o.targetMs} ms, idleRevokeMs ${o.idleRevokeMs}${o.marginMs === undefined ? '' : `, dirigo marginMs ${o.marginMs}`})`,
+    `bench: hotkey results (${o.workers} workers, ${o.partitions} partitions, hot share ${o.hotShare} of ${o.coldKeys + 1} keys, ${o.costMs} ms CPU per message, latency target ${o.targetMs} ms, idleRevokeMs ${o.idleRevokeMs}${o.marginMs === undefined ? '' : `, dirigo marginMs ${o.marginMs}`}${o.forwardDelayMs === undefined ? '' : `, dirigo forwardDelayMs ${o.forwardDelayMs}`})`,
     '  mode         policy  overload rec/s (offered)  paced rate  p50   p99   satisfaction  missing  dup  hot-sum ok  forwarded  lessee-processed',
   ];
   for (const m of runs) {
