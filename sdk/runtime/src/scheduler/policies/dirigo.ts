@@ -35,6 +35,13 @@ export interface DirigoPolicyOptions {
    * merge for little gain. Default 8.
    */
   readonly hotKeyMessages?: number;
+  /**
+   * Once a key's message was forwarded, for this long (ms since its last forward) its messages are forwarded
+   * whenever a peer would finish them sooner, not only once they would miss their deadline here: the lessor's
+   * queue then stays short instead of growing to the deadline before anything leaves, and what is forwarded still
+   * has the time the forwarded path takes. Default 1000.
+   */
+  readonly leasedWindowMs?: number;
 }
 
 /**
@@ -50,7 +57,9 @@ export interface DirigoPolicyOptions {
  *   message forwarded to it since, drained at one ms per ms (it works on them).
  *   So a hot partition's work is split between the lessor and its lessees by predicted finish: the lessor
  *   keeps working, an input that lags behind is shared rather than forwarded wholesale, and an overloaded peer
- *   gets nothing. Every other message is admitted.
+ *   gets nothing. Once a key's message was forwarded, for `leasedWindowMs` after each forward its messages go
+ *   wherever they are predicted to finish sooner even when they would make their deadline here (a leased key
+ *   keeps its lessor's queue short). Every other message is admitted.
  * - dispatch: earliest deadline first (ties: oldest `enqueuedAt`), like `edf`.
  * Leases end by themselves: once the policy has not wanted to forward a key for the app's
  * `leasing.idleRevokeMs`, the lessor revokes the lease and merges the partials back.
@@ -60,20 +69,31 @@ export interface DirigoPolicyOptions {
  * @example createPolicy('dirigo', { marginMs: 20 })
  */
 export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
-  checkKnown(options, ['missingDeadlineMs', 'marginMs', 'forwardDelayMs', 'hotKeyMessages']);
+  checkKnown(options, [
+    'missingDeadlineMs',
+    'marginMs',
+    'forwardDelayMs',
+    'hotKeyMessages',
+    'leasedWindowMs',
+  ]);
   const missing = positiveNumber(options, 'missingDeadlineMs', 1000);
   const margin = options.marginMs === undefined ? 0 : positiveNumber(options, 'marginMs', 0);
   const forwardDelay = positiveNumber(options, 'forwardDelayMs', 50);
   const hotKeyMessages = positiveNumber(options, 'hotKeyMessages', 8);
+  const leasedWindow = positiveNumber(options, 'leasedWindowMs', 1000);
   /** Messages per (app, fn, key) that would have missed their deadline here, in the current second. */
   let late = new Map<string, number>();
   let lateWindow = Number.NEGATIVE_INFINITY;
-  const hot = (msg: ScheduledMessage, now: number): boolean => {
-    if (now - lateWindow >= 1000) {
-      late = new Map();
-      lateWindow = now;
-    }
-    const id = `${msg.app}\u0000${msg.fn}\u0000${msg.key}`;
+  /** Per (app, fn, key): when one of its messages was last forwarded (dropped once past the window). */
+  const forwardedAt = new Map<string, number>();
+  /** Starts a new second of late counts (and forgets keys not forwarded within the window) when one has passed. */
+  const roll = (now: number): void => {
+    if (now - lateWindow < 1000) return;
+    late = new Map();
+    lateWindow = now;
+    for (const [k, at] of forwardedAt) if (now - at >= leasedWindow) forwardedAt.delete(k);
+  };
+  const hot = (id: string): boolean => {
     const n = (late.get(id) ?? 0) + 1;
     late.set(id, n);
     return n >= hotKeyMessages;
@@ -118,9 +138,17 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
       // The work this worker has for the partition: what runs before the message, and the input behind it
       // (fetched or not). When that cannot be done by the deadline, the partition is falling behind.
       const local = here + behind;
-      if (local <= d || !hot(msg, now)) return 'admit';
+      roll(now);
+      const id = `${msg.app}\u0000${msg.fn}\u0000${msg.key}`;
+      const leased = now - (forwardedAt.get(id) ?? Number.NEGATIVE_INFINITY) < leasedWindow;
+      if (!leased && (local <= d || !hot(id))) return 'admit';
       const peers = view.peers;
-      if (peers.length === 0) return { forward: '', fallback: 'admit' };
+      if (peers.length === 0) {
+        // No load reports to compare with: only what would be late here leaves.
+        if (local <= d) return 'admit';
+        forwardedAt.set(id, now);
+        return { forward: '', fallback: 'admit' };
+      }
       const [i, j] = twoChoices(peers.length, turn++);
       const a = backlog(peers[i]!, now, cost);
       const b = i === j ? a : backlog(peers[j]!, now, cost);
@@ -128,6 +156,7 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
       const pb = first ? a : b;
       if (now + forwardDelay + pb.work + cost >= local) return 'admit';
       pb.work += cost;
+      forwardedAt.set(id, now);
       return { forward: peers[first ? i : j]!.id, fallback: 'admit' };
     },
     pickNext: (view: WorkerView): QueueView | undefined => pickEarliestDeadline(view, missing),

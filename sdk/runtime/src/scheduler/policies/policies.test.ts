@@ -361,6 +361,33 @@ describe('dirigo', () => {
     });
   });
 
+  it('keeps a leased key short here: for leasedWindowMs after a forward, a message goes wherever it finishes sooner', () => {
+    const policy = createPolicy('dirigo', { hotKeyMessages: 1, leasedWindowMs: 500 });
+    const idle: PeerLoad[] = [{ id: 'w2', queued: 0, utilisation: 0, at: 0 }];
+    // 100 ms of earlier-deadline work queued here, 1 ms per message.
+    const ahead = queue('q', message({ key: 'x', deadline: 10 }), {
+      queuedCostMs: 100,
+      firstDeadline: 10,
+      lastDeadline: 10,
+    });
+    const decide = (key: string, deadline: number, now: number) =>
+      policy.onArrival!(at(message({ key, deadline, leasable: true }), now), view(now, [ahead], 1, idle));
+    // On time here (finish at 101 ms, deadline 300): admitted, though the idle peer would finish at 51 ms.
+    expect(decide('hot', 300, 0)).toBe('admit');
+    // Late here: forwarded, and the key is leased from now on.
+    expect(decide('hot', 50, 0)).toEqual({ forward: 'w2', fallback: 'admit' });
+    // Now the same on-time message leaves too, as the peer is sooner; another key's does not.
+    expect(decide('hot', 300, 10)).toEqual({ forward: 'w2', fallback: 'admit' });
+    expect(decide('cold', 300, 10)).toBe('admit');
+    // Not when the peer is no sooner: 100 ms of forwards there already.
+    for (let n = 0; n < 100; n++) decide('hot', 50, 10);
+    expect(decide('hot', 300, 10)).toBe('admit');
+    // Once the peer has worked its backlog off (still within 500 ms of the last forward), they leave again...
+    expect(decide('hot', 5_000, 400)).toEqual({ forward: 'w2', fallback: 'admit' });
+    // ...and 500 ms after the last forward the lease window has passed: on-time messages stay here again.
+    expect(decide('hot', 5_000, 950)).toBe('admit');
+  });
+
   it('leases only a hot key: one with hotKeyMessages late messages within the second', () => {
     const policy = createPolicy('dirigo', { hotKeyMessages: 3 });
     const ahead = queue('q', message({ key: 'x', deadline: 20 }), {
