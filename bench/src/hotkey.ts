@@ -528,6 +528,12 @@ async function runMode(
   logDir: string,
 ): Promise<ModeResult> {
   const policy = mode === 'leasingOn' ? 'dirigo' : 'edf';
+  /** The dirigo policy's options given on the command line (none: its defaults). */
+  const dirigoOptions = Object.fromEntries(
+    Object.entries({ marginMs: o.marginMs, forwardDelayMs: o.forwardDelayMs }).filter(
+      ([, v]) => v !== undefined,
+    ),
+  );
   const log = o.logger.child({ mode });
   const ns = `hk-${runId}-${mode === 'leasingOn' ? 'on' : 'off'}`;
   const t = hotkeyTopics(ns);
@@ -543,14 +549,7 @@ async function runMode(
           transport: o.transport,
           workerId,
           policy,
-          ...(policy === 'dirigo' && (o.marginMs !== undefined || o.forwardDelayMs !== undefined)
-            ? {
-                policyOptions: {
-                  ...(o.marginMs === undefined ? {} : { marginMs: o.marginMs }),
-                  ...(o.forwardDelayMs === undefined ? {} : { forwardDelayMs: o.forwardDelayMs }),
-                },
-              }
-            : {}),
+          ...(policy === 'dirigo' ? { policyOptions: dirigoOptions } : {}),
           controlTopic: t.control,
           loadReportIntervalMs: o.loadReportIntervalMs,
           app: {

@@ -85,12 +85,17 @@ export interface PeersResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A peer's build directory under .cache/peers/<peer>/: one per version of `files` (their paths and contents). */
+function buildDir(peer: string, files: readonly string[], leaf: string): string {
+  const hash = createHash('sha256');
+  for (const f of files) hash.update(f).update(readFileSync(f));
+  return join(repoRoot, '.cache', 'peers', peer, hash.digest('hex').slice(0, 12), leaf);
+}
+
 /** Builds the Kafka Streams peer with Maven once per version of its sources; returns its class path. */
 export function buildStreamsPeer(logger: Logger): string {
   const files = [join(peerSources, 'pom.xml'), ...javaFiles(join(peerSources, 'src', 'main', 'java'))].sort();
-  const hash = createHash('sha256');
-  for (const f of files) hash.update(f).update(readFileSync(f));
-  const dir = join(repoRoot, '.cache', 'peers', 'kafka-streams', hash.digest('hex').slice(0, 12), 'build');
+  const dir = buildDir('kafka-streams', files, 'build');
   const jar = join(dir, 'kafka-streams-peer-0.1.0.jar');
   if (!existsSync(jar)) {
     logger.warn(
@@ -117,10 +122,11 @@ const QUIX_MIN_PYTHON = [3, 11] as const;
  * python. Fails with the cause and the way around it (running without the side) when python3 or pip fails.
  */
 export function buildQuixPeer(logger: Logger): string {
-  const files = [join(quixSources, 'requirements.txt'), join(quixSources, 'peer.py')];
-  const hash = createHash('sha256');
-  for (const f of files) hash.update(f).update(readFileSync(f));
-  const venv = join(repoRoot, '.cache', 'peers', 'quix-streams', hash.digest('hex').slice(0, 12), 'venv');
+  const venv = buildDir(
+    'quix-streams',
+    [join(quixSources, 'requirements.txt'), join(quixSources, 'peer.py')],
+    'venv',
+  );
   const python = join(venv, 'bin', 'python');
   // Written last: a venv without it is a build that failed half-way, and is built again.
   const done = join(venv, '.dirigo-installed');

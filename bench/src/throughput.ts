@@ -128,39 +128,32 @@ async function raw(
           ['stream', runPlatformaticStreamLoop],
         ];
   const admin = await transport.admin();
-  const results: Record<string, ScenarioResult> = {};
-  for (const [loop, run] of loops) {
-    const out = `bench-${id}-raw-${name}-${loop}-out`;
+  /** Runs one loop on its own output topic and group (`json`: with the JSON round trip per value). */
+  const runLoop = async (
+    loop: string,
+    run: (options: RawLoopOptions) => Promise<ScenarioResult>,
+    json: boolean,
+  ): Promise<ScenarioResult> => {
+    const suffix = json ? `${loop}-json` : loop;
+    const out = `bench-${id}-raw-${name}-${suffix}-out`;
     await admin.createTopics([{ name: out, partitions: o.partitions }]);
     const options = {
       brokers: o.brokers,
       input,
       out,
-      group: `bench-${id}-raw-${name}-${loop}`,
+      group: `bench-${id}-raw-${name}-${suffix}`,
       concurrency: o.partitions,
+      ...(json ? { json } : {}),
     };
     // The stock kafkajs loop runs in a child process: not profiled.
-    results[loop] =
-      run === runChild
-        ? await run(options)
-        : await profiled(o.profileDir, `${name}-raw-${loop}`, () => run(options));
-  }
-  const [loop, best] = Object.entries(results).sort((a, b) => b[1].recordsPerSec - a[1].recordsPerSec)[0]!;
-  const run = loops.find(([l]) => l === loop)![1];
-  const out = `bench-${id}-raw-${name}-${loop}-json-out`;
-  await admin.createTopics([{ name: out, partitions: o.partitions }]);
-  const jsonOptions = {
-    brokers: o.brokers,
-    input,
-    out,
-    group: `bench-${id}-raw-${name}-${loop}-json`,
-    concurrency: o.partitions,
-    json: true,
+    return run === runChild
+      ? run(options)
+      : profiled(o.profileDir, `${name}-raw-${suffix}`, () => run(options));
   };
-  const json =
-    run === runChild
-      ? await run(jsonOptions)
-      : await profiled(o.profileDir, `${name}-raw-${loop}-json`, () => run(jsonOptions));
+  const results: Record<string, ScenarioResult> = {};
+  for (const [loop, run] of loops) results[loop] = await runLoop(loop, run, false);
+  const [loop, best] = Object.entries(results).sort((a, b) => b[1].recordsPerSec - a[1].recordsPerSec)[0]!;
+  const json = await runLoop(loop, loops.find(([l]) => l === loop)![1], true);
   return { ...best, loop, loops: results, json } satisfies RawResult;
 }
 

@@ -139,6 +139,8 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
       // (fetched or not). When that cannot be done by the deadline, the partition is falling behind.
       const local = here + behind;
       roll(now);
+      // The key's id only when it can matter: a key is looked up as leased only while some key is.
+      if (local <= d && forwardedAt.size === 0) return 'admit';
       const id = `${msg.app}\u0000${msg.fn}\u0000${msg.key}`;
       const leased = now - (forwardedAt.get(id) ?? Number.NEGATIVE_INFINITY) < leasedWindow;
       if (!leased && (local <= d || !hot(id))) return 'admit';
