@@ -2,8 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // The second pass of `npm test`: the integration suites that run on the default transport (platformatic), run
 // again on kafkajs, so that both transports stay tested end to end. Suites that already run on both in the first
-// pass (the contract suites, chaos, leasing chaos, security, zombie fencing; the three-node failover test runs on
-// kafkajs in the first pass) are not repeated, except that
+// pass (the contract suites, chaos, leasing chaos, security, zombie fencing, the three-node failover test) are not
+// repeated, except that
 // runtime.test.ts's zombie-fencing cases come along with the rest of that file. DIRIGO_TRANSPORT reaches the
 // suites and the worker processes they start.
 export default defineConfig({

@@ -14,10 +14,12 @@ import {
 import {
   type ClusterMetadata,
   ConfigResourceTypes,
+  type ConnectionPool,
   FetchIsolationLevels,
   ListOffsetTimestamps,
   type Admin as PAdmin,
 } from '@platformatic/kafka';
+import { fetchCommitted } from './committed.ts';
 import { hasErrorId, isLeaderNotAvailable, isUnknownTopicError, mapError, unknownTopicOf } from './errors.ts';
 
 /** How long topic creation may take, including the wait until the topics are usable. */
@@ -28,6 +30,11 @@ export interface AdminContext {
   readonly logger: Logger;
   /** Partition counts of topics known to exist (producers skip their existence check for them). */
   readonly knownTopics: Map<string, number>;
+  /** The node coordinating a group (cached), and forgetting it after a failed request. */
+  groupCoordinator(groupId: string): Promise<number>;
+  forgetGroupCoordinator(groupId: string): void;
+  /** Connections for the requests the admin sends itself (committed offsets), closed with the admin. */
+  readonly pool: ConnectionPool;
   closed(admin: PlatformaticAdmin): void;
 }
 
@@ -245,14 +252,21 @@ export class PlatformaticAdmin implements DirigoAdmin {
       const metadata = await topicMetadata(this.#admin, [topic]);
       const count = metadata.topics.get(topic)!.partitionsCount;
       const partitionIndexes = Array.from({ length: count }, (_, i) => i);
-      const [group] = await this.#admin.listConsumerGroupOffsets({
-        groups: [{ groupId, topics: [{ name: topic, partitionIndexes }] }],
-        // UNSTABLE_OFFSET_COMMIT (a transaction holds offsets of the group) is retried by the client.
-        requireStable: options.requireStable === true,
-      });
-      const answered = group?.topics.find((t) => t.name === topic)?.partitions ?? [];
+      // UNSTABLE_OFFSET_COMMIT (a transaction holds offsets of the group) is tried again there.
+      const committed = await fetchCommitted(
+        {
+          client: this.#admin,
+          pool: this.#context.pool,
+          coordinator: (g) => this.#context.groupCoordinator(g),
+          forgetCoordinator: (g) => this.#context.forgetGroupCoordinator(g),
+        },
+        groupId,
+        topic,
+        partitionIndexes,
+        options.requireStable === true,
+      );
       return partitionIndexes.map((partition) => {
-        const offset = answered.find((p) => p.partitionIndex === partition)?.committedOffset ?? -1n;
+        const offset = committed.get(partition) ?? -1n;
         return { topic, partition, offset: offset < 0n ? -1 : Number(offset) };
       });
     } catch (error) {
@@ -264,6 +278,7 @@ export class PlatformaticAdmin implements DirigoAdmin {
     if (this.#closed) return;
     this.#closed = true;
     try {
+      await this.#context.pool.close();
       await this.#admin.close();
     } catch (error) {
       throw mapError(error, { operation: 'close admin' });

@@ -44,6 +44,7 @@ import {
 import { ConnectionPool, type Admin as PAdmin, Consumer as PConsumer } from '@platformatic/kafka';
 import { topicMetadata, watermarks } from './admin.ts';
 import { type CommitClient, commitAsMember } from './commit.ts';
+import { fetchCommitted } from './committed.ts';
 import { errorTree, hasErrorId, mapError } from './errors.ts';
 import { type FetchedPartition, type FetchTarget, fetchRound } from './fetch.ts';
 import { Pauses, type TopicPartitions } from './pauses.ts';
@@ -531,14 +532,23 @@ export class PlatformaticConsumer implements DirigoConsumer {
 
   /** The group's committed position of a partition, or the reset position when there is none. */
   async #committedPosition(topic: string, partition: number): Promise<number> {
-    const admin = this.#context.sharedAdmin();
-    const [group] = await admin.listConsumerGroupOffsets({
-      groups: [{ groupId: this.#options.groupId, topics: [{ name: topic, partitionIndexes: [partition] }] }],
-    });
-    const committed = group?.topics
-      .find((t) => t.name === topic)
-      ?.partitions.find((p) => p.partitionIndex === partition)?.committedOffset;
+    const c = this.#commitClient;
+    const committed = (
+      await fetchCommitted(
+        {
+          client: c.client,
+          pool: c.pool,
+          coordinator: () => c.coordinator(),
+          forgetCoordinator: () => c.forgetCoordinator(),
+        },
+        this.#options.groupId,
+        topic,
+        [partition],
+        false,
+      )
+    ).get(partition);
     if (committed !== undefined && committed >= 0n) return Number(committed);
+    const admin = this.#context.sharedAdmin();
     const offsets = (await watermarks(admin, topic)).find((o) => o.partition === partition);
     if (offsets === undefined) return 0;
     return (this.#options.autoOffsetReset ?? 'earliest') === 'earliest' ? offsets.low : offsets.high;

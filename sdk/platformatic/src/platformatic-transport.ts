@@ -17,7 +17,12 @@ import {
   type Transport,
   transportSecurity,
 } from '@dirigo/core';
-import { FindCoordinatorKeyTypes, Admin as PAdmin, type RetryDelayGetter } from '@platformatic/kafka';
+import {
+  ConnectionPool,
+  FindCoordinatorKeyTypes,
+  Admin as PAdmin,
+  type RetryDelayGetter,
+} from '@platformatic/kafka';
 import { PlatformaticAdmin, topicMetadata } from './admin.ts';
 import { PlatformaticConsumer } from './consumer.ts';
 import { hasErrorId, mapError } from './errors.ts';
@@ -204,8 +209,16 @@ export class PlatformaticTransport implements Transport {
       await admin.close().catch(() => {});
       throw mapError(error, { operation: 'connect admin' });
     }
+    const { bootstrapBrokers: _b, ...connectionOptions } = this.#client;
     const wrapped = new PlatformaticAdmin(
-      { logger: this.#logger, knownTopics: this.#knownTopics, closed: (a) => this.#open.delete(a) },
+      {
+        logger: this.#logger,
+        knownTopics: this.#knownTopics,
+        groupCoordinator: (groupId) => this.#groupCoordinator(groupId),
+        forgetGroupCoordinator: (groupId) => this.#coordinators.delete(groupId),
+        pool: new ConnectionPool(this.#clientId, connectionOptions),
+        closed: (a) => this.#open.delete(a),
+      },
       admin,
     );
     this.#open.add(wrapped);

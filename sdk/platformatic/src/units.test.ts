@@ -1,6 +1,7 @@
 // Unit tests of the pure parts of the platformatic transport: the read_committed filter and record decoding,
-// partitioning and chunking of sends, pause bookkeeping, and error mapping.
+// partitioning and chunking of sends, pause bookkeeping, error mapping, and committed-offset lookups.
 import {
+  DirigoError,
   FencedError,
   type OutgoingRecord,
   PartitionsRevokedError,
@@ -16,6 +17,7 @@ import {
   UserError,
 } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
+import { type CommittedDeps, classifyFailure, fetchCommitted } from './committed.ts';
 import { mapError } from './errors.ts';
 import { Pauses } from './pauses.ts';
 import { retryDelay } from './platformatic-transport.ts';
@@ -286,5 +288,73 @@ describe('retry delays', () => {
       2, 4, 8, 100, 100,
     ]);
     expect([1, 2, 6].map((a) => delay(a, error('NOT_LEADER_OR_FOLLOWER')))).toEqual([100, 200, 2_000]);
+  });
+});
+
+describe('committed offsets: coordinator lookups and retries', () => {
+  const error = (apiId: string) => new MultipleErrors('response', [new ProtocolError(apiId)]);
+  const network = () => Object.assign(new Error('Connection closed'), { code: 'PLT_KFK_NETWORK' });
+
+  it('tries again after a network failure or a moved, loading or unstable coordinator; looks it up again when it moved', () => {
+    expect(classifyFailure(network())).toEqual({ retry: true, moved: true });
+    expect(classifyFailure(error('NOT_COORDINATOR'))).toEqual({ retry: true, moved: true });
+    expect(classifyFailure(error('COORDINATOR_NOT_AVAILABLE'))).toEqual({ retry: true, moved: true });
+    expect(classifyFailure(error('COORDINATOR_LOAD_IN_PROGRESS'))).toEqual({ retry: true, moved: false });
+    expect(classifyFailure(error('UNSTABLE_OFFSET_COMMIT'))).toEqual({ retry: true, moved: false });
+    expect(classifyFailure(error('GROUP_AUTHORIZATION_FAILED'))).toEqual({ retry: false, moved: false });
+    expect(classifyFailure(new DirigoError('coordinator 2 is not known', { retriable: true }))).toEqual({
+      retry: true,
+      moved: true,
+    });
+    expect(classifyFailure(new Error('bug'))).toEqual({ retry: false, moved: false });
+  });
+
+  it('forgets the coordinator after each failed lookup and asks again, until an answer that cannot change', async () => {
+    const failures: Error[] = [network(), error('NOT_COORDINATOR'), error('GROUP_AUTHORIZATION_FAILED')];
+    let lookups = 0;
+    let forgotten = 0;
+    const pauses: number[] = [];
+    const deps = {
+      client: {
+        metadata: () => Promise.reject(new Error('not reached')),
+        listApis: () => Promise.resolve([]),
+      },
+      pool: undefined as never,
+      coordinator: () => Promise.reject(failures[lookups++]),
+      forgetCoordinator: () => {
+        forgotten++;
+      },
+      sleep: (ms: number) => {
+        pauses.push(ms);
+        return Promise.resolve();
+      },
+    } as unknown as CommittedDeps;
+    const e = await fetchCommitted(deps, 'g', 't', [0], true).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(TransportError);
+    expect((e as Error).message).toContain('fetch committed offsets of group g');
+    expect(lookups).toBe(3);
+    expect(forgotten).toBe(2);
+    expect(pauses).toEqual([100, 200]);
+  });
+
+  it('gives up at its deadline', async () => {
+    let lookups = 0;
+    const deps = {
+      client: {
+        metadata: () => Promise.reject(new Error('not reached')),
+        listApis: () => Promise.resolve([]),
+      },
+      pool: undefined as never,
+      coordinator: () => {
+        lookups++;
+        return Promise.reject(network());
+      },
+      forgetCoordinator: () => {},
+      deadlineMs: 50,
+    } as unknown as CommittedDeps;
+    const e = await fetchCommitted(deps, 'g', 't', [0], false).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(TransportError);
+    expect((e as TransportError).retriable).toBe(true);
+    expect(lookups).toBe(1);
   });
 });
