@@ -6,7 +6,15 @@
 // Killing the coordinator (not any node) is what found the platformatic client's stale-coordinator retries: its
 // Admin.listConsumerGroupOffsets kept retrying OffsetFetch against the dead node (about 2 s x `retries`), so a
 // consumer re-delivering a batch after a failed commit waited 53 s for its committed position (committed.ts).
-import { defineApp, fn, state, type TopicPartition, type Transport } from '@dirigo/core';
+import {
+  defineApp,
+  fn,
+  type OutgoingRecord,
+  type Producer,
+  state,
+  type TopicPartition,
+  type Transport,
+} from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { PlatformaticTransport } from '@dirigo/platformatic';
 import { type KafkaCluster, startKafka } from '@dirigo/local-kafka';
@@ -38,6 +46,18 @@ const counterApp = (ns: string, input: string, out: string) =>
       }),
     },
   });
+
+/** Sends a batch until the brokers acknowledge it (the same batch again after each failure). */
+async function sendUntilAcked(producer: Producer, records: OutgoingRecord[]): Promise<void> {
+  for (;;) {
+    try {
+      await producer.send(records);
+      return;
+    } catch (e) {
+      testLogger().warn({ err: e }, 'send failed during the failover; retrying the same batch');
+    }
+  }
+}
 
 /** The node coordinating a consumer group. */
 async function coordinatorOf(brokers: string, groupId: string): Promise<number> {
@@ -123,14 +143,7 @@ describe('three-node cluster', () => {
           key: Buffer.from(`k${(start + i) % 97}`),
           value: Buffer.from(String(start + i)),
         }));
-        for (;;) {
-          try {
-            await producer.send(records);
-            break;
-          } catch (e) {
-            testLogger().warn({ err: e }, 'send failed during the failover; retrying the same batch');
-          }
-        }
+        await sendUntilAcked(producer, records);
         for (let i = 0; i < batch; i++) acked.push(start + i);
         if (!killed && start >= total / 3) {
           killed = true;
@@ -214,14 +227,7 @@ describe('three-node cluster', () => {
           key: Buffer.from(`k${(start + i) % keys}`),
           value: Buffer.from('{}'),
         }));
-        for (;;) {
-          try {
-            await producer.send(records);
-            break;
-          } catch (e) {
-            testLogger().warn({ err: e }, 'send failed during the failover; retrying the same batch');
-          }
-        }
+        await sendUntilAcked(producer, records);
         if (killedAt === 0 && start >= 1000) {
           killedAt = Date.now();
           await cluster.stopNode(victim, 'SIGKILL');

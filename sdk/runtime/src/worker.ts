@@ -37,6 +37,7 @@ import { createPolicy } from './scheduler/registry.ts';
 import type { PeerLoad, PolicyOptions } from './scheduler/types.ts';
 import { spacePrefix, storeKey } from './state/cell-key.ts';
 import { type KeyValueStore, MemoryStore } from './state/store.ts';
+import { SharedAdminTransport } from './shared-admin.ts';
 import { GroupMember } from './task/group-member.ts';
 import type { StepOutput } from './task/step-output.ts';
 import { Tracing, type TracingOptions } from './trace/tracing.ts';
@@ -188,6 +189,8 @@ export interface StopProgress {
 export class Worker {
   readonly id: string;
   private readonly options: WorkerOptions;
+  /** `options.transport` with one admin client for the whole worker (closed when it stops). */
+  private readonly transport: SharedAdminTransport;
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly lifecycle: Lifecycle<WorkerState>;
@@ -221,6 +224,7 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     this.options = options;
+    this.transport = new SharedAdminTransport(options.transport);
     this.id = options.workerId ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     this.logger = (options.logger ?? silentLogger()).child({ worker: this.id });
     this.clock = options.clock ?? systemClock;
@@ -439,7 +443,7 @@ export class Worker {
 
   private async run(): Promise<void> {
     try {
-      const transport = this.options.transport;
+      const transport = this.transport;
       this.sharedProducer = transport.producer({ clientId: `${this.id}.shared` });
       await this.sharedProducer.connect();
       const assignmentTimeoutMs = this.options.assignmentTimeoutMs ?? 120_000;
@@ -562,7 +566,7 @@ export class Worker {
     ];
     const members: GroupMember[] = [];
     this.runners.set(id, members);
-    const watched = this.assignments.wrap(this.options.transport);
+    const watched = this.assignments.wrap(this.transport);
     const taskDeps = (logger: Logger, fn: string) => ({
       transport: watched,
       sharedProducer: this.sharedProducer!,
@@ -650,7 +654,7 @@ export class Worker {
 
   /** Creates missing topics and learns the partition count of every topic the app reads or writes. */
   private async ensureTopics(app: ResolvedApp): Promise<Map<string, number>> {
-    const admin = await this.options.transport.admin();
+    const admin = await this.transport.admin();
     const rf = app.options.replicationFactor;
     const specs: TopicSpec[] = [];
     const partitions = new Map<string, number>();
@@ -810,6 +814,9 @@ export class Worker {
     this.stores.clear();
     this.stopPhase = 'producer';
     await this.sharedProducer?.disconnect().catch(() => {});
+    await this.transport
+      .closeAdmin()
+      .catch((e: unknown) => this.logger.warn({ err: e }, 'closing the admin client failed'));
     this.stopPhase = 'done';
     this.lifecycle.to('stopped');
   }
