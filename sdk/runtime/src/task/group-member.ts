@@ -3,6 +3,11 @@
 // each partition (fence, restore, then process); revoked ones are closed after their in-flight step. A record
 // failing under the `stop` policy stops the app, and so does a partition failing to open with an InternalError
 // (a bug retrying cannot fix); other failures to open are retried with the next batch.
+//
+// A partition whose task failed (its open, or a step: then the task is closed, since a commit that failed may
+// still have been written and only the changelog knows) is opened again by the next batch, or, when no batch
+// comes (an idle partition: the transport re-delivers from the committed position, which may be past everything
+// there is), by the timer tick after a backoff, so that its due timers still fire.
 import {
   type Consumer,
   isFenced,
@@ -21,6 +26,9 @@ import { TransactionUnit } from './transaction-unit.ts';
 const MAX_PERMANENT_FAILURES = 3;
 /** A detached batch whose step failed is delivered again after this long (as a rejected batch would be). */
 const DETACHED_RETRY_MS = 1_000;
+/** An assigned partition left without a task is opened again by the tick after this long, doubling per failure. */
+const REOPEN_MIN_MS = 1_000;
+const REOPEN_MAX_MS = 10_000;
 
 export interface GroupMemberOptions {
   readonly sessionTimeoutMs: number;
@@ -70,6 +78,12 @@ export class GroupMember {
   /** The group gave this member an assignment (maybe empty) and every partition of it opened (restored). */
   private assignedOnce = false;
   private readonly opened = new Map<number, InputTask>();
+  /** Partitions the group assigned to this member and has not revoked (a task may be missing after a failure). */
+  private readonly assigned = new Set<number>();
+  /** Assigned partitions left without a task by a failure, with when the tick may open them again. */
+  private readonly reopenAt = new Map<number, number>();
+  /** Tasks closing after a failure, per partition: a new task of the partition opens once they are closed. */
+  private readonly closing = new Map<number, Promise<void>>();
   /** Partitions whose running batch was detached (paused until its step ends), with that detachment's token. */
   private readonly detached = new Map<number, object>();
   /** The app was stopped by this member (reported once). */
@@ -123,11 +137,10 @@ export class GroupMember {
     this.logger.info({ partitions: mine.map((tp) => tp.partition) }, 'partitions assigned');
     const opening: Promise<InputTask>[] = [];
     for (const tp of mine) {
+      this.assigned.add(tp.partition);
       if (this.tasks.has(tp.partition)) continue;
-      const task = this.newTask(tp.partition);
-      const opened = task.open().then(() => this.remember(task));
+      const opened = this.openTask(tp.partition);
       opened.catch((e: unknown) => void this.openFailed(e, tp.partition)); // also observed in onBatch / below
-      this.tasks.set(tp.partition, opened);
       opening.push(opened);
     }
     return Promise.all(opening).then(
@@ -143,6 +156,10 @@ export class GroupMember {
   private async onRevoked(tps: readonly TopicPartition[]): Promise<void> {
     const mine = tps.filter((tp) => tp.topic === this.spec.topic);
     this.logger.info({ partitions: mine.map((tp) => tp.partition) }, 'partitions revoked');
+    for (const tp of mine) {
+      this.assigned.delete(tp.partition);
+      this.reopenAt.delete(tp.partition);
+    }
     // A detached partition is no longer ours to pause: whoever gets it next starts it unpaused.
     const undetach = mine.filter((tp) => this.detached.delete(tp.partition)).map((tp) => tp.partition);
     if (undetach.length > 0) this.consumer?.resume([{ topic: this.spec.topic, partitions: undetach }]);
@@ -183,19 +200,61 @@ export class GroupMember {
   }
 
   private async taskFor(partition: number): Promise<InputTask> {
-    let t = this.tasks.get(partition);
+    const t = this.tasks.get(partition);
     if (t !== undefined) {
       try {
         return await t;
       } catch (e) {
+        // Another caller (a batch, the tick) may have opened it again meanwhile.
+        const now = this.tasks.get(partition);
+        if (now !== undefined && now !== t) return now;
         this.logger.warn({ err: e, partition }, 'reopening partition after a failed open');
       }
     }
+    return this.openTask(partition);
+  }
+
+  /** Opens a new task for `partition` (once a task of it closing after a failure is closed). */
+  private openTask(partition: number): Promise<InputTask> {
     const task = this.newTask(partition);
-    t = task.open().then(() => this.remember(task));
-    t.catch(() => {});
+    const closing = this.closing.get(partition) ?? Promise.resolve();
+    const t = closing.then(() => task.open()).then(() => this.remember(task));
     this.tasks.set(partition, t);
+    this.reopenAt.delete(partition);
+    t.catch((e: unknown) => {
+      if (this.tasks.get(partition) === t) this.scheduleReopen(partition, e);
+    });
     return t;
+  }
+
+  /**
+   * Closes a task that failed (a step: its commit may have been written all the same, so only a task restored
+   * from the changelog knows the state), and lets the tick open the partition again when no batch does.
+   */
+  private async retire(task: InputTask, e: unknown): Promise<void> {
+    const partition = task.input.partition;
+    if (this.opened.get(partition) === task) {
+      this.tasks.delete(partition);
+      this.opened.delete(partition);
+    }
+    const closed = task.close().catch(() => {});
+    this.closing.set(partition, closed);
+    await closed;
+    if (this.closing.get(partition) === closed) this.closing.delete(partition);
+    if (!this.tasks.has(partition)) this.scheduleReopen(partition, e);
+  }
+
+  /**
+   * An assigned partition without a live task: the tick opens it again after a backoff (longer when fenced: a
+   * newer owner exists, and this member, if it is the zombie, learns of its eviction meanwhile).
+   */
+  private scheduleReopen(partition: number, e: unknown): void {
+    if (!this.assigned.has(partition) || this.stopped !== undefined) return;
+    const failures = this.failures.get(partition) ?? 1;
+    const backoff = isFenced(e)
+      ? this.options.sessionTimeoutMs
+      : Math.min(REOPEN_MAX_MS, REOPEN_MIN_MS * 2 ** Math.max(0, failures - 1));
+    this.reopenAt.set(partition, Date.now() + backoff);
   }
 
   /**
@@ -283,11 +342,9 @@ export class GroupMember {
         // Never resolve into a commit: the app is stopping; the transport re-delivers to whoever runs next.
         throw e;
       }
-      this.tasks.delete(batch.partition);
-      this.opened.delete(batch.partition);
-      await task.close().catch(() => {});
       const failures = (this.failures.get(batch.partition) ?? 0) + 1;
       this.failures.set(batch.partition, failures);
+      await this.retire(task, e);
       const transient =
         isRetriable(e) ||
         isFenced(e) ||
@@ -341,16 +398,47 @@ export class GroupMember {
     return t === undefined ? undefined : t.catch(() => undefined);
   }
 
-  /** Fires due timers on every open partition. */
+  /**
+   * Fires due timers on every open partition (each on its own: a long step of one partition does not hold the
+   * others' timers), and opens again the assigned partitions a failure left without a task.
+   */
   async tick(): Promise<void> {
-    for (const t of this.tasks.values()) {
-      const task = await t.catch(() => undefined);
-      if (task) await task.tick().catch((e: unknown) => this.logger.warn({ err: e }, 'timer step failed'));
+    const work: Promise<void>[] = [];
+    for (const task of this.opened.values()) {
+      work.push(
+        task.tick().catch((e: unknown) => {
+          this.logger.warn(
+            { err: e, partition: task.input.partition },
+            'timer step failed; reopening the partition',
+          );
+          return this.retire(task, e);
+        }),
+      );
     }
+    const now = Date.now();
+    for (const [partition, at] of this.reopenAt) {
+      if (at > now || this.closing.has(partition)) continue;
+      this.reopenAt.delete(partition);
+      if (!this.assigned.has(partition) || this.opened.has(partition)) continue;
+      this.logger.info({ partition }, 'opening a partition left without a task by a failure');
+      work.push(
+        this.taskFor(partition).then(
+          () => {},
+          (e: unknown) => {
+            if (this.openFailed(e, partition) === e)
+              this.logger.warn({ err: e, partition }, 'opening the partition failed; retrying later');
+          },
+        ),
+      );
+    }
+    await Promise.all(work);
   }
 
   /** Leaves the group: in-flight steps finish and commit, then partitions close. */
   async stop(): Promise<void> {
+    // Nothing is opened again from here on.
+    this.assigned.clear();
+    this.reopenAt.clear();
     await this.consumer?.disconnect();
     await this.onRevoked([...this.tasks.keys()].map((partition) => ({ topic: this.spec.topic, partition })));
     this.consumer = undefined;

@@ -138,6 +138,8 @@ export class InputTask {
   private commitMs = 0;
   /** A step failed: its transaction may have committed without the store applying it; never checkpoint. */
   private stepFailed = false;
+  /** A step was fenced: a newer owner exists, and the store was cleared. */
+  private fenced = false;
   /** Changelog records this task wrote since the store's last checkpoint. */
   private sinceCheckpoint = 0;
 
@@ -352,7 +354,9 @@ export class InputTask {
           'fenced: another worker owns this partition now; dropping its local state',
         );
         state?.store.clear();
-        this.lifecycle.to('fenced');
+        this.fenced = true;
+        // A step of a task already closing (a tick behind its last batch) leaves the lifecycle to close().
+        if (this.lifecycle.is('open')) this.lifecycle.to('fenced');
         throw new FencedError(`partition ${this.input.topic}/${this.input.partition} was fenced`, {
           cause: e,
         });
@@ -394,12 +398,13 @@ export class InputTask {
       return;
     }
     const clean = this.lifecycle.is('open');
-    const fenced = this.lifecycle.is('fenced');
     if (!this.lifecycle.is('created')) this.lifecycle.to('closing');
     await this.chain;
+    // Fenced before or while closing (a step still in the chain): its store was cleared; never keep it.
+    const fenced = this.fenced;
     const store = this.state?.store;
     if (store !== undefined) {
-      if (clean) {
+      if (clean && !fenced) {
         await this.checkpoint().catch((e: unknown) => {
           // Fenced (v1) or revoked (v2: the partition is no longer this member's when it closes after a rebalance)
           // means the next owner already took over: expected, and harmless (the store keeps its older, safe

@@ -1,0 +1,190 @@
+// An assigned partition whose task failed, with no later record to make its consumer deliver a batch (the
+// transport re-delivers from the committed position, which may be past everything there is): the member must
+// open it again by itself, or its durable timers never fire. Two failures lead there: an open that fails, and a
+// step whose transaction commits on the broker while its client sees an error (a request that timed out after
+// the broker wrote the commit), after which the runtime must treat its local state as unproven. These tests
+// make one such failure happen on the in-memory transport and check that a timer then fires exactly once.
+import {
+  DirigoError,
+  defineApp,
+  fn,
+  type OutgoingRecord,
+  type Producer,
+  state,
+  type Transaction,
+} from '@dirigo/core';
+import { Worker } from '@dirigo/runtime';
+import { describe, expect, it } from 'vitest';
+import { MemoryKafka } from '../memory/kafka.ts';
+import { MemoryTransport } from '../memory/transport.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** On a first bid an auction schedules its close with a durable timer; the close is emitted once it fires. */
+const auctions = (closeDelayMs = 100) =>
+  defineApp({
+    name: 'auc',
+    options: { guarantee: 'exactly_once' },
+    ingresses: [{ topic: 'bids', to: 'auction' }],
+    egresses: { closes: { topic: 'closes' } },
+    functions: {
+      auction: fn({
+        state: { scheduled: state.value<boolean>() },
+        handler(ctx, m: { bid?: number; close?: true }) {
+          if (m.close === true) {
+            ctx.emit('closes', ctx.key, 'closed');
+            return;
+          }
+          if (ctx.state.scheduled.get() === true) return;
+          ctx.state.scheduled.set(true);
+          ctx.send('auction', ctx.key, { close: true }, { delayMs: closeDelayMs });
+        },
+      }),
+    },
+  });
+
+const isTimerCell = (r: OutgoingRecord) =>
+  r.topic.endsWith('.changelog') && r.key?.toString('latin1').includes('__timers') === true;
+
+/**
+ * A transport whose transactional producers commit normally, except the first transaction that writes a record
+ * matching `match`: it commits, then its `commit()` rejects with a retriable error, as a timed-out request would.
+ */
+function ambiguousOnce(kafka: MemoryKafka, match: (r: OutgoingRecord) => boolean) {
+  const transport = new MemoryTransport(kafka);
+  const made = transport.producer.bind(transport);
+  const fault = { armed: true, hit: 0 };
+  transport.producer = (options) => {
+    const p = made(options);
+    if (options?.transactionalId === undefined) return p;
+    const wrapped: Producer = {
+      connect: () => p.connect(),
+      send: (records) => p.send(records),
+      disconnect: () => p.disconnect(),
+      beginTransaction: async (): Promise<Transaction> => {
+        const txn = await p.beginTransaction();
+        let matched = false;
+        return {
+          send: (records) => {
+            if (fault.armed && records.some(match)) matched = true;
+            return txn.send(records);
+          },
+          sendOffsets: (groupId, offsets, member) => txn.sendOffsets(groupId, offsets, member),
+          abort: () => txn.abort(),
+          commit: async () => {
+            await txn.commit();
+            if (matched && fault.armed) {
+              fault.armed = false;
+              fault.hit++;
+              throw new DirigoError('the commit request timed out (it was written)', { retriable: true });
+            }
+          },
+        };
+      },
+    };
+    return wrapped;
+  };
+  return { transport, fault };
+}
+
+async function closesOf(kafka: MemoryKafka): Promise<string[]> {
+  const reader = new MemoryTransport(kafka);
+  const out: string[] = [];
+  if (!kafka.hasTopic('closes')) return out;
+  await reader.readToEnd([{ topic: 'closes', partition: 0, fromOffset: 0 }], (records) => {
+    for (const r of records) out.push(r.key?.toString() ?? '');
+  });
+  return out;
+}
+
+async function run(match: (r: OutgoingRecord) => boolean) {
+  const kafka = new MemoryKafka({ retryBackoffMs: 1 });
+  const setup = new MemoryTransport(kafka);
+  const admin = await setup.admin();
+  await admin.createTopics([
+    { name: 'bids', partitions: 1 },
+    { name: 'closes', partitions: 1 },
+  ]);
+  const { transport, fault } = ambiguousOnce(kafka, match);
+  const worker = new Worker({ transport, apps: [auctions()], loadReportIntervalMs: 0 });
+  await worker.start();
+  const producer = setup.producer();
+  await producer.connect();
+  // One bid, and nothing after it: no later batch comes to reopen the partition.
+  await producer.send([{ topic: 'bids', key: Buffer.from('a1'), value: Buffer.from('{"bid":5}') }]);
+  let closes: string[] = [];
+  for (let i = 0; i < 100 && closes.length === 0; i++) {
+    await sleep(50);
+    closes = await closesOf(kafka);
+  }
+  // Long enough for a second firing of the same timer (due 100 ms after the bid, ticks every 100 ms).
+  await sleep(1_500);
+  closes = await closesOf(kafka);
+  const scheduled = await worker.readState('auc', 'auction', 'a1', 'scheduled');
+  await worker.stop();
+  await kafka.close();
+  return { closes, scheduled, hit: fault.hit };
+}
+
+describe('a commit that succeeded while its client saw an error (exactly-once)', () => {
+  it('in the step that set a timer, with no later record on the partition: the timer still fires, once', async () => {
+    const r = await run((rec) => isTimerCell(rec) && rec.value !== null);
+    expect(r).toEqual({ closes: ['a1'], scheduled: true, hit: 1 });
+  });
+
+  it('in the step that fired a timer: it does not fire again', async () => {
+    const r = await run((rec) => isTimerCell(rec) && rec.value === null);
+    expect(r).toEqual({ closes: ['a1'], scheduled: true, hit: 1 });
+  });
+});
+
+describe('an open that failed, with no later record on the partition', () => {
+  it('is retried by the member: the pending timer restored from the changelog fires, once', async () => {
+    const kafka = new MemoryKafka({ retryBackoffMs: 1 });
+    const setup = new MemoryTransport(kafka);
+    await (await setup.admin()).createTopics([
+      { name: 'bids', partitions: 1 },
+      { name: 'closes', partitions: 1 },
+    ]);
+    const first = new Worker({
+      transport: new MemoryTransport(kafka),
+      apps: [auctions(3_000)],
+      loadReportIntervalMs: 0,
+    });
+    await first.start();
+    const producer = setup.producer();
+    await producer.connect();
+    await producer.send([{ topic: 'bids', key: Buffer.from('a1'), value: Buffer.from('{"bid":5}') }]);
+    for (let i = 0; i < 200 && (await first.readState('auc', 'auction', 'a1', 'scheduled')) !== true; i++)
+      await sleep(5);
+    await first.stop();
+    expect(await closesOf(kafka)).toEqual([]);
+    // The next owner's first open fails (its changelog watermarks answer no partition, a metadata race).
+    let lies = 1;
+    const flaky = new MemoryTransport(kafka);
+    const realAdmin = flaky.admin.bind(flaky);
+    flaky.admin = async () => {
+      const admin = await realAdmin();
+      const real = admin.fetchTopicOffsets.bind(admin);
+      admin.fetchTopicOffsets = async (topic: string) =>
+        topic.endsWith('.changelog') && lies-- > 0 ? [] : real(topic);
+      return admin;
+    };
+    const second = new Worker({ transport: flaky, apps: [auctions(3_000)], loadReportIntervalMs: 0 });
+    await second.start();
+    let closes: string[] = [];
+    for (let i = 0; i < 200 && closes.length === 0; i++) {
+      await sleep(50);
+      closes = await closesOf(kafka);
+    }
+    await sleep(500);
+    const result = {
+      lied: lies < 1,
+      closes: await closesOf(kafka),
+      scheduled: await second.readState('auc', 'auction', 'a1', 'scheduled'),
+    };
+    await second.stop();
+    await kafka.close();
+    expect(result).toEqual({ lied: true, closes: ['a1'], scheduled: true });
+  });
+});
