@@ -17,6 +17,7 @@ import { Worker } from '@dirigo/runtime';
 import { describe, expect, it } from 'vitest';
 import { MemoryKafka } from '../memory/kafka.ts';
 import { MemoryTransport } from '../memory/transport.ts';
+import { lieAboutChangelogWatermarks } from './flaky-admin.test-helper.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -160,16 +161,8 @@ describe('an open that failed, with no later record on the partition', () => {
     await first.stop();
     expect(await closesOf(kafka)).toEqual([]);
     // The next owner's first open fails (its changelog watermarks answer no partition, a metadata race).
-    let lies = 1;
     const flaky = new MemoryTransport(kafka);
-    const realAdmin = flaky.admin.bind(flaky);
-    flaky.admin = async () => {
-      const admin = await realAdmin();
-      const real = admin.fetchTopicOffsets.bind(admin);
-      admin.fetchTopicOffsets = async (topic: string) =>
-        topic.endsWith('.changelog') && lies-- > 0 ? [] : real(topic);
-      return admin;
-    };
+    const lying = lieAboutChangelogWatermarks(flaky);
     const second = new Worker({ transport: flaky, apps: [auctions(3_000)], loadReportIntervalMs: 0 });
     await second.start();
     let closes: string[] = [];
@@ -179,7 +172,7 @@ describe('an open that failed, with no later record on the partition', () => {
     }
     await sleep(500);
     const result = {
-      lied: lies < 1,
+      lied: lying.lied(),
       closes: await closesOf(kafka),
       scheduled: await second.readState('auc', 'auction', 'a1', 'scheduled'),
     };
