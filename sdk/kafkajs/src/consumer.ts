@@ -51,11 +51,20 @@ import type {
   Consumer as KConsumer,
   RetryOptions,
 } from 'kafkajs';
-import { isConnectionError, isCoordinatorError, isRebalanceError, mapError } from './errors.ts';
+import {
+  isConnectionError,
+  isCoordinatorError,
+  isRebalanceError,
+  isUnknownTopicError,
+  mapError,
+} from './errors.ts';
 import { type KafkajsInternals, nextReadable } from './internals.ts';
 import { kafkajs } from './kafkajs-patches.ts';
 import { crashLevel } from './logging.ts';
 import { toIncomingRecords } from './records.ts';
+
+/** How long `subscribe` asks again for a topic the broker does not know (yet). */
+export const SUBSCRIBE_UNKNOWN_TOPIC_MS = 10_000;
 
 const { KafkaJSProtocolError } = kafkajs;
 
@@ -194,17 +203,34 @@ export class KafkajsConsumer implements DirigoConsumer {
     }
   }
 
+  /**
+   * Subscribes. A topic just created may not be known yet to the broker kafkajs asks (on a cluster of several
+   * brokers each learns of it on its own): an unknown topic is asked for again for up to
+   * SUBSCRIBE_UNKNOWN_TOPIC_MS before it fails as UnknownTopicError.
+   */
   async subscribe(topics: readonly string[]): Promise<void> {
-    try {
-      await this.#consumer.subscribe({
-        topics: [...topics],
-        fromBeginning: (this.#options.autoOffsetReset ?? 'earliest') === 'earliest',
-      });
-    } catch (error) {
-      throw mapError(error, {
-        operation: 'subscribe',
-        ...(topics.length === 1 ? { topic: topics[0]! } : {}),
-      });
+    const deadline = Date.now() + SUBSCRIBE_UNKNOWN_TOPIC_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#consumer.subscribe({
+          topics: [...topics],
+          fromBeginning: (this.#options.autoOffsetReset ?? 'earliest') === 'earliest',
+        });
+        return;
+      } catch (error) {
+        if (isUnknownTopicError(error) && Date.now() < deadline) {
+          this.#logger.debug(
+            { topics, attempt },
+            'subscribe: topic not known to the broker yet; asking again',
+          );
+          await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * 2 ** attempt)));
+          continue;
+        }
+        throw mapError(error, {
+          operation: 'subscribe',
+          ...(topics.length === 1 ? { topic: topics[0]! } : {}),
+        });
+      }
     }
   }
 

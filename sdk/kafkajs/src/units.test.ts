@@ -11,6 +11,7 @@ import type { Admin, LogEntry } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { KafkajsAdmin } from './admin.ts';
+import { type ConsumerContext, KafkajsConsumer } from './consumer.ts';
 import { mapError } from './errors.ts';
 import { nextReadable, parseBatchHeaders } from './internals.ts';
 import { crashLevel, levelFor } from './logging.ts';
@@ -374,5 +375,44 @@ describe('KafkajsAdmin.createTopics', () => {
     );
     await wrapped.createTopics([{ name: 't', partitions: 1 }]);
     expect(calls).toEqual(['list', 'create', 'metadata', 'metadata', 'metadata']);
+  });
+});
+
+describe('KafkajsConsumer.subscribe', () => {
+  /** A consumer over a fake kafkajs consumer whose subscribe answers `answers` in turn. */
+  function consumerWith(answers: (() => void)[]) {
+    let calls = 0;
+    const fake = {
+      events: {},
+      on: () => () => {},
+      subscribe: async () => {
+        calls++;
+        answers.shift()?.();
+      },
+    };
+    const context = {
+      kafka: { consumer: () => fake },
+      logger: silentLogger(),
+    } as unknown as ConsumerContext;
+    return { consumer: new KafkajsConsumer(context, { groupId: 'g' }), calls: () => calls };
+  }
+
+  it('asks again for a topic the broker does not know yet (just created on another broker)', async () => {
+    const unknown = () => {
+      throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', 3, true);
+    };
+    const { consumer, calls } = consumerWith([unknown, unknown]);
+    await consumer.subscribe(['t']);
+    expect(calls()).toBe(3);
+  });
+
+  it('fails at once on any other error', async () => {
+    const { consumer, calls } = consumerWith([
+      () => {
+        throw protocolError('TOPIC_AUTHORIZATION_FAILED', 29, false);
+      },
+    ]);
+    await expect(consumer.subscribe(['t'])).rejects.toBeInstanceOf(TransportError);
+    expect(calls()).toBe(1);
   });
 });

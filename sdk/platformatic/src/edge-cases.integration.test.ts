@@ -6,7 +6,8 @@
 // - a fenced zombie's sends reject with FencedError;
 // - what @platformatic/kafka 2.12.1 gets wrong on its own (so that a fix upstream is noticed): its read_committed
 //   filter lets aborted records through, and a second producer with the same transactional id is refused instead
-//   of fencing the first one. The transport works around both (records.ts, producer.ts).
+//   of fencing the first one; a transaction whose beginning failed stays its current one. The transport works
+//   around all three (records.ts, producer.ts).
 import { randomBytes } from 'node:crypto';
 import {
   type Consumer,
@@ -29,6 +30,28 @@ const name = (prefix: string) =>
   `dirigo-plt-${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 const buf = (s: string) => Buffer.from(s);
 const str = (b: Buffer | null) => (b === null ? null : b.toString());
+
+/**
+ * Makes the client's next FindCoordinator for its transactional id fail, as when the transaction coordinator's
+ * node has just died (the client looks the coordinator up again after a network error). Reaches the client's
+ * method by its symbol's description: the package does not export its symbols.
+ */
+function failNextFindCoordinator(client: object): void {
+  const description = 'plt.kafka.producer.transactions.findCoordinator';
+  let symbol: symbol | undefined;
+  for (
+    let p = Object.getPrototypeOf(client);
+    p !== null && symbol === undefined;
+    p = Object.getPrototypeOf(p)
+  )
+    symbol = Object.getOwnPropertySymbols(p).find((s) => s.description === description);
+  if (symbol === undefined) throw new Error(`the client has no method '${description}' any more`);
+  const own = client as Record<symbol, unknown>;
+  own[symbol] = (callback: (error: Error) => void) => {
+    delete own[symbol];
+    callback(new Error('coordinator not available (injected)'));
+  };
+}
 
 const transports: PlatformaticTransport[] = [];
 const topics: string[] = [];
@@ -288,6 +311,19 @@ describe('platformatic transport edge cases', () => {
     await next.commit();
     expect((await readAll(t, topic, 1)).map((r) => str(r.value))).toEqual(['successor']);
   }, 60_000);
+
+  it('begins a transaction after one whose beginning failed (no transaction coordinator)', async () => {
+    const t = transport();
+    const topic = await createTopic('begin-failed', 1);
+    const producer = t.producer({ transactionalId: name('tx') });
+    await producer.connect();
+    failNextFindCoordinator((producer as unknown as { client: object }).client);
+    await expect(producer.beginTransaction()).rejects.toThrow(/coordinator not available/);
+    const tx = await producer.beginTransaction();
+    await tx.send([{ topic, key: null, value: buf('after') }]);
+    await tx.commit();
+    expect((await readAll(t, topic, 1)).map((r) => str(r.value))).toEqual(['after']);
+  }, 60_000);
 });
 
 describe('@platformatic/kafka 2.12.1 alone (the bugs this transport works around)', () => {
@@ -419,6 +455,23 @@ describe('@platformatic/kafka 2.12.1 alone (the bugs this transport works around
     } finally {
       await producer.close();
       await consumer.close();
+    }
+  }, 60_000);
+
+  it('keeps a transaction whose beginning failed as its current one: every later one is refused', async () => {
+    const producer = new PProducer({
+      clientId: 'raw',
+      bootstrapBrokers,
+      idempotent: true,
+      transactionalId: name('tx'),
+    });
+    try {
+      await (await producer.beginTransaction()).cancel();
+      failNextFindCoordinator(producer);
+      await expect(producer.beginTransaction()).rejects.toThrow(/coordinator not available/);
+      await expect(producer.beginTransaction()).rejects.toThrow(/There is already an active transaction/);
+    } finally {
+      await producer.close();
     }
   }, 60_000);
 

@@ -234,6 +234,12 @@ export class PlatformaticProducer implements DirigoProducer {
         this.#reinit = false;
       }
     } catch (error) {
+      // The client makes a transaction its current one before preparing it (FindCoordinator, InitProducerId) and
+      // keeps it when that fails: every later beginTransaction would fail with "There is already an active
+      // transaction" (client defect 8, seen when the transaction coordinator's node died). Drop it, and register
+      // the id again before the next one.
+      await this.#producer.transaction?.cancel().catch(() => {});
+      this.#reinit = true;
       throw this.fail(error, 'begin transaction');
     }
     this.#transaction = new PlatformaticTransaction(this, txn);
@@ -260,6 +266,11 @@ export class PlatformaticProducer implements DirigoProducer {
     for (const r of records) topics.add(r.topic);
     await this.#context.ensureTopics([...topics]);
     return toMessageChunks(records, (t) => this.#context.partitionCount(t) ?? 1, this.#partitioner);
+  }
+
+  /** @internal The client (tests inject broker failures into it). */
+  get client(): PProducer<Buffer, Buffer, Buffer, Buffer> {
+    return this.#producer;
   }
 
   /** @internal */
