@@ -171,20 +171,32 @@ describe('three-node cluster', () => {
       );
       expect(caughtUpMs).toBeLessThan(CATCH_UP_MS);
       // And commits up to the end: a batch whose commit failed on the dying coordinator was seen already, and is
-      // committed once it has been delivered again (at-least-once), so this may take a moment longer.
+      // committed once it has been delivered again (at-least-once), so this may take longer: kafkajs retries a
+      // commit against the dead coordinator until its consumer re-joins (this transport's `retries: 30`, about a
+      // minute at most); CI once saw the commits short of the end 30 s after every record was seen.
       const high = await admin.fetchTopicOffsets(topic);
-      const end = high.reduce((s, h) => s + h.high, 0);
-      let committedSum = 0;
+      const end = new Map(high.map((h) => [h.partition, h.high]));
+      let behind: { partition: number; committed: number; end: number }[] = [];
       await waitFor(
         async () => {
-          const committed = await admin.fetchCommittedOffsets(groupId, topic);
-          committedSum = committed.reduce((s, c) => s + c.offset, 0);
-          return committedSum === end;
+          const committed = await admin.fetchCommittedOffsets(groupId, topic).catch(() => []);
+          behind = [...end]
+            .map(([partition, e]) => ({
+              partition,
+              committed: committed.find((c) => c.partition === partition)?.offset ?? -1,
+              end: e,
+            }))
+            .filter((b) => b.committed !== b.end);
+          return behind.length === 0;
         },
-        30_000,
+        90_000,
         { intervalMs: 200 },
       ).catch(() => {});
-      expect(committedSum).toBe(end);
+      const committedMs = Date.now() - killedAt;
+      process.stderr.write(
+        `three-node failover (${transportName}): commits at the end ${committedMs} ms after the kill\n`,
+      );
+      expect(behind).toEqual([]);
       // Nothing lost, nothing written twice (the idempotent producer de-duplicates its retries).
       let read = 0;
       const copies = new Map<number, number>();

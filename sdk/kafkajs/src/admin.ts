@@ -40,10 +40,18 @@ export interface AdminContext {
   readonly logger: Logger;
   /** Partition counts of topics known to exist (producers skip their existence check for them). */
   readonly knownTopics: Map<string, number>;
+  /**
+   * Topics `createTopics` saw usable, with when: a broker other than the one it asked may not know them yet for a
+   * moment (each broker of a cluster learns of a new topic on its own), so `describeTopics` asks again for them.
+   */
+  readonly created?: Map<string, number>;
   /** High watermarks (kafkajs's admin only reports last stable offsets). */
   internals(): KafkajsInternals;
   closed(admin: KafkajsAdmin): void;
 }
+
+/** How long after a topic was created `describeTopics` asks again when a broker does not know it yet. */
+export const METADATA_LAG_MS = 10_000;
 
 /** Throws `UnknownTopicError` naming the first of `names` that does not exist (kafkajs's error does not say). */
 export async function throwUnknownTopic(
@@ -125,7 +133,11 @@ export class KafkajsAdmin implements DirigoAdmin {
             .map((t) => t.name),
         );
         pending = pending.filter((n) => !ready.has(n));
-        if (pending.length === 0) return;
+        if (pending.length === 0) {
+          const now = Date.now();
+          for (const n of names) this.#context.created?.set(n, now);
+          return;
+        }
       } catch (error) {
         if (!isUnknownTopicError(error) && !isLeaderNotAvailable(error)) {
           throw mapError(error, { operation: 'create topics: wait for metadata' });
@@ -143,6 +155,26 @@ export class KafkajsAdmin implements DirigoAdmin {
 
   async describeTopics(names: readonly string[]): Promise<TopicDescription[]> {
     if (names.length === 0) return [];
+    const deadline = Date.now() + METADATA_LAG_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#describeTopics(names);
+      } catch (error) {
+        // A topic this transport saw created a moment ago: the broker asked may not know it yet.
+        const created =
+          error instanceof UnknownTopicError ? this.#context.created?.get(error.topic) : undefined;
+        if (created === undefined || Date.now() - created > METADATA_LAG_MS || Date.now() > deadline)
+          throw error;
+        this.#logger.debug(
+          { topic: (error as UnknownTopicError).topic, attempt },
+          'describe topics: asking again',
+        );
+        await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  async #describeTopics(names: readonly string[]): Promise<TopicDescription[]> {
     let partitionsByTopic: Map<string, number>;
     try {
       const metadata = await this.#admin.fetchTopicMetadata({ topics: [...names] });
@@ -194,7 +226,10 @@ export class KafkajsAdmin implements DirigoAdmin {
     try {
       const existing = new Set(await this.#admin.listTopics());
       const toDelete = names.filter((n) => existing.has(n));
-      for (const n of names) this.#context.knownTopics.delete(n);
+      for (const n of names) {
+        this.#context.knownTopics.delete(n);
+        this.#context.created?.delete(n);
+      }
       if (toDelete.length === 0) return;
       await this.#admin.deleteTopics({ topics: toDelete, timeout: 30_000 });
       this.#logger.info({ topics: toDelete }, 'topics deleted');

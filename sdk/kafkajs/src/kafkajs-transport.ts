@@ -101,6 +101,8 @@ export class KafkajsTransport implements Transport {
   readonly #stuckPartitionCheckMs: number;
   readonly #redeliveryBackoffMs: number;
   readonly #knownTopics = new Map<string, number>();
+  /** Topics seen created (usable) by this transport's admins, with when (see `AdminContext.created`). */
+  readonly #createdTopics = new Map<string, number>();
   readonly #open = new Set<Closeable>();
   #sharedAdmin: Promise<KAdmin> | null = null;
   #probe: KafkajsInternals | null = null;
@@ -194,6 +196,7 @@ export class KafkajsTransport implements Transport {
       {
         logger: this.#logger,
         knownTopics: this.#knownTopics,
+        created: this.#createdTopics,
         internals: () => this.#getProbe(),
         closed: (a) => this.#open.delete(a),
       },

@@ -376,6 +376,53 @@ describe('KafkajsAdmin.createTopics', () => {
     await wrapped.createTopics([{ name: 't', partitions: 1 }]);
     expect(calls).toEqual(['list', 'create', 'metadata', 'metadata', 'metadata']);
   });
+
+  it('describeTopics asks again for a topic it created when another broker does not know it yet', async () => {
+    const { admin, calls } = racingAdmin();
+    const unknown = () => {
+      throw protocolError('UNKNOWN_TOPIC_OR_PARTITION', 3, true);
+    };
+    // After the creation's wait: once from a broker that does not know the topic yet, then known.
+    const afterCreate: (() => unknown)[] = [
+      unknown,
+      () => ({ topics: [{ name: 't', partitions: [{ partitionId: 0, leader: 1 }] }] }),
+    ];
+    let describing = false;
+    const fake = {
+      ...admin,
+      fetchTopicMetadata: async (o: { topics: string[] }) => {
+        if (!describing) return admin.fetchTopicMetadata();
+        calls.push('metadata');
+        if (o.topics.includes('missing')) return unknown();
+        return afterCreate.shift()!();
+      },
+      describeConfigs: async () => ({ resources: [{ resourceName: 't', configEntries: [] }] }),
+    };
+    const created = new Map<string, number>();
+    const wrapped = new KafkajsAdmin(
+      {
+        logger: silentLogger(),
+        knownTopics: new Map(),
+        created,
+        internals: () => {
+          throw new Error('not used');
+        },
+        closed: () => {},
+      },
+      fake as unknown as Admin,
+    );
+    await wrapped.createTopics([{ name: 't', partitions: 1 }]);
+    expect([...created.keys()]).toEqual(['t']);
+    describing = true;
+    const before = calls.length;
+    expect(await wrapped.describeTopics(['t'])).toEqual([{ name: 't', partitions: 1, config: {} }]);
+    // metadata (unknown), list (which topic is missing), metadata again.
+    expect(calls.slice(before)).toEqual(['metadata', 'list', 'metadata']);
+    // A topic nobody created here fails at once.
+    const started = Date.now();
+    await expect(wrapped.describeTopics(['missing'])).rejects.toBeInstanceOf(UnknownTopicError);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
 });
 
 describe('KafkajsConsumer.subscribe', () => {
