@@ -13,6 +13,7 @@ import {
 } from '@dirigo/core';
 import type { ITopicConfig, Admin as KAdmin } from 'kafkajs';
 import { causeChain, isLeaderNotAvailable, isUnknownTopicError, mapError } from './errors.ts';
+import { askAgainWhileUnknown, METADATA_LAG_MS } from './metadata-lag.ts';
 import type { KafkajsInternals } from './internals.ts';
 import { kafkajs } from './kafkajs-patches.ts';
 
@@ -49,9 +50,6 @@ export interface AdminContext {
   internals(): KafkajsInternals;
   closed(admin: KafkajsAdmin): void;
 }
-
-/** How long after a topic was created `describeTopics` asks again when a broker does not know it yet. */
-export const METADATA_LAG_MS = 10_000;
 
 /** Throws `UnknownTopicError` naming the first of `names` that does not exist (kafkajs's error does not say). */
 export async function throwUnknownTopic(
@@ -155,23 +153,20 @@ export class KafkajsAdmin implements DirigoAdmin {
 
   async describeTopics(names: readonly string[]): Promise<TopicDescription[]> {
     if (names.length === 0) return [];
-    const deadline = Date.now() + METADATA_LAG_MS;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.#describeTopics(names);
-      } catch (error) {
-        // A topic this transport saw created a moment ago: the broker asked may not know it yet.
+    // A topic this transport saw created a moment ago: the broker asked may not know it yet.
+    return askAgainWhileUnknown(
+      () => this.#describeTopics(names),
+      (error) => {
         const created =
           error instanceof UnknownTopicError ? this.#context.created?.get(error.topic) : undefined;
-        if (created === undefined || Date.now() - created > METADATA_LAG_MS || Date.now() > deadline)
-          throw error;
+        return created === undefined ? 0 : created + METADATA_LAG_MS;
+      },
+      (error, attempt) =>
         this.#logger.debug(
           { topic: (error as UnknownTopicError).topic, attempt },
           'describe topics: asking again',
-        );
-        await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * 2 ** attempt)));
-      }
-    }
+        ),
+    );
   }
 
   async #describeTopics(names: readonly string[]): Promise<TopicDescription[]> {

@@ -61,10 +61,8 @@ import {
 import { type KafkajsInternals, nextReadable } from './internals.ts';
 import { kafkajs } from './kafkajs-patches.ts';
 import { crashLevel } from './logging.ts';
+import { askAgainWhileUnknown, METADATA_LAG_MS } from './metadata-lag.ts';
 import { toIncomingRecords } from './records.ts';
-
-/** How long `subscribe` asks again for a topic the broker does not know (yet). */
-export const SUBSCRIBE_UNKNOWN_TOPIC_MS = 10_000;
 
 const { KafkaJSProtocolError } = kafkajs;
 
@@ -204,33 +202,30 @@ export class KafkajsConsumer implements DirigoConsumer {
   }
 
   /**
-   * Subscribes. A topic just created may not be known yet to the broker kafkajs asks (on a cluster of several
-   * brokers each learns of it on its own): an unknown topic is asked for again for up to
-   * SUBSCRIBE_UNKNOWN_TOPIC_MS before it fails as UnknownTopicError.
+   * Subscribes. A topic just created may not be known yet to the broker kafkajs asks: an unknown topic is asked
+   * for again for up to METADATA_LAG_MS before it fails as UnknownTopicError (metadata-lag.ts).
    */
   async subscribe(topics: readonly string[]): Promise<void> {
-    const deadline = Date.now() + SUBSCRIBE_UNKNOWN_TOPIC_MS;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.#consumer.subscribe({
-          topics: [...topics],
-          fromBeginning: (this.#options.autoOffsetReset ?? 'earliest') === 'earliest',
-        });
-        return;
-      } catch (error) {
-        if (isUnknownTopicError(error) && Date.now() < deadline) {
+    const until = Date.now() + METADATA_LAG_MS;
+    try {
+      await askAgainWhileUnknown(
+        () =>
+          this.#consumer.subscribe({
+            topics: [...topics],
+            fromBeginning: (this.#options.autoOffsetReset ?? 'earliest') === 'earliest',
+          }),
+        (error) => (isUnknownTopicError(error) ? until : 0),
+        (_error, attempt) =>
           this.#logger.debug(
             { topics, attempt },
             'subscribe: topic not known to the broker yet; asking again',
-          );
-          await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * 2 ** attempt)));
-          continue;
-        }
-        throw mapError(error, {
-          operation: 'subscribe',
-          ...(topics.length === 1 ? { topic: topics[0]! } : {}),
-        });
-      }
+          ),
+      );
+    } catch (error) {
+      throw mapError(error, {
+        operation: 'subscribe',
+        ...(topics.length === 1 ? { topic: topics[0]! } : {}),
+      });
     }
   }
 

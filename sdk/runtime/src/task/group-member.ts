@@ -415,11 +415,12 @@ export class GroupMember {
         }),
       );
     }
+    // An entry exists only for an assigned partition with no task open or opening, whose failed task is closed
+    // (scheduleReopen; revocations, stop and any new open remove it).
     const now = Date.now();
     for (const [partition, at] of this.reopenAt) {
-      if (at > now || this.closing.has(partition)) continue;
+      if (at > now) continue;
       this.reopenAt.delete(partition);
-      if (!this.assigned.has(partition) || this.opened.has(partition)) continue;
       this.logger.info({ partition }, 'opening a partition left without a task by a failure');
       work.push(
         this.taskFor(partition).then(

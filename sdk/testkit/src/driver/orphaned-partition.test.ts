@@ -17,6 +17,7 @@ import { Worker } from '@dirigo/runtime';
 import { describe, expect, it } from 'vitest';
 import { MemoryKafka } from '../memory/kafka.ts';
 import { MemoryTransport } from '../memory/transport.ts';
+import { waitFor } from '../wait.ts';
 import { lieAboutChangelogWatermarks } from './flaky-admin.test-helper.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,38 +90,47 @@ function ambiguousOnce(kafka: MemoryKafka, match: (r: OutgoingRecord) => boolean
 }
 
 async function closesOf(kafka: MemoryKafka): Promise<string[]> {
-  const reader = new MemoryTransport(kafka);
   const out: string[] = [];
-  if (!kafka.hasTopic('closes')) return out;
-  await reader.readToEnd([{ topic: 'closes', partition: 0, fromOffset: 0 }], (records) => {
-    for (const r of records) out.push(r.key?.toString() ?? '');
-  });
+  await new MemoryTransport(kafka).readToEnd(
+    [{ topic: 'closes', partition: 0, fromOffset: 0 }],
+    (records) => {
+      for (const r of records) out.push(r.key?.toString() ?? '');
+    },
+  );
   return out;
 }
 
-async function run(match: (r: OutgoingRecord) => boolean) {
+/** The app's topics on a new in-memory cluster, and `bid()`: one bid for auction a1. */
+async function auctionCluster() {
   const kafka = new MemoryKafka({ retryBackoffMs: 1 });
   const setup = new MemoryTransport(kafka);
-  const admin = await setup.admin();
-  await admin.createTopics([
+  await (await setup.admin()).createTopics([
     { name: 'bids', partitions: 1 },
     { name: 'closes', partitions: 1 },
   ]);
+  const producer = setup.producer();
+  await producer.connect();
+  const bid = () =>
+    producer.send([{ topic: 'bids', key: Buffer.from('a1'), value: Buffer.from('{"bid":5}') }]);
+  return { kafka, bid };
+}
+
+/** The closes once the first one is there (up to 10 s) and `settleMs` more have passed (for a second one). */
+async function closesAfter(kafka: MemoryKafka, settleMs: number): Promise<string[]> {
+  await waitFor(async () => (await closesOf(kafka)).length > 0, 10_000, { intervalMs: 50 }).catch(() => {});
+  await sleep(settleMs);
+  return closesOf(kafka);
+}
+
+async function run(match: (r: OutgoingRecord) => boolean) {
+  const { kafka, bid } = await auctionCluster();
   const { transport, fault } = ambiguousOnce(kafka, match);
   const worker = new Worker({ transport, apps: [auctions()], loadReportIntervalMs: 0 });
   await worker.start();
-  const producer = setup.producer();
-  await producer.connect();
   // One bid, and nothing after it: no later batch comes to reopen the partition.
-  await producer.send([{ topic: 'bids', key: Buffer.from('a1'), value: Buffer.from('{"bid":5}') }]);
-  let closes: string[] = [];
-  for (let i = 0; i < 100 && closes.length === 0; i++) {
-    await sleep(50);
-    closes = await closesOf(kafka);
-  }
+  await bid();
   // Long enough for a second firing of the same timer (due 100 ms after the bid, ticks every 100 ms).
-  await sleep(1_500);
-  closes = await closesOf(kafka);
+  const closes = await closesAfter(kafka, 1_500);
   const scheduled = await worker.readState('auc', 'auction', 'a1', 'scheduled');
   await worker.stop();
   await kafka.close();
@@ -141,23 +151,17 @@ describe('a commit that succeeded while its client saw an error (exactly-once)',
 
 describe('an open that failed, with no later record on the partition', () => {
   it('is retried by the member: the pending timer restored from the changelog fires, once', async () => {
-    const kafka = new MemoryKafka({ retryBackoffMs: 1 });
-    const setup = new MemoryTransport(kafka);
-    await (await setup.admin()).createTopics([
-      { name: 'bids', partitions: 1 },
-      { name: 'closes', partitions: 1 },
-    ]);
+    const { kafka, bid } = await auctionCluster();
     const first = new Worker({
       transport: new MemoryTransport(kafka),
       apps: [auctions(3_000)],
       loadReportIntervalMs: 0,
     });
     await first.start();
-    const producer = setup.producer();
-    await producer.connect();
-    await producer.send([{ topic: 'bids', key: Buffer.from('a1'), value: Buffer.from('{"bid":5}') }]);
-    for (let i = 0; i < 200 && (await first.readState('auc', 'auction', 'a1', 'scheduled')) !== true; i++)
-      await sleep(5);
+    await bid();
+    await waitFor(async () => (await first.readState('auc', 'auction', 'a1', 'scheduled')) === true, 1_000, {
+      intervalMs: 5,
+    }).catch(() => {});
     await first.stop();
     expect(await closesOf(kafka)).toEqual([]);
     // The next owner's first open fails (its changelog watermarks answer no partition, a metadata race).
@@ -165,15 +169,10 @@ describe('an open that failed, with no later record on the partition', () => {
     const lying = lieAboutChangelogWatermarks(flaky);
     const second = new Worker({ transport: flaky, apps: [auctions(3_000)], loadReportIntervalMs: 0 });
     await second.start();
-    let closes: string[] = [];
-    for (let i = 0; i < 200 && closes.length === 0; i++) {
-      await sleep(50);
-      closes = await closesOf(kafka);
-    }
-    await sleep(500);
+    const closes = await closesAfter(kafka, 500);
     const result = {
       lied: lying.lied(),
-      closes: await closesOf(kafka),
+      closes,
       scheduled: await second.readState('auc', 'auction', 'a1', 'scheduled'),
     };
     await second.stop();
