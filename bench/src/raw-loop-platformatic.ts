@@ -5,6 +5,8 @@
 // - `stream`: the client's MessagesStream (its idiomatic consumer), records buffered while a send and a commit
 //   of the previous ones are in flight.
 // Both join the group, produce idempotently (acks=all) and commit after producing, like the kafkajs loop.
+// Produce requests are encoded as the transport encodes them (`ProducerWithOwnEncoder`; the client's own encoder
+// with `DIRIGO_PRODUCE_ENCODER=client`, as the transport), so the baseline has the transport's fixes.
 import {
   Admin,
   FetchIsolationLevels,
@@ -15,6 +17,7 @@ import {
   Consumer as PConsumer,
   Producer as PProducer,
 } from '@platformatic/kafka';
+import { ProducerWithOwnEncoder } from '@dirigo/platformatic';
 import { jsonRoundTrip, type RawLoopOptions } from './raw-loop.ts';
 
 export interface RawLoopResult {
@@ -62,7 +65,11 @@ function clients(o: RawLoopOptions) {
   const clientId = 'bench-raw-plt';
   return {
     admin: new Admin({ clientId, bootstrapBrokers }),
-    producer: new PProducer({ clientId, bootstrapBrokers, idempotent: true }),
+    producer: new (process.env.DIRIGO_PRODUCE_ENCODER === 'client' ? PProducer : ProducerWithOwnEncoder)({
+      clientId,
+      bootstrapBrokers,
+      idempotent: true,
+    }),
     consumer: new PConsumer({ clientId, groupId: o.group, bootstrapBrokers, autocommit: false }),
   };
 }

@@ -7,7 +7,8 @@
 // - what @platformatic/kafka 2.12.1 gets wrong on its own (so that a fix upstream is noticed): its read_committed
 //   filter lets aborted records through, and a second producer with the same transactional id is refused instead
 //   of fencing the first one; a transaction whose beginning failed stays its current one. The transport works
-//   around all three (records.ts, producer.ts).
+//   around all three (records.ts, producer.ts); its encoder writes wrong timestamps for records 2^31 ms or more
+//   apart in one batch (the transport encodes Produce requests itself, produce-request.ts).
 import { randomBytes } from 'node:crypto';
 import {
   type Consumer,
@@ -102,6 +103,10 @@ async function readAll(
   );
   return records;
 }
+
+/** Records with timestamps up to 40 days apart, for one partition: one send makes one record batch. */
+const DAY = 86_400_000;
+const spreadTimestamps = (now: number): number[] => [now - 40 * DAY, now, now - 30 * DAY, now - 25 * DAY + 7];
 
 describe('platformatic transport edge cases', () => {
   it('never delivers a batch while onRevoked/onAssigned run, nor for partitions not owned', async () => {
@@ -324,6 +329,41 @@ describe('platformatic transport edge cases', () => {
     await tx.commit();
     expect((await readAll(t, topic, 1)).map((r) => str(r.value))).toEqual(['after']);
   }, 60_000);
+
+  it('keeps the timestamps of records 2^31 ms and more apart in one send, with either encoder choice', async () => {
+    const stamps = spreadTimestamps(Date.now());
+    const records = (tag: string): OutgoingRecord[] =>
+      stamps.map((timestamp, i) => ({ topic, partition: 0, key: null, value: buf(`${tag}${i}`), timestamp }));
+    const t = transport();
+    const topic = await createTopic('timestamps', 1);
+    const producer = t.producer();
+    await producer.connect();
+    await producer.send(records('a'));
+    await producer.disconnect();
+    // The client's encoder, chosen as an escape hatch, writes the same records (and its wrong timestamps).
+    const viaClient = transport({ produceEncoder: 'client' }).producer();
+    await viaClient.connect();
+    await viaClient.send(records('b'));
+    await viaClient.disconnect();
+    const read = await readAll(t, topic, 1);
+    expect(read.map((r) => str(r.value))).toEqual(['a0', 'a1', 'a2', 'a3', 'b0', 'b1', 'b2', 'b3']);
+    expect(read.slice(0, 4).map((r) => r.timestamp)).toEqual(stamps);
+    expect(read.slice(4).map((r) => r.timestamp)).not.toEqual(stamps);
+  }, 60_000);
+
+  it('refuses an unknown produce encoder, naming the option or the environment variable', () => {
+    expect(() => transport({ produceEncoder: 'fast' as never })).toThrow(
+      /produceEncoder.*'fast'.*'dirigo' or 'client'/,
+    );
+    const before = process.env.DIRIGO_PRODUCE_ENCODER;
+    process.env.DIRIGO_PRODUCE_ENCODER = 'Client';
+    try {
+      expect(() => transport()).toThrow(/DIRIGO_PRODUCE_ENCODER.*'Client'/);
+    } finally {
+      if (before === undefined) delete process.env.DIRIGO_PRODUCE_ENCODER;
+      else process.env.DIRIGO_PRODUCE_ENCODER = before;
+    }
+  });
 });
 
 describe('@platformatic/kafka 2.12.1 alone (the bugs this transport works around)', () => {
@@ -473,6 +513,24 @@ describe('@platformatic/kafka 2.12.1 alone (the bugs this transport works around
     } finally {
       await producer.close();
     }
+  }, 60_000);
+
+  it('writes wrong timestamps for records 2^31 ms and more apart in one batch', async () => {
+    const topic = await createTopic('timestamps-alone', 1);
+    const stamps = spreadTimestamps(Date.now());
+    const producer = new PProducer({ clientId: 'raw', bootstrapBrokers, idempotent: true });
+    try {
+      await producer.send({
+        messages: stamps.map((t, i) => ({ topic, partition: 0, value: buf(`v${i}`), timestamp: BigInt(t) })),
+      });
+    } finally {
+      await producer.close();
+    }
+    const read = await readAll(transport(), topic, 1);
+    expect(read.map((r) => str(r.value))).toEqual(['v0', 'v1', 'v2', 'v3']);
+    // The first record is the batch's base timestamp; the others are off by what the 31-bit shift adds.
+    expect(read[0]!.timestamp).toBe(stamps[0]);
+    expect(read.map((r) => r.timestamp)).not.toEqual(stamps);
   }, 60_000);
 
   it('refuses a second producer of a transactional id instead of fencing the first', async () => {

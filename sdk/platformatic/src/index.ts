@@ -3,5 +3,7 @@ export {
   type GroupProtocol,
   PlatformaticTransport,
   type PlatformaticTransportOptions,
+  type ProduceEncoder,
 } from './platformatic-transport.ts';
 export type { ReadToEndOptions } from './read-to-end.ts';
+export { ProducerWithOwnEncoder } from './producer.ts';

@@ -76,7 +76,17 @@ export interface PlatformaticTransportOptions {
    * `group.consumer.heartbeat.interval.ms`, default 5 s), not the consumer's `sessionTimeoutMs`.
    */
   readonly groupProtocol?: GroupProtocol;
+  /**
+   * Who encodes Produce requests. `dirigo` (default): the transport, into one buffer per request
+   * (produce-request.ts: the client's bytes, measured faster; timestamps 2^31 ms and more apart in one batch are
+   * right, where the client's are not). `client`: the client's own encoder, as an escape hatch. Default: the
+   * environment variable `DIRIGO_PRODUCE_ENCODER`, else `dirigo`.
+   */
+  readonly produceEncoder?: ProduceEncoder;
 }
+
+/** Who encodes Produce requests: the transport (`dirigo`) or the client (`client`). */
+export type ProduceEncoder = 'dirigo' | 'client';
 
 /** The consumer group protocols a transport can speak: `classic` (eager) or KIP-848's `consumer`. */
 export type GroupProtocol = 'classic' | 'consumer';
@@ -112,6 +122,7 @@ export class PlatformaticTransport implements Transport {
   readonly #redeliveryBackoffMs: number;
   readonly #rebalanceTimeoutMs: number;
   readonly #groupProtocol: GroupProtocol;
+  readonly #produceEncoder: ProduceEncoder;
   readonly #knownTopics = new Map<string, number>();
   readonly #coordinators = new Map<string, Promise<number>>();
   readonly #open = new Set<Closeable>();
@@ -143,6 +154,14 @@ export class PlatformaticTransport implements Transport {
         `unknown group protocol '${String(this.#groupProtocol)}': use 'classic' or 'consumer'`,
       );
     }
+    const encoder = options.produceEncoder ?? process.env.DIRIGO_PRODUCE_ENCODER ?? 'dirigo';
+    if (encoder !== 'dirigo' && encoder !== 'client') {
+      throw new ConfigError(
+        options.produceEncoder === undefined ? 'DIRIGO_PRODUCE_ENCODER' : 'produceEncoder',
+        `unknown produce encoder '${encoder}': use 'dirigo' or 'client'`,
+      );
+    }
+    this.#produceEncoder = encoder;
     this.#security = transportSecurity(
       options.security,
       { tls: options.tls, sasl: options.sasl },
@@ -237,6 +256,7 @@ export class PlatformaticTransport implements Transport {
         groupCoordinator: (groupId) => this.#groupCoordinator(groupId),
         forgetGroupCoordinator: (groupId) => this.#coordinators.delete(groupId),
         connectionCheck: () => this.#checkConnection(),
+        produceEncoder: this.#produceEncoder,
         closed: (p) => this.#open.delete(p),
       },
       options,

@@ -33,7 +33,10 @@ import {
   type TopicPartitionOffset,
 } from '@dirigo/core';
 import {
+  type API,
+  type Callback,
   ConnectionPool,
+  kGetApi,
   type Message,
   type MessageToProduce,
   type Consumer as PConsumer,
@@ -41,6 +44,7 @@ import {
   type ProducerOptions as PProducerOptions,
 } from '@platformatic/kafka';
 import { isFencedError, mapError } from './errors.ts';
+import { fastProduceApi } from './produce-request.ts';
 import { headerKeyOf, toMessage } from './records.ts';
 import { commitTxnOffsetsAsMember } from './txn-offsets.ts';
 
@@ -63,6 +67,8 @@ export interface ProducerContext {
   groupCoordinator(groupId: string): Promise<number>;
   /** Forgets a coordinator that did not answer as one. */
   forgetGroupCoordinator(groupId: string): void;
+  /** Who encodes Produce requests (see `PlatformaticTransportOptions.produceEncoder`). Default 'dirigo'. */
+  readonly produceEncoder?: 'dirigo' | 'client';
   /** The transport's first-connection check (a TLS or SASL failure rejects with a `SecurityError`). */
   connectionCheck?(): Promise<void>;
   closed(producer: PlatformaticProducer): void;
@@ -72,6 +78,23 @@ export interface ProducerContext {
 const NEW_PRODUCER = { producerId: -1n, producerEpoch: -1 } as const;
 
 export { MAX_PARTITION_BATCH_BYTES };
+
+/**
+ * The client's producer with Produce requests encoded by produce-request.ts (one buffer per request instead of
+ * a list of small buffers per record, concatenated twice); everything else is the client's. The transport's
+ * producers use it (unless `produceEncoder: 'client'`); exported for plain client loops that want the same.
+ */
+export class ProducerWithOwnEncoder extends PProducer<Buffer, Buffer, Buffer, Buffer> {
+  override [kGetApi]<A extends unknown[], R>(name: string, callback: Callback<API<A, R>>): void {
+    if (name !== 'Produce') {
+      super[kGetApi](name, callback);
+      return;
+    }
+    super[kGetApi]<A, R>(name, (error, api) => {
+      callback(error, error === null && api !== undefined ? (fastProduceApi(api as never) as never) : api);
+    });
+  }
+}
 
 /** Chooses partitions: explicit, else murmur2 of the key (Java-compatible), else round-robin per topic. */
 export class Partitioner {
@@ -158,7 +181,7 @@ export class PlatformaticProducer implements DirigoProducer {
       ...(options.transactionalId === undefined ? {} : { transactionalId: options.transactionalId }),
     });
     const transactional = options.transactionalId !== undefined;
-    this.#producer = new PProducer<Buffer, Buffer, Buffer, Buffer>({
+    this.#producer = new (context.produceEncoder === 'client' ? PProducer : ProducerWithOwnEncoder)({
       ...context.client,
       clientId: options.clientId ?? context.clientId,
       idempotent: true,
