@@ -1,18 +1,10 @@
 // Helpers of the chaos command that the test reuses: the seeded PRNG, the result of one seed, the pass/fail
 // rule per guarantee, and the JSON lines (per seed, and the aggregate whose key order is a contract).
+import { seededRandom } from '@dirigo/testkit';
 import type { ShapeName } from './names.ts';
 
 /** A small deterministic PRNG (mulberry32) so a seed reproduces the records and the fault schedule. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seeded = seededRandom;
 
 export type Mode = 'exactly_once' | 'at_least_once';
 

@@ -11,20 +11,9 @@ import {
   Reader,
   readRecordsBatch,
 } from '@platformatic/kafka';
+import { seededRandom } from '@dirigo/testkit';
 import { describe, expect, it } from 'vitest';
 import { createProduceRequest, fastProduceApi } from './produce-request.ts';
-
-/** A small deterministic PRNG (mulberry32), so a failing case can be run again. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TOPICS = ['orders', 'dirigo.changelog.app--fn--default', '123', 'ünïcödé-tøpic', '7', 'out'];
 
@@ -68,7 +57,7 @@ describe('Produce request encoder', () => {
   it('writes the bytes of the client for random requests (v9, v10, v11)', () => {
     const modules = [produceV9, produceV10, produceV11] as const;
     for (let seed = 1; seed <= 300; seed++) {
-      const rand = prng(seed);
+      const rand = seededRandom(seed);
       const messages = randomMessages(rand);
       const sequences = new NumericMap();
       for (const t of TOPICS)

@@ -1,5 +1,5 @@
 // Public exports of @dirigo/testkit: the in-memory Kafka and its transport, the test driver with its test
-// clock, and condition-based wait helpers. The transport contract suite (it imports vitest) is the separate
+// clock, condition-based wait helpers and a seeded PRNG. The transport contract suite (it imports vitest) is the separate
 // entry point `@dirigo/testkit/contract`.
 
 export {
@@ -12,4 +12,5 @@ export {
 export type { AssignmentStrategy } from './memory/assignors.ts';
 export { type Clock, MemoryKafka, type MemoryKafkaOptions } from './memory/kafka.ts';
 export { MemoryTransport } from './memory/transport.ts';
+export { seededRandom } from './random.ts';
 export { type WaitOptions, waitFor, waitForValue } from './wait.ts';

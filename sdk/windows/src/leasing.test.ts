@@ -8,7 +8,7 @@
 // every record of a chunk on time), one step each; the windows have no grace.
 import { defineApp, merge } from '@dirigo/core';
 import { createPolicy, registerPolicy, type SchedulingPolicy, unregisterPolicy } from '@dirigo/runtime';
-import { TestDriver } from '@dirigo/testkit';
+import { seededRandom, TestDriver } from '@dirigo/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { session, tumbling, WINDOW_STATE, type WindowFaults, type WindowSpec, windowed } from './index.ts';
 
@@ -69,14 +69,7 @@ const app = (window: WindowSpec, faults?: WindowFaults) =>
 
 /** Deterministic input: chunks of shuffled records (hot: most of them), a late record now and then. */
 function makeInput(seed: number, burst: (chunk: number) => boolean): Input[][] {
-  let x = seed >>> 0;
-  const rnd = () => {
-    x = (x + 0x6d2b79f5) >>> 0;
-    let t = x;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  const rnd = seededRandom(seed);
   const chunks: Input[][] = [];
   for (let c = 0; c < CHUNKS; c++) {
     const chunk: Input[] = [];
