@@ -3,7 +3,7 @@
 // still be there, exactly once, and the consumer must catch up within CATCH_UP_MS of the kill. On both transports,
 // one after the other on the same cluster (the killed node is started again in between). An exactly-once keyed
 // count must keep every count exact when the group's coordinator, or the transaction coordinator of its
-// transactional id, is killed.
+// transactional id, or the active KRaft controller (every node is a broker and a controller), is killed.
 //
 // Killing the coordinator (not any node) is what found the platformatic client's stale-coordinator retries: its
 // Admin.listConsumerGroupOffsets kept retrying OffsetFetch against the dead node (about 2 s x `retries`), so a
@@ -22,7 +22,7 @@ import { PlatformaticTransport } from '@dirigo/platformatic';
 import { type KafkaCluster, startKafka } from '@dirigo/local-kafka';
 import { Worker } from '@dirigo/runtime';
 import { waitFor } from '@dirigo/testkit';
-import { Admin, FindCoordinatorKeyTypes } from '@platformatic/kafka';
+import { Admin, ConnectionPool, describeQuorumV2, FindCoordinatorKeyTypes } from '@platformatic/kafka';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, testLogger, unique } from './harness.ts';
 import { makeTransport, type TransportName } from './transports.ts';
@@ -75,6 +75,24 @@ async function coordinatorOf(
     return c.nodeId;
   } finally {
     await admin.close();
+  }
+}
+
+/** The node that is the active KRaft controller (DescribeQuorum of the metadata log, asked through a broker). */
+async function activeController(brokers: string): Promise<number> {
+  const pool = new ConnectionPool('it-failover-probe');
+  try {
+    const connection = await pool.getFirstAvailable(
+      brokers.split(',').map((b) => ({ host: b.split(':')[0]!, port: Number(b.split(':')[1]) })),
+    );
+    const answer = await describeQuorumV2.api.async(connection, [
+      { topicName: '__cluster_metadata', partitions: [{ partitionIndex: 0 }] },
+    ]);
+    const leader = answer.topics[0]?.partitions[0]?.leaderId;
+    if (leader === undefined || leader < 0) throw new Error('DescribeQuorum named no active controller');
+    return leader;
+  } finally {
+    await pool.close();
   }
 }
 
@@ -220,14 +238,17 @@ describe('three-node cluster', () => {
   );
 
   // The transaction coordinator killed is the one of the worker's transactional id on platformatic (exactly-once
-  // v2: one per worker, `<group>.<worker>`), of partition 0's on kafkajs (v1: one per input partition).
-  it.each<[TransportName, 'group' | 'transaction']>([
+  // v2: one per worker, `<group>.<worker>`), of partition 0's on kafkajs (v1: one per input partition). The
+  // controller is the active one of the KRaft quorum (the other two elect a new one).
+  it.each<[TransportName, 'group' | 'transaction' | 'controller']>([
     ['kafkajs', 'group'],
     ['platformatic', 'group'],
     ['kafkajs', 'transaction'],
     ['platformatic', 'transaction'],
+    ['kafkajs', 'controller'],
+    ['platformatic', 'controller'],
   ])(
-    'an exactly-once app keeps every count exact when a coordinator is killed mid-run (%s, %s coordinator)',
+    'an exactly-once app keeps every count exact when a node is killed mid-run (%s, %s)',
     async (transportName, which) => {
       const transport = makeTransport(transportName, cluster.brokers, 'it-failover-eos', testLogger());
       const ns = unique('it-failover-eos');
@@ -248,11 +269,13 @@ describe('three-node cluster', () => {
         const victim =
           which === 'group'
             ? await coordinatorOf(cluster.brokers, group)
-            : await coordinatorOf(
-                cluster.brokers,
-                transportName === 'platformatic' ? `${group}.w-failover` : `${group}.0`,
-                'transaction',
-              );
+            : which === 'controller'
+              ? await activeController(cluster.brokers)
+              : await coordinatorOf(
+                  cluster.brokers,
+                  transportName === 'platformatic' ? `${group}.w-failover` : `${group}.0`,
+                  'transaction',
+                );
 
         const keys = 30;
         const perKey = 100;
@@ -284,7 +307,7 @@ describe('three-node cluster', () => {
         );
         const caughtUpMs = Date.now() - killedAt;
         process.stderr.write(
-          `three-node failover, exactly-once (${transportName}): ${which} coordinator node ${victim} killed; every output committed ${caughtUpMs} ms later\n`,
+          `three-node failover, exactly-once (${transportName}): ${which === 'controller' ? 'active controller' : `${which} coordinator`} node ${victim} killed; every output committed ${caughtUpMs} ms later\n`,
         );
         const byKey = new Map<string, number[]>();
         for (const o of outputs) {
