@@ -5,8 +5,8 @@
 // - `stream`: the client's MessagesStream (its idiomatic consumer), records buffered while a send and a commit
 //   of the previous ones are in flight.
 // Both join the group, produce idempotently (acks=all) and commit after producing, like the kafkajs loop.
-// Produce requests are encoded as the transport encodes them (`ProducerWithOwnEncoder`; the client's own encoder
-// with `DIRIGO_PRODUCE_ENCODER=client`, as the transport), so the baseline has the transport's fixes.
+// Produce requests are encoded as the transport encodes them (`producerClassFor(produceEncoderOf())`: the
+// transport's encoder, or the client's with `DIRIGO_PRODUCE_ENCODER=client`), so the baseline has its fixes.
 import {
   Admin,
   FetchIsolationLevels,
@@ -15,9 +15,8 @@ import {
   MessagesStreamModes,
   type MessageToProduce,
   Consumer as PConsumer,
-  Producer as PProducer,
 } from '@platformatic/kafka';
-import { ProducerWithOwnEncoder } from '@dirigo/platformatic';
+import { produceEncoderOf, producerClassFor } from '@dirigo/platformatic';
 import { jsonRoundTrip, type RawLoopOptions } from './raw-loop.ts';
 
 export interface RawLoopResult {
@@ -65,7 +64,7 @@ function clients(o: RawLoopOptions) {
   const clientId = 'bench-raw-plt';
   return {
     admin: new Admin({ clientId, bootstrapBrokers }),
-    producer: new (process.env.DIRIGO_PRODUCE_ENCODER === 'client' ? PProducer : ProducerWithOwnEncoder)({
+    producer: new (producerClassFor(produceEncoderOf()))({
       clientId,
       bootstrapBrokers,
       idempotent: true,

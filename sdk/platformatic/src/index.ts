@@ -3,7 +3,11 @@ export {
   type GroupProtocol,
   PlatformaticTransport,
   type PlatformaticTransportOptions,
-  type ProduceEncoder,
 } from './platformatic-transport.ts';
 export type { ReadToEndOptions } from './read-to-end.ts';
-export { ProducerWithOwnEncoder } from './producer.ts';
+export {
+  type ProduceEncoder,
+  ProducerWithOwnEncoder,
+  produceEncoderOf,
+  producerClassFor,
+} from './producer.ts';

@@ -26,7 +26,12 @@ import {
 import { PlatformaticAdmin, topicMetadata } from './admin.ts';
 import { PlatformaticConsumer } from './consumer.ts';
 import { hasErrorId, mapError } from './errors.ts';
-import { type BaseClientOptions, PlatformaticProducer } from './producer.ts';
+import {
+  type BaseClientOptions,
+  PlatformaticProducer,
+  type ProduceEncoder,
+  produceEncoderOf,
+} from './producer.ts';
 import { type ReadToEndOptions, readToEnd } from './read-to-end.ts';
 import { diagnoseSecurityFailure, isBareTlsClose, platformaticSecurity, tlsAlert } from './security.ts';
 
@@ -84,9 +89,6 @@ export interface PlatformaticTransportOptions {
    */
   readonly produceEncoder?: ProduceEncoder;
 }
-
-/** Who encodes Produce requests: the transport (`dirigo`) or the client (`client`). */
-export type ProduceEncoder = 'dirigo' | 'client';
 
 /** The consumer group protocols a transport can speak: `classic` (eager) or KIP-848's `consumer`. */
 export type GroupProtocol = 'classic' | 'consumer';
@@ -154,14 +156,7 @@ export class PlatformaticTransport implements Transport {
         `unknown group protocol '${String(this.#groupProtocol)}': use 'classic' or 'consumer'`,
       );
     }
-    const encoder = options.produceEncoder ?? process.env.DIRIGO_PRODUCE_ENCODER ?? 'dirigo';
-    if (encoder !== 'dirigo' && encoder !== 'client') {
-      throw new ConfigError(
-        options.produceEncoder === undefined ? 'DIRIGO_PRODUCE_ENCODER' : 'produceEncoder',
-        `unknown produce encoder '${encoder}': use 'dirigo' or 'client'`,
-      );
-    }
-    this.#produceEncoder = encoder;
+    this.#produceEncoder = produceEncoderOf(options.produceEncoder);
     this.#security = transportSecurity(
       options.security,
       { tls: options.tls, sasl: options.sasl },

@@ -90,18 +90,16 @@ function writeBytes(buf: Buffer, pos: number, b: Buffer | null | undefined): num
   return pos + b.length;
 }
 
-/** Topic names as bytes, cached (a producer writes to a handful of topics). */
-const topicBytes = new Map<string, Buffer>();
-function topicName(topic: string): Buffer {
-  let b = topicBytes.get(topic);
+/** Topic names and transactional ids as bytes, cached (a producer uses a handful of each). */
+const utf8Bytes = new Map<string, Buffer>();
+function utf8(text: string): Buffer {
+  let b = utf8Bytes.get(text);
   if (b === undefined) {
-    b = Buffer.from(topic, 'utf8');
-    if (topicBytes.size < 10_000) topicBytes.set(topic, b);
+    b = Buffer.from(text, 'utf8');
+    if (utf8Bytes.size < 10_000) utf8Bytes.set(text, b);
   }
   return b;
 }
-
-const timestampMs = (t: bigint | number): number => (typeof t === 'number' ? t : Number(t));
 
 /** Per record, the size of its body (everything after its own length prefix). Reused between requests. */
 let recordSizes = new Int32Array(1024);
@@ -151,16 +149,18 @@ export function createProduceRequest(
   topicData: MessageRecord[],
   options: Options = {},
 ): Writer {
+  // Normalised on the messages, as the client does (a retry encodes the same timestamps again).
   const now = BigInt(Date.now());
   for (const m of topicData) {
     if (m.partition === undefined) m.partition = 0;
-    if (m.timestamp === undefined) m.timestamp = now;
+    const ts = m.timestamp as bigint | number | undefined;
+    if (ts === undefined) m.timestamp = now;
+    else if (typeof ts === 'number') m.timestamp = BigInt(ts);
   }
   if (recordSizes.length < topicData.length) recordSizes = new Int32Array(topicData.length * 2);
   const sizes = recordSizes;
   const transactionalId = options.transactionalId;
-  const txnIdBytes =
-    transactionalId === null || transactionalId === undefined ? null : Buffer.from(transactionalId, 'utf8');
+  const txnIdBytes = transactionalId === null || transactionalId === undefined ? null : utf8(transactionalId);
   const attributes = transactionalId ? TRANSACTIONAL : 0;
   const producerId = options.producerId ?? -1n;
   const producerEpoch = options.producerEpoch ?? 0;
@@ -177,21 +177,18 @@ export function createProduceRequest(
     1;
   let index = 0;
   for (const [topic, messages] of topics) {
-    const name = topicName(topic);
+    const name = utf8(topic);
     const partitions = groupBy(messages, (m) => m.partition!);
     total += uvarintSize(name.length + 1) + name.length + uvarintSize(partitions.length + 1) + 1;
     const batches: PartitionBatch[] = [];
     for (const [partition, list] of partitions) {
-      const firstTimestamp = timestampMs(list[0]!.timestamp!);
+      const firstTimestamp = Number(list[0]!.timestamp);
       let maxTimestamp = firstTimestamp;
       let size = BATCH_PREFIX + BATCH_HEADER;
       const first = index;
       for (let i = 0; i < list.length; i++) {
         const m = list[i]!;
-        let ts = m.timestamp!;
-        // The client stores what it wrote: a retry encodes the same timestamps again.
-        if (typeof ts === 'number') m.timestamp = ts = BigInt(ts);
-        const t = Number(ts);
+        const t = Number(m.timestamp);
         if (t > maxTimestamp) maxTimestamp = t;
         const body = recordSize(m, t - firstTimestamp, i);
         sizes[index++] = body;
@@ -248,7 +245,7 @@ export function createProduceRequest(
         const m = list[i]!;
         pos = writeUvarint(buf, pos, sizes[b.first + i]! * 2);
         buf[pos++] = 0; // attributes
-        pos = writeUvarint(buf, pos, zigzag(Number(m.timestamp!) - b.firstTimestamp));
+        pos = writeUvarint(buf, pos, zigzag(Number(m.timestamp) - b.firstTimestamp));
         pos = writeUvarint(buf, pos, i * 2);
         pos = writeBytes(buf, pos, m.key);
         pos = writeBytes(buf, pos, m.value);

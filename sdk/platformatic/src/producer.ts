@@ -67,8 +67,8 @@ export interface ProducerContext {
   groupCoordinator(groupId: string): Promise<number>;
   /** Forgets a coordinator that did not answer as one. */
   forgetGroupCoordinator(groupId: string): void;
-  /** Who encodes Produce requests (see `PlatformaticTransportOptions.produceEncoder`). Default 'dirigo'. */
-  readonly produceEncoder?: 'dirigo' | 'client';
+  /** Who encodes Produce requests (`produceEncoderOf`). */
+  readonly produceEncoder: ProduceEncoder;
   /** The transport's first-connection check (a TLS or SASL failure rejects with a `SecurityError`). */
   connectionCheck?(): Promise<void>;
   closed(producer: PlatformaticProducer): void;
@@ -95,6 +95,30 @@ export class ProducerWithOwnEncoder extends PProducer<Buffer, Buffer, Buffer, Bu
     });
   }
 }
+
+/** Who encodes Produce requests: the transport (`dirigo`, produce-request.ts) or the client (`client`). */
+export type ProduceEncoder = 'dirigo' | 'client';
+
+/**
+ * The encoder chosen by `option`, else by the environment variable `DIRIGO_PRODUCE_ENCODER`, else `dirigo`; an
+ * unknown name is a `ConfigError` naming the option or the variable.
+ */
+export function produceEncoderOf(option?: ProduceEncoder): ProduceEncoder {
+  const encoder = option ?? process.env.DIRIGO_PRODUCE_ENCODER ?? 'dirigo';
+  if (encoder !== 'dirigo' && encoder !== 'client') {
+    throw new ConfigError(
+      option === undefined ? 'DIRIGO_PRODUCE_ENCODER' : 'produceEncoder',
+      `unknown produce encoder '${encoder}': use 'dirigo' or 'client'`,
+    );
+  }
+  return encoder;
+}
+
+/** The client's producer class that encodes Produce requests with `encoder`. */
+export const producerClassFor = (
+  encoder: ProduceEncoder,
+): typeof PProducer<Buffer, Buffer, Buffer, Buffer> =>
+  encoder === 'client' ? PProducer : ProducerWithOwnEncoder;
 
 /** Chooses partitions: explicit, else murmur2 of the key (Java-compatible), else round-robin per topic. */
 export class Partitioner {
@@ -181,7 +205,7 @@ export class PlatformaticProducer implements DirigoProducer {
       ...(options.transactionalId === undefined ? {} : { transactionalId: options.transactionalId }),
     });
     const transactional = options.transactionalId !== undefined;
-    this.#producer = new (context.produceEncoder === 'client' ? PProducer : ProducerWithOwnEncoder)({
+    this.#producer = new (producerClassFor(context.produceEncoder))({
       ...context.client,
       clientId: options.clientId ?? context.clientId,
       idempotent: true,
