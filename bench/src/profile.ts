@@ -2,6 +2,9 @@
 // while one scenario runs (not while the input is seeded), its profile is written as `<name>.cpuprofile` (open it
 // in Chrome DevTools or speedscope), and a summary says where the time went: self time per area (the Kafka
 // client, the transport, the runtime, serdes, garbage collection, idle) and the functions with the most self time.
+// An allocation profile of the same span is written beside it (`<name>.heapprofile`, V8's sampling heap profiler
+// with collected objects kept: what was allocated, not what survived), summarised as the functions that allocated
+// the most bytes: what the garbage collector's share comes from.
 // Profiling slows the process down: throughput figures of a profiled run are not comparable with others.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -46,6 +49,42 @@ export function areaOf(frame: CallFrame): string {
   if (url.startsWith('node:')) return 'node';
   if (url.includes('/node_modules/')) return 'other packages';
   return 'bench';
+}
+
+/** V8's sampling heap profile: a tree of allocation sites and the samples taken at them. */
+export interface HeapProfile {
+  readonly head: HeapNode;
+  readonly samples: readonly { readonly size: number; readonly nodeId: number }[];
+}
+interface HeapNode {
+  readonly id: number;
+  readonly callFrame: CallFrame;
+  readonly children: readonly HeapNode[];
+}
+
+/** The functions that allocated the most sampled bytes (self), with their share of all sampled bytes. */
+export function summarizeAllocations(profile: HeapProfile, topN = 12): [string, number][] {
+  const frames = new Map<number, CallFrame>();
+  const stack: HeapNode[] = [profile.head];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    frames.set(n.id, n.callFrame);
+    stack.push(...n.children);
+  }
+  const fns = new Map<string, number>();
+  let total = 0;
+  for (const { size, nodeId } of profile.samples) {
+    const frame = frames.get(nodeId);
+    if (frame === undefined) continue;
+    total += size;
+    const file = frame.url.split('/').pop() ?? '';
+    const fn = `${frame.functionName || '(anonymous)'} ${file}:${frame.lineNumber + 1}`;
+    fns.set(fn, (fns.get(fn) ?? 0) + size);
+  }
+  return [...fns]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, topN)
+    .map(([k, v]) => [k, total === 0 ? 0 : Number((v / total).toFixed(3))]);
 }
 
 /** Self time per area and per function of a profile. */
@@ -93,18 +132,31 @@ export async function profiled<T>(dir: string | undefined, name: string, run: ()
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 200 });
   await session.post('Profiler.start');
+  await session.post('HeapProfiler.enable');
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 64 * 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
   try {
     return await run();
   } finally {
     const { profile } = (await session.post('Profiler.stop')) as { profile: CpuProfile };
+    const { profile: heap } = (await session.post('HeapProfiler.stopSampling')) as unknown as {
+      profile: HeapProfile;
+    };
     session.disconnect();
     const path = join(dir, `${name}.cpuprofile`);
     writeFileSync(path, JSON.stringify(profile));
+    writeFileSync(join(dir, `${name}.heapprofile`), JSON.stringify(heap));
     const s = summarizeProfile(profile);
     process.stderr.write(
       `bench: profile ${name} (${s.totalMs} ms sampled, ${path}): ${Object.entries(s.areas)
         .map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`)
-        .join(', ')}\n  top: ${s.top.map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join('; ')}\n`,
+        .join(', ')}\n  top: ${s.top.map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join('; ')}\n` +
+        `  allocated most: ${summarizeAllocations(heap)
+          .map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`)
+          .join('; ')}\n`,
     );
   }
 }

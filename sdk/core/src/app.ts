@@ -7,7 +7,10 @@ import type { Mergeable } from './mergeable.ts';
 import type { Serde } from './serde.ts';
 import type { RecordHeaders } from './transport.ts';
 
-/** A single value per actor. */
+/**
+ * A single value per actor. Call its methods on the accessor (`ctx.state.n.get()`): they are methods of one
+ * object per state and message, not functions bound to it, so a destructured `get` has no state to read.
+ */
 export interface ValueState<T> {
   /** The current value, or `undefined` when never set (or cleared). */
   get(): T | undefined;
@@ -15,7 +18,10 @@ export interface ValueState<T> {
   clear(): void;
 }
 
-/** A key-value map per actor. Only changed entries are written to the changelog. */
+/**
+ * A key-value map per actor. Only changed entries are written to the changelog. Call its methods on the
+ * accessor (`ctx.state.seen.get(k)`), as for `ValueState`.
+ */
 export interface MapState<V> {
   get(key: string): V | undefined;
   has(key: string): boolean;

@@ -260,13 +260,14 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
       return;
     }
     const headers = critical ? { ...this.metaHeaders(), [H_CRITICAL]: CRITICAL_HEADER } : this.metaHeaders();
+    // One shape for every output (no spread): an unset timestamp is undefined (the produce time).
     this.push({
       topic: target.topic,
       partition,
       key: keyBuf,
       value,
       headers,
-      ...(this.stamped ? { timestamp: this.eventTime } : {}),
+      timestamp: this.stamped ? this.eventTime : undefined,
     });
   }
 
@@ -278,13 +279,15 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
       );
     }
     const keyBuf = key === null ? null : this.bytesOf(eg.keySerde, key);
+    // One shape for every output (no spread): an unset partition (no key: the transport's choice) and an unset
+    // timestamp (the produce time) are undefined.
     this.push({
       topic: eg.topic,
-      ...(keyBuf === null ? {} : { partition: partitionFor(keyBuf, partitionsOf(this.env, eg.topic)) }),
+      partition: keyBuf === null ? undefined : partitionFor(keyBuf, partitionsOf(this.env, eg.topic)),
       key: keyBuf,
       value: eg.serde.serialize(value),
       headers: eg.schedulingHeaders ? this.metaHeaders() : this.carriedHeaders(),
-      ...(this.stamped ? { timestamp: this.eventTime } : {}),
+      timestamp: this.stamped ? this.eventTime : undefined,
     });
   }
 
@@ -340,36 +343,89 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   private buildAccessors(): StateAccessors<Record<string, StateSpec>> {
     const out: Record<string, ValueState<unknown> | MapState<unknown>> = {};
     const ps = this.partitionState;
+    if (ps === undefined) return out as StateAccessors<Record<string, StateSpec>>;
     const prefix = this.env.cellPrefix;
     for (const s of this.env.fn.states) {
       const ck = storeKey(prefix, s.name, this.id);
-      if (ps === undefined) continue;
-      if (s.kind === 'value') {
-        out[s.name] = {
-          get: () => ps.getValue(ck),
-          set: (v: unknown) => {
-            if (v === undefined)
-              throw new Error(`state '${s.name}': set(undefined) is not allowed; use clear()`);
-            ps.setValue(ck, v, this.journal(), s.serde, s.name);
-          },
-          clear: () => ps.setValue(ck, undefined, this.journal()),
-        };
-      } else if (s.kind === 'mergeable') {
-        out[s.name] = mergeableAccessor(ps, ck, s, this);
-      } else {
-        out[s.name] = {
-          get: (k: string) => ps.getEntry(ck, k),
-          has: (k: string) => ps.getEntry(ck, k) !== undefined,
-          set: (k: string, v: unknown) => {
-            if (v === undefined)
-              throw new Error(`state '${s.name}': set(key, undefined) is not allowed; use delete(key)`);
-            ps.setEntry(ck, k, v, this.journal(), s.serde, s.name);
-          },
-          delete: (k: string) => ps.setEntry(ck, k, undefined, this.journal()),
-          entries: () => ps.entries(ck),
-        };
-      }
+      out[s.name] =
+        s.kind === 'value'
+          ? new ValueAccessor(ps, ck, s, this)
+          : s.kind === 'mergeable'
+            ? mergeableAccessor(ps, ck, s, this)
+            : new MapAccessor(ps, ck, s, this);
     }
     return out as StateAccessors<Record<string, StateSpec>>;
+  }
+}
+
+/** The state spec an accessor needs: its name and serde. */
+type AccessorSpec = FunctionEnv['fn']['states'][number];
+
+/**
+ * A value state of one message's actor. One object per state and message, its methods on the prototype (a
+ * message's accessors are made when the handler first reads `ctx.state`, for every message that does).
+ */
+class ValueAccessor implements ValueState<unknown> {
+  private readonly ps: StateLayer;
+  private readonly ck: string;
+  private readonly spec: AccessorSpec;
+  private readonly ctx: MessageContext;
+
+  constructor(ps: StateLayer, ck: string, spec: AccessorSpec, ctx: MessageContext) {
+    this.ps = ps;
+    this.ck = ck;
+    this.spec = spec;
+    this.ctx = ctx;
+  }
+
+  get(): unknown {
+    return this.ps.getValue(this.ck);
+  }
+
+  set(v: unknown): void {
+    if (v === undefined)
+      throw new Error(`state '${this.spec.name}': set(undefined) is not allowed; use clear()`);
+    this.ps.setValue(this.ck, v, this.ctx.journal(), this.spec.serde, this.spec.name);
+  }
+
+  clear(): void {
+    this.ps.setValue(this.ck, undefined, this.ctx.journal());
+  }
+}
+
+/** A map state of one message's actor (see ValueAccessor). */
+class MapAccessor implements MapState<unknown> {
+  private readonly ps: StateLayer;
+  private readonly ck: string;
+  private readonly spec: AccessorSpec;
+  private readonly ctx: MessageContext;
+
+  constructor(ps: StateLayer, ck: string, spec: AccessorSpec, ctx: MessageContext) {
+    this.ps = ps;
+    this.ck = ck;
+    this.spec = spec;
+    this.ctx = ctx;
+  }
+
+  get(k: string): unknown {
+    return this.ps.getEntry(this.ck, k);
+  }
+
+  has(k: string): boolean {
+    return this.ps.getEntry(this.ck, k) !== undefined;
+  }
+
+  set(k: string, v: unknown): void {
+    if (v === undefined)
+      throw new Error(`state '${this.spec.name}': set(key, undefined) is not allowed; use delete(key)`);
+    this.ps.setEntry(this.ck, k, v, this.ctx.journal(), this.spec.serde, this.spec.name);
+  }
+
+  delete(k: string): void {
+    this.ps.setEntry(this.ck, k, undefined, this.ctx.journal());
+  }
+
+  entries(): [string, unknown][] {
+    return this.ps.entries(this.ck);
   }
 }

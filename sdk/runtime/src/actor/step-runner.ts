@@ -186,23 +186,25 @@ export class StepRunner {
     if (dispatcher === undefined) return this.runInOrder(keys, runOne);
     const target = app.options.latencyTargetMs;
     const messages: ScheduledMessage[] = new Array(n);
+    const appName = app.name;
+    const fnName = env.fn.name;
+    const priority = app.options.priority;
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
       const ingest = ingestOf(r.headers, r.timestamp, now);
+      const kind = kinds[i]!;
+      // One shape for every message (no spread): the flags are true or undefined.
       messages[i] = {
-        app: app.name,
-        fn: env.fn.name,
+        app: appName,
+        fn: fnName,
         key: keys[i]!,
         queue,
-        priority: app.options.priority,
+        priority,
         ingest,
         deadline: deadlineOf(r.headers, ingest, now, target),
         enqueuedAt: now,
-        ...(kinds[i] === CRITICAL || kinds[i] === CONTROL
-          ? { critical: true }
-          : kinds[i] === ORDINARY && lessor !== undefined
-            ? { leasable: true }
-            : {}),
+        critical: kind === CRITICAL || kind === CONTROL ? true : undefined,
+        leasable: kind === ORDINARY && lessor !== undefined ? true : undefined,
       };
     }
     return dispatcher.submit(

@@ -58,6 +58,57 @@ export const stateOfStoreKey = (ck: string): string => {
   }
 };
 
+/** Where the actor key of a store key starts (after the fourth \0), or -1 for a malformed store key. */
+export function actorKeyStart(ck: string): number {
+  let at = -1;
+  for (let i = 0; i < 4; i++) {
+    at = ck.indexOf('\u0000', at + 1);
+    if (at < 0) return -1;
+  }
+  return at + 1;
+}
+
+/**
+ * The changelog keys of the cells of one space and state, from their store keys: the JSON of the address up
+ * to the actor key is made once (`head`: the store key's text before the actor key), so a cell's changelog key
+ * costs one JSON string of its actor key and one buffer, not a parse of the store key. Byte for byte
+ * `changelogKey(parseStoreKey(ck), entry)`.
+ */
+export class ChangelogKeys {
+  /** Per head (`app \0 fn \0 slot \0 state \0`): the JSON of the address before the actor key, and the state. */
+  private readonly heads = new Map<string, { readonly json: string; readonly cell: CellAddress }>();
+
+  /** The changelog key of the cell `ck` (or of its map entry `entry`). */
+  of(ck: string, entry?: string): Buffer {
+    const h = this.head(ck);
+    const key = ck.slice(actorKeyStart(ck));
+    return Buffer.from(
+      entry === undefined
+        ? `${h.json}${JSON.stringify(key)}]`
+        : `${h.json}${JSON.stringify(key)},${JSON.stringify(entry)}]`,
+    );
+  }
+
+  /** The address of `ck` up to its state (app, function, slot, state; `key` empty), made once per head. */
+  cellOf(ck: string): CellAddress {
+    return this.head(ck).cell;
+  }
+
+  private head(ck: string): { readonly json: string; readonly cell: CellAddress } {
+    const start = actorKeyStart(ck);
+    if (start < 0) throw new Error(`internal: malformed state cell key ${JSON.stringify(ck)}`);
+    const head = ck.slice(0, start);
+    let h = this.heads.get(head);
+    if (h === undefined) {
+      const cell = { ...parseStoreKey(ck), key: '' };
+      const json = JSON.stringify([cell.app, cell.fn, cell.slot, cell.state]);
+      h = { json: `${json.slice(0, -1)},`, cell };
+      this.heads.set(head, h);
+    }
+    return h;
+  }
+}
+
 /** The changelog record key of a cell (or of one entry of a map cell). */
 export function changelogKey(cell: CellAddress, entry?: string): Buffer {
   const parts: (string | number | null)[] = [cell.app, cell.fn, cell.slot, cell.state, cell.key];

@@ -4,14 +4,7 @@
 // records of exactly the cells that changed. Cells are addressed by store keys (state/cell-key.ts).
 import { type OutgoingRecord, type Serde, SerdeError } from '@dirigo/core';
 import type { StateCatalog } from './catalog.ts';
-import {
-  type CellSpace,
-  changelogKey,
-  decodeChangelogKey,
-  parseStoreKey,
-  spacePrefix,
-  storeKey,
-} from './cell-key.ts';
+import { type CellSpace, ChangelogKeys, decodeChangelogKey, spacePrefix, storeKey } from './cell-key.ts';
 import type { KeyValueStore } from './store.ts';
 
 /** Marks a deleted cell or map entry in the pending layer. */
@@ -42,6 +35,8 @@ export class StateLayer {
   /** Bytes of values encoded when written (by cell, or cell \0 entry), reused by the changelog. */
   private readonly encoded = new Map<string, { value: unknown; bytes: Buffer }>();
   private discarded = 0;
+  /** Changelog keys of store keys (the JSON of each space and state made once). */
+  private readonly changelogKeys = new ChangelogKeys();
 
   constructor(
     changelogTopic: string,
@@ -73,8 +68,9 @@ export class StateLayer {
   }
 
   getValue(ck: string): unknown {
+    // The pending layer never holds undefined (a delete is DELETED): one lookup tells a pending write apart.
     const p = this.pendingValues.get(ck);
-    if (p !== undefined || this.pendingValues.has(ck)) return p === DELETED ? undefined : p;
+    if (p !== undefined) return p === DELETED ? undefined : p;
     return this.store.getValue(ck);
   }
 
@@ -96,11 +92,8 @@ export class StateLayer {
   }
 
   getEntry(ck: string, mapKey: string): unknown {
-    const pm = this.pendingMaps.get(ck);
-    if (pm?.has(mapKey)) {
-      const p = pm.get(mapKey);
-      return p === DELETED ? undefined : p;
-    }
+    const p = this.pendingMaps.get(ck)?.get(mapKey);
+    if (p !== undefined) return p === DELETED ? undefined : p;
     return this.store.getEntry(ck, mapKey);
   }
 
@@ -146,29 +139,27 @@ export class StateLayer {
   changelogRecords(out: OutgoingRecord[]): void {
     const topic = this.changelogTopic;
     const partition = this.partition;
+    const keys = this.changelogKeys;
     const bytesOf = (id: string, v: unknown, serde: Serde<unknown> | undefined): Buffer | null => {
       if (v === DELETED) return null;
       const cached = this.encoded.get(id);
       if (cached !== undefined && cached.value === v) return cached.bytes;
       return serde === undefined ? (v as Buffer) : serde.serialize(v);
     };
-    for (const [ck, v] of this.pendingValues) {
-      const cell = parseStoreKey(ck);
-      const spec = this.catalog.spec(cell.app, cell.fn, cell.state);
-      out.push({ topic, partition, key: changelogKey(cell), value: bytesOf(ck, v, spec?.serde) });
-    }
-    for (const [ck, pm] of this.pendingMaps) {
-      const cell = parseStoreKey(ck);
-      const spec = this.catalog.spec(cell.app, cell.fn, cell.state);
-      for (const [mk, v] of pm) {
-        out.push({
-          topic,
-          partition,
-          key: changelogKey(cell, mk),
-          value: bytesOf(`${ck}\u0000${mk}`, v, spec?.serde),
-        });
-      }
-    }
+    const specOf = (ck: string): Serde<unknown> | undefined => {
+      const cell = keys.cellOf(ck);
+      return this.catalog.spec(cell.app, cell.fn, cell.state)?.serde;
+    };
+    // forEach: no entry array per pending cell.
+    this.pendingValues.forEach((v, ck) => {
+      out.push({ topic, partition, key: keys.of(ck), value: bytesOf(ck, v, specOf(ck)) });
+    });
+    this.pendingMaps.forEach((pm, ck) => {
+      const serde = specOf(ck);
+      pm.forEach((v, mk) => {
+        out.push({ topic, partition, key: keys.of(ck, mk), value: bytesOf(`${ck}\u0000${mk}`, v, serde) });
+      });
+    });
   }
 
   /**
@@ -187,17 +178,19 @@ export class StateLayer {
   /** The step committed: its pending writes become committed state, in one store batch. */
   commit(): void {
     if (!this.dirty) return;
-    this.store.batch(() => {
-      for (const [ck, v] of this.pendingValues) {
-        if (v === DELETED) this.store.deleteValue(ck);
-        else this.store.setValue(ck, v);
-      }
-      for (const [ck, pm] of this.pendingMaps) {
-        for (const [mk, v] of pm) {
-          if (v === DELETED) this.store.deleteEntry(ck, mk);
-          else this.store.setEntry(ck, mk, v);
-        }
-      }
+    const store = this.store;
+    store.batch(() => {
+      // forEach: no entry array per pending cell.
+      this.pendingValues.forEach((v, ck) => {
+        if (v === DELETED) store.deleteValue(ck);
+        else store.setValue(ck, v);
+      });
+      this.pendingMaps.forEach((pm, ck) => {
+        pm.forEach((v, mk) => {
+          if (v === DELETED) store.deleteEntry(ck, mk);
+          else store.setEntry(ck, mk, v);
+        });
+      });
     });
     this.clearPending();
   }
