@@ -1,7 +1,8 @@
 // The baselines of the throughput benchmark on @platformatic/kafka: plain consume-then-produce loops of the
 // client alone, no framework, in two styles, so that the faster one is the baseline:
-// - `fetch`: the client's Fetch (the path the Dirigo transport uses): fetch every assigned partition, send all
-//   their records to `out` in one send, commit the positions, repeat;
+// - `fetch`: Fetch requests as the Dirigo transport makes them (`fetchRound` of @dirigo/platformatic: the client's
+//   Fetch request, answers decoded by the transport's own record decoder): fetch every assigned partition, send
+//   all their records to `out` in one send, commit the positions, repeat;
 // - `stream`: the client's MessagesStream (its idiomatic consumer), records buffered while a send and a commit
 //   of the previous ones are in flight.
 // Both join the group, produce idempotently (acks=all) and commit after producing, like the kafkajs loop.
@@ -9,14 +10,14 @@
 // transport's encoder, or the client's with `DIRIGO_PRODUCE_ENCODER=client`), so the baseline has its fixes.
 import {
   Admin,
-  FetchIsolationLevels,
+  ConnectionPool,
   ListOffsetTimestamps,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
   type MessageToProduce,
   Consumer as PConsumer,
 } from '@platformatic/kafka';
-import { produceEncoderOf, producerClassFor } from '@dirigo/platformatic';
+import { fetchRound, produceEncoderOf, producerClassFor } from '@dirigo/platformatic';
 import { jsonRoundTrip, type RawLoopOptions } from './raw-loop.ts';
 
 export interface RawLoopResult {
@@ -83,64 +84,47 @@ export async function runPlatformaticFetchLoop(o: RawLoopOptions): Promise<RawLo
   const total = ends.reduce((s, e) => s + Number(e), 0);
   consumer.topics.track(o.input);
   await consumer.joinGroup({});
-  const positions = ends.map(() => 0n);
+  const positions = ends.map(() => 0);
+  const pool = new ConnectionPool('bench-raw-plt-fetch');
   let start = 0;
   let done = false;
   while (!done) {
-    const metadata = await consumer.metadata({ topics: [o.input] });
-    const topic = metadata.topics.get(o.input)!;
     const partitions = consumer.assignments?.find((a) => a.topic === o.input)?.partitions ?? [];
-    const answer = await consumer.fetch({
-      node: topic.partitions[partitions[0] ?? 0]!.leader,
-      topics: [
-        {
-          topicId: topic.id,
-          partitions: partitions.map((partition) => ({
-            partition,
-            fetchOffset: positions[partition]!,
-            partitionMaxBytes: 512 * 1024,
-            currentLeaderEpoch: -1,
-            lastFetchedEpoch: -1,
-          })),
-        },
-      ],
-      maxWaitTime: 100,
-      isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-    });
+    const answers = await fetchRound(
+      consumer,
+      pool,
+      partitions.map((partition) => ({
+        topic: o.input,
+        partition,
+        offset: positions[partition]!,
+        maxBytes: 512 * 1024,
+      })),
+      { isolation: 'read_committed', maxWaitMs: 100, maxBytes: 50 * 1024 * 1024 },
+    );
     const messages: MessageToProduce[] = [];
     const offsets: { topic: string; partition: number; offset: bigint; leaderEpoch: number }[] = [];
-    for (const t of answer.responses) {
-      for (const p of t.partitions) {
-        const batches = p.records ?? [];
-        if (batches.length === 0) continue;
-        for (const b of batches) {
-          for (const r of b.records)
-            messages.push({
-              topic: o.out,
-              key: r.key ?? undefined,
-              value: (o.json ? jsonRoundTrip(r.value ?? null) : r.value) ?? undefined,
-            });
-        }
-        const last = batches[batches.length - 1]!;
-        positions[p.partitionIndex] = last.firstOffset + BigInt(last.lastOffsetDelta) + 1n;
-        offsets.push({
-          topic: o.input,
-          partition: p.partitionIndex,
-          offset: positions[p.partitionIndex]!,
-          leaderEpoch: -1,
+    for (const p of answers) {
+      if (p.error !== undefined) throw p.error;
+      if (p.next === undefined) continue;
+      for (const r of p.records)
+        messages.push({
+          topic: o.out,
+          key: r.key ?? undefined,
+          value: (o.json ? jsonRoundTrip(r.value) : r.value) ?? undefined,
         });
-      }
+      positions[p.partition] = p.next;
+      offsets.push({ topic: o.input, partition: p.partition, offset: BigInt(p.next), leaderEpoch: -1 });
     }
     if (messages.length > 0) {
       if (start === 0) start = performance.now();
       await producer.send({ messages });
     }
     if (offsets.length > 0) await consumer.commit({ offsets });
-    done = ends.every((end, i) => positions[i]! >= end);
+    done = ends.every((end, i) => positions[i]! >= Number(end));
   }
   await waitCommitted(admin, o.group, o.input, ends);
   const seconds = (performance.now() - start) / 1000;
-  await Promise.all([consumer.close(true), producer.close(), admin.close()]);
+  await Promise.all([consumer.close(true), producer.close(), admin.close(), pool.close()]);
   return { recordsPerSec: Math.round(total / seconds), seconds };
 }
 

@@ -2,34 +2,129 @@
 // connection pool of the caller's (so long polls never delay heartbeats or commits). Shared by group consumers and
 // readToEnd. The requests go through the client's low-level Fetch API (v13-v17, the highest the brokers speak), not
 // through `Consumer.fetch`: that one filters read_committed answers itself, and its filter hides committed records
-// (see records.ts). Every answer is decoded with our own filter. A request that fails with per-partition errors
+// (see records.ts). Every answer is parsed with the records left as bytes, and decoded by our own decoder and filter. A request that fails with per-partition errors
 // still answers the partitions that had none. No fetch sessions: every request lists its partitions.
 import type { IncomingRecord } from '@dirigo/core';
 import {
   type Base,
   type ConnectionPool,
+  createAPI,
   FetchIsolationLevels,
   fetchV13,
   fetchV14,
   fetchV15,
   fetchV16,
   fetchV17,
+  type Reader,
+  ResponseError,
 } from '@platformatic/kafka';
 import { newestApi } from './apis.ts';
 import { errorTree } from './errors.ts';
-import { decodeBatches } from './records.ts';
+import { decodeRecords } from './records.ts';
 
-type FetchResponse = fetchV17.FetchResponse;
-type FetchResponsePartition = fetchV17.FetchResponsePartition;
-type FetchApi = typeof fetchV17.api;
+/** A partition of a Fetch answer, its records left as the bytes the broker sent (decoded by `decodeRecords`). */
+interface FetchResponsePartition {
+  readonly partitionIndex: number;
+  readonly errorCode: number;
+  readonly highWatermark: bigint;
+  readonly lastStableOffset: bigint;
+  readonly logStartOffset: bigint;
+  readonly abortedTransactions: { producerId: bigint; firstOffset: bigint }[] | null;
+  readonly records: Buffer | null;
+}
+interface FetchResponse {
+  readonly errorCode: number;
+  readonly responses: { readonly topicId: string; readonly partitions: FetchResponsePartition[] }[];
+}
+type FetchApi = ReturnType<typeof fetchApi>;
+
+/**
+ * A Fetch answer (v13-v17: the same body; v16+ may add node endpoints in a tagged field, not needed here) with
+ * each partition's records kept as bytes: `decodeRecords` reads them straight into Dirigo records, without the
+ * client's objects per batch and record (a record object, a bigint timestamp delta, an array per varint read).
+ * Errors as the client's parser reports them: a ResponseError carrying the answer.
+ */
+function parseFetchResponse(
+  _correlationId: number,
+  apiKey: number,
+  apiVersion: number,
+  reader: Reader,
+): FetchResponse {
+  const errors: [string, [number, null]][] = [];
+  reader.readInt32(); // throttle_time_ms
+  const errorCode = reader.readInt16();
+  if (errorCode !== 0) errors.push(['', [errorCode, null]]);
+  reader.readInt32(); // session_id
+  const response: FetchResponse = {
+    errorCode,
+    responses: reader.readArray((r, i) => ({
+      topicId: r.readUUID(),
+      partitions: r.readArray(
+        (r, j) => {
+          const partitionIndex = r.readInt32();
+          const partitionError = r.readInt16();
+          const highWatermark = r.readInt64();
+          const lastStableOffset = r.readInt64();
+          const logStartOffset = r.readInt64();
+          const abortedTransactions = r.readNullableArray((r) => ({
+            producerId: r.readInt64(),
+            firstOffset: r.readInt64(),
+          }));
+          r.readInt32(); // preferred_read_replica
+          if (partitionError !== 0) errors.push([`/responses/${i}/partitions/${j}`, [partitionError, null]]);
+          // COMPACT_RECORDS: length + 1, 0 for null.
+          const size = r.readUnsignedVarInt() - 1;
+          let records: Buffer | null = null;
+          if (size > 0) {
+            records = r.buffer.slice(r.position, r.position + size);
+            r.skip(size);
+          }
+          skipTaggedFields(r);
+          return {
+            partitionIndex,
+            errorCode: partitionError,
+            highWatermark,
+            lastStableOffset,
+            logStartOffset,
+            abortedTransactions,
+            records,
+          };
+        },
+        true,
+        false,
+      ),
+    })),
+  };
+  skipTaggedFields(reader);
+  if (errors.length > 0) throw new ResponseError(apiKey, apiVersion, Object.fromEntries(errors), response);
+  return response;
+}
+
+/** Skips a flexible version's tagged fields. */
+function skipTaggedFields(r: Reader): void {
+  const count = r.readUnsignedVarInt();
+  for (let i = 0; i < count; i++) {
+    r.readUnsignedVarInt(); // tag
+    r.skip(r.readUnsignedVarInt());
+  }
+}
+
+/** The client's Fetch request of a version with our answer parser. */
+const fetchApi = (version: number, createRequest: (...args: never[]) => unknown) =>
+  createAPI<Parameters<typeof fetchV17.createRequest>, FetchResponse>(
+    1,
+    version,
+    createRequest as typeof fetchV17.createRequest,
+    parseFetchResponse,
+  );
 
 /** Fetch versions that identify topics by id, newest first (all Kafka versions the client supports have one). */
 const FETCH_APIS: readonly [number, FetchApi][] = [
-  [17, fetchV17.api],
-  [16, fetchV16.api],
-  [15, fetchV15.api],
-  [14, fetchV14.api],
-  [13, fetchV13.api],
+  [17, fetchApi(17, fetchV17.createRequest)],
+  [16, fetchApi(16, fetchV16.createRequest)],
+  [15, fetchApi(15, fetchV15.createRequest)],
+  [14, fetchApi(14, fetchV14.createRequest)],
+  [13, fetchApi(13, fetchV13.createRequest)],
 ];
 const FETCH_KEY = 1;
 
@@ -190,7 +285,7 @@ function decodeAnswer(
       return { ...empty(t, p), outOfRange: true };
     }
     if (p.errorCode !== 0) return failure(t, error ?? new Error(`fetch error code ${p.errorCode}`), p);
-    const decoded = decodeBatches(t.topic, t.partition, p.records, p.abortedTransactions, t.offset);
+    const decoded = decodeRecords(t.topic, t.partition, p.records, p.abortedTransactions, t.offset);
     // Readable data lies past the position but no complete batch came: the next batch is larger than maxBytes.
     const readableEnd = Number(readCommitted ? p.lastStableOffset : p.highWatermark);
     return {

@@ -5,6 +5,7 @@ export {
   type PlatformaticTransportOptions,
 } from './platformatic-transport.ts';
 export type { ReadToEndOptions } from './read-to-end.ts';
+export { type FetchedPartition, type FetchTarget, fetchRound } from './fetch.ts';
 export {
   type ProduceEncoder,
   ProducerWithOwnEncoder,

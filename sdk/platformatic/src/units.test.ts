@@ -10,10 +10,14 @@ import {
   UnknownTopicError,
 } from '@dirigo/core';
 import {
+  createRecordsBatch,
   type KafkaRecord,
+  type MessageRecord,
   MultipleErrors,
   ProtocolError,
+  Reader,
   type RecordsBatch,
+  readRecordsBatches,
   UserError,
 } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
@@ -22,7 +26,7 @@ import { mapError } from './errors.ts';
 import { Pauses } from './pauses.ts';
 import { retryDelay } from './platformatic-transport.ts';
 import { Partitioner, toMessageChunks } from './producer.ts';
-import { decodeBatches } from './records.ts';
+import { decodeRecords } from './records.ts';
 
 const TRANSACTIONAL = 1 << 4;
 const CONTROL = 1 << 5;
@@ -73,6 +77,67 @@ function marker(offset: number, producerId: number, type: 'abort' | 'commit'): R
     ],
   };
 }
+
+/** Zigzag of a (small) integer, and Kafka's varint of it. */
+const zz = (n: number): number => (n >= 0 ? n * 2 : -n * 2 - 1);
+function uvarint(out: number[], v: number): void {
+  let x = v;
+  while (x >= 0x80) {
+    out.push((x % 0x80) | 0x80);
+    x = Math.floor(x / 0x80);
+  }
+  out.push(x);
+}
+function varBytes(out: number[], b: Buffer | null): void {
+  if (b === null) uvarint(out, zz(-1));
+  else {
+    uvarint(out, zz(b.length));
+    out.push(...b);
+  }
+}
+
+/** A batch's bytes (record batch v2; the CRC is left 0, nothing here reads it). */
+function encodeBatch(b: RecordsBatch): Buffer {
+  const records: number[] = [];
+  for (const r of b.records) {
+    const body: number[] = [r.attributes];
+    uvarint(body, zz(Number(r.timestampDelta)));
+    uvarint(body, zz(r.offsetDelta));
+    varBytes(body, r.key);
+    varBytes(body, r.value);
+    uvarint(body, zz(r.headers.length));
+    for (const [k, v] of r.headers) {
+      varBytes(body, k);
+      varBytes(body, v);
+    }
+    uvarint(records, zz(body.length));
+    records.push(...body);
+  }
+  const head = Buffer.alloc(61);
+  head.writeBigInt64BE(b.firstOffset, 0);
+  head.writeInt32BE(49 + records.length, 8);
+  head.writeInt32BE(b.partitionLeaderEpoch, 12);
+  head[16] = b.magic;
+  head.writeInt16BE(b.attributes, 21);
+  head.writeInt32BE(b.lastOffsetDelta, 23);
+  head.writeBigInt64BE(b.firstTimestamp, 27);
+  head.writeBigInt64BE(b.maxTimestamp, 35);
+  head.writeBigInt64BE(b.producerId, 43);
+  head.writeInt16BE(b.producerEpoch, 51);
+  head.writeInt32BE(b.firstSequence, 53);
+  head.writeInt32BE(b.records.length, 57);
+  return Buffer.concat([head, Buffer.from(records)]);
+}
+
+/** `decodeRecords` of the bytes of `batches`, as a Fetch answer carries them. */
+const decodeBatches = (
+  topic: string,
+  partition: number,
+  batches: RecordsBatch[],
+  aborted: { producerId: bigint; firstOffset: bigint }[] | null,
+  from?: number,
+  to?: number,
+) => decodeRecords(topic, partition, Buffer.concat(batches.map(encodeBatch)), aborted, from, to);
 
 const values = (batches: RecordsBatch[], aborted: [number, number][], from = 0, to?: number) =>
   decodeBatches(
@@ -175,6 +240,66 @@ describe('record decoding', () => {
   it('uses the batch timestamp of a LogAppendTime topic', () => {
     const b = batch(0, 1, ['a', 'b'], { attributes: 1 << 3 });
     expect(decodeBatches('t', 0, [b], null).records.map((r) => r.timestamp)).toEqual([5000, 5000]);
+  });
+});
+
+describe("record bytes against the client's reader", () => {
+  /** A deterministic generator (the test must not depend on the run). */
+  let seed = 42;
+  const next = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const bytesOf = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => next(256)));
+
+  it('decodes batches the client writes (plain, gzip, zstd, snappy, lz4) as the client reads them', () => {
+    for (const compression of ['none', 'gzip', 'zstd', 'snappy', 'lz4'] as const) {
+      const batches: Buffer[] = [];
+      let offset = 1000;
+      for (let b = 0; b < 5; b++) {
+        const t0 = 1_700_000_000_000 + next(1_000_000);
+        const messages: MessageRecord[] = Array.from({ length: 1 + next(40) }, () => ({
+          topic: 't',
+          partition: 0,
+          // Null keys and values (the client writes an absent one as a Kafka null; its types only say Buffer).
+          key: (next(4) === 0 ? null : bytesOf(next(30))) as Buffer,
+          value: (next(5) === 0 ? null : bytesOf(next(3000))) as Buffer,
+          timestamp: BigInt(t0 + next(100_000) - 50_000),
+          headers: new Map(
+            Array.from({ length: next(3) }, (_, h) => [Buffer.from(`h${h}`), bytesOf(next(10))]),
+          ),
+        }));
+        const bytes = Buffer.from(createRecordsBatch(messages, { compression }).buffer);
+        bytes.writeBigInt64BE(BigInt(offset), 0);
+        offset += messages.length;
+        batches.push(bytes);
+      }
+      // The last batch cut short by the answer's size limit: skipped by both.
+      const whole = Buffer.concat(batches);
+      const answer = whole.subarray(0, whole.length - 7);
+      const expected = readRecordsBatches(Reader.from(answer)).flatMap((batch) =>
+        batch.records.map((r) => ({
+          topic: 't',
+          partition: 2,
+          offset: Number(batch.firstOffset) + r.offsetDelta,
+          key: r.key,
+          value: r.value,
+          headers: Object.fromEntries(r.headers.map(([k, v]) => [(k as Buffer).toString(), v])),
+          timestamp: Number(batch.firstTimestamp) + Number(r.timestampDelta),
+        })),
+      );
+      const decoded = decodeRecords('t', 2, answer, null);
+      expect(decoded.records.length).toBe(expected.length);
+      expect(decoded.records.length).toBeGreaterThan(0);
+      expect(decoded.records).toEqual(expected);
+      expect(decoded.next).toBe(expected.at(-1)!.offset + 1);
+    }
+  });
+
+  it('refuses a batch that is not record batch v2, naming the partition', () => {
+    const b = encodeBatch(batch(0, 1, ['a']));
+    b[16] = 1;
+    expect(() => decodeRecords('orders', 3, b, null)).toThrow(/orders\[3\].*magic 1/);
   });
 });
 
