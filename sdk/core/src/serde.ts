@@ -56,7 +56,11 @@ export function string(): Serde<string> {
   };
 }
 
-/** Raw bytes, untouched. */
+/**
+ * Raw bytes, untouched. A message's bytes may be a view of a larger buffer (the fetched answer it came in): copy
+ * them (`Buffer.from(b)`) before keeping them in state for long, or the whole answer stays in memory with them.
+ * State restored from a changelog is copied by the runtime.
+ */
 export function bytes(): Serde<Buffer> {
   return { name: 'bytes', serialize: (value) => value, deserialize: (data) => data };
 }

@@ -58,7 +58,11 @@ export class StateLayer {
     const cell = decodeChangelogKey(key, this.legacy);
     if (cell === undefined) return;
     const spec = this.catalog.spec(cell.app, cell.fn, cell.state);
-    const decoded = value === null ? undefined : spec ? spec.serde.deserialize(value) : value;
+    let decoded = value === null ? undefined : spec ? spec.serde.deserialize(value) : value;
+    // Bytes that are a view of the fetched answer (the bytes serde, a state of an unknown app) are copied: kept
+    // in the store, a view would keep the whole answer it came in alive.
+    if (Buffer.isBuffer(decoded) && value !== null && decoded.buffer === value.buffer)
+      decoded = Buffer.from(decoded);
     const ck = storeKey(spacePrefix(cell), cell.state, cell.key);
     if (cell.entry === undefined) {
       if (decoded === undefined) this.store.deleteValue(ck);
