@@ -11,9 +11,23 @@ import type { KeyValueStore } from './store.ts';
 const DELETED: unique symbol = Symbol('deleted');
 type Pending = unknown | typeof DELETED;
 
+/**
+ * A value cell's pending write: the value (DELETED for a delete) and, when a serde encoded it on write, its
+ * bytes for the changelog (one map lookup finds both).
+ */
+class PendingValue {
+  readonly value: Pending;
+  readonly bytes: Buffer | undefined;
+
+  constructor(value: Pending, bytes: Buffer | undefined) {
+    this.value = value;
+    this.bytes = bytes;
+  }
+}
+
 /** One write of a message, to undo if its handler throws. */
 export interface UndoEntry {
-  readonly map: Map<string, Pending> | Map<string, Map<string, Pending>>;
+  readonly map: Map<string, PendingValue> | Map<string, Pending> | Map<string, Map<string, Pending>>;
   readonly key: string;
   readonly had: boolean;
   readonly prev: unknown;
@@ -30,9 +44,9 @@ export class StateLayer {
   private readonly catalog: StateCatalog;
   /** The space of changelog keys written before keys named their space. */
   private readonly legacy: CellSpace;
-  private pendingValues = new Map<string, Pending>();
+  private pendingValues = new Map<string, PendingValue>();
   private pendingMaps = new Map<string, Map<string, Pending>>();
-  /** Bytes of values encoded when written (by cell, or cell \0 entry), reused by the changelog. */
+  /** Bytes of map entries encoded when written (by cell \0 entry), reused by the changelog. */
   private readonly encoded = new Map<string, { value: unknown; bytes: Buffer }>();
   private discarded = 0;
   /** Changelog keys of store keys (the JSON of each space and state made once). */
@@ -74,7 +88,7 @@ export class StateLayer {
   getValue(ck: string): unknown {
     // The pending layer never holds undefined (a delete is DELETED): one lookup tells a pending write apart.
     const p = this.pendingValues.get(ck);
-    if (p !== undefined) return p === DELETED ? undefined : p;
+    if (p !== undefined) return p.value === DELETED ? undefined : p.value;
     return this.store.getValue(ck);
   }
 
@@ -84,15 +98,11 @@ export class StateLayer {
    * bytes are kept for the changelog.
    */
   setValue(ck: string, value: unknown, undo: UndoEntry[], serde?: Serde<unknown>, state?: string): void {
-    if (serde !== undefined && value !== undefined)
-      this.encoded.set(ck, { value, bytes: encode(serde, value, state) });
-    undo.push({
-      map: this.pendingValues,
-      key: ck,
-      had: this.pendingValues.has(ck),
-      prev: this.pendingValues.get(ck),
-    });
-    this.pendingValues.set(ck, value === undefined ? DELETED : value);
+    const bytes = serde !== undefined && value !== undefined ? encode(serde, value, state) : undefined;
+    const values = this.pendingValues;
+    const prev = values.get(ck);
+    undo.push({ map: values, key: ck, had: prev !== undefined, prev });
+    values.set(ck, new PendingValue(value === undefined ? DELETED : value, bytes));
   }
 
   getEntry(ck: string, mapKey: string): unknown {
@@ -155,8 +165,9 @@ export class StateLayer {
       return this.catalog.spec(cell.app, cell.fn, cell.state)?.serde;
     };
     // forEach: no entry array per pending cell.
-    this.pendingValues.forEach((v, ck) => {
-      out.push({ topic, partition, key: keys.of(ck), value: bytesOf(ck, v, specOf(ck)) });
+    this.pendingValues.forEach((p, ck) => {
+      const value = p.value === DELETED ? null : (p.bytes ?? bytesOf(ck, p.value, specOf(ck)));
+      out.push({ topic, partition, key: keys.of(ck), value });
     });
     this.pendingMaps.forEach((pm, ck) => {
       const serde = specOf(ck);
@@ -185,9 +196,9 @@ export class StateLayer {
     const store = this.store;
     store.batch(() => {
       // forEach: no entry array per pending cell.
-      this.pendingValues.forEach((v, ck) => {
-        if (v === DELETED) store.deleteValue(ck);
-        else store.setValue(ck, v);
+      this.pendingValues.forEach((p, ck) => {
+        if (p.value === DELETED) store.deleteValue(ck);
+        else store.setValue(ck, p.value);
       });
       this.pendingMaps.forEach((pm, ck) => {
         pm.forEach((v, mk) => {
