@@ -160,7 +160,9 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     this.app = env.app.name;
     this.fn = env.fn.name;
     this.id = key;
-    this.now = env.clock.now();
+    // The dispatcher's start of this message's run when it is running it (one clock read per message), else the clock.
+    const started = env.dispatcher?.runningSince ?? Number.NaN;
+    this.now = Number.isNaN(started) ? env.clock.now() : started;
     this.origin = record;
   }
 
@@ -330,7 +332,12 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   /** The undo journal of this message's writes. */
   journal(): UndoEntry[] {
     if (this.expired !== undefined) throw this.expired;
-    if (this.undo === undefined) this.undo = [];
+    if (this.undo === undefined) {
+      // Room for one entry (most messages write one cell): an empty array's first push would reserve 17.
+      const undo: UndoEntry[] = [undefined as unknown as UndoEntry];
+      undo.pop();
+      this.undo = undo;
+    }
     return this.undo;
   }
 

@@ -70,6 +70,8 @@ export class Dispatcher {
   private yielding = false;
   private sliceRuns = 0;
   private sliceStart = 0;
+  /** The clock's time when the message being run synchronously started; NaN outside such a run. */
+  private runStart = Number.NaN;
   private closed = false;
   private leaseSource: () => readonly LeaseInfo[] = () => [];
   private readonly counters = { forwarded: 0, forwardFallbacks: 0, deferred: 0, deprioritised: 0, held: 0 };
@@ -331,6 +333,14 @@ export class Dispatcher {
     this.guard.close();
   }
 
+  /**
+   * While the dispatcher runs a message (synchronously, inside `outlet.run`), the clock's time it started at: the
+   * message's "now", read once for the decision and the run. NaN at any other time (read the clock then).
+   */
+  get runningSince(): number {
+    return this.runStart;
+  }
+
   // ---- the dispatch loop ----
 
   private readonly onMicrotask = (): void => {
@@ -382,12 +392,14 @@ export class Dispatcher {
         let r: unknown;
         let threw = false;
         let error: unknown;
+        this.runStart = start;
         try {
           r = b.outlet.run(i);
         } catch (e) {
           threw = true;
           error = e;
         }
+        this.runStart = Number.NaN;
         const end = clock.now();
         now = end;
         if (!threw && isThenable(r)) {
