@@ -8,7 +8,9 @@
 //   filter lets aborted records through, and a second producer with the same transactional id is refused instead
 //   of fencing the first one; a transaction whose beginning failed stays its current one. The transport works
 //   around all three (records.ts, producer.ts); its encoder writes wrong timestamps for records 2^31 ms or more
-//   apart in one batch (the transport encodes Produce requests itself, produce-request.ts).
+//   apart in one batch (the transport encodes Produce requests itself, produce-request.ts);
+// - record batches compressed with every codec, by their producer or by the broker, read by the transport's own
+//   decoder (records.ts).
 import { randomBytes } from 'node:crypto';
 import {
   type Consumer,
@@ -349,6 +351,68 @@ describe('platformatic transport edge cases', () => {
     expect(read.map((r) => str(r.value))).toEqual(['a0', 'a1', 'a2', 'a3', 'b0', 'b1', 'b2', 'b3']);
     expect(read.slice(0, 4).map((r) => r.timestamp)).toEqual(stamps);
     expect(read.slice(4).map((r) => r.timestamp)).not.toEqual(stamps);
+  }, 60_000);
+
+  it('reads record batches compressed by their producer with every codec, and by the broker', async () => {
+    const t = transport();
+    const records = (tag: string, n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        key: i % 5 === 0 ? null : buf(`${tag}-k${i}`),
+        value: buf(`${tag}-v${i}-${'x'.repeat(i * 7)}`),
+        headers: { h: buf(`${tag}${i}`) },
+      }));
+    // Compressed by the producer: one send per codec, kept as written (the topic's compression.type is 'producer').
+    const byProducer = await createTopic('codecs', 1);
+    const codecs = ['gzip', 'snappy', 'lz4', 'zstd'] as const;
+    const raw = new PProducer({
+      clientId: 'codecs',
+      bootstrapBrokers: brokers!.split(','),
+      idempotent: true,
+    });
+    try {
+      for (const compression of codecs) {
+        await raw.send({
+          messages: records(compression, 40).map((r) => ({
+            topic: byProducer,
+            partition: 0,
+            key: r.key ?? undefined,
+            value: r.value,
+            headers: new Map([[buf('h'), r.headers.h]]),
+          })),
+          compression,
+        });
+      }
+    } finally {
+      await raw.close();
+    }
+    // Compressed by the broker: the topic's compression.type recompresses what the transport sends uncompressed.
+    const byBroker = name('broker-zstd');
+    topics.push(byBroker);
+    const admin = await t.admin();
+    await admin.createTopics([{ name: byBroker, partitions: 1, config: { 'compression.type': 'zstd' } }]);
+    const producer = t.producer();
+    await producer.connect();
+    await producer.send(records('broker', 60).map((r) => ({ topic: byBroker, partition: 0, ...r })));
+    await producer.disconnect();
+
+    const expected = (tags: readonly string[], n: number) =>
+      tags
+        .flatMap((tag) => records(tag, n))
+        .map((r, offset) => ({
+          offset,
+          key: str(r.key),
+          value: str(r.value),
+          h: str(r.headers.h),
+        }));
+    const seen = (rs: IncomingRecord[]) =>
+      rs.map((r) => ({
+        offset: r.offset,
+        key: str(r.key),
+        value: str(r.value),
+        h: str(r.headers.h ?? null),
+      }));
+    expect(seen(await readAll(t, byProducer, 1))).toEqual(expected(codecs, 40));
+    expect(seen(await readAll(t, byBroker, 1))).toEqual(expected(['broker'], 60));
   }, 60_000);
 
   it('refuses an unknown produce encoder, naming the option or the environment variable', () => {
