@@ -368,15 +368,12 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
 /** The state spec an accessor needs: its name and serde. */
 type AccessorSpec = FunctionEnv['fn']['states'][number];
 
-/**
- * A value state of one message's actor. One object per state and message, its methods on the prototype (a
- * message's accessors are made when the handler first reads `ctx.state`, for every message that does).
- */
-class ValueAccessor implements ValueState<unknown> {
-  private readonly ps: StateLayer;
-  private readonly ck: string;
-  private readonly spec: AccessorSpec;
-  private readonly ctx: MessageContext;
+/** What an accessor of one state of one message's actor works on: the layer, the cell, the spec, the message. */
+abstract class CellAccessor {
+  protected readonly ps: StateLayer;
+  protected readonly ck: string;
+  protected readonly spec: AccessorSpec;
+  protected readonly ctx: MessageContext;
 
   constructor(ps: StateLayer, ck: string, spec: AccessorSpec, ctx: MessageContext) {
     this.ps = ps;
@@ -384,7 +381,13 @@ class ValueAccessor implements ValueState<unknown> {
     this.spec = spec;
     this.ctx = ctx;
   }
+}
 
+/**
+ * A value state of one message's actor. One object per state and message, its methods on the prototype (a
+ * message's accessors are made when the handler first reads `ctx.state`, for every message that does).
+ */
+class ValueAccessor extends CellAccessor implements ValueState<unknown> {
   get(): unknown {
     return this.ps.getValue(this.ck);
   }
@@ -401,19 +404,7 @@ class ValueAccessor implements ValueState<unknown> {
 }
 
 /** A map state of one message's actor (see ValueAccessor). */
-class MapAccessor implements MapState<unknown> {
-  private readonly ps: StateLayer;
-  private readonly ck: string;
-  private readonly spec: AccessorSpec;
-  private readonly ctx: MessageContext;
-
-  constructor(ps: StateLayer, ck: string, spec: AccessorSpec, ctx: MessageContext) {
-    this.ps = ps;
-    this.ck = ck;
-    this.spec = spec;
-    this.ctx = ctx;
-  }
-
+class MapAccessor extends CellAccessor implements MapState<unknown> {
   get(k: string): unknown {
     return this.ps.getEntry(this.ck, k);
   }
