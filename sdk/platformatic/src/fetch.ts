@@ -142,6 +142,8 @@ const fetchApiOf = (client: MetadataClient): Promise<FetchApi> =>
 
 /** Kafka error codes a fetch answers per partition. */
 const OFFSET_OUT_OF_RANGE = 1;
+
+/** One partition to fetch, and from where. */
 export interface FetchTarget {
   readonly topic: string;
   readonly partition: number;
@@ -151,6 +153,7 @@ export interface FetchTarget {
   readonly maxBytes: number;
 }
 
+/** What one fetch round answered for one target. */
 export interface FetchedPartition {
   readonly topic: string;
   readonly partition: number;
@@ -170,6 +173,7 @@ export interface FetchedPartition {
   readonly error?: unknown;
 }
 
+/** How a fetch round asks: the isolation level, how long the brokers may wait for data, and the answer's size cap. */
 export interface FetchRoundOptions {
   readonly isolation: 'read_committed' | 'read_uncommitted';
   readonly maxWaitMs: number;

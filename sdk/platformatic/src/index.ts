@@ -5,7 +5,13 @@ export {
   type PlatformaticTransportOptions,
 } from './platformatic-transport.ts';
 export type { ReadToEndOptions } from './read-to-end.ts';
-export { type FetchedPartition, type FetchTarget, fetchRound } from './fetch.ts';
+export {
+  type FetchedPartition,
+  type FetchRoundOptions,
+  type FetchTarget,
+  fetchRound,
+  type MetadataClient,
+} from './fetch.ts';
 export {
   type ProduceEncoder,
   ProducerWithOwnEncoder,
