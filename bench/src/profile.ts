@@ -51,6 +51,14 @@ export function areaOf(frame: CallFrame): string {
   return 'bench';
 }
 
+/** A frame as the summaries name it: `function file:line`. */
+const frameLabel = (frame: CallFrame): string =>
+  `${frame.functionName || '(anonymous)'} ${frame.url.split('/').pop() ?? ''}:${frame.lineNumber + 1}`;
+
+/** `name share%` pairs, joined. */
+const percentages = (shares: Iterable<[string, number]>, separator: string): string =>
+  [...shares].map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join(separator);
+
 /** V8's sampling heap profile: a tree of allocation sites and the samples taken at them. */
 export interface HeapProfile {
   readonly head: HeapNode;
@@ -77,8 +85,7 @@ export function summarizeAllocations(profile: HeapProfile, topN = 12): [string, 
     const frame = frames.get(nodeId);
     if (frame === undefined) continue;
     total += size;
-    const file = frame.url.split('/').pop() ?? '';
-    const fn = `${frame.functionName || '(anonymous)'} ${file}:${frame.lineNumber + 1}`;
+    const fn = frameLabel(frame);
     fns.set(fn, (fns.get(fn) ?? 0) + size);
   }
   return [...fns]
@@ -105,8 +112,7 @@ export function summarizeProfile(profile: CpuProfile, topN = 15): ProfileSummary
     if (frame === undefined) continue;
     const area = areaOf(frame);
     areas.set(area, (areas.get(area) ?? 0) + us);
-    const file = frame.url.split('/').pop() ?? '';
-    const fn = `${frame.functionName || '(anonymous)'} ${file}:${frame.lineNumber + 1}`;
+    const fn = frameLabel(frame);
     fns.set(fn, (fns.get(fn) ?? 0) + us);
   }
   const share = (us: number) => (total === 0 ? 0 : Number((us / total).toFixed(3)));
@@ -151,12 +157,8 @@ export async function profiled<T>(dir: string | undefined, name: string, run: ()
     writeFileSync(join(dir, `${name}.heapprofile`), JSON.stringify(heap));
     const s = summarizeProfile(profile);
     process.stderr.write(
-      `bench: profile ${name} (${s.totalMs} ms sampled, ${path}): ${Object.entries(s.areas)
-        .map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`)
-        .join(', ')}\n  top: ${s.top.map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`).join('; ')}\n` +
-        `  allocated most: ${summarizeAllocations(heap)
-          .map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`)
-          .join('; ')}\n`,
+      `bench: profile ${name} (${s.totalMs} ms sampled, ${path}): ${percentages(Object.entries(s.areas), ', ')}\n` +
+        `  top: ${percentages(s.top, '; ')}\n  allocated most: ${percentages(summarizeAllocations(heap), '; ')}\n`,
     );
   }
 }

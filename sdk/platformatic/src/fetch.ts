@@ -2,8 +2,9 @@
 // connection pool of the caller's (so long polls never delay heartbeats or commits). Shared by group consumers and
 // readToEnd. The requests go through the client's low-level Fetch API (v13-v17, the highest the brokers speak), not
 // through `Consumer.fetch`: that one filters read_committed answers itself, and its filter hides committed records
-// (see records.ts). Every answer is parsed with the records left as bytes, and decoded by our own decoder and filter. A request that fails with per-partition errors
-// still answers the partitions that had none. No fetch sessions: every request lists its partitions.
+// (see records.ts). Every answer is parsed with the records left as bytes, and decoded by our own decoder and
+// filter. A request that fails with per-partition errors still answers the partitions that had none. No fetch
+// sessions: every request lists its partitions.
 import type { IncomingRecord } from '@dirigo/core';
 import {
   type Base,
@@ -109,14 +110,9 @@ function skipTaggedFields(r: Reader): void {
   }
 }
 
-/** The client's Fetch request of a version with our answer parser. */
-const fetchApi = (version: number, createRequest: (...args: never[]) => unknown) =>
-  createAPI<Parameters<typeof fetchV17.createRequest>, FetchResponse>(
-    1,
-    version,
-    createRequest as typeof fetchV17.createRequest,
-    parseFetchResponse,
-  );
+/** The client's Fetch request of a version (v13-v17 take the same arguments) with our answer parser. */
+const fetchApi = (version: number, createRequest: typeof fetchV17.createRequest) =>
+  createAPI<fetchV17.FetchRequest, FetchResponse>(1, version, createRequest, parseFetchResponse);
 
 /** Fetch versions that identify topics by id, newest first (all Kafka versions the client supports have one). */
 const FETCH_APIS: readonly [number, FetchApi][] = [

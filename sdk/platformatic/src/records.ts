@@ -164,15 +164,17 @@ export function decodeRecords(
       }
     }
     const attributes = bytes.readInt16BE(batchAt + ATTRIBUTES_AT);
-    const transactional = (attributes & TRANSACTIONAL) !== 0;
     if ((attributes & CONTROL) !== 0) {
-      if (abortedProducers.size > 0 && controlType(bytes, batchAt, end, attributes) === ABORT_MARKER)
+      if (abortedProducers.size > 0 && controlType(bytes, batchAt, attributes) === ABORT_MARKER)
         abortedProducers.delete(bytes.readBigInt64BE(batchAt + PRODUCER_ID_AT));
       continue;
     }
-    if (transactional && abortedProducers.size > 0) {
-      if (abortedProducers.has(bytes.readBigInt64BE(batchAt + PRODUCER_ID_AT))) continue;
-    }
+    if (
+      (attributes & TRANSACTIONAL) !== 0 &&
+      abortedProducers.size > 0 &&
+      abortedProducers.has(bytes.readBigInt64BE(batchAt + PRODUCER_ID_AT))
+    )
+      continue;
     // A batch wholly before the position (the fetch started inside it, or a re-fetch): nothing to decode.
     if (lastOffset < fromOffset || base >= toOffset) continue;
     const logAppendTime = (attributes & TIMESTAMP_LOG_APPEND) !== 0;
@@ -220,9 +222,9 @@ export function decodeRecords(
 }
 
 /** The type of a control batch's record (its key's int16 after the version), or -1. */
-function controlType(bytes: Buffer, batchAt: number, end: number, attributes: number): number {
+function controlType(bytes: Buffer, batchAt: number, attributes: number): number {
   if ((attributes & COMPRESSION) !== 0 || bytes.readInt32BE(batchAt + RECORD_COUNT_AT) < 1) return -1;
-  const r = new VarintReader(bytes.subarray(0, end), batchAt + RECORDS_AT);
+  const r = new VarintReader(bytes, batchAt + RECORDS_AT);
   r.varint(); // length
   r.pos++; // attributes
   r.varint(); // timestamp delta

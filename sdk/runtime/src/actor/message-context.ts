@@ -10,6 +10,7 @@ import {
   type OutgoingRecord,
   partitionFor,
   type RecordHeaders,
+  type ResolvedState,
   type SendOptions,
   type StateAccessors,
   type StateSpec,
@@ -365,17 +366,14 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   }
 }
 
-/** The state spec an accessor needs: its name and serde. */
-type AccessorSpec = FunctionEnv['fn']['states'][number];
-
 /** What an accessor of one state of one message's actor works on: the layer, the cell, the spec, the message. */
 abstract class CellAccessor {
   protected readonly ps: StateLayer;
   protected readonly ck: string;
-  protected readonly spec: AccessorSpec;
+  protected readonly spec: ResolvedState;
   protected readonly ctx: MessageContext;
 
-  constructor(ps: StateLayer, ck: string, spec: AccessorSpec, ctx: MessageContext) {
+  constructor(ps: StateLayer, ck: string, spec: ResolvedState, ctx: MessageContext) {
     this.ps = ps;
     this.ck = ck;
     this.spec = spec;

@@ -80,22 +80,19 @@ export class ChangelogKeys {
 
   /** The changelog key of the cell `ck` (or of its map entry `entry`). */
   of(ck: string, entry?: string): Buffer {
-    const h = this.head(ck);
-    const key = ck.slice(actorKeyStart(ck));
-    return Buffer.from(
-      entry === undefined
-        ? `${h.json}${JSON.stringify(key)}]`
-        : `${h.json}${JSON.stringify(key)},${JSON.stringify(entry)}]`,
-    );
+    const start = actorKeyStart(ck);
+    const json = this.head(ck, start).json;
+    const key = JSON.stringify(ck.slice(start));
+    return Buffer.from(entry === undefined ? `${json}${key}]` : `${json}${key},${JSON.stringify(entry)}]`);
   }
 
   /** The address of `ck` up to its state (app, function, slot, state; `key` empty), made once per head. */
   cellOf(ck: string): CellAddress {
-    return this.head(ck).cell;
+    return this.head(ck, actorKeyStart(ck)).cell;
   }
 
-  private head(ck: string): { readonly json: string; readonly cell: CellAddress } {
-    const start = actorKeyStart(ck);
+  /** The head of `ck`, whose actor key starts at `start`. */
+  private head(ck: string, start: number): { readonly json: string; readonly cell: CellAddress } {
     if (start < 0) throw new Error(`internal: malformed state cell key ${JSON.stringify(ck)}`);
     const head = ck.slice(0, start);
     let h = this.heads.get(head);

@@ -9,17 +9,16 @@ import type { KeyValueStore } from './store.ts';
 
 /** Marks a deleted cell or map entry in the pending layer. */
 const DELETED: unique symbol = Symbol('deleted');
-type Pending = unknown | typeof DELETED;
 
 /**
- * A value cell's pending write: the value (DELETED for a delete) and, when a serde encoded it on write, its
- * bytes for the changelog (one map lookup finds both).
+ * A pending write of a value cell or a map entry: the value (DELETED for a delete) and, when a serde encoded it
+ * on write, its bytes for the changelog (one map lookup finds both).
  */
-class PendingValue {
-  readonly value: Pending;
+class PendingWrite {
+  readonly value: unknown;
   readonly bytes: Buffer | undefined;
 
-  constructor(value: Pending, bytes: Buffer | undefined) {
+  constructor(value: unknown, bytes: Buffer | undefined) {
     this.value = value;
     this.bytes = bytes;
   }
@@ -27,10 +26,10 @@ class PendingValue {
 
 /** One write of a message, to undo if its handler throws. */
 export interface UndoEntry {
-  readonly map: Map<string, PendingValue> | Map<string, Pending> | Map<string, Map<string, Pending>>;
+  readonly map: Map<string, PendingWrite>;
   readonly key: string;
-  readonly had: boolean;
-  readonly prev: unknown;
+  /** The write this one replaced in the step's pending layer (undefined: none). */
+  readonly prev: PendingWrite | undefined;
 }
 
 /**
@@ -44,10 +43,8 @@ export class StateLayer {
   private readonly catalog: StateCatalog;
   /** The space of changelog keys written before keys named their space. */
   private readonly legacy: CellSpace;
-  private pendingValues = new Map<string, PendingValue>();
-  private pendingMaps = new Map<string, Map<string, Pending>>();
-  /** Bytes of map entries encoded when written (by cell \0 entry), reused by the changelog. */
-  private readonly encoded = new Map<string, { value: unknown; bytes: Buffer }>();
+  private pendingValues = new Map<string, PendingWrite>();
+  private pendingMaps = new Map<string, Map<string, PendingWrite>>();
   private discarded = 0;
   /** Changelog keys of store keys (the JSON of each space and state made once). */
   private readonly changelogKeys = new ChangelogKeys();
@@ -98,16 +95,12 @@ export class StateLayer {
    * bytes are kept for the changelog.
    */
   setValue(ck: string, value: unknown, undo: UndoEntry[], serde?: Serde<unknown>, state?: string): void {
-    const bytes = serde !== undefined && value !== undefined ? encode(serde, value, state) : undefined;
-    const values = this.pendingValues;
-    const prev = values.get(ck);
-    undo.push({ map: values, key: ck, had: prev !== undefined, prev });
-    values.set(ck, new PendingValue(value === undefined ? DELETED : value, bytes));
+    write(this.pendingValues, ck, value, undo, serde, state);
   }
 
   getEntry(ck: string, mapKey: string): unknown {
     const p = this.pendingMaps.get(ck)?.get(mapKey);
-    if (p !== undefined) return p === DELETED ? undefined : p;
+    if (p !== undefined) return p.value === DELETED ? undefined : p.value;
     return this.store.getEntry(ck, mapKey);
   }
 
@@ -120,22 +113,18 @@ export class StateLayer {
     serde?: Serde<unknown>,
     state?: string,
   ): void {
-    if (serde !== undefined && value !== undefined) {
-      this.encoded.set(`${ck}\u0000${mapKey}`, { value, bytes: encode(serde, value, state) });
-    }
     let pm = this.pendingMaps.get(ck);
     if (pm === undefined) {
       pm = new Map();
       this.pendingMaps.set(ck, pm);
     }
-    undo.push({ map: pm, key: mapKey, had: pm.has(mapKey), prev: pm.get(mapKey) });
-    pm.set(mapKey, value === undefined ? DELETED : value);
+    write(pm, mapKey, value, undo, serde, state);
   }
 
   entries(ck: string): [string, unknown][] {
     const out = new Map<string, unknown>(this.store.entries(ck));
     const pm = this.pendingMaps.get(ck);
-    if (pm) for (const [k, v] of pm) v === DELETED ? out.delete(k) : out.set(k, v);
+    if (pm) for (const [k, p] of pm) p.value === DELETED ? out.delete(k) : out.set(k, p.value);
     return [...out];
   }
 
@@ -143,9 +132,8 @@ export class StateLayer {
   rollback(undo: readonly UndoEntry[]): void {
     for (let i = undo.length - 1; i >= 0; i--) {
       const u = undo[i]!;
-      const m = u.map as Map<string, unknown>;
-      if (u.had) m.set(u.key, u.prev);
-      else m.delete(u.key);
+      if (u.prev !== undefined) u.map.set(u.key, u.prev);
+      else u.map.delete(u.key);
     }
   }
 
@@ -154,25 +142,24 @@ export class StateLayer {
     const topic = this.changelogTopic;
     const partition = this.partition;
     const keys = this.changelogKeys;
-    const bytesOf = (id: string, v: unknown, serde: Serde<unknown> | undefined): Buffer | null => {
-      if (v === DELETED) return null;
-      const cached = this.encoded.get(id);
-      if (cached !== undefined && cached.value === v) return cached.bytes;
-      return serde === undefined ? (v as Buffer) : serde.serialize(v);
-    };
     const specOf = (ck: string): Serde<unknown> | undefined => {
       const cell = keys.cellOf(ck);
       return this.catalog.spec(cell.app, cell.fn, cell.state)?.serde;
     };
+    /** A write's bytes: null for a delete, those encoded on write, else encoded now (no serde: the value is bytes). */
+    const bytesOf = (p: PendingWrite, ck: string): Buffer | null => {
+      if (p.value === DELETED) return null;
+      if (p.bytes !== undefined) return p.bytes;
+      const serde = specOf(ck);
+      return serde === undefined ? (p.value as Buffer) : serde.serialize(p.value);
+    };
     // forEach: no entry array per pending cell.
     this.pendingValues.forEach((p, ck) => {
-      const value = p.value === DELETED ? null : (p.bytes ?? bytesOf(ck, p.value, specOf(ck)));
-      out.push({ topic, partition, key: keys.of(ck), value });
+      out.push({ topic, partition, key: keys.of(ck), value: bytesOf(p, ck) });
     });
     this.pendingMaps.forEach((pm, ck) => {
-      const serde = specOf(ck);
-      pm.forEach((v, mk) => {
-        out.push({ topic, partition, key: keys.of(ck, mk), value: bytesOf(`${ck}\u0000${mk}`, v, serde) });
+      pm.forEach((p, mk) => {
+        out.push({ topic, partition, key: keys.of(ck, mk), value: bytesOf(p, ck) });
       });
     });
   }
@@ -201,9 +188,9 @@ export class StateLayer {
         else store.setValue(ck, p.value);
       });
       this.pendingMaps.forEach((pm, ck) => {
-        pm.forEach((v, mk) => {
-          if (v === DELETED) store.deleteEntry(ck, mk);
-          else store.setEntry(ck, mk, v);
+        pm.forEach((p, mk) => {
+          if (p.value === DELETED) store.deleteEntry(ck, mk);
+          else store.setEntry(ck, mk, p.value);
         });
       });
     });
@@ -219,8 +206,24 @@ export class StateLayer {
   private clearPending(): void {
     if (this.pendingValues.size > 0) this.pendingValues = new Map();
     if (this.pendingMaps.size > 0) this.pendingMaps = new Map();
-    if (this.encoded.size > 0) this.encoded.clear();
   }
+}
+
+/**
+ * Records a pending write of `key` in `pending` (undefined deletes), journalled in `undo`. With `serde`, the value
+ * is encoded now (the bytes kept for the changelog), so a value it cannot encode fails the message that wrote it.
+ */
+function write(
+  pending: Map<string, PendingWrite>,
+  key: string,
+  value: unknown,
+  undo: UndoEntry[],
+  serde: Serde<unknown> | undefined,
+  state: string | undefined,
+): void {
+  const bytes = serde !== undefined && value !== undefined ? encode(serde, value, state) : undefined;
+  undo.push({ map: pending, key, prev: pending.get(key) });
+  pending.set(key, new PendingWrite(value === undefined ? DELETED : value, bytes));
 }
 
 /** Encodes a state value now, naming the state when the serde cannot. */
