@@ -44,14 +44,42 @@ export function passthroughBytesApp(ns: string, input: string, out: string, lean
   });
 }
 
-/** The keyed count; `persistent` keeps its state in the persistent store (LMDB) under `persistent.stateDir`. */
+/**
+ * The keyed count; `persistent` keeps its state in the persistent store (LMDB) under `persistent.stateDir`. With
+ * `values: 'bytes'` the input values are not decoded (bytes serdes, as the peers' Kafka Streams and Quix Streams
+ * apps read them): the count of keys alone, without the throughput bench's latency probe; by default they are JSON
+ * and a value's `probe` is handed on in the output.
+ */
 export function countApp(
   ns: string,
   input: string,
   out: string,
   guarantee: 'at_least_once' | 'exactly_once',
   persistent?: { readonly stateDir: string },
+  values: 'json' | 'bytes' = 'json',
 ) {
+  const cell = { n: state.value<number>() };
+  const count =
+    values === 'bytes'
+      ? fn({
+          message: serdes.bytes(),
+          state: cell,
+          handler(ctx) {
+            const n = (ctx.state.n.get() ?? 0) + 1;
+            ctx.state.n.set(n);
+            ctx.emit('out', ctx.key, n);
+          },
+        })
+      : fn({
+          state: cell,
+          handler(ctx, m: { probe?: number } | null) {
+            const n = (ctx.state.n.get() ?? 0) + 1;
+            ctx.state.n.set(n);
+            // The throughput bench's latency probe: its records carry their send time, handed on in the output.
+            const probe = m?.probe;
+            ctx.emit('out', ctx.key, probe === undefined ? n : { n, probe });
+          },
+        });
   return defineApp({
     name: 'count',
     options: {
@@ -59,19 +87,8 @@ export function countApp(
       guarantee,
       ...(persistent === undefined ? {} : { store: 'persistent', stateDir: persistent.stateDir }),
     },
-    ingresses: [{ topic: input, to: 'count' }],
+    ingresses: [{ topic: input, to: 'count', ...(values === 'bytes' ? { serde: serdes.bytes() } : {}) }],
     egresses: { out: { topic: out } },
-    functions: {
-      count: fn({
-        state: { n: state.value<number>() },
-        handler(ctx, m: { probe?: number } | null) {
-          const n = (ctx.state.n.get() ?? 0) + 1;
-          ctx.state.n.set(n);
-          // The throughput bench's latency probe: its records carry their send time, handed on in the output.
-          const probe = m?.probe;
-          ctx.emit('out', ctx.key, probe === undefined ? n : { n, probe });
-        },
-      }),
-    },
+    functions: { count },
   });
 }

@@ -42,6 +42,12 @@ export interface PeersOptions {
   readonly valueBytes: number;
   /** The Dirigo side's Kafka client. */
   readonly transport: TransportName;
+  /**
+   * How the Dirigo side reads values: `bytes` (default) undecoded, as the Kafka Streams and Quix Streams peers do
+   * (`Serdes.Bytes()`, `value_deserializer="bytes"`); `json` decoded and encoded as JSON (the only way before
+   * 2026-12-03), which is work the other sides do not do.
+   */
+  readonly dirigoValues?: DirigoValues;
   /** Bound of one run, ms. */
   readonly runTimeoutMs: number;
   /** The sides to run (default: all three); a side not run is absent from the result, and so are its ratios. */
@@ -58,6 +64,7 @@ export interface SideResult {
   warmupSeconds: number;
 }
 
+export type DirigoValues = 'bytes' | 'json';
 export type Scenario = 'alo' | 'eos' | 'aloPersistent' | 'eosPersistent' | 'passthrough';
 const SCENARIOS: readonly Scenario[] = ['alo', 'eos', 'aloPersistent', 'eosPersistent', 'passthrough'];
 export type Side = 'dirigo' | 'kafkaStreams' | 'quixStreams';
@@ -69,6 +76,8 @@ export interface PeersResult {
   warmupRecords: number;
   partitions: number;
   transport: TransportName;
+  /** How the Dirigo side read values (see PeersOptions.dirigoValues). */
+  dirigoValues: DirigoValues;
   dirigo?: Record<Scenario, SideResult>;
   kafkaStreams?: Record<Scenario, SideResult>;
   /** The in-memory scenarios on Quix Streams' MemoryStore, the persistent ones on its RocksDB store. */
@@ -308,6 +317,7 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
             PEER_GUARANTEE: exactlyOnce ? 'exactly_once' : 'at_least_once',
             PEER_PARTITIONS: String(o.partitions),
             PEER_STATE_DIR: stateDir,
+            PEER_VALUES: o.dirigoValues ?? 'bytes',
           },
         });
       }
@@ -367,6 +377,7 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
       warmupRecords: o.warmupRecords,
       partitions: o.partitions,
       transport: o.transport,
+      dirigoValues: o.dirigoValues ?? 'bytes',
       dirigo,
       kafkaStreams,
       ratio: ratioOf(dirigo, kafkaStreams, rate),

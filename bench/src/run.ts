@@ -43,6 +43,8 @@ async function main(): Promise<void> {
       'warmup-records': { type: 'string', default: '300000' },
       // peers: which of dirigo, kafkaStreams, quixStreams to run (default: all three)
       sides: { type: 'string' },
+      // peers: how the Dirigo side reads values: bytes (as the other peers do) or json
+      'dirigo-values': { type: 'string', default: 'bytes' },
       // isolation
       policies: { type: 'string', default: 'fifo,edf,priority,weighted-fair' },
       workers: { type: 'string', default: '2' },
@@ -129,12 +131,12 @@ async function main(): Promise<void> {
   if (which !== 'throughput') {
     process.stderr.write(
       'usage: npm run bench -- throughput [--json] [--records N] [--partitions P] [--transports kafkajs,platformatic]\n' +
-        '                                   [--scenarios passthrough,passthroughHeaders,passthroughBytes,passthroughLean,countAtLeastOnce,\n' +
+        '                                   [--scenarios passthrough,passthroughHeaders,passthroughBytes,passthroughLean,countAtLeastOnce,countKeys,\n' +
         '                                   countExactlyOnce,countExactlyOnceV1] [--profile DIR]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
         '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport platformatic]\n' +
         '                              [--sides dirigo,kafkaStreams,quixStreams] [--partitions 4] [--keys 10000]\n' +
-        '                              [--value-bytes 100]\n' +
+        '                              [--value-bytes 100] [--dirigo-values bytes|json]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
         '                               [--transport kafkajs|platformatic] [--margin-ms M] [--forward-delay-ms D]\n' +
@@ -224,10 +226,16 @@ async function peers(values: Values, logger: ReturnType<typeof createLogger>): P
     );
     process.exit(2);
   }
+  const dirigoValues = String(values['dirigo-values']);
+  if (dirigoValues !== 'bytes' && dirigoValues !== 'json') {
+    process.stderr.write('bench: --dirigo-values takes bytes or json\n');
+    process.exit(2);
+  }
   const kafka = await ensureKafka({ nodes: 1, logger });
   process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);
   try {
     const result = await runPeers({
+      dirigoValues,
       brokers: kafka.brokers,
       records: int('records', '1000000', 1),
       warmupRecords: int('warmup-records', '300000', 0),

@@ -60,6 +60,8 @@ export interface TransportResults {
   /** The same without the scheduling headers on the outputs. */
   passthroughLean?: ScenarioResult;
   countAtLeastOnce?: ScenarioResult;
+  /** The count at-least-once with values undecoded (bytes serdes, no latency probe), as the peers bench runs it. */
+  countKeys?: ScenarioResult;
   /** Exactly-once v2 where the transport supports it (platformatic), v1 elsewhere. */
   countExactlyOnce?: ScenarioResult;
   /** The same count on exactly-once v1 (a producer per partition), for transports whose default is v2. */
@@ -197,6 +199,7 @@ async function sdk(
   out: string,
   app: AppDefinition,
   group: string,
+  profileName: string,
   exactlyOnceV2?: boolean,
 ): Promise<ScenarioResult> {
   const admin = await transport.admin();
@@ -211,7 +214,7 @@ async function sdk(
     workerId: `bench-${app.name}`,
     ...(exactlyOnceV2 === undefined ? {} : { exactlyOnceV2 }),
   });
-  await profiled(o.profileDir, `${transport.name}-${app.name}-${app.options?.guarantee ?? ''}`, async () => {
+  await profiled(o.profileDir, profileName, async () => {
     await worker.start();
     await waitCommitted(transport, group, input, target);
   });
@@ -273,7 +276,9 @@ async function probe(o: ThroughputOptions, transport: Transport, input: string, 
     },
   );
   seen.sort((a, b) => a - b);
-  const q = (p: number) => seen[Math.min(seen.length - 1, Math.floor(p * seen.length))] ?? Number.NaN;
+  // An app that does not hand the probe on (countKeys) has no latency figures.
+  if (seen.length === 0) return {};
+  const q = (p: number) => seen[Math.min(seen.length - 1, Math.floor(p * seen.length))]!;
   return { p50Ms: q(0.5), p99Ms: q(0.99) };
 }
 
@@ -323,6 +328,11 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
       ['passthroughBytes', 'passthrough.pass', (ns, out) => passthroughBytesApp(ns, input, out)],
       ['passthroughLean', 'passthrough.pass', (ns, out) => passthroughBytesApp(ns, input, out, true)],
       ['countAtLeastOnce', 'count.count', (ns, out) => countApp(ns, input, out, 'at_least_once')],
+      [
+        'countKeys',
+        'count.count',
+        (ns, out) => countApp(ns, input, out, 'at_least_once', undefined, 'bytes'),
+      ],
       ['countExactlyOnce', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once')],
       ['countExactlyOnceV1', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once'), false],
     ];
@@ -333,7 +343,16 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
         if (v2 === false && transport.exactlyOnceV2 !== true) continue;
         const ns = `bench-${id}-${name}-${scenario}`;
         const out = `${ns}-out`;
-        results[name]![scenario] = await sdk(o, transport, input, out, app(ns, out), `${ns}.${group}`, v2);
+        results[name]![scenario] = await sdk(
+          o,
+          transport,
+          input,
+          out,
+          app(ns, out),
+          `${ns}.${group}`,
+          `${name}-${scenario}`,
+          v2,
+        );
         o.logger.info(results[name]![scenario], `bench: ${name} ${scenario}`);
       }
     }
