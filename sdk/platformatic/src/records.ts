@@ -288,6 +288,12 @@ function timestampOf(ms: number): bigint {
 }
 
 /**
+ * The headers of every message of a record without headers: the client otherwise makes a Map per message for them
+ * (beside the one it makes for their serialized form). It only reads it: never written to, here or there.
+ */
+const NO_HEADERS: ReadonlyMap<Buffer, Buffer> = new Map();
+
+/**
  * The client's message for a record whose partition is already chosen. One object shape for every record (no
  * optional members spread in): the client reads `headers` and `timestamp` as absent when undefined.
  */
@@ -300,7 +306,7 @@ export function toMessage(record: OutgoingRecord, partition: number): MessageToP
     // The client writes null keys and values as Kafka nulls; its types only say `undefined`.
     key: record.key as Buffer,
     value: record.value as Buffer,
-    headers: headers === undefined ? undefined : headerMap(headers),
+    headers: headers === undefined ? (NO_HEADERS as Map<Buffer, Buffer>) : headerMap(headers),
     timestamp: timestamp === undefined ? undefined : timestampOf(timestamp),
   };
 }

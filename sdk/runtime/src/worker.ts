@@ -35,7 +35,7 @@ import { Dispatcher } from './scheduler/dispatcher.ts';
 import { InMemorySchedulerMetrics, type SchedulerSnapshot } from './scheduler/metrics.ts';
 import { createPolicy } from './scheduler/registry.ts';
 import type { PeerLoad, PolicyOptions } from './scheduler/types.ts';
-import { spacePrefix, storeKey } from './state/cell-key.ts';
+import { cellAddressing, spacePrefix, storeHead, storeKey } from './state/cell-key.ts';
 import { type KeyValueStore, MemoryStore } from './state/store.ts';
 import { SharedAdminTransport } from './shared-admin.ts';
 import { GroupMember } from './task/group-member.ts';
@@ -548,7 +548,7 @@ export class Worker {
       app,
       fn,
       hasChangelog,
-      cellPrefix: spacePrefix({ app: app.name, fn: fn.name, slot: null }),
+      ...cellAddressing(spacePrefix({ app: app.name, fn: fn.name, slot: null }), fn.states),
       workerId: this.id,
       clock: this.clock,
       logger: log.child({ fn: fn.name }),
@@ -746,9 +746,9 @@ export class Worker {
     const bytes = Buffer.isBuffer(key) ? key : resolved.keySerde.serialize(key);
     const layer = (await member.task(partitionFor(bytes, partitions)))?.stateLayer;
     if (layer === undefined) return undefined;
-    const ck = storeKey(spacePrefix({ app: def.name, fn, slot: null }), stateName, actorId(bytes));
-    if (spec.kind !== 'map') return layer.store.getValue(ck);
-    const entries = [...layer.store.entries(ck)];
+    const prefix = spacePrefix({ app: def.name, fn, slot: null });
+    if (spec.kind !== 'map') return layer.store.getValue(storeHead(prefix, stateName), actorId(bytes));
+    const entries = [...layer.store.entries(storeKey(prefix, stateName, actorId(bytes)))];
     return entries.length === 0 ? undefined : Object.fromEntries(entries);
   }
 

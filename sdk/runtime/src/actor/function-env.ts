@@ -14,6 +14,8 @@ export interface FunctionEnv {
   readonly hasChangelog: boolean;
   /** Store-key prefix of this function's cells here: at its lessor, or in a lease slot (state/cell-key.ts). */
   readonly cellPrefix: string;
+  /** Store-key heads of the function's states here, in `fn.states` order (`storeHead(cellPrefix, state)`). */
+  readonly cellHeads: readonly string[];
   /** This worker. */
   readonly workerId: string;
   /** The handlers run at a lessee (a lease slot), against partial state. */

@@ -20,7 +20,6 @@ import { H_DEADLINE, H_INGEST, H_PRIORITY, headerNumber } from '../headers.ts';
 import { mergeableAccessor } from '../lease/mergeable-state.ts';
 import { CRITICAL, H_AT, H_CRITICAL } from '../protocol/headers.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
-import { storeKey } from '../state/cell-key.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { TimerEntry, Timers } from '../state/timers.ts';
 import { H_TRACEPARENT, H_TRACESTATE } from '../trace/traceparent.ts';
@@ -352,30 +351,37 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     const out: Record<string, ValueState<unknown> | MapState<unknown>> = {};
     const ps = this.partitionState;
     if (ps === undefined) return out as StateAccessors<Record<string, StateSpec>>;
-    const prefix = this.env.cellPrefix;
-    for (const s of this.env.fn.states) {
-      const ck = storeKey(prefix, s.name, this.id);
+    const heads = this.env.cellHeads;
+    const states = this.env.fn.states;
+    for (let i = 0; i < states.length; i++) {
+      const s = states[i]!;
+      const head = heads[i]!;
       out[s.name] =
         s.kind === 'value'
-          ? new ValueAccessor(ps, ck, s, this)
+          ? new ValueAccessor(ps, head, this.id, s, this)
           : s.kind === 'mergeable'
-            ? mergeableAccessor(ps, ck, s, this)
-            : new MapAccessor(ps, ck, s, this);
+            ? mergeableAccessor(ps, head, this.id, s, this)
+            : new MapAccessor(ps, head, this.id, s, this);
     }
     return out as StateAccessors<Record<string, StateSpec>>;
   }
 }
 
-/** What an accessor of one state of one message's actor works on: the layer, the cell, the spec, the message. */
+/**
+ * What an accessor of one state of one message's actor works on: the layer, the cell (its store-key head and the
+ * actor key), the spec, the message.
+ */
 abstract class CellAccessor {
   protected readonly ps: StateLayer;
-  protected readonly ck: string;
+  protected readonly head: string;
+  protected readonly key: string;
   protected readonly spec: ResolvedState;
   protected readonly ctx: MessageContext;
 
-  constructor(ps: StateLayer, ck: string, spec: ResolvedState, ctx: MessageContext) {
+  constructor(ps: StateLayer, head: string, key: string, spec: ResolvedState, ctx: MessageContext) {
     this.ps = ps;
-    this.ck = ck;
+    this.head = head;
+    this.key = key;
     this.spec = spec;
     this.ctx = ctx;
   }
@@ -387,22 +393,25 @@ abstract class CellAccessor {
  */
 class ValueAccessor extends CellAccessor implements ValueState<unknown> {
   get(): unknown {
-    return this.ps.getValue(this.ck);
+    return this.ps.getValue(this.head, this.key);
   }
 
   set(v: unknown): void {
     if (v === undefined)
       throw new Error(`state '${this.spec.name}': set(undefined) is not allowed; use clear()`);
-    this.ps.setValue(this.ck, v, this.ctx.journal(), this.spec.serde, this.spec.name);
+    this.ps.setValue(this.head, this.key, v, this.ctx.journal(), this.spec.serde, this.spec.name);
   }
 
   clear(): void {
-    this.ps.setValue(this.ck, undefined, this.ctx.journal());
+    this.ps.setValue(this.head, this.key, undefined, this.ctx.journal());
   }
 }
 
 /** A map state of one message's actor (see ValueAccessor). */
 class MapAccessor extends CellAccessor implements MapState<unknown> {
+  /** The map cell's store key (map cells are addressed by it whole). */
+  private readonly ck = this.head + this.key;
+
   get(k: string): unknown {
     return this.ps.getEntry(this.ck, k);
   }

@@ -25,7 +25,6 @@ import {
   KIND_FORWARD,
 } from '../protocol/index.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
-import { storeKey } from '../state/cell-key.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { StepOutput } from '../task/step-output.ts';
 import type { LeaseCounters, SlotDirectory } from './lease-metrics.ts';
@@ -276,19 +275,14 @@ export class Lessor {
     if (this.d.faults?.skipMerge !== true) {
       for (const cell of decodeCells(m.cells)) {
         if (cell.value === null) continue;
-        const spec = this.d.env.fn.states.find((s) => s.name === cell.state);
+        const i = this.d.env.fn.states.findIndex((s) => s.name === cell.state);
+        const spec = this.d.env.fn.states[i];
         if (spec?.merge === undefined) {
           this.d.counters.unknown++;
           continue;
         }
         const delta = spec.serde.deserialize(cell.value);
-        mergeInto(
-          this.d.layer,
-          storeKey(this.d.env.cellPrefix, cell.state, key),
-          spec.merge,
-          delta,
-          this.scratch,
-        );
+        mergeInto(this.d.layer, this.d.env.cellHeads[i]!, key, spec.merge, delta, this.scratch);
       }
     }
     this.d.counters.merged++;

@@ -14,41 +14,43 @@ export interface MergeableOwner {
 
 export function mergeableAccessor(
   layer: StateLayer,
-  ck: string,
+  head: string,
+  key: string,
   spec: ResolvedState,
   owner: MergeableOwner,
 ): MergeableState<unknown> {
   const m = spec.merge!;
   const state = spec.name;
   const get = (): unknown => {
-    const v = layer.getValue(ck);
+    const v = layer.getValue(head, key);
     return v === undefined ? m.identity() : v;
   };
   return {
     get,
     merge: (delta: unknown) =>
-      layer.setValue(ck, m.combine(get(), delta), owner.journal(), spec.serde, state),
+      layer.setValue(head, key, m.combine(get(), delta), owner.journal(), spec.serde, state),
     set: (value: unknown) => {
       owner.exclusiveWrite(state, 'set');
       if (value === undefined)
         throw new Error(`state '${state}': set(undefined) is not allowed; use clear()`);
-      layer.setValue(ck, value, owner.journal(), spec.serde, state);
+      layer.setValue(head, key, value, owner.journal(), spec.serde, state);
     },
     clear: () => {
       owner.exclusiveWrite(state, 'clear');
-      layer.setValue(ck, undefined, owner.journal());
+      layer.setValue(head, key, undefined, owner.journal());
     },
   };
 }
 
-/** Combines a partial `delta` (from a lessee) into the lessor's cell `ck`. */
+/** Combines a partial `delta` (from a lessee) into the lessor's cell of actor `key` under head `head`. */
 export function mergeInto(
   layer: StateLayer,
-  ck: string,
+  head: string,
+  key: string,
   m: Mergeable<unknown>,
   delta: unknown,
   undo: UndoEntry[],
 ): void {
-  const v = layer.getValue(ck);
-  layer.setValue(ck, m.combine(v === undefined ? m.identity() : v, delta), undo);
+  const v = layer.getValue(head, key);
+  layer.setValue(head, key, m.combine(v === undefined ? m.identity() : v, delta), undo);
 }

@@ -35,7 +35,7 @@ import {
 } from '../protocol/index.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
 import { internalMap, StateCatalog } from '../state/catalog.ts';
-import { type CellSpace, spacePrefix, storeKey } from '../state/cell-key.ts';
+import { type CellSpace, cellAddressing, spacePrefix, storeKey } from '../state/cell-key.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { TimerEntry } from '../state/timers.ts';
 import type { BodyState, TaskBody, TaskContext } from '../task/input-task.ts';
@@ -102,7 +102,7 @@ export class LeaseSlotBody implements TaskBody {
       const space = { app: app.name, fn: name, slot: deps.slot as CellSpace['slot'] };
       this.envs.set(name, {
         ...env,
-        cellPrefix: spacePrefix(space),
+        ...cellAddressing(spacePrefix(space), env.fn.states),
         lessee: true,
         logger: env.logger.child({ slot: deps.slot }),
       });
@@ -310,12 +310,12 @@ export class LeaseSlotBody implements TaskBody {
     if (env === undefined) return;
     const layer = this.layer!;
     const cells: PartialCellBytes[] = [];
-    for (const s of env.fn.states) {
-      const ck = storeKey(env.cellPrefix, s.name, m.key);
-      const v = layer.getValue(ck);
+    env.fn.states.forEach((s, i) => {
+      const head = env.cellHeads[i]!;
+      const v = layer.getValue(head, m.key);
       cells.push({ state: s.name, value: v === undefined ? null : s.serde.serialize(v) });
-      if (v !== undefined) layer.setValue(ck, undefined, this.scratch);
-    }
+      if (v !== undefined) layer.setValue(head, m.key, undefined, this.scratch);
+    });
     this.d.counters.replies++;
     if (this.d.faults?.dropSyncReply === true) return;
     const reply: OutgoingRecord = {

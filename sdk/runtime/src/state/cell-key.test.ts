@@ -6,6 +6,7 @@ import {
   decodeChangelogKey,
   parseStoreKey,
   spacePrefix,
+  storeHead,
   storeKey,
 } from './cell-key.ts';
 
@@ -43,6 +44,11 @@ describe('ChangelogKeys', () => {
           const decoded = decodeChangelogKey(keys.of(ck));
           expect(decoded).toEqual({ ...space, state, key, entry: undefined });
           expect(keys.cellOf(ck)).toEqual({ ...space, state, key: '' });
+          // A value cell's address: head and actor key apart, the same bytes.
+          const head = storeHead(spacePrefix(space), state);
+          expect(head + key).toBe(ck);
+          expect(keys.ofCell(head, key).toString()).toBe(keys.of(ck).toString());
+          expect(keys.cellOfHead(head)).toEqual({ ...space, state, key: '' });
           n++;
         }
       }

@@ -27,6 +27,22 @@ export interface CellAddress extends CellSpace {
 export const spacePrefix = (space: CellSpace): string =>
   `${space.app}\u0000${space.fn}\u0000${space.slot === null ? '' : space.slot}\u0000`;
 
+/**
+ * The head of the store keys of one state of the space whose prefix is `prefix` (`app \0 fn \0 slot \0 state \0`):
+ * a cell's store key is its head followed by the actor key. Value cells are addressed by head and actor key apart
+ * (see KeyValueStore), so a message's lookup hashes its short actor key, not a long concatenation.
+ */
+export const storeHead = (prefix: string, state: string): string => `${prefix}${state}\u0000`;
+
+/** A function env's cell addressing (FunctionEnv.cellPrefix and cellHeads) in the space whose prefix is `prefix`. */
+export const cellAddressing = (
+  prefix: string,
+  states: readonly { readonly name: string }[],
+): { cellPrefix: string; cellHeads: readonly string[] } => ({
+  cellPrefix: prefix,
+  cellHeads: states.map((s) => storeHead(prefix, s.name)),
+});
+
 /** The store key of a cell of the space whose prefix is `prefix`. */
 export const storeKey = (prefix: string, state: string, key: string): string =>
   `${prefix}${state}\u0000${key}`;
@@ -81,23 +97,33 @@ export class ChangelogKeys {
   /** The changelog key of the cell `ck` (or of its map entry `entry`). */
   of(ck: string, entry?: string): Buffer {
     const start = actorKeyStart(ck);
-    const json = this.head(ck, start).json;
-    const key = JSON.stringify(ck.slice(start));
-    return Buffer.from(entry === undefined ? `${json}${key}]` : `${json}${key},${JSON.stringify(entry)}]`);
+    if (start < 0) throw new Error(`internal: malformed state cell key ${JSON.stringify(ck)}`);
+    return this.ofCell(ck.slice(0, start), ck.slice(start), entry);
+  }
+
+  /** The changelog key of the cell of actor `key` under store-key head `head` (or of its map entry `entry`). */
+  ofCell(head: string, key: string, entry?: string): Buffer {
+    const json = this.head(head).json;
+    const k = JSON.stringify(key);
+    return Buffer.from(entry === undefined ? `${json}${k}]` : `${json}${k},${JSON.stringify(entry)}]`);
   }
 
   /** The address of `ck` up to its state (app, function, slot, state; `key` empty), made once per head. */
   cellOf(ck: string): CellAddress {
-    return this.head(ck, actorKeyStart(ck)).cell;
+    const start = actorKeyStart(ck);
+    if (start < 0) throw new Error(`internal: malformed state cell key ${JSON.stringify(ck)}`);
+    return this.head(ck.slice(0, start)).cell;
   }
 
-  /** The head of `ck`, whose actor key starts at `start`. */
-  private head(ck: string, start: number): { readonly json: string; readonly cell: CellAddress } {
-    if (start < 0) throw new Error(`internal: malformed state cell key ${JSON.stringify(ck)}`);
-    const head = ck.slice(0, start);
+  /** The address of the cells under store-key head `head` (`key` empty). */
+  cellOfHead(head: string): CellAddress {
+    return this.head(head).cell;
+  }
+
+  private head(head: string): { readonly json: string; readonly cell: CellAddress } {
     let h = this.heads.get(head);
     if (h === undefined) {
-      const cell = { ...parseStoreKey(ck), key: '' };
+      const cell = parseStoreKey(head);
       const json = JSON.stringify([cell.app, cell.fn, cell.slot, cell.state]);
       h = { json: `${json.slice(0, -1)},`, cell };
       this.heads.set(head, h);

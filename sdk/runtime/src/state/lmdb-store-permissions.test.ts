@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spacePrefix, storeKey } from './cell-key.ts';
+import { spacePrefix, storeHead } from './cell-key.ts';
 import { LmdbStore } from './lmdb-store.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'dirigo-lmdb-perm-'));
@@ -37,7 +37,7 @@ function withUmask<T>(umask: number, fn: () => T): T {
   }
 }
 
-const ck = storeKey(spacePrefix({ app: 'a', fn: 'f', slot: null }), 'n', 'k');
+const head = storeHead(spacePrefix({ app: 'a', fn: 'f', slot: null }), 'n');
 
 describe('persistent state directories and files', () => {
   it.each([
@@ -47,7 +47,7 @@ describe('persistent state directories and files', () => {
   ])('are 0700 and 0600 under umask %s', async (_name, umask) => {
     const stateDir = join(root, `umask-${umask.toString(8)}`, 'state');
     const store = withUmask(umask, () => LmdbStore.open(stateDir, 'ns.app.f.changelog', 3));
-    store.setValue(ck, 1);
+    store.setValue(head, 'k', 1);
     expect(modes(join(root, `umask-${umask.toString(8)}`))).toEqual({
       state: '700',
       'state/ns.app.f.changelog': '700',

@@ -7,7 +7,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { spacePrefix, storeKey } from './cell-key.ts';
+import { spacePrefix, storeHead, storeKey } from './cell-key.ts';
 import { LOCK_FILE, StateDirLockedError } from './dir-lock.ts';
 import { LmdbStore, storeDir } from './lmdb-store.ts';
 import { type KeyValueStore, MemoryStore } from './store.ts';
@@ -28,6 +28,8 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const prefix = spacePrefix({ app: 'app', fn: 'fn', slot: null });
 const ck = (state: string, actor: string) => storeKey(prefix, state, actor);
+/** A value cell's address: its store-key head and actor key. */
+const vk = (state: string, actor: string) => [storeHead(prefix, state), actor] as const;
 const sorted = (it: Iterable<[string, unknown]>) => [...it].sort((a, b) => (a[0] < b[0] ? -1 : 1));
 
 describe.each([
@@ -36,19 +38,19 @@ describe.each([
 ])('KeyValueStore contract: %s', (_name, make: () => KeyValueStore) => {
   it('sets, overwrites, reads and deletes value cells', () => {
     const s = make();
-    expect(s.getValue(ck('n', 'a'))).toBeUndefined();
-    s.setValue(ck('n', 'a'), 1);
-    s.setValue(ck('n', 'a'), { total: 2, tags: ['x'], at: null });
-    s.setValue(ck('n', ''), 'empty actor');
-    s.setValue(ck('n', 'ü\u0000ñ'), 'unicode and NUL in the actor key');
-    s.setValue(ck('raw', 'b'), Buffer.from([0, 255]));
-    expect(s.getValue(ck('n', 'a'))).toEqual({ total: 2, tags: ['x'], at: null });
-    expect(s.getValue(ck('n', ''))).toBe('empty actor');
-    expect(s.getValue(ck('n', 'ü\u0000ñ'))).toBe('unicode and NUL in the actor key');
-    expect(Buffer.from(s.getValue(ck('raw', 'b')) as Buffer)).toEqual(Buffer.from([0, 255]));
-    s.deleteValue(ck('n', 'a'));
-    s.deleteValue(ck('n', 'never'));
-    expect(s.getValue(ck('n', 'a'))).toBeUndefined();
+    expect(s.getValue(...vk('n', 'a'))).toBeUndefined();
+    s.setValue(...vk('n', 'a'), 1);
+    s.setValue(...vk('n', 'a'), { total: 2, tags: ['x'], at: null });
+    s.setValue(...vk('n', ''), 'empty actor');
+    s.setValue(...vk('n', 'ü\u0000ñ'), 'unicode and NUL in the actor key');
+    s.setValue(...vk('raw', 'b'), Buffer.from([0, 255]));
+    expect(s.getValue(...vk('n', 'a'))).toEqual({ total: 2, tags: ['x'], at: null });
+    expect(s.getValue(...vk('n', ''))).toBe('empty actor');
+    expect(s.getValue(...vk('n', 'ü\u0000ñ'))).toBe('unicode and NUL in the actor key');
+    expect(Buffer.from(s.getValue(...vk('raw', 'b')) as Buffer)).toEqual(Buffer.from([0, 255]));
+    s.deleteValue(...vk('n', 'a'));
+    s.deleteValue(...vk('n', 'never'));
+    expect(s.getValue(...vk('n', 'a'))).toBeUndefined();
     expect(s.size()).toBe(3);
   });
 
@@ -60,7 +62,7 @@ describe.each([
     s.setEntry(ck('m', 'ab'), 'x', 3); // shares a prefix with actor 'a'
     s.setEntry(ck('m', 'a\u0000x'), 'y', 4); // actor key containing the separator
     s.setEntry(ck('m2', 'a'), 'x', 5);
-    s.setValue(ck('m', 'a'), 'a value cell does not mix with the map');
+    s.setValue(...vk('m', 'a'), 'a value cell does not mix with the map');
     expect(sorted(s.entries(ck('m', 'a')))).toEqual([
       ['', 'empty map key'],
       ['x', 1],
@@ -86,24 +88,24 @@ describe.each([
     expect(s.restoredFrom).toBe(-1);
     s.setRestoredFrom(42);
     expect(s.restoredFrom).toBe(42);
-    s.setValue(ck('n', 'a'), 1);
+    s.setValue(...vk('n', 'a'), 1);
     s.setEntry(ck('m', 'a'), 'x', 1);
     s.clear();
     expect(s.size()).toBe(0);
     expect(s.restoredFrom).toBe(-1);
-    expect(s.getValue(ck('n', 'a'))).toBeUndefined();
+    expect(s.getValue(...vk('n', 'a'))).toBeUndefined();
     expect([...s.entries(ck('m', 'a'))]).toEqual([]);
-    s.setValue(ck('n', 'a'), 2);
-    expect(s.getValue(ck('n', 'a'))).toBe(2);
+    s.setValue(...vk('n', 'a'), 2);
+    expect(s.getValue(...vk('n', 'a'))).toBe(2);
   });
 
   it('runs a batch (nested too) and returns its result; reads inside see its writes', () => {
     const s = make();
     const r = s.batch(() => {
-      s.setValue(ck('n', 'a'), 1);
+      s.setValue(...vk('n', 'a'), 1);
       s.batch(() => s.setEntry(ck('m', 'a'), 'x', 2));
       s.setRestoredFrom(7);
-      return [s.getValue(ck('n', 'a')), s.getEntry(ck('m', 'a'), 'x'), s.restoredFrom];
+      return [s.getValue(...vk('n', 'a')), s.getEntry(ck('m', 'a'), 'x'), s.restoredFrom];
     });
     expect(r).toEqual([1, 2, 7]);
     expect(s.getEntry(ck('m', 'a'), 'x')).toBe(2);
@@ -118,14 +120,14 @@ describe('LmdbStore', () => {
     expect(s.dir).toBe(join(stateDir, 'dirigo.app.fn.changelog', '3'));
     expect(storeDir(stateDir, 't', 0)).toBe(join(stateDir, 't', '0'));
     s.batch(() => {
-      s.setValue(ck('n', 'a'), { v: 1 });
+      s.setValue(...vk('n', 'a'), { v: 1 });
       s.setEntry(ck('m', 'a'), 'k', [1, 2]);
       s.setRestoredFrom(10);
     });
     await s.close();
     await s.close(); // idempotent
     const again = track(LmdbStore.open(stateDir, 'dirigo.app.fn.changelog', 3));
-    expect(again.getValue(ck('n', 'a'))).toEqual({ v: 1 });
+    expect(again.getValue(...vk('n', 'a'))).toEqual({ v: 1 });
     expect([...again.entries(ck('m', 'a'))]).toEqual([['k', [1, 2]]]);
     expect(again.restoredFrom).toBe(10);
     expect(again.size()).toBe(2);
@@ -134,18 +136,18 @@ describe('LmdbStore', () => {
   it('commits a batch all or nothing: a throwing batch leaves neither the data nor restoredFrom', () => {
     const s = track(LmdbStore.openDir(freshDir()));
     s.batch(() => {
-      s.setValue(ck('n', 'a'), 1);
+      s.setValue(...vk('n', 'a'), 1);
       s.setRestoredFrom(5);
     });
     expect(() =>
       s.batch(() => {
-        s.setValue(ck('n', 'a'), 2);
+        s.setValue(...vk('n', 'a'), 2);
         s.setEntry(ck('m', 'a'), 'x', 1);
         s.setRestoredFrom(9);
         throw new Error('crash in the middle of a commit');
       }),
     ).toThrow('crash in the middle');
-    expect(s.getValue(ck('n', 'a'))).toBe(1);
+    expect(s.getValue(...vk('n', 'a'))).toBe(1);
     expect(s.getEntry(ck('m', 'a'), 'x')).toBeUndefined();
     expect(s.restoredFrom).toBe(5);
   });
@@ -159,7 +161,7 @@ describe('LmdbStore', () => {
        for (;;) {
          i++;
          s.batch(() => {
-           for (let k = 0; k < 100; k++) s.setValue(${JSON.stringify(prefix)} + 'n\\u0000' + k, i);
+           for (let k = 0; k < 100; k++) s.setValue(${JSON.stringify(prefix)} + 'n\\u0000', String(k), i);
            s.setEntry(${JSON.stringify(prefix)} + 'm\\u0000', 'last', i);
            s.setRestoredFrom(i);
          });
@@ -172,7 +174,7 @@ describe('LmdbStore', () => {
     const s = track(LmdbStore.openDir(dir));
     const at = s.restoredFrom;
     expect(at).toBeGreaterThanOrEqual(20);
-    for (let k = 0; k < 100; k++) expect(s.getValue(ck('n', String(k)))).toBe(at);
+    for (let k = 0; k < 100; k++) expect(s.getValue(...vk('n', String(k)))).toBe(at);
     expect(s.getEntry(ck('m', ''), 'last')).toBe(at);
   });
 
@@ -229,7 +231,8 @@ describe('LmdbStore', () => {
     const n = 200_000;
     for (let b = 0; b < n; b += 10_000) {
       s.batch(() => {
-        for (let i = b; i < b + 10_000; i++) s.setValue(ck('acct', `user-${i}`), { id: i, balance: i * 2 });
+        for (let i = b; i < b + 10_000; i++)
+          s.setValue(...vk('acct', `user-${i}`), { id: i, balance: i * 2 });
       });
     }
     s.batch(() => {
@@ -239,7 +242,7 @@ describe('LmdbStore', () => {
     const again = track(LmdbStore.openDir(dir));
     expect(again.size()).toBe(n + 50_000);
     for (const i of [0, 1, 77_777, n - 1]) {
-      expect(again.getValue(ck('acct', `user-${i}`))).toEqual({ id: i, balance: i * 2 });
+      expect(again.getValue(...vk('acct', `user-${i}`))).toEqual({ id: i, balance: i * 2 });
     }
     const firstThree: [string, unknown][] = [];
     for (const e of again.entries(ck('seen', 'x'))) {
@@ -255,7 +258,7 @@ describe('LmdbStore', () => {
 
   it('rejects a key longer than LMDB allows with an error naming the state', () => {
     const s = track(LmdbStore.openDir(freshDir()));
-    expect(() => s.setValue(ck('big', 'k'.repeat(3000)), 1)).toThrow(/state 'big'.*too long/);
+    expect(() => s.setValue(...vk('big', 'k'.repeat(3000)), 1)).toThrow(/state 'big'.*too long/);
   });
 });
 
@@ -295,17 +298,17 @@ describe('LmdbStore cell-key format', () => {
   it('empties a store written with the cell keys of before (restored from the changelog instead)', async () => {
     const dir = freshDir();
     const old = LmdbStore.openDir(dir);
-    old.setValue('count\u0000k', 3);
+    old.setValue('count\u0000', 'k', 3);
     old.setRestoredFrom(42);
     // What a store of the previous version looks like: no format marker.
     (old as unknown as { meta: { removeSync(k: string): void } }).meta.removeSync('format');
     await old.close();
     const s = track(LmdbStore.openDir(dir));
-    expect(s.getValue('count\u0000k')).toBeUndefined();
+    expect(s.getValue('count\u0000', 'k')).toBeUndefined();
     expect(s.restoredFrom).toBe(-1);
-    s.setValue(ck('count', 'k'), 4);
+    s.setValue(...vk('count', 'k'), 4);
     await s.close();
     const again = track(LmdbStore.openDir(dir));
-    expect(again.getValue(ck('count', 'k'))).toBe(4);
+    expect(again.getValue(...vk('count', 'k'))).toBe(4);
   });
 });

@@ -126,16 +126,16 @@ export class LmdbStore implements KeyValueStore {
     this.meta.putSync(RESTORED_FROM, offset);
   }
 
-  getValue(ck: string): unknown {
-    return this.values.get(valueKey(ck));
+  getValue(head: string, key: string): unknown {
+    return this.values.get(valueKey(head + key));
   }
 
-  setValue(ck: string, value: unknown): void {
-    this.values.putSync(valueKey(ck), value);
+  setValue(head: string, key: string, value: unknown): void {
+    this.values.putSync(valueKey(head + key), value);
   }
 
-  deleteValue(ck: string): void {
-    this.values.removeSync(valueKey(ck));
+  deleteValue(head: string, key: string): void {
+    this.values.removeSync(valueKey(head + key));
   }
 
   getEntry(ck: string, mapKey: string): unknown {

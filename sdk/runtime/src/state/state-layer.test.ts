@@ -2,7 +2,8 @@
 import { serdes } from '@dirigo/core';
 import { describe, expect, it } from 'vitest';
 import { StateCatalog } from './catalog.ts';
-import { changelogKey, spacePrefix, storeKey } from './cell-key.ts';
+import { changelogKey, spacePrefix, storeHead } from './cell-key.ts';
+import type { UndoEntry } from './state-layer.ts';
 import { StateLayer } from './state-layer.ts';
 import { MemoryStore } from './store.ts';
 
@@ -13,7 +14,10 @@ function layer(): StateLayer {
     {
       app: 'a',
       fn: 'f',
-      states: [{ name: 'raw', kind: 'value', serde: serdes.bytes(), merge: undefined }],
+      states: [
+        { name: 'raw', kind: 'value', serde: serdes.bytes(), merge: undefined },
+        { name: 'n', kind: 'value', serde: serdes.json(), merge: undefined },
+      ],
     },
   ]);
   return new StateLayer('a.f.changelog', 0, catalog, new MemoryStore(), space);
@@ -24,9 +28,8 @@ describe('StateLayer', () => {
     const l = layer();
     // One answer holding two records' values, as a fetch gives them (views of one buffer).
     const answer = Buffer.alloc(18, 'xxxxHELLOyyyyWORLD'); // not from the pool: its own memory
-    const ck = storeKey(spacePrefix(space), 'raw', 'k1');
     l.applyChangelog(changelogKey({ ...space, state: 'raw', key: 'k1' }), answer.subarray(4, 9));
-    const kept = l.getValue(ck) as Buffer;
+    const kept = l.getValue(storeHead(spacePrefix(space), 'raw'), 'k1') as Buffer;
     expect(kept.toString()).toBe('HELLO');
     expect(kept.buffer).not.toBe(answer.buffer);
     expect(kept.length).toBe(5);
@@ -34,12 +37,50 @@ describe('StateLayer', () => {
 
   it('writes the changelog records of pending cells with their keys and bytes', () => {
     const l = layer();
-    const ck = storeKey(spacePrefix(space), 'raw', 'k"2');
-    l.setValue(ck, Buffer.from('v'), [], serdes.bytes(), 'raw');
+    l.setValue(storeHead(spacePrefix(space), 'raw'), 'k"2', Buffer.from('v'), [], serdes.bytes(), 'raw');
     const out: { key: Buffer | null; value: Buffer | null }[] = [];
     l.changelogRecords(out as never);
     expect(out.map((r) => [r.key?.toString(), r.value?.toString()])).toEqual([
       [changelogKey({ ...space, state: 'raw', key: 'k"2' }).toString(), 'v'],
     ]);
+  });
+
+  it('keeps value cells of different states and actors apart, pending and committed', () => {
+    const l = layer();
+    const raw = storeHead(spacePrefix(space), 'raw');
+    const n = storeHead(spacePrefix(space), 'n');
+    const undo: UndoEntry[] = [];
+    l.setValue(n, 'a', 1, undo, serdes.json(), 'n');
+    l.setValue(n, 'b', 2, undo, serdes.json(), 'n');
+    l.setValue(raw, 'a', Buffer.from('r'), undo, serdes.bytes(), 'raw');
+    expect([l.getValue(n, 'a'), l.getValue(n, 'b'), l.getValue(n, 'c')]).toEqual([1, 2, undefined]);
+    l.commit();
+    expect(l.store.size()).toBe(3);
+    expect([l.store.getValue(n, 'a'), l.store.getValue(n, 'b')]).toEqual([1, 2]);
+    expect((l.store.getValue(raw, 'a') as Buffer).toString()).toBe('r');
+    l.setValue(n, 'a', undefined, []);
+    expect(l.getValue(n, 'a')).toBeUndefined();
+    expect(l.store.getValue(n, 'a')).toBe(1);
+    l.commit();
+    expect(l.store.size()).toBe(2);
+    expect(l.store.getValue(n, 'a')).toBeUndefined();
+  });
+
+  it('is not dirty once the only write of a step is rolled back, and rolls back to the write before', () => {
+    const l = layer();
+    const n = storeHead(spacePrefix(space), 'n');
+    const first: UndoEntry[] = [];
+    l.setValue(n, 'a', 1, first, serdes.json(), 'n');
+    l.rollback(first);
+    expect(l.dirty).toBe(false);
+    const out: unknown[] = [];
+    l.changelogRecords(out as never);
+    expect(out).toEqual([]);
+    l.setValue(n, 'a', 1, [], serdes.json(), 'n');
+    const second: UndoEntry[] = [];
+    l.setValue(n, 'a', 2, second, serdes.json(), 'n');
+    l.rollback(second);
+    expect(l.getValue(n, 'a')).toBe(1);
+    expect(l.dirty).toBe(true);
   });
 });

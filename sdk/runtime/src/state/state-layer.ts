@@ -4,7 +4,14 @@
 // records of exactly the cells that changed. Cells are addressed by store keys (state/cell-key.ts).
 import { type OutgoingRecord, type Serde, SerdeError } from '@dirigo/core';
 import type { StateCatalog } from './catalog.ts';
-import { type CellSpace, ChangelogKeys, decodeChangelogKey, spacePrefix, storeKey } from './cell-key.ts';
+import {
+  type CellSpace,
+  ChangelogKeys,
+  decodeChangelogKey,
+  spacePrefix,
+  storeHead,
+  storeKey,
+} from './cell-key.ts';
 import type { KeyValueStore } from './store.ts';
 
 /** Marks a deleted cell or map entry in the pending layer. */
@@ -43,7 +50,8 @@ export class StateLayer {
   private readonly catalog: StateCatalog;
   /** The space of changelog keys written before keys named their space. */
   private readonly legacy: CellSpace;
-  private pendingValues = new Map<string, PendingWrite>();
+  /** Pending writes of value cells: per store-key head, per actor key (see KeyValueStore). */
+  private pendingValues = new Map<string, Map<string, PendingWrite>>();
   private pendingMaps = new Map<string, Map<string, PendingWrite>>();
   private discarded = 0;
   /** Changelog keys of store keys (the JSON of each space and state made once). */
@@ -74,19 +82,23 @@ export class StateLayer {
     // in the store, a view would keep the whole answer it came in alive.
     if (Buffer.isBuffer(decoded) && value !== null && decoded.buffer === value.buffer)
       decoded = Buffer.from(decoded);
-    const ck = storeKey(spacePrefix(cell), cell.state, cell.key);
     if (cell.entry === undefined) {
-      if (decoded === undefined) this.store.deleteValue(ck);
-      else this.store.setValue(ck, decoded);
-    } else if (decoded === undefined) this.store.deleteEntry(ck, cell.entry);
+      const head = storeHead(spacePrefix(cell), cell.state);
+      if (decoded === undefined) this.store.deleteValue(head, cell.key);
+      else this.store.setValue(head, cell.key, decoded);
+      return;
+    }
+    const ck = storeKey(spacePrefix(cell), cell.state, cell.key);
+    if (decoded === undefined) this.store.deleteEntry(ck, cell.entry);
     else this.store.setEntry(ck, cell.entry, decoded);
   }
 
-  getValue(ck: string): unknown {
+  /** The value of the cell of actor `key` under store-key head `head` (`storeHead`). */
+  getValue(head: string, key: string): unknown {
     // The pending layer never holds undefined (a delete is DELETED): one lookup tells a pending write apart.
-    const p = this.pendingValues.get(ck);
+    const p = this.pendingValues.get(head)?.get(key);
     if (p !== undefined) return p.value === DELETED ? undefined : p.value;
-    return this.store.getValue(ck);
+    return this.store.getValue(head, key);
   }
 
   /**
@@ -94,8 +106,20 @@ export class StateLayer {
    * cannot encode fails the message that wrote it (SerdeError naming the state), not the step's commit; the
    * bytes are kept for the changelog.
    */
-  setValue(ck: string, value: unknown, undo: UndoEntry[], serde?: Serde<unknown>, state?: string): void {
-    write(this.pendingValues, ck, value, undo, serde, state);
+  setValue(
+    head: string,
+    key: string,
+    value: unknown,
+    undo: UndoEntry[],
+    serde?: Serde<unknown>,
+    state?: string,
+  ): void {
+    let pv = this.pendingValues.get(head);
+    if (pv === undefined) {
+      pv = new Map();
+      this.pendingValues.set(head, pv);
+    }
+    write(pv, key, value, undo, serde, state);
   }
 
   getEntry(ck: string, mapKey: string): unknown {
@@ -142,24 +166,26 @@ export class StateLayer {
     const topic = this.changelogTopic;
     const partition = this.partition;
     const keys = this.changelogKeys;
-    const specOf = (ck: string): Serde<unknown> | undefined => {
-      const cell = keys.cellOf(ck);
-      return this.catalog.spec(cell.app, cell.fn, cell.state)?.serde;
-    };
+    const specOf = (cell: { app: string; fn: string; state: string }): Serde<unknown> | undefined =>
+      this.catalog.spec(cell.app, cell.fn, cell.state)?.serde;
     /** A write's bytes: null for a delete, those encoded on write, else encoded now (no serde: the value is bytes). */
-    const bytesOf = (p: PendingWrite, ck: string): Buffer | null => {
+    const bytesOf = (p: PendingWrite, serde: () => Serde<unknown> | undefined): Buffer | null => {
       if (p.value === DELETED) return null;
       if (p.bytes !== undefined) return p.bytes;
-      const serde = specOf(ck);
-      return serde === undefined ? (p.value as Buffer) : serde.serialize(p.value);
+      const s = serde();
+      return s === undefined ? (p.value as Buffer) : s.serialize(p.value);
     };
     // forEach: no entry array per pending cell.
-    this.pendingValues.forEach((p, ck) => {
-      out.push({ topic, partition, key: keys.of(ck), value: bytesOf(p, ck) });
+    this.pendingValues.forEach((pv, head) => {
+      const serde = () => specOf(keys.cellOfHead(head));
+      pv.forEach((p, key) => {
+        out.push({ topic, partition, key: keys.ofCell(head, key), value: bytesOf(p, serde) });
+      });
     });
     this.pendingMaps.forEach((pm, ck) => {
+      const serde = () => specOf(keys.cellOf(ck));
       pm.forEach((p, mk) => {
-        out.push({ topic, partition, key: keys.of(ck, mk), value: bytesOf(p, ck) });
+        out.push({ topic, partition, key: keys.of(ck, mk), value: bytesOf(p, serde) });
       });
     });
   }
@@ -172,9 +198,11 @@ export class StateLayer {
     return this.discarded;
   }
 
-  /** True when the step changed something. */
+  /** True when the step changed something (a rolled-back write leaves an empty map behind: not a change). */
   get dirty(): boolean {
-    return this.pendingValues.size > 0 || this.pendingMaps.size > 0;
+    for (const pv of this.pendingValues.values()) if (pv.size > 0) return true;
+    for (const pm of this.pendingMaps.values()) if (pm.size > 0) return true;
+    return false;
   }
 
   /** The step committed: its pending writes become committed state, in one store batch. */
@@ -183,9 +211,11 @@ export class StateLayer {
     const store = this.store;
     store.batch(() => {
       // forEach: no entry array per pending cell.
-      this.pendingValues.forEach((p, ck) => {
-        if (p.value === DELETED) store.deleteValue(ck);
-        else store.setValue(ck, p.value);
+      this.pendingValues.forEach((pv, head) => {
+        pv.forEach((p, key) => {
+          if (p.value === DELETED) store.deleteValue(head, key);
+          else store.setValue(head, key, p.value);
+        });
       });
       this.pendingMaps.forEach((pm, ck) => {
         pm.forEach((p, mk) => {

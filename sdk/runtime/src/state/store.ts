@@ -1,11 +1,16 @@
 // The committed-state store of one partition: a small key-value interface so the in-memory store (default)
 // and a persistent store share the PartitionState layer above them. Values are already deserialised.
 
-/** Committed cells of one partition. `ck` is a cell key (`state \0 actorKey`). */
+/**
+ * Committed cells of one partition (addresses: state/cell-key.ts). A value cell is addressed by its store-key
+ * `head` (app, function, slot and state: `storeHead`) and its actor `key` apart, its store key being their
+ * concatenation: a lookup per message then hashes the actor key alone (a memory store keeps one map per head). A
+ * map cell is addressed by its whole store key `ck` (`storeKey`) and the entry's `mapKey`.
+ */
 export interface KeyValueStore {
-  getValue(ck: string): unknown;
-  setValue(ck: string, value: unknown): void;
-  deleteValue(ck: string): void;
+  getValue(head: string, key: string): unknown;
+  setValue(head: string, key: string, value: unknown): void;
+  deleteValue(head: string, key: string): void;
   getEntry(ck: string, mapKey: string): unknown;
   setEntry(ck: string, mapKey: string, value: unknown): void;
   deleteEntry(ck: string, mapKey: string): void;
@@ -33,22 +38,30 @@ export interface KeyValueStore {
   close(): Promise<void>;
 }
 
-/** The default store: JS Maps in memory. */
+/** The default store: JS Maps in memory (value cells: one map of actor keys per head). */
 export class MemoryStore implements KeyValueStore {
-  private readonly values = new Map<string, unknown>();
+  private readonly values = new Map<string, Map<string, unknown>>();
   private readonly maps = new Map<string, Map<string, unknown>>();
+  private valuesCount = 0;
   private entriesCount = 0;
   restoredFrom = -1;
   readonly persistent = false;
 
-  getValue(ck: string): unknown {
-    return this.values.get(ck);
+  getValue(head: string, key: string): unknown {
+    return this.values.get(head)?.get(key);
   }
-  setValue(ck: string, value: unknown): void {
-    this.values.set(ck, value);
+  setValue(head: string, key: string, value: unknown): void {
+    let m = this.values.get(head);
+    if (m === undefined) {
+      m = new Map();
+      this.values.set(head, m);
+    }
+    const before = m.size;
+    m.set(key, value);
+    this.valuesCount += m.size - before;
   }
-  deleteValue(ck: string): void {
-    this.values.delete(ck);
+  deleteValue(head: string, key: string): void {
+    if (this.values.get(head)?.delete(key)) this.valuesCount--;
   }
   getEntry(ck: string, mapKey: string): unknown {
     return this.maps.get(ck)?.get(mapKey);
@@ -73,7 +86,7 @@ export class MemoryStore implements KeyValueStore {
     return this.maps.get(ck)?.entries() ?? [];
   }
   size(): number {
-    return this.values.size + this.entriesCount;
+    return this.valuesCount + this.entriesCount;
   }
   setRestoredFrom(offset: number): void {
     this.restoredFrom = offset;
@@ -81,6 +94,7 @@ export class MemoryStore implements KeyValueStore {
   clear(): void {
     this.values.clear();
     this.maps.clear();
+    this.valuesCount = 0;
     this.entriesCount = 0;
     this.restoredFrom = -1;
   }
