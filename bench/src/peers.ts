@@ -52,6 +52,12 @@ export interface PeersOptions {
   readonly runTimeoutMs: number;
   /** The sides to run (default: all three); a side not run is absent from the result, and so are its ratios. */
   readonly sides?: readonly Side[];
+  /**
+   * Runs of every side and scenario (default 1). With more, each figure is the median of the runs and each ratio
+   * the median of the runs' ratios (run r of one side over run r of the other, made next to each other), and every
+   * run is kept in `samples`.
+   */
+  readonly repeats?: number;
   readonly logger: Logger;
 }
 
@@ -62,6 +68,8 @@ export interface SideResult {
   seconds: number;
   /** From the process start until the warm-up records were committed. */
   warmupSeconds: number;
+  /** With `repeats` > 1: every run, in order (the figures above are their medians). */
+  samples?: SideResult[];
 }
 
 export type DirigoValues = 'bytes' | 'json';
@@ -75,6 +83,8 @@ export interface PeersResult {
   records: number;
   warmupRecords: number;
   partitions: number;
+  /** Runs of every side and scenario (see PeersOptions.repeats); absent: 1. */
+  repeats?: number;
   transport: TransportName;
   /** How the Dirigo side read values (see PeersOptions.dirigoValues). */
   dirigoValues: DirigoValues;
@@ -266,16 +276,17 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
     process.stderr.write(
       `bench: peers input ${input}: ${o.warmupRecords} warm-up + ${o.records} measured records; logs in ${logDir}\n`,
     );
-    const run = async (side: Side, scenario: Scenario): Promise<SideResult> => {
-      const name = `${id}-${{ dirigo: 'd', kafkaStreams: 'ks', quixStreams: 'qs' }[side]}-${scenario}`;
+    const run = async (side: Side, scenario: Scenario, repeat: number): Promise<SideResult> => {
+      const tag = `${side}-${scenario}${repeat === 0 ? '' : `-${repeat + 1}`}`;
+      const name = `${id}-${{ dirigo: 'd', kafkaStreams: 'ks', quixStreams: 'qs' }[side]}-${scenario}${repeat === 0 ? '' : `-${repeat + 1}`}`;
       const out = `${name}-out`;
       await admin.createTopics([{ name: out, partitions: o.partitions }]);
       const persistent = scenario === 'aloPersistent' || scenario === 'eosPersistent';
       const exactlyOnce = scenario === 'eos' || scenario === 'eosPersistent';
       const mode = scenario === 'passthrough' ? 'passthrough' : persistent ? 'count-persistent' : 'count';
       // A fresh store directory per run (removed with the run's logs' parent: .cache/peers/state/<run>).
-      const stateDir = join(repoRoot, '.cache', 'peers', 'state', id, `${side}-${scenario}`);
-      const log = openSync(join(logDir, `${side}-${scenario}.log`), 'a');
+      const stateDir = join(repoRoot, '.cache', 'peers', 'state', id, tag);
+      const log = openSync(join(logDir, `${tag}.log`), 'a');
       let child: ChildProcess;
       let group: string;
       // The JVM and Python peers take the same arguments; only the spelling of the guarantee differs.
@@ -342,49 +353,64 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
           seconds: Number(seconds.toFixed(2)),
           warmupSeconds: Number(warmupSeconds.toFixed(2)),
         };
-        process.stderr.write(`bench: peers ${side} ${scenario}: ${JSON.stringify(result)}\n`);
+        process.stderr.write(`bench: peers ${tag}: ${JSON.stringify(result)}\n`);
         return result;
       } finally {
         await stop(child);
       }
     };
-    const results: Partial<Record<Side, Record<Scenario, SideResult>>> = {};
-    for (const side of sides) results[side] = {} as Record<Scenario, SideResult>;
-    // Rotate which side goes first, so that drift of the machine's load hits all alike: scenario i runs the sides
-    // from position i of the order (two sides: they alternate, Kafka Streams first in `alo`).
-    for (const [i, scenario] of SCENARIOS.entries()) {
-      for (let j = 0; j < sides.length; j++) {
-        const side = sides[(i + j) % sides.length]!;
-        results[side]![scenario] = await run(side, scenario);
+    const repeats = o.repeats ?? 1;
+    const runs: Partial<Record<Side, Record<Scenario, SideResult[]>>> = {};
+    for (const side of sides) runs[side] = Object.fromEntries(SCENARIOS.map((s) => [s, []])) as never;
+    // Rotate which side goes first, so that drift of the machine's load hits all alike: scenario i of repeat r runs
+    // the sides from position i + r of the order (two sides: they alternate, Kafka Streams first in `alo`).
+    for (let r = 0; r < repeats; r++) {
+      for (const [i, scenario] of SCENARIOS.entries()) {
+        for (let j = 0; j < sides.length; j++) {
+          const side = sides[(i + r + j) % sides.length]!;
+          runs[side]![scenario].push(await run(side, scenario, r));
+        }
       }
     }
+    const results: Partial<Record<Side, Record<Scenario, SideResult>>> = {};
+    for (const side of sides) {
+      const per = runs[side]!;
+      results[side] = Object.fromEntries(
+        SCENARIOS.map((s) => [s, repeats === 1 ? per[s][0]! : medianResult(per[s])]),
+      ) as Record<Scenario, SideResult>;
+    }
     const ratioOf = (
-      a: Record<Scenario, SideResult> | undefined,
-      b: Record<Scenario, SideResult> | undefined,
+      a: Record<Scenario, SideResult[]> | undefined,
+      b: Record<Scenario, SideResult[]> | undefined,
       f: (r: SideResult) => number,
     ): Record<Scenario, number> | undefined => {
       if (a === undefined || b === undefined) return undefined;
-      const ratios = SCENARIOS.map((s) => [s, Number((f(a[s]) / f(b[s])).toFixed(3))]);
+      const ratios = SCENARIOS.map((s) => [
+        s,
+        Number(median(a[s].map((x, r) => f(x) / f(b[s][r]!))).toFixed(3)),
+      ]);
       return Object.fromEntries(ratios) as Record<Scenario, number>;
     };
     const { dirigo, kafkaStreams, quixStreams } = results;
     const rate = (r: SideResult) => r.recordsPerSec;
     const cpu = (r: SideResult) => r.cpuSecondsPerMillion;
+    const d = runs.dirigo;
     // The keys that predate the Quix Streams side come first, in their old order; a side not run and its ratios are
     // left out (JSON.stringify drops undefined values).
     return {
       records: o.records,
       warmupRecords: o.warmupRecords,
       partitions: o.partitions,
+      ...(repeats === 1 ? {} : { repeats }),
       transport: o.transport,
       dirigoValues: o.dirigoValues ?? 'bytes',
       dirigo,
       kafkaStreams,
-      ratio: ratioOf(dirigo, kafkaStreams, rate),
-      cpuRatio: ratioOf(dirigo, kafkaStreams, cpu),
+      ratio: ratioOf(d, runs.kafkaStreams, rate),
+      cpuRatio: ratioOf(d, runs.kafkaStreams, cpu),
       quixStreams,
-      ratioQuix: ratioOf(dirigo, quixStreams, rate),
-      cpuRatioQuix: ratioOf(dirigo, quixStreams, cpu),
+      ratioQuix: ratioOf(d, runs.quixStreams, rate),
+      cpuRatioQuix: ratioOf(d, runs.quixStreams, cpu),
     };
   } finally {
     rmSync(join(repoRoot, '.cache', 'peers', 'state', id), { recursive: true, force: true });
@@ -394,6 +420,25 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
     await admin.close();
     await transport.close();
   }
+}
+
+/** The median of `xs` (the mean of the middle two for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Runs of one side and scenario as one result: the median of each figure, and the runs as `samples`. */
+export function medianResult(runs: readonly SideResult[]): SideResult {
+  const of = (f: (r: SideResult) => number) => median(runs.map(f));
+  return {
+    recordsPerSec: Math.round(of((r) => r.recordsPerSec)),
+    cpuSecondsPerMillion: Number(of((r) => r.cpuSecondsPerMillion).toFixed(2)),
+    seconds: Number(of((r) => r.seconds).toFixed(2)),
+    warmupSeconds: Number(of((r) => r.warmupSeconds).toFixed(2)),
+    samples: [...runs],
+  };
 }
 
 /** Seeds the input; returns, per partition, the offset where the warm-up records end. */

@@ -43,8 +43,9 @@ async function main(): Promise<void> {
       'warmup-records': { type: 'string', default: '300000' },
       // peers: which of dirigo, kafkaStreams, quixStreams to run (default: all three)
       sides: { type: 'string' },
-      // peers: how the Dirigo side reads values: bytes (as the other peers do) or json
+      // peers: how the Dirigo side reads values: bytes (as the other peers do) or json; runs per side and scenario
       'dirigo-values': { type: 'string', default: 'bytes' },
+      repeats: { type: 'string', default: '1' },
       // isolation
       policies: { type: 'string', default: 'fifo,edf,priority,weighted-fair' },
       workers: { type: 'string', default: '2' },
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
         '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport platformatic]\n' +
         '                              [--sides dirigo,kafkaStreams,quixStreams] [--partitions 4] [--keys 10000]\n' +
-        '                              [--value-bytes 100] [--dirigo-values bytes|json]\n' +
+        '                              [--value-bytes 100] [--dirigo-values bytes|json] [--repeats 1]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
         '                               [--transport kafkajs|platformatic] [--margin-ms M] [--forward-delay-ms D]\n' +
@@ -245,6 +246,7 @@ async function peers(values: Values, logger: ReturnType<typeof createLogger>): P
       transport: transport as TransportName,
       runTimeoutMs: 600_000,
       sides: sides as Side[],
+      repeats: int('repeats', '1', 1),
       logger,
     });
     if (result.ratio !== undefined) {
