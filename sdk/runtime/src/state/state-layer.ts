@@ -12,7 +12,7 @@ import {
   storeHead,
   storeKey,
 } from './cell-key.ts';
-import type { KeyValueStore } from './store.ts';
+import { innerMap, type KeyValueStore } from './store.ts';
 
 /** Marks a deleted cell or map entry in the pending layer. */
 const DELETED: unique symbol = Symbol('deleted');
@@ -114,12 +114,7 @@ export class StateLayer {
     serde?: Serde<unknown>,
     state?: string,
   ): void {
-    let pv = this.pendingValues.get(head);
-    if (pv === undefined) {
-      pv = new Map();
-      this.pendingValues.set(head, pv);
-    }
-    write(pv, key, value, undo, serde, state);
+    write(innerMap(this.pendingValues, head), key, value, undo, serde, state);
   }
 
   getEntry(ck: string, mapKey: string): unknown {
@@ -137,12 +132,7 @@ export class StateLayer {
     serde?: Serde<unknown>,
     state?: string,
   ): void {
-    let pm = this.pendingMaps.get(ck);
-    if (pm === undefined) {
-      pm = new Map();
-      this.pendingMaps.set(ck, pm);
-    }
-    write(pm, mapKey, value, undo, serde, state);
+    write(innerMap(this.pendingMaps, ck), mapKey, value, undo, serde, state);
   }
 
   entries(ck: string): [string, unknown][] {

@@ -38,6 +38,16 @@ export interface KeyValueStore {
   close(): Promise<void>;
 }
 
+/** The map under `key` in `outer`, made (empty) when there is none. */
+export function innerMap<V>(outer: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let m = outer.get(key);
+  if (m === undefined) {
+    m = new Map();
+    outer.set(key, m);
+  }
+  return m;
+}
+
 /** The default store: JS Maps in memory (value cells: one map of actor keys per head). */
 export class MemoryStore implements KeyValueStore {
   private readonly values = new Map<string, Map<string, unknown>>();
@@ -51,11 +61,7 @@ export class MemoryStore implements KeyValueStore {
     return this.values.get(head)?.get(key);
   }
   setValue(head: string, key: string, value: unknown): void {
-    let m = this.values.get(head);
-    if (m === undefined) {
-      m = new Map();
-      this.values.set(head, m);
-    }
+    const m = innerMap(this.values, head);
     const before = m.size;
     m.set(key, value);
     this.valuesCount += m.size - before;
@@ -67,11 +73,7 @@ export class MemoryStore implements KeyValueStore {
     return this.maps.get(ck)?.get(mapKey);
   }
   setEntry(ck: string, mapKey: string, value: unknown): void {
-    let m = this.maps.get(ck);
-    if (m === undefined) {
-      m = new Map();
-      this.maps.set(ck, m);
-    }
+    const m = innerMap(this.maps, ck);
     if (!m.has(mapKey)) this.entriesCount++;
     m.set(mapKey, value);
   }
