@@ -1,7 +1,7 @@
 // The SDK apps the throughput and peers benchmarks run: a stateless passthrough and a keyed count (state in a
 // value cell, every update emitted), both reading the benchmark's input topic directly (an ingress on the
 // record key) and writing one output per input.
-import { defineApp, fn, serdes, state } from '@dirigo/core';
+import { defineApp, fn, type Serde, serdes, state } from '@dirigo/core';
 
 /** The passthrough (JSON); with `schedulingHeaders`, the scheduling headers on the outputs (not the default). */
 export function passthroughApp(ns: string, input: string, out: string, schedulingHeaders = false) {
@@ -58,28 +58,6 @@ export function countApp(
   persistent?: { readonly stateDir: string },
   values: 'json' | 'bytes' = 'json',
 ) {
-  const cell = { n: state.value<number>() };
-  const count =
-    values === 'bytes'
-      ? fn({
-          message: serdes.bytes(),
-          state: cell,
-          handler(ctx) {
-            const n = (ctx.state.n.get() ?? 0) + 1;
-            ctx.state.n.set(n);
-            ctx.emit('out', ctx.key, n);
-          },
-        })
-      : fn({
-          state: cell,
-          handler(ctx, m: { probe?: number } | null) {
-            const n = (ctx.state.n.get() ?? 0) + 1;
-            ctx.state.n.set(n);
-            // The throughput bench's latency probe: its records carry their send time, handed on in the output.
-            const probe = m?.probe;
-            ctx.emit('out', ctx.key, probe === undefined ? n : { n, probe });
-          },
-        });
   return defineApp({
     name: 'count',
     options: {
@@ -89,6 +67,18 @@ export function countApp(
     },
     ingresses: [{ topic: input, to: 'count', ...(values === 'bytes' ? { serde: serdes.bytes() } : {}) }],
     egresses: { out: { topic: out } },
-    functions: { count },
+    functions: {
+      count: fn({
+        ...(values === 'bytes' ? { message: serdes.bytes() as Serde<unknown> } : {}),
+        state: { n: state.value<number>() },
+        handler(ctx, m: unknown) {
+          const n = (ctx.state.n.get() ?? 0) + 1;
+          ctx.state.n.set(n);
+          // The throughput bench's latency probe (JSON values): its records carry their send time, handed on.
+          const probe = values === 'json' ? (m as { probe?: number } | null)?.probe : undefined;
+          ctx.emit('out', ctx.key, probe === undefined ? n : { n, probe });
+        },
+      }),
+    },
   });
 }

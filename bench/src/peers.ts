@@ -277,8 +277,9 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
       `bench: peers input ${input}: ${o.warmupRecords} warm-up + ${o.records} measured records; logs in ${logDir}\n`,
     );
     const run = async (side: Side, scenario: Scenario, repeat: number): Promise<SideResult> => {
-      const tag = `${side}-${scenario}${repeat === 0 ? '' : `-${repeat + 1}`}`;
-      const name = `${id}-${{ dirigo: 'd', kafkaStreams: 'ks', quixStreams: 'qs' }[side]}-${scenario}${repeat === 0 ? '' : `-${repeat + 1}`}`;
+      const nth = repeat === 0 ? '' : `-${repeat + 1}`;
+      const tag = `${side}-${scenario}${nth}`;
+      const name = `${id}-${{ dirigo: 'd', kafkaStreams: 'ks', quixStreams: 'qs' }[side]}-${scenario}${nth}`;
       const out = `${name}-out`;
       await admin.createTopics([{ name: out, partitions: o.partitions }]);
       const persistent = scenario === 'aloPersistent' || scenario === 'eosPersistent';
@@ -361,7 +362,12 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
     };
     const repeats = o.repeats ?? 1;
     const runs: Partial<Record<Side, Record<Scenario, SideResult[]>>> = {};
-    for (const side of sides) runs[side] = Object.fromEntries(SCENARIOS.map((s) => [s, []])) as never;
+    for (const side of sides) {
+      runs[side] = Object.fromEntries(SCENARIOS.map((s) => [s, [] as SideResult[]])) as Record<
+        Scenario,
+        SideResult[]
+      >;
+    }
     // Rotate which side goes first, so that drift of the machine's load hits all alike: scenario i of repeat r runs
     // the sides from position i + r of the order (two sides: they alternate, Kafka Streams first in `alo`).
     for (let r = 0; r < repeats; r++) {

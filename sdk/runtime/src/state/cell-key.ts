@@ -45,7 +45,7 @@ export const cellAddressing = (
 
 /** The store key of a cell of the space whose prefix is `prefix`. */
 export const storeKey = (prefix: string, state: string, key: string): string =>
-  `${prefix}${state}\u0000${key}`;
+  storeHead(prefix, state) + key;
 
 /** Splits a store key into its address. */
 export function parseStoreKey(ck: string): CellAddress {
@@ -84,6 +84,13 @@ export function actorKeyStart(ck: string): number {
   return at + 1;
 }
 
+/** A store key split at its actor key: its head (`storeHead`) and the actor key. */
+function splitStoreKey(ck: string): [head: string, key: string] {
+  const start = actorKeyStart(ck);
+  if (start < 0) throw new Error(`internal: malformed state cell key ${JSON.stringify(ck)}`);
+  return [ck.slice(0, start), ck.slice(start)];
+}
+
 /**
  * The changelog keys of the cells of one space and state, from their store keys: the JSON of the address up
  * to the actor key is made once (`head`: the store key's text before the actor key), so a cell's changelog key
@@ -96,9 +103,8 @@ export class ChangelogKeys {
 
   /** The changelog key of the cell `ck` (or of its map entry `entry`). */
   of(ck: string, entry?: string): Buffer {
-    const start = actorKeyStart(ck);
-    if (start < 0) throw new Error(`internal: malformed state cell key ${JSON.stringify(ck)}`);
-    return this.ofCell(ck.slice(0, start), ck.slice(start), entry);
+    const [head, key] = splitStoreKey(ck);
+    return this.ofCell(head, key, entry);
   }
 
   /** The changelog key of the cell of actor `key` under store-key head `head` (or of its map entry `entry`). */
@@ -110,9 +116,7 @@ export class ChangelogKeys {
 
   /** The address of `ck` up to its state (app, function, slot, state; `key` empty), made once per head. */
   cellOf(ck: string): CellAddress {
-    const start = actorKeyStart(ck);
-    if (start < 0) throw new Error(`internal: malformed state cell key ${JSON.stringify(ck)}`);
-    return this.head(ck.slice(0, start)).cell;
+    return this.head(splitStoreKey(ck)[0]).cell;
   }
 
   /** The address of the cells under store-key head `head` (`key` empty). */

@@ -159,21 +159,20 @@ export class StateLayer {
     const specOf = (cell: { app: string; fn: string; state: string }): Serde<unknown> | undefined =>
       this.catalog.spec(cell.app, cell.fn, cell.state)?.serde;
     /** A write's bytes: null for a delete, those encoded on write, else encoded now (no serde: the value is bytes). */
-    const bytesOf = (p: PendingWrite, serde: () => Serde<unknown> | undefined): Buffer | null => {
+    const bytesOf = (p: PendingWrite, serde: Serde<unknown> | undefined): Buffer | null => {
       if (p.value === DELETED) return null;
       if (p.bytes !== undefined) return p.bytes;
-      const s = serde();
-      return s === undefined ? (p.value as Buffer) : s.serialize(p.value);
+      return serde === undefined ? (p.value as Buffer) : serde.serialize(p.value);
     };
     // forEach: no entry array per pending cell.
     this.pendingValues.forEach((pv, head) => {
-      const serde = () => specOf(keys.cellOfHead(head));
+      const serde = specOf(keys.cellOfHead(head));
       pv.forEach((p, key) => {
         out.push({ topic, partition, key: keys.ofCell(head, key), value: bytesOf(p, serde) });
       });
     });
     this.pendingMaps.forEach((pm, ck) => {
-      const serde = () => specOf(keys.cellOf(ck));
+      const serde = specOf(keys.cellOf(ck));
       pm.forEach((p, mk) => {
         out.push({ topic, partition, key: keys.of(ck, mk), value: bytesOf(p, serde) });
       });
