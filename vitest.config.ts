@@ -23,6 +23,7 @@ export default defineConfig({
             'examples/*/src/**/*.test.ts',
             'connectors/*/src/**/*.test.ts',
             'docker/**/*.test.ts',
+            'bench/src/**/*.test.ts',
           ],
           exclude: ['**/node_modules/**', 'sdk/kafkajs/**', '**/*.integration.test.ts'],
           testTimeout: 30_000,

@@ -27,16 +27,17 @@
 // each phase, the hot key's lease state sampled every 100 ms while fed (active / being revoked / none), the
 // dispatcher's view. The machine may be shared: cores busy and load averages are recorded with every run.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { IncomingRecord, Logger, OutgoingRecord, Producer, Transport } from '@dirigo/core';
-import { benchTransport, type TransportName } from './transports.ts';
 import type { LeaseCounters, LeaseView, SchedulerSnapshot } from '@dirigo/runtime';
 import { HOT_KEY, hotkeyTopics, type WorkMessage, type WorkOutput } from './hotkey-app.ts';
 import type { HotkeyWorkerConfig } from './hotkey-worker.ts';
+import { machineTicks, processTicks } from './proc-cpu.ts';
+import { benchTransport, type TransportName } from './transports.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -268,15 +269,7 @@ interface CpuSnap {
 /** Machine and per-process CPU counters from /proc (Linux); undefined elsewhere. */
 function cpuSnap(pids: readonly number[]): CpuSnap | undefined {
   try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3]! + (f[4] ?? 0);
-    const total = f.reduce((a, b) => a + b, 0);
-    const procs = pids.map((pid) => {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return Number(fields[11]) + Number(fields[12]);
-    });
-    return { total, idle, procs };
+    return { ...machineTicks(), procs: pids.map(processTicks) };
   } catch {
     return undefined;
   }

@@ -11,7 +11,7 @@
 // - critical p50/p99: output timestamp - `dirigo-ingest`;
 // - batch throughput: batch outputs produced inside the window / window length.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,6 +21,7 @@ import { KafkajsTransport } from '@dirigo/kafkajs';
 import type { SchedulerSnapshot } from '@dirigo/runtime';
 import { type IsolationAppsConfig, isolationTopics } from './isolation-apps.ts';
 import type { IsolationWorkerConfig, PathTimings } from './isolation-worker.ts';
+import { machineTicks, processTicks } from './proc-cpu.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -181,16 +182,9 @@ interface CpuSnap {
 /** Machine and bench-process CPU counters from /proc (Linux); undefined elsewhere. */
 function cpuSnap(pids: readonly number[]): CpuSnap | undefined {
   try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3]! + (f[4] ?? 0);
-    const total = f.reduce((a, b) => a + b, 0);
     let procs = 0;
-    for (const pid of pids) {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs += Number(fields[11]) + Number(fields[12]);
-    }
-    return { total, idle, procs };
+    for (const pid of pids) procs += processTicks(pid);
+    return { ...machineTicks(), procs };
   } catch {
     return undefined;
   }

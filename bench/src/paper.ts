@@ -22,8 +22,8 @@
 // Resources, over the feed (start to end of writing): allocated worker-seconds = processes x wall seconds;
 // consumed CPU-seconds = user + system time of the worker processes (from /proc), workers only (not the broker,
 // not this driver).
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -57,6 +57,7 @@ import {
   paperTopics,
 } from './paper-apps.ts';
 import type { PaperWorkerConfig } from './paper-worker.ts';
+import { processCpuSeconds } from './proc-cpu.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -250,16 +251,10 @@ class WorkerProc {
   }
 }
 
-let clockTicks: number | undefined;
 /** user + system CPU seconds of each process so far (Linux /proc); undefined elsewhere. */
 function cpuSeconds(pids: readonly number[]): number[] | undefined {
   try {
-    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-    return pids.map((pid) => {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / clockTicks!;
-    });
+    return pids.map(processCpuSeconds);
   } catch {
     return undefined;
   }

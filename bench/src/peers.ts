@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { type Admin, type Logger, type OutgoingRecord, partitionFor, type Transport } from '@dirigo/core';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { PlatformaticTransport } from '@dirigo/platformatic';
+import { processCpuSeconds, type ThreadUse, threadTicks, threadUse } from './proc-cpu.ts';
 import type { TransportName } from './throughput.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -68,6 +69,16 @@ export interface SideResult {
   seconds: number;
   /** From the process start until the warm-up records were committed. */
   warmupSeconds: number;
+  /** Cores the process kept busy on average over the measured interval (all its threads: CPU seconds / seconds). */
+  cores: number;
+  /**
+   * Its busiest thread over the measured interval: a Dirigo worker's JavaScript thread, Kafka Streams' stream thread
+   * or a JIT compiler thread. `cores`: the share of the interval it ran; `waiting`: the share it was ready to run but
+   * waited for a CPU (absent where the kernel keeps no schedstat). `cores` + `waiting` near 1 is a thread that always
+   * had work: the process is bound by that thread and by what else wants the machine's cores. Absent where no
+   * thread could be read.
+   */
+  busiestThread?: { name: string; cores: number; waiting?: number };
   /** With `repeats` > 1: every run, in order (the figures above are their medians). */
   samples?: SideResult[];
 }
@@ -207,21 +218,6 @@ function javaFiles(dir: string): string[] {
   return out;
 }
 
-const clockTicks = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** CPU seconds (user + system, all threads) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-}
-
 function newTransport(name: TransportName, brokers: string, logger: Logger): Transport {
   const list = brokers.split(',');
   return name === 'kafkajs'
@@ -341,20 +337,33 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
           throw new Error(`${side} ${scenario}: warm-up records not committed in time (log: ${logDir})`);
         }
         const t0 = performance.now();
-        const cpu0 = cpuSeconds(child.pid!);
+        const cpu0 = processCpuSeconds(child.pid!);
+        const threads0 = threadTicks(child.pid!);
         const warmupSeconds = (Date.now() - started) / 1000;
         if (!(await committedPast(admin, group, input, end, deadline, child))) {
           throw new Error(`${side} ${scenario}: input not committed in time (log: ${logDir})`);
         }
         const seconds = (performance.now() - t0) / 1000;
-        const cpu = cpuSeconds(child.pid!) - cpu0;
-        const result = {
+        const cpu = processCpuSeconds(child.pid!) - cpu0;
+        const threads = threadUse(threads0, threadTicks(child.pid!), seconds);
+        const result: SideResult = {
           recordsPerSec: Math.round(o.records / seconds),
           cpuSecondsPerMillion: Number(((cpu / o.records) * 1e6).toFixed(2)),
           seconds: Number(seconds.toFixed(2)),
           warmupSeconds: Number(warmupSeconds.toFixed(2)),
+          cores: round2(cpu / seconds),
+          ...(threads[0] === undefined ? {} : { busiestThread: busiest(threads[0]) }),
         };
-        process.stderr.write(`bench: peers ${tag}: ${JSON.stringify(result)}\n`);
+        const top = threads
+          .slice(0, 4)
+          .map(
+            (t) =>
+              `${t.name} ${t.cores.toFixed(2)}${t.waiting === undefined ? '' : ` (waiting ${t.waiting.toFixed(2)})`}`,
+          )
+          .join(', ');
+        process.stderr.write(
+          `bench: peers ${tag}: ${JSON.stringify(result)} (busiest threads, cores busy and waiting for a CPU: ${top})\n`,
+        );
         return result;
       } finally {
         await stop(child);
@@ -428,6 +437,14 @@ export async function runPeers(o: PeersOptions): Promise<PeersResult> {
   }
 }
 
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** A thread's use as a result reports it (two decimals). */
+const busiest = (t: ThreadUse): NonNullable<SideResult['busiestThread']> =>
+  t.waiting === undefined
+    ? { name: t.name, cores: round2(t.cores) }
+    : { name: t.name, cores: round2(t.cores), waiting: round2(t.waiting) };
+
 /** The median of `xs` (the mean of the middle two for an even count). */
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -443,7 +460,27 @@ export function medianResult(runs: readonly SideResult[]): SideResult {
     cpuSecondsPerMillion: Number(of((r) => r.cpuSecondsPerMillion).toFixed(2)),
     seconds: Number(of((r) => r.seconds).toFixed(2)),
     warmupSeconds: Number(of((r) => r.warmupSeconds).toFixed(2)),
+    cores: round2(of((r) => r.cores)),
+    ...busiestOf(runs),
     samples: [...runs],
+  };
+}
+
+/**
+ * The busiest thread of runs: the name most of them had (the first run's on a tie), and the medians of the runs'
+ * busiest-thread cores and waits.
+ */
+function busiestOf(runs: readonly SideResult[]): Pick<SideResult, 'busiestThread'> {
+  const named = runs.flatMap((r) => (r.busiestThread === undefined ? [] : [r.busiestThread]));
+  if (named.length === 0) return {};
+  const counts = new Map<string, number>();
+  for (const t of named) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
+  const name = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
+  const cores = round2(median(named.map((t) => t.cores)));
+  const waits = named.flatMap((t) => (t.waiting === undefined ? [] : [t.waiting]));
+  return {
+    busiestThread:
+      waits.length === named.length ? { name, cores, waiting: round2(median(waits)) } : { name, cores },
   };
 }
 
