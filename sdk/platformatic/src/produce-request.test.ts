@@ -13,7 +13,7 @@ import {
 } from '@platformatic/kafka';
 import { seededRandom } from '@dirigo/testkit';
 import { describe, expect, it } from 'vitest';
-import { createProduceRequest, fastProduceApi } from './produce-request.ts';
+import { createProduceRequest, fastProduceApi, packMessages } from './produce-request.ts';
 
 const TOPICS = ['orders', 'dirigo.changelog.app--fn--default', '123', 'ünïcödé-tøpic', '7', 'out'];
 
@@ -144,5 +144,117 @@ describe('Produce request encoder', () => {
     const client = await produceV11.createRequestAsync(1, 1000, messages(), { compression: 'gzip' });
     expect(payload.equals(client.buffer)).toBe(true);
     expect(payload.length).toBeLessThan(createProduceRequest(1, 1000, messages()).buffer.length);
+  });
+});
+
+describe('Produce request encoder: packed partitions', () => {
+  /** Random records with a partition and a timestamp each (so that two encodings of them agree). */
+  const records = (rand: () => number): MessageRecord[] =>
+    randomMessages(rand).map((m) => ({
+      ...m,
+      partition: m.partition ?? 0,
+      timestamp: m.timestamp ?? BigInt(Date.now()),
+    }));
+  /** One packed message per topic and partition, in the order they first appear. */
+  const pack = (messages: MessageRecord[]): MessageRecord[] => {
+    const lists = new Map<string, MessageRecord[]>();
+    const packed: MessageRecord[] = [];
+    for (const m of messages) {
+      const key = `${m.topic}:${m.partition}`;
+      let list = lists.get(key);
+      if (list === undefined) {
+        list = [];
+        lists.set(key, list);
+        packed.push(packMessages(m.topic, m.partition!, list));
+      }
+      list.push(m);
+    }
+    return packed;
+  };
+  /** The same records in the order a packed request writes them (grouped by partition as they first appear). */
+  const grouped = (messages: MessageRecord[]): MessageRecord[] => {
+    const lists = new Map<string, MessageRecord[]>();
+    for (const m of messages) {
+      const key = `${m.topic}:${m.partition}`;
+      lists.set(key, [...(lists.get(key) ?? []), m]);
+    }
+    return [...lists.values()].flat();
+  };
+  const countsOf = (messages: MessageRecord[], into = new NumericMap()): NumericMap => {
+    for (const m of messages) into.postIncrement(`${m.topic}:${m.partition}`, 1, 0);
+    return into;
+  };
+
+  it('writes the records behind each packed message, byte for byte, with sequences counted per producer, epoch and partition', () => {
+    for (let seed = 1; seed <= 100; seed++) {
+      const rand = seededRandom(seed);
+      const producerId = BigInt(1_000_000 + seed);
+      const options = (epoch: number, sequences: NumericMap) => ({
+        transactionalId: seed % 2 === 0 ? `txn-${seed}` : undefined,
+        producerId,
+        producerEpoch: epoch,
+        sequences,
+      });
+      // First send: every partition starts at sequence 0.
+      const first = records(rand);
+      const packed = pack(clone(first));
+      const a = createProduceRequest(-1, 30_000, packed, options(3, new NumericMap()));
+      const expectedA = createProduceRequest(-1, 30_000, grouped(clone(first)), options(3, new NumericMap()));
+      expect(a.buffer.equals(expectedA.buffer), `seed ${seed}: first send`).toBe(true);
+      // Second send: each partition continues after the records the first one sent to it.
+      const second = records(rand);
+      const b = createProduceRequest(-1, 30_000, pack(clone(second)), options(3, new NumericMap()));
+      const after = countsOf(first);
+      const expectedB = createProduceRequest(-1, 30_000, grouped(clone(second)), options(3, after));
+      expect(b.buffer.equals(expectedB.buffer), `seed ${seed}: second send`).toBe(true);
+      // The client retrying the first request: the same sequences again, not new ones.
+      const retry = createProduceRequest(-1, 30_000, packed, options(3, new NumericMap()));
+      expect(retry.buffer.equals(a.buffer), `seed ${seed}: retry`).toBe(true);
+      // A new epoch (InitProducerId again): every partition starts at 0 again.
+      const third = records(rand);
+      const c = createProduceRequest(-1, 30_000, pack(clone(third)), options(4, new NumericMap()));
+      const expectedC = createProduceRequest(-1, 30_000, grouped(clone(third)), options(4, new NumericMap()));
+      expect(c.buffer.equals(expectedC.buffer), `seed ${seed}: new epoch`).toBe(true);
+    }
+  });
+
+  it('ignores the client sequence of a packed partition (it counts one message per partition)', () => {
+    const messages: MessageRecord[] = [0, 1, 2].map((i) => ({
+      topic: 't',
+      partition: 1,
+      timestamp: 1_700_000_000_000n,
+      value: Buffer.from(`v${i}`),
+    }));
+    const clientCounts = new NumericMap();
+    clientCounts.set('t:1', 41);
+    const options = { producerId: 77_777_777n, producerEpoch: 0, sequences: clientCounts };
+    const packed = createProduceRequest(-1, 1000, pack(clone(messages)), options);
+    const zero = createProduceRequest(-1, 1000, clone(messages), { ...options, sequences: new NumericMap() });
+    expect(packed.buffer.equals(zero.buffer)).toBe(true);
+  });
+
+  it('writes a packed partition where the client moved its message (a partition count it knows to be smaller)', () => {
+    const messages: MessageRecord[] = [0, 1].map((i) => ({
+      topic: 't',
+      partition: 5,
+      timestamp: 1_700_000_000_000n,
+      value: Buffer.from(`v${i}`),
+    }));
+    const [marker] = pack(clone(messages));
+    marker!.partition = 5 % 4;
+    const options = { producerId: 88_888_888n, producerEpoch: 0, sequences: new NumericMap() };
+    const moved = createProduceRequest(-1, 1000, [marker!], options);
+    const expected = createProduceRequest(
+      -1,
+      1000,
+      clone(messages).map((m) => ({ ...m, partition: 1 })),
+      { ...options, producerId: 88_888_889n },
+    );
+    // The same request but for the producer id: compare the records' partition by decoding the partition index.
+    expect(moved.buffer.length).toBe(expected.buffer.length);
+    expect(moved.buffer.indexOf(Buffer.from('v0'))).toBe(expected.buffer.indexOf(Buffer.from('v0')));
+    const partitionAt = (b: Buffer) => b.readInt32BE(1 + 2 + 4 + 1 + 1 + 1 + 1); // no txn id, acks, timeout, 1 topic 't', 1 partition
+    expect(partitionAt(moved.buffer)).toBe(1);
+    expect(partitionAt(expected.buffer)).toBe(1);
   });
 });

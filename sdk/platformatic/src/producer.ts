@@ -7,7 +7,8 @@
 //
 // Batching: the client builds one record batch per partition per `send`, which the broker rejects above the
 // topic's max.message.bytes (1 MiB by default), so big sends are cut into consecutive chunks of at most
-// MAX_PARTITION_BATCH_BYTES per partition.
+// MAX_PARTITION_BATCH_BYTES per partition. With the transport's Produce encoder, each chunk reaches the client as one
+// message per partition (`packChunk`; the encoder writes the records, see produce-request.ts "Packed partitions").
 //
 // Transactions (see README.md): `connect()` of a transactional producer registers the transactional id at once
 // (InitProducerId through a transaction that is then dropped locally), fencing older producers as Java's
@@ -44,7 +45,7 @@ import {
   type ProducerOptions as PProducerOptions,
 } from '@platformatic/kafka';
 import { isFencedError, mapError } from './errors.ts';
-import { fastProduceApi } from './produce-request.ts';
+import { fastProduceApi, packMessages } from './produce-request.ts';
 import { headerKeyOf, toMessage } from './records.ts';
 import { commitTxnOffsetsAsMember } from './txn-offsets.ts';
 
@@ -183,6 +184,36 @@ export function toMessageChunks(
   return chunks;
 }
 
+/**
+ * A chunk's messages as one client message per partition (`packMessages`, in the order the partitions first
+ * appear; each partition's records in order), for producers whose Produce requests produce-request.ts encodes.
+ */
+export function packChunk(chunk: readonly MessageToProduce[]): MessageToProduce[] {
+  const byTopic = new Map<string, Map<number, MessageToProduce[]>>();
+  const packed: MessageToProduce[] = [];
+  let lastTopic: string | undefined;
+  let partitions: Map<number, MessageToProduce[]> | undefined;
+  for (const m of chunk) {
+    if (m.topic !== lastTopic) {
+      lastTopic = m.topic;
+      partitions = byTopic.get(m.topic);
+      if (partitions === undefined) {
+        partitions = new Map();
+        byTopic.set(m.topic, partitions);
+      }
+    }
+    const partition = m.partition!;
+    let list = partitions!.get(partition);
+    if (list === undefined) {
+      list = [];
+      partitions!.set(partition, list);
+      packed.push(packMessages(m.topic, partition, list as never) as MessageToProduce);
+    }
+    list.push(m);
+  }
+  return packed;
+}
+
 export class PlatformaticProducer implements DirigoProducer {
   readonly #context: ProducerContext;
   readonly #producer: PProducer<Buffer, Buffer, Buffer, Buffer>;
@@ -312,7 +343,10 @@ export class PlatformaticProducer implements DirigoProducer {
     const topics = new Set<string>();
     for (const r of records) topics.add(r.topic);
     await this.#context.ensureTopics([...topics]);
-    return toMessageChunks(records, (t) => this.#context.partitionCount(t) ?? 1, this.#partitioner);
+    const chunks = toMessageChunks(records, (t) => this.#context.partitionCount(t) ?? 1, this.#partitioner);
+    // The transport's encoder writes the records of a packed partition itself: the client's per-message send
+    // work is done once per partition (see produce-request.ts, "Packed partitions").
+    return this.#context.produceEncoder === 'dirigo' ? chunks.map(packChunk) : chunks;
   }
 
   /** @internal The client (tests inject broker failures into it). */

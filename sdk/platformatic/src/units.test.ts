@@ -14,6 +14,7 @@ import {
   type KafkaRecord,
   type MessageRecord,
   MultipleErrors,
+  NumericMap,
   ProtocolError,
   Reader,
   type RecordsBatch,
@@ -25,7 +26,8 @@ import { type CommittedDeps, classifyFailure, fetchCommitted } from './committed
 import { mapError } from './errors.ts';
 import { Pauses } from './pauses.ts';
 import { retryDelay } from './platformatic-transport.ts';
-import { Partitioner, toMessageChunks } from './producer.ts';
+import { createProduceRequest } from './produce-request.ts';
+import { Partitioner, packChunk, toMessageChunks } from './producer.ts';
 import { decodeRecords } from './records.ts';
 
 const TRANSACTIONAL = 1 << 4;
@@ -331,6 +333,32 @@ describe('partitioning and chunking of sends', () => {
     expect(toMessageChunks(records, () => 2, new Partitioner())).toHaveLength(1);
     const big = toMessageChunks([rec('t', 'k', 2000)], () => 2, new Partitioner(), 300);
     expect(big).toHaveLength(1);
+  });
+
+  it('packs a chunk into one client message per partition, first seen first, that encode to the same request', () => {
+    const records = [
+      rec('a', null, 5, 1),
+      rec('b', null, 6, 0),
+      rec('a', null, 7, 0),
+      rec('a', null, 8, 1),
+      rec('b', null, 9, 0),
+      rec('a', null, 10, 0),
+    ].map((r, i) => ({ ...r, timestamp: 1_700_000_000_000 + i }));
+    const [chunk] = toMessageChunks(records, () => 2, new Partitioner());
+    const packed = packChunk(chunk!);
+    expect(packed.map((m) => [m.topic, m.partition])).toEqual([
+      ['a', 1],
+      ['b', 0],
+      ['a', 0],
+    ]);
+    for (const m of packed) expect(m.value).toHaveLength(0); // a marker: the records are behind it
+    const options = { producerId: 424_242_424n, producerEpoch: 0, sequences: new NumericMap() };
+    const [plain] = toMessageChunks(records, () => 2, new Partitioner());
+    expect(
+      createProduceRequest(-1, 1000, packed as MessageRecord[], options).buffer.equals(
+        createProduceRequest(-1, 1000, plain as MessageRecord[], options).buffer,
+      ),
+    ).toBe(true);
   });
 
   it('hands the client timestamps as bigint and null keys and values as they are', () => {
