@@ -218,6 +218,25 @@ describe('Produce request encoder: packed partitions', () => {
     }
   });
 
+  it("does not let a fenced producer of the same id (a lower epoch) reset the new owner's count", () => {
+    const one = (i: number): MessageRecord[] => [
+      { topic: 't', partition: 0, timestamp: 1_700_000_000_000n, value: Buffer.from(`v${i}`) },
+    ];
+    const producerId = 99_999_999n;
+    const request = (epoch: number, i: number, sequences = new NumericMap()) =>
+      createProduceRequest(-1, 1000, pack(one(i)), { producerId, producerEpoch: epoch, sequences });
+    const expected = (epoch: number, i: number, sequence: number) => {
+      const sequences = new NumericMap();
+      sequences.set('t:0', sequence);
+      return createProduceRequest(-1, 1000, one(i), { producerId, producerEpoch: epoch, sequences });
+    };
+    expect(request(5, 0).buffer.equals(expected(5, 0, 0).buffer)).toBe(true);
+    expect(request(5, 1).buffer.equals(expected(5, 1, 1).buffer)).toBe(true);
+    // The zombie (epoch 4) sends: whatever it writes, the owner's next batch continues at 2.
+    request(4, 2);
+    expect(request(5, 3).buffer.equals(expected(5, 3, 2).buffer)).toBe(true);
+  });
+
   it('ignores the client sequence of a packed partition (it counts one message per partition)', () => {
     const messages: MessageRecord[] = [0, 1, 2].map((i) => ({
       topic: 't',

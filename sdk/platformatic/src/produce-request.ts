@@ -23,8 +23,9 @@
 // value standing for the partition's records), and this encoder writes the records behind the marker. The
 // client then counts one message per partition, so the batch's first sequence (idempotence) is this encoder's
 // own: per producer id and epoch, per partition, assigned when a packed batch is first encoded (the order on the
-// wire) and kept on it for the client's retries of the same request; a new producer id or epoch (InitProducerId
-// again, a recovered idempotent producer) starts every partition at 0, as the broker expects. A producer either
+// wire) and kept on it for the client's retries of the same request; a new producer id or a higher epoch
+// (InitProducerId again, a recovered idempotent producer) starts every partition at 0, as the broker expects, and a
+// lower epoch (a fenced producer of the same transactional id in this process) leaves the count alone. A producer either
 // packs all its sends or none (the transport's producers pack when this encoder is theirs), so the two counts of
 // sequences never meet on one partition.
 import { createRequire } from 'node:module';
@@ -78,7 +79,7 @@ export function packMessages(topic: string, partition: number, messages: Message
 /** Sequences wrap at 2^31, as the broker's do. */
 const SEQUENCE_SPAN = 2 ** 31;
 
-/** Per producer id: its epoch and each partition's next sequence (`topic:partition`) for packed batches. */
+/** Per producer id: its highest epoch seen and each partition's next sequence (`topic:partition`) in it. */
 const packedSequences = new Map<bigint, { epoch: number; next: Map<string, number> }>();
 
 /** The first sequence of a packed batch of `count` records: assigned once per producer id and epoch. */
@@ -93,9 +94,13 @@ function packedSequence(
   const owner = `${producerId}:${epoch}`;
   if (batch.owner === owner) return batch.sequence; // the client retrying the same request
   let producer = packedSequences.get(producerId);
-  if (producer === undefined || producer.epoch !== epoch) {
+  if (producer === undefined || producer.epoch < epoch) {
     producer = { epoch, next: new Map() };
     packedSequences.set(producerId, producer);
+  } else if (producer.epoch > epoch) {
+    // A fenced producer of the same id in this process (a zombie the new owner bumped past): the broker refuses
+    // its batches whatever their sequence; it must not reset the new owner's count.
+    producer = { epoch, next: new Map() };
   }
   const key = `${topic}:${partition}`;
   const sequence = producer.next.get(key) ?? 0;
