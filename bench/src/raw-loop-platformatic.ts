@@ -7,7 +7,9 @@
 //   of the previous ones are in flight.
 // Both join the group, produce idempotently (acks=all) and commit after producing, like the kafkajs loop.
 // Produce requests are encoded as the transport encodes them (`producerClassFor(produceEncoderOf())`: the
-// transport's encoder, or the client's with `DIRIGO_PRODUCE_ENCODER=client`), so the baseline has its fixes.
+// transport's encoder, or the client's with `DIRIGO_PRODUCE_ENCODER=client`), so the baseline has its fixes; with the
+// transport's encoder, each send also reaches the client as one message per partition (`packChunk`, the records'
+// partitions chosen as the transport chooses them: murmur2 of the key, else round-robin), as the transport's sends do.
 import {
   Admin,
   ConnectionPool,
@@ -17,7 +19,8 @@ import {
   type MessageToProduce,
   Consumer as PConsumer,
 } from '@platformatic/kafka';
-import { fetchRound, produceEncoderOf, producerClassFor } from '@dirigo/platformatic';
+import { partitionFor } from '@dirigo/core';
+import { fetchRound, packChunk, produceEncoderOf, producerClassFor } from '@dirigo/platformatic';
 import { jsonRoundTrip, type RawLoopOptions } from './raw-loop.ts';
 
 export interface RawLoopResult {
@@ -60,6 +63,23 @@ async function waitCommitted(admin: Admin, group: string, topic: string, ends: b
   }
 }
 
+/**
+ * What a send hands the client: with the transport's encoder, the messages packed per partition as the transport
+ * packs them (partitions chosen as the transport does: murmur2 of the key, else round-robin); else as they are.
+ */
+function sender(admin: Admin, topic: string): (messages: MessageToProduce[]) => Promise<MessageToProduce[]> {
+  if (produceEncoderOf() !== 'dirigo') return async (messages) => messages;
+  let count: number | undefined;
+  let next = 0;
+  return async (messages) => {
+    count ??= (await admin.metadata({ topics: [topic] })).topics.get(topic)!.partitionsCount;
+    for (const m of messages) {
+      m.partition = m.key === undefined || m.key === null ? next++ % count : partitionFor(m.key, count);
+    }
+    return packChunk(messages);
+  };
+}
+
 function clients(o: RawLoopOptions) {
   const bootstrapBrokers = o.brokers.split(',');
   const clientId = 'bench-raw-plt';
@@ -80,6 +100,7 @@ function clients(o: RawLoopOptions) {
  */
 export async function runPlatformaticFetchLoop(o: RawLoopOptions): Promise<RawLoopResult> {
   const { admin, producer, consumer } = clients(o);
+  const pack = sender(admin, o.out);
   const ends = await endOffsets(admin, o.input);
   const total = ends.reduce((s, e) => s + Number(e), 0);
   consumer.topics.track(o.input);
@@ -117,7 +138,7 @@ export async function runPlatformaticFetchLoop(o: RawLoopOptions): Promise<RawLo
     }
     if (messages.length > 0) {
       if (start === 0) start = performance.now();
-      await producer.send({ messages });
+      await producer.send({ messages: await pack(messages) });
     }
     if (offsets.length > 0) await consumer.commit({ offsets });
     done = ends.every((end, i) => positions[i]! >= Number(end));
@@ -131,6 +152,7 @@ export async function runPlatformaticFetchLoop(o: RawLoopOptions): Promise<RawLo
 /** `stream` style: the client's MessagesStream; records buffered while the previous send and commit run. */
 export async function runPlatformaticStreamLoop(o: RawLoopOptions): Promise<RawLoopResult> {
   const { admin, producer, consumer } = clients(o);
+  const pack = sender(admin, o.out);
   const ends = await endOffsets(admin, o.input);
   const total = ends.reduce((s, e) => s + Number(e), 0);
   const stream = await consumer.consume({
@@ -157,7 +179,7 @@ export async function runPlatformaticStreamLoop(o: RawLoopOptions): Promise<RawL
       }));
       buffer = [];
       positions = new Map();
-      await producer.send({ messages });
+      await producer.send({ messages: await pack(messages) });
       await consumer.commit({ offsets });
       if (stream.isPaused()) stream.resume();
     }

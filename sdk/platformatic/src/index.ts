@@ -15,6 +15,7 @@ export {
 export {
   type ProduceEncoder,
   ProducerWithOwnEncoder,
+  packChunk,
   produceEncoderOf,
   producerClassFor,
 } from './producer.ts';
