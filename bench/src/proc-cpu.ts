@@ -108,12 +108,12 @@ export function threadUse(
     const ticks = t.ticks - (b?.ticks ?? 0);
     if (ticks <= 0) continue;
     const cores = ticks / clockTicks() / seconds;
-    const waitNs =
-      t.waitNs === undefined ? undefined : t.waitNs - (b === undefined ? 0 : (b.waitNs ?? Number.NaN));
+    // A wait only where both snapshots have one (a thread born in between waited from zero).
+    const known = t.waitNs !== undefined && (b === undefined || b.waitNs !== undefined);
     used.push(
-      waitNs === undefined || Number.isNaN(waitNs)
-        ? { name: t.name, cores }
-        : { name: t.name, cores, waiting: waitNs / 1e9 / seconds },
+      known
+        ? { name: t.name, cores, waiting: (t.waitNs! - (b?.waitNs ?? 0)) / 1e9 / seconds }
+        : { name: t.name, cores },
     );
   }
   return used.sort((a, b) => b.cores - a.cores);

@@ -19,8 +19,7 @@ import {
   type MessageToProduce,
   Consumer as PConsumer,
 } from '@platformatic/kafka';
-import { partitionFor } from '@dirigo/core';
-import { fetchRound, packChunk, produceEncoderOf, producerClassFor } from '@dirigo/platformatic';
+import { fetchRound, Partitioner, packChunk, produceEncoderOf, producerClassFor } from '@dirigo/platformatic';
 import { jsonRoundTrip, type RawLoopOptions } from './raw-loop.ts';
 
 export interface RawLoopResult {
@@ -69,13 +68,11 @@ async function waitCommitted(admin: Admin, group: string, topic: string, ends: b
  */
 function sender(admin: Admin, topic: string): (messages: MessageToProduce[]) => Promise<MessageToProduce[]> {
   if (produceEncoderOf() !== 'dirigo') return async (messages) => messages;
+  const partitioner = new Partitioner();
   let count: number | undefined;
-  let next = 0;
   return async (messages) => {
     count ??= (await admin.metadata({ topics: [topic] })).topics.get(topic)!.partitionsCount;
-    for (const m of messages) {
-      m.partition = m.key === undefined || m.key === null ? next++ % count : partitionFor(m.key, count);
-    }
+    for (const m of messages) m.partition = partitioner.forKey(topic, m.key, count);
     return packChunk(messages);
   };
 }

@@ -15,6 +15,7 @@ export {
 export {
   type ProduceEncoder,
   ProducerWithOwnEncoder,
+  Partitioner,
   packChunk,
   produceEncoderOf,
   producerClassFor,

@@ -58,8 +58,9 @@ const crc32c: (bytes: Uint8Array) => number = (() => {
 /** The records of one partition that one packed client message stands for (see `packMessages`). */
 interface PackedBatch {
   readonly messages: MessageRecord[];
-  /** `producerId:epoch` the first sequence was assigned under (undefined: not encoded yet), and that sequence. */
-  owner: string | undefined;
+  /** The producer id and epoch its first sequence was assigned under (id undefined: not encoded yet). */
+  producerId: bigint | undefined;
+  epoch: number;
   sequence: number;
 }
 
@@ -72,7 +73,7 @@ const packedBatches = new WeakMap<object, PackedBatch>();
  */
 export function packMessages(topic: string, partition: number, messages: MessageRecord[]): MessageRecord {
   const marker = Buffer.alloc(0);
-  packedBatches.set(marker, { messages, owner: undefined, sequence: 0 });
+  packedBatches.set(marker, { messages, producerId: undefined, epoch: 0, sequence: 0 });
   return { topic, partition, value: marker };
 }
 
@@ -91,8 +92,8 @@ function packedSequence(
   partition: number | string,
   count: number,
 ): number {
-  const owner = `${producerId}:${epoch}`;
-  if (batch.owner === owner) return batch.sequence; // the client retrying the same request
+  // The client retrying the same request: the same sequence.
+  if (batch.producerId === producerId && batch.epoch === epoch) return batch.sequence;
   let producer = packedSequences.get(producerId);
   if (producer === undefined || producer.epoch < epoch) {
     producer = { epoch, next: new Map() };
@@ -105,28 +106,40 @@ function packedSequence(
   const key = `${topic}:${partition}`;
   const sequence = producer.next.get(key) ?? 0;
   producer.next.set(key, (sequence + count) % SEQUENCE_SPAN);
-  batch.owner = owner;
+  batch.producerId = producerId;
+  batch.epoch = epoch;
   batch.sequence = sequence;
   return sequence;
 }
 
-/** `topicData` with every packed message replaced by its records; `batches` gets each packed partition's batch. */
-function unpack(topicData: MessageRecord[], batches: Map<string, PackedBatch>): MessageRecord[] {
-  const out: MessageRecord[] = [];
-  for (const m of topicData) {
-    const batch = m.value === undefined || m.value === null ? undefined : packedBatches.get(m.value);
-    if (batch === undefined) out.push(m);
-    else {
-      batches.set(`${m.topic}:${m.partition}`, batch);
-      // The client may have moved the message to another partition (a partition count it knows to be smaller):
-      // its records go where it goes, the request's destination and the transaction's partition.
-      for (const r of batch.messages) {
-        if (r.partition !== m.partition) r.partition = m.partition;
-        out.push(r);
-      }
+/**
+ * `topicData` with every packed message replaced by its records, and each packed batch by its first record (the
+ * first of its partition's list once grouped); undefined when nothing is packed (the common case of plain loops).
+ */
+function unpack(
+  topicData: MessageRecord[],
+): { records: MessageRecord[]; batches: Map<MessageRecord, PackedBatch> } | undefined {
+  let unpacked: { records: MessageRecord[]; batches: Map<MessageRecord, PackedBatch> } | undefined;
+  for (let i = 0; i < topicData.length; i++) {
+    const m = topicData[i]!;
+    // A marker is an empty value: a record with a value is never looked up.
+    const value = m.value;
+    const batch =
+      value !== undefined && value !== null && value.length === 0 ? packedBatches.get(value) : undefined;
+    if (batch === undefined) {
+      unpacked?.records.push(m);
+      continue;
+    }
+    unpacked ??= { records: topicData.slice(0, i), batches: new Map() };
+    if (batch.messages.length > 0) unpacked.batches.set(batch.messages[0]!, batch);
+    // The client may have moved the message to another partition (a partition count it knows to be smaller): its
+    // records go where it goes, the request's destination and the transaction's partition.
+    for (const r of batch.messages) {
+      if (r.partition !== m.partition) r.partition = m.partition;
+      unpacked.records.push(r);
     }
   }
-  return out;
+  return unpacked;
 }
 
 /** Record batch v2 constants. */
@@ -236,14 +249,9 @@ export function createProduceRequest(
   options: Options = {},
 ): Writer {
   // Packed partitions (see above): their records in their place.
-  let packed: Map<string, PackedBatch> | undefined;
-  for (const m of topicData) {
-    if (m.value !== undefined && m.value !== null && m.value.length === 0 && packedBatches.has(m.value)) {
-      packed = new Map();
-      topicData = unpack(topicData, packed);
-      break;
-    }
-  }
+  const unpacked = unpack(topicData);
+  if (unpacked !== undefined) topicData = unpacked.records;
+  const packed = unpacked?.batches;
   // Normalised on the messages, as the client does (a retry encodes the same timestamps again).
   const now = BigInt(Date.now());
   for (const m of topicData) {
@@ -330,13 +338,12 @@ export function createProduceRequest(
       pos = buf.writeBigInt64BE(BigInt(b.maxTimestamp), pos);
       pos = buf.writeBigInt64BE(producerId, pos);
       pos = buf.writeInt16BE(producerEpoch, pos);
-      const batchKey = `${list[0]!.topic}:${list[0]!.partition}`;
-      const pack = packed?.get(batchKey);
+      const pack = packed?.get(list[0]!);
       const sequence =
         options.sequences === undefined
           ? 0
           : pack === undefined
-            ? options.sequences.getWithDefault(batchKey, 0)
+            ? options.sequences.getWithDefault(`${list[0]!.topic}:${list[0]!.partition}`, 0)
             : packedSequence(
                 pack,
                 producerId,

@@ -126,10 +126,14 @@ export class Partitioner {
   readonly #roundRobin = new Map<string, number>();
 
   partition(record: OutgoingRecord, count: number): number {
-    if (record.partition !== undefined) return record.partition;
-    if (record.key !== null) return partitionFor(record.key, count);
-    const next = ((this.#roundRobin.get(record.topic) ?? Math.floor(Math.random() * count)) + 1) % count;
-    this.#roundRobin.set(record.topic, next);
+    return record.partition ?? this.forKey(record.topic, record.key, count);
+  }
+
+  /** The partition of a record of `topic` without an explicit one: murmur2 of `key`, else round-robin. */
+  forKey(topic: string, key: Buffer | null | undefined, count: number): number {
+    if (key !== null && key !== undefined) return partitionFor(key, count);
+    const next = ((this.#roundRobin.get(topic) ?? Math.floor(Math.random() * count)) + 1) % count;
+    this.#roundRobin.set(topic, next);
     return next;
   }
 }
