@@ -60,9 +60,13 @@ describe('the dirigo CLI verbs on a real broker', () => {
     const t = kafkaTransport('it-cli-setup');
     stopAll.push(() => t.close());
     const admin = await t.admin();
+    // The records below are stamped 2026-01-01: the topics keep them without time retention (the broker would
+    // delete them at its next retention check otherwise, seconds later on the test broker).
+    const strict = `${ns}-strict`;
     await admin.createTopics([
-      { name: input, partitions: 3 },
-      { name: copy, partitions: 3 },
+      { name: input, partitions: 3, config: { 'retention.ms': '-1' } },
+      { name: copy, partitions: 3, config: { 'retention.ms': '-1' } },
+      { name: strict, partitions: 3 },
     ]);
     const dir = mkdtempSync(join(tmpdir(), 'dirigo-cli-'));
     stopAll.push(async () => rmSync(dir, { recursive: true, force: true }));
@@ -113,6 +117,19 @@ describe('the dirigo CLI verbs on a real broker', () => {
     const rep = await dirigo(env, 'replay', file, '--to', copy);
     expect(rep.stderr).toMatch(/replay: 300 records to/);
     expect(rep.code).toBe(0);
+    // Into a topic with the broker's default retention (7 days), records this old would be deleted unread:
+    // refused, with the fixes; stamped now they go.
+    const refused = await dirigo(env, 'replay', file, '--to', strict);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `300 of the records for topic '${strict}' are older than its retention.ms, 604800000 ms \\(7 days\\)`,
+      ),
+    );
+    expect(refused.stderr).toMatch(/--timestamps now/);
+    expect((await admin.fetchTopicOffsets(strict)).reduce((n, o) => n + o.high, 0)).toBe(0);
+    const restamped = await dirigo(env, 'replay', file, '--to', strict, '--timestamps', 'now');
+    expect(restamped.stderr).toMatch(/replay: 300 records to/);
     const read = async (topic: string) => {
       const out: IncomingRecord[] = [];
       await t.readToEnd(

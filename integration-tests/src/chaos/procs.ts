@@ -79,6 +79,9 @@ export class WorkerProcs {
         String(this.o.sessionTimeoutMs),
         '--control-topic',
         this.o.controlTopic,
+        // Purges of the internal topics run every second (not every 30 s), in the middle of the faults.
+        '--purge-interval-ms',
+        '1000',
         ...extraArgs,
       ],
       {

@@ -74,7 +74,7 @@ export {
   resolveOptions,
 } from './options.ts';
 export { murmur2, partitionFor } from './partitioner.ts';
-export { INTERNAL_TOPICS, MAX_PARTITION_BATCH_BYTES, recordBytes } from './record-batch.ts';
+export { INTERNAL_TOPICS, MAX_PARTITION_BATCH_BYTES, recordBytes, recordsToDelete } from './record-batch.ts';
 export { bytes, int64, json, type Serde, serdes, string } from './serde.ts';
 export type {
   Admin,
@@ -86,6 +86,7 @@ export type {
   IncomingRecord,
   Isolation,
   OutgoingRecord,
+  PartitionOffset,
   PartitionOffsets,
   Producer,
   ProducerOptions,

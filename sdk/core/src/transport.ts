@@ -76,6 +76,12 @@ export interface PartitionOffsets {
   readonly high: number;
 }
 
+/** An offset of one partition of a known topic. */
+export interface PartitionOffset {
+  readonly partition: number;
+  readonly offset: number;
+}
+
 /** Topic and group administration. */
 export interface Admin {
   /** Creates the topics that do not exist yet; existing topics are left as they are (no error). */
@@ -86,6 +92,13 @@ export interface Admin {
   /** Deletes topics; unknown names are ignored. */
   deleteTopics(names: readonly string[]): Promise<void>;
   fetchTopicOffsets(topic: string): Promise<PartitionOffsets[]>;
+  /**
+   * Deletes the records of each partition below `offset` (Kafka's DeleteRecords): the partition's low watermark
+   * moves up to it (never down; an offset at or below the low watermark changes nothing). An offset above the
+   * high watermark is refused. The runtime purges the records of its internal topics that their group has
+   * committed, as Kafka Streams purges repartition topics.
+   */
+  deleteRecords(topic: string, offsets: readonly PartitionOffset[]): Promise<void>;
   /**
    * Committed offsets of a group for a topic; partitions without a commit are reported with offset -1. With
    * `requireStable` (KIP-447) the answer waits until no open transaction holds offsets of this group for the

@@ -4,10 +4,12 @@ import {
   type Admin as DirigoAdmin,
   INTERNAL_TOPICS,
   type Logger,
+  type PartitionOffset,
   type PartitionOffsets,
   type TopicDescription,
   type TopicPartitionOffset,
   type TopicSpec,
+  recordsToDelete,
   TransportError,
   UnknownTopicError,
 } from '@dirigo/core';
@@ -241,6 +243,23 @@ export class KafkajsAdmin implements DirigoAdmin {
     } catch (error) {
       if (isUnknownTopicError(error)) throw new UnknownTopicError(topic, { cause: error });
       throw mapError(error, { operation: 'fetch topic offsets', topic });
+    }
+  }
+
+  async deleteRecords(topic: string, offsets: readonly PartitionOffset[]): Promise<void> {
+    if (offsets.length === 0) return;
+    try {
+      const moving = recordsToDelete(topic, offsets, await this.#context.internals().watermarks(topic));
+      if (moving.length === 0) return;
+      // kafkajs looks the partitions' leaders up before it loads the topic's metadata: load it first.
+      await this.#admin.fetchTopicMetadata({ topics: [topic] });
+      await this.#admin.deleteTopicRecords({
+        topic,
+        partitions: moving.map((o) => ({ partition: o.partition, offset: String(o.offset) })),
+      });
+    } catch (error) {
+      if (isUnknownTopicError(error)) throw new UnknownTopicError(topic, { cause: error });
+      throw mapError(error, { operation: 'delete records', topic });
     }
   }
 

@@ -114,6 +114,9 @@ export function brokerProperties(input: BrokerConfigInput): Map<string, string> 
     ['log.cleaner.dedupe.buffer.size', 16 * 1024 * 1024],
     // Compaction tests should not wait 15 s between cleaner passes.
     ['log.cleaner.backoff.ms', 1000],
+    // Time retention deletes records with old timestamps (event time, replays) within 2 s instead of up to
+    // 5 minutes later, so that a test sees what a production broker would do to them eventually.
+    ['log.retention.check.interval.ms', 2000],
   ];
   const props = new Map<string, string>();
   for (const [k, v] of entries) props.set(k, String(v));

@@ -4,10 +4,12 @@ import {
   type FetchCommittedOptions,
   INTERNAL_TOPICS,
   type Logger,
+  type PartitionOffset,
   type PartitionOffsets,
   type TopicDescription,
   type TopicPartitionOffset,
   type TopicSpec,
+  recordsToDelete,
   TransportError,
   UnknownTopicError,
 } from '@dirigo/core';
@@ -240,6 +242,25 @@ export class PlatformaticAdmin implements DirigoAdmin {
       return await watermarks(this.#admin, topic);
     } catch (error) {
       throw mapError(error, { operation: 'fetch topic offsets', topic });
+    }
+  }
+
+  async deleteRecords(topic: string, offsets: readonly PartitionOffset[]): Promise<void> {
+    if (offsets.length === 0) return;
+    try {
+      const moving = recordsToDelete(topic, offsets, await watermarks(this.#admin, topic));
+      if (moving.length === 0) return;
+      await this.#admin.deleteRecords({
+        topics: [
+          {
+            name: topic,
+            partitions: moving.map((o) => ({ partition: o.partition, offset: BigInt(o.offset) })),
+          },
+        ],
+      });
+    } catch (error) {
+      if (isUnknownTopicError(error)) throw new UnknownTopicError(topic, { cause: error });
+      throw mapError(error, { operation: 'delete records', topic });
     }
   }
 

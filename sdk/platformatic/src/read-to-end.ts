@@ -8,7 +8,9 @@
 // a zombie's open transaction at once; under v2 it waits for the zombie (whose offsets the group coordinator now
 // refuses) to abort, or for the broker to abort the transaction at its timeout (10 s for the runtime's units). The position moves past every batch of an answer (markers, aborted data and batches
 // emptied by compaction included: the client keeps their headers), so a partition whose last records are markers
-// or compacted away still finishes. A watchdog fails the call when nothing moves for `stallTimeoutMs`.
+// or compacted away still finishes. A partition whose log start moved past the position while it was read
+// (retention, DeleteRecords) goes on from the new log start: the broker's OFFSET_OUT_OF_RANGE answer carries no
+// log start, so it is asked for. A watchdog fails the call when nothing moves for `stallTimeoutMs`.
 import {
   type IncomingRecord,
   type Logger,
@@ -119,6 +121,8 @@ async function fetchUntilEnd(
       });
       let moved = false;
       let failed: unknown;
+      /** Out of range with no log start in the answer: the broker sends -1 with OFFSET_OUT_OF_RANGE. */
+      const lost: PartitionState[] = [];
       for (const a of answers) {
         const s = left.find((x) => x.topic === a.topic && x.partition === a.partition)!;
         if (a.error !== undefined) {
@@ -126,11 +130,11 @@ async function fetchUntilEnd(
           continue;
         }
         if (a.outOfRange) {
-          // Deleted by retention under our feet: go on from the log start.
+          // Deleted under our feet (retention, DeleteRecords): go on from the log start.
           if (a.logStartOffset > s.pos) {
             s.pos = a.logStartOffset;
             moved = true;
-          }
+          } else lost.push(s);
           continue;
         }
         if (a.truncated) s.maxBytes = Math.min(MAX_PARTITION_BYTES, s.maxBytes * 2);
@@ -139,6 +143,22 @@ async function fetchUntilEnd(
         if (a.next !== undefined && a.next > s.pos) {
           s.pos = a.next;
           moved = true;
+        }
+      }
+      if (lost.length > 0) {
+        try {
+          for (const topic of new Set(lost.map((s) => s.topic))) {
+            const marks = await watermarks(client, topic);
+            for (const s of lost) {
+              const low = s.topic === topic ? marks.find((m) => m.partition === s.partition)?.low : undefined;
+              if (low !== undefined && low > s.pos) {
+                s.pos = low;
+                moved = true;
+              }
+            }
+          }
+        } catch (error) {
+          failed ??= error;
         }
       }
       if (moved) {

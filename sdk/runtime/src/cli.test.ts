@@ -73,6 +73,7 @@ describe('dirigo worker: usage errors exit 2 before connecting', () => {
     [['--metrics-host', '0.0.0.0'], {}, '--metrics-host: needs --metrics-port'],
     [['--stop-timeout-ms', '1e3'], {}, '--stop-timeout-ms: "1e3" is not an integer'],
     [['--assignment-timeout-ms', 'soon'], {}, '--assignment-timeout-ms: "soon" is not an integer'],
+    [['--purge-interval-ms', '0.5'], {}, '--purge-interval-ms: "0.5" is not an integer'],
     [['--control-topic', 'bad topic'], {}, '--control-topic: "bad topic" is not a Kafka topic name'],
     [['--worker-id', 'a b'], {}, '--worker-id: "a b" is not a worker id'],
     [['--ready-file', '/no/such/dir/ready'], {}, '--ready-file: cannot write a file in /no/such/dir'],

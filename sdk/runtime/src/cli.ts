@@ -30,7 +30,7 @@ import type { SchedulerOptions } from './worker.ts';
 const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...] [--worker-id ID] [--log-level info]
                      [--session-timeout-ms 10000] [--control-topic dirigo.control]
                      [--metrics-port PORT] [--metrics-host 127.0.0.1] [--ready-file PATH]
-                     [--stop-timeout-ms 30000] [--assignment-timeout-ms 120000]
+                     [--stop-timeout-ms 30000] [--assignment-timeout-ms 120000] [--purge-interval-ms 30000]
                      [--policy edf] [--policy-options JSON] [--transport platformatic]
                      [--group-protocol classic] [--exactly-once v2]
   Runs a worker hosting the apps the modules export (default export: defineApp({...}) or an array of apps).
@@ -43,6 +43,8 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
   --ready-file    exists while the worker is ready (every function joined its group, state restored)
   --assignment-timeout-ms  an app whose consumer has had no partition assignment this long (its Kafka client
                   stopped for good) fails on this worker (0: never)
+  --purge-interval-ms  how often committed records are deleted from the internal topics (function inputs fed by
+                  sends, lease topics), which have no time retention (0: never; they then grow without bound)
   --transport     the Kafka client: platformatic (@platformatic/kafka, the default) or kafkajs; default
                   $DIRIGO_TRANSPORT
   --group-protocol  classic (default; eager: every member stops while one joins or leaves) or consumer
@@ -70,6 +72,7 @@ const parse = (argv: string[]) =>
       'ready-file': { type: 'string' },
       'stop-timeout-ms': { type: 'string' },
       'assignment-timeout-ms': { type: 'string' },
+      'purge-interval-ms': { type: 'string' },
       policy: { type: 'string' },
       'policy-options': { type: 'string' },
       transport: { type: 'string' },
@@ -204,6 +207,7 @@ function optionsOf(values: Values): Omit<WorkerProcessOptions, 'apps' | 'logger'
   }
   const stopTimeoutMs = int('stop-timeout-ms', 0, '--stop-timeout-ms 30000 (0: no limit)');
   const assignmentTimeoutMs = int('assignment-timeout-ms', 0, '--assignment-timeout-ms 120000 (0: never)');
+  const purgeIntervalMs = int('purge-interval-ms', 0, '--purge-interval-ms 30000 (0: never)');
   const controlTopic = v['control-topic'] && checkTopicName(v['control-topic'], '--control-topic');
   const metricsPort =
     v['metrics-port'] === undefined ? undefined : parsePort(v['metrics-port'], '--metrics-port', true);
@@ -233,6 +237,7 @@ function optionsOf(values: Values): Omit<WorkerProcessOptions, 'apps' | 'logger'
     ...(readyFile === undefined ? {} : { readyFile }),
     ...(stopTimeoutMs === undefined ? {} : { stopTimeoutMs }),
     ...(assignmentTimeoutMs === undefined ? {} : { assignmentTimeoutMs }),
+    ...(purgeIntervalMs === undefined ? {} : { purgeIntervalMs }),
     ...(transport === undefined ? {} : { transport }),
     ...(groupProtocol === undefined ? {} : { groupProtocol }),
   };

@@ -39,6 +39,7 @@ import { cellAddressing, spacePrefix, storeHead, storeKey } from './state/cell-k
 import { type KeyValueStore, MemoryStore } from './state/store.ts';
 import { SharedAdminTransport } from './shared-admin.ts';
 import { GroupMember } from './task/group-member.ts';
+import { PURGED_TOPIC_CONFIG, retentionProblem } from './topic-retention.ts';
 import type { StepOutput } from './task/step-output.ts';
 import { Tracing, type TracingOptions } from './trace/tracing.ts';
 
@@ -119,6 +120,14 @@ export interface WorkerOptions {
    */
   readonly controlTopic?: string;
   readonly loadReportIntervalMs?: number;
+  /**
+   * How often each group member deletes the records its group has committed from the internal topics it
+   * consumes (the input topics of functions fed by sends, and the lease topic), ms: Kafka Streams'
+   * `repartition.purge.interval.ms`. Those topics are created with `retention.ms=-1`, so that a record older
+   * than the broker's retention (event time in an event-time app, replayed or back-filled input) is not
+   * deleted before it is consumed. Default 30000; 0 never purges (the topics then grow without bound).
+   */
+  readonly purgeIntervalMs?: number;
   /** Log a metrics summary (per app satisfaction, p99, throughput; utilisation) this often, ms. Default 10000; 0 disables. */
   readonly metricsLogIntervalMs?: number;
   /**
@@ -593,6 +602,7 @@ export class Worker {
       detachAfterMs: this.options.detachAfterMs ?? 1_000,
       onAppStopped: (err: AppStoppedError) => void this.stopApp(id, err),
       onStepRetried: (fn: string) => void this.functionMetrics.get(app.name, fn).retried++,
+      purgeIntervalMs: this.options.purgeIntervalMs ?? 30_000,
     };
     const leasingDeps = this.leasing.deps;
     for (const e of envs) {
@@ -603,6 +613,7 @@ export class Worker {
           group: e.fn.group,
           topic: e.fn.topic,
           exactlyOnce: app.options.guarantee === 'exactly_once',
+          purge: !e.fn.external,
           body: () => new FunctionBody(e, leasingDeps),
         },
         taskDeps(e.logger, e.fn.name),
@@ -694,7 +705,12 @@ export class Worker {
         }
         n = actual;
       } else {
-        specs.push({ name: fn.topic, partitions: n!, ...(rf ? { replicationFactor: rf } : {}) });
+        specs.push({
+          name: fn.topic,
+          partitions: n!,
+          config: PURGED_TOPIC_CONFIG,
+          ...(rf ? { replicationFactor: rf } : {}),
+        });
       }
       specs.push({
         name: fn.changelogTopic,
@@ -713,7 +729,13 @@ export class Worker {
     });
     await admin.createTopics(specs);
     const names = [...new Set(specs.map((s) => s.name))];
-    for (const d of await admin.describeTopics(names)) partitions.set(d.name, d.partitions);
+    for (const d of await admin.describeTopics(names)) {
+      partitions.set(d.name, d.partitions);
+      // An existing internal topic made before purging (or by hand) keeps its time retention: say what it risks.
+      const purged = specs.find((x) => x.name === d.name)?.config === PURGED_TOPIC_CONFIG;
+      const problem = purged ? retentionProblem(d.name, d.config) : undefined;
+      if (problem !== undefined) this.logger.warn({ app: app.name, topic: d.name }, problem);
+    }
     described(names);
     for (const fn of app.functions.values()) {
       if (partitions.get(fn.changelogTopic) !== partitions.get(fn.topic)) {
@@ -826,6 +848,7 @@ export class Worker {
 /** Checks the numeric and address options (a ConfigError naming the field, before anything connects). */
 function checkWorkerOptions(o: WorkerOptions): void {
   checkIntOption(o.tickIntervalMs, 'tickIntervalMs', 0, MAX_INT32);
+  checkIntOption(o.purgeIntervalMs, 'purgeIntervalMs', 0, MAX_INT32);
   checkIntOption(o.sessionTimeoutMs, 'sessionTimeoutMs', 1, MAX_INT32);
   checkIntOption(o.heartbeatIntervalMs, 'heartbeatIntervalMs', 1, MAX_INT32);
   const session = o.sessionTimeoutMs ?? 10_000;

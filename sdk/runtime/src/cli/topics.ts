@@ -12,11 +12,12 @@ import {
   table,
   transportFrom,
 } from './common.ts';
+import { PURGED_TOPIC_CONFIG, retentionProblem } from '../topic-retention.ts';
 
 export const USAGE = `usage: dirigo topics <app-module>... [--create] [--ingress-partitions N] [--app NAME] [--brokers host:port,...]
   Lists every topic the apps need, with its role and partitions, and checks them on the cluster: missing,
-  or with partitions that do not match (a changelog must have as many as its function's input). Exit 1 when
-  something is wrong.
+  or with partitions that do not match (a changelog must have as many as its function's input), or internal
+  topics whose time retention can delete records before they are consumed. Exit 1 when something is wrong.
   --create              creates the missing topics a worker would create (function inputs, changelogs,
                         egresses, lease topics, the dead-letter topic); ingress topics only with
   --ingress-partitions  N: the partitions of missing ingress topics`;
@@ -45,6 +46,7 @@ export function neededTopics(app: ResolvedApp): NeededTopic[] {
         role: `input of ${fn.name}`,
         partitions: fn.partitions,
         managed: true,
+        config: PURGED_TOPIC_CONFIG,
         ...r,
       });
     list.push({
@@ -65,6 +67,7 @@ export function neededTopics(app: ResolvedApp): NeededTopic[] {
       role: 'lease slots',
       partitions: app.lease.slots,
       managed: true,
+      config: PURGED_TOPIC_CONFIG,
       ...r,
     });
     list.push({
@@ -114,9 +117,10 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
     const describe = async () => {
       const existing = new Set(await admin.listTopics());
       const names = [...new Set(needed.map((t) => t.name))].filter((n) => existing.has(n));
-      return new Map((await admin.describeTopics(names)).map((d) => [d.name, d.partitions]));
+      return new Map((await admin.describeTopics(names)).map((d) => [d.name, d]));
     };
-    let actual = await describe();
+    let described = await describe();
+    let actual = new Map([...described].map(([n, d]) => [n, d.partitions]));
     if (v.create === true) {
       const specs: TopicSpec[] = [];
       for (const t of needed) {
@@ -141,8 +145,10 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
         await admin.createTopics(fixed);
         say(`topics: created ${fixed.map((s) => `${s.name} (${s.partitions})`).join(', ')}`);
       }
-      actual = await describe();
+      described = await describe();
+      actual = new Map([...described].map(([n, d]) => [n, d.partitions]));
     }
+    const warnings: string[] = [];
     let problems = 0;
     const rows = needed.map((t) => {
       const has = actual.get(t.name);
@@ -158,10 +164,19 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
         actual.get(t.coPartitionedWith) !== has
       )
         status = `MISMATCH: ${t.coPartitionedWith} has ${actual.get(t.coPartitionedWith)}`;
-      if (status.startsWith('MISSING') || status.startsWith('MISMATCH')) problems++;
+      else if (t.config === PURGED_TOPIC_CONFIG && has !== undefined) {
+        const problem = retentionProblem(t.name, described.get(t.name)!.config);
+        if (problem !== undefined) {
+          status = 'RETENTION: set retention.ms=-1';
+          warnings.push(problem);
+        }
+      }
+      if (status.startsWith('MISSING') || status.startsWith('MISMATCH') || status.startsWith('RETENTION'))
+        problems++;
       return [t.app, t.name, t.role, has ?? '-', status];
     });
     await out(table(['app', 'topic', 'role', 'partitions', 'status'], rows));
+    for (const w of warnings) say(`topics: ${w}`);
     if (problems > 0) say(`topics: ${problems} problem${problems === 1 ? '' : 's'}`);
     return problems > 0 ? 1 : 0;
   } finally {

@@ -12,6 +12,7 @@ import type { InputTaskDeps } from '../task/input-task.ts';
 import { type LeaseCounters, newLeaseCounters, type SlotDirectory } from './lease-metrics.ts';
 import type { LeaseFaults } from './lessor.ts';
 import { LeaseSlotBody, type SlotFaults } from './slot-body.ts';
+import { PURGED_TOPIC_CONFIG } from '../topic-retention.ts';
 
 /**
  * Faults a test can inject into leasing and watermarks (never set them in production): `watermarkMax` takes a
@@ -57,7 +58,7 @@ export class WorkerLeasing implements SlotDirectory {
     if (lease === undefined) return [];
     const rf = replicationFactor === undefined ? {} : { replicationFactor };
     return [
-      { name: lease.topic, partitions: lease.slots, ...rf },
+      { name: lease.topic, partitions: lease.slots, config: PURGED_TOPIC_CONFIG, ...rf },
       { name: lease.changelogTopic, partitions: lease.slots, compacted: true, ...rf },
     ];
   }
@@ -82,6 +83,7 @@ export class WorkerLeasing implements SlotDirectory {
         group: lease.group,
         topic: lease.topic,
         exactlyOnce: true,
+        purge: true,
         body: (slot) =>
           new LeaseSlotBody({
             app,

@@ -2,6 +2,7 @@
 // (or placed by key), with the recorded timestamps or stamped now, as fast as possible, at a fixed rate, or at a
 // multiple of the recorded pace.
 import { ConfigError, type OutgoingRecord, type Transport } from '@dirigo/core';
+import { retentionText, timeRetentionMs } from '../topic-retention.ts';
 import type { RecordedRecord } from './record-file.ts';
 
 export interface ReplayOptions {
@@ -41,6 +42,38 @@ function checkPace(o: ReplayOptions): void {
   }
 }
 
+/**
+ * Refuses records the target's time retention would delete before anyone reads them: records keep their recorded
+ * timestamps, and the broker deletes those older than `retention.ms` at its next retention check.
+ */
+async function checkRetention(
+  transport: Transport,
+  records: readonly RecordedRecord[],
+  topic: string | undefined,
+  now: number,
+): Promise<void> {
+  const oldest = new Map<string, { ts: number; count: number; limit: number }>();
+  for (const r of records) {
+    const t = topic ?? r.topic;
+    const o = oldest.get(t);
+    if (o === undefined) oldest.set(t, { ts: r.timestamp, count: 0, limit: Number.NEGATIVE_INFINITY });
+    else if (r.timestamp < o.ts) o.ts = r.timestamp;
+  }
+  const admin = await transport.admin();
+  for (const d of await admin.describeTopics([...oldest.keys()])) {
+    const retention = timeRetentionMs(d.config);
+    if (retention === undefined) continue;
+    const o = oldest.get(d.name)!;
+    if (o.ts >= now - retention) continue;
+    let count = 0;
+    for (const r of records) if ((topic ?? r.topic) === d.name && r.timestamp < now - retention) count++;
+    throw new ConfigError(
+      'timestamps',
+      `${count} of the records for topic '${d.name}' are older than its retention.ms, ${retentionText(retention)} (the oldest is from ${new Date(o.ts).toISOString()}): the broker would delete them at its next retention check, consumed or not. Replay with --timestamps now (timestamps: 'now'), or give the topic a longer retention.ms (-1 keeps records until they are deleted)`,
+    );
+  }
+}
+
 /** Produces the records; resolves with how many were sent. */
 export async function replayRecords(
   transport: Transport,
@@ -69,6 +102,7 @@ export async function replayRecords(
     }
   }
   const time = options.time ?? wallTime;
+  if (!restamp) await checkRetention(transport, records, options.topic, time.now());
   const batchSize = options.batchSize ?? 500;
   const start = time.now();
   const firstTs = records[0]!.timestamp;

@@ -20,6 +20,7 @@ import {
 import { AppStoppedError, InternalError } from '../errors.ts';
 import { DispatcherClosedError } from '../scheduler/dispatcher-options.ts';
 import { InputTask, type InputTaskDeps, type TaskBody } from './input-task.ts';
+import { Purger } from './purge.ts';
 import { TransactionUnit } from './transaction-unit.ts';
 
 /** A step failing this many times in a row with a non-retriable error stops the app. */
@@ -49,6 +50,8 @@ export interface GroupMemberOptions {
   readonly onAppStopped: (error: AppStoppedError) => void;
   /** A step of function `fn` failed and its batch will be delivered again (metrics). */
   readonly onStepRetried?: (fn: string) => void;
+  /** How often a purged topic's committed records are deleted (see purge.ts), ms; 0 or absent: never. */
+  readonly purgeIntervalMs?: number;
 }
 
 /** What the member consumes and how its tasks are made. */
@@ -60,6 +63,11 @@ export interface GroupSpec {
   readonly group: string;
   readonly topic: string;
   readonly exactlyOnce: boolean;
+  /**
+   * The topic is internal and fed only by this app (a function's input fed by sends, the lease topic): its
+   * committed records are deleted every `purgeIntervalMs` (see purge.ts).
+   */
+  readonly purge?: boolean;
   /** Makes the body of a newly assigned partition's task. */
   readonly body: (partition: number) => TaskBody;
 }
@@ -88,12 +96,16 @@ export class GroupMember {
   private readonly detached = new Map<number, object>();
   /** The app was stopped by this member (reported once). */
   private stopped: AppStoppedError | undefined;
+  /** Deletes the committed records of a purged topic. */
+  private readonly purger: Purger | undefined;
 
   constructor(spec: GroupSpec, deps: Omit<InputTaskDeps, 'consumer'>, options: GroupMemberOptions) {
     this.spec = spec;
     this.deps = deps;
     this.options = options;
     this.logger = deps.logger;
+    if (spec.purge === true && (options.purgeIntervalMs ?? 0) > 0)
+      this.purger = new Purger(deps.transport, spec.topic, options.purgeIntervalMs!, deps.logger);
   }
 
   /** Joins the group and starts consuming. */
@@ -400,9 +412,11 @@ export class GroupMember {
 
   /**
    * Fires due timers on every open partition (each on its own: a long step of one partition does not hold the
-   * others' timers), and opens again the assigned partitions a failure left without a task.
+   * others' timers), opens again the assigned partitions a failure left without a task, and starts a purge of a
+   * purged topic when one is due (not waited for).
    */
   async tick(): Promise<void> {
+    this.purgeCommitted();
     const work: Promise<void>[] = [];
     for (const task of this.opened.values()) {
       work.push(
@@ -433,6 +447,16 @@ export class GroupMember {
       );
     }
     await Promise.all(work);
+  }
+
+  /**
+   * Starts deleting the records below the committed positions of the open partitions when a purge is due
+   * (resolves when it ends; undefined when none started). A task's position moves only once its step committed.
+   */
+  purgeCommitted(): Promise<void> | undefined {
+    return this.purger?.maybePurge(this.deps.clock.now(), () =>
+      [...this.opened.values()].map((t) => ({ partition: t.input.partition, offset: t.position })),
+    );
   }
 
   /** Leaves the group: in-flight steps finish and commit, then partitions close. */

@@ -2,7 +2,7 @@
 // watermarks, committed offsets, and UnknownTopicError for missing topics (also when producing).
 import { UnknownTopicError } from '@dirigo/core';
 import { describe, expect } from 'vitest';
-import { buf, type ContractContext } from './harness.ts';
+import { buf, Collector, type ContractContext, str } from './harness.ts';
 
 export function adminContract(ctx: ContractContext): void {
   describe('admin', () => {
@@ -102,6 +102,57 @@ export function adminContract(ctx: ContractContext): void {
         return true;
       });
     });
+
+    ctx.test(
+      'deleteRecords moves the low watermark up (never down); readers and new groups start there',
+      async (h) => {
+        const t = await h.topic('purged', 2);
+        const admin = await h.admin();
+        const rec = (partition: number, i: number) => ({
+          topic: t,
+          partition,
+          key: null,
+          value: buf(`v${i}`),
+        });
+        await h.send([0, 1, 2, 3, 4].map((i) => rec(0, i)));
+        await h.send([rec(1, 5), rec(1, 6)]);
+        await admin.deleteRecords(t, [
+          { partition: 0, offset: 3 },
+          { partition: 1, offset: 0 },
+        ]);
+        const marks = async () =>
+          [...(await admin.fetchTopicOffsets(t))].sort((a, b) => a.partition - b.partition);
+        expect(await marks()).toEqual([
+          { partition: 0, low: 3, high: 5 },
+          { partition: 1, low: 0, high: 2 },
+        ]);
+        await admin.deleteRecords(t, [{ partition: 0, offset: 1 }]); // below the low watermark: nothing moves
+        await admin.deleteRecords(t, []);
+        expect((await marks())[0]).toEqual({ partition: 0, low: 3, high: 5 });
+        const { records } = await h.readAll([t]);
+        expect(records.filter((r) => r.partition === 0).map((r) => [r.offset, str(r.value)])).toEqual([
+          [3, 'v3'],
+          [4, 'v4'],
+        ]);
+        const seen = new Collector();
+        const consumer = await h.consumer([t], {
+          groupId: h.name('after-purge'),
+          autoOffsetReset: 'earliest',
+        });
+        await consumer.run(seen.handlers());
+        await h.waitFor(() => seen.records.length >= 4, 'the new group did not read the records left');
+        expect(seen.values(t, 0)).toEqual(['v3', 'v4']);
+        expect(seen.values(t, 1)).toEqual(['v5', 'v6']);
+        // Above the high watermark: refused, and nothing moves.
+        await expect(admin.deleteRecords(t, [{ partition: 1, offset: 3 }])).rejects.toThrow(
+          `offset 3 of ${t}/1 is above its high watermark 2`,
+        );
+        expect((await marks())[1]).toEqual({ partition: 1, low: 0, high: 2 });
+        await expect(
+          admin.deleteRecords(h.name('missing'), [{ partition: 0, offset: 1 }]),
+        ).rejects.toBeInstanceOf(UnknownTopicError);
+      },
+    );
 
     ctx.test(
       'fetchTopicOffsets answers every partition of each topic, also when called at once',

@@ -1,12 +1,39 @@
 // Contract tests of readToEnd: reading from given offsets up to the high watermark of the call's start (records
 // written meanwhile are not included), empty partitions, and restoring the latest value per key from a compacted
-// topic (compacted for real when the suite has a `compact` hook).
+// topic (compacted for real when the suite has a `compact` hook); going on from the log start when records are
+// deleted under a read (when the suite has a `batchByBatch` transport).
 import type { IncomingRecord, OutgoingRecord } from '@dirigo/core';
 import { describe, expect } from 'vitest';
 import { buf, type ContractContext, str } from './harness.ts';
 
 export function readToEndContract(ctx: ContractContext): void {
   describe('readToEnd', () => {
+    const batchByBatch = ctx.options.batchByBatch;
+    if (batchByBatch !== undefined) {
+      ctx.test(
+        'goes on from the log start when records below its position are deleted while it reads',
+        async (h) => {
+          // One record batch per send and per fetch: the reader is at offset 1 when the records below 3 are
+          // deleted, and its next fetch is out of range (the broker's answer then carries no log start offset).
+          const topic = await h.topic('purged-while-read', 1);
+          const p = await h.producer();
+          for (let i = 0; i < 5; i++) await p.send([{ topic, partition: 0, key: null, value: buf(`v${i}`) }]);
+          const admin = await h.admin();
+          const reader = batchByBatch();
+          try {
+            const seen: number[] = [];
+            await reader.readToEnd([{ topic, partition: 0, fromOffset: 0 }], async (rs) => {
+              if (seen.length === 0) await admin.deleteRecords(topic, [{ partition: 0, offset: 3 }]);
+              seen.push(...rs.map((r) => r.offset));
+            });
+            expect(seen).toEqual([0, 3, 4]);
+          } finally {
+            await reader.close();
+          }
+        },
+      );
+    }
+
     ctx.test('reads from the given offsets up to the high watermark the call began with', async (h) => {
       const t = await h.topic('restore', 2);
       const empty = await h.topic('empty', 1);

@@ -8,6 +8,7 @@ import { type AppDefinition, defineApp, fn, type Logger, state } from '@dirigo/c
 import { Worker } from '@dirigo/runtime';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryTransport } from '../memory/transport.ts';
+import { type Line, recordingLogger } from './recording-logger.test-helper.ts';
 import { TestDriver } from './test-driver.ts';
 
 const CHANGELOG = 'dirigo.acc.count.changelog';
@@ -27,26 +28,6 @@ const accounts = (stateDir: string) =>
       }),
     },
   });
-
-/** One log line: merged bindings, fields and message. */
-type Line = Record<string, unknown>;
-
-/** A pino-shaped logger that records every line (the runtime logs `restored` in 'partition opened'). */
-function recordingLogger(lines: Line[], bindings: Line = {}): Logger {
-  const log = (obj: unknown, msg?: string) =>
-    lines.push(typeof obj === 'string' ? { ...bindings, msg: obj } : { ...bindings, ...(obj as Line), msg });
-  const logger = {
-    level: 'info',
-    child: (b: Line) => recordingLogger(lines, { ...bindings, ...b }),
-    trace: log,
-    debug: log,
-    info: log,
-    warn: log,
-    error: log,
-    fatal: log,
-  };
-  return logger as unknown as Logger;
-}
 
 /** The 'partition opened' lines of a worker, once all `partitions` are open. */
 async function opened(lines: readonly Line[], worker: string, partitions = 4): Promise<Line[]> {

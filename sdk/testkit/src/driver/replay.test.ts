@@ -162,6 +162,45 @@ describe('record and replay (in memory)', () => {
     await kafka.close();
   });
 
+  it("refuses recorded timestamps the target's time retention would delete unread, naming the fixes", async () => {
+    const kafka = new MemoryKafka();
+    const t = new MemoryTransport(kafka);
+    const DAY = 86_400_000;
+    const now = 100 * DAY;
+    const time = { now: () => now, sleep: async () => {} };
+    await (await t.admin()).createTopics([
+      { name: 'week', partitions: 1, config: { 'retention.ms': String(7 * DAY) } },
+      { name: 'forever', partitions: 1, config: { 'retention.ms': '-1' } },
+      { name: 'table', partitions: 1, compacted: true, config: { 'retention.ms': String(7 * DAY) } },
+      {
+        name: 'appended',
+        partitions: 1,
+        config: { 'retention.ms': String(DAY), 'message.timestamp.type': 'LogAppendTime' },
+      },
+    ]);
+    const rec = (i: number, ts: number): RecordedRecord => ({
+      topic: 'x',
+      partition: 0,
+      offset: i,
+      timestamp: ts,
+      key: Buffer.from(`k${i}`),
+      value: Buffer.from(String(i)),
+      headers: {},
+    });
+    const old = [rec(0, now - 6 * DAY), rec(1, now - 9 * DAY), rec(2, now - 8 * DAY), rec(3, now - DAY)];
+    await expect(replayRecords(t, old, { topic: 'week', time })).rejects.toThrow(
+      `2 of the records for topic 'week' are older than its retention.ms, 604800000 ms (7 days) (the oldest is from ${new Date(now - 9 * DAY).toISOString()})`,
+    );
+    await expect(replayRecords(t, old, { topic: 'week', time })).rejects.toThrow(/--timestamps now/);
+    expect((await readAll(t, 'week')).length).toBe(0); // nothing was sent
+    // Within the retention, restamped, or into topics that keep them: sent.
+    expect(await replayRecords(t, [old[0]!, old[3]!], { topic: 'week', time })).toBe(2);
+    expect(await replayRecords(t, old, { topic: 'week', time, timestamps: 'now' })).toBe(4);
+    for (const topic of ['forever', 'table', 'appended'])
+      expect(await replayRecords(t, old, { topic, time })).toBe(4);
+    await kafka.close();
+  });
+
   it('names the line of a bad record file', () => {
     expect(() =>
       parseRecordLine('{"v":1,"topic":"t","partition":0,"offset":0,"timestamp":1,"key":"%%"}', 'f.jsonl:3'),

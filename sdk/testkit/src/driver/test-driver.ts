@@ -143,6 +143,8 @@ export class TestDriver {
         logger: this.options.logger ?? silentLogger(),
         workerId: `test-worker-${i}`,
         tickIntervalMs: 0,
+        // Every record of every topic stays readable (output() of a function topic): no purge.
+        purgeIntervalMs: 0,
         loadReportIntervalMs: 0,
         metricsLogIntervalMs: 0,
         sessionTimeoutMs: 60_000,

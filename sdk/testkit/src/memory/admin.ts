@@ -1,10 +1,12 @@
 // The in-memory Admin: topic administration and offset queries against a MemoryKafka.
-import type {
-  Admin,
-  PartitionOffsets,
-  TopicDescription,
-  TopicPartitionOffset,
-  TopicSpec,
+import {
+  type Admin,
+  type PartitionOffset,
+  type PartitionOffsets,
+  type TopicDescription,
+  type TopicPartitionOffset,
+  type TopicSpec,
+  recordsToDelete,
 } from '@dirigo/core';
 import type { MemoryKafka } from './kafka.ts';
 
@@ -41,6 +43,13 @@ export class MemoryAdmin implements Admin {
     return this.kafka
       .topic(topic)
       .logs.map((log) => ({ partition: log.partition, low: log.low, high: log.high }));
+  }
+
+  async deleteRecords(topic: string, offsets: readonly PartitionOffset[]): Promise<void> {
+    this.kafka.ensureOpen();
+    const logs = this.kafka.topic(topic).logs;
+    for (const o of recordsToDelete(topic, offsets, await this.fetchTopicOffsets(topic)))
+      logs[o.partition]!.deleteBefore(o.offset);
   }
 
   async fetchCommittedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {

@@ -25,6 +25,8 @@ export class PartitionLog {
   readonly partition: number;
   private entries: Entry[] = [];
   private nextOffset = 0;
+  /** The low watermark (see `deleteBefore`). */
+  private start = 0;
   /** Open transactions that wrote here, with the offset of their first record (bounds the last stable offset). */
   private readonly open = new Map<TxnState, number>();
 
@@ -33,9 +35,19 @@ export class PartitionLog {
     this.partition = partition;
   }
 
-  /** Earliest available offset. Compaction leaves it alone (as in Kafka); nothing here truncates the log. */
+  /** Earliest available offset: 0 until `deleteBefore` moves it (compaction leaves it alone, as in Kafka). */
   get low(): number {
-    return 0;
+    return this.start;
+  }
+
+  /**
+   * Deletes every entry below `offset` (Kafka's DeleteRecords): the low watermark moves up to it, never down.
+   * The admin checked that it is at most the high watermark.
+   */
+  deleteBefore(offset: number): void {
+    if (offset <= this.start) return;
+    this.start = offset;
+    this.entries = this.entries.slice(this.indexOf(offset));
   }
 
   /** High watermark: the offset the next entry gets. */
