@@ -1,7 +1,7 @@
 // Replaying recorded records into a topic: the exact key, value and header bytes, on the same partition numbers
 // (or placed by key), with the recorded timestamps or stamped now, as fast as possible, at a fixed rate, or at a
 // multiple of the recorded pace.
-import { ConfigError, type OutgoingRecord, type Transport } from '@dirigo/core';
+import { ConfigError, type OutgoingRecord, type TopicDescription, type Transport } from '@dirigo/core';
 import { retentionText, timeRetentionMs } from '../topic-retention.ts';
 import type { RecordedRecord } from './record-file.ts';
 
@@ -46,30 +46,26 @@ function checkPace(o: ReplayOptions): void {
  * Refuses records the target's time retention would delete before anyone reads them: records keep their recorded
  * timestamps, and the broker deletes those older than `retention.ms` at its next retention check.
  */
-async function checkRetention(
-  transport: Transport,
+function checkRetention(
   records: readonly RecordedRecord[],
   topic: string | undefined,
+  described: readonly TopicDescription[],
   now: number,
-): Promise<void> {
-  const oldest = new Map<string, { ts: number; count: number; limit: number }>();
-  for (const r of records) {
-    const t = topic ?? r.topic;
-    const o = oldest.get(t);
-    if (o === undefined) oldest.set(t, { ts: r.timestamp, count: 0, limit: Number.NEGATIVE_INFINITY });
-    else if (r.timestamp < o.ts) o.ts = r.timestamp;
-  }
-  const admin = await transport.admin();
-  for (const d of await admin.describeTopics([...oldest.keys()])) {
+): void {
+  for (const d of described) {
     const retention = timeRetentionMs(d.config);
     if (retention === undefined) continue;
-    const o = oldest.get(d.name)!;
-    if (o.ts >= now - retention) continue;
     let count = 0;
-    for (const r of records) if ((topic ?? r.topic) === d.name && r.timestamp < now - retention) count++;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const r of records) {
+      if ((topic ?? r.topic) !== d.name || r.timestamp >= now - retention) continue;
+      count++;
+      if (r.timestamp < oldest) oldest = r.timestamp;
+    }
+    if (count === 0) continue;
     throw new ConfigError(
       'timestamps',
-      `${count} of the records for topic '${d.name}' are older than its retention.ms, ${retentionText(retention)} (the oldest is from ${new Date(o.ts).toISOString()}): the broker would delete them at its next retention check, consumed or not. Replay with --timestamps now (timestamps: 'now'), or give the topic a longer retention.ms (-1 keeps records until they are deleted)`,
+      `${count} of the records for topic '${d.name}' are older than its retention.ms, ${retentionText(retention)} (the oldest is from ${new Date(oldest).toISOString()}): the broker would delete them at its next retention check, consumed or not. Replay with --timestamps now (timestamps: 'now'), or give the topic a longer retention.ms (-1 keeps records until they are deleted)`,
     );
   }
 }
@@ -84,10 +80,16 @@ export async function replayRecords(
   if (records.length === 0) return 0;
   const byPartition = (options.partitions ?? 'original') === 'original';
   const restamp = options.timestamps === 'now';
+  const time = options.time ?? wallTime;
+  // One description of the targets serves both checks.
+  const described =
+    byPartition || !restamp
+      ? await (await transport.admin()).describeTopics([
+          ...new Set(records.map((r) => options.topic ?? r.topic)),
+        ])
+      : [];
   if (byPartition) {
-    const admin = await transport.admin();
-    const topics = [...new Set(records.map((r) => options.topic ?? r.topic))];
-    const counts = new Map((await admin.describeTopics(topics)).map((d) => [d.name, d.partitions]));
+    const counts = new Map(described.map((d) => [d.name, d.partitions]));
     for (const r of records) {
       const t = options.topic ?? r.topic;
       const n = counts.get(t);
@@ -101,8 +103,7 @@ export async function replayRecords(
       }
     }
   }
-  const time = options.time ?? wallTime;
-  if (!restamp) await checkRetention(transport, records, options.topic, time.now());
+  if (!restamp) checkRetention(records, options.topic, described, time.now());
   const batchSize = options.batchSize ?? 500;
   const start = time.now();
   const firstTs = records[0]!.timestamp;
