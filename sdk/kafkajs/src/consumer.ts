@@ -59,7 +59,7 @@ import {
   mapError,
 } from './errors.ts';
 import { type KafkajsInternals, nextReadable } from './internals.ts';
-import { kafkajs } from './kafkajs-patches.ts';
+import { cancelRejoin, kafkajs, requestRejoin } from './kafkajs-patches.ts';
 import { crashLevel } from './logging.ts';
 import { askAgainWhileUnknown, METADATA_LAG_MS } from './metadata-lag.ts';
 import { toIncomingRecords } from './records.ts';
@@ -125,6 +125,8 @@ export class KafkajsConsumer implements DirigoConsumer {
   #expectingJoin = false;
   /** kafkajs re-joined without stopping its fetchers: force a clean re-join at the next batch. */
   #poisoned = false;
+  /** The member id a clean re-join was requested for (see `requestRejoin`), until the group is joined cleanly. */
+  #memberId: string | undefined;
   /** Bumped (`#bumpEpoch`) by every event that invalidates the current assignment. */
   #epoch = 0;
   /** Commits in flight, abandoned (answered with PartitionsRevokedError) when the assignment is invalidated. */
@@ -368,6 +370,7 @@ export class KafkajsConsumer implements DirigoConsumer {
     this.#closing = true;
     this.#deliverable = false;
     this.#bumpEpoch();
+    cancelRejoin(this.#memberId);
     try {
       if (this.#running) await this.#enqueue(() => this.#revokeAll('disconnect'));
       if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer);
@@ -657,9 +660,11 @@ export class KafkajsConsumer implements DirigoConsumer {
     if (this.#closing) return;
     const assignment = flattenAssignment(event.payload.memberAssignment);
     this.#reapplyPauses();
+    const memberId = event.payload.memberId;
     if (!this.#expectingJoin) {
       // Re-joined from inside a fetch (or after UNKNOWN_MEMBER_ID) while other fetchers may hold batches fetched
-      // under the old generation: deliver nothing more, and make kafkajs re-join cleanly at the next batch.
+      // under the old generation: deliver nothing more, and make kafkajs re-join cleanly, at the next batch or,
+      // when the partitions are idle, at the next heartbeat (which kafkajs sends after every empty fetch).
       this.#logger.info(
         { assignment },
         'kafkajs re-joined the group without stopping its fetchers; forcing a clean re-join',
@@ -667,8 +672,12 @@ export class KafkajsConsumer implements DirigoConsumer {
       this.#deliverable = false;
       this.#poisoned = true;
       this.#bumpEpoch();
+      this.#memberId = memberId;
+      requestRejoin(memberId, rejoinError('kafkajs re-joined without a rebalance'));
       return;
     }
+    cancelRejoin(memberId);
+    this.#memberId = undefined;
     this.#expectingJoin = false;
     this.#poisoned = false;
     const epoch = this.#bumpEpoch();

@@ -1,10 +1,13 @@
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import '../src/index.ts';
 import {
   abortFilterPatched,
+  cancelRejoin,
   filterAbortedMessages,
   groupingPatched,
   groupMessagesPerPartition,
+  requestRejoin,
 } from './kafkajs-patches.ts';
 
 describe('kafkajs grouping fix', () => {
@@ -84,5 +87,35 @@ describe('kafkajs aborted-transaction filter fix', () => {
   it('never takes a data record for an ABORT marker, whatever its key', () => {
     const messages = [msg(0, '1'), { ...msg(1, '1'), key: Buffer.from([0, 0, 0, 0]) }, msg(2, '1')];
     expect(kept(messages, [{ producerId: '1', firstOffset: '0' }])).toEqual([]);
+  });
+});
+
+describe('kafkajs re-join request', () => {
+  const require = createRequire(import.meta.url);
+  type Group = { memberId: string | null; heartbeat(args: unknown): Promise<unknown> };
+  const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as {
+    prototype: { heartbeat(args: unknown): Promise<unknown> };
+  };
+  /** A ConsumerGroup whose real heartbeat would need a coordinator: a stand-in `this` for the patched method. */
+  const member = (memberId: string | null): Group => {
+    const g = Object.create(ConsumerGroup.prototype) as Group;
+    g.memberId = memberId;
+    return g;
+  };
+
+  it('fails the next heartbeat of that member only, once, with the error given', async () => {
+    const error = new Error('re-join');
+    requestRejoin('m-1', error);
+    // A member with another id goes on to kafkajs's own heartbeat (which fails here without a coordinator).
+    await expect(member('m-2').heartbeat({ interval: 0 })).rejects.not.toBe(error);
+    await expect(member('m-1').heartbeat({ interval: 0 })).rejects.toBe(error);
+    await expect(member('m-1').heartbeat({ interval: 0 })).rejects.not.toBe(error);
+  });
+
+  it('is withdrawn by cancelRejoin', async () => {
+    const error = new Error('re-join');
+    requestRejoin('m-3', error);
+    cancelRejoin('m-3');
+    await expect(member('m-3').heartbeat({ interval: 0 })).rejects.not.toBe(error);
   });
 });

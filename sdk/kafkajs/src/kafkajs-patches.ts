@@ -12,6 +12,12 @@
 //    different producers (the broker lists every aborted transaction that overlaps the fetched range, including
 //    those that began before it), records of all but the first leak to the application as if committed. Ours
 //    takes in every aborted transaction that has begun at each record's offset, as the Java client does.
+// 3. Consumer group: kafkajs re-joins on its own after UNKNOWN_MEMBER_ID (a member frozen past its session
+//    timeout) or from inside a fetch, without its rebalancing event; its fetchers may then still hold batches of the
+//    old generation, so consumer.ts asks for a clean re-join. It could force one only from inside a batch, and an
+//    idle member gets none: it kept its stale assignment for good. A member asked to re-join (`requestRejoin`)
+//    fails its next heartbeat, which kafkajs sends after every empty fetch, with REBALANCE_IN_PROGRESS: kafkajs then
+//    stops its fetchers, emits its rebalancing event and re-joins, as on a rebalance the coordinator started.
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import type KafkaJS from 'kafkajs';
@@ -135,6 +141,48 @@ const loadedKafkajs = loadPatched();
 
 /** The kafkajs module this package uses (with the fixes above); import it from here, never from 'kafkajs'. */
 export const kafkajs: typeof KafkaJS = loadedKafkajs.kafkajs;
+
+/** Members asked to re-join (by member id), with the error their next heartbeat fails with. */
+const rejoinRequests = new Map<string, Error>();
+
+type Heartbeat = (this: { memberId: string | null }, args: unknown) => Promise<unknown>;
+const PATCHED_HEARTBEAT = Symbol.for('dirigo.kafkajs.heartbeat');
+
+/** Wraps ConsumerGroup.heartbeat of the kafkajs copy loaded above (fix 3). */
+function patchHeartbeat(): boolean {
+  const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as {
+    prototype: { heartbeat: Heartbeat & { [PATCHED_HEARTBEAT]?: true } };
+  };
+  const original = ConsumerGroup.prototype.heartbeat;
+  if (original[PATCHED_HEARTBEAT] === true) return true;
+  const patched: Heartbeat & { [PATCHED_HEARTBEAT]?: true } = function (this, args) {
+    const error = this.memberId === null ? undefined : rejoinRequests.get(this.memberId);
+    if (error !== undefined && this.memberId !== null) {
+      rejoinRequests.delete(this.memberId);
+      return Promise.reject(error);
+    }
+    return original.call(this, args);
+  };
+  patched[PATCHED_HEARTBEAT] = true;
+  ConsumerGroup.prototype.heartbeat = patched;
+  return true;
+}
+
+const heartbeatPatched = patchHeartbeat();
+
+/**
+ * Makes the member's next heartbeat fail with `error` (a REBALANCE_IN_PROGRESS protocol error), so that kafkajs
+ * re-joins the group with its rebalancing event even when no batch comes (fix 3). One heartbeat only.
+ */
+export function requestRejoin(memberId: string, error: Error): void {
+  if (!heartbeatPatched) throw new Error('kafkajs heartbeat patch is not applied');
+  rejoinRequests.set(memberId, error);
+}
+
+/** Withdraws a `requestRejoin` (the member re-joined cleanly, or is closing). */
+export function cancelRejoin(memberId: string | undefined): void {
+  if (memberId !== undefined) rejoinRequests.delete(memberId);
+}
 
 /** Whether kafkajs's producer uses the linear grouping in this process. */
 export function groupingPatched(): boolean {
