@@ -14,6 +14,7 @@ import { registerLeaseMetrics } from './lease/prometheus.ts';
 import type { FunctionMetricsTable } from './metrics/function-metrics.ts';
 import type { LagSampler } from './metrics/lag.ts';
 import { registerWorkerMetrics } from './metrics/prometheus.ts';
+import type { PurgeMetricsTable } from './metrics/purge-metrics.ts';
 import type { InMemorySchedulerMetrics } from './scheduler/metrics.ts';
 import { registerSchedulerMetrics } from './scheduler/prometheus.ts';
 import type { PeerLoad } from './scheduler/types.ts';
@@ -42,6 +43,8 @@ export interface MetricsServerDeps {
   readonly slots: () => Record<string, number[]>;
   /** The handler watchdog's counters. */
   readonly handlers?: () => { readonly slow: number; readonly timedOut: number };
+  /** The purges of the worker's purged topics. */
+  readonly purges?: PurgeMetricsTable;
 }
 
 /** The registry of every family a worker exports (every series labelled `worker`). */
@@ -53,6 +56,7 @@ export function workerRegistry(deps: MetricsServerDeps): { registry: Registry; c
     lag: () => deps.lag.current(),
     targets: () => deps.targets,
     ...(deps.handlers === undefined ? {} : { handlers: deps.handlers }),
+    ...(deps.purges === undefined ? {} : { purges: deps.purges }),
   });
   registerSchedulerMetrics(registry, deps.scheduler);
   registerLeaseMetrics(registry, deps.leases);

@@ -30,6 +30,7 @@ import type { LeaseView } from './lease/lessor.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { FunctionMetricsTable } from './metrics/function-metrics.ts';
 import { LagSampler, type LagTarget } from './metrics/lag.ts';
+import { PurgeMetricsTable } from './metrics/purge-metrics.ts';
 import { type MetricsServer, startMetricsServer } from './metrics-server.ts';
 import { Dispatcher } from './scheduler/dispatcher.ts';
 import { InMemorySchedulerMetrics, type SchedulerSnapshot } from './scheduler/metrics.ts';
@@ -217,6 +218,7 @@ export class Worker {
   private readonly metrics: InMemorySchedulerMetrics | undefined;
   /** Counters and histograms per (app, function): the Prometheus endpoint and the live view read them. */
   private readonly functionMetrics = new FunctionMetricsTable();
+  private readonly purgeMetrics = new PurgeMetricsTable();
   private metricsServer: MetricsServer | undefined;
   private control: ControlChannel | undefined;
   private metricsLogger: NodeJS.Timeout | undefined;
@@ -482,6 +484,7 @@ export class Worker {
             peers: () => this.peers(),
             slots: () => this.leasing.ownSlots(),
             handlers: () => this.watchdog.counters,
+            purges: this.purgeMetrics,
           },
         );
         const { host, port } = this.metricsServer;
@@ -603,6 +606,7 @@ export class Worker {
       onAppStopped: (err: AppStoppedError) => void this.stopApp(id, err),
       onStepRetried: (fn: string) => void this.functionMetrics.get(app.name, fn).retried++,
       purgeIntervalMs: this.options.purgeIntervalMs ?? 30_000,
+      purgeMetrics: this.purgeMetrics,
     };
     const leasingDeps = this.leasing.deps;
     for (const e of envs) {

@@ -1,13 +1,14 @@
 // The worker's Prometheus families (besides the scheduler's and leasing's): latency and queueing histograms,
 // deadlines met and missed, records processed / dead-lettered / forwarded, steps and retried steps, actor mode
 // transitions and time blocked, all per (app, function); consumer lag per (app, function, partition); each
-// app's latency target; event-loop utilisation; `dirigo_build_info`. Every value is read at scrape time.
+// app's latency target; purges of internal topics per topic; event-loop utilisation; `dirigo_build_info`. Every value is read at scrape time.
 import { createRequire } from 'node:module';
 import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import { histogramSamples, type Labels, registerFamily, type Sample } from './families.ts';
 import type { FunctionMetrics, FunctionMetricsTable } from './function-metrics.ts';
 import type { LagSample } from './lag.ts';
+import type { PurgeMetricsTable } from './purge-metrics.ts';
 
 /** What the worker families read. */
 export interface WorkerMetricsSource {
@@ -18,6 +19,8 @@ export interface WorkerMetricsSource {
   targets(): ReadonlyMap<string, number>;
   /** Handlers logged as slow, and given up past their time limit, on this worker (the handler watchdog). */
   handlers?(): { readonly slow: number; readonly timedOut: number };
+  /** The purges of the worker's purged topics (task/purge.ts). */
+  readonly purges?: PurgeMetricsTable;
 }
 
 /** The version of @dirigo/runtime (from its package.json). */
@@ -149,6 +152,36 @@ export function registerWorkerMetrics(registry: Registry, source: WorkerMetricsS
       "Handlers given up after their app's handlerTimeoutMs (their message failed with stage timeout)",
       'counter',
       () => [{ labels: {}, value: handlers().timedOut }],
+    );
+  }
+  const purges = source.purges;
+  if (purges !== undefined) {
+    registerFamily(
+      registry,
+      'dirigo_topic_purges_total',
+      "Purges of an internal topic's committed records (DeleteRecords), by outcome (ok, failed)",
+      'counter',
+      () => {
+        const out: Sample[] = [];
+        for (const s of purges.all()) {
+          out.push({ labels: { topic: s.topic, outcome: 'ok' }, value: s.succeeded });
+          out.push({ labels: { topic: s.topic, outcome: 'failed' }, value: s.failed });
+        }
+        return out;
+      },
+    );
+    registerFamily(
+      registry,
+      'dirigo_topic_purged_offset',
+      "Offset below which this worker's last successful purge deleted a partition's records",
+      'gauge',
+      () => {
+        const out: Sample[] = [];
+        for (const s of purges.all())
+          for (const [partition, offset] of s.purgedTo)
+            out.push({ labels: { topic: s.topic, partition }, value: offset });
+        return out;
+      },
     );
   }
   const elu = new EluWindow();

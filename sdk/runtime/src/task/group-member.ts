@@ -20,6 +20,7 @@ import {
 import { AppStoppedError, InternalError } from '../errors.ts';
 import { DispatcherClosedError } from '../scheduler/dispatcher-options.ts';
 import { InputTask, type InputTaskDeps, type TaskBody } from './input-task.ts';
+import type { PurgeMetricsTable } from '../metrics/purge-metrics.ts';
 import { Purger } from './purge.ts';
 import { TransactionUnit } from './transaction-unit.ts';
 
@@ -52,6 +53,8 @@ export interface GroupMemberOptions {
   readonly onStepRetried?: (fn: string) => void;
   /** How often a purged topic's committed records are deleted (see purge.ts), ms; 0 or absent: never. */
   readonly purgeIntervalMs?: number;
+  /** The worker's purge counters per topic (metrics); absent: counters of the member's own. */
+  readonly purgeMetrics?: PurgeMetricsTable;
 }
 
 /** What the member consumes and how its tasks are made. */
@@ -105,7 +108,13 @@ export class GroupMember {
     this.options = options;
     this.logger = deps.logger;
     if (spec.purge === true && (options.purgeIntervalMs ?? 0) > 0)
-      this.purger = new Purger(deps.transport, spec.topic, options.purgeIntervalMs!, deps.logger);
+      this.purger = new Purger(
+        deps.transport,
+        spec.topic,
+        options.purgeIntervalMs!,
+        deps.logger,
+        options.purgeMetrics?.get(spec.topic),
+      );
   }
 
   /** Joins the group and starts consuming. */

@@ -10,6 +10,7 @@
 // created with `retention.ms=-1`, and each group member deletes, every `purgeIntervalMs`, the records below the
 // positions its partitions have committed (Kafka's DeleteRecords).
 import type { Logger, PartitionOffset, Transport } from '@dirigo/core';
+import { PurgeStats } from '../metrics/purge-metrics.ts';
 
 /** Deletes, at most once per interval, the records of a group member's partitions below their committed positions. */
 export class Purger {
@@ -17,16 +18,25 @@ export class Purger {
   private readonly topic: string;
   private readonly intervalMs: number;
   private readonly logger: Logger;
+  private readonly stats: PurgeStats;
   private nextAt = 0;
   private running = false;
   /** Per partition, the offset the last successful purge deleted up to. */
   private readonly done = new Map<number, number>();
 
-  constructor(transport: Transport, topic: string, intervalMs: number, logger: Logger) {
+  /** `stats`: the worker's counters of this topic (metrics), or counters of its own. */
+  constructor(
+    transport: Transport,
+    topic: string,
+    intervalMs: number,
+    logger: Logger,
+    stats: PurgeStats = new PurgeStats(topic),
+  ) {
     this.transport = transport;
     this.topic = topic;
     this.intervalMs = intervalMs;
     this.logger = logger;
+    this.stats = stats;
   }
 
   /**
@@ -45,10 +55,15 @@ export class Purger {
       .then((admin) => admin.deleteRecords(this.topic, offsets))
       .then(
         () => {
-          for (const o of offsets) this.done.set(o.partition, o.offset);
+          for (const o of offsets) {
+            this.done.set(o.partition, o.offset);
+            this.stats.purgedTo.set(o.partition, o.offset);
+          }
+          this.stats.succeeded++;
           this.logger.debug({ topic: this.topic, offsets }, 'purged committed records');
         },
         (e: unknown) => {
+          this.stats.failed++;
           this.logger.warn(
             { err: e, topic: this.topic },
             'purging committed records failed; trying again later',

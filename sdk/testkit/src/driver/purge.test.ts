@@ -58,6 +58,7 @@ async function start(
     apps: [purgeApp(guarantee, gate)],
     tickIntervalMs: 10,
     purgeIntervalMs: 30,
+    metricsPort: 0,
     loadReportIntervalMs: 0,
     metricsLogIntervalMs: 0,
     ...(options.lines === undefined ? {} : { logger: recordingLogger(options.lines) }),
@@ -142,6 +143,17 @@ describe('purging internal topics', () => {
         return now.every((m) => m.low === m.committed) && now.reduce((n, m) => n + m.low, 0) > before;
       });
       expect(await counted()).toBe(50);
+      // The worker's endpoint counts the purges of the topic and shows how far each partition is purged.
+      const text = await (await fetch(`http://127.0.0.1:${worker.metricsAddress}/metrics`)).text();
+      const series = (name: string, labels: string) =>
+        new RegExp(`${name}\\{[^}]*${labels}[^}]*\\} (\\d+)`).exec(text)?.[1];
+      const topic = 'topic="dirigo\\.purge\\.second"';
+      expect(Number(series('dirigo_topic_purges_total', `${topic},outcome="ok"`))).toBeGreaterThanOrEqual(2);
+      expect(series('dirigo_topic_purges_total', `${topic},outcome="failed"`)).toBe('0');
+      for (const m of await marks(SECOND, 'dirigo.purge.second'))
+        expect(series('dirigo_topic_purged_offset', `${topic},partition="${m.partition}"`)).toBe(
+          String(m.low),
+        );
     });
   }
 
