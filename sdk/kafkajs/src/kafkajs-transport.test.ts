@@ -85,4 +85,5 @@ transportContract('kafkajs', async () => ({ transport: newTransport() }), {
   slow: true,
   compact,
   batchByBatch,
+  frozenMemberMs: 9_000,
 });

@@ -3,8 +3,6 @@
 //   partitions, and partitions kept across a rebalance are not revoked;
 // - a long eachBatch keeps the member in the group (the client heartbeats on its own timers);
 // - a partition in its re-delivery backoff is delivered again when a rebalance hands it back;
-// - an idle member frozen past its session timeout revokes, is assigned again and delivers, on both group
-//   protocols (a guard: the kafkajs transport failed this, see its edge cases; this transport always passed);
 // - a fenced zombie's sends reject with FencedError;
 // - what @platformatic/kafka 2.12.1 gets wrong on its own (so that a fix upstream is noticed): its read_committed
 //   filter lets aborted records through, and a second producer with the same transactional id is refused instead
@@ -248,52 +246,6 @@ describe('platformatic transport edge cases', () => {
     expect(values).toEqual(['first', 'second']);
     await c.disconnect();
   }, 60_000);
-
-  it.each(['classic', 'consumer'] as const)(
-    'an idle member frozen past its session timeout owns its partitions again (%s protocol)',
-    async (groupProtocol) => {
-      // Frozen (here: the event loop blocked, as SIGSTOP would) past the session timeout while its partitions are
-      // idle, the member is dropped by the coordinator. The old assignment must be revoked and a new one announced
-      // without waiting for a record, and records after the freeze delivered.
-      const t = transport({ groupProtocol });
-      const topic = await createTopic('frozen-idle', 2);
-      const c = t.consumer({
-        groupId: name('group'),
-        sessionTimeoutMs: 6_000,
-        heartbeatIntervalMs: 500,
-        maxWaitMs: 100,
-      });
-      const events: string[] = [];
-      const values: string[] = [];
-      await c.connect();
-      await c.subscribe([topic]);
-      await c.run({
-        onAssigned: (ps) => {
-          events.push(`assigned ${ps.length}`);
-        },
-        onRevoked: (ps) => {
-          events.push(`revoked ${ps.length}`);
-        },
-        eachBatch: async (b) => {
-          for (const r of b.records) values.push(str(r.value)!);
-        },
-      });
-      await waitFor(() => events.length === 1, 30_000, 'not assigned');
-      // Frozen: no heartbeat past the session timeout (the consumer protocol's is the broker's, 10 s on the test
-      // broker, not the consumer's sessionTimeoutMs).
-      const frozenMs = groupProtocol === 'classic' ? 9_000 : 14_000;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, frozenMs);
-      await waitFor(() => events.length >= 3, 30_000, `no re-join after the freeze: ${events.join(', ')}`);
-      expect(events.slice(0, 3)).toEqual(['assigned 2', 'revoked 2', 'assigned 2']);
-      const p = t.producer();
-      await p.connect();
-      await p.send([{ topic, partition: 1, key: null, value: buf('after') }]);
-      await waitFor(() => values.includes('after'), 20_000, 'record after the freeze not delivered');
-      expect(c.assignment()).toHaveLength(2);
-      await c.disconnect();
-    },
-    90_000,
-  );
 
   it('delivers a partition again when a rebalance hands it back during its re-delivery backoff', async () => {
     const t = transport({ redeliveryBackoffMs: 120_000 });

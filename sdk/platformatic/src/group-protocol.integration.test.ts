@@ -14,6 +14,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 transportContract('platformatic, consumer group protocol', async () => ({ transport: newTransport() }), {
   slow: true,
+  // Past the broker's session timeout of the consumer protocol (group.consumer.session.timeout.ms: 10 s on the
+  // test broker), which the consumer's sessionTimeoutMs does not change.
+  frozenMemberMs: 14_000,
 });
 
 describe('platformatic, consumer group protocol (KIP-848)', () => {

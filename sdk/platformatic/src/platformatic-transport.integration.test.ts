@@ -79,4 +79,5 @@ transportContract('platformatic', async () => ({ transport: newTransport() }), {
   slow: true,
   compact,
   batchByBatch,
+  frozenMemberMs: 9_000,
 });

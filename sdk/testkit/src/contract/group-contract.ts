@@ -1,6 +1,7 @@
 // Contract tests of consumer groups: two members split the partitions (disjoint, covering all), with
 // onRevoked/onAssigned reported and no batch delivered for a partition the member does not own; when one member
-// disconnects (revoking first) the survivor gets every partition.
+// disconnects (revoking first) the survivor gets every partition; an idle member frozen past its session timeout
+// (when the suite can freeze one: `frozenMemberMs`) revokes, is assigned again and delivers.
 import type { Consumer, OutgoingRecord, TopicPartition } from '@dirigo/core';
 import { describe, expect } from 'vitest';
 import { buf, Collector, type ContractContext } from './harness.ts';
@@ -64,5 +65,33 @@ export function groupContract(ctx: ContractContext): void {
         expect(seenB.violations).toEqual([]);
       },
     );
+
+    const frozenMs = ctx.options.frozenMemberMs;
+    if (frozenMs !== undefined)
+      ctx.test(
+        'an idle member frozen past its session timeout revokes, is assigned again and delivers',
+        async (h) => {
+          // Dropped by the coordinator while its partitions had nothing to read, the member must drop its old
+          // assignment and announce the new one without waiting for a record: kafkajs re-joined on its own after
+          // UNKNOWN_MEMBER_ID and the transport waited for a batch that never came, so an idle member kept a stale
+          // assignment for good (the leasing chaos saw a lessor BLOCKED forever on a partition it no longer owned).
+          const t = await h.topic('frozen', 2);
+          const c = await h.consumer([t], { groupId: h.name('group'), sessionTimeoutMs: 6_000 });
+          const seen = new Collector();
+          await c.run(seen.handlers({ commit: c }));
+          await h.waitFor(() => seen.assigned.length === 1, 'not assigned');
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, frozenMs);
+          await h.waitFor(
+            () => seen.assigned.length >= 2,
+            `no re-join after the freeze: ${seen.revoked.length} revocations`,
+          );
+          expect(seen.revoked.map((r) => r.length)).toEqual([2]);
+          expect(seen.assigned.slice(0, 2).map((a) => a.length)).toEqual([2, 2]);
+          await h.send([{ topic: t, partition: 1, key: null, value: buf('after') }]);
+          await h.waitFor(() => seen.values(t).includes('after'), 'record after the freeze not delivered');
+          expect(c.assignment()).toHaveLength(2);
+          expect(seen.violations).toEqual([]);
+        },
+      );
   });
 }

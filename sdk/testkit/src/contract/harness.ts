@@ -36,6 +36,13 @@ export interface ContractOptions {
    * test is left out.
    */
   batchByBatch?(): Transport;
+  /**
+   * How long to freeze a member (its event loop blocked, as SIGSTOP would) so that the group coordinator drops it:
+   * past the session timeout of the group protocol in use (the consumer's 6 s under `classic`; the broker's
+   * `group.consumer.session.timeout.ms` under `consumer`). When absent, the frozen-member test is left out (the
+   * memory transport has no sessions).
+   */
+  readonly frozenMemberMs?: number;
 }
 
 export const str = (b: Buffer | null): string | null => (b === null ? null : b.toString('utf8'));
