@@ -18,6 +18,13 @@
 //    idle member gets none: it kept its stale assignment for good. A member asked to re-join (`requestRejoin`)
 //    fails its next heartbeat, which kafkajs sends after every empty fetch, with REBALANCE_IN_PROGRESS: kafkajs then
 //    stops its fetchers, emits its rebalancing event and re-joins, as on a rebalance the coordinator started.
+// 4. Consumer group: on OFFSET_OUT_OF_RANGE kafkajs COMMITS the reset sentinel (-2 earliest / -1 latest) as the
+//    group's offset for the partition (OffsetManager.setDefaultOffset), which destroys the committed position
+//    the runtime opens the partition from. It happened in the leasing chaos: a seek queued before a re-join (a
+//    re-delivery after a fenced step) was applied in the next generation below the log start (records purged
+//    since), kafkajs committed -2, the task opened at offset 0 and processed the lease partition's records again
+//    (27 duplicates). Ours moves only the fetch position to the log start (or the end), as the Java client does,
+//    and never commits: the runtime's committed positions are its own.
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import type KafkaJS from 'kafkajs';
@@ -169,6 +176,61 @@ function patchHeartbeat(): boolean {
 }
 
 const heartbeatPatched = patchHeartbeat();
+
+interface OffsetManagerLike {
+  readonly cluster: {
+    fetchTopicsOffset(
+      topics: { topic: string; partitions: { partition: number }[]; fromBeginning: boolean }[],
+    ): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
+  };
+  readonly topicConfigurations: Record<string, { fromBeginning?: boolean } | undefined>;
+  resolvedOffsets: Record<string, Record<number, string> | undefined>;
+}
+type SetDefaultOffset = (this: OffsetManagerLike, tp: { topic: string; partition: number }) => Promise<void>;
+const PATCHED_RESET = Symbol.for('dirigo.kafkajs.setDefaultOffset');
+
+/**
+ * The fetch position of `partition` after OFFSET_OUT_OF_RANGE: the log start (`fromBeginning`, the consumer's
+ * earliest reset) or the end, without committing anything (fix 4).
+ */
+export const resetFetchPosition: SetDefaultOffset = async function (this, { topic, partition }) {
+  const fromBeginning = this.topicConfigurations[topic]?.fromBeginning === true;
+  const answer = await this.cluster.fetchTopicsOffset([
+    { topic, partitions: [{ partition }], fromBeginning },
+  ]);
+  const offset = answer
+    .find((t) => t.topic === topic)
+    ?.partitions.find((p) => p.partition === partition)?.offset;
+  if (offset === undefined)
+    throw new Error(`no ${fromBeginning ? 'log start' : 'end'} offset for ${topic}/${partition}`);
+  const resolved = this.resolvedOffsets[topic] ?? {};
+  resolved[partition] = offset;
+  this.resolvedOffsets[topic] = resolved;
+};
+
+/** Replaces OffsetManager.setDefaultOffset of the kafkajs copy loaded above (fix 4). */
+function patchOffsetReset(): boolean {
+  const OffsetManager = require('kafkajs/src/consumer/offsetManager/index.js') as {
+    prototype: { setDefaultOffset: SetDefaultOffset & { [PATCHED_RESET]?: true } };
+  };
+  if (OffsetManager.prototype.setDefaultOffset[PATCHED_RESET] === true) return true;
+  const patched: SetDefaultOffset & { [PATCHED_RESET]?: true } = function (this, tp) {
+    return resetFetchPosition.call(this, tp);
+  };
+  patched[PATCHED_RESET] = true;
+  OffsetManager.prototype.setDefaultOffset = patched;
+  return true;
+}
+
+const offsetResetPatched = patchOffsetReset();
+
+/** Whether kafkajs's consumer resets an out-of-range position without committing it (fix 4) in this process. */
+export function offsetResetFixed(): boolean {
+  const OffsetManager = require('kafkajs/src/consumer/offsetManager/index.js') as {
+    prototype: { setDefaultOffset: { [PATCHED_RESET]?: true } };
+  };
+  return offsetResetPatched && OffsetManager.prototype.setDefaultOffset[PATCHED_RESET] === true;
+}
 
 /**
  * Makes the member's next heartbeat fail with `error` (a REBALANCE_IN_PROGRESS protocol error), so that kafkajs

@@ -702,12 +702,12 @@ export class PlatformaticConsumer implements DirigoConsumer {
     }
     st.fetchFailures = 0;
     if (a.outOfRange) {
-      const reset = (this.#options.autoOffsetReset ?? 'earliest') === 'earliest';
-      st.position = reset ? a.logStartOffset : a.highWatermark;
-      this.#logger.warn(
-        { topic: a.topic, partition: a.partition, from: a.from, to: st.position },
-        'position out of range; reset',
-      );
+      const earliest = (this.#options.autoOffsetReset ?? 'earliest') === 'earliest';
+      const to = earliest ? a.logStartOffset : a.highWatermark;
+      // The broker may leave the log start out of an out-of-range answer (-1): then ask the watermarks. Only the
+      // fetch position moves; the group's committed offset is its owner's.
+      if (to >= 0 && to !== a.from) this.#resetPosition(st, a, to);
+      else this.#resetFromWatermarks(st, a, earliest);
       return;
     }
     if (a.truncated) st.maxBytes = Math.min(MAX_PARTITION_BYTES, st.maxBytes * 2);
@@ -720,6 +720,35 @@ export class PlatformaticConsumer implements DirigoConsumer {
         highWatermark: a.highWatermark,
       };
     }
+  }
+
+  #resetPosition(st: PartitionState, a: FetchedPartition, to: number): void {
+    st.position = to;
+    this.#logger.warn(
+      { topic: a.topic, partition: a.partition, from: a.from, to },
+      'position out of range; reset',
+    );
+  }
+
+  /** Resets an out-of-range position from the partition's watermarks; the partition waits meanwhile. */
+  #resetFromWatermarks(st: PartitionState, a: FetchedPartition, earliest: boolean): void {
+    const { version, position } = st;
+    this.#hold(st, FETCH_RETRY_MS[1]);
+    watermarks(this.#context.sharedAdmin(), a.topic).then(
+      (marks) => {
+        const m = marks.find((o) => o.partition === a.partition);
+        if (m === undefined || st.version !== version || st.position !== position) return;
+        if (this.#owned.get(keyOf(a.topic, a.partition)) !== st) return;
+        this.#resetPosition(st, a, earliest ? m.low : m.high);
+        if (st.timer !== null) clearTimeout(st.timer);
+        st.timer = null;
+        this.#pump();
+        this.#wake();
+      },
+      (error: unknown) => {
+        this.#logger.debug({ err: error, topic: a.topic, partition: a.partition }, 'watermarks failed');
+      },
+    );
   }
 
   /** Keeps a partition from fetching and delivering for `ms`. */

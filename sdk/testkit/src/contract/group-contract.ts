@@ -1,7 +1,8 @@
 // Contract tests of consumer groups: two members split the partitions (disjoint, covering all), with
 // onRevoked/onAssigned reported and no batch delivered for a partition the member does not own; when one member
 // disconnects (revoking first) the survivor gets every partition; an idle member frozen past its session timeout
-// (when the suite can freeze one: `frozenMemberMs`) revokes, is assigned again and delivers.
+// (when the suite can freeze one: `frozenMemberMs`) revokes, is assigned again and delivers; a member whose
+// committed offset is below the log start reads from there and leaves the committed offset alone.
 import type { Consumer, OutgoingRecord, TopicPartition } from '@dirigo/core';
 import { describe, expect } from 'vitest';
 import { buf, Collector, type ContractContext } from './harness.ts';
@@ -63,6 +64,34 @@ export function groupContract(ctx: ContractContext): void {
         await h.waitFor(() => received().size === 60, 'survivor did not consume the moved partitions');
         expect(seenA.violations).toEqual([]);
         expect(seenB.violations).toEqual([]);
+      },
+    );
+
+    ctx.test(
+      'a member whose committed offset is below the log start reads from the log start and never commits it',
+      async (h) => {
+        // The committed offset belongs to its owner (the runtime commits positions with its steps). kafkajs, on
+        // OFFSET_OUT_OF_RANGE, committed its reset sentinel as the group's offset: a task opened after that
+        // started from 0 and processed purged-over records again (duplicates in the leasing chaos).
+        const t = await h.topic('below-start', 1);
+        const groupId = h.name('group');
+        await h.send(
+          Array.from({ length: 10 }, (_, i) => ({ topic: t, partition: 0, key: null, value: buf(`v${i}`) })),
+        );
+        const admin = await h.admin();
+        const first = await h.consumer([t], { groupId });
+        await first.run(new Collector().handlers());
+        await h.waitFor(() => first.assignment().length === 1, 'first member not assigned');
+        await first.commitOffsets([{ topic: t, partition: 0, offset: 2 }]);
+        await first.disconnect();
+        await admin.deleteRecords(t, [{ partition: 0, offset: 5 }]);
+        const seen = new Collector();
+        const second = await h.consumer([t], { groupId, autoOffsetReset: 'earliest' });
+        await second.run(seen.handlers());
+        await h.waitFor(() => seen.values(t).includes('v9'), 'records after the log start not delivered');
+        expect(seen.values(t)).toEqual(['v5', 'v6', 'v7', 'v8', 'v9']);
+        expect((await admin.fetchCommittedOffsets(groupId, t)).map((o) => o.offset)).toEqual([2]);
+        expect(seen.violations).toEqual([]);
       },
     );
 
