@@ -117,11 +117,14 @@ const STALE_EPOCH_RETRIES = 10;
 
 /** Heartbeat errors after which a KIP-848 member owns nothing any more and must join again. */
 const MEMBERSHIP_LOST = new Set(['UNKNOWN_MEMBER_ID', 'FENCED_MEMBER_EPOCH']);
+const lostMembership = (error: unknown): boolean =>
+  errorTree(error).some((e) => e.apiId !== undefined && MEMBERSHIP_LOST.has(e.apiId));
 
 export class PlatformaticConsumer implements DirigoConsumer {
   readonly #context: ConsumerContext;
   readonly #options: ConsumerOptions;
-  readonly #client: PConsumer<Buffer, Buffer, Buffer, Buffer>;
+  /** The client holding the membership; KIP-848: replaced by a new one when the membership is lost. */
+  #client: PConsumer<Buffer, Buffer, Buffer, Buffer>;
   readonly #pool: ConnectionPool;
   /** Classic protocol: commits go out with the generation and member id of the assignment last applied. */
   readonly #commitClient: CommitClient;
@@ -172,23 +175,14 @@ export class PlatformaticConsumer implements DirigoConsumer {
     this.#options = options;
     this.#logger = context.logger.child({ component: 'consumer', groupId: options.groupId });
     this.#concurrency = Math.max(1, options.concurrency ?? 1);
-    const clientId = options.clientId ?? context.clientId;
-    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
-    this.#client = new PConsumer<Buffer, Buffer, Buffer, Buffer>({
-      ...context.client,
-      clientId,
-      groupId: options.groupId,
-      sessionTimeout,
-      heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
-      // The client refuses a rebalance timeout below the session timeout.
-      rebalanceTimeout: Math.max(context.rebalanceTimeoutMs, sessionTimeout),
-      autocommit: false,
-      ...(context.groupProtocol === 'consumer' ? { groupProtocol: 'consumer' as const } : {}),
-    });
+    this.#client = this.#newClient();
     const { bootstrapBrokers: _b, ...connectionOptions } = context.client;
-    this.#pool = new ConnectionPool(clientId, connectionOptions);
+    this.#pool = new ConnectionPool(options.clientId ?? context.clientId, connectionOptions);
+    const consumer = this;
     this.#commitClient = {
-      client: this.#client,
+      get client() {
+        return consumer.#client;
+      },
       pool: this.#pool,
       groupId: options.groupId,
       membership: () =>
@@ -198,19 +192,47 @@ export class PlatformaticConsumer implements DirigoConsumer {
       coordinator: () => context.groupCoordinator(options.groupId),
       forgetCoordinator: () => context.forgetGroupCoordinator(options.groupId),
     };
+  }
+
+  /** A client for the membership, its events wired; the events of a client replaced since are ignored. */
+  #newClient(): PConsumer<Buffer, Buffer, Buffer, Buffer> {
+    const context = this.#context;
+    const options = this.#options;
+    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+    const client = new PConsumer<Buffer, Buffer, Buffer, Buffer>({
+      ...context.client,
+      clientId: options.clientId ?? context.clientId,
+      groupId: options.groupId,
+      sessionTimeout,
+      heartbeatInterval: options.heartbeatIntervalMs ?? 3_000,
+      // The client refuses a rebalance timeout below the session timeout.
+      rebalanceTimeout: Math.max(context.rebalanceTimeoutMs, sessionTimeout),
+      autocommit: false,
+      ...(context.groupProtocol === 'consumer' ? { groupProtocol: 'consumer' as const } : {}),
+    });
+    const current = (): boolean => client === this.#client;
     if (context.groupProtocol === 'consumer') {
-      this.#client.on('consumer:heartbeat:end', () => this.#onHeartbeat());
-      this.#client.on('consumer:heartbeat:error', (e: { error?: unknown }) =>
-        this.#onHeartbeatError(e.error),
-      );
+      client.on('consumer:heartbeat:end', () => {
+        if (current()) this.#onHeartbeat();
+      });
+      client.on('consumer:heartbeat:error', (e: { error?: unknown }) => {
+        if (current()) this.#onMembershipLost(e.error);
+      });
     } else {
-      this.#client.on('consumer:group:join', (e: JoinEvent) => this.#onJoin(e));
-      this.#client.on('consumer:group:rebalance', () => {
+      client.on('consumer:group:join', (e: JoinEvent) => {
+        if (current()) this.#onJoin(e);
+      });
+      client.on('consumer:group:rebalance', () => {
+        if (!current()) return;
         this.#rebalanceSeq = ++this.#eventSeq;
         this.#rebalancing = true;
       });
     }
-    this.#client.on('error', (error: unknown) => this.#onClientError(error));
+    client.on('error', (error: unknown) => {
+      if (current()) this.#onClientError(error);
+    });
+    for (const t of this.#topics) client.topics.track(t);
+    return client;
   }
 
   async connect(): Promise<void> {
@@ -332,6 +354,8 @@ export class PlatformaticConsumer implements DirigoConsumer {
         await this.#client.commit(request);
         return;
       } catch (error) {
+        // Refused for a membership gone: the client has cleared its member id by now (see #renewMembership).
+        if (lostMembership(error)) this.#onMembershipLost(error);
         const stillOwned = offsets.every((o) => {
           const key = keyOf(o.topic, o.partition);
           return this.#owned.has(key) || this.#revoking.has(key);
@@ -444,17 +468,38 @@ export class PlatformaticConsumer implements DirigoConsumer {
     });
   }
 
-  /** KIP-848: the session expired or the member was fenced: revoke everything, then join again. */
-  #onHeartbeatError(error: unknown): void {
+  /**
+   * KIP-848: the session expired or the member was fenced (a heartbeat or commit answered UNKNOWN_MEMBER_ID or
+   * FENCED_MEMBER_EPOCH): revoke everything, then join again as a new member.
+   */
+  #onMembershipLost(error: unknown): void {
     if (this.#closing || !this.#running) return;
-    if (!errorTree(error).some((e) => e.apiId !== undefined && MEMBERSHIP_LOST.has(e.apiId))) return;
-    if (this.#membershipLost) return;
+    if (!lostMembership(error) || this.#membershipLost) return;
     this.#membershipLost = true;
     this.#seenAssignment = '';
     this.#logger.warn({ err: error }, 'the consumer lost its group membership (KIP-848); re-joining');
     void this.#enqueue(() => this.#revoke([...this.#owned.keys()], 'group membership lost')).then(() =>
-      this.#join(),
+      this.#renewMembership(),
     );
+  }
+
+  /**
+   * KIP-848: joins with a new client. The client resets its member epoch only on FENCED_MEMBER_EPOCH: after
+   * UNKNOWN_MEMBER_ID (a session expired, e.g. a process frozen past it) it kept heartbeating with its old epoch,
+   * refused for good, and kept its old assignment, which looked like a re-join; a commit refused as
+   * UNKNOWN_MEMBER_ID then made it clear its member id and send commits without one, which the broker takes for
+   * malformed requests (it closes the connection). A new client joins with epoch 0 and a member id of its own; the
+   * old one leaves (its leave is refused when the member is gone: nothing to do then).
+   */
+  async #renewMembership(): Promise<void> {
+    if (this.#closing) return;
+    const old = this.#client;
+    this.#client = this.#newClient();
+    this.#seenAssignment = '';
+    old.close(true).catch((error: unknown) => {
+      this.#logger.debug({ err: error }, 'closing the client of a lost membership failed');
+    });
+    await this.#join();
   }
 
   async #applyJoin(e: JoinEvent, assignment: TopicPartition[], seq: number): Promise<void> {
