@@ -115,7 +115,7 @@ interface JoinEvent {
 /** Commits refused with STALE_MEMBER_EPOCH are tried this often (100 ms, 200 ms, ... apart: about 4.5 s). */
 const STALE_EPOCH_RETRIES = 10;
 
-/** Heartbeat errors after which a KIP-848 member owns nothing any more and must join again. */
+/** Heartbeat or commit errors after which a KIP-848 member owns nothing any more and must join again. */
 const MEMBERSHIP_LOST = new Set(['UNKNOWN_MEMBER_ID', 'FENCED_MEMBER_EPOCH']);
 const lostMembership = (error: unknown): boolean =>
   errorTree(error).some((e) => e.apiId !== undefined && MEMBERSHIP_LOST.has(e.apiId));
@@ -355,7 +355,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
         return;
       } catch (error) {
         // Refused for a membership gone: the client has cleared its member id by now (see #renewMembership).
-        if (lostMembership(error)) this.#onMembershipLost(error);
+        this.#onMembershipLost(error);
         const stillOwned = offsets.every((o) => {
           const key = keyOf(o.topic, o.partition);
           return this.#owned.has(key) || this.#revoking.has(key);
@@ -478,9 +478,12 @@ export class PlatformaticConsumer implements DirigoConsumer {
     this.#membershipLost = true;
     this.#seenAssignment = '';
     this.#logger.warn({ err: error }, 'the consumer lost its group membership (KIP-848); re-joining');
-    void this.#enqueue(() => this.#revoke([...this.#owned.keys()], 'group membership lost')).then(() =>
-      this.#renewMembership(),
-    );
+    this.#revokeAllThen(() => this.#renewMembership());
+  }
+
+  /** Revokes every partition (after the transitions before it), then runs `next` (a join). */
+  #revokeAllThen(next: () => Promise<void>): void {
+    void this.#enqueue(() => this.#revoke([...this.#owned.keys()], 'group membership lost')).then(next);
   }
 
   /**
@@ -495,7 +498,6 @@ export class PlatformaticConsumer implements DirigoConsumer {
     if (this.#closing) return;
     const old = this.#client;
     this.#client = this.#newClient();
-    this.#seenAssignment = '';
     old.close(true).catch((error: unknown) => {
       this.#logger.debug({ err: error }, 'closing the client of a lost membership failed');
     });
@@ -633,9 +635,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
   #onClientError(error: unknown): void {
     if (this.#closing || !this.#running) return;
     this.#logger.warn({ err: error }, 'the consumer lost its group membership; re-joining');
-    void this.#enqueue(() => this.#revoke([...this.#owned.keys()], 'group membership lost')).then(() =>
-      this.#join(),
-    );
+    this.#revokeAllThen(() => this.#join());
   }
 
   /**
