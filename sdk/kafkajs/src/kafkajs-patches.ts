@@ -25,6 +25,11 @@
 //    since), kafkajs committed -2, the task opened at offset 0 and processed the lease partition's records again
 //    (27 duplicates). Ours moves only the fetch position to the log start (or the end), as the Java client does,
 //    and never commits: the runtime's committed positions are its own.
+// 5. Consumer group: kafkajs keeps seeks queued (`consumer.seek`, applied at the next fetch) across a re-join and
+//    applies them in the next generation, to partitions whose positions the new generation reads from the group's
+//    committed offsets: the trigger of defect 4. A seek belongs to the assignment it was made in, as in the Java
+//    client (a revoked partition's position is dropped): queued seeks are dropped when a join starts. Seeks made
+//    while the new assignment is announced (the group-join event, after the sync) are kept.
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import type KafkaJS from 'kafkajs';
@@ -176,6 +181,35 @@ function patchHeartbeat(): boolean {
 }
 
 const heartbeatPatched = patchHeartbeat();
+
+type JoinAndSync = (this: { seekOffset: Map<string, unknown> }) => Promise<void>;
+const PATCHED_JOIN = Symbol.for('dirigo.kafkajs.joinAndSync');
+
+/** Wraps ConsumerGroup.joinAndSync of the kafkajs copy loaded above: queued seeks are dropped first (fix 5). */
+function patchJoin(): boolean {
+  const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as {
+    prototype: { joinAndSync: JoinAndSync & { [PATCHED_JOIN]?: true } };
+  };
+  const original = ConsumerGroup.prototype.joinAndSync;
+  if (original[PATCHED_JOIN] === true) return true;
+  const patched: JoinAndSync & { [PATCHED_JOIN]?: true } = function (this) {
+    this.seekOffset.clear();
+    return original.call(this);
+  };
+  patched[PATCHED_JOIN] = true;
+  ConsumerGroup.prototype.joinAndSync = patched;
+  return true;
+}
+
+const joinPatched = patchJoin();
+
+/** Whether kafkajs drops the seeks queued before a re-join (fix 5) in this process. */
+export function staleSeeksDropped(): boolean {
+  const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as {
+    prototype: { joinAndSync: { [PATCHED_JOIN]?: true } };
+  };
+  return joinPatched && ConsumerGroup.prototype.joinAndSync[PATCHED_JOIN] === true;
+}
 
 interface OffsetManagerLike {
   readonly cluster: {
