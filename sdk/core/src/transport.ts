@@ -124,6 +124,7 @@ export interface FetchCommittedOptions {
  */
 export interface GroupMetadata {
   readonly groupId: string;
+  /** The classic protocol's generation; on KIP-848's `consumer` protocol, the member epoch. */
   readonly generationId: number;
   readonly memberId: string;
   /**

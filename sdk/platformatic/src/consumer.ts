@@ -47,6 +47,7 @@ import { type CommitClient, commitAsMember } from './commit.ts';
 import { fetchCommitted } from './committed.ts';
 import { errorTree, hasErrorId, mapError } from './errors.ts';
 import { type FetchedPartition, type FetchTarget, fetchRound } from './fetch.ts';
+import { forgetMember, memberEpoch, watchMemberEpochs } from './member-epochs.ts';
 import { Pauses, type TopicPartitions } from './pauses.ts';
 import type { GroupProtocol } from './platformatic-transport.ts';
 import type { BaseClientOptions } from './producer.ts';
@@ -157,6 +158,11 @@ export class PlatformaticConsumer implements DirigoConsumer {
   #seenAssignment = '';
   /** KIP-848: the membership was lost since the last assignment applied. */
   #membershipLost = false;
+  /**
+   * KIP-848: the member epoch of the last heartbeat answer and the partitions the client held then (exactly-once
+   * v2 commits carry that epoch, for those partitions only).
+   */
+  #epoch: { readonly memberId: string; readonly epoch: number; readonly partitions: Set<string> } | undefined;
   /** Seeks of partitions not owned yet, applied when they are assigned. */
   #pendingSeeks = new Map<string, number>();
 
@@ -175,6 +181,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
     this.#options = options;
     this.#logger = context.logger.child({ component: 'consumer', groupId: options.groupId });
     this.#concurrency = Math.max(1, options.concurrency ?? 1);
+    if (context.groupProtocol === 'consumer') watchMemberEpochs();
     this.#client = this.#newClient();
     const { bootstrapBrokers: _b, ...connectionOptions } = context.client;
     this.#pool = new ConnectionPool(options.clientId ?? context.clientId, connectionOptions);
@@ -248,9 +255,14 @@ export class PlatformaticConsumer implements DirigoConsumer {
    * Classic protocol: the generation and member id of the assignment last applied (exactly-once v2), and the
    * partitions they cover: those owned, and those being revoked while that generation is still the member's (a
    * graceful leave; not a rebalance, whose new generation may give them to someone else).
+   *
+   * KIP-848: the member epoch of the last heartbeat answer (the coordinator accepts no other), and the partitions
+   * owned or being revoked that the client held at that answer. A partition being revoked is covered until the
+   * client acknowledges its revocation (its next heartbeat): until then the coordinator keeps it this member's and
+   * gives it to nobody else; the acknowledgement moves the epoch on, and the answer's assignment no longer has it.
    */
   groupMetadata(): GroupMetadata | undefined {
-    if (this.#context.groupProtocol === 'consumer') return undefined;
+    if (this.#context.groupProtocol === 'consumer') return this.#epochMetadata();
     const member = this.#commitClient.membership();
     if (member === undefined) return undefined;
     const partitions: TopicPartition[] = [...this.#announced];
@@ -258,6 +270,16 @@ export class PlatformaticConsumer implements DirigoConsumer {
       if (generation === member.generationId) partitions.push(tp);
     }
     return { groupId: this.#options.groupId, ...member, partitions };
+  }
+
+  #epochMetadata(): GroupMetadata | undefined {
+    const at = this.#epoch;
+    if (at === undefined || this.#membershipLost || at.memberId !== this.#memberId) return undefined;
+    const partitions: TopicPartition[] = [];
+    for (const tp of this.#announced)
+      if (at.partitions.has(keyOf(tp.topic, tp.partition))) partitions.push(tp);
+    for (const [key, { tp }] of this.#revoking) if (at.partitions.has(key)) partitions.push(tp);
+    return { groupId: this.#options.groupId, generationId: at.epoch, memberId: at.memberId, partitions };
   }
 
   async subscribe(topics: readonly string[]): Promise<void> {
@@ -419,6 +441,8 @@ export class PlatformaticConsumer implements DirigoConsumer {
         }
       }
       await this.#client.close(true);
+      if (typeof this.#client.memberId === 'string') forgetMember(this.#client.memberId);
+      this.#epoch = undefined;
       await this.#pool.close();
       this.#logger.debug('consumer disconnected');
     } catch (error) {
@@ -452,6 +476,12 @@ export class PlatformaticConsumer implements DirigoConsumer {
     const assignments = this.#client.assignments;
     const memberId = this.#client.memberId;
     if (assignments === null || memberId === null || memberId === undefined) return;
+    const epoch = memberEpoch(memberId);
+    if (epoch !== undefined) {
+      const partitions = new Set<string>();
+      for (const a of assignments) for (const p of a.partitions) partitions.add(keyOf(a.topic, p));
+      this.#epoch = { memberId, epoch, partitions };
+    }
     const seen = `${memberId}|${assignments
       .map((a) => `${a.topic}:${[...a.partitions].sort((x, y) => x - y).join(',')}`)
       .sort()
@@ -477,6 +507,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
     if (!lostMembership(error) || this.#membershipLost) return;
     this.#membershipLost = true;
     this.#seenAssignment = '';
+    this.#epoch = undefined;
     this.#logger.warn({ err: error }, 'the consumer lost its group membership (KIP-848); re-joining');
     this.#revokeAllThen(() => this.#renewMembership());
   }
@@ -498,6 +529,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
     if (this.#closing) return;
     const old = this.#client;
     this.#client = this.#newClient();
+    if (typeof old.memberId === 'string') forgetMember(old.memberId);
     old.close(true).catch((error: unknown) => {
       this.#logger.debug({ err: error }, 'closing the client of a lost membership failed');
     });

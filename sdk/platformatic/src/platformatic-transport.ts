@@ -134,11 +134,11 @@ export class PlatformaticTransport implements Transport {
   #closed = false;
 
   /**
-   * Exactly-once v2 on the classic group protocol: offsets in a transaction carry the member's generation and id.
-   * Not on KIP-848's `consumer` protocol yet: the client does not expose the member epoch such a commit needs.
+   * Exactly-once v2: offsets in a transaction carry the member's generation (classic protocol) or member epoch
+   * (KIP-848's `consumer` protocol, read from the client's heartbeat answers: see member-epochs.ts) and member id.
    */
   get exactlyOnceV2(): boolean {
-    return this.#groupProtocol === 'classic';
+    return true;
   }
 
   constructor(options: PlatformaticTransportOptions) {
