@@ -73,6 +73,7 @@ async function main(): Promise<void> {
       slots: { type: 'string', default: '4' },
       'margin-ms': { type: 'string' },
       'forward-delay-ms': { type: 'string' },
+      'load-report-ms': { type: 'string', default: '100' },
       modes: { type: 'string', default: 'off,on' },
       // paper (see paper-cli.ts for the defaults)
       runs: { type: 'string' },
@@ -141,6 +142,7 @@ async function main(): Promise<void> {
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
         '                               [--transport kafkajs|platformatic] [--margin-ms M] [--forward-delay-ms D]\n' +
+        '                               [--load-report-ms 100]\n' +
         `       npm run bench -- rebalance [--json] [--setups ${REBALANCE_SETUPS.join(',')}] [--partitions 6]\n` +
         '                                  [--rate-per-partition 50] [--guarantee at_least_once|exactly_once] [--rounds 3]\n' +
         '                                  [--settle-s 5] [--after-s 3]\n' +
@@ -411,6 +413,14 @@ async function hotkey(values: Values, logger: ReturnType<typeof createLogger>): 
     process.stderr.write('bench: --rate auto needs the leasing-off run first; give --rate N\n');
     process.exit(2);
   }
+  for (const name of ['margin-ms', 'forward-delay-ms', 'load-report-ms']) {
+    const v = values[name];
+    // The workers refuse them otherwise (the dirigo policy's options and the load report interval are > 0).
+    if (v !== undefined && !(Number(v) > 0)) {
+      process.stderr.write(`bench: --${name} must be a number above 0, got ${String(v)}\n`);
+      process.exit(2);
+    }
+  }
   const kafka = await ensureKafka({ nodes: 1, logger });
   process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);
   const transport = String(values.transport ?? DEFAULT_TRANSPORT);
@@ -437,7 +447,7 @@ async function hotkey(values: Values, logger: ReturnType<typeof createLogger>): 
     seconds: num('seconds'),
     marginMs: values['margin-ms'] === undefined ? undefined : num('margin-ms'),
     forwardDelayMs: values['forward-delay-ms'] === undefined ? undefined : num('forward-delay-ms'),
-    loadReportIntervalMs: 500,
+    loadReportIntervalMs: num('load-report-ms'),
     drainTimeoutMs: 90_000,
     logger,
   };

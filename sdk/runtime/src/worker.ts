@@ -117,7 +117,8 @@ export interface WorkerOptions {
   readonly assignmentTimeoutMs?: number;
   /**
    * Load reports: this worker publishes its load on the control topic every `loadReportIntervalMs` (default
-   * 500; 0 disables) and reads its peers' reports for the scheduler. Topic default `dirigo.control`.
+   * 100; 0 disables) and reads its peers' reports for the scheduler (the `dirigo` policy's choice of lessee and
+   * how much to forward rest on them: fresher reports split a hot key's work better). Topic default `dirigo.control`.
    */
   readonly controlTopic?: string;
   readonly loadReportIntervalMs?: number;
@@ -493,7 +494,7 @@ export class Worker {
           'metrics endpoint listening',
         );
       }
-      const reportMs = this.options.loadReportIntervalMs ?? 500;
+      const reportMs = this.options.loadReportIntervalMs ?? 100;
       if (reportMs > 0 && this.dispatcher) {
         this.control = new ControlChannel({
           transport,

@@ -1,9 +1,9 @@
-// The worker's side of the control topic: it publishes its load about twice a second and reads the other
+// The worker's side of the control topic: it publishes its load every report period (100 ms by default) and reads the other
 // workers' reports, which the scheduler's policies see as `peers` (e.g. laxity offloads toward a short queue)
 // and leasing reads for the lease slots each worker owns.
 //
 // The control topic is untrusted input: anyone who can write to it can send anything. So:
-// - a report expires 5 report periods after it was RECEIVED (the `at` it carries is the writer's claim; a
+// - a report expires 5 report periods (at least 1 s) after it was RECEIVED (the `at` it carries is the writer's claim; a
 //   report from the future never outlives its period either, and peers see `at` no later than its receipt);
 // - the peer table holds at most `maxPeers` (1024) workers, so a flood of made-up worker ids costs a bounded
 //   amount of memory; beyond the bound the least recently heard worker that has sent a single report is evicted
@@ -12,7 +12,7 @@
 // - a report for worker W counts only when the record's key is W, and, while W's last accepted report is
 //   fresh, only when it carries the same `incarnation` (a random nonce each worker draws at start and sends
 //   with every report; absent in reports of older workers, which then count as incarnation ''). A restarted W
-//   is heard once its previous incarnation's reports have expired (5 periods).
+//   is heard once its previous incarnation's reports have expired (5 periods, at least 1 s).
 // Unknown, malformed and rejected messages are counted (`stats.unknown`) and logged once per reason, never
 // fatal. This stops accidents (two processes with one worker id, a stale process, a producer writing the wrong
 // topic) and blind forgery; it is not authentication: a writer who can also read the topic can copy a
@@ -50,8 +50,10 @@ export interface ControlStats {
   unknown: number;
 }
 
-/** Reports expire this many periods after their receipt. */
+/** Reports expire this many periods after their receipt... */
 const EXPIRY_PERIODS = 5;
+/** ...and never sooner than this (ms): a peer busy for half a second (a long step, a GC) is still a peer. */
+const MIN_EXPIRY_MS = 1_000;
 /** Distinct skip reasons logged; beyond that, skips are only counted. */
 const MAX_WARNED = 64;
 /** The longest incarnation accepted. */
@@ -83,11 +85,11 @@ export class ControlChannel {
   constructor(options: ControlChannelOptions) {
     this.o = options;
     this.maxPeers = options.maxPeers ?? 1024;
-    this.ttlMs = EXPIRY_PERIODS * options.intervalMs;
+    this.ttlMs = Math.max(EXPIRY_PERIODS * options.intervalMs, MIN_EXPIRY_MS);
     this.incarnation = options.incarnation ?? randomBytes(8).toString('hex');
   }
 
-  /** Other workers' latest reports, received less than 5 periods ago. */
+  /** Other workers' latest reports, received less than 5 periods (at least 1 s) ago. */
   peers(): PeerLoad[] {
     const now = this.o.clock.now();
     const out: PeerLoad[] = [];

@@ -26,7 +26,7 @@ export interface DirigoPolicyOptions {
   /**
    * Expected delay before a forwarded message starts at a lessee, in ms (the rest of the lessor's step and its
    * commit, the lessee's fetch): a message is forwarded only when the lessee is predicted to finish it sooner,
-   * this included. Default 50.
+   * this included. Default 25.
    */
   readonly forwardDelayMs?: number;
   /**
@@ -78,7 +78,7 @@ export function dirigoPolicy(options: PolicyOptions = {}): SchedulingPolicy {
   ]);
   const missing = positiveNumber(options, 'missingDeadlineMs', 1000);
   const margin = options.marginMs === undefined ? 0 : positiveNumber(options, 'marginMs', 0);
-  const forwardDelay = positiveNumber(options, 'forwardDelayMs', 50);
+  const forwardDelay = positiveNumber(options, 'forwardDelayMs', 25);
   const hotKeyMessages = positiveNumber(options, 'hotKeyMessages', 8);
   const leasedWindow = positiveNumber(options, 'leasedWindowMs', 1000);
   /** Messages per (app, fn, key) that would have missed their deadline here, in the current second. */

@@ -320,10 +320,11 @@ describe('dirigo', () => {
         at(message({ key: 'hot', deadline: 30, leasable: true }), now),
         view(now, [ahead], 10, idle),
       );
-    // Here: 410 ms. There: 50 ms + backlog + 10 ms: 35 forwards (350 ms of work), then the peer is no sooner.
+    // Here: 410 ms. There: 25 ms (forwardDelayMs) + backlog + 10 ms: 38 forwards (380 ms of work), then the peer
+    // is no sooner.
     const decisions = Array.from({ length: 50 }, () => decide(0));
-    expect(decisions.filter((d) => d !== 'admit')).toHaveLength(35);
-    expect(decisions.slice(35).every((d) => d === 'admit')).toBe(true);
+    expect(decisions.filter((d) => d !== 'admit')).toHaveLength(38);
+    expect(decisions.slice(38).every((d) => d === 'admit')).toBe(true);
     // 100 ms later the peer has worked 100 ms off: 10 more go.
     const later = Array.from({ length: 20 }, () => decide(100));
     expect(later.filter((d) => d !== 'admit')).toHaveLength(10);
