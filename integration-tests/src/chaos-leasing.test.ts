@@ -10,18 +10,9 @@ import { describe, expect, it } from 'vitest';
 import { failures } from './chaos/leasing/result.ts';
 import { runLeasingChaos } from './chaos/leasing/run.ts';
 import { brokers, kafkaTransport, testLogger } from './harness.ts';
-import { TRANSPORT_NAMES } from './transports.ts';
+import { CHAOS_SETUPS } from './transports.ts';
 
-const SETUPS = [
-  ...TRANSPORT_NAMES.map((transportName) => ({
-    transportName,
-    groupProtocol: 'classic' as const,
-    sessionTimeoutMs: 6_000,
-  })),
-  { transportName: 'platformatic' as const, groupProtocol: 'consumer' as const, sessionTimeoutMs: 10_000 },
-];
-
-describe.each(SETUPS)(
+describe.each(CHAOS_SETUPS)(
   'leasing chaos on a real broker ($transportName, $groupProtocol group protocol)',
   ({ transportName, groupProtocol, sessionTimeoutMs }) => {
     it('exactly-once leasing survives killed lessees, killed BLOCKED lessors and a frozen worker', async () => {

@@ -6,21 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { runChaos } from './chaos/chaos.ts';
 import { SHAPES } from './chaos/names.ts';
 import { brokers, kafkaTransport, testLogger } from './harness.ts';
-import { TRANSPORT_NAMES } from './transports.ts';
+import { CHAOS_SETUPS } from './transports.ts';
 
-// On both clients (the harness and every worker process use the same one), and on the platformatic client with
-// the KIP-848 group protocol, whose session timeout is the broker's (10 s on the test broker, see
-// @dirigo/local-kafka): the freezes are sized from it.
-const SETUPS = [
-  ...TRANSPORT_NAMES.map((transportName) => ({
-    transportName,
-    groupProtocol: 'classic' as const,
-    sessionTimeoutMs: 6_000,
-  })),
-  { transportName: 'platformatic' as const, groupProtocol: 'consumer' as const, sessionTimeoutMs: 10_000 },
-];
-
-describe.each(SETUPS)(
+// On CHAOS_SETUPS: both clients (the harness and every worker process use the same one), and KIP-848.
+describe.each(CHAOS_SETUPS)(
   'chaos on a real broker ($transportName, $groupProtocol group protocol)',
   ({ transportName, groupProtocol, sessionTimeoutMs }) => {
     it('exactly-once survives kills, freezes and a worker joining and leaving, in every app shape', async () => {

@@ -8,6 +8,20 @@ import { benchTransport } from '../../bench/src/transports.ts';
 export const TRANSPORT_NAMES = ['kafkajs', 'platformatic'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
+/**
+ * The setups the chaos suites run on: both clients on the classic group protocol, and the platformatic client on
+ * KIP-848's, whose session timeout is the broker's (10 s on the test broker, see @dirigo/local-kafka): freezes
+ * past the session are sized from `sessionTimeoutMs`.
+ */
+export const CHAOS_SETUPS = [
+  ...TRANSPORT_NAMES.map((transportName) => ({
+    transportName,
+    groupProtocol: 'classic' as const,
+    sessionTimeoutMs: 6_000,
+  })),
+  { transportName: 'platformatic' as const, groupProtocol: 'consumer' as const, sessionTimeoutMs: 10_000 },
+];
+
 /** DIRIGO_TRANSPORT, checked; the worker's default transport when unset. */
 export function transportFromEnv(): TransportName {
   const env = process.env.DIRIGO_TRANSPORT;
