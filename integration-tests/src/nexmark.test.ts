@@ -7,12 +7,18 @@
 // writes its close timers into that topic (a direct ingress is its function's input topic), so two queries
 // must not read the same one.
 //
+// The workers of each run log at info level to integration-tests/artifacts/nexmark-<workers>w.log (lease grants,
+// mode transitions, barriers, rebalances), kept after the run: a failure can be read there.
+//
 // Event time. The events are written as fast as the producer takes them, so one fetched batch may hold many of
 // them; each record is judged late against the watermark at its own position in the step, and the grace (5 s)
 // covers the whole stream's out-of-orderness across partitions. Then flush events on every partition of every
 // input move the watermarks past every window, in two phases (see runQueries): the first stages' window
 // results reach the second stages, then the second stages close.
-import { type AppDefinition, type Producer, partitionFor } from '@dirigo/core';
+import { rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type AppDefinition, createLogger, type Producer, partitionFor } from '@dirigo/core';
 import {
   eventTime,
   type HighestBidResult,
@@ -41,7 +47,7 @@ import {
 } from '@dirigo/runtime';
 import { waitFor } from '@dirigo/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { kafkaTransport, readJson, testLogger, unique } from './harness.ts';
+import { kafkaTransport, readJson, unique } from './harness.ts';
 
 const PARTITIONS = 2;
 const WINDOW_MS = 1_000;
@@ -180,13 +186,16 @@ async function runQueries(workers: number, policy: string | undefined) {
     QUERIES.flatMap((q) => INPUTS[q].map((k) => ({ name: topicsOf(ns, q)[k], partitions: PARTITIONS }))),
   );
   const pool: Worker[] = [];
+  const logFile = join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts', `nexmark-${workers}w.log`);
+  rmSync(logFile, { force: true });
+  const logs = createLogger({ level: 'info', file: logFile, base: { name: 'dirigo', ns } });
   for (let i = 0; i < workers; i++) {
     const transport = kafkaTransport(`it-nx-w${i}`);
     const w = new Worker({
       transport,
       apps: apps(ns),
       workerId: `${ns}-w${i}`,
-      logger: testLogger().child({ worker: i }),
+      logger: logs,
       sessionTimeoutMs: 10_000,
       controlTopic: `${ns}.control`,
       loadReportIntervalMs: 200,

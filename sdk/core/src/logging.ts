@@ -20,6 +20,11 @@ export interface LoggerOptions {
    * terminal and 'json' otherwise.
    */
   readonly format?: LogFormat;
+  /**
+   * A file to append JSON lines to instead of stderr (created with its directory when missing; written
+   * synchronously, so nothing is lost when the process ends). `format` does not apply.
+   */
+  readonly file?: string;
 }
 
 /** The format `createLogger` picks: the option, else `DIRIGO_LOG_FORMAT`, else pretty on a terminal. */
@@ -35,7 +40,7 @@ export function logFormat(
 
 /**
  * A logger on stderr (stdout stays free for program output such as benchmark JSON): pretty-printed on a
- * terminal, JSON lines otherwise (see `LoggerOptions.format`).
+ * terminal, JSON lines otherwise (see `LoggerOptions.format`); or JSON lines in `file`.
  *
  * @example
  * const logger = createLogger({ level: 'debug' });
@@ -45,6 +50,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     level: options.level ?? process.env.DIRIGO_LOG_LEVEL ?? 'info',
     base: options.base ?? { name: 'dirigo' },
   };
+  if (options.file !== undefined) {
+    return pino(settings, pino.destination({ dest: options.file, mkdir: true, sync: true }));
+  }
   return pino(settings, logFormat(options.format) === 'pretty' ? prettyStderr() : pino.destination(2));
 }
 
