@@ -154,62 +154,73 @@ const loadedKafkajs = loadPatched();
 /** The kafkajs module this package uses (with the fixes above); import it from here, never from 'kafkajs'. */
 export const kafkajs: typeof KafkaJS = loadedKafkajs.kafkajs;
 
+const CONSUMER_GROUP = 'kafkajs/src/consumer/consumerGroup.js';
+const OFFSET_MANAGER = 'kafkajs/src/consumer/offsetManager/index.js';
+
+type Method = (this: never, ...args: never[]) => unknown;
+type Marked = { [mark: symbol]: true | undefined };
+const prototypeOf = (path: string): Record<string, unknown> =>
+  (require(path) as { prototype: Record<string, unknown> }).prototype;
+
+/**
+ * Replaces `method` on the prototype of kafkajs module `path` (the copy loaded above) with `wrap(original)`,
+ * marked with `mark`, unless it is marked already (this module loaded twice).
+ */
+function patchMethod<F extends Method>(
+  path: string,
+  method: string,
+  mark: symbol,
+  wrap: (original: F) => F,
+): void {
+  const proto = prototypeOf(path);
+  const original = proto[method] as F & Marked;
+  if (original[mark] === true) return;
+  proto[method] = Object.assign(wrap(original), { [mark]: true });
+}
+
+/** Whether `method` of kafkajs module `path` is the one `patchMethod` put there with `mark`, in this process. */
+const isPatched = (path: string, method: string, mark: symbol): boolean =>
+  (prototypeOf(path)[method] as Marked)[mark] === true;
+
 /** Members asked to re-join (by member id), with the error their next heartbeat fails with. */
 const rejoinRequests = new Map<string, Error>();
 
 type Heartbeat = (this: { memberId: string | null }, args: unknown) => Promise<unknown>;
 const PATCHED_HEARTBEAT = Symbol.for('dirigo.kafkajs.heartbeat');
 
-/** Wraps ConsumerGroup.heartbeat of the kafkajs copy loaded above (fix 3). */
-function patchHeartbeat(): boolean {
-  const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as {
-    prototype: { heartbeat: Heartbeat & { [PATCHED_HEARTBEAT]?: true } };
-  };
-  const original = ConsumerGroup.prototype.heartbeat;
-  if (original[PATCHED_HEARTBEAT] === true) return true;
-  const patched: Heartbeat & { [PATCHED_HEARTBEAT]?: true } = function (this, args) {
-    const error = this.memberId === null ? undefined : rejoinRequests.get(this.memberId);
-    if (error !== undefined && this.memberId !== null) {
-      rejoinRequests.delete(this.memberId);
-      return Promise.reject(error);
-    }
-    return original.call(this, args);
-  };
-  patched[PATCHED_HEARTBEAT] = true;
-  ConsumerGroup.prototype.heartbeat = patched;
-  return true;
-}
-
-const heartbeatPatched = patchHeartbeat();
+// Fix 3: ConsumerGroup.heartbeat fails once for a member asked to re-join.
+patchMethod<Heartbeat>(
+  CONSUMER_GROUP,
+  'heartbeat',
+  PATCHED_HEARTBEAT,
+  (original) =>
+    function (this, args) {
+      const error = this.memberId === null ? undefined : rejoinRequests.get(this.memberId);
+      if (error !== undefined && this.memberId !== null) {
+        rejoinRequests.delete(this.memberId);
+        return Promise.reject(error);
+      }
+      return original.call(this, args);
+    },
+);
 
 type JoinAndSync = (this: { seekOffset: Map<string, unknown> }) => Promise<void>;
 const PATCHED_JOIN = Symbol.for('dirigo.kafkajs.joinAndSync');
 
-/** Wraps ConsumerGroup.joinAndSync of the kafkajs copy loaded above: queued seeks are dropped first (fix 5). */
-function patchJoin(): boolean {
-  const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as {
-    prototype: { joinAndSync: JoinAndSync & { [PATCHED_JOIN]?: true } };
-  };
-  const original = ConsumerGroup.prototype.joinAndSync;
-  if (original[PATCHED_JOIN] === true) return true;
-  const patched: JoinAndSync & { [PATCHED_JOIN]?: true } = function (this) {
-    this.seekOffset.clear();
-    return original.call(this);
-  };
-  patched[PATCHED_JOIN] = true;
-  ConsumerGroup.prototype.joinAndSync = patched;
-  return true;
-}
-
-const joinPatched = patchJoin();
+// Fix 5: ConsumerGroup.joinAndSync drops the queued seeks first.
+patchMethod<JoinAndSync>(
+  CONSUMER_GROUP,
+  'joinAndSync',
+  PATCHED_JOIN,
+  (original) =>
+    function (this) {
+      this.seekOffset.clear();
+      return original.call(this);
+    },
+);
 
 /** Whether kafkajs drops the seeks queued before a re-join (fix 5) in this process. */
-export function staleSeeksDropped(): boolean {
-  const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as {
-    prototype: { joinAndSync: { [PATCHED_JOIN]?: true } };
-  };
-  return joinPatched && ConsumerGroup.prototype.joinAndSync[PATCHED_JOIN] === true;
-}
+export const staleSeeksDropped = (): boolean => isPatched(CONSUMER_GROUP, 'joinAndSync', PATCHED_JOIN);
 
 interface OffsetManagerLike {
   readonly cluster: {
@@ -242,36 +253,27 @@ export const resetFetchPosition: SetDefaultOffset = async function (this, { topi
   this.resolvedOffsets[topic] = resolved;
 };
 
-/** Replaces OffsetManager.setDefaultOffset of the kafkajs copy loaded above (fix 4). */
-function patchOffsetReset(): boolean {
-  const OffsetManager = require('kafkajs/src/consumer/offsetManager/index.js') as {
-    prototype: { setDefaultOffset: SetDefaultOffset & { [PATCHED_RESET]?: true } };
-  };
-  if (OffsetManager.prototype.setDefaultOffset[PATCHED_RESET] === true) return true;
-  const patched: SetDefaultOffset & { [PATCHED_RESET]?: true } = function (this, tp) {
-    return resetFetchPosition.call(this, tp);
-  };
-  patched[PATCHED_RESET] = true;
-  OffsetManager.prototype.setDefaultOffset = patched;
-  return true;
-}
-
-const offsetResetPatched = patchOffsetReset();
+// Fix 4: OffsetManager.setDefaultOffset replaced (the original commits the reset sentinel).
+patchMethod<SetDefaultOffset>(
+  OFFSET_MANAGER,
+  'setDefaultOffset',
+  PATCHED_RESET,
+  () =>
+    function (this, tp) {
+      return resetFetchPosition.call(this, tp);
+    },
+);
 
 /** Whether kafkajs's consumer resets an out-of-range position without committing it (fix 4) in this process. */
-export function offsetResetFixed(): boolean {
-  const OffsetManager = require('kafkajs/src/consumer/offsetManager/index.js') as {
-    prototype: { setDefaultOffset: { [PATCHED_RESET]?: true } };
-  };
-  return offsetResetPatched && OffsetManager.prototype.setDefaultOffset[PATCHED_RESET] === true;
-}
+export const offsetResetFixed = (): boolean => isPatched(OFFSET_MANAGER, 'setDefaultOffset', PATCHED_RESET);
 
 /**
  * Makes the member's next heartbeat fail with `error` (a REBALANCE_IN_PROGRESS protocol error), so that kafkajs
  * re-joins the group with its rebalancing event even when no batch comes (fix 3). One heartbeat only.
  */
 export function requestRejoin(memberId: string, error: Error): void {
-  if (!heartbeatPatched) throw new Error('kafkajs heartbeat patch is not applied');
+  if (!isPatched(CONSUMER_GROUP, 'heartbeat', PATCHED_HEARTBEAT))
+    throw new Error('kafkajs heartbeat patch is not applied');
   rejoinRequests.set(memberId, error);
 }
 

@@ -53,6 +53,8 @@ const REJOIN = new Set([
   'FENCED_INSTANCE_ID',
   'MEMBER_ID_REQUIRED',
 ]);
+/** REJOIN, and KIP-848's answers to a member epoch that moved on or a member that is gone. */
+const PAST_GENERATION = new Set([...REJOIN, 'STALE_MEMBER_EPOCH', 'FENCED_MEMBER_EPOCH']);
 const NO_LEADER = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_OR_FOLLOWER', 'FENCED_LEADER_EPOCH']);
 /** The client's own text for a topic missing from metadata (it names the topic). */
 const UNKNOWN_TOPIC_TEXT = /^Unknown topic (.+)\.$/;
@@ -60,6 +62,9 @@ const UNKNOWN_TOPIC_TEXT = /^Unknown topic (.+)\.$/;
 export const isFencedError = (error: unknown): boolean => hasApiId(error, FENCED);
 
 export const isRebalanceError = (error: unknown): boolean => hasApiId(error, REJOIN);
+
+/** A member's offsets refused because its generation (KIP-848: member epoch) moved on, or it is no member. */
+export const isPastGenerationError = (error: unknown): boolean => hasApiId(error, PAST_GENERATION);
 
 export const isLeaderNotAvailable = (error: unknown): boolean => hasApiId(error, NO_LEADER);
 

@@ -1,5 +1,6 @@
 // Offsets in a transaction committed as a group member's (exactly-once v2, KIP-447): one TxnOffsetCommit (v3+)
-// carrying the member's generation (KIP-848: member epoch) and id and every partition of the transaction, sent by the transport itself.
+// carrying the member's generation (KIP-848: member epoch) and id and every partition of the transaction, sent by
+// the transport itself.
 // The client's `Transaction.addOffset` sends one request per partition and always with the generation the caller
 // gives; here the whole commit unit is one request, and a refusal for the generation is reported to the caller
 // as `PartitionsRevokedError` without fencing the producer (the next transaction, in the new generation, is fine).
@@ -7,7 +8,7 @@ import { type GroupMetadata, PartitionsRevokedError, type TopicPartitionOffset }
 import { type Base, type ConnectionPool, txnOffsetCommitV3 } from '@platformatic/kafka';
 import { newestApi } from './apis.ts';
 import { coordinatorConnection, offsetsByTopic } from './commit.ts';
-import { hasErrorId, isRebalanceError } from './errors.ts';
+import { isPastGenerationError } from './errors.ts';
 
 type TxnCommitApi = typeof txnOffsetCommitV3.api;
 const TXN_OFFSET_COMMIT_KEY = 28;
@@ -60,11 +61,7 @@ export async function commitTxnOffsetsAsMember(
       topics,
     );
   } catch (error) {
-    if (
-      isRebalanceError(error) ||
-      hasErrorId(error, 'STALE_MEMBER_EPOCH') ||
-      hasErrorId(error, 'FENCED_MEMBER_EPOCH')
-    ) {
+    if (isPastGenerationError(error)) {
       // The coordinator answered for the group: the member's generation (KIP-848: its epoch) moved on, or the member
       // is gone. The transaction must abort; its partitions may belong to another member now.
       throw new PartitionsRevokedError(

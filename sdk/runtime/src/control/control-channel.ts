@@ -1,10 +1,10 @@
-// The worker's side of the control topic: it publishes its load every report period (100 ms by default) and reads the other
-// workers' reports, which the scheduler's policies see as `peers` (e.g. laxity offloads toward a short queue)
+// The worker's side of the control topic: it publishes its load every report period (100 ms by default) and reads
+// the other workers' reports, which the scheduler's policies see as `peers` (e.g. laxity offloads toward a short queue)
 // and leasing reads for the lease slots each worker owns.
 //
 // The control topic is untrusted input: anyone who can write to it can send anything. So:
-// - a report expires 5 report periods (at least 1 s) after it was RECEIVED (the `at` it carries is the writer's claim; a
-//   report from the future never outlives its period either, and peers see `at` no later than its receipt);
+// - a report expires 5 report periods (at least 1 s) after it was RECEIVED (the `at` it carries is the writer's
+//   claim; a report from the future never outlives its period either, and peers see `at` no later than its receipt);
 // - the peer table holds at most `maxPeers` (1024) workers, so a flood of made-up worker ids costs a bounded
 //   amount of memory; beyond the bound the least recently heard worker that has sent a single report is evicted
 //   (a flood of one-off ids only displaces its own kind), and only when every peer has reported more than once,
