@@ -13,13 +13,15 @@ import type { ShapeHarness, Verdict } from './checks/shape.ts';
 import { twoHopTimerHarness } from './checks/two-hop-timer.ts';
 import { windowedHarness } from './checks/windowed.ts';
 import { EventLog } from './events.ts';
-import { planFaults, runFaults } from './faults.ts';
+import { type FaultCounts, planFaults, runFaults } from './faults.ts';
 import type { ShapeName } from './names.ts';
 import { topics } from './names.ts';
 import { repoRoot, WorkerProcs } from './procs.ts';
+import { SureFeeder } from './sure-feed.ts';
 import { describeBehind, waitSettled } from './progress.ts';
 import { type ChaosResult, type Mode, seeded } from './run-chaos-lib.ts';
 import type { GroupProtocol } from '@dirigo/platformatic';
+import type { KafkaCluster } from '@dirigo/local-kafka';
 
 export interface ChaosOptions {
   readonly transport: Transport;
@@ -45,6 +47,10 @@ export interface ChaosOptions {
   readonly keepTopics?: boolean;
   /** The workers' consumer group protocol (see `WorkerProcsOptions.groupProtocol`). */
   readonly groupProtocol?: GroupProtocol;
+  /** Broker nodes SIGKILLed one at a time during the run, each started again after 1-4 s (needs `cluster`). */
+  readonly brokerKills?: number;
+  /** The cluster the run started, whose nodes it may kill. */
+  readonly cluster?: KafkaCluster;
 }
 
 const harnesses: Record<ShapeName, (ns: string, partitions: number) => ShapeHarness> = {
@@ -61,26 +67,57 @@ const STARTUP_TIMEOUT_MS = 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Feeds `records` inputs spread over `feedMs`, round-robin over the shapes; seqs are unique across the run. */
-async function feed(o: ChaosOptions, shapes: readonly ShapeHarness[], random: () => number): Promise<void> {
-  const producer = o.transport.producer({ clientId: 'chaos-feeder' });
-  await producer.connect();
+/**
+ * Feeds `records` inputs spread over `feedMs`, round-robin over the shapes; seqs are unique across the run. While
+ * brokers are killed, each batch is a transaction that is checked for when it fails (sure-feed.ts).
+ */
+async function feed(
+  o: ChaosOptions,
+  ns: string,
+  shapes: readonly ShapeHarness[],
+  random: () => number,
+  events: EventLog,
+): Promise<void> {
+  let send: (records: OutgoingRecord[], seqs: number[]) => Promise<void>;
+  let close: () => Promise<void>;
+  let sure: SureFeeder | undefined;
+  if ((o.brokerKills ?? 0) > 0) {
+    const inputs = shapes.flatMap((s) => s.ingressTopics);
+    sure = new SureFeeder(o.transport, `${ns}.feeder`, inputs, o.logger);
+    send = (records, seqs) => sure!.send(records, seqs);
+    close = () => sure!.close();
+  } else {
+    const producer = o.transport.producer({ clientId: 'chaos-feeder' });
+    await producer.connect();
+    send = (records) => producer.send(records);
+    close = () => producer.disconnect();
+  }
   try {
     const batch = 500;
     const batches = Math.ceil(o.records / batch);
     for (let b = 0; b < batches; b++) {
       const started = Date.now();
       const drafts = [];
+      const seqs: number[] = [];
       for (let seq = b * batch; seq < Math.min(o.records, (b + 1) * batch); seq++) {
         drafts.push(shapes[seq % shapes.length]!.draw(seq, random));
+        seqs.push(seq);
       }
-      await producer.send(drafts.map((d): OutgoingRecord => d.record));
+      await send(
+        drafts.map((d): OutgoingRecord => d.record),
+        seqs,
+      );
       for (const d of drafts) d.acked();
       await sleep(Math.max(0, o.feedMs / batches - (Date.now() - started)));
     }
   } finally {
-    await producer.disconnect();
+    await close();
   }
+  if (sure !== undefined)
+    events.info('feed batches failed', {
+      resent: sure.resent,
+      committedDespiteError: sure.committedDespiteError,
+    });
 }
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
@@ -125,10 +162,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   });
   let ending = false;
   // Faults are drawn before any record, so the plan and the records depend on the seed only.
-  const plan = planFaults(o, random);
+  const plan = planFaults({ ...o, brokerNodes: o.cluster?.nodes.map((n) => n.id) ?? [] }, random);
   events.info('start', { seed: o.seed, ns, mode: o.guarantee, shapes: o.shapes, records: o.records, plan });
 
-  let counts = { kills: 0, pauses: 0 };
+  let counts: FaultCounts = { kills: 0, pauses: 0, brokerKills: 0 };
   let settled: Awaited<ReturnType<typeof waitSettled>>;
   try {
     // All workers at once, on a namespace and control topic nobody has used.
@@ -144,12 +181,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     if (down.length > 0) events.warn('workers not running in time; going on', { workers: down });
     else events.info('workers running');
     [, counts] = await Promise.all([
-      feed(o, shapes, random).then(() =>
+      feed(o, ns, shapes, random, events).then(() =>
         events.info('fed', { sent: shapes.reduce((s, h) => s + h.sent, 0) }),
       ),
-      runFaults(plan, o, procs, events),
+      runFaults(plan, o, procs, events, o.cluster),
     ]);
-    events.info('faults over', counts);
+    events.info('faults over', { ...counts });
     const groups = shapes.flatMap((s) => s.groups);
     const pendingTimers = async () =>
       (await Promise.all(shapes.map((s) => s.pendingTimers(o.transport)))).flat();
@@ -177,6 +214,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     stuck: settled.behind.length,
     timerMismatches: verified.timerMismatches,
     kills: counts.kills,
+    brokerKills: counts.brokerKills,
     pauses: counts.pauses,
     shapes: o.shapes,
     byShape: verified.byShape,

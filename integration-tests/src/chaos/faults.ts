@@ -4,7 +4,11 @@
 //   elsewhere and it comes back while they are elsewhere; then a second long freeze of the SAME worker once it
 //   has rejoined and been handed partitions back (seen in its log); any further freeze is, at random, short
 //   (half the session timeout: the worker keeps its partitions) or long, of another worker;
-// - extra workers that join mid-run and leave later with SIGTERM (a graceful stop).
+// - extra workers that join mid-run and leave later with SIGTERM (a graceful stop);
+// - with `brokerKills` (a cluster the run started): broker nodes SIGKILLed one at a time at random moments and
+//   started again 1-4 s later (the group and transaction coordinators, partition leaders and the KRaft
+//   controller they held move to the other nodes, and back).
+import type { KafkaCluster } from '@dirigo/local-kafka';
 import type { EventLog } from './events.ts';
 import type { WorkerProcs } from './procs.ts';
 
@@ -15,6 +19,9 @@ export interface FaultSettings {
   readonly joinLeave: number;
   readonly feedMs: number;
   readonly sessionTimeoutMs: number;
+  readonly brokerKills?: number;
+  /** The ids of the nodes broker kills pick from. */
+  readonly brokerNodes?: readonly number[];
 }
 
 export interface KillFault {
@@ -34,10 +41,16 @@ export interface JoinLeaveFault {
   readonly at: number;
   readonly stayMs: number;
 }
+export interface BrokerKillFault {
+  readonly at: number;
+  readonly node: number;
+  readonly downMs: number;
+}
 export interface FaultPlan {
   readonly kills: readonly KillFault[];
   readonly pauses: readonly PauseFault[];
   readonly joins: readonly JoinLeaveFault[];
+  readonly brokerKills: readonly BrokerKillFault[];
 }
 
 /** Draws every fault from `random` (only), so a seed gives the same plan. */
@@ -72,12 +85,24 @@ export function planFaults(s: FaultSettings, random: () => number): FaultPlan {
       stayMs: 8_000 + random() * 8_000,
     });
   }
-  return { kills, pauses, joins };
+  // Drawn last, so a seed without broker kills keeps the plan it always had.
+  const brokerKills: BrokerKillFault[] = [];
+  const nodes = s.brokerNodes ?? [];
+  for (let i = 0; i < (s.brokerKills ?? 0) && nodes.length > 0; i++) {
+    brokerKills.push({
+      at: 2_000 + random() * window,
+      node: nodes[Math.floor(random() * nodes.length)]!,
+      downMs: 1_000 + random() * 3_000,
+    });
+  }
+  brokerKills.sort((a, b) => a.at - b.at);
+  return { kills, pauses, joins, brokerKills };
 }
 
 export interface FaultCounts {
   kills: number;
   pauses: number;
+  brokerKills: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -91,10 +116,11 @@ export async function runFaults(
   s: FaultSettings,
   procs: WorkerProcs,
   events: EventLog,
+  cluster?: KafkaCluster,
 ): Promise<FaultCounts> {
   const t0 = Date.now();
   const until = (at: number) => sleep(Math.max(0, t0 + at - Date.now()));
-  const counts: FaultCounts = { kills: 0, pauses: 0 };
+  const counts: FaultCounts = { kills: 0, pauses: 0, brokerKills: 0 };
 
   /** SIGSTOP worker `w` for `ms`, then SIGCONT the same process. False when it was not running. */
   const freeze = async (p: PauseFault, w: number): Promise<boolean> => {
@@ -164,6 +190,22 @@ export async function runFaults(
     else events.warn('did not stop within 60 s of SIGTERM; killed', { worker: j.worker });
   });
 
-  await Promise.all([killTimeline(), freezeSequence(), ...otherFreezes, ...joinLeave]);
+  // One node down at a time (min.insync.replicas 2 of 3): a kill due while one is down waits for its restart.
+  const brokerTimeline = async () => {
+    if (plan.brokerKills.length > 0 && cluster === undefined)
+      throw new Error('broker kills need a cluster the run started');
+    for (const k of plan.brokerKills) {
+      await until(k.at);
+      events.info('broker SIGKILL', { node: k.node });
+      await cluster!.stopNode(k.node, 'SIGKILL');
+      counts.brokerKills++;
+      await sleep(k.downMs);
+      const started = Date.now();
+      await cluster!.startNode(k.node);
+      events.info('broker restarted', { node: k.node, startMs: Date.now() - started });
+    }
+  };
+
+  await Promise.all([killTimeline(), freezeSequence(), ...otherFreezes, ...joinLeave, brokerTimeline()]);
   return counts;
 }

@@ -44,6 +44,8 @@ export interface ChaosResult extends ChaosCounts {
   readonly notes: readonly string[];
   readonly elapsedMs: number;
   readonly logDir: string;
+  /** Broker nodes SIGKILLed (`--broker-kills`). */
+  readonly brokerKills: number;
 }
 
 /**
@@ -68,6 +70,7 @@ export function seedLine(r: ChaosResult): string {
     timerMismatches: r.timerMismatches,
     kills: r.kills,
     pauses: r.pauses,
+    brokerKills: r.brokerKills,
     ok: passed(r),
     byShape: r.byShape,
     stuckPartitions: r.stuckPartitions,
@@ -98,5 +101,9 @@ export function aggregateLine(
     pauses: sum('pauses'),
     shapes,
     seeds: results.map((r) => r.seed),
+    // Only in runs with --broker-kills (the line of the other runs keeps its keys).
+    ...(results.some((r) => r.brokerKills > 0)
+      ? { brokerKills: results.reduce((s, r) => s + r.brokerKills, 0) }
+      : {}),
   });
 }

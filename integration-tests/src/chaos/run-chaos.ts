@@ -1,7 +1,10 @@
 // `npm run chaos -- faults [--json]` runs the fault suite instead (fault-suite/run-faults.ts).
 // `npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes a,b,c] [--workers W]
 //   [--kills K] [--pauses P] [--join-leave J] [--partitions N] [--feed-ms MS] [--session-timeout-ms MS]
-//   [--timeout-ms MS] [--keep-topics] [--transport kafkajs|platformatic]`
+//   [--timeout-ms MS] [--keep-topics] [--transport kafkajs|platformatic] [--broker-kills B]`
+// `--broker-kills B` (B > 0) runs on a three-node cluster of its own (replication factor 3, min.insync.replicas 2,
+// whatever KAFKA_BROKERS says) and SIGKILLs B broker nodes one at a time during the run (faults.ts); the feeder
+// then sends transactions it checks for after a failure (sure-feed.ts), and the last line gains "brokerKills".
 // `--transport` (default: DIRIGO_TRANSPORT, else the worker's default, platformatic) is the Kafka client of the harness and of every worker.
 // Runs the chaos scenario (chaos.ts) once per seed (S, S+1, ... S+N-1; S defaults to 1) on the local broker (or
 // KAFKA_BROKERS). Prints one line per seed, then, as the last stdout line with --json:
@@ -19,7 +22,7 @@
 // `--break` turns on the runtime's test-only leasing faults in the workers, to see the checks fail.
 import { parseArgs } from 'node:util';
 import { createLogger } from '@dirigo/core';
-import { ensureKafka } from '@dirigo/local-kafka';
+import { ensureKafka, startKafka } from '@dirigo/local-kafka';
 import { makeTransport, TRANSPORT_NAMES, type TransportName, transportFromEnv } from '../transports.ts';
 import { type ChaosOptions, runChaos } from './chaos.ts';
 import {
@@ -39,7 +42,7 @@ const USAGE =
   '       npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in,windowed]\n' +
   '         [--workers 3] [--kills 3] [--pauses 2] [--join-leave 1] [--partitions 6] [--feed-ms 10000]\n' +
   '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics] [--transport platformatic]\n' +
-  '         [--group-protocol classic|consumer]\n' +
+  '         [--group-protocol classic|consumer] [--broker-kills 0]\n' +
   '       npm run chaos -- leasing [--json] [--seed S] [--seeds N] [--records 100000] [--workers 3]\n' +
   '         [--lessee-kills 2] [--blocked-kills 2] [--kills 0] [--pauses 1] [--partitions 6] [--slots 6]\n' +
   '         [--hot-keys 5] [--cold-keys 500] [--idle-revoke-ms 400] [--burn-us 150] [--feed-ms 100000]\n' +
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
       'keep-topics': { type: 'boolean' },
       transport: { type: 'string' },
       'group-protocol': { type: 'string' },
+      'broker-kills': { type: 'string', default: '0' },
     },
   });
   const mode = positionals[0] ?? 'eos';
@@ -110,6 +114,10 @@ async function main(): Promise<void> {
   values.pauses ??= d.pauses;
   values['feed-ms'] ??= d['feed-ms'];
   if (mode === 'leasing') {
+    if (values['broker-kills'] !== '0') {
+      process.stderr.write('--broker-kills: only the eos and alo runs kill brokers\n');
+      process.exit(2);
+    }
     await leasing(values, transportName, workerProtocol);
     return;
   }
@@ -124,13 +132,26 @@ async function main(): Promise<void> {
   const base = int('seed', values.seed, 0);
   const seeds = int('seeds', values.seeds, 1);
   const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'info' });
-  const kafka = await ensureKafka({ nodes: 1, logger });
+  const brokerKills = int('broker-kills', values['broker-kills'], 0);
+  // Broker kills need nodes this run owns: three of its own (ports 4092, 14092, 24092 and the next ones).
+  const cluster = brokerKills > 0 ? await startKafka({ nodes: 3, basePort: 4092, logger }) : undefined;
+  const kafka =
+    cluster === undefined
+      ? await ensureKafka({ nodes: 1, logger })
+      : {
+          brokers: cluster.brokers,
+          version: cluster.version,
+          source: 'three nodes',
+          stop: () => cluster.stop(),
+        };
   logger.info(
     { brokers: kafka.brokers, version: kafka.version, source: kafka.source, transport: transportName },
     'chaos: broker',
   );
   const transport = makeTransport(transportName, kafka.brokers, 'chaos-harness', logger);
   const options: Omit<ChaosOptions, 'seed'> = {
+    brokerKills,
+    ...(cluster === undefined ? {} : { cluster }),
     transport,
     brokers: kafka.brokers,
     guarantee,

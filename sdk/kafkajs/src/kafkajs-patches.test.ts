@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import '../src/index.ts';
 import {
@@ -8,8 +10,10 @@ import {
   groupingPatched,
   groupMessagesPerPartition,
   requestRejoin,
+  sendPatched,
   staleSeeksDropped,
 } from './kafkajs-patches.ts';
+import { createSendMessages } from './send-messages.ts';
 
 describe('kafkajs grouping fix', () => {
   it('is active once @dirigo/kafkajs is loaded', () => {
@@ -147,5 +151,153 @@ describe('kafkajs seeks queued before a re-join', () => {
       .then(() => group.joinAndSync())
       .catch(() => {});
     expect(seeks.size).toBe(0);
+  });
+});
+
+describe('kafkajs send retry (fix 6)', () => {
+  // Two leaders, partition 0 on node 1 and partition 1 on node 2; node 1 fails its first Produce (a retriable
+  // error). `slow`: node 2 answers its first request late (still in flight when node 1 fails). `fresh`: node 1
+  // fails late, after node 2 answered, and the pool hands out a new Broker object per lookup (as kafkajs's pool
+  // does for a broker it dropped and found again).
+  const scenario = async (
+    factory: (opts: object) => (args: object) => Promise<unknown>,
+    { slow, fresh }: { slow: boolean; fresh: boolean },
+  ) => {
+    const produced: { node: number; partition: number; firstSequence: number }[] = [];
+    const sequences = new Map<number, number>();
+    const attempts = new Map<number, number>();
+    const broker = (nodeId: number) => ({
+      nodeId,
+      async produce(request: {
+        topicData: { partitions: { partition: number; firstSequence: number }[] }[];
+      }) {
+        const n = (attempts.get(nodeId) ?? 0) + 1;
+        attempts.set(nodeId, n);
+        if (nodeId === 1 && n === 1) {
+          if (fresh) await new Promise((r) => setTimeout(r, 30));
+          throw Object.assign(new Error('not the leader'), {
+            name: 'KafkaJSProtocolError',
+            retriable: true,
+            type: 'NOT_LEADER_OR_FOLLOWER',
+          });
+        }
+        if (slow && nodeId === 2 && n === 1) await new Promise((r) => setTimeout(r, 50));
+        for (const p of request.topicData[0]!.partitions)
+          produced.push({ node: nodeId, partition: p.partition, firstSequence: p.firstSequence });
+        return {
+          topics: [
+            {
+              topicName: 't',
+              partitions: request.topicData[0]!.partitions.map((p) => ({
+                partition: p.partition,
+                errorCode: 0,
+              })),
+            },
+          ],
+        };
+      },
+    });
+    const pool = [broker(1), broker(2)];
+    const cluster = {
+      targetTopics: new Set<string>(),
+      refreshMetadataIfNecessary: async () => {},
+      refreshMetadata: async () => {},
+      findTopicPartitionMetadata: () => [{ partitionId: 0 }, { partitionId: 1 }],
+      findLeaderForPartitions: (_t: string, partitions: string[]) => {
+        const out: Record<number, number[]> = {};
+        for (const p of partitions) out[Number(p) + 1] = [...(out[Number(p) + 1] ?? []), Number(p)];
+        return out;
+      },
+      findBroker: async ({ nodeId }: { nodeId: string }) => {
+        const b = pool[Number(nodeId) - 1]!;
+        return fresh ? { nodeId: b.nodeId, produce: b.produce } : b;
+      },
+      addMultipleTargetTopics: async () => {},
+      removeBroker: () => {},
+      isConnected: () => true,
+      connect: async () => {},
+    };
+    const eosManager = {
+      acquireBrokerLock: async () => {},
+      releaseBrokerLock: async () => {},
+      isTransactional: () => false,
+      addPartitionsToTransaction: async () => {},
+      getSequence: (_t: string, p: number) => sequences.get(p) ?? 0,
+      updateSequence: (_t: string, p: number, inc: number) => sequences.set(p, (sequences.get(p) ?? 0) + inc),
+      getTransactionalId: () => undefined,
+      getProducerId: () => 1,
+      getProducerEpoch: () => 0,
+    };
+    const retrier = async <T>(fn: (bail: (e: Error) => void, n: number, t: number) => Promise<T>) => {
+      for (let n = 0; ; n++) {
+        try {
+          return await fn(
+            (e) => {
+              throw e;
+            },
+            n,
+            0,
+          );
+        } catch (e) {
+          if (n >= 5) throw e;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    };
+    const logger = { debug: () => {}, error: () => {}, info: () => {}, warn: () => {} };
+    const send = factory({
+      logger,
+      cluster,
+      partitioner: ({ message }: { message: { p: number } }) => message.p,
+      eosManager,
+      retrier,
+    });
+    const acks = (await send({
+      acks: -1,
+      timeout: 1000,
+      compression: 0,
+      topicMessages: [{ topic: 't', messages: [{ p: 0 }, { p: 0 }, { p: 1 }, { p: 1 }] }],
+    })) as { partition: number }[];
+    await new Promise((r) => setTimeout(r, 100)); // whatever is still in flight lands
+    return {
+      produced: produced.sort((a, b) => a.partition - b.partition || a.firstSequence - b.firstSequence),
+      acked: acks.map((a) => a.partition).sort(),
+    };
+  };
+  const once = {
+    produced: [
+      { node: 1, partition: 0, firstSequence: 0 },
+      { node: 2, partition: 1, firstSequence: 0 },
+    ],
+    acked: [0, 1],
+  };
+  const twice = [
+    { node: 2, partition: 1, firstSequence: 0 },
+    { node: 2, partition: 1, firstSequence: 2 },
+  ];
+  /** kafkajs's own module, evaluated apart from the module cache (the cached one is ours). */
+  const original = () => {
+    const dir = dirname(createRequire(import.meta.url).resolve('kafkajs/package.json'));
+    const file = join(dir, 'src/producer/sendMessages.js');
+    const mod = { exports: {} as unknown };
+    new Function('module', 'require', readFileSync(file, 'utf8'))(mod, createRequire(file));
+    return mod.exports as never;
+  };
+
+  it('is active once @dirigo/kafkajs is loaded', () => {
+    expect(sendPatched()).toBe(true);
+  });
+  it.each([
+    ['one leader fails while another is still answering', { slow: true, fresh: false }],
+    ['the pool hands out a new object for a broker that answered', { slow: false, fresh: true }],
+  ])('sends each partition once when %s', async (_, how) => {
+    expect(await scenario(createSendMessages as never, how)).toEqual(once);
+  });
+  it.each([
+    ['one leader fails while another is still answering', { slow: true, fresh: false }],
+    ['the pool hands out a new object for a broker that answered', { slow: false, fresh: true }],
+  ])("kafkajs's own send writes a partition twice when %s (the defect)", async (_, how) => {
+    const { produced } = await scenario(original(), how);
+    expect(produced.filter((p) => p.partition === 1)).toEqual(twice);
   });
 });

@@ -30,9 +30,13 @@
 //    committed offsets: the trigger of defect 4. A seek belongs to the assignment it was made in, as in the Java
 //    client (a revoked partition's position is dropped): queued seeks are dropped when a join starts. Seeks made
 //    while the new assignment is announced (the group-join event, after the sync) are kept.
+// 6. Producer: a send attempt fails at its first failed Produce request while the requests to other leaders are
+//    still in flight, and the retry sends those again under new sequence numbers: records written twice, also in
+//    a transaction (send-messages.ts has the details and the replacement).
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import type KafkaJS from 'kafkajs';
+import { createSendMessages } from './send-messages.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -116,8 +120,13 @@ export function filterAbortedMessages<M extends FetchedMessage>({
 
 const GROUPING = 'kafkajs/src/producer/groupMessagesPerPartition.js';
 const ABORT_FILTER = 'kafkajs/src/consumer/filterAbortedMessages.js';
+const SEND_MESSAGES = 'kafkajs/src/producer/sendMessages.js';
 /** kafkajs modules that capture the patched ones when they load. */
-const USERS = ['kafkajs/src/producer/sendMessages.js', 'kafkajs/src/consumer/batch.js'];
+const USERS = [
+  'kafkajs/src/producer/sendMessages.js',
+  'kafkajs/src/producer/messageProducer.js',
+  'kafkajs/src/consumer/batch.js',
+];
 
 /** Puts `exports` into the module cache as kafkajs module `path` (loading the real one first, for a real Module). */
 function swapModule(path: string, exports: unknown): boolean {
@@ -135,18 +144,20 @@ function swapModule(path: string, exports: unknown): boolean {
  * this package loads its own copy, so the fixes never silently fail to apply. (The application's earlier
  * references keep the copy they have.)
  */
-function loadPatched(): { kafkajs: typeof KafkaJS; grouping: boolean; filter: boolean } {
+function loadPatched(): { kafkajs: typeof KafkaJS; grouping: boolean; filter: boolean; send: boolean } {
   const loaded = USERS.some((u) => require.cache[require.resolve(u)] !== undefined);
   const ours =
     require.cache[require.resolve(GROUPING)]?.exports === groupMessagesPerPartition &&
-    require.cache[require.resolve(ABORT_FILTER)]?.exports === filterAbortedMessages;
+    require.cache[require.resolve(ABORT_FILTER)]?.exports === filterAbortedMessages &&
+    require.cache[require.resolve(SEND_MESSAGES)]?.exports === createSendMessages;
   if (loaded && !ours) {
     const dir = `${dirname(require.resolve('kafkajs/package.json'))}${sep}`;
     for (const key of Object.keys(require.cache)) if (key.startsWith(dir)) delete require.cache[key];
   }
   const grouping = swapModule(GROUPING, groupMessagesPerPartition);
   const filter = swapModule(ABORT_FILTER, filterAbortedMessages);
-  return { kafkajs: require('kafkajs') as typeof KafkaJS, grouping, filter };
+  const send = swapModule(SEND_MESSAGES, createSendMessages);
+  return { kafkajs: require('kafkajs') as typeof KafkaJS, grouping, filter, send };
 }
 
 const loadedKafkajs = loadPatched();
@@ -285,6 +296,11 @@ export function cancelRejoin(memberId: string | undefined): void {
 /** Whether kafkajs's producer uses the linear grouping in this process. */
 export function groupingPatched(): boolean {
   return loadedKafkajs.grouping && require(GROUPING) === groupMessagesPerPartition;
+}
+
+/** Whether kafkajs's producer uses the send that lets every request of an attempt settle (fix 6). */
+export function sendPatched(): boolean {
+  return loadedKafkajs.send && require(SEND_MESSAGES) === createSendMessages;
 }
 
 /** Whether kafkajs's consumer uses the corrected aborted-transaction filter in this process. */

@@ -107,9 +107,8 @@ interface ProduceAck {
 }
 
 /**
- * The records of a `sendBatch` whose partition is missing from its acknowledgements. kafkajs 2.2.4 can drop
- * records silently when partition leaders move during a send: its retry only re-sends to brokers that have not
- * answered yet, so partitions whose new leader already answered are skipped, and the call still resolves.
+ * The records of a `sendBatch` whose partition is missing from its acknowledgements. kafkajs 2.2.4's own send
+ * dropped such partitions silently when leaders moved (fix 6 in send-messages.ts); the check stays as a guard.
  */
 export function unacknowledged(
   records: readonly OutgoingRecord[],
@@ -224,17 +223,15 @@ function topicsOf(topicMessages: readonly TopicMessages[]): string[] {
   return topicMessages.map((t) => t.topic);
 }
 
-/** How often the records kafkajs dropped (see `unacknowledged`) are sent again before giving up. */
-const RESEND_ATTEMPTS = 5;
-
 /**
- * Checks the topics, then sends the records chunk by chunk (one `sendBatch` per chunk, in order), and sends
- * again whatever kafkajs left unacknowledged.
+ * Checks the topics, then sends the records chunk by chunk (one `sendBatch` per chunk, in order). The send
+ * (send-messages.ts, fix 6) acknowledges every partition or fails; a partition still missing from the
+ * acknowledgements is refused (retriable), never sent again here: records sent again under new sequence numbers
+ * would be written twice if the first copy had been written.
  */
 async function sendChunked(
   context: ProducerContext,
   state: PartitionerState,
-  logger: Logger,
   records: readonly OutgoingRecord[],
   sendBatch: (topicMessages: TopicMessages[]) => Promise<readonly ProduceAck[]>,
 ): Promise<void> {
@@ -242,27 +239,15 @@ async function sendChunked(
   await context.ensureTopics(topicsOf(first));
   const chunks = chunkRecords(records, (topic) => context.partitionCount(topic));
   for (let c = 0; c < chunks.length; c++) {
-    let pending: readonly OutgoingRecord[] = chunks[c]!;
-    let topicMessages = chunks.length === 1 ? first : toTopicMessages(pending);
-    for (let attempt = 0; ; attempt++) {
-      const acks = await sendBatch(topicMessages);
-      const missing = unacknowledged(pending, acks, state);
-      if (missing.length === 0) break;
-      if (attempt >= RESEND_ATTEMPTS) {
-        throw new TransportError(
-          `produce: ${missing.length} records stayed unacknowledged after ${RESEND_ATTEMPTS} re-sends`,
-          { retriable: true },
-        );
-      }
-      logger.warn(
-        {
-          records: missing.length,
-          partitions: [...new Set(missing.map((r) => `${r.topic}[${state.partitionOf(r)}]`))],
-        },
-        'kafkajs dropped records while partition leaders moved; sending them again',
+    const chunk = chunks[c]!;
+    const acks = await sendBatch(chunks.length === 1 ? first : toTopicMessages(chunk));
+    const missing = unacknowledged(chunk, acks, state);
+    if (missing.length > 0) {
+      const partitions = [...new Set(missing.map((r) => `${r.topic}[${state.partitionOf(r)}]`))];
+      throw new TransportError(
+        `produce: kafkajs did not acknowledge ${missing.length} records (${partitions.join(', ')}); not sent again`,
+        { retriable: true },
       );
-      pending = missing;
-      topicMessages = toTopicMessages(missing);
     }
   }
 }
@@ -321,7 +306,7 @@ export class KafkajsProducer implements DirigoProducer {
 
   async send(records: readonly OutgoingRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await sendChunked(this.#context, this.#partitioner, this.#logger, records, (topicMessages) =>
+    await sendChunked(this.#context, this.#partitioner, records, (topicMessages) =>
       this.#producer.sendBatch({ topicMessages, acks: -1 }),
     ).catch((error: unknown) => {
       throw mapError(error, { operation: 'produce', topic: records[0]!.topic });
@@ -377,11 +362,6 @@ export class KafkajsProducer implements DirigoProducer {
     return this.#partitioner;
   }
 
-  /** @internal */
-  get logger(): Logger {
-    return this.#logger;
-  }
-
   /** @internal Maps an error of a transactional call; a fencing is remembered: every later call fails the same way. */
   fail(error: unknown, operation: string, topic?: string): Error {
     return this.#fail(error, operation, topic);
@@ -422,12 +402,8 @@ export class KafkajsTransaction implements DirigoTransaction {
   async send(records: readonly OutgoingRecord[]): Promise<void> {
     this.#checkOpen();
     if (records.length === 0) return;
-    await sendChunked(
-      this.#producer.context,
-      this.#producer.partitionerState,
-      this.#producer.logger,
-      records,
-      (topicMessages) => this.#txn.sendBatch({ topicMessages, acks: -1 }),
+    await sendChunked(this.#producer.context, this.#producer.partitionerState, records, (topicMessages) =>
+      this.#txn.sendBatch({ topicMessages, acks: -1 }),
     ).catch((error: unknown) => {
       throw this.#producer.fail(error, 'transactional produce', records[0]!.topic);
     });
