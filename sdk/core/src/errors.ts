@@ -48,6 +48,13 @@ export class PartitionsRevokedError extends DirigoError {}
 export class TransportError extends DirigoError {}
 
 /**
+ * A producer's sequence state no longer matches the broker's (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID),
+ * typically after a partition leader failed over in the middle of a send. Nothing of the transaction commits. Recovery: abort, and make the next transaction with a new
+ * producer (its registration starts a new epoch with fresh sequence numbers). Always retriable.
+ */
+export class ProducerStateError extends TransportError {}
+
+/**
  * TLS or SASL failed: the broker's certificate is not trusted, the broker rejected the client's certificate or
  * credentials, or the client and the listener disagree on the protocol. Never retriable: the settings must
  * change. The message names the cause and the settings to look at; it never contains a secret.

@@ -31,6 +31,7 @@ export {
   isFenced,
   isRetriable,
   PartitionsRevokedError,
+  ProducerStateError,
   SecurityError,
   SerdeError,
   TransportError,

@@ -4,6 +4,7 @@ import {
   DirigoError,
   FencedError,
   PartitionsRevokedError,
+  ProducerStateError,
   TransportError,
   UnknownTopicError,
 } from '@dirigo/core';
@@ -23,6 +24,8 @@ const INVALID_PRODUCER_EPOCH = 47;
 const PRODUCER_FENCED = 90;
 const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
 const UNKNOWN_TOPIC_TYPES = new Set(['UNKNOWN_TOPIC_OR_PARTITION']);
+/** The producer's sequence or transaction state is out of step with the broker's: a new producer is needed. */
+const PRODUCER_STATE_TYPES = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID']);
 const REVOKED_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 
 /** The error and every `cause` / aggregated error below it, outermost first. */
@@ -50,6 +53,10 @@ export function isFencedError(error: unknown): boolean {
       // kafkajs reports codes it does not know as "Unknown error code <n>" (code -99).
       (e.type === 'KAFKAJS_UNKNOWN_ERROR_CODE' && e.message === `Unknown error code ${PRODUCER_FENCED}`),
   );
+}
+
+export function isProducerStateError(error: unknown): boolean {
+  return causeChain(error).some((e) => e.type !== undefined && PRODUCER_STATE_TYPES.has(e.type));
 }
 
 export function isUnknownTopicError(error: unknown): boolean {
@@ -122,6 +129,15 @@ export function mapError(error: unknown, context: MapContext): DirigoError {
       `${context.operation}: the group rebalanced; the partitions were revoked`,
       {
         cause: error,
+      },
+    );
+  }
+  if (isProducerStateError(error)) {
+    return new ProducerStateError(
+      `${context.operation}: ${messageOf(error)}; the producer is to be replaced`,
+      {
+        cause: error,
+        retriable: true,
       },
     );
   }

@@ -1,6 +1,7 @@
 // Unit tests of the pure parts (no broker): error mapping, batch-header parsing, log levels, records, partitioner.
 import {
   FencedError,
+  ProducerStateError,
   PartitionsRevokedError,
   partitionFor,
   silentLogger,
@@ -31,6 +32,16 @@ const protocolError = (type: string, code: number, retriable: boolean, message =
   new KafkaJSProtocolError({ message, type, code, retriable } as unknown as Error);
 
 describe('mapError', () => {
+  it('maps a producer whose sequences fell out of step (a failover) to a retriable ProducerStateError', () => {
+    for (const [type, code] of [
+      ['OUT_OF_ORDER_SEQUENCE_NUMBER', 45],
+      ['UNKNOWN_PRODUCER_ID', 59],
+    ] as const) {
+      const e = mapError(protocolError(type, code, false), { operation: 'transactional produce' });
+      expect(e).toBeInstanceOf(ProducerStateError);
+      expect(e.retriable).toBe(true);
+    }
+  });
   it('maps fencing (INVALID_PRODUCER_EPOCH, PRODUCER_FENCED unknown to kafkajs) to FencedError, also when wrapped', () => {
     expect(mapError(protocolError('INVALID_PRODUCER_EPOCH', 47, false), { operation: 'x' })).toBeInstanceOf(
       FencedError,

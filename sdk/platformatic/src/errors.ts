@@ -5,6 +5,7 @@ import {
   DirigoError,
   FencedError,
   PartitionsRevokedError,
+  ProducerStateError,
   TransportError,
   UnknownTopicError,
 } from '@dirigo/core';
@@ -46,6 +47,8 @@ export const hasErrorId = (error: unknown, apiId: string): boolean =>
 // recognises the first one as fencing.
 const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
 const UNKNOWN_TOPIC = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'UNKNOWN_TOPIC_ID']);
+/** The producer's sequence or transaction state is out of step with the broker's: a new producer is needed. */
+const PRODUCER_STATE = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID']);
 const REJOIN = new Set([
   'REBALANCE_IN_PROGRESS',
   'ILLEGAL_GENERATION',
@@ -60,6 +63,8 @@ const NO_LEADER = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_OR_FOLLOWER', 'FE
 const UNKNOWN_TOPIC_TEXT = /^Unknown topic (.+)\.$/;
 
 export const isFencedError = (error: unknown): boolean => hasApiId(error, FENCED);
+
+export const isProducerStateError = (error: unknown): boolean => hasApiId(error, PRODUCER_STATE);
 
 export const isRebalanceError = (error: unknown): boolean => hasApiId(error, REJOIN);
 
@@ -126,6 +131,15 @@ export function mapError(error: unknown, context: MapContext): DirigoError {
     return new PartitionsRevokedError(
       `${context.operation}: the group rebalanced; the partitions were revoked`,
       { cause: error },
+    );
+  }
+  if (isProducerStateError(error)) {
+    return new ProducerStateError(
+      `${context.operation}: ${messageOf(error)}; the producer is to be replaced`,
+      {
+        cause: error,
+        retriable: true,
+      },
     );
   }
   if (isUnknownTopicError(error)) {

@@ -5,6 +5,7 @@ import {
   FencedError,
   type OutgoingRecord,
   PartitionsRevokedError,
+  ProducerStateError,
   partitionFor,
   TransportError,
   UnknownTopicError,
@@ -431,6 +432,14 @@ describe('error mapping', () => {
     expect(retriable).toBeInstanceOf(TransportError);
     expect(retriable.retriable).toBe(true);
     expect(mapError(wrapped('INVALID_TXN_STATE'), { operation: 'commit' }).retriable).toBe(false);
+  });
+
+  it('maps a producer whose sequences fell out of step (a failover) to a retriable ProducerStateError', () => {
+    for (const id of ['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID']) {
+      const e = mapError(wrapped(id), { operation: 'transactional produce' });
+      expect(e).toBeInstanceOf(ProducerStateError);
+      expect(e.retriable).toBe(true);
+    }
   });
 });
 

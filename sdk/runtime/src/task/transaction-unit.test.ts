@@ -4,6 +4,7 @@
 import {
   type Consumer,
   FencedError,
+  ProducerStateError,
   type GroupMetadata,
   type OutgoingRecord,
   PartitionsRevokedError,
@@ -63,7 +64,8 @@ class Script {
 
   private producer(): Producer {
     this.producers++;
-    let fenced = false;
+    // A producer that was fenced or fell out of step with the broker fails every later call the same way.
+    let broken: Error | undefined;
     return {
       connect: async () => {
         if (this.failConnect) {
@@ -74,7 +76,7 @@ class Script {
       disconnect: async () => {},
       send: async () => {},
       beginTransaction: async (): Promise<Transaction> => {
-        if (fenced) throw new FencedError('fenced');
+        if (broken !== undefined) throw broken;
         const records: string[] = [];
         let offsets: TopicPartitionOffset[] = [];
         let generation = -1;
@@ -87,7 +89,7 @@ class Script {
             this.failOffsets = undefined;
             if (fail !== undefined) {
               this.afterFail?.();
-              if (fail instanceof FencedError) fenced = true;
+              if (fail instanceof FencedError || fail instanceof ProducerStateError) broken = fail;
               throw fail;
             }
             if (member!.generationId !== this.current()) throw new PartitionsRevokedError('past generation');
@@ -205,5 +207,21 @@ describe('TransactionUnit (exactly-once v2)', () => {
     expect(s.committed).toEqual([{ records: ['c'], offsets: [at(0, 1)], generation: 1 }]);
     await unit.close();
     await expect(unit.commit([], at(0, 2))).rejects.toThrow(/closed/);
+  });
+
+  it('replaces a producer whose sequence state fell out of step with the broker (a failover), and goes on', async () => {
+    const s = new Script();
+    const unit = unitOf(s);
+    await unit.open();
+    s.failOffsets = new ProducerStateError('out of order sequence number', { retriable: true });
+    const a = unit.commit([rec('a')], at(0, 1));
+    await expect(a).rejects.toBeInstanceOf(ProducerStateError);
+    expect(s.producers).toBe(1);
+    // Without a new producer every later transaction would fail the same way (the app stopped after three).
+    await unit.commit([rec('a')], at(0, 1));
+    await unit.commit([rec('b')], at(0, 2));
+    expect(s.producers).toBe(2);
+    expect(s.committed.map((c) => c.records)).toEqual([['a'], ['b']]);
+    await unit.close();
   });
 });

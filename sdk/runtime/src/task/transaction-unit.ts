@@ -23,6 +23,7 @@ import {
   type Logger,
   type OutgoingRecord,
   PartitionsRevokedError,
+  ProducerStateError,
   type Producer,
   type TopicPartitionOffset,
   type Transport,
@@ -179,7 +180,7 @@ export class TransactionUnit {
           continue;
         }
         this.failed++;
-        if (isFenced(e)) await this.renewProducer(e);
+        if (isFenced(e) || e instanceof ProducerStateError) await this.renewProducer(e);
         for (const x of live) x.reject(e);
         return;
       }
@@ -246,13 +247,16 @@ export class TransactionUnit {
 
   /**
    * The producer was fenced: its transaction timed out on the broker (this worker was frozen or cut off), or a
-   * process with the same worker id registered the transactional id. Steps in flight fail; later ones use a new
-   * producer (which fences the other process in the second case: two workers must not share a worker id).
+   * process with the same worker id registered the transactional id; or its sequence or transaction state fell
+   * out of step with the broker's during a failover (`ProducerStateError`). Steps in flight fail; later ones use a
+   * new producer (which fences the other process in the first case: two workers must not share a worker id).
    */
   private async renewProducer(cause: unknown): Promise<void> {
     this.deps.logger.warn(
       { err: cause, transactionalId: this.deps.transactionalId },
-      'transactional producer fenced (a transaction timed out, or another worker uses this worker id); renewing it',
+      cause instanceof ProducerStateError
+        ? 'transactional producer out of step with the broker after a failover; renewing it'
+        : 'transactional producer fenced (a transaction timed out, or another worker uses this worker id); renewing it',
     );
     const old = this.producer;
     this.producer = undefined;
