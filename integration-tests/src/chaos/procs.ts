@@ -88,7 +88,7 @@ export class WorkerProcs {
         env: {
           ...process.env,
           ...this.o.env,
-          DIRIGO_LOG_LEVEL: 'info',
+          DIRIGO_LOG_LEVEL: process.env.CHAOS_WORKER_LOG_LEVEL ?? 'info',
           ...(this.o.transport === undefined ? {} : { DIRIGO_TRANSPORT: this.o.transport }),
           ...(this.o.groupProtocol === undefined ? {} : { DIRIGO_GROUP_PROTOCOL: this.o.groupProtocol }),
         },

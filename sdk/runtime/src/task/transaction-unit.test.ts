@@ -13,6 +13,7 @@ import {
   type TopicPartitionOffset,
   type Transaction,
   type Transport,
+  TransportError,
 } from '@dirigo/core';
 import { describe, expect, it } from 'vitest';
 import { TransactionUnit } from './transaction-unit.ts';
@@ -64,7 +65,8 @@ class Script {
 
   private producer(): Producer {
     this.producers++;
-    // A producer that was fenced or fell out of step with the broker fails every later call the same way.
+    // A producer that failed a transaction fails every later call the same way (fenced; sequences out of step; a
+    // client that keeps asking a coordinator that moved), unless the failure was a refusal for the generation.
     let broken: Error | undefined;
     return {
       connect: async () => {
@@ -89,7 +91,7 @@ class Script {
             this.failOffsets = undefined;
             if (fail !== undefined) {
               this.afterFail?.();
-              if (fail instanceof FencedError || fail instanceof ProducerStateError) broken = fail;
+              if (!(fail instanceof PartitionsRevokedError)) broken = fail;
               throw fail;
             }
             if (member!.generationId !== this.current()) throw new PartitionsRevokedError('past generation');
@@ -209,13 +211,22 @@ describe('TransactionUnit (exactly-once v2)', () => {
     await expect(unit.commit([], at(0, 2))).rejects.toThrow(/closed/);
   });
 
-  it('replaces a producer whose sequence state fell out of step with the broker (a failover), and goes on', async () => {
+  it.each([
+    [
+      'whose sequence state fell out of step with the broker',
+      new ProducerStateError('out of order', { retriable: true }),
+    ],
+    [
+      'that failed a transaction any other way (a coordinator that moved)',
+      new TransportError('NOT_COORDINATOR', { retriable: true }),
+    ],
+  ])('replaces a producer %s (a failover), and goes on', async (_, failure) => {
     const s = new Script();
     const unit = unitOf(s);
     await unit.open();
-    s.failOffsets = new ProducerStateError('out of order sequence number', { retriable: true });
+    s.failOffsets = failure;
     const a = unit.commit([rec('a')], at(0, 1));
-    await expect(a).rejects.toBeInstanceOf(ProducerStateError);
+    await expect(a).rejects.toBe(failure);
     expect(s.producers).toBe(1);
     // Without a new producer every later transaction would fail the same way (the app stopped after three).
     await unit.commit([rec('a')], at(0, 1));

@@ -180,7 +180,10 @@ export class TransactionUnit {
           continue;
         }
         this.failed++;
-        if (isFenced(e) || e instanceof ProducerStateError) await this.renewProducer(e);
+        // Any failure but a refusal for the generation leaves the producer suspect (fenced; sequences out of step;
+        // or the client's own state, e.g. a transaction coordinator it keeps asking after a failover): the next
+        // transaction starts with a new one, whose registration also ends whatever this one left open.
+        if (!(e instanceof PartitionsRevokedError)) await this.renewProducer(e);
         for (const x of live) x.reject(e);
         return;
       }
@@ -246,17 +249,21 @@ export class TransactionUnit {
   }
 
   /**
-   * The producer was fenced: its transaction timed out on the broker (this worker was frozen or cut off), or a
-   * process with the same worker id registered the transactional id; or its sequence or transaction state fell
-   * out of step with the broker's during a failover (`ProducerStateError`). Steps in flight fail; later ones use a
-   * new producer (which fences the other process in the first case: two workers must not share a worker id).
+   * The producer failed a transaction: it was fenced (its transaction timed out on the broker while this worker
+   * was frozen or cut off, or a process with the same worker id registered the transactional id), its sequence
+   * state fell out of step with a partition's new leader (`ProducerStateError`), or anything else went wrong
+   * (a broker failover: the client may keep asking a transaction coordinator that moved). Steps in flight fail;
+   * later ones use a new producer (which fences the other process in the first case: two workers must not share
+   * a worker id).
    */
   private async renewProducer(cause: unknown): Promise<void> {
     this.deps.logger.warn(
       { err: cause, transactionalId: this.deps.transactionalId },
-      cause instanceof ProducerStateError
-        ? 'transactional producer out of step with the broker after a failover; renewing it'
-        : 'transactional producer fenced (a transaction timed out, or another worker uses this worker id); renewing it',
+      isFenced(cause)
+        ? 'transactional producer fenced (a transaction timed out, or another worker uses this worker id); renewing it'
+        : cause instanceof ProducerStateError
+          ? 'transactional producer out of step with the broker after a failover; renewing it'
+          : 'a transaction failed; renewing the transactional producer',
     );
     const old = this.producer;
     this.producer = undefined;
