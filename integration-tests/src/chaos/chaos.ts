@@ -77,7 +77,9 @@ async function feed(
   shapes: readonly ShapeHarness[],
   random: () => number,
   events: EventLog,
+  notes: string[],
 ): Promise<void> {
+  const acked: number[] = [];
   let send: (records: OutgoingRecord[], seqs: number[]) => Promise<void>;
   let close: () => Promise<void>;
   let sure: SureFeeder | undefined;
@@ -108,16 +110,30 @@ async function feed(
         seqs,
       );
       for (const d of drafts) d.acked();
+      acked.push(...seqs);
       await sleep(Math.max(0, o.feedMs / batches - (Date.now() - started)));
     }
   } finally {
     await close();
   }
-  if (sure !== undefined)
+  if (sure !== undefined) {
     events.info('feed batches failed', {
       resent: sure.resent,
       committedDespiteError: sure.committedDespiteError,
     });
+    const { missing, repeated } = await sure.check(acked);
+    for (const [what, seqs] of [
+      ['are not in the input topics', missing],
+      ['are in the input topics more than once', repeated],
+    ] as const) {
+      if (seqs.length === 0) continue;
+      const note = `input: ${seqs.length} acknowledged records ${what} (seqs ${seqs.slice(0, 10).join(', ')})`;
+      events.warn(note, { records: seqs.length });
+      notes.push(note);
+    }
+    if (missing.length + repeated.length === 0)
+      events.info('every acknowledged record is in the input topics once', { records: acked.length });
+  }
 }
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
@@ -166,6 +182,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   events.info('start', { seed: o.seed, ns, mode: o.guarantee, shapes: o.shapes, records: o.records, plan });
 
   let counts: FaultCounts = { kills: 0, pauses: 0, brokerKills: 0 };
+  /** What the feeder found wrong with the inputs themselves (broker kills only). */
+  const feedNotes: string[] = [];
   let settled: Awaited<ReturnType<typeof waitSettled>>;
   try {
     // All workers at once, on a namespace and control topic nobody has used.
@@ -181,7 +199,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     if (down.length > 0) events.warn('workers not running in time; going on', { workers: down });
     else events.info('workers running');
     [, counts] = await Promise.all([
-      feed(o, ns, shapes, random, events).then(() =>
+      feed(o, ns, shapes, random, events, feedNotes).then(() =>
         events.info('fed', { sent: shapes.reduce((s, h) => s + h.sent, 0) }),
       ),
       runFaults(plan, o, procs, events, o.cluster),
@@ -221,7 +239,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     stuckPartitions: settled.behind.map(describeBehind),
     pendingTimers: settled.pendingTimers,
     unexpectedExits,
-    notes: verified.notes,
+    notes: [...feedNotes, ...verified.notes],
     elapsedMs: Date.now() - started,
     logDir,
   };

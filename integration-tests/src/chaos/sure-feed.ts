@@ -105,12 +105,30 @@ export class SureFeeder {
     }
   }
 
+  /**
+   * The acknowledged seqs missing from the input topics (read_committed) at the end of the feed, and those found
+   * more than once: either would make the apps' results look like lost or duplicated processing.
+   */
+  async check(acked: readonly number[]): Promise<{ missing: number[]; repeated: number[] }> {
+    const counts = await this.inputCounts(new Set(acked.map(String)));
+    const missing = acked.filter((s) => !counts.has(String(s)));
+    const repeated = acked.filter((s) => (counts.get(String(s)) ?? 0) > 1);
+    return { missing, repeated };
+  }
+
   /** How many records of the input topics carry one of `seqs` (retried while the cluster recovers). */
   private async visible(seqs: ReadonlySet<string>): Promise<number> {
+    let n = 0;
+    for (const c of (await this.inputCounts(seqs)).values()) n += c;
+    return n;
+  }
+
+  /** Per seq of `seqs`, how many records of the input topics carry it (retried while the cluster recovers). */
+  private async inputCounts(seqs: ReadonlySet<string>): Promise<Map<string, number>> {
     for (;;) {
       try {
         const admin = await this.transport.admin();
-        let seen = 0;
+        const seen = new Map<string, number>();
         for (const topic of this.inputTopics) {
           const from = (await admin.fetchTopicOffsets(topic)).map((p) => ({
             topic,
@@ -122,7 +140,7 @@ export class SureFeeder {
             this.transport.readToEnd(from, (batch) => {
               for (const r of batch) {
                 const s = r.headers[SEQ_HEADER]?.toString();
-                if (s !== undefined && seqs.has(s)) seen++;
+                if (s !== undefined && seqs.has(s)) seen.set(s, (seen.get(s) ?? 0) + 1);
               }
             }),
           );
