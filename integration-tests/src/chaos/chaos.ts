@@ -67,6 +67,18 @@ const STARTUP_TIMEOUT_MS = 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What the feed sends batches through: a plain producer, or a SureFeeder while brokers are killed. */
+interface Feeder {
+  send(records: readonly OutgoingRecord[], seqs: readonly number[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function plainFeeder(transport: Transport): Promise<Feeder> {
+  const producer = transport.producer({ clientId: 'chaos-feeder' });
+  await producer.connect();
+  return { send: (records) => producer.send(records), close: () => producer.disconnect() };
+}
+
 /**
  * Feeds `records` inputs spread over `feedMs`, round-robin over the shapes; seqs are unique across the run. While
  * brokers are killed, each batch is a transaction that is checked for when it fails (sure-feed.ts).
@@ -80,20 +92,16 @@ async function feed(
   notes: string[],
 ): Promise<void> {
   const acked: number[] = [];
-  let send: (records: OutgoingRecord[], seqs: number[]) => Promise<void>;
-  let close: () => Promise<void>;
-  let sure: SureFeeder | undefined;
-  if ((o.brokerKills ?? 0) > 0) {
-    const inputs = shapes.flatMap((s) => s.ingressTopics);
-    sure = new SureFeeder(o.transport, `${ns}.feeder`, inputs, o.logger);
-    send = (records, seqs) => sure!.send(records, seqs);
-    close = () => sure!.close();
-  } else {
-    const producer = o.transport.producer({ clientId: 'chaos-feeder' });
-    await producer.connect();
-    send = (records) => producer.send(records);
-    close = () => producer.disconnect();
-  }
+  const sure =
+    (o.brokerKills ?? 0) > 0
+      ? new SureFeeder(
+          o.transport,
+          `${ns}.feeder`,
+          shapes.flatMap((s) => s.ingressTopics),
+          o.logger,
+        )
+      : undefined;
+  const feeder = sure ?? (await plainFeeder(o.transport));
   try {
     const batch = 500;
     const batches = Math.ceil(o.records / batch);
@@ -105,7 +113,7 @@ async function feed(
         drafts.push(shapes[seq % shapes.length]!.draw(seq, random));
         seqs.push(seq);
       }
-      await send(
+      await feeder.send(
         drafts.map((d): OutgoingRecord => d.record),
         seqs,
       );
@@ -114,7 +122,7 @@ async function feed(
       await sleep(Math.max(0, o.feedMs / batches - (Date.now() - started)));
     }
   } finally {
-    await close();
+    await feeder.close();
   }
   if (sure !== undefined) {
     events.info('feed batches failed', {

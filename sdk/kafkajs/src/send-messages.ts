@@ -21,7 +21,6 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
 interface Broker {
-  readonly nodeId: number;
   produce(request: unknown): Promise<{ topics: { topicName: string; partitions: object[] }[] }>;
 }
 interface PartitionEntry {
@@ -69,7 +68,7 @@ interface SendArgs {
   compression: unknown;
   topicMessages: { topic: string; messages: unknown[] }[];
 }
-type KafkaError = Error & { retriable?: boolean; host?: string; port?: number; type?: string };
+type KafkaError = Error & { retriable?: boolean; host?: string; port?: number };
 
 /** kafkajs internals the send uses, taken when a producer is made (the copy kafkajs-patches.ts loaded). */
 function internals() {
