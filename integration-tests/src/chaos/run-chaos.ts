@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '@dirigo/core';
 import { ensureKafka, startKafka } from '@dirigo/local-kafka';
 import { makeTransport, TRANSPORT_NAMES, type TransportName, transportFromEnv } from '../transports.ts';
+import { type AtomicityResult, atomicityPassed, runAtomicity } from './atomicity.ts';
 import { type ChaosOptions, runChaos } from './chaos.ts';
 import {
   failures,
@@ -47,7 +48,9 @@ const USAGE =
   '         [--lessee-kills 2] [--blocked-kills 2] [--kills 0] [--pauses 1] [--partitions 6] [--slots 6]\n' +
   '         [--hot-keys 5] [--cold-keys 500] [--idle-revoke-ms 400] [--burn-us 150] [--feed-ms 100000]\n' +
   '         [--session-timeout-ms 6000] [--hunt-ms 30000] [--timeout-ms 300000] [--keep-topics]\n' +
-  '         [--break skipMerge|dropSyncReply|acceptStale] [--transport platformatic] [--group-protocol classic|consumer]\n';
+  '         [--break skipMerge|dropSyncReply|acceptStale] [--transport platformatic] [--group-protocol classic|consumer]\n' +
+  '       npm run chaos -- atomicity [--json] [--seed S] [--seeds N] [--producers 48] [--partitions 6] [--feed-ms 80000]\n' +
+  '         [--broker-kills 8] [--before-fenced] [--transport platformatic]\n';
 
 /** Defaults per mode (the flags without a default in parseArgs). */
 const DEFAULTS = {
@@ -94,15 +97,22 @@ async function main(): Promise<void> {
       'keep-topics': { type: 'boolean' },
       transport: { type: 'string' },
       'group-protocol': { type: 'string' },
-      'broker-kills': { type: 'string', default: '0' },
+      'broker-kills': { type: 'string' },
+      producers: { type: 'string', default: '48' },
+      'before-fenced': { type: 'boolean' },
     },
   });
   const mode = positionals[0] ?? 'eos';
-  if (mode !== 'eos' && mode !== 'alo' && mode !== 'leasing') {
+  if (mode !== 'eos' && mode !== 'alo' && mode !== 'leasing' && mode !== 'atomicity') {
     process.stderr.write(USAGE);
     process.exit(2);
   }
   const transportName = transportOf(values.transport);
+  if (mode === 'atomicity') {
+    await atomicity(values, transportName);
+    return;
+  }
+  values['broker-kills'] ??= '0';
   const groupProtocol = groupProtocolOf(values['group-protocol'], transportName);
   // A KIP-848 member's session timeout is the broker's (10 s on the local broker, see @dirigo/local-kafka), not
   // the worker's: freezes are sized from it.
@@ -245,6 +255,83 @@ function breakWith(list: string | undefined): Pick<LeasingOptions, 'breakWith'> 
 }
 
 /** `npm run chaos -- leasing`: one leasing run per seed, the per-seed lines, then the aggregate line. */
+/**
+ * `atomicity`: transactions of one transport across broker kills, on a three-node cluster of its own (atomicity.ts).
+ * One JSON line per seed, then the sums: {"mode":"atomicity","transport":..,"transactions":N,"committed":C,
+ * "failed":F,"partial":0,"duplicated":0,"lostCommitted":0,"failedCommitted":W,"brokerKills":K,"beforeFenced":B,
+ * "seeds":[..]}. Exits 1 when any seed failed.
+ */
+async function atomicity(
+  values: Record<string, string | boolean | undefined>,
+  transportName: TransportName,
+): Promise<void> {
+  const v = (name: string) => values[name] as string | undefined;
+  const base = int('seed', v('seed'), 0);
+  const seeds = int('seeds', v('seeds'), 1);
+  const logger = createLogger({ level: process.env.DIRIGO_LOG_LEVEL ?? 'info' });
+  const cluster = await startKafka({ nodes: 3, basePort: 4092, logger });
+  const transport = makeTransport(transportName, cluster.brokers, 'chaos-atomicity', logger);
+  const results: AtomicityResult[] = [];
+  const line = (r: Omit<AtomicityResult, 'seed' | 'examples' | 'elapsedMs'>, extra: object) =>
+    JSON.stringify({
+      mode: 'atomicity',
+      transport: transportName,
+      transactions: r.transactions,
+      committed: r.committed,
+      failed: r.failed,
+      partial: r.partial,
+      duplicated: r.duplicated,
+      lostCommitted: r.lostCommitted,
+      failedCommitted: r.failedCommitted,
+      brokerKills: r.brokerKills,
+      beforeFenced: r.beforeFenced,
+      ...extra,
+    });
+  try {
+    for (let seed = base; seed < base + seeds; seed++) {
+      const r = await runAtomicity({
+        cluster,
+        transport,
+        seed,
+        producers: int('producers', v('producers'), 1),
+        partitions: int('partitions', v('partitions'), 2),
+        feedMs: int('feed-ms', v('feed-ms') ?? '80000', 1000),
+        brokerKills: int('broker-kills', v('broker-kills') ?? '8', 0),
+        beforeFenced: values['before-fenced'] === true,
+        logger,
+      });
+      results.push(r);
+      const seedText = line(r, { seed, seconds: Math.round(r.elapsedMs / 1000), examples: r.examples });
+      process.stdout.write(
+        values.json
+          ? `${seedText}\n`
+          : `atomicity seed ${seed} ${atomicityPassed(r) ? 'PASSED' : 'FAILED'}: ${seedText}\n`,
+      );
+    }
+    const sum = (f: (r: AtomicityResult) => number) => results.reduce((s, r) => s + f(r), 0);
+    const ok = results.every(atomicityPassed);
+    const total = line(
+      {
+        transactions: sum((r) => r.transactions),
+        committed: sum((r) => r.committed),
+        failed: sum((r) => r.failed),
+        partial: sum((r) => r.partial),
+        duplicated: sum((r) => r.duplicated),
+        lostCommitted: sum((r) => r.lostCommitted),
+        failedCommitted: sum((r) => r.failedCommitted),
+        brokerKills: sum((r) => r.brokerKills),
+        beforeFenced: values['before-fenced'] === true,
+      },
+      { seeds: results.map((r) => r.seed) },
+    );
+    process.stdout.write(values.json ? `${total}\n` : `atomicity ${ok ? 'PASSED' : 'FAILED'}: ${total}\n`);
+    process.exitCode = ok ? 0 : 1;
+  } finally {
+    await transport.close();
+    await cluster.stop();
+  }
+}
+
 async function leasing(
   values: Record<string, string | boolean | undefined>,
   transportName: TransportName,

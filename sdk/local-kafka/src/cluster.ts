@@ -21,7 +21,7 @@ import {
   toPropertiesText,
 } from './config.ts';
 import { fetchKafka } from './fetch.ts';
-import { answersKafka, busyPorts, waitReady } from './probe.ts';
+import { answersKafka, busyPorts, waitFenced, waitReady } from './probe.ts';
 import {
   clientEnvironment,
   type LocalCredentials,
@@ -100,12 +100,29 @@ export interface KafkaCluster {
   readonly nodes: readonly KafkaNodeInfo[];
   /** Stops one node: SIGTERM (controlled shutdown, SIGKILL after a grace period) or SIGKILL (a crash). */
   stopNode(id: number, signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
-  /** Starts a stopped node again on its own data and waits until it serves metadata listing every node. */
-  startNode(id: number): Promise<void>;
+  /**
+   * Starts a stopped node again on its own data and waits until it serves metadata listing every node. First it
+   * waits until the running nodes no longer list it, i.e. until the controller has fenced the stopped process's
+   * broker session and moved its partitions' leadership (see `StartNodeOptions.beforeFenced`).
+   */
+  startNode(id: number, opts?: StartNodeOptions): Promise<void>;
   /** Ends exactly the processes this cluster started and removes the data unless kept. */
   stop(opts?: { keepData?: boolean }): Promise<void>;
   /** Listeners, certificates and user of a cluster started with `security`. */
   readonly security?: LocalSecurity;
+}
+
+export interface StartNodeOptions {
+  /**
+   * Start the node at once, even while the controller still counts the stopped process as alive (default false).
+   * Kafka 4.2.2 then lets the new process lead its old partitions at their old leader epoch for a moment, on a
+   * log whose tail was never replicated: a transaction coordinator among them acts on a PrepareCommit that the
+   * next leader does not have, and one transaction ends committed on some partitions and aborted on others
+   * (docs/operations.md, "A broker back before it was fenced"). Only for showing that defect.
+   */
+  readonly beforeFenced?: boolean;
+  /** How long to wait for the fence (default 60 s; the controller needs `broker.session.timeout.ms`, more after its own failover). */
+  readonly fenceTimeoutMs?: number;
 }
 
 /** What a broker's command line contains: the path of its own server.properties. */
@@ -486,10 +503,15 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
       await endNode(node, signal, 30_000);
       logger.debug({ node: id, pid: node.pid, signal }, 'Kafka node stopped');
     },
-    async startNode(id) {
+    async startNode(id, startOpts = {}) {
       if (stopped) throw new Error('this cluster was stopped');
       const node = find(id);
       if (running(node)) return;
+      if (startOpts.beforeFenced !== true) {
+        const others = nodes.filter((n) => n !== node && running(n)).map((n) => `${HOST}:${n.ports.port}`);
+        const waited = await waitFenced(id, others, startOpts.fenceTimeoutMs ?? 60_000);
+        logger.debug({ node: id, waitedMs: waited }, 'Kafka node fenced by the controller');
+      }
       const busy = await busyPorts([node.ports.port, node.ports.controllerPort]);
       if (busy.length > 0) throw new Error(`cannot restart node ${id}: port ${busy[0]} on ${HOST} is in use`);
       spawnNode(node);

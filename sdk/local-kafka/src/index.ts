@@ -4,6 +4,7 @@ export {
   type KafkaCluster,
   type KafkaNodeInfo,
   type StartKafkaOptions,
+  type StartNodeOptions,
   startKafka,
 } from './cluster.ts';
 export {

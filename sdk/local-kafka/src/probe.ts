@@ -101,6 +101,38 @@ export async function waitReady(opts: WaitReadyOptions): Promise<void> {
   }
 }
 
+/**
+ * Waits until none of `brokers` (the running nodes) lists node `id` in its metadata: the controller has fenced
+ * that node's broker session. Returns the milliseconds waited; with no running node to ask, returns at once.
+ */
+export async function waitFenced(id: number, brokers: readonly string[], timeoutMs: number): Promise<number> {
+  const began = Date.now();
+  if (brokers.length === 0) return 0;
+  let last = 'no answer yet';
+  for (;;) {
+    let listed = false;
+    for (const address of brokers) {
+      try {
+        const c = await describeCluster([address], 3000);
+        if (c.brokers.some((b) => b.nodeId === id)) {
+          listed = true;
+          last = `${address} still lists node ${id}`;
+          break;
+        }
+      } catch (e) {
+        listed = true;
+        last = `${address}: ${(e as Error).message}`;
+        break;
+      }
+    }
+    if (!listed) return Date.now() - began;
+    if (Date.now() - began >= timeoutMs) {
+      throw new Error(`node ${id} was not fenced by the controller within ${timeoutMs} ms: ${last}`);
+    }
+    await sleep(250);
+  }
+}
+
 /** Waits until any of `brokers` answers a metadata request; returns what it said. */
 export async function waitAnswer(
   brokers: readonly string[],
