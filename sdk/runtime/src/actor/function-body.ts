@@ -2,7 +2,7 @@
 // handlers on the step's records through the StepRunner; for a leasable function, a Lessor routes the
 // messages of leased keys (forwards, barriers, partial replies). A router (a re-keying ingress) is the same body
 // over a synthetic function without state.
-import type { IncomingRecord, RecordHeaders } from '@dirigo/core';
+import { actorId, type IncomingRecord, type RecordHeaders } from '@dirigo/core';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { LeaseCounters, SlotDirectory } from '../lease/lease-metrics.ts';
 import { LESSOR_STATES } from '../lease/lease-table.ts';
@@ -21,6 +21,11 @@ import type { FunctionEnv } from './function-env.ts';
 import { timerHeaders } from './message-context.ts';
 import { needsPrepare, prepareStep } from './serde-hooks.ts';
 import { StepRunner } from './step-runner.ts';
+
+/** Estimated cost of forwarding one message at a lessor (building the record; its produce is batched), ms. */
+const FORWARD_COST_MS = 0.02;
+/** Fewest records in a step of a leasable function. */
+const MIN_STEP_RECORDS = 32;
 
 /** What a leasable function's lessor needs from the worker. */
 export interface LeasingDeps {
@@ -42,6 +47,10 @@ export class FunctionBody implements TaskBody {
   private readonly faults: LeasingDeps['faults'];
   private runner: StepRunner | undefined;
   private lessor: Lessor | undefined;
+  /** Share of the leased keys' messages recent steps forwarded (EWMA, see stepCut); 1 until measured. */
+  private forwardShare = 1;
+  /** Messages of leased keys in the last cut, not yet measured against its step's forwards. */
+  private leasedInCut = 0;
   private tracker: WatermarkTracker | undefined;
   private timers: Timers | undefined;
   private partition = -1;
@@ -157,6 +166,12 @@ export class FunctionBody implements TaskBody {
   }
 
   maintain(now: number, out: StepOutput): void {
+    if (this.leasedInCut > 0) {
+      // The share of the leased keys' messages this step forwarded, for the next cuts (EWMA).
+      const share = Math.min(1, out.forwarded / this.leasedInCut);
+      this.forwardShare += (share - this.forwardShare) * 0.3;
+      this.leasedInCut = 0;
+    }
     this.lessor?.maintain(now, out);
     const tracker = this.tracker;
     if (tracker === undefined) return;
@@ -170,14 +185,30 @@ export class FunctionBody implements TaskBody {
   /**
    * A leasable function's step holds at most `leasing.stepBudgetMs` of estimated local work: its forwards leave
    * with its commit, so a long step would delay the first lessee. But never less work than a commit takes (so
-   * commits cost at most half the time when they are slow) and never fewer than 32 records.
+   * commits cost at most half the time when they are slow) and never fewer than 32 records. A message of a key
+   * leased now costs what forwarding it costs, plus the handler's cost times the share of such messages the
+   * policy kept here in recent steps (it may run some locally): at a busy lessor most of a step is forwards, and
+   * counting them as local work cut its steps so small that its commits became the bottleneck.
    */
-  stepLimit(commitMs: number): number | undefined {
+  stepCut(records: readonly IncomingRecord[], from: number, commitMs: number): number | undefined {
     const dispatcher = this.env.dispatcher;
-    if (this.lessor === undefined || dispatcher === undefined) return undefined;
-    const cost = dispatcher.costEstimate(this.env.app.name, this.env.fn.name);
+    const lessor = this.lessor;
+    if (lessor === undefined || dispatcher === undefined) return undefined;
+    const cost = Math.max(dispatcher.costEstimate(this.env.app.name, this.env.fn.name), 0.001);
     const budget = Math.max(this.env.app.options.leasing.stepBudgetMs, commitMs);
-    return Math.max(32, Math.floor(budget / Math.max(cost, 0.001)));
+    const leasedCost = FORWARD_COST_MS + cost * (1 - this.forwardShare);
+    let work = 0;
+    let leased = 0;
+    let i = from;
+    for (; i < records.length; i++) {
+      if (work >= budget && i - from >= MIN_STEP_RECORDS) break;
+      if (lessor.isLeased(actorId(records[i]!.key))) {
+        work += leasedCost;
+        leased++;
+      } else work += cost;
+    }
+    this.leasedInCut = leased;
+    return i - from;
   }
 
   watermark(now: number): number {

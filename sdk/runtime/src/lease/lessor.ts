@@ -103,6 +103,12 @@ export class Lessor {
     this.scratch.length = 0;
   }
 
+  /** Whether `key` has a lease that takes forwards now (RUNNABLE, with a slot): the policy may forward its messages. */
+  isLeased(key: string): boolean {
+    const rec = this.table.get(key);
+    return rec !== undefined && rec.mode === 'RUNNABLE' && rec.slots.length > 0;
+  }
+
   /**
    * The policy decided to forward `record` (an ordinary message of `key`) toward `to` (a worker id, or '' for
    * any lessee). Returns false when it stays here: the key is blocked or no lease slot of another worker is

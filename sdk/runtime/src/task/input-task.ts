@@ -86,10 +86,11 @@ export interface TaskBody {
   /** The input partition's event-time watermark (event-time timers fire up to it); absent: none. */
   watermark?(now: number): number;
   /**
-   * Most records one step may take now (a fetched batch is then run as several steps, each committed on its
-   * own); absent or undefined: the whole batch is one step. `commitMs`: the task's recent commit time (EWMA).
+   * How many of `records`, from index `from`, the next step may take now (a fetched batch is then run as several
+   * steps, each committed on its own); called right before that step runs. Absent or undefined: the rest of the
+   * batch is one step. `commitMs`: the task's recent commit time (EWMA).
    */
-  stepLimit?(commitMs: number): number | undefined;
+  stepCut?(records: readonly IncomingRecord[], from: number, commitMs: number): number | undefined;
 }
 
 /** The input partition of a task and how its steps commit. */
@@ -275,12 +276,14 @@ export class InputTask {
     const last = records[records.length - 1];
     const lag =
       highWatermark === undefined || last === undefined ? 0 : Math.max(0, highWatermark - last.offset - 1);
-    const limit = this.body.stepLimit?.(this.commitMs);
-    if (limit === undefined || records.length <= limit) return this.serial(() => this.step(records, lag));
+    const body = this.body;
+    if (body.stepCut === undefined || records.length === 0) return this.serial(() => this.step(records, lag));
+    // Each cut is made when its step is about to run (inside the chain): it reads the lessor's current leases.
     return this.serial(async () => {
       for (let i = 0; i < records.length; ) {
-        const n = Math.max(1, this.body.stepLimit?.(this.commitMs) ?? records.length);
-        await this.step(records.slice(i, i + n), lag + Math.max(0, records.length - i - n));
+        const n = Math.max(1, body.stepCut!(records, i, this.commitMs) ?? records.length - i);
+        const whole = i === 0 && n >= records.length;
+        await this.step(whole ? records : records.slice(i, i + n), lag + Math.max(0, records.length - i - n));
         i += n;
       }
     });

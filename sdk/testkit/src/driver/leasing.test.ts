@@ -250,6 +250,50 @@ describe('leasing a hot key', () => {
     expect(steps.true).toBeGreaterThanOrEqual(3);
   });
 
+  it('counts the messages of a key leased now at the cost of forwarding them when it cuts a batch into steps', async () => {
+    // 5 ms per message run here (test clock), a 20 ms budget: 120 messages of a key that is not leased take four
+    // steps of at least 32. The hot key is leased and every one of its messages forwarded, so they cost next to
+    // nothing here and the batch is one step at the lessor (counting them as local work made a busy lessor's
+    // steps so small that its commits capped what it could forward).
+    let driver: TestDriver | undefined;
+    const costly = defineApp({
+      ...clicksApp,
+      options: { leasing: { idleRevokeMs: 60_000, stepBudgetMs: 20 } },
+      functions: {
+        campaign: fn({
+          ...clicksApp.functions.campaign,
+          handler(ctx, m: Click) {
+            driver!.clock.advance(5);
+            return clicksApp.functions.campaign.handler(ctx, m);
+          },
+        }),
+      },
+    });
+    driver = await TestDriver.start(costly, {
+      workers: 2,
+      ingressPartitions: 1,
+      scheduler: { policy: 'forward-hot' },
+    });
+    const stepsAtLessor = () => {
+      const lessor = driver!.workers.find((w) => w.leases().leases.length > 0)!;
+      return lessor.appStats().get('clicks')!.steps;
+    };
+    await driver.pipe('clicks', [...clicks('cold', 10), ...clicks('hot', 5)]); // the handler's cost; a lease
+    expect(driver.leases().counters.forwarded).toBe(5);
+    const before = stepsAtLessor();
+    await driver.pipe('clicks', clicks('hot', 120, 5));
+    expect(driver.leases().counters.forwarded).toBe(125);
+    expect(stepsAtLessor() - before).toBe(1);
+    // The cold key is not leased: its messages still count in full (at least 32 per step, 5 ms each).
+    const coldBefore = stepsAtLessor();
+    await driver.pipe('clicks', clicks('cold', 120, 10));
+    expect(stepsAtLessor() - coldBefore).toBe(4);
+    await driver.pipe('clicks', [report('hot', 1), report('cold', 1)]);
+    expect((await reportsOf(driver, 'hot')).map((r) => r.clicks)).toEqual([125]);
+    expect((await reportsOf(driver, 'cold')).map((r) => r.clicks)).toEqual([130]);
+    await driver.stop();
+  });
+
   it('leases a key whose bytes are not UTF-8 and merges it back into that key only', async () => {
     const binary = Buffer.from([0xff, 0x00, 0xfe]);
     const lookalike = Buffer.from([0xfd, 0x00, 0xfe]); // the same text as UTF-8 (U+FFFD, NUL, U+FFFD)
