@@ -62,6 +62,28 @@ const clicks = (key: string, n: number, from = 0) =>
   }));
 const report = (key: string, seq: number) => ({ key, value: { type: 'report', seq } as Click });
 
+/** The clicks app whose handler costs 5 ms of the driver's test clock per message (`driver()`: once started). */
+function costlyClicks(
+  driver: () => TestDriver,
+  leasing: { readonly idleRevokeMs: number; readonly stepBudgetMs: number },
+  leasable = true,
+) {
+  return defineApp({
+    ...clicksApp,
+    options: { leasing },
+    functions: {
+      campaign: fn({
+        ...clicksApp.functions.campaign,
+        leasable,
+        handler(ctx, m: Click) {
+          driver().clock.advance(5);
+          return clicksApp.functions.campaign.handler(ctx, m);
+        },
+      }),
+    },
+  });
+}
+
 async function start(options: Partial<TestDriverOptions> = {}) {
   return TestDriver.start(clicksApp, {
     workers: 2,
@@ -221,20 +243,7 @@ describe('leasing a hot key', () => {
     // record is processed once.
     let driver: TestDriver | undefined;
     const costly = (leasable: boolean) =>
-      defineApp({
-        ...clicksApp,
-        options: { leasing: { idleRevokeMs: 1_000, stepBudgetMs: 20 } },
-        functions: {
-          campaign: fn({
-            ...clicksApp.functions.campaign,
-            leasable,
-            handler(ctx, m: Click) {
-              driver!.clock.advance(5);
-              return clicksApp.functions.campaign.handler(ctx, m);
-            },
-          }),
-        },
-      });
+      costlyClicks(() => driver!, { idleRevokeMs: 1_000, stepBudgetMs: 20 }, leasable);
     const steps: Record<string, number> = {};
     for (const leasable of [true, false]) {
       driver = await TestDriver.start(costly(leasable), {
@@ -256,19 +265,7 @@ describe('leasing a hot key', () => {
     // nothing here and the batch is one step at the lessor (counting them as local work made a busy lessor's
     // steps so small that its commits capped what it could forward).
     let driver: TestDriver | undefined;
-    const costly = defineApp({
-      ...clicksApp,
-      options: { leasing: { idleRevokeMs: 60_000, stepBudgetMs: 20 } },
-      functions: {
-        campaign: fn({
-          ...clicksApp.functions.campaign,
-          handler(ctx, m: Click) {
-            driver!.clock.advance(5);
-            return clicksApp.functions.campaign.handler(ctx, m);
-          },
-        }),
-      },
-    });
+    const costly = costlyClicks(() => driver!, { idleRevokeMs: 60_000, stepBudgetMs: 20 });
     driver = await TestDriver.start(costly, {
       workers: 2,
       ingressPartitions: 1,
@@ -335,19 +332,7 @@ describe('leasing a hot key', () => {
       pickNext: (v) => v.queues.find((q) => q.head !== undefined),
     }));
     try {
-      const costly = defineApp({
-        ...clicksApp,
-        options: { leasing: { idleRevokeMs: 1_000, stepBudgetMs: 20 } },
-        functions: {
-          campaign: fn({
-            ...clicksApp.functions.campaign,
-            handler(ctx, m: Click) {
-              driver!.clock.advance(5);
-              return clicksApp.functions.campaign.handler(ctx, m);
-            },
-          }),
-        },
-      });
+      const costly = costlyClicks(() => driver!, { idleRevokeMs: 1_000, stepBudgetMs: 20 });
       driver = await TestDriver.start(costly, { ingressPartitions: 1, scheduler: { policy: 'backlog-spy' } });
       await driver.pipe('clicks', clicks('k', 100));
       // One fetch of 100 records run as steps of 32 (5 ms each, 20 ms budget, at least 32): 68, 36, 4, then 0.
