@@ -10,7 +10,7 @@
 //
 // With `beforeFenced`, a killed node is started again as soon as its down time is over, even while the
 // controller still counts its old process as alive: Kafka 4.2.2 then splits transactions (docs/operations.md,
-// "A broker back before it was fenced"); by default the restart waits for the fence (KafkaCluster.startNode).
+// "Known limitations"); by default the restart waits for the fence (KafkaCluster.startNode).
 import type { Logger, Producer, Transport } from '@dirigo/core';
 import type { KafkaCluster } from '@dirigo/local-kafka';
 import { seeded } from './run-chaos-lib.ts';

@@ -118,7 +118,7 @@ export interface StartNodeOptions {
    * Kafka 4.2.2 then lets the new process lead its old partitions at their old leader epoch for a moment, on a
    * log whose tail was never replicated: a transaction coordinator among them acts on a PrepareCommit that the
    * next leader does not have, and one transaction ends committed on some partitions and aborted on others
-   * (docs/operations.md, "A broker back before it was fenced"). Only for showing that defect.
+   * (docs/operations.md, "Known limitations"). Only for showing that defect.
    */
   readonly beforeFenced?: boolean;
   /** How long to wait for the fence (default 60 s; the controller needs `broker.session.timeout.ms`, more after its own failover). */
