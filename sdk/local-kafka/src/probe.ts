@@ -69,36 +69,58 @@ export interface WaitReadyOptions {
   readonly check?: () => void;
 }
 
-/** Waits until every node answers a metadata request that lists all of `nodes`. */
-export async function waitReady(opts: WaitReadyOptions): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  const want = [...opts.nodes.keys()].sort((a, b) => a - b);
+/**
+ * Asks each address for metadata, in order, every 250 ms until `unmet` finds nothing to say about any answer
+ * (it returns why an answer does not do yet, or undefined). An address that does not answer does not do either
+ * (named by `name` in the reason).
+ * Throws `timeoutText` and the last reason once `timeoutMs` has passed. Returns the milliseconds waited.
+ */
+async function pollMetadata(
+  addresses: readonly string[],
+  unmet: (address: string, answer: { brokers: BrokerInfo[] }) => string | undefined,
+  timeoutMs: number,
+  timeoutText: string,
+  check?: () => void,
+  name: (address: string) => string = (address) => address,
+): Promise<number> {
+  const began = Date.now();
   let last = 'no answer yet';
   for (;;) {
-    opts.check?.();
-    let ready = true;
-    for (const [id, address] of opts.nodes) {
+    check?.();
+    let reason: string | undefined;
+    for (const address of addresses) {
       try {
-        const c = await describeCluster([address], 3000);
-        const seen = new Set(c.brokers.map((b) => b.nodeId));
-        const missing = want.filter((w) => !seen.has(w));
-        if (missing.length > 0) {
-          ready = false;
-          last = `node ${id} (${address}) lists nodes [${[...seen].sort().join(',')}], missing [${missing.join(',')}]`;
-          break;
-        }
+        reason = unmet(address, await describeCluster([address], 3000));
       } catch (e) {
-        ready = false;
-        last = `node ${id} (${address}): ${(e as Error).message}`;
-        break;
+        reason = `${name(address)}: ${(e as Error).message}`;
       }
+      if (reason !== undefined) break;
     }
-    if (ready) return;
-    if (Date.now() >= deadline) {
-      throw new Error(`Kafka not ready after ${opts.timeoutMs} ms: ${last}`);
-    }
+    if (reason === undefined) return Date.now() - began;
+    last = reason;
+    if (Date.now() - began >= timeoutMs) throw new Error(`${timeoutText}: ${last}`);
     await sleep(250);
   }
+}
+
+/** Waits until every node answers a metadata request that lists all of `nodes`. */
+export async function waitReady(opts: WaitReadyOptions): Promise<void> {
+  const want = [...opts.nodes.keys()].sort((a, b) => a - b);
+  const idOf = new Map([...opts.nodes].map(([id, address]) => [address, id]));
+  await pollMetadata(
+    [...opts.nodes.values()],
+    (address, c) => {
+      const seen = new Set(c.brokers.map((b) => b.nodeId));
+      const missing = want.filter((w) => !seen.has(w));
+      return missing.length === 0
+        ? undefined
+        : `node ${idOf.get(address)} (${address}) lists nodes [${[...seen].sort().join(',')}], missing [${missing.join(',')}]`;
+    },
+    opts.timeoutMs,
+    `Kafka not ready after ${opts.timeoutMs} ms`,
+    opts.check,
+    (address) => `node ${idOf.get(address)} (${address})`,
+  );
 }
 
 /**
@@ -106,31 +128,14 @@ export async function waitReady(opts: WaitReadyOptions): Promise<void> {
  * that node's broker session. Returns the milliseconds waited; with no running node to ask, returns at once.
  */
 export async function waitFenced(id: number, brokers: readonly string[], timeoutMs: number): Promise<number> {
-  const began = Date.now();
   if (brokers.length === 0) return 0;
-  let last = 'no answer yet';
-  for (;;) {
-    let listed = false;
-    for (const address of brokers) {
-      try {
-        const c = await describeCluster([address], 3000);
-        if (c.brokers.some((b) => b.nodeId === id)) {
-          listed = true;
-          last = `${address} still lists node ${id}`;
-          break;
-        }
-      } catch (e) {
-        listed = true;
-        last = `${address}: ${(e as Error).message}`;
-        break;
-      }
-    }
-    if (!listed) return Date.now() - began;
-    if (Date.now() - began >= timeoutMs) {
-      throw new Error(`node ${id} was not fenced by the controller within ${timeoutMs} ms: ${last}`);
-    }
-    await sleep(250);
-  }
+  return pollMetadata(
+    brokers,
+    (address, c) =>
+      c.brokers.some((b) => b.nodeId === id) ? `${address} still lists node ${id}` : undefined,
+    timeoutMs,
+    `node ${id} was not fenced by the controller within ${timeoutMs} ms`,
+  );
 }
 
 /** Waits until any of `brokers` answers a metadata request; returns what it said. */
