@@ -158,11 +158,13 @@ describe('kafkajs send retry (fix 6)', () => {
   // Two leaders, partition 0 on node 1 and partition 1 on node 2; node 1 fails its first Produce (a retriable
   // error). `slow`: node 2 answers its first request late (still in flight when node 1 fails). `fresh`: node 1
   // fails late, after node 2 answered, and the pool hands out a new Broker object per lookup (as kafkajs's pool
-  // does for a broker it dropped and found again).
+  // does for a broker it dropped and found again). `leaderless`: the metadata knows no leader of partition 1 for
+  // that many attempts (kafkajs's findLeaderForPartitions leaves it out).
   const scenario = async (
     factory: (opts: object) => (args: object) => Promise<unknown>,
-    { slow, fresh }: { slow: boolean; fresh: boolean },
+    { slow, fresh, leaderless = 0 }: { slow: boolean; fresh: boolean; leaderless?: number },
   ) => {
+    let lookups = 0;
     const produced: { node: number; partition: number; firstSequence: number }[] = [];
     const sequences = new Map<number, number>();
     const attempts = new Map<number, number>();
@@ -205,7 +207,11 @@ describe('kafkajs send retry (fix 6)', () => {
       findTopicPartitionMetadata: () => [{ partitionId: 0 }, { partitionId: 1 }],
       findLeaderForPartitions: (_t: string, partitions: string[]) => {
         const out: Record<number, number[]> = {};
-        for (const p of partitions) out[Number(p) + 1] = [...(out[Number(p) + 1] ?? []), Number(p)];
+        const known = lookups++ >= leaderless;
+        for (const p of partitions) {
+          if (Number(p) === 1 && !known) continue;
+          out[Number(p) + 1] = [...(out[Number(p) + 1] ?? []), Number(p)];
+        }
         return out;
       },
       findBroker: async ({ nodeId }: { nodeId: string }) => {
@@ -257,11 +263,11 @@ describe('kafkajs send retry (fix 6)', () => {
       timeout: 1000,
       compression: 0,
       topicMessages: [{ topic: 't', messages: [{ p: 0 }, { p: 0 }, { p: 1 }, { p: 1 }] }],
-    })) as { partition: number }[];
+    }).catch((e: unknown) => e as Error)) as { partition: number }[] | Error;
     await new Promise((r) => setTimeout(r, 100)); // whatever is still in flight lands
     return {
       produced: produced.sort((a, b) => a.partition - b.partition || a.firstSequence - b.firstSequence),
-      acked: acks.map((a) => a.partition).sort(),
+      acked: acks instanceof Error ? acks.message : acks.map((a) => a.partition).sort(),
     };
   };
   const once = {
@@ -292,6 +298,17 @@ describe('kafkajs send retry (fix 6)', () => {
     ['the pool hands out a new object for a broker that answered', { slow: false, fresh: true }],
   ])('sends each partition once when %s', async (_, how) => {
     expect(await scenario(createSendMessages as never, how)).toEqual(once);
+  });
+  it('sends a partition whose leader was unknown in a later attempt, and fails rather than resolve without it', async () => {
+    expect(await scenario(createSendMessages as never, { slow: false, fresh: false, leaderless: 3 })).toEqual(
+      once,
+    );
+    const never = await scenario(createSendMessages as never, { slow: false, fresh: false, leaderless: 99 });
+    expect(never.produced.map((p) => p.partition)).toEqual([0]);
+    expect(never.acked).toMatch(/no leader known for t\[1\]/);
+    // kafkajs's own send resolves without partition 1 (what producer.ts once checked for after every send).
+    const theirs = await scenario(original(), { slow: false, fresh: false, leaderless: 99 });
+    expect(theirs.acked).toEqual([0]);
   });
   it.each([
     ['one leader fails while another is still answering', { slow: true, fresh: false }],

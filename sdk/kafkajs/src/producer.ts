@@ -24,7 +24,6 @@ import {
   type OutgoingRecord,
   partitionFor,
   recordBytes,
-  TransportError,
 } from '@dirigo/core';
 import type {
   ICustomPartitioner,
@@ -53,15 +52,11 @@ export interface ProducerContext {
 }
 
 /**
- * What a producer's partitioner decided, so that a send can be checked afterwards: the partition count kafkajs
- * used per topic, and the partition of each keyless record (kept per message object, so that kafkajs's retries
- * of a send place it again on the same partition).
+ * A producer's partitioner and what it keeps: the partition of each keyless record (per message object, so that
+ * kafkajs's retries of a send place it again on the same partition).
  */
 export class PartitionerState {
-  readonly counts = new Map<string, number>();
   readonly keyless = new WeakMap<object, number>();
-  #lastTopic = '';
-  #lastCount = -1;
   #roundRobin = new Map<string, number>();
 
   /** The kafkajs partitioner: explicit partition, else murmur2 of the key (Java-compatible), else round-robin. */
@@ -69,11 +64,6 @@ export class PartitionerState {
 
   partition({ topic, partitionMetadata, message }: PartitionerArgs): number {
     const count = partitionMetadata.length;
-    if (topic !== this.#lastTopic || count !== this.#lastCount) {
-      this.counts.set(topic, count);
-      this.#lastTopic = topic;
-      this.#lastCount = count;
-    }
     if (message.partition !== undefined && message.partition !== null) return message.partition;
     const key = message.key;
     if (key !== null && key !== undefined) {
@@ -86,49 +76,10 @@ export class PartitionerState {
     this.keyless.set(message, next);
     return next;
   }
-
-  /** The partition the partitioner gave (or would give) `record`; undefined when that is not known. */
-  partitionOf(record: OutgoingRecord): number | undefined {
-    if (record.partition !== undefined) return record.partition;
-    if (record.key !== null) {
-      const count = this.counts.get(record.topic);
-      return count === undefined ? undefined : partitionFor(record.key, count);
-    }
-    return this.keyless.get(record);
-  }
 }
 
 /** A partitioner with its own state (tests). */
 export const dirigoPartitioner: ICustomPartitioner = () => new PartitionerState().partitioner();
-
-interface ProduceAck {
-  readonly topicName: string;
-  readonly partition: number;
-}
-
-/**
- * The records of a `sendBatch` whose partition is missing from its acknowledgements. kafkajs 2.2.4's own send
- * dropped such partitions silently when leaders moved (fix 6 in send-messages.ts); the check stays as a guard.
- */
-export function unacknowledged(
-  records: readonly OutgoingRecord[],
-  acks: readonly ProduceAck[],
-  state: PartitionerState,
-): OutgoingRecord[] {
-  const acked = new Map<string, Set<number>>();
-  for (const a of acks) {
-    const set = acked.get(a.topicName);
-    if (set === undefined) acked.set(a.topicName, new Set([a.partition]));
-    else set.add(a.partition);
-  }
-  const missing: OutgoingRecord[] = [];
-  for (const r of records) {
-    const partition = state.partitionOf(r);
-    if (partition === undefined) continue;
-    if (acked.get(r.topic)?.has(partition) !== true) missing.push(r);
-  }
-  return missing;
-}
 
 /**
  * Groups records by topic for one `sendBatch` call. The common single-topic case passes the caller's array
@@ -225,30 +176,19 @@ function topicsOf(topicMessages: readonly TopicMessages[]): string[] {
 
 /**
  * Checks the topics, then sends the records chunk by chunk (one `sendBatch` per chunk, in order). The send
- * (send-messages.ts, fix 6) acknowledges every partition or fails; a partition still missing from the
- * acknowledgements is refused (retriable), never sent again here: records sent again under new sequence numbers
- * would be written twice if the first copy had been written.
+ * (send-messages.ts, fix 6) resolves only once every partition of the chunk was acknowledged, and never sends a
+ * record again under new sequence numbers (which the broker would append twice if the first copy was written).
  */
 async function sendChunked(
   context: ProducerContext,
-  state: PartitionerState,
   records: readonly OutgoingRecord[],
-  sendBatch: (topicMessages: TopicMessages[]) => Promise<readonly ProduceAck[]>,
+  sendBatch: (topicMessages: TopicMessages[]) => Promise<unknown>,
 ): Promise<void> {
   const first = toTopicMessages(records);
   await context.ensureTopics(topicsOf(first));
   const chunks = chunkRecords(records, (topic) => context.partitionCount(topic));
   for (let c = 0; c < chunks.length; c++) {
-    const chunk = chunks[c]!;
-    const acks = await sendBatch(chunks.length === 1 ? first : toTopicMessages(chunk));
-    const missing = unacknowledged(chunk, acks, state);
-    if (missing.length > 0) {
-      const partitions = [...new Set(missing.map((r) => `${r.topic}[${state.partitionOf(r)}]`))];
-      throw new TransportError(
-        `produce: kafkajs did not acknowledge ${missing.length} records (${partitions.join(', ')}); not sent again`,
-        { retriable: true },
-      );
-    }
+    await sendBatch(chunks.length === 1 ? first : toTopicMessages(chunks[c]!));
   }
 }
 
@@ -306,7 +246,7 @@ export class KafkajsProducer implements DirigoProducer {
 
   async send(records: readonly OutgoingRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await sendChunked(this.#context, this.#partitioner, records, (topicMessages) =>
+    await sendChunked(this.#context, records, (topicMessages) =>
       this.#producer.sendBatch({ topicMessages, acks: -1 }),
     ).catch((error: unknown) => {
       throw mapError(error, { operation: 'produce', topic: records[0]!.topic });
@@ -357,11 +297,6 @@ export class KafkajsProducer implements DirigoProducer {
     return this.#context;
   }
 
-  /** @internal */
-  get partitionerState(): PartitionerState {
-    return this.#partitioner;
-  }
-
   /** @internal Maps an error of a transactional call; a fencing is remembered: every later call fails the same way. */
   fail(error: unknown, operation: string, topic?: string): Error {
     return this.#fail(error, operation, topic);
@@ -402,7 +337,7 @@ export class KafkajsTransaction implements DirigoTransaction {
   async send(records: readonly OutgoingRecord[]): Promise<void> {
     this.#checkOpen();
     if (records.length === 0) return;
-    await sendChunked(this.#producer.context, this.#producer.partitionerState, records, (topicMessages) =>
+    await sendChunked(this.#producer.context, records, (topicMessages) =>
       this.#txn.sendBatch({ topicMessages, acks: -1 }),
     ).catch((error: unknown) => {
       throw this.#producer.fail(error, 'transactional produce', records[0]!.topic);

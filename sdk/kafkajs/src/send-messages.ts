@@ -15,6 +15,9 @@
 // each attempt sends every partition not acknowledged yet to its current leader, and fails only once all of its
 // requests have settled. A failed request gives its sequence numbers back (as kafkajs does), so records a broker
 // appended without its answer arriving are sent again under the same numbers and recognised as duplicates.
+// A partition whose leader the metadata does not know (kafkajs's `findLeaderForPartitions` leaves it out) is not
+// sent in that attempt, and the attempt then fails once its requests have settled (metadata refreshed, the next
+// attempt sends it), so a send resolves only once every partition it holds records for was acknowledged.
 // Everything else is kafkajs's algorithm: grouping, metadata refreshes on the same errors, the same retrier.
 import { createRequire } from 'node:module';
 
@@ -108,8 +111,11 @@ export function createSendMessages({
     /** The acknowledgements, one per partition. */
     const responses: object[] = [];
 
-    /** One Produce request per current leader, for the partitions not acknowledged yet. */
-    const createProducerRequests = async (): Promise<Promise<void>[]> => {
+    /**
+     * One Produce request per current leader, for the partitions not acknowledged yet; `leaderless` gets the
+     * partitions (`topic[partition]`) left out because no leader is known for them.
+     */
+    const createProducerRequests = async (leaderless: string[]): Promise<Promise<void>[]> => {
       await cluster.refreshMetadataIfNecessary();
       const perLeader = new Map<string, TopicData[]>();
       for (const { topic, messages } of topicMessages) {
@@ -131,6 +137,12 @@ export function createSendMessages({
         const open = Object.keys(messagesPerPartition).filter((p) => done?.has(Number(p)) !== true);
         if (open.length === 0) continue;
         const partitionsPerLeader = cluster.findLeaderForPartitions(topic, open);
+        let placed = 0;
+        for (const partitions of Object.values(partitionsPerLeader)) placed += partitions.length;
+        if (placed < open.length) {
+          const led = new Set(Object.values(partitionsPerLeader).flat().map(Number));
+          for (const p of open) if (!led.has(Number(p))) leaderless.push(`${topic}[${p}]`);
+        }
         for (const [nodeId, partitions] of Object.entries(partitionsPerLeader)) {
           const list = perLeader.get(nodeId) ?? [];
           list.push({
@@ -196,11 +208,17 @@ export function createSendMessages({
     return retrier(async (bail, retryCount, retryTime) => {
       await cluster.addMultipleTargetTopics(topicMessages.map(({ topic }) => topic));
       try {
-        const requests = await createProducerRequests();
+        const leaderless: string[] = [];
+        const requests = await createProducerRequests(leaderless);
         // The fix: every request of the attempt settles (its answer recorded) before the attempt fails.
         const settled = await Promise.allSettled(requests);
         const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
         if (failed !== undefined) throw failed.reason;
+        if (leaderless.length > 0) {
+          throw new KafkaJSMetadataNotLoaded(
+            `no leader known for ${leaderless.join(', ')}: not sent yet (metadata refreshed, sent in the next attempt)`,
+          );
+        }
         return responses;
       } catch (error) {
         const e = error as KafkaError;
