@@ -15,7 +15,12 @@ interface ApiContext {
   readonly result?: { readonly memberId?: string | null; readonly memberEpoch?: number };
 }
 
+/** How many forgotten member ids are remembered, so that a late answer to one does not bring its epoch back. */
+export const FORGOTTEN_LIMIT = 256;
+
 const epochs = new Map<string, number>();
+/** Member ids forgotten, oldest first (a Set keeps insertion order). */
+const forgotten = new Set<string>();
 let watching = false;
 
 function onAnswer(message: unknown): void {
@@ -23,7 +28,7 @@ function onAnswer(message: unknown): void {
   if (context.apiKey !== CONSUMER_GROUP_HEARTBEAT) return;
   const memberId = context.result?.memberId;
   const epoch = context.result?.memberEpoch;
-  if (typeof memberId !== 'string' || typeof epoch !== 'number') return;
+  if (typeof memberId !== 'string' || typeof epoch !== 'number' || forgotten.has(memberId)) return;
   // A leave is answered with epoch -1: the member has no epoch any more.
   if (epoch > 0) epochs.set(memberId, epoch);
   else epochs.delete(memberId);
@@ -41,7 +46,19 @@ export function memberEpoch(memberId: string): number | undefined {
   return epochs.get(memberId);
 }
 
-/** Forgets a member that left or was replaced (its epoch is never used again). */
+/**
+ * Forgets a member that left or was replaced (its epoch is never used again). An answer to it that arrives later
+ * (a heartbeat in flight) is ignored, so the map holds only members in use; the last FORGOTTEN_LIMIT forgotten
+ * ids are kept for that.
+ */
 export function forgetMember(memberId: string): void {
   epochs.delete(memberId);
+  forgotten.delete(memberId);
+  forgotten.add(memberId);
+  if (forgotten.size > FORGOTTEN_LIMIT) forgotten.delete(forgotten.values().next().value!);
+}
+
+/** How many members have an epoch here (tests). */
+export function trackedMembers(): number {
+  return epochs.size;
 }

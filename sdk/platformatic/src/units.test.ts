@@ -1,5 +1,6 @@
 // Unit tests of the pure parts of the platformatic transport: the read_committed filter and record decoding,
-// partitioning and chunking of sends, pause bookkeeping, error mapping, and committed-offset lookups.
+// partitioning and chunking of sends, pause bookkeeping, member epochs, error mapping, and committed-offset lookups.
+import { channel } from 'node:diagnostics_channel';
 import {
   DirigoError,
   FencedError,
@@ -25,6 +26,13 @@ import {
 import { describe, expect, it } from 'vitest';
 import { type CommittedDeps, classifyFailure, fetchCommitted } from './committed.ts';
 import { mapError } from './errors.ts';
+import {
+  FORGOTTEN_LIMIT,
+  forgetMember,
+  memberEpoch,
+  trackedMembers,
+  watchMemberEpochs,
+} from './member-epochs.ts';
 import { Pauses } from './pauses.ts';
 import { retryDelay } from './platformatic-transport.ts';
 import { createProduceRequest } from './produce-request.ts';
@@ -391,6 +399,37 @@ describe('partitioning and chunking of sends', () => {
     // No headers: an empty Map the client reads (it would otherwise make one per message), written as none.
     expect(plain.headers).toBeInstanceOf(Map);
     expect((plain.headers as Map<Buffer, Buffer>).size).toBe(0);
+  });
+});
+
+describe('member epochs', () => {
+  // What the client publishes for each parsed answer (ConsumerGroupHeartbeat is api key 68).
+  const answer = (memberId: string, memberEpoch: number) =>
+    channel('tracing:plt:kafka:connections:api:asyncStart').publish({
+      apiKey: 68,
+      result: { memberId, memberEpoch },
+    });
+
+  it('keeps the epoch of each heartbeat answer, drops a left member, and ignores late answers to forgotten ones', () => {
+    watchMemberEpochs();
+    const before = trackedMembers();
+    answer('m-a', 3);
+    answer('m-a', 4);
+    answer('m-b', 1);
+    expect(memberEpoch('m-a')).toBe(4);
+    answer('m-b', -1); // a leave
+    expect(memberEpoch('m-b')).toBeUndefined();
+    forgetMember('m-a');
+    answer('m-a', 5); // a heartbeat that was in flight
+    expect(memberEpoch('m-a')).toBeUndefined();
+    expect(trackedMembers()).toBe(before);
+    // Many members come and go, each answered once more after it was forgotten: the map does not grow.
+    for (let i = 0; i < 3 * FORGOTTEN_LIMIT; i++) {
+      answer(`m-${i}`, 1);
+      forgetMember(`m-${i}`);
+      answer(`m-${i}`, 2);
+    }
+    expect(trackedMembers()).toBe(before);
   });
 });
 
