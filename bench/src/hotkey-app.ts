@@ -17,6 +17,8 @@ export interface HotkeyAppConfig {
   readonly idleRevokeMs: number;
   /** options.leasing.slots. */
   readonly slots: number;
+  /** options.leasing.stepBudgetMs (undefined: the default). */
+  readonly stepBudgetMs?: number | undefined;
   /** The worker hosting this copy of the app (stamped on outputs, to count where messages ran). */
   readonly workerId: string;
 }
@@ -83,7 +85,11 @@ export function hotkeyApp(c: HotkeyAppConfig): AppDefinition {
       guarantee: 'exactly_once',
       latencyTargetMs: c.latencyTargetMs,
       defaultPartitions: c.partitions,
-      leasing: { slots: c.slots, idleRevokeMs: c.idleRevokeMs },
+      leasing: {
+        slots: c.slots,
+        idleRevokeMs: c.idleRevokeMs,
+        ...(c.stepBudgetMs === undefined ? {} : { stepBudgetMs: c.stepBudgetMs }),
+      },
     },
     ingresses: [{ topic: t.input, to: HOTKEY_FN }],
     // Scheduling headers on the outputs, for the bench's `ingestHeaderRewritten` diagnostic.

@@ -68,6 +68,8 @@ export interface HotkeyOptions {
   readonly marginMs: number | undefined;
   /** `forwardDelayMs` of the dirigo policy (undefined: the policy's default). */
   readonly forwardDelayMs?: number | undefined;
+  /** `options.leasing.stepBudgetMs` of the app (undefined: the default). */
+  readonly stepBudgetMs?: number | undefined;
   readonly loadReportIntervalMs: number;
   readonly drainTimeoutMs: number;
   readonly logger: Logger;
@@ -552,6 +554,7 @@ async function runMode(
             costMs: o.costMs,
             idleRevokeMs: o.idleRevokeMs,
             slots: o.slots,
+            ...(o.stepBudgetMs === undefined ? {} : { stepBudgetMs: o.stepBudgetMs }),
           },
         },
         join(logDir, `${mode}-w${i}.log`),

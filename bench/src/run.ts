@@ -74,6 +74,7 @@ async function main(): Promise<void> {
       'margin-ms': { type: 'string' },
       'forward-delay-ms': { type: 'string' },
       'load-report-ms': { type: 'string', default: '100' },
+      'step-budget-ms': { type: 'string' },
       modes: { type: 'string', default: 'off,on' },
       // paper (see paper-cli.ts for the defaults)
       runs: { type: 'string' },
@@ -142,7 +143,7 @@ async function main(): Promise<void> {
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
         '                               [--transport kafkajs|platformatic] [--margin-ms M] [--forward-delay-ms D]\n' +
-        '                               [--load-report-ms 100]\n' +
+        '                               [--load-report-ms 100] [--step-budget-ms B]\n' +
         `       npm run bench -- rebalance [--json] [--setups ${REBALANCE_SETUPS.join(',')}] [--partitions 6]\n` +
         '                                  [--rate-per-partition 50] [--guarantee at_least_once|exactly_once] [--rounds 3]\n' +
         '                                  [--settle-s 5] [--after-s 3]\n' +
@@ -413,7 +414,7 @@ async function hotkey(values: Values, logger: ReturnType<typeof createLogger>): 
     process.stderr.write('bench: --rate auto needs the leasing-off run first; give --rate N\n');
     process.exit(2);
   }
-  for (const name of ['margin-ms', 'forward-delay-ms', 'load-report-ms']) {
+  for (const name of ['margin-ms', 'forward-delay-ms', 'load-report-ms', 'step-budget-ms']) {
     const v = values[name];
     // The workers refuse them otherwise (the dirigo policy's options and the load report interval are > 0).
     if (v !== undefined && !(Number(v) > 0)) {
@@ -447,6 +448,7 @@ async function hotkey(values: Values, logger: ReturnType<typeof createLogger>): 
     seconds: num('seconds'),
     marginMs: values['margin-ms'] === undefined ? undefined : num('margin-ms'),
     forwardDelayMs: values['forward-delay-ms'] === undefined ? undefined : num('forward-delay-ms'),
+    stepBudgetMs: values['step-budget-ms'] === undefined ? undefined : num('step-budget-ms'),
     loadReportIntervalMs: num('load-report-ms'),
     drainTimeoutMs: 90_000,
     logger,
@@ -499,7 +501,7 @@ function hotkeySummary(
 ): string {
   const runs = [r.leasingOff, r.leasingOn].filter((m): m is ModeResult => m !== undefined);
   const lines = [
-    `bench: hotkey results (${o.workers} workers, ${o.partitions} partitions, hot share ${o.hotShare} of ${o.coldKeys + 1} keys, ${o.costMs} ms CPU per message, latency target ${o.targetMs} ms, idleRevokeMs ${o.idleRevokeMs}${o.marginMs === undefined ? '' : `, dirigo marginMs ${o.marginMs}`}${o.forwardDelayMs === undefined ? '' : `, dirigo forwardDelayMs ${o.forwardDelayMs}`})`,
+    `bench: hotkey results (${o.workers} workers, ${o.partitions} partitions, hot share ${o.hotShare} of ${o.coldKeys + 1} keys, ${o.costMs} ms CPU per message, latency target ${o.targetMs} ms, idleRevokeMs ${o.idleRevokeMs}${o.marginMs === undefined ? '' : `, dirigo marginMs ${o.marginMs}`}${o.forwardDelayMs === undefined ? '' : `, dirigo forwardDelayMs ${o.forwardDelayMs}`}${o.stepBudgetMs === undefined ? '' : `, leasing.stepBudgetMs ${o.stepBudgetMs}`})`,
     '  mode         policy  overload rec/s (offered)  paced rate  p50   p99   satisfaction  missing  dup  hot-sum ok  forwarded  lessee-processed',
   ];
   for (const m of runs) {

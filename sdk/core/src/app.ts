@@ -384,7 +384,8 @@ export interface LeasingOptions {
    * cost): a fetched batch is run as several steps of at most this much work each. Forwards to lessees leave
    * with their step's commit, so this bounds how long a hot key waits before its first lessee starts (the
    * scale-out time), at the price of one transaction per step. A step still holds at least as much work as
-   * a commit takes (commits cost at most half the time) and at least 32 records. Default 50.
+   * a commit takes (commits cost at most half the time) and at least 32 records. Default 100 (50 until
+   * 2026-12-04: the hotkey bench's lessees ran later with it, see docs/operations.md).
    */
   readonly stepBudgetMs?: number;
 }

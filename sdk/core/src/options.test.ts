@@ -276,7 +276,7 @@ describe('leasing options and the lease topic', () => {
       group: 'dirigo.hot.__lessees',
       slots: 8,
     });
-    expect(app.options.leasing).toEqual({ slots: 8, maxLessees: 4, idleRevokeMs: 2000, stepBudgetMs: 50 });
+    expect(app.options.leasing).toEqual({ slots: 8, maxLessees: 4, idleRevokeMs: 2000, stepBudgetMs: 100 });
     expect(resolveApp(leasable({ leasing: { slots: 2 } })).options.leasing.maxLessees).toBe(2);
   });
 

@@ -32,7 +32,7 @@ export const APP_DEFAULTS = Object.freeze({
   propagateHeaders: true,
   store: 'memory' as 'memory' | 'persistent',
   stateDir: './.dirigo-state',
-  leasing: Object.freeze({ slots: 8, maxLessees: 4, idleRevokeMs: 2_000, stepBudgetMs: 50 }),
+  leasing: Object.freeze({ slots: 8, maxLessees: 4, idleRevokeMs: 2_000, stepBudgetMs: 100 }),
   eventTime: Object.freeze({ maxOutOfOrdernessMs: 0, idleTimeoutMs: 10_000, watermarkIntervalMs: 200 }),
 });
 
