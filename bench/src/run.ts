@@ -516,6 +516,14 @@ function hotkeySummary(
     '  per worker: overload window handled hot/all and cores busy; paced handled hot/all and cores busy; leasing counters',
     '  (overload+paced; a forward decision the lessor refuses, e.g. while the lease is being revoked, runs locally):',
   );
+  /** The mean hop of the forwards a worker received as lessee (up to `c`, since `from`), ms; '-' without any. */
+  const hopMs = (
+    c: { forwardTransits: number; forwardTransitMs: number },
+    from = { forwardTransits: 0, forwardTransitMs: 0 },
+  ) => {
+    const n = c.forwardTransits - from.forwardTransits;
+    return n > 0 ? Math.round((c.forwardTransitMs - from.forwardTransitMs) / n) : '-';
+  };
   for (const m of runs) {
     for (const id of Object.keys(m.counters.final)) {
       const ow = m.overload.perWorker[id];
@@ -523,7 +531,7 @@ function hotkeySummary(
       const k = m.counters.final[id]!.counters;
       const a = m.counters.afterOverload[id]!.counters;
       lines.push(
-        `    ${m.mode.padEnd(11)} ${id.padEnd(10)}${id === m.hotOwner ? ' (hot key owner)' : '                '}  overload ${ow?.hot ?? 0}/${ow?.all ?? 0} ${m.overload.cpu?.workers[id] ?? '-'} cores  paced ${pw?.hot ?? 0}/${pw?.all ?? 0} ${m.paced.cpu?.workers[id] ?? '-'} cores  forwarded ${a.forwarded}+${k.forwarded - a.forwarded} (policy forward decisions ${m.dispatcher[id]?.arrivals.forward ?? '-'}) lesseeProcessed ${a.lesseeProcessed}+${k.lesseeProcessed - a.lesseeProcessed} granted ${k.granted} revoked ${k.revoked}`,
+        `    ${m.mode.padEnd(11)} ${id.padEnd(10)}${id === m.hotOwner ? ' (hot key owner)' : '                '}  overload ${ow?.hot ?? 0}/${ow?.all ?? 0} ${m.overload.cpu?.workers[id] ?? '-'} cores  paced ${pw?.hot ?? 0}/${pw?.all ?? 0} ${m.paced.cpu?.workers[id] ?? '-'} cores  forwarded ${a.forwarded}+${k.forwarded - a.forwarded} (policy forward decisions ${m.dispatcher[id]?.arrivals.forward ?? '-'}) lesseeProcessed ${a.lesseeProcessed}+${k.lesseeProcessed - a.lesseeProcessed} (hop from the lessor's step, mean: ${hopMs(a)}, paced ${hopMs(k, a)} ms) granted ${k.granted} revoked ${k.revoked}`,
       );
     }
     for (const [id, l] of Object.entries(m.paced.latencyPerWorker)) {

@@ -26,6 +26,13 @@ export interface LeaseCounters {
   replies: number;
   /** Forwarded messages a slot could not take (no such lease there): dead-lettered with the reason. */
   rejectedForwards: number;
+  /**
+   * As lessee: forwarded messages whose forwarding time is known (the lease header's `at`), and the sum of their
+   * hops, ms: from the lessor's step that forwarded each to the slot's step that received it (the rest of the
+   * lessor's step, its commit, the slot's fetch). Wall clocks of two workers: skew between hosts adds to it.
+   */
+  forwardTransits: number;
+  forwardTransitMs: number;
   /** When (ms since epoch, 0: never) this worker first and last forwarded a message, as lessor. */
   firstForwardAt: number;
   lastForwardAt: number;
@@ -50,6 +57,8 @@ export const newLeaseCounters = (): LeaseCounters => ({
   lesseeProcessed: 0,
   replies: 0,
   rejectedForwards: 0,
+  forwardTransits: 0,
+  forwardTransitMs: 0,
   firstForwardAt: 0,
   lastForwardAt: 0,
   firstLesseeAt: 0,

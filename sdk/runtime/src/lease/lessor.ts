@@ -152,6 +152,7 @@ export class Lessor {
           epoch: r.epoch,
           slot,
           origin: { topic: record.topic, partition: record.partition, offset: record.offset },
+          at: now,
         }),
       },
     });

@@ -19,6 +19,7 @@ const COUNTERS: readonly [keyof LeaseCounters, string][] = [
   ['lesseeProcessed', 'Forwarded messages processed as lessee'],
   ['replies', 'Partial replies sent as lessee'],
   ['rejectedForwards', 'Forwarded messages a slot could not take (dead-lettered)'],
+  ['forwardTransits', 'Forwarded messages received as lessee with their forwarding time'],
 ];
 
 export function registerLeaseMetrics(
@@ -46,6 +47,15 @@ export function registerLeaseMetrics(
     collect() {
       this.reset();
       this.inc(source().counters.blockedMs / 1000);
+    },
+  });
+  new Counter({
+    name: `${prefix}forward_transit_seconds_total`,
+    help: 'Hops of forwarded messages received as lessee, summed: lessor step to lessee step (divide by forward_transits_total)',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(source().counters.forwardTransitMs / 1000);
     },
   });
   new Gauge({

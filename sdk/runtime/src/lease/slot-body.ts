@@ -127,7 +127,16 @@ export class LeaseSlotBody implements TaskBody {
     this.scratch.length = 0;
     const n = records.length;
     const entries: Entry[] = new Array(n);
-    for (let i = 0; i < n; i++) entries[i] = this.parse(records[i]!);
+    const now = (this.envs.values().next().value as FunctionEnv).clock.now();
+    const counters = this.d.counters;
+    for (let i = 0; i < n; i++) {
+      const e = this.parse(records[i]!);
+      entries[i] = e;
+      if (e.kind === 'forward' && e.lease.at !== undefined) {
+        counters.forwardTransits++;
+        counters.forwardTransitMs += Math.max(0, now - e.lease.at);
+      }
+    }
     const ready = this.prepare(records, entries);
     if (ready !== undefined) return ready.then(() => this.dispatch(records, entries, out));
     return this.dispatch(records, entries, out);

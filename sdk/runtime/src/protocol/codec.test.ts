@@ -373,6 +373,15 @@ describe('lease header of forwarded messages', () => {
     expect(decodeLeaseHeader(encodeLeaseHeader(header))).toEqual({ kind: 'known', message: header });
   });
 
+  it("round-trips the optional forwarding time 'at', and names it when it is not an integer >= 0", () => {
+    const timed = { ...header, at: 1_796_421_666_078 };
+    expect(decodeLeaseHeader(encodeLeaseHeader(timed))).toEqual({ kind: 'known', message: timed });
+    for (const at of [-1, 1.5, '1796421666078', null]) {
+      const d = decodeLeaseHeader(json({ ...header, at }));
+      expect(d.kind === 'unknown' && d.reason).toContain("'at' must be an integer >= 0");
+    }
+  });
+
   it.each([
     ['no header', undefined, 'no dirigo-lease header'],
     ['a null header', null, 'no dirigo-lease header'],

@@ -19,6 +19,8 @@
 //   origin.topic       string   non-empty     its topic
 //   origin.partition   int      >= 0          its partition
 //   origin.offset      int      >= 0          its offset
+//   at                 int      >= 0          optional: when the lessor forwarded it (its wall clock, ms since
+//                                             the epoch), so the slot can tell how long the hop took
 //
 // There is no `type` (the header name says what it is). Fields not listed are ignored (and kept by the
 // decoder), so a v1 writer may add optional ones.
@@ -55,6 +57,8 @@ export interface LeaseHeaderV1 {
   readonly slot: number;
   /** Where the lessor read the original record. */
   readonly origin: ForwardOriginV1;
+  /** Optional: when the lessor forwarded it (its wall clock, ms since the epoch; added 2026-12-04). */
+  readonly at?: number;
 }
 
 function checkOrigin(m: JsonObject): string | undefined {
@@ -82,7 +86,8 @@ export function validateLeaseHeaderV1(m: unknown): string | undefined {
       checkString(m, 'fn', true) ??
       checkInt(m, 'epoch', 1) ??
       checkInt(m, 'slot', 0) ??
-      checkOrigin(m),
+      checkOrigin(m) ??
+      (m.at === undefined ? undefined : checkInt(m, 'at', 0)),
   );
 }
 

@@ -291,6 +291,28 @@ describe('leasing a hot key', () => {
     await driver.stop();
   });
 
+  it("measures each forwarded message's hop from the lessor's step to the lessee's (lease header 'at')", async () => {
+    // 5 ms per message run (test clock). The hot key is leased; a batch of 10 hot then 22 cold messages is one
+    // step at the lessor: the hot ones are forwarded first, then the cold ones run there (110 ms), and only then
+    // does the step commit and the lessee receive the forwards: each waited those 110 ms.
+    let driver: TestDriver | undefined;
+    const costly = costlyClicks(() => driver!, { idleRevokeMs: 60_000, stepBudgetMs: 20 });
+    driver = await TestDriver.start(costly, {
+      workers: 2,
+      ingressPartitions: 1,
+      scheduler: { policy: 'forward-hot' },
+    });
+    await driver.pipe('clicks', clicks('hot', 5)); // a lease, and the handler's cost
+    const before = { ...driver.leases().counters };
+    expect(before.forwardTransits).toBe(5);
+    await driver.pipe('clicks', [...clicks('hot', 10, 5), ...clicks('cold', 22)]);
+    const after = driver.leases().counters;
+    expect(after.forwarded - before.forwarded).toBe(10);
+    expect(after.forwardTransits - before.forwardTransits).toBe(10);
+    expect(after.forwardTransitMs - before.forwardTransitMs).toBe(10 * 22 * 5);
+    await driver.stop();
+  });
+
   it('leases a key whose bytes are not UTF-8 and merges it back into that key only', async () => {
     const binary = Buffer.from([0xff, 0x00, 0xfe]);
     const lookalike = Buffer.from([0xfd, 0x00, 0xfe]); // the same text as UTF-8 (U+FFFD, NUL, U+FFFD)
