@@ -373,12 +373,11 @@ describe('lease header of forwarded messages', () => {
     expect(decodeLeaseHeader(encodeLeaseHeader(header))).toEqual({ kind: 'known', message: header });
   });
 
-  it("round-trips the optional forwarding time 'at', and names it when it is not an integer >= 0", () => {
+  it("round-trips the optional forwarding time 'at', and drops an invalid one (a measure, not a reason to refuse)", () => {
     const timed = { ...header, at: 1_796_421_666_078 };
     expect(decodeLeaseHeader(encodeLeaseHeader(timed))).toEqual({ kind: 'known', message: timed });
     for (const at of [-1, 1.5, '1796421666078', null]) {
-      const d = decodeLeaseHeader(json({ ...header, at }));
-      expect(d.kind === 'unknown' && d.reason).toContain("'at' must be an integer >= 0");
+      expect(decodeLeaseHeader(json({ ...header, at }))).toEqual({ kind: 'known', message: header });
     }
   });
 

@@ -20,7 +20,8 @@
 //   origin.partition   int      >= 0          its partition
 //   origin.offset      int      >= 0          its offset
 //   at                 int      >= 0          optional: when the lessor forwarded it (its wall clock, ms since
-//                                             the epoch), so the slot can tell how long the hop took
+//                                             the epoch), so the slot can tell how long the hop took; only a
+//                                             measure, so an invalid one is dropped by the decoder, not refused
 //
 // There is no `type` (the header name says what it is). Fields not listed are ignored (and kept by the
 // decoder), so a v1 writer may add optional ones.
@@ -86,8 +87,7 @@ export function validateLeaseHeaderV1(m: unknown): string | undefined {
       checkString(m, 'fn', true) ??
       checkInt(m, 'epoch', 1) ??
       checkInt(m, 'slot', 0) ??
-      checkOrigin(m) ??
-      (m.at === undefined ? undefined : checkInt(m, 'at', 0)),
+      checkOrigin(m),
   );
 }
 
@@ -122,7 +122,10 @@ export function decodeLeaseHeader(value: Buffer | null | undefined): DecodeResul
     return { kind: 'unknown', reason: `lease header version ${m.v}: ${LEASE_HEADER_VERSIONS}` };
   }
   const reason = validateLeaseHeaderV1(m);
-  return reason === undefined
-    ? { kind: 'known', message: m as unknown as LeaseHeaderV1 }
-    : { kind: 'unknown', reason };
+  if (reason !== undefined) return { kind: 'unknown', reason };
+  if (m.at !== undefined && !isIntAtLeast(m.at, 0)) {
+    const { at: _invalid, ...rest } = m;
+    return { kind: 'known', message: rest as unknown as LeaseHeaderV1 };
+  }
+  return { kind: 'known', message: m as unknown as LeaseHeaderV1 };
 }
