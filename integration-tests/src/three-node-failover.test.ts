@@ -434,15 +434,28 @@ describe('three-node cluster', () => {
     }
   }, 180_000);
 
+  /** Runs `fn` with a transport of `transportName` on this cluster, closed afterwards. */
+  const withTransport = async (
+    transportName: TransportName,
+    clientId: string,
+    fn: (transport: Transport) => Promise<void>,
+  ): Promise<void> => {
+    const transport = makeTransport(transportName, cluster.brokers, clientId, testLogger());
+    try {
+      await fn(transport);
+    } finally {
+      await transport.close();
+    }
+  };
+
   // Transactions alone (no app): each writes one record to each of 6 partitions and adds an offset, while two nodes
   // are SIGKILLed; each must end on all partitions or none, once (`npm run chaos -- atomicity` at a smaller size).
   // kafkajs 2.2.4 wrote records of a transaction twice when a broker failed (architecture.md, "six ways it broke",
   // item 6): this counts such copies as duplicated.
   it.each<TransportName>(['kafkajs', 'platformatic'])(
     'transactions stay whole across broker kills (%s)',
-    async (transportName) => {
-      const transport = makeTransport(transportName, cluster.brokers, 'it-atomicity', testLogger());
-      try {
+    (transportName) =>
+      withTransport(transportName, 'it-atomicity', async (transport) => {
         const seed = Date.now() % 100_000;
         const r = await runAtomicity({
           cluster,
@@ -470,10 +483,7 @@ describe('three-node cluster', () => {
         });
         expect(r.committed).toBeGreaterThan(100);
         expect(r.brokerKills).toBe(2);
-      } finally {
-        await transport.close();
-      }
-    },
+      }),
     180_000,
   );
 
@@ -482,9 +492,8 @@ describe('three-node cluster', () => {
   // again once it is fenced (see above; kafkajs runs duplicated and lost now and then while restarts came earlier).
   it.each<TransportName>(['kafkajs', 'platformatic'])(
     'exactly-once holds in every app shape while broker nodes are killed one at a time (%s)',
-    async (transportName) => {
-      const transport = makeTransport(transportName, cluster.brokers, 'it-broker-chaos', testLogger());
-      try {
+    (transportName) =>
+      withTransport(transportName, 'it-broker-chaos', async (transport) => {
         const seed = Date.now() % 100_000;
         const result = await runChaos({
           transport,
@@ -531,10 +540,7 @@ describe('three-node cluster', () => {
           stuckPartitions: [],
           logDir: result.logDir,
         });
-      } finally {
-        await transport.close();
-      }
-    },
+      }),
     300_000,
   );
 });

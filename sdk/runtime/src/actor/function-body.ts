@@ -197,12 +197,13 @@ export class FunctionBody implements TaskBody {
     const cost = Math.max(dispatcher.costEstimate(this.env.app.name, this.env.fn.name), 0.001);
     const budget = Math.max(this.env.app.options.leasing.stepBudgetMs, commitMs);
     const leasedCost = FORWARD_COST_MS + cost * (1 - this.forwardShare);
+    const anyLeased = !lessor.unleased;
     let work = 0;
     let leased = 0;
     let i = from;
     for (; i < records.length; i++) {
       if (work >= budget && i - from >= MIN_STEP_RECORDS) break;
-      if (lessor.isLeased(actorId(records[i]!.key))) {
+      if (anyLeased && lessor.isLeased(actorId(records[i]!.key))) {
         work += leasedCost;
         leased++;
       } else work += cost;

@@ -103,6 +103,14 @@ export class Lessor {
     this.scratch.length = 0;
   }
 
+  /**
+   * True when no key has a lease with a slot, so `isLeased` is false for every key: no revoke is due at any time
+   * (every lease with a slot keeps `nextRevoke` finite). A check per step instead of a lookup per record.
+   */
+  get unleased(): boolean {
+    return this.nextRevoke === Number.POSITIVE_INFINITY;
+  }
+
   /** Whether `key` has a lease that takes forwards now (RUNNABLE, with a slot): the policy may forward its messages. */
   isLeased(key: string): boolean {
     const rec = this.table.get(key);

@@ -22,6 +22,20 @@ const COUNTERS: readonly [keyof LeaseCounters, string][] = [
   ['forwardTransits', 'Forwarded messages received as lessee with their forwarding time'],
 ];
 
+/** Counters of ms exported in seconds: field, metric name (after the prefix), help. */
+const SECONDS: readonly [keyof LeaseCounters, string, string][] = [
+  [
+    'blockedMs',
+    'blocked_seconds_total',
+    'Time keys spent BLOCKED waiting for partial replies (ended periods)',
+  ],
+  [
+    'forwardTransitMs',
+    'forward_transit_seconds_total',
+    'Hops of forwarded messages received as lessee, summed: lessor step to lessee step (divide by forward_transits_total)',
+  ],
+];
+
 export function registerLeaseMetrics(
   registry: Registry,
   source: () => { counters: Readonly<LeaseCounters>; leases: readonly LeaseView[] },
@@ -40,24 +54,17 @@ export function registerLeaseMetrics(
       },
     });
   }
-  new Counter({
-    name: `${prefix}blocked_seconds_total`,
-    help: 'Time keys spent BLOCKED waiting for partial replies (ended periods)',
-    registers,
-    collect() {
-      this.reset();
-      this.inc(source().counters.blockedMs / 1000);
-    },
-  });
-  new Counter({
-    name: `${prefix}forward_transit_seconds_total`,
-    help: 'Hops of forwarded messages received as lessee, summed: lessor step to lessee step (divide by forward_transits_total)',
-    registers,
-    collect() {
-      this.reset();
-      this.inc(source().counters.forwardTransitMs / 1000);
-    },
-  });
+  for (const [field, name, help] of SECONDS) {
+    new Counter({
+      name: `${prefix}${name}`,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source().counters[field] / 1000);
+      },
+    });
+  }
   new Gauge({
     name: `${prefix}active`,
     help: 'Leases this worker holds as lessor, and keys BLOCKED now',

@@ -127,7 +127,8 @@ export class LeaseSlotBody implements TaskBody {
     this.scratch.length = 0;
     const n = records.length;
     const entries: Entry[] = new Array(n);
-    const now = (this.envs.values().next().value as FunctionEnv).clock.now();
+    const env = this.envs.values().next().value as FunctionEnv;
+    const now = env.clock.now();
     const counters = this.d.counters;
     for (let i = 0; i < n; i++) {
       const e = this.parse(records[i]!);
@@ -138,8 +139,8 @@ export class LeaseSlotBody implements TaskBody {
       }
     }
     const ready = this.prepare(records, entries);
-    if (ready !== undefined) return ready.then(() => this.dispatch(records, entries, out));
-    return this.dispatch(records, entries, out);
+    if (ready !== undefined) return ready.then(() => this.dispatch(records, entries, out, env));
+    return this.dispatch(records, entries, out, env);
   }
 
   /** Lets the serdes of forwarded messages fetch what decoding needs (see actor/serde-hooks.ts). */
@@ -158,11 +159,11 @@ export class LeaseSlotBody implements TaskBody {
     records: readonly IncomingRecord[],
     entries: readonly Entry[],
     out: StepOutput,
+    env: FunctionEnv,
   ): Promise<void> {
     const n = records.length;
     const runOne = (i: number, scheduled?: ScheduledMessage) =>
       this.handle(records[i]!, entries[i]!, out, scheduled);
-    const env = this.envs.values().next().value as FunctionEnv;
     const dispatcher = env.dispatcher;
     if (dispatcher === undefined) return this.runInOrder(n, runOne);
     const app = this.d.app;

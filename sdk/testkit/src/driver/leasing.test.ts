@@ -84,6 +84,21 @@ function costlyClicks(
   });
 }
 
+/**
+ * The costly clicks app (5 ms per message, a 20 ms step budget, leases idle for a minute) on two workers, one
+ * ingress partition, the `forward-hot` policy.
+ */
+async function startCostlyForwardHot(): Promise<TestDriver> {
+  let driver: TestDriver | undefined;
+  const costly = costlyClicks(() => driver!, { idleRevokeMs: 60_000, stepBudgetMs: 20 });
+  driver = await TestDriver.start(costly, {
+    workers: 2,
+    ingressPartitions: 1,
+    scheduler: { policy: 'forward-hot' },
+  });
+  return driver;
+}
+
 async function start(options: Partial<TestDriverOptions> = {}) {
   return TestDriver.start(clicksApp, {
     workers: 2,
@@ -264,15 +279,9 @@ describe('leasing a hot key', () => {
     // steps of at least 32. The hot key is leased and every one of its messages forwarded, so they cost next to
     // nothing here and the batch is one step at the lessor (counting them as local work made a busy lessor's
     // steps so small that its commits capped what it could forward).
-    let driver: TestDriver | undefined;
-    const costly = costlyClicks(() => driver!, { idleRevokeMs: 60_000, stepBudgetMs: 20 });
-    driver = await TestDriver.start(costly, {
-      workers: 2,
-      ingressPartitions: 1,
-      scheduler: { policy: 'forward-hot' },
-    });
+    const driver = await startCostlyForwardHot();
     const stepsAtLessor = () => {
-      const lessor = driver!.workers.find((w) => w.leases().leases.length > 0)!;
+      const lessor = driver.workers.find((w) => w.leases().leases.length > 0)!;
       return lessor.appStats().get('clicks')!.steps;
     };
     await driver.pipe('clicks', [...clicks('cold', 10), ...clicks('hot', 5)]); // the handler's cost; a lease
@@ -295,13 +304,7 @@ describe('leasing a hot key', () => {
     // 5 ms per message run (test clock). The hot key is leased; a batch of 10 hot then 22 cold messages is one
     // step at the lessor: the hot ones are forwarded first, then the cold ones run there (110 ms), and only then
     // does the step commit and the lessee receive the forwards: each waited those 110 ms.
-    let driver: TestDriver | undefined;
-    const costly = costlyClicks(() => driver!, { idleRevokeMs: 60_000, stepBudgetMs: 20 });
-    driver = await TestDriver.start(costly, {
-      workers: 2,
-      ingressPartitions: 1,
-      scheduler: { policy: 'forward-hot' },
-    });
+    const driver = await startCostlyForwardHot();
     await driver.pipe('clicks', clicks('hot', 5)); // a lease, and the handler's cost
     const before = { ...driver.leases().counters };
     expect(before.forwardTransits).toBe(5);
