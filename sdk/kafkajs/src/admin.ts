@@ -2,6 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Admin as DirigoAdmin,
+  type FetchCommittedOptions,
   INTERNAL_TOPICS,
   type Logger,
   type PartitionOffset,
@@ -263,7 +264,21 @@ export class KafkajsAdmin implements DirigoAdmin {
     }
   }
 
-  async fetchCommittedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {
+  async fetchCommittedOffsets(
+    groupId: string,
+    topic: string,
+    options?: FetchCommittedOptions,
+  ): Promise<TopicPartitionOffset[]> {
+    if (options?.requireStable === true) {
+      // kafkajs's OffsetFetch (up to v4) has no require_stable: OffsetFetch v7 through its internals.
+      try {
+        const committed = await this.#context.internals().committedOffsets(groupId, topic, true);
+        return committed.map((c) => ({ topic, partition: c.partition, offset: c.offset }));
+      } catch (error) {
+        if (isUnknownTopicError(error)) throw new UnknownTopicError(topic, { cause: error });
+        throw mapError(error, { operation: `fetch committed offsets of group ${groupId}`, topic });
+      }
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await this.#admin.fetchOffsets({ groupId, topics: [topic] });

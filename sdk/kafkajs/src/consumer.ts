@@ -35,6 +35,7 @@ import {
   type ConsumerOptions,
   type Consumer as DirigoConsumer,
   DirigoError,
+  type GroupMetadata,
   type Logger,
   PartitionsRevokedError,
   type RecordBatch,
@@ -59,7 +60,7 @@ import {
   mapError,
 } from './errors.ts';
 import { type KafkajsInternals, nextReadable } from './internals.ts';
-import { cancelRejoin, kafkajs, requestRejoin } from './kafkajs-patches.ts';
+import { cancelRejoin, joinedGeneration, kafkajs, requestRejoin } from './kafkajs-patches.ts';
 import { crashLevel } from './logging.ts';
 import { askAgainWhileUnknown, METADATA_LAG_MS } from './metadata-lag.ts';
 import { toIncomingRecords } from './records.ts';
@@ -138,6 +139,11 @@ export class KafkajsConsumer implements DirigoConsumer {
   #owned = new Set<string>();
   /** Partitions being revoked right now: commits for them are still allowed while onRevoked runs. */
   #revoking = new Set<string>();
+  /**
+   * The group generation and member id the announced assignment is of (exactly-once v2: offsets in a transaction
+   * carry them); set with the assignment, so never newer than the partitions it is reported with.
+   */
+  #membership: { generationId: number; memberId: string } | undefined;
   /** Serialises onRevoked / onAssigned. */
   #control: Promise<void> = Promise.resolve();
   /** The transition eachBatch must wait for before delivering. */
@@ -363,6 +369,23 @@ export class KafkajsConsumer implements DirigoConsumer {
 
   assignment(): readonly TopicPartition[] {
     return this.#announced;
+  }
+
+  /**
+   * The membership offsets in a transaction are committed as (exactly-once v2): the generation and member id of
+   * the last announced assignment, with its partitions and those being revoked (onRevoked running: the group
+   * still accepts this generation's offsets until the member re-joins). A generation kafkajs joined since (a
+   * rebalance not yet announced) is not reported: the coordinator then refuses these offsets, as it should.
+   */
+  groupMetadata(): GroupMetadata | undefined {
+    const m = this.#membership;
+    if (m === undefined) return undefined;
+    const partitions = [...this.#announced];
+    for (const key of this.#revoking) {
+      const [topic, p] = key.split('\u0000') as [string, string];
+      partitions.push({ topic, partition: Number(p) });
+    }
+    return { groupId: this.#options.groupId, generationId: m.generationId, memberId: m.memberId, partitions };
   }
 
   async disconnect(): Promise<void> {
@@ -680,10 +703,13 @@ export class KafkajsConsumer implements DirigoConsumer {
     this.#memberId = undefined;
     this.#expectingJoin = false;
     this.#poisoned = false;
+    // Read now: kafkajs emits this event from inside the join, where the generation is the assignment's.
+    const generationId = joinedGeneration(memberId);
     const epoch = this.#bumpEpoch();
     this.#gate = this.#enqueue(async () => {
       await this.#revokeAll('rebalance');
       if (this.#closing || epoch !== this.#epoch) return;
+      this.#membership = generationId === undefined ? undefined : { generationId, memberId };
       this.#announced = assignment;
       this.#owned = new Set(assignment.map((tp) => keyOf(tp.topic, tp.partition)));
       const now = Date.now();

@@ -1,7 +1,8 @@
 // What kafkajs's public API does not offer, done through its internals:
 // 1. high watermarks (a read_uncommitted ListOffsets; kafkajs's admin only asks read_committed, which answers
 //    the last stable offset);
-// 2. a raw Fetch that reports record-batch HEADERS, which kafkajs throws away.
+// 2. a raw Fetch that reports record-batch HEADERS, which kafkajs throws away;
+// 3. committed offsets read with `require_stable` (OffsetFetch v7, eos-v2.ts), which kafkajs's OffsetFetch lacks.
 //
 // Why: after log compaction a segment can end with record batches that have no records left (Kafka keeps the
 // last batch of each producer, emptied, to remember its sequence numbers). A fetch at an offset in such a range
@@ -17,8 +18,13 @@
 // they were found.
 import { createRequire } from 'node:module';
 import type { Kafka } from 'kafkajs';
+import { isConnectionError } from './errors.ts';
+import { type OffsetFetchAnswer, OFFSET_FETCH_TRY_AGAIN, offsetFetchError, offsetFetchV7 } from './eos-v2.ts';
 
 const require = createRequire(import.meta.url);
+
+/** How long `committedOffsets` keeps trying (an open transaction ends by its timeout at the latest). */
+export const COMMITTED_DEADLINE_MS = 30_000;
 
 interface KEncoder {
   writeInt8(v: number): KEncoder;
@@ -50,6 +56,7 @@ interface KCluster {
   refreshMetadata(): Promise<void>;
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
   findBroker(node: { nodeId: number | string }): Promise<KBroker>;
+  findGroupCoordinator(args: { groupId: string }): Promise<KBroker>;
 }
 
 /** One record batch's header. */
@@ -265,6 +272,58 @@ export class KafkajsInternals {
       parse: async (result: ProbeResult) => result,
     };
     return (await broker.connectionPool.send({ request, response })) as ProbeResult;
+  }
+
+  /**
+   * Committed offsets of `groupId` for every partition of `topic` (-1: none), by OffsetFetch v7 to the group's
+   * coordinator (eos-v2.ts). With `requireStable`, offsets an open transaction holds are waited for (the answer
+   * UNSTABLE_OFFSET_COMMIT is tried again), as the Java consumer does since KIP-447; so are a loading or moved
+   * coordinator and a broker that cannot be reached. Rejects once an answer cannot change by trying again, or
+   * when `deadlineMs` has passed.
+   */
+  async committedOffsets(
+    groupId: string,
+    topic: string,
+    requireStable: boolean,
+    deadlineMs = COMMITTED_DEADLINE_MS,
+  ): Promise<{ partition: number; offset: number }[]> {
+    const deadline = Date.now() + deadlineMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { broker, partitions } = await this.#exclusive(async (cluster) => {
+          await this.#target(cluster, topic);
+          if (attempt > 0) await cluster.refreshMetadata();
+          const partitions = cluster
+            .findTopicPartitionMetadata(topic)
+            .map((p) => p.partitionId)
+            .sort((a, b) => a - b);
+          if (partitions.length === 0) {
+            throw Object.assign(new Error(`committed offsets: no partition metadata for '${topic}' yet`), {
+              type: 'LEADER_NOT_AVAILABLE',
+            });
+          }
+          return { broker: await cluster.findGroupCoordinator({ groupId }), partitions };
+        });
+        const answer = (await broker.connectionPool.send(
+          offsetFetchV7(groupId, topic, partitions, requireStable),
+        )) as OffsetFetchAnswer;
+        const error = offsetFetchError(answer);
+        if (error !== undefined) throw error;
+        const committed = new Map(answer.partitions.map((p) => [p.partition, p.offset]));
+        return partitions.map((partition) => {
+          const offset = committed.get(partition) ?? -1;
+          return { partition, offset: offset < 0 ? -1 : offset };
+        });
+      } catch (error) {
+        const type = (error as { type?: string }).type;
+        const again =
+          (type !== undefined && (OFFSET_FETCH_TRY_AGAIN.has(type) || type === 'LEADER_NOT_AVAILABLE')) ||
+          isConnectionError(error);
+        const pause = Math.min(1_000, 100 * 2 ** attempt);
+        if (!again || Date.now() + pause > deadline) throw error;
+        await new Promise((r) => setTimeout(r, pause));
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -33,9 +33,18 @@
 // 6. Producer: a send attempt fails at its first failed Produce request while the requests to other leaders are
 //    still in flight, and the retry sends those again under new sequence numbers: records written twice, also in
 //    a transaction (send-messages.ts has the details and the replacement).
+// 7. Exactly-once v2 (not a defect: kafkajs predates KIP-447): a transaction's offsets marked as a group member's
+//    go out as TxnOffsetCommit v3 with the member's generation and id (eos-v2.ts), and a group-join listener can
+//    read the generation its assignment is of (`joinedGeneration`).
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import type KafkaJS from 'kafkajs';
+import {
+  memberOf,
+  TXN_OFFSET_COMMIT_VERSION,
+  type TxnOffsetCommitArgs,
+  txnOffsetCommitV3,
+} from './eos-v2.ts';
 import { createSendMessages } from './send-messages.ts';
 
 const require = createRequire(import.meta.url);
@@ -215,10 +224,19 @@ patchMethod<Heartbeat>(
     },
 );
 
-type JoinAndSync = (this: { seekOffset: Map<string, unknown> }) => Promise<void>;
+interface ConsumerGroupLike {
+  readonly seekOffset: Map<string, unknown>;
+  readonly memberId: string | null;
+  readonly generationId: number | null;
+}
+type JoinAndSync = (this: ConsumerGroupLike) => Promise<void>;
 const PATCHED_JOIN = Symbol.for('dirigo.kafkajs.joinAndSync');
+/** Consumer groups inside `joinAndSync` (kafkajs emits its group-join event from there, synchronously). */
+const joining = new Set<ConsumerGroupLike>();
 
-// Fix 5: ConsumerGroup.joinAndSync drops the queued seeks first.
+// Fix 5: ConsumerGroup.joinAndSync drops the queued seeks first. Fix 7 (generation): while it runs, the group is
+// findable by member id, so that a group-join listener can read the generation the announced assignment is of
+// (`joinedGeneration`; kafkajs's event carries the member id but not the generation).
 patchMethod<JoinAndSync>(
   CONSUMER_GROUP,
   'joinAndSync',
@@ -226,9 +244,21 @@ patchMethod<JoinAndSync>(
   (original) =>
     function (this) {
       this.seekOffset.clear();
-      return original.call(this);
+      joining.add(this);
+      return original.call(this).finally(() => joining.delete(this));
     },
 );
+
+/**
+ * The generation of member `memberId`, read from inside kafkajs's group-join event (the generation whose
+ * assignment the event announces); undefined elsewhere, or for a member not joining in this process.
+ */
+export function joinedGeneration(memberId: string): number | undefined {
+  for (const group of joining) {
+    if (group.memberId === memberId && group.generationId !== null) return group.generationId;
+  }
+  return undefined;
+}
 
 /** Whether kafkajs drops the seeks queued before a re-join (fix 5) in this process. */
 export const staleSeeksDropped = (): boolean => isPatched(CONSUMER_GROUP, 'joinAndSync', PATCHED_JOIN);
@@ -274,6 +304,49 @@ patchMethod<SetDefaultOffset>(
       return resetFetchPosition.call(this, tp);
     },
 );
+
+const BROKER = 'kafkajs/src/broker/index.js';
+const TXN_OFFSET_COMMIT_KEY = 28;
+interface BrokerLike {
+  readonly versions: Record<number, { minVersion: number; maxVersion: number } | undefined> | null;
+  readonly connectionPool: { send(request: unknown): Promise<unknown> };
+}
+type TxnOffsetCommit = (this: BrokerLike, args: TxnOffsetCommitArgs) => Promise<unknown>;
+const PATCHED_TXN_OFFSETS = Symbol.for('dirigo.kafkajs.txnOffsetCommit');
+/** kafkajs's private send of a broker (it closes the broker on a closed connection), if found. */
+const sendRequest = Object.getOwnPropertySymbols(prototypeOf(BROKER)).find(
+  (s) => s.description === 'private:Broker:sendRequest',
+);
+
+// Fix 7: Broker.txnOffsetCommit sends offsets marked as a group member's (`commitAsMember`, exactly-once v2) as
+// TxnOffsetCommit v3, with the member's generation and id; kafkajs's own versions (v0-v1) carry neither.
+patchMethod<TxnOffsetCommit>(
+  BROKER,
+  'txnOffsetCommit',
+  PATCHED_TXN_OFFSETS,
+  (original) =>
+    async function (this, args) {
+      const member = memberOf(args.topics);
+      if (member === undefined) return original.call(this, args);
+      const max = this.versions?.[TXN_OFFSET_COMMIT_KEY]?.maxVersion ?? -1;
+      if (max < TXN_OFFSET_COMMIT_VERSION) {
+        throw new Error(
+          `exactly-once v2 needs TxnOffsetCommit v${TXN_OFFSET_COMMIT_VERSION} (Kafka 2.5+); this broker speaks up to v${max}: set exactlyOnceV2: false`,
+        );
+      }
+      const request = txnOffsetCommitV3(args, member);
+      const send =
+        sendRequest === undefined ? undefined : (this as unknown as Record<symbol, unknown>)[sendRequest];
+      return typeof send === 'function'
+        ? (send as (r: unknown) => Promise<unknown>).call(this, request)
+        : this.connectionPool.send(request);
+    },
+);
+
+/** Whether kafkajs sends a member's transactional offsets as TxnOffsetCommit v3 (fix 7) in this process. */
+export const memberOffsetsPatched = (): boolean =>
+  isPatched(BROKER, 'txnOffsetCommit', PATCHED_TXN_OFFSETS) &&
+  isPatched(CONSUMER_GROUP, 'joinAndSync', PATCHED_JOIN);
 
 /** Whether kafkajs's consumer resets an out-of-range position without committing it (fix 4) in this process. */
 export const offsetResetFixed = (): boolean => isPatched(OFFSET_MANAGER, 'setDefaultOffset', PATCHED_RESET);

@@ -2,7 +2,7 @@
 // `npm run kafka -- start` then `KAFKA_BROKERS=127.0.0.1:19092`). Without a broker this file FAILS on purpose:
 // a green run must mean the contract was checked against Kafka.
 import { createLogger } from '@dirigo/core';
-import { transportContract } from '@dirigo/testkit/contract';
+import { eosV2Contract, transportContract } from '@dirigo/testkit/contract';
 import kafkajs from 'kafkajs';
 import { KafkajsTransport } from './index.ts';
 
@@ -87,3 +87,6 @@ transportContract('kafkajs', async () => ({ transport: newTransport() }), {
   batchByBatch,
   frozenMemberMs: 9_000,
 });
+
+// Exactly-once v2 through kafkajs's connections (TxnOffsetCommit v3, OffsetFetch v7: eos-v2.ts).
+eosV2Contract('kafkajs', newTransport, { eagerRevocation: true });

@@ -25,7 +25,7 @@ import { KafkajsAdmin, throwUnknownTopic } from './admin.ts';
 import { KafkajsConsumer } from './consumer.ts';
 import { isUnknownTopicError, mapError } from './errors.ts';
 import { KafkajsInternals } from './internals.ts';
-import { kafkajs } from './kafkajs-patches.ts';
+import { kafkajs, memberOffsetsPatched } from './kafkajs-patches.ts';
 import { kafkajsLevelFor, pinoLogCreator } from './logging.ts';
 import { KafkajsProducer } from './producer.ts';
 import { type ReadToEndOptions, readToEnd } from './read-to-end.ts';
@@ -109,6 +109,15 @@ export class KafkajsTransport implements Transport {
   #closed = false;
   readonly #security: ResolvedSecurity;
   #connectionCheck: Promise<void> | null = null;
+
+  /**
+   * Exactly-once v2 (KIP-447): offsets in a transaction carry the member's generation and id. kafkajs speaks only
+   * the requests from before it; the transport sends TxnOffsetCommit v3 and OffsetFetch v7 through kafkajs's own
+   * connections (eos-v2.ts; kafkajs-patches.ts, fix 7), so this holds where those patches and internals are found.
+   */
+  get exactlyOnceV2(): boolean {
+    return memberOffsetsPatched() && this.#getProbe().available();
+  }
 
   constructor(options: KafkajsTransportOptions) {
     const brokers = brokerList(options.brokers);

@@ -12,6 +12,7 @@
 import type {
   Producer as DirigoProducer,
   Transaction as DirigoTransaction,
+  GroupMetadata,
   ProducerOptions,
   TopicPartitionOffset,
 } from '@dirigo/core';
@@ -22,6 +23,7 @@ import {
   type Logger,
   MAX_PARTITION_BATCH_BYTES,
   type OutgoingRecord,
+  PartitionsRevokedError,
   partitionFor,
   recordBytes,
 } from '@dirigo/core';
@@ -34,7 +36,8 @@ import type {
   RetryOptions,
   TopicMessages,
 } from 'kafkajs';
-import { isFencedError, mapError } from './errors.ts';
+import { commitAsMember } from './eos-v2.ts';
+import { isFencedError, isRebalanceError, mapError } from './errors.ts';
 
 /** What producers need from the transport. */
 export interface ProducerContext {
@@ -344,9 +347,18 @@ export class KafkajsTransaction implements DirigoTransaction {
     });
   }
 
-  async sendOffsets(groupId: string, offsets: readonly TopicPartitionOffset[]): Promise<void> {
+  async sendOffsets(
+    groupId: string,
+    offsets: readonly TopicPartitionOffset[],
+    member?: GroupMetadata,
+  ): Promise<void> {
     this.#checkOpen();
     if (offsets.length === 0) return;
+    if (member !== undefined && member.groupId !== groupId) {
+      throw new DirigoError(
+        `send offsets to transaction: the member is of group '${member.groupId}', the offsets of '${groupId}'`,
+      );
+    }
     const byTopic = new Map<string, { partition: number; offset: string }[]>();
     for (const o of offsets) {
       const list = byTopic.get(o.topic);
@@ -355,9 +367,19 @@ export class KafkajsTransaction implements DirigoTransaction {
       else list.push(entry);
     }
     const topics = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+    // As the member's (exactly-once v2): kafkajs hands this very array to the broker's txnOffsetCommit, which sends
+    // it as TxnOffsetCommit v3 (kafkajs-patches.ts, fix 7).
+    if (member !== undefined) commitAsMember(topics, member);
     try {
       await this.#txn.sendOffsets({ consumerGroupId: groupId, topics });
     } catch (error) {
+      if (member !== undefined && isRebalanceError(error)) {
+        // The member's generation moved on (a rebalance): the transaction must abort; the producer is fine.
+        throw new PartitionsRevokedError(
+          `send offsets to transaction: group ${groupId} moved past generation ${member.generationId} (a rebalance); the transaction must abort`,
+          { cause: error },
+        );
+      }
       throw this.#producer.fail(error, 'send offsets to transaction');
     }
   }

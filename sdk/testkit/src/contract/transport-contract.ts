@@ -34,3 +34,5 @@ export function transportContract(
     readToEndContract(ctx);
   });
 }
+
+export { eosV2Contract } from './eos-v2-contract.ts';
