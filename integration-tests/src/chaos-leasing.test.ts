@@ -2,10 +2,10 @@
 // worker processes, its hot keys leased to lessees on the other workers by the chaos policy, while a lessee is
 // SIGKILLed, a lessor is SIGKILLed while one of its keys is BLOCKED (a SYNC round out), and a worker is frozen
 // past its session timeout. Nothing may be lost or duplicated, every report must see exactly the adds before it,
-// and after quiescence the lessors' state must equal the totals with no partial left at any lessee. On both clients:
-// on platformatic the lessors and the lease slots commit under exactly-once v2 (one producer per group per worker),
-// with the classic group protocol and with KIP-848's, whose session timeout is the broker's (10 s on the test broker,
-// see @dirigo/local-kafka): the freeze is sized from it.
+// and after quiescence the lessors' state must equal the totals with no partial left at any lessee. On both clients
+// (CHAOS_SETUPS): the lessors and the lease slots commit under exactly-once v2 (one producer per group per worker),
+// with the classic group protocol and, on platformatic, KIP-848's, whose session timeout is the broker's (10 s on
+// the test broker, see @dirigo/local-kafka): the freeze is sized from it; and under v1 on kafkajs.
 import { describe, expect, it } from 'vitest';
 import { failures } from './chaos/leasing/result.ts';
 import { runLeasingChaos } from './chaos/leasing/run.ts';
@@ -13,8 +13,8 @@ import { brokers, kafkaTransport, testLogger } from './harness.ts';
 import { CHAOS_SETUPS } from './transports.ts';
 
 describe.each(CHAOS_SETUPS)(
-  'leasing chaos on a real broker ($transportName, $groupProtocol group protocol)',
-  ({ transportName, groupProtocol, sessionTimeoutMs }) => {
+  'leasing chaos on a real broker ($transportName, $groupProtocol group protocol, exactly-once $exactlyOnce)',
+  ({ transportName, groupProtocol, sessionTimeoutMs, exactlyOnce }) => {
     it('exactly-once leasing survives killed lessees, killed BLOCKED lessors and a frozen worker', async () => {
       const transport = kafkaTransport('it-chaos-leasing', transportName);
       try {
@@ -38,6 +38,7 @@ describe.each(CHAOS_SETUPS)(
           feedMs: 25_000,
           sessionTimeoutMs,
           groupProtocol,
+          exactlyOnce,
           huntMs: 20_000,
           timeoutMs: 90_000,
           logger: testLogger(),

@@ -10,8 +10,8 @@ import { CHAOS_SETUPS } from './transports.ts';
 
 // On CHAOS_SETUPS: both clients (the harness and every worker process use the same one), and KIP-848.
 describe.each(CHAOS_SETUPS)(
-  'chaos on a real broker ($transportName, $groupProtocol group protocol)',
-  ({ transportName, groupProtocol, sessionTimeoutMs }) => {
+  'chaos on a real broker ($transportName, $groupProtocol group protocol, exactly-once $exactlyOnce)',
+  ({ transportName, groupProtocol, sessionTimeoutMs, exactlyOnce }) => {
     it('exactly-once survives kills, freezes and a worker joining and leaving, in every app shape', async () => {
       const transport = kafkaTransport('it-chaos', transportName);
       try {
@@ -30,6 +30,7 @@ describe.each(CHAOS_SETUPS)(
           feedMs: 6_000,
           sessionTimeoutMs,
           groupProtocol,
+          exactlyOnce,
           timeoutMs: 90_000,
           seed,
           logger: testLogger(),

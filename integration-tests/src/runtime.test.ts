@@ -51,6 +51,7 @@ async function startWorker(
   app: AppDefinition,
   id: string,
   transportName: TransportName = transportFromEnv(),
+  exactlyOnce?: 'v1' | 'v2',
 ): Promise<Worker> {
   const transport = kafkaTransport(id, transportName);
   const worker = new Worker({
@@ -59,6 +60,7 @@ async function startWorker(
     logger: testLogger().child({ test: id }),
     workerId: id,
     sessionTimeoutMs: 6000,
+    ...(exactlyOnce === undefined ? {} : { exactlyOnceV2: exactlyOnce === 'v2' }),
   });
   stopAll.push(async () => {
     await worker.stop();
@@ -251,30 +253,37 @@ async function processScenario(
   return { ns, env, t, spawnWorker };
 }
 
-// On both clients: the fencing the exactly-once design rests on is the transport's (one transactional producer
-// per input partition; a new owner's registration fences the old one).
-describe.each(TRANSPORT_NAMES)('zombie fencing on a real broker (%s)', (transportName) => {
-  it('a worker frozen mid-step past its session timeout cannot commit once the new owner fenced it', async () => {
-    const { ns, env, t, spawnWorker } = await processScenario('it-zombie', 1, transportName);
-    const marker = join(mkdtempSync(join(tmpdir(), 'zombie-')), 'stalled');
-    const zombie = spawnWorker(6000, { ZOMBIE_MARKER: marker });
-    await produceJson(t, env.ZOMBIE_IN, [{ key: 'z', value: {} }]);
-    await waitFor(() => existsSync(marker), 60_000, { intervalMs: 50 });
-    zombie.kill('SIGSTOP'); // frozen inside the step: its transaction is not committed
-    const app = zombieAppFor(env);
-    const owner = await startWorker(app, 'w-owner', transportName);
-    await waitFor(async () => (await owner.readState('zombie', 'f', 'z', 'n')) === 1, 90_000, {
-      intervalMs: 250,
+// On both clients, under both exactly-once protocols: v2 (the default on both) fences by the group generation the
+// offsets carry (the coordinator refuses a past one), v1 by one transactional producer per input partition (a new
+// owner's registration fences the old one).
+describe.each([
+  ...TRANSPORT_NAMES.map((transportName) => ({ transportName, exactlyOnce: 'v2' as const })),
+  { transportName: 'kafkajs' as const, exactlyOnce: 'v1' as const },
+])(
+  'zombie fencing on a real broker ($transportName, exactly-once $exactlyOnce)',
+  ({ transportName, exactlyOnce }) => {
+    it('a worker frozen mid-step past its session timeout cannot commit once the new owner fenced it', async () => {
+      const { ns, env, t, spawnWorker } = await processScenario('it-zombie', 1, transportName);
+      const marker = join(mkdtempSync(join(tmpdir(), 'zombie-')), 'stalled');
+      const zombie = spawnWorker(6000, { ZOMBIE_MARKER: marker, DIRIGO_EXACTLY_ONCE: exactlyOnce });
+      await produceJson(t, env.ZOMBIE_IN, [{ key: 'z', value: {} }]);
+      await waitFor(() => existsSync(marker), 60_000, { intervalMs: 50 });
+      zombie.kill('SIGSTOP'); // frozen inside the step: its transaction is not committed
+      const app = zombieAppFor(env);
+      const owner = await startWorker(app, 'w-owner', transportName, exactlyOnce);
+      await waitFor(async () => (await owner.readState('zombie', 'f', 'z', 'n')) === 1, 90_000, {
+        intervalMs: 250,
+      });
+      zombie.kill('SIGCONT'); // the zombie finishes its handler and tries to commit the same step
+      await new Promise((r) => setTimeout(r, 6_000));
+      const outputs = await readJson<{ n: number }>(t, env.ZOMBIE_OUT);
+      expect(outputs.map((o) => o.value.n)).toEqual([1]);
+      // The zombie's changelog write was aborted with its transaction: the committed state is the owner's.
+      const changelog = await readJson<number>(t, `${ns}.zombie.f.changelog`);
+      expect(changelog.map((c) => c.value)).toEqual([1]);
     });
-    zombie.kill('SIGCONT'); // the zombie finishes its handler and tries to commit the same step
-    await new Promise((r) => setTimeout(r, 6_000));
-    const outputs = await readJson<{ n: number }>(t, env.ZOMBIE_OUT);
-    expect(outputs.map((o) => o.value.n)).toEqual([1]);
-    // The zombie's changelog write was aborted with its transaction: the committed state is the owner's.
-    const changelog = await readJson<number>(t, `${ns}.zombie.f.changelog`);
-    expect(changelog.map((c) => c.value)).toEqual([1]);
-  });
-});
+  },
+);
 
 describe('graceful stop on a real broker', () => {
   it('SIGTERM finishes in-flight work, commits and leaves the group at once', async () => {

@@ -9,17 +9,31 @@ export const TRANSPORT_NAMES = ['kafkajs', 'platformatic'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
 /**
- * The setups the chaos suites run on: both clients on the classic group protocol, and the platformatic client on
- * KIP-848's, whose session timeout is the broker's (10 s on the test broker, see @dirigo/local-kafka): freezes
- * past the session are sized from `sessionTimeoutMs`.
+ * The setups the chaos suites run on: both clients on the classic group protocol under exactly-once v2 (the
+ * default on both), the platformatic client on KIP-848's, whose session timeout is the broker's (10 s on the test
+ * broker, see @dirigo/local-kafka): freezes past the session are sized from `sessionTimeoutMs`; and exactly-once
+ * v1 (a transactional producer per input partition) on kafkajs, the transport that ran it by default until
+ * 2026-12-05.
  */
-export const CHAOS_SETUPS = [
+export const CHAOS_SETUPS: readonly {
+  transportName: TransportName;
+  groupProtocol: 'classic' | 'consumer';
+  sessionTimeoutMs: number;
+  exactlyOnce: 'v1' | 'v2';
+}[] = [
   ...TRANSPORT_NAMES.map((transportName) => ({
     transportName,
     groupProtocol: 'classic' as const,
     sessionTimeoutMs: 6_000,
+    exactlyOnce: 'v2' as const,
   })),
-  { transportName: 'platformatic' as const, groupProtocol: 'consumer' as const, sessionTimeoutMs: 10_000 },
+  {
+    transportName: 'platformatic',
+    groupProtocol: 'consumer',
+    sessionTimeoutMs: 10_000,
+    exactlyOnce: 'v2',
+  },
+  { transportName: 'kafkajs', groupProtocol: 'classic', sessionTimeoutMs: 6_000, exactlyOnce: 'v1' },
 ];
 
 /** DIRIGO_TRANSPORT, checked; the worker's default transport when unset. */

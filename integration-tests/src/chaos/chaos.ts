@@ -47,6 +47,8 @@ export interface ChaosOptions {
   readonly keepTopics?: boolean;
   /** The workers' consumer group protocol (see `WorkerProcsOptions.groupProtocol`). */
   readonly groupProtocol?: GroupProtocol;
+  /** The workers' exactly-once protocol (see `WorkerProcsOptions.exactlyOnce`). */
+  readonly exactlyOnce?: 'v1' | 'v2';
   /** Broker nodes SIGKILLed one at a time during the run, each started again after 1-4 s (needs `cluster`). */
   readonly brokerKills?: number;
   /** The cluster the run started, whose nodes it may kill. */
@@ -162,6 +164,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     brokers: o.brokers,
     transport: o.transport.name,
     ...(o.groupProtocol === undefined ? {} : { groupProtocol: o.groupProtocol }),
+    ...(o.exactlyOnce === undefined ? {} : { exactlyOnce: o.exactlyOnce }),
     sessionTimeoutMs: o.sessionTimeoutMs,
     controlTopic: topics(ns).control,
     logDir,

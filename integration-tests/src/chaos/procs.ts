@@ -32,6 +32,8 @@ export interface WorkerProcsOptions {
    * is the broker's: give it as `sessionTimeoutMs`, which sizes the freezes.
    */
   readonly groupProtocol?: GroupProtocol;
+  /** The workers' exactly-once protocol (DIRIGO_EXACTLY_ONCE); default: the transport's (v2 on both). */
+  readonly exactlyOnce?: 'v1' | 'v2';
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -91,6 +93,7 @@ export class WorkerProcs {
           DIRIGO_LOG_LEVEL: process.env.CHAOS_WORKER_LOG_LEVEL ?? 'info',
           ...(this.o.transport === undefined ? {} : { DIRIGO_TRANSPORT: this.o.transport }),
           ...(this.o.groupProtocol === undefined ? {} : { DIRIGO_GROUP_PROTOCOL: this.o.groupProtocol }),
+          ...(this.o.exactlyOnce === undefined ? {} : { DIRIGO_EXACTLY_ONCE: this.o.exactlyOnce }),
         },
         stdio: ['ignore', log, log],
       },

@@ -43,12 +43,13 @@ const USAGE =
   '       npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in,windowed]\n' +
   '         [--workers 3] [--kills 3] [--pauses 2] [--join-leave 1] [--partitions 6] [--feed-ms 10000]\n' +
   '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics] [--transport platformatic]\n' +
-  '         [--group-protocol classic|consumer] [--broker-kills 0]\n' +
+  '         [--group-protocol classic|consumer] [--exactly-once v1|v2] [--broker-kills 0]\n' +
   '       npm run chaos -- leasing [--json] [--seed S] [--seeds N] [--records 100000] [--workers 3]\n' +
   '         [--lessee-kills 2] [--blocked-kills 2] [--kills 0] [--pauses 1] [--partitions 6] [--slots 6]\n' +
   '         [--hot-keys 5] [--cold-keys 500] [--idle-revoke-ms 400] [--burn-us 150] [--feed-ms 100000]\n' +
   '         [--session-timeout-ms 6000] [--hunt-ms 30000] [--timeout-ms 300000] [--keep-topics]\n' +
   '         [--break skipMerge|dropSyncReply|acceptStale] [--transport platformatic] [--group-protocol classic|consumer]\n' +
+  '         [--exactly-once v1|v2]\n' +
   '       npm run chaos -- atomicity [--json] [--seed S] [--seeds N] [--producers 48] [--partitions 6] [--feed-ms 80000]\n' +
   '         [--broker-kills 8] [--before-fenced] [--transport platformatic]\n';
 
@@ -97,6 +98,8 @@ async function main(): Promise<void> {
       'keep-topics': { type: 'boolean' },
       transport: { type: 'string' },
       'group-protocol': { type: 'string' },
+      // the workers' exactly-once protocol (default: the transport's, v2 on both)
+      'exactly-once': { type: 'string' },
       'broker-kills': { type: 'string' },
       producers: { type: 'string', default: '48' },
       'before-fenced': { type: 'boolean' },
@@ -117,7 +120,11 @@ async function main(): Promise<void> {
   // A KIP-848 member's session timeout is the broker's (10 s on the local broker, see @dirigo/local-kafka), not
   // the worker's: freezes are sized from it.
   values['session-timeout-ms'] ??= groupProtocol === 'consumer' ? '10000' : '6000';
-  const workerProtocol = groupProtocol === undefined ? {} : { groupProtocol };
+  const exactlyOnce = exactlyOnceOf(values['exactly-once']);
+  const workerProtocol = {
+    ...(groupProtocol === undefined ? {} : { groupProtocol }),
+    ...(exactlyOnce === undefined ? {} : { exactlyOnce }),
+  };
   const d = DEFAULTS[mode === 'leasing' ? 'leasing' : 'eos'];
   values.records ??= d.records;
   values.kills ??= d.kills;
@@ -209,6 +216,13 @@ async function main(): Promise<void> {
 }
 
 /** `--transport` (else DIRIGO_TRANSPORT, else kafkajs). */
+/** The workers' exactly-once protocol from --exactly-once (undefined: the transport's); exits 2 on a bad one. */
+function exactlyOnceOf(flag: string | undefined): 'v1' | 'v2' | undefined {
+  if (flag === undefined || flag === 'v1' || flag === 'v2') return flag;
+  process.stderr.write(`--exactly-once: '${flag}' is not one of v1, v2\n${USAGE}`);
+  process.exit(2);
+}
+
 /** The workers' group protocol from --group-protocol (undefined: theirs by default); exits 2 on a bad one. */
 function groupProtocolOf(flag: string | undefined, transportName: TransportName): GroupProtocol | undefined {
   if (flag === undefined) return undefined;
@@ -335,7 +349,7 @@ async function atomicity(
 async function leasing(
   values: Record<string, string | boolean | undefined>,
   transportName: TransportName,
-  workerProtocol: { groupProtocol?: GroupProtocol },
+  workerProtocol: { groupProtocol?: GroupProtocol; exactlyOnce?: 'v1' | 'v2' },
 ): Promise<void> {
   const v = (name: string) => values[name] as string | undefined;
   const base = int('seed', v('seed'), 0);

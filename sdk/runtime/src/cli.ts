@@ -50,7 +50,7 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
   --group-protocol  classic (default; eager: every member stops while one joins or leaves) or consumer
                   (KIP-848, Kafka 4.0+, platformatic only: only the partitions that move stop); default
                   $DIRIGO_GROUP_PROTOCOL
-  --exactly-once  v2 (default where the transport supports it: platformatic, classic protocol; one
+  --exactly-once  v2 (default where the transport supports it: both built-in transports; one
                   transactional producer per function group, several partitions' steps per transaction) or
                   v1 (one transactional producer per input partition); default $DIRIGO_EXACTLY_ONCE
   --policy        the scheduling policy: fifo, priority, edf (default), laxity, weighted-fair, dirigo, or one an

@@ -78,8 +78,9 @@ export interface WorkerOptions {
    * transactional producer per function group on this worker (transactional id `<group>.<worker id>`) commits the
    * steps of all the partitions it owns, several steps per transaction, and zombies are fenced by the group
    * generation their offsets carry. false: one transactional producer per input partition (v1, fenced by its
-   * transactional id). Default: v2 where the transport supports it (`Transport.exactlyOnceV2`: the platformatic
-   * transport, on either group protocol), v1 elsewhere (kafkajs); true on a transport without it is a ConfigError.
+   * transactional id). Default: v2 where the transport supports it (`Transport.exactlyOnceV2`: both built-in
+   * transports, platformatic on either group protocol), v1 elsewhere; true on a transport without it is a
+   * ConfigError.
    * Give each worker a stable `workerId` under v2: a restarted worker then aborts what its crashed predecessor
    * left open at once, instead of after the 10 s transaction timeout.
    */
@@ -868,7 +869,7 @@ function checkWorkerOptions(o: WorkerOptions): void {
   if (o.exactlyOnceV2 === true && o.transport.exactlyOnceV2 !== true) {
     throw new ConfigError(
       'exactlyOnceV2',
-      `transport '${o.transport.name}' cannot commit offsets as a group member in a transaction (KIP-447); use the platformatic transport (either group protocol), or leave exactlyOnceV2 unset`,
+      `transport '${o.transport.name}' cannot commit offsets as a group member in a transaction (KIP-447); use a transport that can (both built-in ones do), or leave exactlyOnceV2 unset`,
     );
   }
   checkIntOption(o.metricsPort, 'metricsPort', 0, 65_535);

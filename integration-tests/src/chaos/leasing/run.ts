@@ -68,6 +68,8 @@ export interface LeasingOptions {
   readonly keepTopics?: boolean;
   /** The workers' consumer group protocol (see `WorkerProcsOptions.groupProtocol`). */
   readonly groupProtocol?: GroupProtocol;
+  /** The workers' exactly-once protocol (see `WorkerProcsOptions.exactlyOnce`). */
+  readonly exactlyOnce?: 'v1' | 'v2';
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -170,6 +172,7 @@ export async function runLeasingChaos(o: LeasingOptions): Promise<LeasingResult>
     brokers: o.brokers,
     transport: o.transport.name,
     ...(o.groupProtocol === undefined ? {} : { groupProtocol: o.groupProtocol }),
+    ...(o.exactlyOnce === undefined ? {} : { exactlyOnce: o.exactlyOnce }),
     sessionTimeoutMs: o.sessionTimeoutMs,
     controlTopic: t.control,
     logDir,

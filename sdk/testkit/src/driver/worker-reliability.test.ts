@@ -249,6 +249,11 @@ describe('worker options', () => {
     [{ tickIntervalMs: -1 }, /^tickIntervalMs: -1 is not an integer/],
     [{ controlTopic: 'no spaces' }, /^controlTopic: "no spaces" is not a Kafka topic name/],
     [{ assignmentTimeoutMs: 1.5 }, /^assignmentTimeoutMs: 1.5 is not an integer/],
+    // The memory transport cannot commit offsets as a group member (no KIP-447).
+    [
+      { exactlyOnceV2: true },
+      /^exactlyOnceV2: transport 'memory' cannot commit offsets as a group member in a transaction \(KIP-447\)/,
+    ],
   ])('rejects %o before connecting', (bad, message) => {
     expect(() => new Worker({ transport, apps: [app], ...bad })).toThrow(message);
   });
