@@ -350,7 +350,23 @@ export class Worker {
     return s === undefined ? undefined : { host: s.host, port: s.port };
   }
 
-  /** Counters of the control channel (load reports published, received, and skipped as unknown or forged). */
+  /** Exactly-once v2 for this worker's exactly-once apps: as configured, else where the transport can. */
+  private get exactlyOnceV2(): boolean {
+    return this.options.exactlyOnceV2 ?? this.options.transport.exactlyOnceV2 === true;
+  }
+
+  /** The exactly-once protocol of each exactly-once app of this worker (its load reports carry them). */
+  private exactlyOnceApps(): Record<string, 'v1' | 'v2'> {
+    const version = this.exactlyOnceV2 ? 'v2' : 'v1';
+    const out: Record<string, 'v1' | 'v2'> = {};
+    for (const app of this.resolved) if (app.options.guarantee === 'exactly_once') out[app.name] = version;
+    return out;
+  }
+
+  /**
+   * Counters of the control channel (load reports published, received, and skipped as unknown or forged; peers
+   * running one of this worker's apps under the other exactly-once protocol).
+   */
   controlStats(): Readonly<ControlStats> | undefined {
     return this.control?.stats;
   }
@@ -507,6 +523,7 @@ export class Worker {
           logger: this.logger.child({ component: 'control' }),
           intervalMs: reportMs,
           slots: () => this.leasing.ownSlots(),
+          exactlyOnce: () => this.exactlyOnceApps(),
         });
         await this.control.start();
       }
@@ -603,7 +620,7 @@ export class Worker {
       sessionTimeoutMs: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
       concurrency: this.options.concurrency ?? 4,
-      exactlyOnceV2: this.options.exactlyOnceV2 ?? this.options.transport.exactlyOnceV2 === true,
+      exactlyOnceV2: this.exactlyOnceV2,
       detachAfterMs: this.options.detachAfterMs ?? 1_000,
       onAppStopped: (err: AppStoppedError) => void this.stopApp(id, err),
       onStepRetried: (fn: string) => void this.functionMetrics.get(app.name, fn).retried++,

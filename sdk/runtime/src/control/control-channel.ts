@@ -14,7 +14,12 @@
 //   with every report; absent in reports of older workers, which then count as incarnation ''). A restarted W
 //   is heard once its previous incarnation's reports have expired (5 periods, at least 1 s).
 // Unknown, malformed and rejected messages are counted (`stats.unknown`) and logged once per reason, never
-// fatal. This stops accidents (two processes with one worker id, a stale process, a producer writing the wrong
+// fatal.
+//
+// Reports also carry the exactly-once protocol of each exactly-once app the worker runs. A peer that runs one of
+// this worker's apps under the other protocol is logged (error, once per peer and app) and counted
+// (`stats.mixedExactlyOnce`): a v1 worker frozen past its session is not fenced by a v2 owner of its partitions,
+// so all workers of an app must run one protocol. This stops accidents (two processes with one worker id, a stale process, a producer writing the wrong
 // topic) and blind forgery; it is not authentication: a writer who can also read the topic can copy a
 // worker's key and incarnation. Restrict who may write the control topic with Kafka ACLs.
 import { randomBytes } from 'node:crypto';
@@ -36,6 +41,8 @@ export interface ControlChannelOptions {
   readonly intervalMs: number;
   /** The lease slots this worker owns, per app (published with its load). */
   readonly slots?: () => Record<string, number[]>;
+  /** The exactly-once protocol of each exactly-once app this worker runs (published with its load, and checked). */
+  readonly exactlyOnce?: () => Record<string, 'v1' | 'v2'>;
   /** Most peers kept (the least recently heard one is evicted first). Default 1024. */
   readonly maxPeers?: number;
   /** This worker's incarnation nonce. Default: 16 random hex digits, drawn once per channel. */
@@ -48,6 +55,8 @@ export interface ControlStats {
   received: number;
   /** Messages skipped: not understood, malformed, or load reports rejected (wrong key, other incarnation). */
   unknown: number;
+  /** Peers seen running an app of this worker under the other exactly-once protocol (distinct peer and app). */
+  mixedExactlyOnce: number;
 }
 
 /** Reports expire this many periods after their receipt... */
@@ -80,7 +89,9 @@ export class ControlChannel {
   private consumer: Consumer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private publishing: Promise<void> | undefined;
-  readonly stats: ControlStats = { published: 0, received: 0, unknown: 0 };
+  readonly stats: ControlStats = { published: 0, received: 0, unknown: 0, mixedExactlyOnce: 0 };
+  /** Peer and app pairs already reported as running the other exactly-once protocol (bounded). */
+  private readonly mixed = new Set<string>();
 
   constructor(options: ControlChannelOptions) {
     this.o = options;
@@ -170,6 +181,7 @@ export class ControlChannel {
       return;
     }
     this.stats.received++;
+    if (m.exactlyOnce !== undefined) this.checkExactlyOnce(m.worker, m.exactlyOnce);
     this.peerLoads.delete(m.worker);
     const fresh =
       known !== undefined && known.incarnation === incarnation && now - known.receivedAt <= this.ttlMs;
@@ -210,6 +222,25 @@ export class ControlChannel {
     }
   }
 
+  /** Logs and counts each app this worker runs that `peer` runs under the other exactly-once protocol. */
+  private checkExactlyOnce(peer: string, theirs: Readonly<Record<string, 'v1' | 'v2'>>): void {
+    const ours = this.o.exactlyOnce?.();
+    if (ours === undefined) return;
+    for (const app in theirs) {
+      if (!Object.hasOwn(theirs, app)) continue;
+      const mine = ours[app];
+      if (mine === undefined || mine === theirs[app]) continue;
+      const key = `${peer}\u0000${app}`;
+      if (this.mixed.has(key) || this.mixed.size >= MAX_WARNED) continue;
+      this.mixed.add(key);
+      this.stats.mixedExactlyOnce++;
+      this.o.logger.error(
+        { peer, app, peerExactlyOnce: theirs[app], exactlyOnce: mine },
+        `worker ${peer} runs app '${app}' under exactly-once ${theirs[app]}, this worker under ${mine}: a v1 worker frozen past its session is not fenced by a v2 owner of its partitions; stop all of the app's workers and start them with one protocol (--exactly-once, DIRIGO_EXACTLY_ONCE)`,
+      );
+    }
+  }
+
   private skip(reason: string, message: string): void {
     this.stats.unknown++;
     if (this.warned.has(reason) || this.warned.size >= MAX_WARNED) return;
@@ -237,6 +268,7 @@ export class ControlChannel {
       inFlight: s.inFlight,
       utilisation: s.utilisation,
       ...this.slotsField(),
+      ...this.exactlyOnceField(),
       incarnation: this.incarnation,
     };
     try {
@@ -249,6 +281,11 @@ export class ControlChannel {
     }
     this.evict(this.o.clock.now());
     this.o.dispatcher.setPeers(this.peers());
+  }
+
+  private exactlyOnceField(): { exactlyOnce?: Record<string, 'v1' | 'v2'> } {
+    const eos = this.o.exactlyOnce?.();
+    return eos === undefined || Object.keys(eos).length === 0 ? {} : { exactlyOnce: eos };
   }
 
   private slotsField(): { slots?: Record<string, number[]> } {

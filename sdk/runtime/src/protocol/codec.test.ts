@@ -87,6 +87,7 @@ const load: LoadV1 = {
   utilisation: 0.42,
 };
 const loadWithSlots: LoadV1 = { ...load, slots: { shop: [0, 2], bank: [] } };
+const loadWithExactlyOnce: LoadV1 = { ...load, exactlyOnce: { shop: 'v2', bank: 'v1' } };
 const loadWithBacklog: LoadV1 = { ...load, backlog: 1_234 };
 const watermark: WatermarkV1 = {
   v: 1,
@@ -177,6 +178,7 @@ describe('control codec: round trips', () => {
     ['unsync v1', unsync],
     ['load v1', load],
     ['load v1 with slots', loadWithSlots],
+    ['load v1 with exactly-once protocols', loadWithExactlyOnce],
     ['load v1 with a backlog', loadWithBacklog],
     ['watermark v1', watermark],
     ['watermark v1, none yet, idle', { ...watermark, wm: null, idle: true }],
@@ -302,6 +304,17 @@ describe('control codec: malformed load slots', () => {
     ['an app with a string slot', { bank: [], shop: ['0'] }, "'slots.shop[0]'"],
   ])('slots %s', (_name, slots, fragment) => {
     expectUnknown(json({ ...load, slots }), `load v1: ${fragment}`);
+  });
+});
+
+describe('control codec: malformed load exactly-once protocols', () => {
+  it.each([
+    ['null', null, "'exactlyOnce' must be an object"],
+    ['an array', ['v2'], "'exactlyOnce' must be an object"],
+    ['an app with another version', { shop: 'v3' }, "'exactlyOnce.shop' must be 'v1' or 'v2'"],
+    ['an app with a number', { bank: 'v1', shop: 2 }, "'exactlyOnce.shop' must be 'v1' or 'v2'"],
+  ])('exactlyOnce %s', (_name, exactlyOnce, fragment) => {
+    expectUnknown(json({ ...load, exactlyOnce }), `load v1: ${fragment}`);
   });
 });
 

@@ -1,8 +1,9 @@
 // LOAD, version 1: a worker's load report, published about twice a second on the control topic.
 //
 // Record key: the worker id. Other workers keep each peer's latest report and their scheduling policies see
-// them as peers (e.g. laxity offloads toward a short queue). `slots` and `backlog` were added within version 1
-// and are optional: readers that predate them ignore them, and writers that predate them leave them out.
+// them as peers (e.g. laxity offloads toward a short queue). `slots`, `backlog` and `exactlyOnce` were added
+// within version 1 and are optional: readers that predate them ignore them, and writers that predate them leave
+// them out.
 //
 // JSON schema (UTF-8 object):
 //
@@ -18,6 +19,9 @@
 //                                                                yet queued, and the partitions' lag at the fetch)
 //   slots         object (optional)          absent or object   lease slots this worker owns, per app name
 //   slots[app]    int[]                      each >= 0          the app's lease-topic partitions it consumes
+//   exactlyOnce   object (optional)          absent or object   the exactly-once protocol of each app the worker
+//                                                                runs with guarantee 'exactly_once', per app name
+//   exactlyOnce[app] string                  'v1' or 'v2'       (all workers of an app must run the same one)
 //
 // Fields not listed are ignored (and kept by the decoder), so a v1 writer may add optional ones.
 import {
@@ -50,6 +54,19 @@ export interface LoadV1 {
   readonly backlog?: number;
   /** Lease slots (lease-topic partitions) this worker owns, per app name. Optional: older writers omit it. */
   readonly slots?: Readonly<Record<string, readonly number[]>>;
+  /** The exactly-once protocol of each exactly-once app the worker runs. Optional: older writers omit it. */
+  readonly exactlyOnce?: Readonly<Record<string, 'v1' | 'v2'>>;
+}
+
+function checkExactlyOnce(m: JsonObject): string | undefined {
+  const eos = m.exactlyOnce;
+  if (eos === undefined) return undefined;
+  if (!isJsonObject(eos)) return "'exactlyOnce' must be an object { [app]: 'v1' | 'v2' } when present";
+  for (const app in eos) {
+    if (!Object.hasOwn(eos, app)) continue;
+    if (eos[app] !== 'v1' && eos[app] !== 'v2') return `'exactlyOnce.${clip(app)}' must be 'v1' or 'v2'`;
+  }
+  return undefined;
 }
 
 function checkSlots(m: JsonObject): string | undefined {
@@ -83,7 +100,8 @@ export function validateLoadV1(m: unknown): string | undefined {
       checkInt(m, 'inFlight', 0) ??
       checkNumber(m, 'utilisation', 0, 1) ??
       (m.backlog === undefined ? undefined : checkInt(m, 'backlog', 0)) ??
-      checkSlots(m),
+      checkSlots(m) ??
+      checkExactlyOnce(m),
   );
 }
 
