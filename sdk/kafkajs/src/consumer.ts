@@ -705,6 +705,14 @@ export class KafkajsConsumer implements DirigoConsumer {
     this.#poisoned = false;
     // Read now: kafkajs emits this event from inside the join, where the generation is the assignment's.
     const generationId = joinedGeneration(memberId);
+    if (generationId === undefined) {
+      // Only if kafkajs changed how it joins (the patch in kafkajs-patches.ts finds the group inside joinAndSync):
+      // exactly-once v2 then commits nothing (no membership), which must not pass silently.
+      this.#logger.warn(
+        { memberId },
+        'the group generation of this assignment is unknown: exactly-once v2 cannot commit until the next join',
+      );
+    }
     const epoch = this.#bumpEpoch();
     this.#gate = this.#enqueue(async () => {
       await this.#revokeAll('rebalance');
