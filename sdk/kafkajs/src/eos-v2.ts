@@ -42,7 +42,7 @@ import type { GroupMetadata } from '@dirigo/core';
 
 const require = createRequire(import.meta.url);
 
-const TXN_OFFSET_COMMIT_KEY = 28;
+export const TXN_OFFSET_COMMIT_KEY = 28;
 const OFFSET_FETCH_KEY = 9;
 /** The versions written here: the first with the member's generation, the last with `require_stable` at the top. */
 export const TXN_OFFSET_COMMIT_VERSION = 3;

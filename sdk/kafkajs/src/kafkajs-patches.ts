@@ -41,6 +41,7 @@ import { dirname, sep } from 'node:path';
 import type KafkaJS from 'kafkajs';
 import {
   memberOf,
+  TXN_OFFSET_COMMIT_KEY,
   TXN_OFFSET_COMMIT_VERSION,
   type TxnOffsetCommitArgs,
   txnOffsetCommitV3,
@@ -306,7 +307,6 @@ patchMethod<SetDefaultOffset>(
 );
 
 const BROKER = 'kafkajs/src/broker/index.js';
-const TXN_OFFSET_COMMIT_KEY = 28;
 interface BrokerLike {
   readonly versions: Record<number, { minVersion: number; maxVersion: number } | undefined> | null;
   readonly connectionPool: { send(request: unknown): Promise<unknown> };
