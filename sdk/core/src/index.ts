@@ -101,6 +101,7 @@ export type {
   Transaction,
   Transport,
 } from './transport.ts';
+export { checkMemberGroup } from './transport.ts';
 export {
   type ConnectionFailureFacts,
   checkFirstConnection,

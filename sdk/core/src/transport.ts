@@ -5,6 +5,8 @@
 // assigned/revoked callbacks. One contract-test suite (@dirigo/testkit `transportContract`) runs against
 // every implementation.
 
+import { DirigoError } from './errors.ts';
+
 /** Record headers. Values are raw bytes; use `headerString` to read text. */
 export type RecordHeaders = Record<string, Buffer>;
 
@@ -133,6 +135,18 @@ export interface GroupMetadata {
    * Absent: `assignment()`.
    */
   readonly partitions?: readonly TopicPartition[];
+}
+
+/**
+ * For `Transaction.sendOffsets` implementations: throws when `member` (exactly-once v2) is of another group than
+ * the offsets.
+ */
+export function checkMemberGroup(groupId: string, member: GroupMetadata | undefined): void {
+  if (member !== undefined && member.groupId !== groupId) {
+    throw new DirigoError(
+      `send offsets to transaction: the member is of group '${member.groupId}', the offsets of '${groupId}'`,
+    );
+  }
 }
 
 export interface ProducerOptions {

@@ -17,6 +17,7 @@ import type {
   TopicPartitionOffset,
 } from '@dirigo/core';
 import {
+  checkMemberGroup,
   ConfigError,
   DirigoError,
   FencedError,
@@ -354,11 +355,7 @@ export class KafkajsTransaction implements DirigoTransaction {
   ): Promise<void> {
     this.#checkOpen();
     if (offsets.length === 0) return;
-    if (member !== undefined && member.groupId !== groupId) {
-      throw new DirigoError(
-        `send offsets to transaction: the member is of group '${member.groupId}', the offsets of '${groupId}'`,
-      );
-    }
+    checkMemberGroup(groupId, member);
     const byTopic = new Map<string, { partition: number; offset: string }[]>();
     for (const o of offsets) {
       const list = byTopic.get(o.topic);

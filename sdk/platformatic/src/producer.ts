@@ -18,6 +18,7 @@
 // partition (txn-offsets.ts). A fenced producer stays fenced: the client would otherwise register the id again at
 // the next transaction and fence the new owner.
 import {
+  checkMemberGroup,
   ConfigError,
   DirigoError,
   type Producer as DirigoProducer,
@@ -443,11 +444,7 @@ export class PlatformaticTransaction implements DirigoTransaction {
   ): Promise<void> {
     this.#checkOpen();
     if (offsets.length === 0) return;
-    if (member !== undefined && member.groupId !== groupId) {
-      throw new DirigoError(
-        `send offsets to transaction: the member is of group '${member.groupId}', the offsets of '${groupId}'`,
-      );
-    }
+    checkMemberGroup(groupId, member);
     const context = this.#producer.context;
     this.#touched = true;
     try {

@@ -355,7 +355,7 @@ export class Worker {
     return this.options.exactlyOnceV2 ?? this.options.transport.exactlyOnceV2 === true;
   }
 
-  /** The exactly-once protocol of each exactly-once app of this worker (its load reports carry them). */
+  /** The exactly-once protocol of each exactly-once app of this worker (its load reports carry them; the apps are fixed at construction). */
   private exactlyOnceApps(): Record<string, 'v1' | 'v2'> {
     const version = this.exactlyOnceV2 ? 'v2' : 'v1';
     const out: Record<string, 'v1' | 'v2'> = {};
@@ -523,7 +523,7 @@ export class Worker {
           logger: this.logger.child({ component: 'control' }),
           intervalMs: reportMs,
           slots: () => this.leasing.ownSlots(),
-          exactlyOnce: () => this.exactlyOnceApps(),
+          exactlyOnce: this.exactlyOnceApps(),
         });
         await this.control.start();
       }

@@ -42,7 +42,7 @@ export interface ControlChannelOptions {
   /** The lease slots this worker owns, per app (published with its load). */
   readonly slots?: () => Record<string, number[]>;
   /** The exactly-once protocol of each exactly-once app this worker runs (published with its load, and checked). */
-  readonly exactlyOnce?: () => Record<string, 'v1' | 'v2'>;
+  readonly exactlyOnce?: Readonly<Record<string, 'v1' | 'v2'>>;
   /** Most peers kept (the least recently heard one is evicted first). Default 1024. */
   readonly maxPeers?: number;
   /** This worker's incarnation nonce. Default: 16 random hex digits, drawn once per channel. */
@@ -92,9 +92,13 @@ export class ControlChannel {
   readonly stats: ControlStats = { published: 0, received: 0, unknown: 0, mixedExactlyOnce: 0 };
   /** Peer and app pairs already reported as running the other exactly-once protocol (bounded). */
   private readonly mixed = new Set<string>();
+  /** The reports' `exactlyOnce` field (the apps are fixed for the channel's life): made once. */
+  private readonly exactlyOnceField: { exactlyOnce?: Readonly<Record<string, 'v1' | 'v2'>> };
 
   constructor(options: ControlChannelOptions) {
     this.o = options;
+    const eos = options.exactlyOnce;
+    this.exactlyOnceField = eos === undefined || Object.keys(eos).length === 0 ? {} : { exactlyOnce: eos };
     this.maxPeers = options.maxPeers ?? 1024;
     this.ttlMs = Math.max(EXPIRY_PERIODS * options.intervalMs, MIN_EXPIRY_MS);
     this.incarnation = options.incarnation ?? randomBytes(8).toString('hex');
@@ -224,7 +228,7 @@ export class ControlChannel {
 
   /** Logs and counts each app this worker runs that `peer` runs under the other exactly-once protocol. */
   private checkExactlyOnce(peer: string, theirs: Readonly<Record<string, 'v1' | 'v2'>>): void {
-    const ours = this.o.exactlyOnce?.();
+    const ours = this.o.exactlyOnce;
     if (ours === undefined) return;
     for (const app in theirs) {
       if (!Object.hasOwn(theirs, app)) continue;
@@ -268,7 +272,7 @@ export class ControlChannel {
       inFlight: s.inFlight,
       utilisation: s.utilisation,
       ...this.slotsField(),
-      ...this.exactlyOnceField(),
+      ...this.exactlyOnceField,
       incarnation: this.incarnation,
     };
     try {
@@ -281,11 +285,6 @@ export class ControlChannel {
     }
     this.evict(this.o.clock.now());
     this.o.dispatcher.setPeers(this.peers());
-  }
-
-  private exactlyOnceField(): { exactlyOnce?: Record<string, 'v1' | 'v2'> } {
-    const eos = this.o.exactlyOnce?.();
-    return eos === undefined || Object.keys(eos).length === 0 ? {} : { exactlyOnce: eos };
   }
 
   private slotsField(): { slots?: Record<string, number[]> } {
