@@ -87,6 +87,15 @@ export function isConnectionError(error: unknown): boolean {
   return causeChain(error).some((e) => e.name !== undefined && CONNECTION_NAMES.has(e.name));
 }
 
+/**
+ * The transaction coordinator is still completing this producer's previous transaction (writing its commit or abort
+ * markers): the Java client retries the request; kafkajs does so for AddPartitionsToTxn (inside its send retries)
+ * but not for AddOffsetsToTxn.
+ */
+export function isConcurrentTransactions(error: unknown): boolean {
+  return causeChain(error).some((e) => e.type === 'CONCURRENT_TRANSACTIONS');
+}
+
 export function isRebalanceError(error: unknown): boolean {
   return causeChain(error).some((e) => e.type !== undefined && REVOKED_TYPES.has(e.type));
 }

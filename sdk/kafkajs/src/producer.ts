@@ -9,6 +9,7 @@
 // the partition count kafkajs already holds in its metadata, so keyed records land where the Java client and the
 // in-memory transport put them. Records without key and partition are spread round-robin.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   Producer as DirigoProducer,
   Transaction as DirigoTransaction,
@@ -38,7 +39,7 @@ import type {
   TopicMessages,
 } from 'kafkajs';
 import { commitAsMember } from './eos-v2.ts';
-import { isFencedError, isRebalanceError, mapError } from './errors.ts';
+import { isConcurrentTransactions, isFencedError, isRebalanceError, mapError } from './errors.ts';
 
 /** What producers need from the transport. */
 export interface ProducerContext {
@@ -120,6 +121,9 @@ export function toTopicMessages(records: readonly OutgoingRecord[]): TopicMessag
  */
 export { MAX_PARTITION_BATCH_BYTES };
 export const MAX_PARTITION_BATCH_RECORDS = 100_000;
+
+/** How long `sendOffsets` tries again while the coordinator answers CONCURRENT_TRANSACTIONS. */
+export const CONCURRENT_TRANSACTIONS_DEADLINE_MS = 5_000;
 
 /**
  * Cuts `records` into consecutive chunks (order is kept) so that no partition gets more than
@@ -368,7 +372,7 @@ export class KafkajsTransaction implements DirigoTransaction {
     // it as TxnOffsetCommit v3 (kafkajs-patches.ts, fix 7).
     if (member !== undefined) commitAsMember(topics, member);
     try {
-      await this.#txn.sendOffsets({ consumerGroupId: groupId, topics });
+      await this.#sendOffsets(groupId, topics);
     } catch (error) {
       if (member !== undefined && isRebalanceError(error)) {
         // The member's generation moved on (a rebalance): the transaction must abort; the producer is fine.
@@ -378,6 +382,28 @@ export class KafkajsTransaction implements DirigoTransaction {
         );
       }
       throw this.#producer.fail(error, 'send offsets to transaction');
+    }
+  }
+
+  /**
+   * kafkajs's sendOffsets, tried again while the coordinator answers CONCURRENT_TRANSACTIONS (it is still writing the
+   * markers of this producer's last transaction; seen right after an abort): after 2, 4, 8... ms (at most 100 ms
+   * apart), for up to `CONCURRENT_TRANSACTIONS_DEADLINE_MS`. AddOffsetsToTxn did nothing when it is refused, and
+   * adding the same group twice to a transaction is allowed, so the whole call is repeated.
+   */
+  async #sendOffsets(
+    groupId: string,
+    topics: { topic: string; partitions: { partition: number; offset: string }[] }[],
+  ): Promise<void> {
+    const deadline = Date.now() + CONCURRENT_TRANSACTIONS_DEADLINE_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#txn.sendOffsets({ consumerGroupId: groupId, topics });
+        return;
+      } catch (error) {
+        if (!isConcurrentTransactions(error) || Date.now() >= deadline) throw error;
+        await sleep(Math.min(100, 2 ** attempt));
+      }
     }
   }
 

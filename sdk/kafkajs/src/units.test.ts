@@ -8,7 +8,7 @@ import {
   TransportError,
   UnknownTopicError,
 } from '@dirigo/core';
-import type { Admin, LogEntry } from 'kafkajs';
+import type { Admin, LogEntry, Transaction } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { KafkajsAdmin } from './admin.ts';
@@ -19,6 +19,8 @@ import { crashLevel, levelFor } from './logging.ts';
 import {
   chunkRecords,
   dirigoPartitioner,
+  type KafkajsProducer,
+  KafkajsTransaction,
   MAX_PARTITION_BATCH_BYTES,
   MAX_PARTITION_BATCH_RECORDS,
   PartitionerState,
@@ -458,6 +460,39 @@ describe('KafkajsConsumer.subscribe', () => {
       },
     ]);
     await expect(consumer.subscribe(['t'])).rejects.toBeInstanceOf(TransportError);
+    expect(calls()).toBe(1);
+  });
+});
+
+describe('KafkajsTransaction.sendOffsets', () => {
+  // A fake kafkajs transaction whose sendOffsets is refused `refusals` times with `type`, then accepted.
+  const transactionRefusing = (type: string, code: number, refusals: number) => {
+    let calls = 0;
+    const txn = {
+      sendOffsets: async () => {
+        calls++;
+        if (calls <= refusals) throw protocolError(type, code, true);
+      },
+    };
+    const producer = {
+      fenced: null,
+      fail: (error: unknown, operation: string) => mapError(error, { operation }),
+    };
+    const t = new KafkajsTransaction(producer as unknown as KafkajsProducer, txn as unknown as Transaction);
+    return { t, calls: () => calls };
+  };
+
+  it('tries again while the coordinator is still ending the previous transaction (CONCURRENT_TRANSACTIONS)', async () => {
+    const { t, calls } = transactionRefusing('CONCURRENT_TRANSACTIONS', 51, 3);
+    await t.sendOffsets('g', [{ topic: 't', partition: 0, offset: 5 }]);
+    expect(calls()).toBe(4);
+  });
+
+  it('does not try again after another refusal', async () => {
+    const { t, calls } = transactionRefusing('INVALID_TXN_STATE', 48, 1);
+    await expect(t.sendOffsets('g', [{ topic: 't', partition: 0, offset: 5 }])).rejects.toBeInstanceOf(
+      TransportError,
+    );
     expect(calls()).toBe(1);
   });
 });
