@@ -255,22 +255,27 @@ async function processScenario(
 
 // On both clients, under both exactly-once protocols: v2 (the default on both) fences by the group generation the
 // offsets carry (the coordinator refuses a past one), v1 by one transactional producer per input partition (a new
-// owner's registration fences the old one).
+// owner's registration fences the old one). And across protocols, as in the second roll of a change from v1 to v2:
+// a v2 owner fences a v1 zombie by registering the v1 producer of the partition it opens (the zombie's offsets carry
+// no generation to refuse), and a v1 owner reads its position stable, after the v2 zombie's transaction, whose
+// offsets the coordinator then refuses for their generation.
 describe.each([
-  ...TRANSPORT_NAMES.map((transportName) => ({ transportName, exactlyOnce: 'v2' as const })),
-  { transportName: 'kafkajs' as const, exactlyOnce: 'v1' as const },
+  ...TRANSPORT_NAMES.map((transportName) => ({ transportName, zombie: 'v2' as const, owner: 'v2' as const })),
+  { transportName: 'kafkajs' as const, zombie: 'v1' as const, owner: 'v1' as const },
+  { transportName: 'kafkajs' as const, zombie: 'v1' as const, owner: 'v2' as const },
+  { transportName: 'platformatic' as const, zombie: 'v2' as const, owner: 'v1' as const },
 ])(
-  'zombie fencing on a real broker ($transportName, exactly-once $exactlyOnce)',
-  ({ transportName, exactlyOnce }) => {
+  'zombie fencing on a real broker ($transportName, exactly-once: zombie $zombie, new owner $owner)',
+  ({ transportName, zombie: zombieProtocol, owner: ownerProtocol }) => {
     it('a worker frozen mid-step past its session timeout cannot commit once the new owner fenced it', async () => {
       const { ns, env, t, spawnWorker } = await processScenario('it-zombie', 1, transportName);
       const marker = join(mkdtempSync(join(tmpdir(), 'zombie-')), 'stalled');
-      const zombie = spawnWorker(6000, { ZOMBIE_MARKER: marker, DIRIGO_EXACTLY_ONCE: exactlyOnce });
+      const zombie = spawnWorker(6000, { ZOMBIE_MARKER: marker, DIRIGO_EXACTLY_ONCE: zombieProtocol });
       await produceJson(t, env.ZOMBIE_IN, [{ key: 'z', value: {} }]);
       await waitFor(() => existsSync(marker), 60_000, { intervalMs: 50 });
       zombie.kill('SIGSTOP'); // frozen inside the step: its transaction is not committed
       const app = zombieAppFor(env);
-      const owner = await startWorker(app, 'w-owner', transportName, exactlyOnce);
+      const owner = await startWorker(app, 'w-owner', transportName, ownerProtocol);
       await waitFor(async () => (await owner.readState('zombie', 'f', 'z', 'n')) === 1, 90_000, {
         intervalMs: 250,
       });

@@ -86,6 +86,13 @@ export interface WorkerOptions {
    */
   readonly exactlyOnceV2?: boolean;
   /**
+   * Under exactly-once v2, also fence the v1 producer (`<group>.<partition>`) of each input partition this worker
+   * opens, so that a v1 worker of the same app frozen or cut off with that partition cannot commit after it: the
+   * second roll of a change from v1 to v2 (see the guide) is then safe. Costs one producer registration per partition
+   * opened, as v1 itself pays. Default true; false when no worker of the app ever ran v1.
+   */
+  readonly exactlyOnceFenceV1?: boolean;
+  /**
    * A step still running after this long (a slow or hung handler) is detached from the fetch: its partition
    * pauses until the step ends, and the function's other partitions keep fetching and running. Default 1000.
    */
@@ -621,6 +628,7 @@ export class Worker {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? 1_000,
       concurrency: this.options.concurrency ?? 4,
       exactlyOnceV2: this.exactlyOnceV2,
+      ...(this.options.exactlyOnceFenceV1 === false ? { exactlyOnceFenceV1: false } : {}),
       detachAfterMs: this.options.detachAfterMs ?? 1_000,
       onAppStopped: (err: AppStoppedError) => void this.stopApp(id, err),
       onStepRetried: (fn: string) => void this.functionMetrics.get(app.name, fn).retried++,

@@ -17,9 +17,10 @@
 // fatal.
 //
 // Reports also carry the exactly-once protocol of each exactly-once app the worker runs. A peer that runs one of
-// this worker's apps under the other protocol is logged (error, once per peer and app) and counted
-// (`stats.mixedExactlyOnce`): a v1 worker frozen past its session is not fenced by a v2 owner of its partitions,
-// so all workers of an app must run one protocol. This stops accidents (two processes with one worker id, a stale process, a producer writing the wrong
+// this worker's apps under the other protocol is logged (warning, once per peer and app) and counted
+// (`stats.mixedExactlyOnce`), so that a mix left behind by accident is seen: a mix is fenced in both directions (a
+// v2 owner registers the v1 transactional id of each partition it opens, `TransactionUnit.fenceV1`; a v1 owner
+// reads positions stable), unless v2 workers run with `exactlyOnceFenceV1: false`. This stops accidents (two processes with one worker id, a stale process, a producer writing the wrong
 // topic) and blind forgery; it is not authentication: a writer who can also read the topic can copy a
 // worker's key and incarnation. Restrict who may write the control topic with Kafka ACLs.
 import { randomBytes } from 'node:crypto';
@@ -238,9 +239,9 @@ export class ControlChannel {
       if (this.mixed.has(key) || this.mixed.size >= MAX_WARNED) continue;
       this.mixed.add(key);
       this.stats.mixedExactlyOnce++;
-      this.o.logger.error(
+      this.o.logger.warn(
         { peer, app, peerExactlyOnce: theirs[app], exactlyOnce: mine },
-        `worker ${peer} runs app '${app}' under exactly-once ${theirs[app]}, this worker under ${mine}: a v1 worker frozen past its session is not fenced by a v2 owner of its partitions; stop all of the app's workers and start them with one protocol (--exactly-once, DIRIGO_EXACTLY_ONCE)`,
+        `worker ${peer} runs app '${app}' under exactly-once ${theirs[app]}, this worker under ${mine}: fenced both ways while v2 workers fence v1 producers (exactlyOnceFenceV1, the default); finish the change by running every worker of the app under one protocol (--exactly-once, DIRIGO_EXACTLY_ONCE)`,
       );
     }
   }

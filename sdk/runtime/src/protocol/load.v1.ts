@@ -21,7 +21,7 @@
 //   slots[app]    int[]                      each >= 0          the app's lease-topic partitions it consumes
 //   exactlyOnce   object (optional)          absent or object   the exactly-once protocol of each app the worker
 //                                                                runs with guarantee 'exactly_once', per app name
-//   exactlyOnce[app] string                  'v1' or 'v2'       (all workers of an app must run the same one)
+//   exactlyOnce[app] string                  'v1' or 'v2'       (a mix is reported: control-channel.ts)
 //
 // Fields not listed are ignored (and kept by the decoder), so a v1 writer may add optional ones.
 import {

@@ -43,6 +43,8 @@ export interface GroupMemberOptions {
    * transport with `exactlyOnceV2`.
    */
   readonly exactlyOnceV2?: boolean;
+  /** Under v2, fence the v1 producer of each partition opened (`TransactionUnit.fenceV1`). Default true. */
+  readonly exactlyOnceFenceV1?: boolean;
   /**
    * A batch still running after this long is detached so the member's other partitions keep fetching (see
    * `onBatch`); undefined: never (every batch holds the fetch until it ends).
@@ -139,6 +141,7 @@ export class GroupMember {
         topic,
         transactionalId,
         logger: this.logger.child({ transactionalId }),
+        ...(this.options.exactlyOnceFenceV1 === false ? { fenceV1: false } : {}),
         ...(this.deps.onTransaction === undefined ? {} : { onTransaction: this.deps.onTransaction }),
       });
       await unit.open();

@@ -167,7 +167,7 @@ export class InputTask {
   }
 
   /**
-   * Fences older owners (exactly-once v1), finds the committed position (exactly-once: once no transaction holds
+   * Fences older owners (exactly-once v1; under v2, the v1 producer of the partition: `TransactionUnit.fenceV1`), finds the committed position (exactly-once: once no transaction holds
    * offsets of the group any more) and restores state.
    */
   async open(): Promise<void> {
@@ -183,6 +183,8 @@ export class InputTask {
           clientId: `${group}.${partition}`,
         });
         await this.producer.connect();
+      } else if (unit !== undefined) {
+        await unit.fenceV1(partition);
       }
       // Position first: under v2 a zombie's transaction is not aborted by this open, so the position is read once
       // stable, and the changelog (below) up to its last stable offset, i.e. both after that transaction ended.

@@ -236,3 +236,61 @@ describe('TransactionUnit (exactly-once v2)', () => {
     await unit.close();
   });
 });
+
+describe('TransactionUnit.fenceV1 (a v1 zombie of the partition)', () => {
+  /** A transport whose producers record the transactional ids they register; `refuse` fails their connect. */
+  const registering = (refuse?: () => Error) => {
+    const registered: string[] = [];
+    let disconnected = 0;
+    const transport = {
+      producer: (o: { transactionalId?: string }) => ({
+        connect: async () => {
+          if (refuse !== undefined) throw refuse();
+          registered.push(o.transactionalId!);
+        },
+        disconnect: async () => {
+          disconnected++;
+        },
+      }),
+    } as unknown as Transport;
+    const unit = (fenceV1?: boolean) =>
+      new TransactionUnit({
+        transport,
+        consumer: new Script().consumer(),
+        group: 'g',
+        topic: 'in',
+        transactionalId: 'g.w1',
+        logger: silentLogger(),
+        ...(fenceV1 === undefined ? {} : { fenceV1 }),
+      });
+    return { registered, disconnected: () => disconnected, unit };
+  };
+
+  it("registers the partition's v1 transactional id and lets it go; not with fenceV1: false", async () => {
+    const r = registering();
+    await r.unit().fenceV1(3);
+    expect(r.registered).toEqual(['g.3']);
+    expect(r.disconnected()).toBe(1);
+    await r.unit(false).fenceV1(4);
+    expect(r.registered).toEqual(['g.3']);
+  });
+
+  it('goes on when the credentials may not use the id (either client), and fails on anything else', async () => {
+    const kafkajsDenied = () =>
+      new TransportError('init producer', { cause: Object.assign(new Error('denied'), { code: 53 }) });
+    const platformaticDenied = () =>
+      new TransportError('init producer', {
+        cause: new AggregateError([
+          Object.assign(new Error('denied'), { code: 'PLT_KFK_PROTOCOL', apiCode: 53 }),
+        ]),
+      });
+    for (const denied of [kafkajsDenied, platformaticDenied]) {
+      const r = registering(denied);
+      await r.unit().fenceV1(1);
+      expect(r.disconnected()).toBe(1);
+    }
+    const down = registering(() => new TransportError('broker unreachable', { retriable: true }));
+    await expect(down.unit().fenceV1(1)).rejects.toThrow('broker unreachable');
+    expect(down.disconnected()).toBe(1);
+  });
+});

@@ -50,6 +50,11 @@ export interface TransactionUnitDeps {
   readonly logger: Logger;
   /** Observes each transaction committed (metrics). */
   readonly onTransaction?: () => void;
+  /**
+   * Fence the exactly-once v1 producer of each partition this member opens (`fenceV1`). Default true; see
+   * `WorkerOptions.exactlyOnceFenceV1`.
+   */
+  readonly fenceV1?: boolean;
 }
 
 /** Counters of a unit (metrics, benches). */
@@ -73,6 +78,7 @@ export class TransactionUnit {
   private transactions = 0;
   private steps = 0;
   private failed = 0;
+  private fenceDeniedLogged = false;
 
   constructor(deps: TransactionUnitDeps) {
     this.deps = deps;
@@ -93,6 +99,35 @@ export class TransactionUnit {
         { err: e },
         'registering the transactional id failed; the first commit tries again',
       );
+    }
+  }
+
+  /**
+   * Registers the transactional id an exactly-once v1 worker uses for `partition` (`<group>.<partition>`) and lets
+   * it go: a v1 worker of the same group, frozen or cut off with that partition, is fenced (its open transaction
+   * aborted, its next call refused). Under v2 alone nothing else stops it: the offsets of a v1 transaction carry no
+   * generation for the coordinator to refuse, and a transaction that has not sent its offsets yet holds nothing a
+   * stable read waits for. Called when a partition opens, before its position is read. Costs one producer
+   * registration per opened partition, as every open under v1 does; off with `fenceV1: false`.
+   */
+  async fenceV1(partition: number): Promise<void> {
+    if (this.deps.fenceV1 === false) return;
+    const id = `${this.deps.group}.${partition}`;
+    const producer = this.deps.transport.producer({ transactionalId: id, clientId: id });
+    try {
+      await producer.connect();
+    } catch (e) {
+      // Not allowed to use the id (ACLs): no v1 worker under the same principal can have used it either.
+      if (!deniedTransactionalId(e)) throw e;
+      if (!this.fenceDeniedLogged) {
+        this.fenceDeniedLogged = true;
+        this.deps.logger.warn(
+          { err: e, transactionalId: id },
+          'not authorized to fence the exactly-once v1 producers of this group (<group>.<partition>); going on without (no v1 worker with these credentials can run either). Set exactlyOnceFenceV1: false to skip the attempt',
+        );
+      }
+    } finally {
+      await producer.disconnect().catch(() => {});
     }
   }
 
@@ -270,4 +305,25 @@ export class TransactionUnit {
     await old?.disconnect().catch(() => {});
     // The next transaction registers the id again with a new producer (commitOnce).
   }
+}
+
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53;
+
+/** Whether the broker refused a transactional id to these credentials (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), on either client. */
+export function deniedTransactionalId(error: unknown): boolean {
+  const pending: unknown[] = [error];
+  for (let seen = 0; pending.length > 0 && seen < 32; seen++) {
+    const e = pending.shift();
+    if (e === null || typeof e !== 'object') continue;
+    const o = e as { code?: unknown; apiCode?: unknown; cause?: unknown; errors?: unknown };
+    // kafkajs: `code`; @platformatic/kafka: `apiCode` (its ProtocolError's `code` is its own string).
+    if (
+      o.code === TRANSACTIONAL_ID_AUTHORIZATION_FAILED ||
+      o.apiCode === TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    )
+      return true;
+    if (o.cause !== undefined) pending.push(o.cause);
+    if (Array.isArray(o.errors)) pending.push(...o.errors);
+  }
+  return false;
 }

@@ -1,6 +1,7 @@
 // Load reports carry the exactly-once protocol of each exactly-once app a worker runs, and a worker that sees a
-// peer run one of its apps under the other protocol says so (error log, `controlStats().mixedExactlyOnce`): a v1
-// worker frozen past its session is not fenced by a v2 owner of its partitions.
+// peer run one of its apps under the other protocol says so (warning, `controlStats().mixedExactlyOnce`), so that a
+// mix left behind after a change of protocol is seen (the mix itself is fenced both ways: see the zombie-fencing
+// test in integration-tests/src/runtime.test.ts).
 import { defineApp, fn, type Transport } from '@dirigo/core';
 import { Worker } from '@dirigo/runtime';
 import { afterEach, describe, expect, it } from 'vitest';
