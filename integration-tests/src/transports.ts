@@ -4,6 +4,7 @@
 import type { Logger, Transport } from '@dirigo/core';
 import { DEFAULT_TRANSPORT } from '@dirigo/runtime/process';
 import { benchTransport } from '../../bench/src/transports.ts';
+import type { ExactlyOnceChoice } from './chaos/procs.ts';
 
 export const TRANSPORT_NAMES = ['kafkajs', 'platformatic'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
@@ -13,13 +14,14 @@ export type TransportName = (typeof TRANSPORT_NAMES)[number];
  * default on both), the platformatic client on KIP-848's, whose session timeout is the broker's (10 s on the test
  * broker, see @dirigo/local-kafka): freezes past the session are sized from `sessionTimeoutMs`; and exactly-once
  * v1 (a transactional producer per input partition) on kafkajs, the transport that ran it by default until
- * 2026-12-05.
+ * 2026-12-05; and both protocols at once on kafkajs (`mixed`: every other worker runs v1), a change of protocol
+ * caught half way.
  */
 export const CHAOS_SETUPS: readonly {
   transportName: TransportName;
   groupProtocol: 'classic' | 'consumer';
   sessionTimeoutMs: number;
-  exactlyOnce: 'v1' | 'v2';
+  exactlyOnce: ExactlyOnceChoice;
 }[] = [
   ...TRANSPORT_NAMES.map((transportName) => ({
     transportName,
@@ -34,6 +36,7 @@ export const CHAOS_SETUPS: readonly {
     exactlyOnce: 'v2',
   },
   { transportName: 'kafkajs', groupProtocol: 'classic', sessionTimeoutMs: 6_000, exactlyOnce: 'v1' },
+  { transportName: 'kafkajs', groupProtocol: 'classic', sessionTimeoutMs: 6_000, exactlyOnce: 'mixed' },
 ];
 
 /** DIRIGO_TRANSPORT, checked; the worker's default transport when unset. */

@@ -16,7 +16,7 @@ import { EventLog } from './events.ts';
 import { type FaultCounts, planFaults, runFaults } from './faults.ts';
 import type { ShapeName } from './names.ts';
 import { topics } from './names.ts';
-import { repoRoot, WorkerProcs } from './procs.ts';
+import { type ExactlyOnceChoice, repoRoot, WorkerProcs } from './procs.ts';
 import { SureFeeder } from './sure-feed.ts';
 import { describeBehind, waitSettled } from './progress.ts';
 import { type ChaosResult, type Mode, seeded } from './run-chaos-lib.ts';
@@ -48,7 +48,7 @@ export interface ChaosOptions {
   /** The workers' consumer group protocol (see `WorkerProcsOptions.groupProtocol`). */
   readonly groupProtocol?: GroupProtocol;
   /** The workers' exactly-once protocol (see `WorkerProcsOptions.exactlyOnce`). */
-  readonly exactlyOnce?: 'v1' | 'v2';
+  readonly exactlyOnce?: ExactlyOnceChoice;
   /** Broker nodes SIGKILLed one at a time during the run, each started again after 1-4 s (needs `cluster`). */
   readonly brokerKills?: number;
   /** The cluster the run started, whose nodes it may kill. */

@@ -32,9 +32,19 @@ export interface WorkerProcsOptions {
    * is the broker's: give it as `sessionTimeoutMs`, which sizes the freezes.
    */
   readonly groupProtocol?: GroupProtocol;
-  /** The workers' exactly-once protocol (DIRIGO_EXACTLY_ONCE); default: the transport's (v2 on both). */
-  readonly exactlyOnce?: 'v1' | 'v2';
+  /**
+   * The workers' exactly-once protocol (DIRIGO_EXACTLY_ONCE); default: the transport's (v2 on both). `mixed`: worker
+   * `i` runs v2 when `i` is even and v1 when odd (a change of protocol caught half way, with its faults).
+   */
+  readonly exactlyOnce?: ExactlyOnceChoice;
 }
+
+/** The exactly-once protocol of the chaos workers: one for all, or `mixed` (see `WorkerProcsOptions.exactlyOnce`). */
+export type ExactlyOnceChoice = 'v1' | 'v2' | 'mixed';
+
+/** The protocol worker `i` runs under `choice`. */
+export const protocolOfWorker = (choice: ExactlyOnceChoice, i: number): 'v1' | 'v2' =>
+  choice === 'mixed' ? (i % 2 === 0 ? 'v2' : 'v1') : choice;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const alive = (p: ChildProcess | undefined): p is ChildProcess =>
@@ -93,7 +103,9 @@ export class WorkerProcs {
           DIRIGO_LOG_LEVEL: process.env.CHAOS_WORKER_LOG_LEVEL ?? 'info',
           ...(this.o.transport === undefined ? {} : { DIRIGO_TRANSPORT: this.o.transport }),
           ...(this.o.groupProtocol === undefined ? {} : { DIRIGO_GROUP_PROTOCOL: this.o.groupProtocol }),
-          ...(this.o.exactlyOnce === undefined ? {} : { DIRIGO_EXACTLY_ONCE: this.o.exactlyOnce }),
+          ...(this.o.exactlyOnce === undefined
+            ? {}
+            : { DIRIGO_EXACTLY_ONCE: protocolOfWorker(this.o.exactlyOnce, i) }),
         },
         stdio: ['ignore', log, log],
       },

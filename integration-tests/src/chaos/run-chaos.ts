@@ -35,6 +35,7 @@ import {
 } from './leasing/result.ts';
 import { type LeasingOptions, runLeasingChaos } from './leasing/run.ts';
 import { parseShapes } from './names.ts';
+import type { ExactlyOnceChoice } from './procs.ts';
 import { aggregateLine, type ChaosResult, type Mode, passed, seedLine } from './run-chaos-lib.ts';
 import type { GroupProtocol } from '@dirigo/platformatic';
 
@@ -43,13 +44,13 @@ const USAGE =
   '       npm run chaos -- eos|alo [--json] [--seed S] [--seeds N] [--records N] [--shapes one-hop,two-hop-timer,fan-out-in,windowed]\n' +
   '         [--workers 3] [--kills 3] [--pauses 2] [--join-leave 1] [--partitions 6] [--feed-ms 10000]\n' +
   '         [--session-timeout-ms 6000] [--timeout-ms 300000] [--keep-topics] [--transport platformatic]\n' +
-  '         [--group-protocol classic|consumer] [--exactly-once v1|v2] [--broker-kills 0]\n' +
+  '         [--group-protocol classic|consumer] [--exactly-once v1|v2|mixed] [--broker-kills 0]\n' +
   '       npm run chaos -- leasing [--json] [--seed S] [--seeds N] [--records 100000] [--workers 3]\n' +
   '         [--lessee-kills 2] [--blocked-kills 2] [--kills 0] [--pauses 1] [--partitions 6] [--slots 6]\n' +
   '         [--hot-keys 5] [--cold-keys 500] [--idle-revoke-ms 400] [--burn-us 150] [--feed-ms 100000]\n' +
   '         [--session-timeout-ms 6000] [--hunt-ms 30000] [--timeout-ms 300000] [--keep-topics]\n' +
   '         [--break skipMerge|dropSyncReply|acceptStale] [--transport platformatic] [--group-protocol classic|consumer]\n' +
-  '         [--exactly-once v1|v2]\n' +
+  '         [--exactly-once v1|v2|mixed]\n' +
   '       npm run chaos -- atomicity [--json] [--seed S] [--seeds N] [--producers 48] [--partitions 6] [--feed-ms 80000]\n' +
   '         [--broker-kills 8] [--before-fenced] [--transport platformatic]\n';
 
@@ -217,9 +218,9 @@ async function main(): Promise<void> {
 
 /** `--transport` (else DIRIGO_TRANSPORT, else kafkajs). */
 /** The workers' exactly-once protocol from --exactly-once (undefined: the transport's); exits 2 on a bad one. */
-function exactlyOnceOf(flag: string | undefined): 'v1' | 'v2' | undefined {
-  if (flag === undefined || flag === 'v1' || flag === 'v2') return flag;
-  process.stderr.write(`--exactly-once: '${flag}' is not one of v1, v2\n${USAGE}`);
+function exactlyOnceOf(flag: string | undefined): ExactlyOnceChoice | undefined {
+  if (flag === undefined || flag === 'v1' || flag === 'v2' || flag === 'mixed') return flag;
+  process.stderr.write(`--exactly-once: '${flag}' is not one of v1, v2, mixed\n${USAGE}`);
   process.exit(2);
 }
 
@@ -349,7 +350,7 @@ async function atomicity(
 async function leasing(
   values: Record<string, string | boolean | undefined>,
   transportName: TransportName,
-  workerProtocol: { groupProtocol?: GroupProtocol; exactlyOnce?: 'v1' | 'v2' },
+  workerProtocol: { groupProtocol?: GroupProtocol; exactlyOnce?: ExactlyOnceChoice },
 ): Promise<void> {
   const v = (name: string) => values[name] as string | undefined;
   const base = int('seed', v('seed'), 0);

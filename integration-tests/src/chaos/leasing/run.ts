@@ -13,7 +13,7 @@ import type { Logger, OutgoingRecord, Transport } from '@dirigo/core';
 import type { LeasingFaults } from '@dirigo/runtime';
 import type { Draft } from '../checks/shape.ts';
 import { EventLog } from '../events.ts';
-import { repoRoot, WorkerProcs } from '../procs.ts';
+import { type ExactlyOnceChoice, repoRoot, WorkerProcs } from '../procs.ts';
 import { type Behind, describeBehind, findBehind } from '../progress.ts';
 import { seeded } from '../run-chaos-lib.ts';
 import { committedLeaseAt, verifyLeasing } from './check.ts';
@@ -69,7 +69,7 @@ export interface LeasingOptions {
   /** The workers' consumer group protocol (see `WorkerProcsOptions.groupProtocol`). */
   readonly groupProtocol?: GroupProtocol;
   /** The workers' exactly-once protocol (see `WorkerProcsOptions.exactlyOnce`). */
-  readonly exactlyOnce?: 'v1' | 'v2';
+  readonly exactlyOnce?: ExactlyOnceChoice;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
