@@ -35,6 +35,8 @@ export interface RebalanceOptions {
   readonly guarantee: 'at_least_once' | 'exactly_once';
   /** Joins measured per setup, each on fresh topics and workers. */
   readonly rounds: number;
+  /** Exactly-once v2 workers fence the v1 producer of each partition they open (`WorkerOptions.exactlyOnceFenceV1`). Default true. */
+  readonly fenceV1?: boolean;
   readonly logger: Logger;
 }
 
@@ -203,6 +205,7 @@ async function runSetup(o: RebalanceOptions, setup: RebalanceSetup, id: string):
       logger: o.logger,
       concurrency: o.partitions,
       workerId: `w${n}`,
+      ...(o.fenceV1 === false ? { exactlyOnceFenceV1: false } : {}),
     });
     workers.push({ worker, transport });
     await worker.start();

@@ -107,6 +107,7 @@ async function main(): Promise<void> {
       'after-s': { type: 'string', default: '3' },
       // rebalance: joins per setup; paper: runs
       rounds: { type: 'string' },
+      'fence-v1': { type: 'string', default: 'on' },
     },
   });
   const which = positionals[0];
@@ -146,6 +147,7 @@ async function main(): Promise<void> {
         '                               [--load-report-ms 100] [--step-budget-ms B]\n' +
         `       npm run bench -- rebalance [--json] [--setups ${REBALANCE_SETUPS.join(',')}] [--partitions 6]\n` +
         '                                  [--rate-per-partition 50] [--guarantee at_least_once|exactly_once] [--rounds 3]\n' +
+        '                                  [--fence-v1 on|off]\n' +
         '                                  [--settle-s 5] [--after-s 3]\n' +
         '       npm run bench -- paper [--json] [--steady] [--shape square|sine] [--low-rate R] [--high-rate R]\n' +
         '                              [--period-s S] [--duration-s S] [--workers N] [--peak-workers N] [--costs hb=2,q5=25]\n',
@@ -588,6 +590,11 @@ async function rebalance(values: Values, logger: ReturnType<typeof createLogger>
     process.stderr.write('bench: --guarantee must be at_least_once or exactly_once\n');
     process.exit(2);
   }
+  const fenceV1 = values['fence-v1'];
+  if (fenceV1 !== 'on' && fenceV1 !== 'off') {
+    process.stderr.write('bench: --fence-v1 must be on or off\n');
+    process.exit(2);
+  }
   const partitions = values.partitions === '4' ? 6 : num('partitions', 3);
   const kafka = await ensureKafka({ nodes: 1, logger });
   process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);
@@ -600,6 +607,7 @@ async function rebalance(values: Values, logger: ReturnType<typeof createLogger>
       afterS: num('after-s', 0),
       guarantee,
       rounds: values.rounds === undefined ? 3 : num('rounds', 1),
+      fenceV1: fenceV1 === 'on',
     };
     process.stderr.write(`bench: rebalance ${JSON.stringify(params)}\n`);
     const results = await runRebalance({ brokers: kafka.brokers, ...params, logger });
