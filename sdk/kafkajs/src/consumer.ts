@@ -86,6 +86,11 @@ export interface ConsumerContext {
 }
 
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+/** The topic and partition of a `keyOf` key. */
+const partitionOfKey = (key: string): TopicPartition => {
+  const at = key.lastIndexOf('\u0000');
+  return { topic: key.slice(0, at), partition: Number(key.slice(at + 1)) };
+};
 
 /** The error we hand kafkajs to make it stop its fetchers and re-join (it matches kafkajs's `isRebalancing`). */
 function rejoinError(reason: string): Error {
@@ -382,8 +387,7 @@ export class KafkajsConsumer implements DirigoConsumer {
     if (m === undefined) return undefined;
     const partitions = [...this.#announced];
     for (const key of this.#revoking) {
-      const [topic, p] = key.split('\u0000') as [string, string];
-      partitions.push({ topic, partition: Number(p) });
+      partitions.push(partitionOfKey(key));
     }
     return { groupId: this.#options.groupId, generationId: m.generationId, memberId: m.memberId, partitions };
   }
@@ -799,8 +803,8 @@ export class KafkajsConsumer implements DirigoConsumer {
     for (const [key, timer] of this.#backoff) {
       clearTimeout(timer);
       this.#backoff.delete(key);
-      const [topic, p] = key.split('\u0000') as [string, string];
-      if (!this.#isPaused(topic, key)) ended.push({ topic, partitions: [Number(p)] });
+      const { topic, partition } = partitionOfKey(key);
+      if (!this.#isPaused(topic, key)) ended.push({ topic, partitions: [partition] });
     }
     if (ended.length > 0) this.#applyResume(ended);
     this.#sought.clear();
@@ -828,9 +832,9 @@ export class KafkajsConsumer implements DirigoConsumer {
   #backoffPauses(): { topic: string; partitions: number[] }[] {
     const byTopic = new Map<string, number[]>();
     for (const key of this.#backoff.keys()) {
-      const [topic, p] = key.split('\u0000') as [string, string];
+      const { topic, partition } = partitionOfKey(key);
       const list = byTopic.get(topic) ?? [];
-      list.push(Number(p));
+      list.push(partition);
       byTopic.set(topic, list);
     }
     return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
@@ -841,15 +845,15 @@ export class KafkajsConsumer implements DirigoConsumer {
     const pauses: { topic: string; partitions?: number[] }[] = [];
     for (const topic of this.#pausedTopics) pauses.push({ topic });
     for (const key of this.#pausedPartitions) {
-      const [topic, p] = key.split('\u0000') as [string, string];
-      pauses.push({ topic, partitions: [Number(p)] });
+      const { topic, partition } = partitionOfKey(key);
+      pauses.push({ topic, partitions: [partition] });
     }
     pauses.push(...this.#backoffPauses());
     if (pauses.length > 0) this.#applyPause(pauses);
     const resumes: { topic: string; partitions: number[] }[] = [];
     for (const key of this.#resumedInPausedTopic) {
-      const [topic, p] = key.split('\u0000') as [string, string];
-      resumes.push({ topic, partitions: [Number(p)] });
+      const { topic, partition } = partitionOfKey(key);
+      resumes.push({ topic, partitions: [partition] });
     }
     // Anything kafkajs still holds paused that neither the owner nor a backoff wants paused.
     for (const { topic, partitions } of this.#kafkajsPaused()) {
