@@ -52,6 +52,23 @@ import { Pauses, type TopicPartitions } from './pauses.ts';
 import type { GroupProtocol } from './platformatic-transport.ts';
 import type { BaseClientOptions } from './producer.ts';
 
+/** What a member of the `consumer` group protocol logs while the brokers refuse it (joins are tried again). */
+export const UNSERVED_CONSUMER_PROTOCOL =
+  "the brokers do not serve the consumer group protocol (KIP-848): ConsumerGroupHeartbeat is not listed or is refused as UNSUPPORTED_VERSION. Kafka 4.0 and later serve it; 3.7-3.9 only with group.coordinator.rebalance.protocols=classic,consumer on every broker. Or use the classic protocol: groupProtocol 'classic' (--group-protocol classic, DIRIGO_GROUP_PROTOCOL=classic). Joining again in a few seconds";
+
+/**
+ * The brokers do not serve KIP-848's ConsumerGroupHeartbeat: Kafka before 3.7 does not list it (the client refuses
+ * to send it: PLT_KFK_UNSUPPORTED_API); 3.7-3.9 list it but answer UNSUPPORTED_VERSION unless the protocol is
+ * enabled on the broker.
+ */
+export const consumerProtocolUnserved = (error: unknown): boolean =>
+  hasErrorId(error, 'UNSUPPORTED_VERSION') ||
+  errorTree(error).some(
+    (e) =>
+      (e as { code?: unknown }).code === 'PLT_KFK_UNSUPPORTED_API' &&
+      /ConsumerGroupHeartbeat/.test(String(e.message)),
+  );
+
 /** What consumers need from the transport. */
 export interface ConsumerContext {
   readonly logger: Logger;
@@ -312,9 +329,14 @@ export class PlatformaticConsumer implements DirigoConsumer {
         else await this.#client.joinGroup({});
         return;
       } catch (error) {
-        const mapped = mapError(error, { operation: 'join the group' });
-        const level = mapped.retriable ? 'warn' : 'error';
-        this.#logger[level]({ err: error, attempt }, 'joining the group failed; retrying');
+        if (this.#context.groupProtocol === 'consumer' && consumerProtocolUnserved(error)) {
+          // Tried again: the brokers may be upgraded or reconfigured meanwhile.
+          this.#logger.error({ err: error, attempt, setting: 'groupProtocol' }, UNSERVED_CONSUMER_PROTOCOL);
+        } else {
+          const mapped = mapError(error, { operation: 'join the group' });
+          const level = mapped.retriable ? 'warn' : 'error';
+          this.#logger[level]({ err: error, attempt }, 'joining the group failed; retrying');
+        }
         await sleep(Math.min(5_000, 250 * 2 ** attempt));
       }
     }
