@@ -267,11 +267,14 @@ describe('three-node cluster', () => {
       const out = `${ns}-out`;
       const admin = await transport.admin();
       await admin.createTopics([{ name: input, partitions: 3 }]); // replication factor 3, min.insync.replicas 2
+      // A worker id per client: the control group (`dirigo.control.<worker id>`) of the case before, on the other
+      // client, may still hold that client's member until its session ends.
+      const workerId = `w-failover-${transportName}`;
       const worker = new Worker({
         transport,
         apps: [counterApp(ns, input, out)],
         logger: testLogger(),
-        workerId: 'w-failover',
+        workerId,
         sessionTimeoutMs: 6000,
       });
       await worker.start();
@@ -282,11 +285,8 @@ describe('three-node cluster', () => {
             ? await coordinatorOf(cluster.brokers, group)
             : which === 'controller'
               ? await activeController(cluster.brokers)
-              : await coordinatorOf(
-                  cluster.brokers,
-                  transportName === 'platformatic' ? `${group}.w-failover` : `${group}.0`,
-                  'transaction',
-                );
+              : // Exactly-once v2 on both clients: the worker's one transactional id for the group.
+                await coordinatorOf(cluster.brokers, `${group}.${workerId}`, 'transaction');
 
         const keys = 30;
         const perKey = 100;
