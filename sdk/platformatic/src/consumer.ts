@@ -45,7 +45,7 @@ import { ConnectionPool, type Admin as PAdmin, Consumer as PConsumer } from '@pl
 import { topicMetadata, watermarks } from './admin.ts';
 import { type CommitClient, commitAsMember } from './commit.ts';
 import { fetchCommitted } from './committed.ts';
-import { errorTree, hasErrorId, mapError } from './errors.ts';
+import { consumerProtocolUnserved, errorTree, hasErrorId, mapError } from './errors.ts';
 import { type FetchedPartition, type FetchTarget, fetchRound } from './fetch.ts';
 import { forgetMember, memberEpoch, watchMemberEpochs } from './member-epochs.ts';
 import { Pauses, type TopicPartitions } from './pauses.ts';
@@ -53,21 +53,8 @@ import type { GroupProtocol } from './platformatic-transport.ts';
 import type { BaseClientOptions } from './producer.ts';
 
 /** What a member of the `consumer` group protocol logs while the brokers refuse it (joins are tried again). */
-export const UNSERVED_CONSUMER_PROTOCOL =
+const UNSERVED_CONSUMER_PROTOCOL =
   "the brokers do not serve the consumer group protocol (KIP-848): ConsumerGroupHeartbeat is not listed or is refused as UNSUPPORTED_VERSION. Kafka 4.0 and later serve it; 3.7-3.9 only with group.coordinator.rebalance.protocols=classic,consumer on every broker. Or use the classic protocol: groupProtocol 'classic' (--group-protocol classic, DIRIGO_GROUP_PROTOCOL=classic). Joining again in a few seconds";
-
-/**
- * The brokers do not serve KIP-848's ConsumerGroupHeartbeat: Kafka before 3.7 does not list it (the client refuses
- * to send it: PLT_KFK_UNSUPPORTED_API); 3.7-3.9 list it but answer UNSUPPORTED_VERSION unless the protocol is
- * enabled on the broker.
- */
-export const consumerProtocolUnserved = (error: unknown): boolean =>
-  hasErrorId(error, 'UNSUPPORTED_VERSION') ||
-  errorTree(error).some(
-    (e) =>
-      (e as { code?: unknown }).code === 'PLT_KFK_UNSUPPORTED_API' &&
-      /ConsumerGroupHeartbeat/.test(String(e.message)),
-  );
 
 /** What consumers need from the transport. */
 export interface ConsumerContext {

@@ -73,6 +73,17 @@ export const isPastGenerationError = (error: unknown): boolean => hasApiId(error
 
 export const isLeaderNotAvailable = (error: unknown): boolean => hasApiId(error, NO_LEADER);
 
+/**
+ * The brokers do not serve KIP-848's ConsumerGroupHeartbeat: Kafka before 3.7 does not list it (the client refuses
+ * to send it: PLT_KFK_UNSUPPORTED_API); 3.7-3.9 list it but answer UNSUPPORTED_VERSION unless the protocol is
+ * enabled on the broker.
+ */
+export const consumerProtocolUnserved = (error: unknown): boolean =>
+  hasErrorId(error, 'UNSUPPORTED_VERSION') ||
+  errorTree(error).some(
+    (e) => e.code === 'PLT_KFK_UNSUPPORTED_API' && /ConsumerGroupHeartbeat/.test(String(e.message)),
+  );
+
 /** The topic named by the client's "Unknown topic" error, if the error is one. */
 export function unknownTopicOf(error: unknown): string | undefined {
   for (const e of errorTree(error)) {
