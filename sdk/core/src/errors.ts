@@ -61,6 +61,80 @@ export class ProducerStateError extends TransportError {}
  */
 export class SecurityError extends TransportError {}
 
+/** The kinds of Kafka resource an ACL guards, as an `AuthorizationError` names them. */
+export type AclResourceKind = 'topic' | 'group' | 'transactionalId' | 'cluster';
+
+/** The broker error code behind each kind of refusal (TOPIC_, GROUP_, TRANSACTIONAL_ID_, CLUSTER_AUTHORIZATION_FAILED). */
+export const AUTHORIZATION_FAILED_CODES: Readonly<Record<AclResourceKind, number>> = Object.freeze({
+  topic: 29,
+  group: 30,
+  cluster: 31,
+  transactionalId: 53,
+});
+
+const ACL_RESOURCE_WORDS: Readonly<Record<AclResourceKind, string>> = {
+  topic: 'topic',
+  group: 'consumer group',
+  transactionalId: 'transactional id',
+  cluster: 'cluster',
+};
+
+/**
+ * The broker refused an operation to the client's principal: an ACL is missing (or denies it). Never retriable:
+ * the ACLs must change. `resource` says what kind of resource was refused and `resourceName` which one, when the
+ * caller knew it (the topic of a send, the transactional id of a producer, the group of a consumer). The message
+ * names both and the fix; docs/operations.md ("ACLs") lists what a worker needs.
+ */
+export class AuthorizationError extends TransportError {
+  readonly resource: AclResourceKind;
+  readonly resourceName: string | undefined;
+  constructor(
+    operation: string,
+    resource: AclResourceKind,
+    resourceName: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    const what =
+      resource === 'cluster' || resourceName === undefined
+        ? `the ${ACL_RESOURCE_WORDS[resource]}`
+        : `${ACL_RESOURCE_WORDS[resource]} '${resourceName}'`;
+    super(
+      `${operation}: not authorized: the broker refused ${what} to this client's principal ` +
+        `(${resource === 'transactionalId' ? 'TRANSACTIONAL_ID' : resource.toUpperCase()}_AUTHORIZATION_FAILED); ` +
+        'grant the principal the ACLs a worker needs (docs/operations.md, "ACLs")',
+      { ...(options?.cause === undefined ? {} : { cause: options.cause }), retriable: false },
+    );
+    this.resource = resource;
+    this.resourceName = resourceName;
+  }
+}
+
+/** The kind of resource a broker's authorization error code refuses, if the code is one (see `AUTHORIZATION_FAILED_CODES`). */
+export function aclResourceOfCode(code: unknown): AclResourceKind | undefined {
+  for (const [kind, c] of Object.entries(AUTHORIZATION_FAILED_CODES)) {
+    if (c === code) return kind as AclResourceKind;
+  }
+  return undefined;
+}
+
+/**
+ * Runs `describe` over `names`; when the broker refuses a topic (`AuthorizationError` on a topic) and several
+ * were asked for, asks for each alone, so that the error thrown names the refused one (the answer to the batch
+ * does not say which). For transports' admin calls over several topics.
+ */
+export async function namingRefusedTopic<T>(
+  names: readonly string[],
+  describe: (names: readonly string[]) => Promise<T>,
+): Promise<T> {
+  try {
+    return await describe(names);
+  } catch (e) {
+    if (!(e instanceof AuthorizationError) || e.resource !== 'topic' || names.length < 2) throw e;
+    for (const name of names) await describe([name]);
+    throw e;
+  }
+}
+
 /** A record could not be decoded by the declared serde. */
 export class SerdeError extends DirigoError {}
 

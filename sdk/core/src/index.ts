@@ -25,11 +25,16 @@ export {
   type ValueState,
 } from './app.ts';
 export {
+  type AclResourceKind,
+  AUTHORIZATION_FAILED_CODES,
+  AuthorizationError,
+  aclResourceOfCode,
   ConfigError,
   DirigoError,
   FencedError,
   isFenced,
   isRetriable,
+  namingRefusedTopic,
   PartitionsRevokedError,
   ProducerStateError,
   SecurityError,

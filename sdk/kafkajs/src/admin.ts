@@ -4,6 +4,7 @@ import {
   type Admin as DirigoAdmin,
   type FetchCommittedOptions,
   INTERNAL_TOPICS,
+  namingRefusedTopic,
   type Logger,
   type PartitionOffset,
   type PartitionOffsets,
@@ -158,7 +159,7 @@ export class KafkajsAdmin implements DirigoAdmin {
     if (names.length === 0) return [];
     // A topic this transport saw created a moment ago: the broker asked may not know it yet.
     return askAgainWhileUnknown(
-      () => this.#describeTopics(names),
+      () => namingRefusedTopic(names, (some) => this.#describeTopics(some)),
       (error) => {
         const created =
           error instanceof UnknownTopicError ? this.#context.created?.get(error.topic) : undefined;
@@ -179,7 +180,10 @@ export class KafkajsAdmin implements DirigoAdmin {
       partitionsByTopic = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]));
     } catch (error) {
       if (isUnknownTopicError(error)) return throwUnknownTopic(this.#admin, names, error);
-      throw mapError(error, { operation: 'describe topics' });
+      throw mapError(error, {
+        operation: 'describe topics',
+        ...(names.length === 1 ? { topic: names[0]! } : {}),
+      });
     }
     const missing = names.find((n) => !partitionsByTopic.has(n) || partitionsByTopic.get(n) === 0);
     if (missing !== undefined) throw new UnknownTopicError(missing);
@@ -201,7 +205,10 @@ export class KafkajsAdmin implements DirigoAdmin {
       }
     } catch (error) {
       if (isUnknownTopicError(error)) return throwUnknownTopic(this.#admin, names, error);
-      throw mapError(error, { operation: 'describe topic configs' });
+      throw mapError(error, {
+        operation: 'describe topic configs',
+        ...(names.length === 1 ? { topic: names[0]! } : {}),
+      });
     }
     return names.map((name) => ({
       name,

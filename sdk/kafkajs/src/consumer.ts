@@ -54,6 +54,7 @@ import type {
 } from 'kafkajs';
 import {
   isConnectionError,
+  isCoordinatorNotFound,
   isCoordinatorError,
   isRebalanceError,
   isUnknownTopicError,
@@ -210,7 +211,7 @@ export class KafkajsConsumer implements DirigoConsumer {
     try {
       await this.#consumer.connect();
     } catch (error) {
-      throw mapError(error, { operation: 'connect consumer' });
+      throw mapError(error, { group: this.#options.groupId, operation: 'connect consumer' });
     }
   }
 
@@ -236,6 +237,7 @@ export class KafkajsConsumer implements DirigoConsumer {
       );
     } catch (error) {
       throw mapError(error, {
+        group: this.#options.groupId,
         operation: 'subscribe',
         ...(topics.length === 1 ? { topic: topics[0]! } : {}),
       });
@@ -262,7 +264,7 @@ export class KafkajsConsumer implements DirigoConsumer {
         eachBatch: (payload) => this.#onBatch(payload),
       });
     } catch (error) {
-      throw mapError(error, { operation: 'run consumer' });
+      throw mapError(error, { group: this.#options.groupId, operation: 'run consumer' });
     }
   }
 
@@ -302,7 +304,7 @@ export class KafkajsConsumer implements DirigoConsumer {
         );
       });
     } catch (error) {
-      throw mapError(error, { operation: 'commit offsets', revocation: true });
+      throw mapError(error, { group: this.#options.groupId, operation: 'commit offsets', revocation: true });
     }
     if (abandoned) {
       commit.catch((error: unknown) => this.#logger.debug({ err: error }, 'abandoned commit failed'));
@@ -365,7 +367,7 @@ export class KafkajsConsumer implements DirigoConsumer {
         offset: String(position.offset),
       });
     } catch (error) {
-      throw mapError(error, { operation: 'seek', topic: position.topic });
+      throw mapError(error, { group: this.#options.groupId, operation: 'seek', topic: position.topic });
     }
     const key = keyOf(position.topic, position.partition);
     this.#sought.set(key, position.offset);
@@ -407,7 +409,7 @@ export class KafkajsConsumer implements DirigoConsumer {
       await this.#consumer.disconnect();
       this.#logger.debug('consumer disconnected');
     } catch (error) {
-      throw mapError(error, { operation: 'disconnect consumer' });
+      throw mapError(error, { group: this.#options.groupId, operation: 'disconnect consumer' });
     } finally {
       this.#closed = true;
       this.#context.closed(this);
@@ -762,6 +764,7 @@ export class KafkajsConsumer implements DirigoConsumer {
   #onCrash(event: ConsumerCrashEvent): void {
     if (this.#closing) return;
     const { error, restart } = event.payload;
+    if (isCoordinatorNotFound(error)) this.#explainCoordinatorNotFound();
     if (restart) {
       // Retried by kafkajs: an expected condition (the coordinator is loading...) is not worth a stack trace.
       const level = crashLevel(error);
@@ -776,6 +779,26 @@ export class KafkajsConsumer implements DirigoConsumer {
       this.#logger.error({ err: error }, 'kafkajs consumer crashed and will not restart; no more batches');
     this.#invalidate('kafkajs consumer crashed');
     this.#gate = this.#enqueue(() => this.#revokeAll('consumer crashed'));
+  }
+
+  /**
+   * kafkajs says only "Failed to find group coordinator" when the broker refuses the group: asks the broker itself
+   * and logs its reason (an ACL refusing the group, say) with the fix, as an `AuthorizationError`'s message.
+   */
+  #explainCoordinatorNotFound(): void {
+    const group = this.#options.groupId;
+    void this.#context
+      .probe()
+      .coordinatorRefusal(group, 0)
+      .then((refusal) => {
+        if (refusal === undefined) return;
+        const mapped = mapError(refusal, { operation: 'join the group', group });
+        this.#logger.error(
+          { err: refusal },
+          `kafkajs cannot find the group's coordinator: ${mapped.message}`,
+        );
+      })
+      .catch(() => {});
   }
 
   /** Runs `step` after every earlier transition. The chain never rejects. */

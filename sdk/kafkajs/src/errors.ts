@@ -1,6 +1,9 @@
 // Maps kafkajs errors onto the Dirigo error hierarchy. kafkajs wraps the broker's error in retrier errors
 // (KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError with `cause`), so the whole cause chain is searched.
 import {
+  type AclResourceKind,
+  AuthorizationError,
+  aclResourceOfCode,
   DirigoError,
   FencedError,
   PartitionsRevokedError,
@@ -17,6 +20,8 @@ interface KafkaJSLikeError {
   readonly retriable?: boolean;
   readonly cause?: unknown;
   readonly errors?: readonly unknown[];
+  /** KafkaJSDeleteTopicRecordsError: each partition's error. */
+  readonly partitions?: readonly { readonly error?: unknown }[];
 }
 
 // Broker error codes (kafkajs 2.2.4 predates PRODUCER_FENCED, which it reports as an unknown code).
@@ -28,7 +33,7 @@ const UNKNOWN_TOPIC_TYPES = new Set(['UNKNOWN_TOPIC_OR_PARTITION']);
 const PRODUCER_STATE_TYPES = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID']);
 const REVOKED_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 
-/** The error and every `cause` / aggregated error below it, outermost first. */
+/** The error and every `cause` / aggregated error (and per-partition error) below it, outermost first. */
 export function causeChain(error: unknown): KafkaJSLikeError[] {
   const chain: KafkaJSLikeError[] = [];
   const pending: unknown[] = [error];
@@ -40,6 +45,9 @@ export function causeChain(error: unknown): KafkaJSLikeError[] {
     chain.push(k);
     if (k.cause !== undefined) pending.push(k.cause);
     if (Array.isArray(k.errors)) pending.push(...k.errors);
+    if (Array.isArray(k.partitions)) {
+      for (const p of k.partitions) if (p?.error != null) pending.push(p.error);
+    }
   }
   return chain;
 }
@@ -82,6 +90,11 @@ export function isCoordinatorError(error: unknown): boolean {
   return causeChain(error).some((e) => e.type !== undefined && COORDINATOR_TYPES.has(e.type));
 }
 
+/** kafkajs's "Failed to find group coordinator": it drops the broker's answer, which says why (see `coordinatorRefusal`). */
+export function isCoordinatorNotFound(error: unknown): boolean {
+  return causeChain(error).some((e) => e.name === 'KafkaJSGroupCoordinatorNotFound');
+}
+
 /** The broker could not be reached (or did not answer in time). */
 export function isConnectionError(error: unknown): boolean {
   return causeChain(error).some((e) => e.name !== undefined && CONNECTION_NAMES.has(e.name));
@@ -110,9 +123,18 @@ function retriableOf(error: unknown): boolean {
   return false;
 }
 
-function messageOf(error: unknown): string {
+export function messageOfError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/** The kind of resource an ACL refused (TOPIC_, GROUP_, TRANSACTIONAL_ID_, CLUSTER_AUTHORIZATION_FAILED), if the error is such a refusal. */
+export function refusedResource(error: unknown): AclResourceKind | undefined {
+  for (const e of causeChain(error)) {
+    const kind = aclResourceOfCode(e.code);
+    if (kind !== undefined) return kind;
+  }
+  return undefined;
 }
 
 export interface MapContext {
@@ -122,6 +144,10 @@ export interface MapContext {
   readonly topic?: string;
   /** Map rebalance errors (ILLEGAL_GENERATION, ...) to `PartitionsRevokedError` (consumer offset commits). */
   readonly revocation?: boolean;
+  /** The consumer group concerned, when one is (names the group in `AuthorizationError`). */
+  readonly group?: string;
+  /** The producer's transactional id, when it has one (names it in `AuthorizationError`). */
+  readonly transactionalId?: string;
 }
 
 /** Converts anything kafkajs throws into a `DirigoError`. Dirigo errors pass through unchanged. */
@@ -133,6 +159,18 @@ export function mapError(error: unknown, context: MapContext): DirigoError {
       { cause: error },
     );
   }
+  const refused = refusedResource(error);
+  if (refused !== undefined) {
+    const name =
+      refused === 'topic'
+        ? context.topic
+        : refused === 'group'
+          ? context.group
+          : refused === 'transactionalId'
+            ? context.transactionalId
+            : undefined;
+    return new AuthorizationError(context.operation, refused, name, { cause: error });
+  }
   if (context.revocation === true && isRebalanceError(error)) {
     return new PartitionsRevokedError(
       `${context.operation}: the group rebalanced; the partitions were revoked`,
@@ -143,7 +181,7 @@ export function mapError(error: unknown, context: MapContext): DirigoError {
   }
   if (isProducerStateError(error)) {
     return new ProducerStateError(
-      `${context.operation}: ${messageOf(error)}; the producer is to be replaced`,
+      `${context.operation}: ${messageOfError(error)}; the producer is to be replaced`,
       {
         cause: error,
         retriable: true,
@@ -153,7 +191,7 @@ export function mapError(error: unknown, context: MapContext): DirigoError {
   if (isUnknownTopicError(error)) {
     return new UnknownTopicError(context.topic ?? '?', { cause: error });
   }
-  return new TransportError(`${context.operation}: ${messageOf(error)}`, {
+  return new TransportError(`${context.operation}: ${messageOfError(error)}`, {
     cause: error,
     retriable: retriableOf(error),
   });

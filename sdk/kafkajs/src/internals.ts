@@ -57,6 +57,11 @@ interface KCluster {
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
   findBroker(node: { nodeId: number | string }): Promise<KBroker>;
   findGroupCoordinator(args: { groupId: string }): Promise<KBroker>;
+  brokerPool: {
+    seedBroker?: {
+      findGroupCoordinator(args: { groupId: string; coordinatorType: number }): Promise<unknown>;
+    };
+  };
 }
 
 /** One record batch's header. */
@@ -201,6 +206,25 @@ export class KafkajsInternals {
       }
     }
     throw lastError;
+  }
+
+  /**
+   * The seed broker's refusal to find a coordinator for `key` (coordinator type 0: a group, 1: a transactional
+   * id), or undefined when it finds one. kafkajs drops that answer when it fails and throws "Failed to find group
+   * coordinator" (KafkaJSGroupCoordinatorNotFound) whatever the reason; the answer says it, e.g.
+   * GROUP_AUTHORIZATION_FAILED or TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+   */
+  async coordinatorRefusal(key: string, coordinatorType: 0 | 1): Promise<unknown> {
+    return this.#exclusive(async (cluster) => {
+      const seed = cluster.brokerPool.seedBroker;
+      if (seed === undefined) return undefined;
+      try {
+        await seed.findGroupCoordinator({ groupId: key, coordinatorType });
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    });
   }
 
   /** Fetches at `offset` (read_committed) and returns the batch headers of the answer. */

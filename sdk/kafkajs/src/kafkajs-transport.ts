@@ -226,6 +226,7 @@ export class KafkajsTransport implements Transport {
         partitionCount: (topic) => this.#knownTopics.get(topic),
         closed: (p) => this.#open.delete(p),
         connectionCheck: () => this.#checkConnection(),
+        probe: () => this.#getProbe(),
       },
       options,
     );

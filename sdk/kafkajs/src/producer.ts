@@ -38,8 +38,16 @@ import type {
   RetryOptions,
   TopicMessages,
 } from 'kafkajs';
+import type { KafkajsInternals } from './internals.ts';
 import { commitAsMember } from './eos-v2.ts';
-import { isConcurrentTransactions, isFencedError, isRebalanceError, mapError } from './errors.ts';
+import {
+  isConcurrentTransactions,
+  isCoordinatorNotFound,
+  isFencedError,
+  isRebalanceError,
+  mapError,
+  messageOfError,
+} from './errors.ts';
 
 /** What producers need from the transport. */
 export interface ProducerContext {
@@ -54,6 +62,8 @@ export interface ProducerContext {
   closed(producer: KafkajsProducer): void;
   /** Resolves once the transport's first-connection check passed (TLS and SASL); rejects with its error. */
   connectionCheck?(): Promise<void>;
+  /** The transport's kafkajs internals (what a broker answers to FindCoordinator, when kafkajs drops it). */
+  probe?(): KafkajsInternals;
 }
 
 /**
@@ -248,7 +258,7 @@ export class KafkajsProducer implements DirigoProducer {
       }
       this.#logger.debug('producer connected');
     } catch (error) {
-      throw this.#fail(error, 'connect producer');
+      throw this.#fail(await this.#explained(error), 'connect producer');
     }
   }
 
@@ -300,6 +310,21 @@ export class KafkajsProducer implements DirigoProducer {
     }
   }
 
+  /**
+   * The broker's own answer behind kafkajs's "Failed to find group coordinator" for this producer's transactional
+   * id (an ACL refusing the id, say), as the cause of the error; the error itself otherwise.
+   */
+  async #explained(error: unknown): Promise<unknown> {
+    if (this.#transactionalId === undefined || !isCoordinatorNotFound(error)) return error;
+    const refusal = await this.#context
+      .probe?.()
+      .coordinatorRefusal(this.#transactionalId, 1)
+      .catch(() => undefined);
+    return refusal === undefined
+      ? error
+      : Object.assign(new Error(messageOfError(error)), { cause: refusal });
+  }
+
   /** @internal */
   get context(): ProducerContext {
     return this.#context;
@@ -312,7 +337,11 @@ export class KafkajsProducer implements DirigoProducer {
 
   #fail(error: unknown, operation: string, topic?: string): Error {
     if (this.#fenced !== null) return this.#fenced;
-    const mapped = mapError(error, { operation, ...(topic === undefined ? {} : { topic }) });
+    const mapped = mapError(error, {
+      operation,
+      ...(topic === undefined ? {} : { topic }),
+      ...(this.#transactionalId === undefined ? {} : { transactionalId: this.#transactionalId }),
+    });
     if (mapped instanceof FencedError || isFencedError(error)) {
       this.#fenced =
         mapped instanceof FencedError ? mapped : new FencedError(mapped.message, { cause: error });

@@ -48,7 +48,7 @@ import type {
   RequestEvent,
   RetryOptions,
 } from 'kafkajs';
-import { isUnknownTopicError, mapError } from './errors.ts';
+import { isCoordinatorNotFound, isUnknownTopicError, mapError } from './errors.ts';
 import { type KafkajsInternals, nextReadable } from './internals.ts';
 import { kafkajs } from './kafkajs-patches.ts';
 import { crashLevel } from './logging.ts';
@@ -337,7 +337,27 @@ export async function readToEnd(
 
   consumer.on(consumer.events.CRASH, (event: ConsumerCrashEvent) => {
     if (!event.payload.restart) {
-      failOnce(mapError(event.payload.error, { operation: 'readToEnd: consumer crashed' }));
+      const error = event.payload.error;
+      const operation = 'readToEnd: consumer crashed';
+      if (!isCoordinatorNotFound(error)) {
+        failOnce(mapError(error, { operation }));
+        return;
+      }
+      // kafkajs hides why: an ACL refusing the throwaway group (prefix dirigo-read-to-end-), say. Ask the broker.
+      void context.probe
+        .coordinatorRefusal(groupId, 0)
+        .catch(() => undefined)
+        .then((refusal) =>
+          failOnce(
+            mapError(
+              refusal === undefined ? error : Object.assign(new Error(String(error)), { cause: refusal }),
+              {
+                operation,
+                group: groupId,
+              },
+            ),
+          ),
+        );
     } else {
       const error = event.payload.error;
       if (crashLevel(error) === 'debug')

@@ -1,5 +1,6 @@
 // Unit tests of the pure parts (no broker): error mapping, batch-header parsing, log levels, records, partitioner.
 import {
+  AuthorizationError,
   FencedError,
   ProducerStateError,
   PartitionsRevokedError,
@@ -28,7 +29,12 @@ import {
 } from './producer.ts';
 import { normalizeHeaders, toIncomingRecords } from './records.ts';
 
-const { KafkaJSProtocolError, KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError } = kafkajs;
+const {
+  KafkaJSProtocolError,
+  KafkaJSNumberOfRetriesExceeded,
+  KafkaJSNonRetriableError,
+  KafkaJSDeleteTopicRecordsError,
+} = kafkajs;
 const protocolError = (type: string, code: number, retriable: boolean, message = type): Error =>
   new KafkaJSProtocolError({ message, type, code, retriable } as unknown as Error);
 
@@ -60,6 +66,42 @@ describe('mapError', () => {
     expect(mapError(wrapped, { operation: 'x' })).toBeInstanceOf(FencedError);
     const other90 = protocolError('KAFKAJS_UNKNOWN_ERROR_CODE', -99, false, 'Unknown error code 91');
     expect(mapError(other90, { operation: 'x' })).toBeInstanceOf(TransportError);
+  });
+
+  it('maps the four authorization refusals to AuthorizationError, naming the resource the call concerned', () => {
+    const context = { operation: 'x', topic: 't1', group: 'g1', transactionalId: 'g1.0' };
+    const cases = [
+      ['TOPIC_AUTHORIZATION_FAILED', 29, 'topic', 't1'],
+      ['GROUP_AUTHORIZATION_FAILED', 30, 'group', 'g1'],
+      ['TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 53, 'transactionalId', 'g1.0'],
+      ['CLUSTER_AUTHORIZATION_FAILED', 31, 'cluster', undefined],
+    ] as const;
+    for (const [type, code, resource, name] of cases) {
+      // As kafkajs throws it from a producer: wrapped in its retrier's error.
+      const e = mapError(
+        new KafkaJSNumberOfRetriesExceeded(protocolError(type, code, false), { retryCount: 0, retryTime: 1 }),
+        context,
+      );
+      expect(e).toBeInstanceOf(AuthorizationError);
+      expect(e.retriable).toBe(false);
+      expect([(e as AuthorizationError).resource, (e as AuthorizationError).resourceName]).toEqual([
+        resource,
+        name,
+      ]);
+      expect(e.message).toContain(type);
+    }
+    expect(mapError(protocolError('NOT_COORDINATOR', 16, true), context)).not.toBeInstanceOf(
+      AuthorizationError,
+    );
+    // deleteTopicRecords reports each partition's error (purging without DELETE on the topic).
+    const perPartition = new KafkaJSDeleteTopicRecordsError({
+      partitions: [
+        { partition: 0, offset: '1', error: protocolError('TOPIC_AUTHORIZATION_FAILED', 29, false) },
+      ],
+    } as never);
+    const purge = mapError(perPartition, { operation: 'delete records', topic: 't1' });
+    expect(purge).toBeInstanceOf(AuthorizationError);
+    expect((purge as AuthorizationError).resourceName).toBe('t1');
   });
 
   it('maps unknown topics, revocations and the rest', () => {

@@ -3,6 +3,7 @@ import {
   type Admin as DirigoAdmin,
   type FetchCommittedOptions,
   INTERNAL_TOPICS,
+  namingRefusedTopic,
   type Logger,
   type PartitionOffset,
   type PartitionOffsets,
@@ -181,8 +182,12 @@ export class PlatformaticAdmin implements DirigoAdmin {
     }
   }
 
-  async describeTopics(names: readonly string[]): Promise<TopicDescription[]> {
-    if (names.length === 0) return [];
+  describeTopics(names: readonly string[]): Promise<TopicDescription[]> {
+    if (names.length === 0) return Promise.resolve([]);
+    return namingRefusedTopic(names, (some) => this.#describeTopics(some));
+  }
+
+  async #describeTopics(names: readonly string[]): Promise<TopicDescription[]> {
     let metadata: ClusterMetadata;
     try {
       metadata = await topicMetadata(this.#admin, names);

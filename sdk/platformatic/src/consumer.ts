@@ -251,7 +251,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
     try {
       await this.#client.metadata({ topics: [] });
     } catch (error) {
-      throw mapError(error, { operation: 'connect consumer' });
+      throw mapError(error, { group: this.#options.groupId, operation: 'connect consumer' });
     }
   }
 
@@ -291,6 +291,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
       await topicMetadata(this.#context.sharedAdmin(), topics);
     } catch (error) {
       throw mapError(error, {
+        group: this.#options.groupId,
         operation: 'subscribe',
         ...(topics.length === 1 ? { topic: topics[0]! } : {}),
       });
@@ -320,9 +321,13 @@ export class PlatformaticConsumer implements DirigoConsumer {
           // Tried again: the brokers may be upgraded or reconfigured meanwhile.
           this.#logger.error({ err: error, attempt, setting: 'groupProtocol' }, UNSERVED_CONSUMER_PROTOCOL);
         } else {
-          const mapped = mapError(error, { operation: 'join the group' });
+          const mapped = mapError(error, { group: this.#options.groupId, operation: 'join the group' });
           const level = mapped.retriable ? 'warn' : 'error';
-          this.#logger[level]({ err: error, attempt }, 'joining the group failed; retrying');
+          // The mapped message names the cause (an ACL refusing the group, say) and what to do.
+          this.#logger[level](
+            { err: error, attempt },
+            `joining the group failed; retrying: ${mapped.message}`,
+          );
         }
         await sleep(Math.min(5_000, 250 * 2 ** attempt));
       }
@@ -358,7 +363,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
       if (this.#context.groupProtocol === 'consumer') await this.#commitWithEpoch(offsets);
       else await commitAsMember(this.#commitClient, offsets);
     } catch (error) {
-      throw mapError(error, { operation: 'commit offsets', revocation: true });
+      throw mapError(error, { group: this.#options.groupId, operation: 'commit offsets', revocation: true });
     }
     for (const o of offsets) {
       const st = this.#owned.get(keyOf(o.topic, o.partition));
@@ -455,7 +460,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
       await this.#pool.close();
       this.#logger.debug('consumer disconnected');
     } catch (error) {
-      throw mapError(error, { operation: 'disconnect consumer' });
+      throw mapError(error, { group: this.#options.groupId, operation: 'disconnect consumer' });
     } finally {
       this.#closed = true;
       this.#context.closed(this);

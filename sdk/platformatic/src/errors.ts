@@ -2,6 +2,9 @@
 // MultipleErrors (one per retry, `errors`) and ResponseErrors (one ProtocolError per failing path), sometimes with
 // a `cause`, so the whole tree is searched. Broker errors carry `apiId` (e.g. 'PRODUCER_FENCED') and `canRetry`.
 import {
+  type AclResourceKind,
+  AuthorizationError,
+  aclResourceOfCode,
   DirigoError,
   FencedError,
   PartitionsRevokedError,
@@ -14,6 +17,8 @@ interface PlatformaticLikeError {
   readonly message?: string;
   readonly code?: string;
   readonly apiId?: string;
+  /** The broker's numeric error code (broker errors only). */
+  readonly apiCode?: number;
   readonly canRetry?: boolean;
   readonly cause?: unknown;
   readonly errors?: readonly unknown[];
@@ -120,6 +125,15 @@ function messageOf(error: unknown): string {
   return inner === undefined || inner === outer ? outer : `${outer} (${inner})`;
 }
 
+/** The kind of resource an ACL refused (TOPIC_, GROUP_, TRANSACTIONAL_ID_, CLUSTER_AUTHORIZATION_FAILED), if the error is such a refusal. */
+export function refusedResource(error: unknown): AclResourceKind | undefined {
+  for (const e of errorTree(error)) {
+    const kind = aclResourceOfCode(e.apiCode);
+    if (kind !== undefined) return kind;
+  }
+  return undefined;
+}
+
 export interface MapContext {
   /** What was being done, for the message, e.g. "produce" or "commit offsets". */
   readonly operation: string;
@@ -127,6 +141,10 @@ export interface MapContext {
   readonly topic?: string;
   /** Map rebalance errors (ILLEGAL_GENERATION, ...) to `PartitionsRevokedError` (consumer offset commits). */
   readonly revocation?: boolean;
+  /** The consumer group concerned, when one is (names the group in `AuthorizationError`). */
+  readonly group?: string;
+  /** The producer's transactional id, when it has one (names it in `AuthorizationError`). */
+  readonly transactionalId?: string;
 }
 
 /** Converts anything the client throws into a `DirigoError`. Dirigo errors pass through unchanged. */
@@ -137,6 +155,18 @@ export function mapError(error: unknown, context: MapContext): DirigoError {
       `${context.operation}: this producer was fenced by a newer producer with the same transactional id`,
       { cause: error },
     );
+  }
+  const refused = refusedResource(error);
+  if (refused !== undefined) {
+    const name =
+      refused === 'topic'
+        ? context.topic
+        : refused === 'group'
+          ? context.group
+          : refused === 'transactionalId'
+            ? context.transactionalId
+            : undefined;
+    return new AuthorizationError(context.operation, refused, name, { cause: error });
   }
   if (context.revocation === true && isRebalanceError(error)) {
     return new PartitionsRevokedError(

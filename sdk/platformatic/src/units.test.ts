@@ -2,6 +2,7 @@
 // partitioning and chunking of sends, pause bookkeeping, member epochs, error mapping, and committed-offset lookups.
 import { channel } from 'node:diagnostics_channel';
 import {
+  AuthorizationError,
   DirigoError,
   FencedError,
   type OutgoingRecord,
@@ -455,6 +456,28 @@ describe('error mapping', () => {
   it('maps both fencing codes to FencedError (the client recognises only INVALID_PRODUCER_EPOCH)', () => {
     expect(mapError(wrapped('PRODUCER_FENCED'), { operation: 'commit' })).toBeInstanceOf(FencedError);
     expect(mapError(wrapped('INVALID_PRODUCER_EPOCH'), { operation: 'commit' })).toBeInstanceOf(FencedError);
+  });
+
+  it('maps the four authorization refusals to AuthorizationError, naming the resource the call concerned', () => {
+    const context = { operation: 'x', topic: 't1', group: 'g1', transactionalId: 'g1.0' };
+    const cases = [
+      ['TOPIC_AUTHORIZATION_FAILED', 'topic', 't1'],
+      ['GROUP_AUTHORIZATION_FAILED', 'group', 'g1'],
+      ['TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'transactionalId', 'g1.0'],
+      ['CLUSTER_AUTHORIZATION_FAILED', 'cluster', undefined],
+    ] as const;
+    for (const [apiId, resource, name] of cases) {
+      const e = mapError(wrapped(apiId), context);
+      expect(e).toBeInstanceOf(AuthorizationError);
+      expect(e.retriable).toBe(false);
+      expect([(e as AuthorizationError).resource, (e as AuthorizationError).resourceName]).toEqual([
+        resource,
+        name,
+      ]);
+      expect(e.message).toContain(`${apiId}`);
+      expect(e.message).toContain('docs/operations.md');
+    }
+    expect(mapError(wrapped('NOT_COORDINATOR'), context)).not.toBeInstanceOf(AuthorizationError);
   });
 
   it('names the topic of an unknown-topic error', () => {

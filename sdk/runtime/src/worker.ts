@@ -3,6 +3,7 @@
 // created -> starting -> running -> stopping -> stopped (or failed), one log line per transition.
 import { hostname } from 'node:os';
 import {
+  AuthorizationError,
   type AppDefinition,
   actorId,
   ConfigError,
@@ -705,6 +706,10 @@ export class Worker {
     const existing = new Set(await admin.listTopics());
     for (const topic of [...external, ...routed]) {
       if (!existing.has(topic)) {
+        // Topics the principal may not describe are missing from the list too: the broker says which it is.
+        await admin.describeTopics([topic]).catch((e: unknown) => {
+          if (e instanceof AuthorizationError) throw e;
+        });
         const i = app.ingresses.findIndex((ing) => ing.topic === topic);
         throw new ConfigError(
           `ingresses[${i}].topic`,

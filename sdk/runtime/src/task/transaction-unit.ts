@@ -16,6 +16,7 @@
 // position); one refused only because the generation moved on while this member kept all the partitions is
 // tried once more in the new generation.
 import {
+  AuthorizationError,
   type Consumer,
   DirigoError,
   type GroupMetadata,
@@ -307,23 +308,7 @@ export class TransactionUnit {
   }
 }
 
-const TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53;
-
-/** Whether the broker refused a transactional id to these credentials (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), on either client. */
+/** Whether the broker refused a transactional id to these credentials (both transports map it to `AuthorizationError`). */
 export function deniedTransactionalId(error: unknown): boolean {
-  const pending: unknown[] = [error];
-  for (let seen = 0; pending.length > 0 && seen < 32; seen++) {
-    const e = pending.shift();
-    if (e === null || typeof e !== 'object') continue;
-    const o = e as { code?: unknown; apiCode?: unknown; cause?: unknown; errors?: unknown };
-    // kafkajs: `code`; @platformatic/kafka: `apiCode` (its ProtocolError's `code` is its own string).
-    if (
-      o.code === TRANSACTIONAL_ID_AUTHORIZATION_FAILED ||
-      o.apiCode === TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    )
-      return true;
-    if (o.cause !== undefined) pending.push(o.cause);
-    if (Array.isArray(o.errors)) pending.push(...o.errors);
-  }
-  return false;
+  return error instanceof AuthorizationError && error.resource === 'transactionalId';
 }
