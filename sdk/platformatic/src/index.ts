@@ -14,6 +14,7 @@ export {
 } from './fetch.ts';
 export {
   type ProduceEncoder,
+  ProducerWithClientApis,
   ProducerWithOwnEncoder,
   Partitioner,
   packChunk,

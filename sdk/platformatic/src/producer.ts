@@ -36,6 +36,10 @@ import {
 } from '@dirigo/core';
 import {
   type API,
+  addPartitionsToTxnV0,
+  addPartitionsToTxnV1,
+  addPartitionsToTxnV2,
+  addPartitionsToTxnV3,
   type Callback,
   ConnectionPool,
   kGetApi,
@@ -45,6 +49,7 @@ import {
   Producer as PProducer,
   type ProducerOptions as PProducerOptions,
 } from '@platformatic/kafka';
+import { newestApi } from './apis.ts';
 import { isFencedError, mapError } from './errors.ts';
 import { fastProduceApi, packMessages } from './produce-request.ts';
 import { headerKeyOf, toMessage } from './records.ts';
@@ -81,12 +86,51 @@ const NEW_PRODUCER = { producerId: -1n, producerEpoch: -1 } as const;
 
 export { MAX_PARTITION_BATCH_BYTES };
 
+/** AddPartitionsToTxn's API key. */
+const ADD_PARTITIONS_TO_TXN = 24;
+
 /**
- * The client's producer with Produce requests encoded by produce-request.ts (one buffer per request instead of
- * a list of small buffers per record, concatenated twice); everything else is the client's. The transport's
- * producers use it (unless `produceEncoder: 'client'`); exported for plain client loops that want the same.
+ * The versions of AddPartitionsToTxn a client may send, newest first. Versions 4 and up (KIP-890) are the brokers'
+ * own (a broker verifying a partition with the transaction coordinator): the broker answers a client's v4+ with
+ * CLUSTER_AUTHORIZATION_FAILED unless its principal holds CLUSTER_ACTION on the cluster, a broker's right. The
+ * client (2.12) picks the newest version the broker lists, so every transaction failed on a cluster with ACLs
+ * unless the app ran as a super user; the Java client sends at most v3.
  */
-export class ProducerWithOwnEncoder extends PProducer<Buffer, Buffer, Buffer, Buffer> {
+const CLIENT_ADD_PARTITIONS_TO_TXN = [
+  [3, addPartitionsToTxnV3.api],
+  [2, addPartitionsToTxnV2.api],
+  [1, addPartitionsToTxnV1.api],
+  [0, addPartitionsToTxnV0.api],
+] as const;
+
+/**
+ * The client's producer, sending AddPartitionsToTxn in a client's version (`CLIENT_ADD_PARTITIONS_TO_TXN`); every
+ * other request as the client does. The transport's producers are of this class or `ProducerWithOwnEncoder`.
+ */
+export class ProducerWithClientApis extends PProducer<Buffer, Buffer, Buffer, Buffer> {
+  override [kGetApi]<A extends unknown[], R>(name: string, callback: Callback<API<A, R>>): void {
+    if (name !== 'AddPartitionsToTxn') {
+      super[kGetApi](name, callback);
+      return;
+    }
+    newestApi(
+      this,
+      ADD_PARTITIONS_TO_TXN,
+      CLIENT_ADD_PARTITIONS_TO_TXN,
+      'the brokers speak no client version (0-3) of AddPartitionsToTxn',
+    ).then(
+      (api) => callback(null, api as unknown as API<A, R>),
+      (error: unknown) => callback(error as Error, undefined as never),
+    );
+  }
+}
+
+/**
+ * `ProducerWithClientApis` with Produce requests encoded by produce-request.ts (one buffer per request instead of
+ * a list of small buffers per record, concatenated twice). The transport's producers use it (unless
+ * `produceEncoder: 'client'`); exported for plain client loops that want the same.
+ */
+export class ProducerWithOwnEncoder extends ProducerWithClientApis {
   override [kGetApi]<A extends unknown[], R>(name: string, callback: Callback<API<A, R>>): void {
     if (name !== 'Produce') {
       super[kGetApi](name, callback);
@@ -120,7 +164,7 @@ export function produceEncoderOf(option?: ProduceEncoder): ProduceEncoder {
 export const producerClassFor = (
   encoder: ProduceEncoder,
 ): typeof PProducer<Buffer, Buffer, Buffer, Buffer> =>
-  encoder === 'client' ? PProducer : ProducerWithOwnEncoder;
+  encoder === 'client' ? ProducerWithClientApis : ProducerWithOwnEncoder;
 
 /** Chooses partitions: explicit, else murmur2 of the key (Java-compatible), else round-robin per topic. */
 export class Partitioner {
@@ -398,7 +442,11 @@ export class PlatformaticProducer implements DirigoProducer {
   /** @internal Maps an error of a transactional call; a fencing is remembered: every later call fails the same way. */
   fail(error: unknown, operation: string, topic?: string): Error {
     if (this.#fenced !== null) return this.#fenced;
-    const mapped = mapError(error, { operation, ...(topic === undefined ? {} : { topic }) });
+    const mapped = mapError(error, {
+      operation,
+      ...(topic === undefined ? {} : { topic }),
+      ...(this.#transactionalId === undefined ? {} : { transactionalId: this.#transactionalId }),
+    });
     if (mapped instanceof FencedError || isFencedError(error)) {
       this.#fenced =
         mapped instanceof FencedError ? mapped : new FencedError(mapped.message, { cause: error });
