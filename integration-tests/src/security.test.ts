@@ -7,12 +7,19 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type KafkaSecurity, SecurityError, type Transport } from '@dirigo/core';
+import { AuthorizationError, type KafkaSecurity, SecurityError, type Transport } from '@dirigo/core';
 import { wordCountApp } from '@dirigo/example-word-count';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { PlatformaticTransport } from '@dirigo/platformatic';
 import { type KafkaCluster, startKafka } from '@dirigo/local-kafka';
-import { Worker } from '@dirigo/runtime';
+import { type AclBinding, Worker, workerAcls } from '@dirigo/runtime';
+import {
+  Admin,
+  AclOperations,
+  AclPermissionTypes,
+  ResourcePatternTypes,
+  ResourceTypes,
+} from '@platformatic/kafka';
 import { waitFor } from '@dirigo/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, testLogger, unique } from './harness.ts';
@@ -57,18 +64,21 @@ async function scenario(prefix: string) {
 type Scenario = Awaited<ReturnType<typeof scenario>>;
 
 /** Feeds lines (over PLAINTEXT) and waits until the counts the app wrote are the expected ones. */
-async function feedAndCheck(s: Scenario): Promise<void> {
+async function feedAndCheck(
+  s: Scenario,
+  lines: readonly string[] = ['the cat', 'the dog', 'a cat and the bird'],
+  expected: Readonly<Record<string, number>> = { the: 3, cat: 2, dog: 1, a: 1, and: 1, bird: 1 },
+): Promise<void> {
   const producer = plain.producer({ clientId: 'it-security-feeder' });
   await producer.connect();
   await producer.send(
-    ['the cat', 'the dog', 'a cat and the bird'].map((line, i) => ({
+    lines.map((line, i) => ({
       topic: s.lines,
       key: Buffer.from(`k${i}`),
       value: Buffer.from(line),
     })),
   );
   await producer.disconnect();
-  const expected = { the: 3, cat: 2, dog: 1, a: 1, and: 1, bird: 1 };
   await waitFor(
     async () => {
       const latest: Record<string, number> = {};
@@ -375,3 +385,119 @@ function unsignedJwt(subject: string): string {
   const now = Math.floor(Date.now() / 1000);
   return `${b64({ alg: 'none' })}.${b64({ sub: subject, iat: now, exp: now + 3600 })}.`;
 }
+
+/** Allows `acls` to `principal` (over the PLAINTEXT listener, whose principal is a super user). */
+async function grant(acls: readonly AclBinding[], principal: string): Promise<void> {
+  const admin = new Admin({ clientId: 'it-security-acls', bootstrapBrokers: cluster.brokers.split(',') });
+  try {
+    await admin.createAcls({
+      creations: acls.flatMap((a) =>
+        a.operations.map((operation) => ({
+          resourceType: ResourceTypes[a.resourceType],
+          resourceName: a.name,
+          resourcePatternType: ResourcePatternTypes[a.patternType],
+          principal,
+          host: '*',
+          operation: AclOperations[operation],
+          permissionType: AclPermissionTypes.ALLOW,
+        })),
+      ),
+    });
+  } finally {
+    await admin.close();
+  }
+}
+
+describe.each(TRANSPORT_NAMES)(
+  'a worker whose principal has only the ACLs `dirigo acls` lists; the broker refuses everything else (real broker, %s)',
+  (name) => {
+    const restricted = () => sec().restrictedCredentials;
+    const principal = () => `User:${restricted().username}`;
+    /** The word-count app (two hops, exactly-once) and its scenario, with a control topic of its own. */
+    const setUp = async (prefix: string) => {
+      const s = await scenario(prefix);
+      const app = wordCountApp({ namespace: s.ns, linesTopic: s.lines, countsTopic: s.counts });
+      return { s, app, controlTopic: `${s.ns}-control` };
+    };
+    const worker = (setup: Awaited<ReturnType<typeof setUp>>, workerId: string) => {
+      const transport = secured(name, sec().bootstrap.sasl_plaintext, workerId, {
+        protocol: 'SASL_PLAINTEXT',
+        sasl: {
+          mechanism: 'scram-sha-256',
+          username: restricted().username,
+          password: restricted().password,
+        },
+      });
+      const w = new Worker({
+        transport,
+        apps: [setup.app],
+        workerId,
+        controlTopic: setup.controlTopic,
+        sessionTimeoutMs: 6000,
+        // Purges every second (the topic DELETE ACL), not every 30 s.
+        purgeIntervalMs: 1000,
+        logger: testLogger().child({ test: workerId }),
+      });
+      const stop = async () => {
+        await w.stop();
+        await transport.close();
+      };
+      cleanups.push(stop);
+      return { w, stop };
+    };
+
+    it('runs the two-hop word count exactly once, and after a restart from the state in its changelogs', async () => {
+      const setup = await setUp(`it-acl-${name}`);
+      await grant(
+        workerAcls([setup.app], { transport: name, controlTopic: setup.controlTopic }),
+        principal(),
+      );
+      const first = worker(setup, `w-acl-${name}`);
+      await first.w.start();
+      await feedAndCheck(setup.s);
+      await first.stop();
+      // A new worker (nothing kept in memory) restores the counts from the changelogs: kafkajs reads them with
+      // groups of its own (the read-to-end ACL).
+      const second = worker(setup, `w-acl2-${name}`);
+      await second.w.start();
+      await feedAndCheck(setup.s, ['the cat'], { the: 4, cat: 3, dog: 1, a: 1, and: 1, bird: 1 });
+    });
+
+    it('without READ on the input topic, the start fails naming it; refused v1 transactional ids are only skipped', async () => {
+      const setup = await setUp(`it-acl-deny-${name}`);
+      const all = workerAcls([setup.app], { transport: name, controlTopic: setup.controlTopic });
+      // The transactional ids of this worker only, not the v1 ids (<group>.<partition>) a v2 worker registers to
+      // fence v1 workers: the broker refuses those, and the worker goes on without.
+      const workerId = `w-acl-deny-${name}`;
+      await grant(
+        [
+          ...all.filter((a) => a.resourceType !== 'TRANSACTIONAL_ID' && a.name !== setup.s.lines),
+          ...['split', 'count'].map((fn) => ({
+            resourceType: 'TRANSACTIONAL_ID' as const,
+            patternType: 'LITERAL' as const,
+            name: `${setup.s.ns}.word-count.${fn}.${workerId}`,
+            operations: ['WRITE' as const],
+            why: 'this worker only',
+          })),
+        ],
+        principal(),
+      );
+      const refused = worker(setup, workerId);
+      const error = await refused.w.start().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(AuthorizationError);
+      expect((error as AuthorizationError).resourceName).toBe(setup.s.lines);
+      expect((error as Error).message).toContain('TOPIC_AUTHORIZATION_FAILED');
+      await refused.stop().catch(() => undefined);
+      await grant(
+        all.filter((a) => a.name === setup.s.lines),
+        principal(),
+      );
+      const allowed = worker(setup, workerId);
+      await allowed.w.start();
+      await feedAndCheck(setup.s);
+    });
+  },
+);

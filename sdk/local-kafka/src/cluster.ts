@@ -28,6 +28,7 @@ import {
   type LocalSecurity,
   SECURITY_MODES,
   type SecurityMode,
+  LOCAL_RESTRICTED_USER,
   scramFormatArgs,
   secureBootstrap,
   securePorts,
@@ -257,6 +258,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
   await rm(tlsDir, { recursive: true, force: true });
   let material: TlsMaterial | undefined;
   let credentials: LocalCredentials | undefined;
+  let restrictedCredentials: LocalCredentials | undefined;
   if (opts.security) {
     const hostnames = typeof opts.security === 'object' ? opts.security.hostnames : undefined;
     try {
@@ -267,6 +269,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
       throw e;
     }
     credentials = { username: 'dirigo', password: randomBytes(12).toString('hex') };
+    restrictedCredentials = { username: LOCAL_RESTRICTED_USER, password: randomBytes(12).toString('hex') };
   }
 
   const nodes: NodeState[] = [];
@@ -330,7 +333,9 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
           clusterId,
           '-c',
           markerOf(node.dir),
-          ...(credentials ? scramFormatArgs(credentials) : []),
+          ...(credentials && restrictedCredentials
+            ? scramFormatArgs(credentials, restrictedCredentials)
+            : []),
         ],
         { cwd: node.dir, timeoutMs: 120_000 },
       ),
@@ -446,7 +451,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
   };
 
   let security: LocalSecurity | undefined;
-  if (material && credentials) {
+  if (material && credentials && restrictedCredentials) {
     const m = material;
     const envFiles = Object.fromEntries(
       SECURITY_MODES.map((mode) => [mode, join(m.dir, `${mode}.env`)]),
@@ -471,6 +476,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
     security = {
       bootstrap,
       credentials,
+      restrictedCredentials,
       dir: m.dir,
       caLocation: m.files.ca,
       client: { certificateLocation: m.files.clientCert, keyLocation: m.files.clientKey },

@@ -40,6 +40,12 @@ export {
   type StartRegistryOptions,
   startRegistry,
 } from './registry.ts';
-export type { LocalCredentials, LocalSecurity, SecurityMode } from './secure-config.ts';
+export {
+  LOCAL_CLIENT_CERT_PRINCIPAL,
+  LOCAL_RESTRICTED_USER,
+  type LocalCredentials,
+  type LocalSecurity,
+  type SecurityMode,
+} from './secure-config.ts';
 export { type ClusterStatus, readStatus, runningCluster } from './status.ts';
 export { hasMaven, javaVersion } from './tools.ts';

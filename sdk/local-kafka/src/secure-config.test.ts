@@ -42,14 +42,22 @@ describe('secured listeners', () => {
     );
     // The inter-broker and controller traffic stays on PLAINTEXT.
     expect(p.has('inter.broker.listener.name')).toBe(false);
+    // ACLs are enforced; the PLAINTEXT/CONTROLLER principal, the user and the client certificate are super users.
+    expect(p.get('authorizer.class.name')).toBe('org.apache.kafka.metadata.authorizer.StandardAuthorizer');
+    expect(p.get('allow.everyone.if.no.acl.found')).toBe('false');
+    expect(p.get('super.users')).toBe('User:ANONYMOUS;User:dirigo;User:CN=dirigo-client');
   });
 
-  it('creates the SCRAM user for both hashes at format time', () => {
-    expect(scramFormatArgs(credentials)).toEqual([
+  it('creates the SCRAM users for both hashes at format time', () => {
+    expect(scramFormatArgs(credentials, { username: 'r', password: 'be' })).toEqual([
       '--add-scram',
       'SCRAM-SHA-256=[name=dirigo,password="f00d"]',
       '--add-scram',
       'SCRAM-SHA-512=[name=dirigo,password="f00d"]',
+      '--add-scram',
+      'SCRAM-SHA-256=[name=r,password="be"]',
+      '--add-scram',
+      'SCRAM-SHA-512=[name=r,password="be"]',
     ]);
     expect(() => scramFormatArgs({ username: 'a', password: 'x"y' })).toThrow(/unsupported character/);
   });

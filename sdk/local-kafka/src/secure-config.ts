@@ -39,6 +39,12 @@ export interface LocalCredentials {
   readonly password: string;
 }
 
+/** The principal of the client certificate the local CA signs (`LocalSecurity.client`). */
+export const LOCAL_CLIENT_CERT_PRINCIPAL = 'User:CN=dirigo-client';
+
+/** The SCRAM user of a secured local broker whose rights are only the ACLs granted to it. */
+export const LOCAL_RESTRICTED_USER = 'dirigo-restricted';
+
 export interface SecurityPropertiesInput {
   readonly node: NodePorts;
   readonly credentials: LocalCredentials;
@@ -89,6 +95,15 @@ export function securityProperties(input: SecurityPropertiesInput): Map<string, 
     ['ssl.truststore.location', input.truststore],
     ['ssl.truststore.password', input.storePassword],
     ['listener.name.ssl.ssl.client.auth', 'required'],
+    // ACLs are enforced, as on a managed cluster: a principal without an ACL for a resource is refused. The
+    // PLAINTEXT and CONTROLLER listeners' principal (ANONYMOUS: brokers, controller, local tools), the user and the
+    // client certificate are super users; `LOCAL_RESTRICTED_USER` has only the ACLs granted to it.
+    ['authorizer.class.name', 'org.apache.kafka.metadata.authorizer.StandardAuthorizer'],
+    ['allow.everyone.if.no.acl.found', 'false'],
+    [
+      'super.users',
+      ['User:ANONYMOUS', `User:${credentials.username}`, LOCAL_CLIENT_CERT_PRINCIPAL].join(';'),
+    ],
   ]);
   for (const listener of ['sasl_ssl', 'sasl_plaintext']) {
     props.set(`listener.name.${listener}.plain.sasl.jaas.config`, plain);
@@ -99,10 +114,12 @@ export function securityProperties(input: SecurityPropertiesInput): Map<string, 
   return props;
 }
 
-/** `kafka-storage format` arguments that create the SCRAM credentials in the cluster's bootstrap metadata. */
-export function scramFormatArgs(credentials: LocalCredentials): string[] {
-  const entry = `name=${credentials.username},password=${jaasQuote(credentials.password)}`;
-  return ['--add-scram', `SCRAM-SHA-256=[${entry}]`, '--add-scram', `SCRAM-SHA-512=[${entry}]`];
+/** `kafka-storage format` arguments that create SCRAM credentials (both hashes) in the cluster's bootstrap metadata. */
+export function scramFormatArgs(...users: readonly LocalCredentials[]): string[] {
+  return users.flatMap((credentials) => {
+    const entry = `name=${credentials.username},password=${jaasQuote(credentials.password)}`;
+    return ['--add-scram', `SCRAM-SHA-256=[${entry}]`, '--add-scram', `SCRAM-SHA-512=[${entry}]`];
+  });
 }
 
 export interface ClientEnvInput {
@@ -133,8 +150,14 @@ export function clientEnvironment(input: ClientEnvInput): string {
 export interface LocalSecurity {
   /** Bootstrap servers of each secured listener kind (PLAINTEXT stays at `KafkaCluster.brokers`). */
   readonly bootstrap: { readonly [M in SecurityMode]: string };
-  /** A user valid for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (random password per start). */
+  /** A user valid for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (random password per start); a super user. */
   readonly credentials: LocalCredentials;
+  /**
+   * A SCRAM user (SCRAM-SHA-256 and -512) that is no super user: ACLs are enforced (StandardAuthorizer, nothing
+   * allowed without an ACL), so it may do only what ACLs granted to `User:<username>` allow. Grant them over the
+   * PLAINTEXT listener (a super user).
+   */
+  readonly restrictedCredentials: LocalCredentials;
   /** Directory of the certificates (removed with the cluster's data). */
   readonly dir: string;
   /** The local CA's certificate (PEM): what clients must trust. */

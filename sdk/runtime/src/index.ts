@@ -1,4 +1,11 @@
 // Public exports of @dirigo/runtime, chosen by hand.
+export {
+  type AclBinding,
+  type AclOperation,
+  kafkaAclsCommands,
+  type WorkerAclOptions,
+  workerAcls,
+} from './acls.ts';
 export { type Clock, systemClock } from './clock.ts';
 export type { ControlStats } from './control/control-channel.ts';
 export { AppStoppedError, InternalError } from './errors.ts';

@@ -24,6 +24,10 @@ export const VERBS: Readonly<Record<string, Verb>> = {
   },
   lag: { summary: 'records each function of an app has not processed yet', load: () => import('./lag.ts') },
   dlq: { summary: 'list dead letters, and re-drive them after a fix', load: () => import('./dlq.ts') },
+  acls: {
+    summary: "the ACLs a worker's principal needs for an app, and the commands that create them",
+    load: () => import('./acls.ts'),
+  },
 };
 
 export const OVERVIEW = `usage: dirigo <verb> [options]     (dirigo <verb> --help for one verb)
