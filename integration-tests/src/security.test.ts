@@ -216,13 +216,17 @@ describe.each(TRANSPORT_NAMES)('the word-count app over TLS and SASL (real broke
         KAFKA_SASL_USERNAME: sec().credentials.username,
         KAFKA_SASL_PASSWORD: sec().credentials.password,
         KAFKA_SSL_CA_LOCATION: sec().caLocation,
+        // A worker setting by environment too: the v1 fence off (it is on by default, see the next case).
+        DIRIGO_EXACTLY_ONCE_FENCE_V1: 'off',
       },
     );
     expect(output).not.toContain(sec().credentials.password);
+    expect(output).toContain('"fenceV1":false');
+    expect(output).not.toContain('"fenceV1":true');
   });
 
   it('mutual TLS (SSL with a client certificate), configured by dirigo worker flags', async () => {
-    await runProcess(
+    const output = await runProcess(
       name,
       `it-sec-mtls-${name}`,
       [
@@ -236,9 +240,13 @@ describe.each(TRANSPORT_NAMES)('the word-count app over TLS and SASL (real broke
         sec().client.certificateLocation,
         '--ssl-key-location',
         sec().client.keyLocation,
+        '--exactly-once-fence-v1',
+        'on',
       ],
-      {},
+      { DIRIGO_EXACTLY_ONCE_FENCE_V1: 'off' },
     );
+    // The flag wins over the variable.
+    expect(output).toContain('"fenceV1":true');
   });
 
   it('SASL_SSL with SCRAM-SHA-512, configured in code', async () => {

@@ -15,6 +15,7 @@ import {
   MAX_INT32,
   parseBrokers,
   parseExactlyOnceVersion,
+  parseOnOff,
   parseGroupProtocol,
   parseInteger,
   parseJsonObject,
@@ -32,7 +33,7 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
                      [--metrics-port PORT] [--metrics-host 127.0.0.1] [--ready-file PATH]
                      [--stop-timeout-ms 30000] [--assignment-timeout-ms 120000] [--purge-interval-ms 30000]
                      [--policy edf] [--policy-options JSON] [--transport platformatic]
-                     [--group-protocol classic] [--exactly-once v2]
+                     [--group-protocol classic] [--exactly-once v2] [--exactly-once-fence-v1 on]
   Runs a worker hosting the apps the modules export (default export: defineApp({...}) or an array of apps).
   Brokers default to $KAFKA_BROKERS, the log level to $DIRIGO_LOG_LEVEL (fatal, error, warn, info, debug,
   trace, silent). Stops gracefully on SIGTERM/SIGINT (send signals to this node process, not to an npm/npx
@@ -53,6 +54,9 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
   --exactly-once  v2 (default where the transport supports it: both built-in transports; one
                   transactional producer per function group, several partitions' steps per transaction) or
                   v1 (one transactional producer per input partition); default $DIRIGO_EXACTLY_ONCE
+  --exactly-once-fence-v1  on (default): a v2 worker registers each opened partition's v1 transactional id
+                  (<group>.<partition>) first, fencing v1 workers of the app left from a rolling upgrade; off
+                  skips it; default $DIRIGO_EXACTLY_ONCE_FENCE_V1
   --policy        the scheduling policy: fifo, priority, edf (default), laxity, weighted-fair, dirigo, or one an
                   app module registered (registerPolicy); --policy-options its options as JSON
 ${SECURITY_USAGE}`;
@@ -78,6 +82,7 @@ const parse = (argv: string[]) =>
       transport: { type: 'string' },
       'group-protocol': { type: 'string' },
       'exactly-once': { type: 'string' },
+      'exactly-once-fence-v1': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...SECURITY_FLAGS,
     },
@@ -226,9 +231,12 @@ function optionsOf(values: Values): Omit<WorkerProcessOptions, 'apps' | 'logger'
     v['exactly-once'] === undefined
       ? undefined
       : parseExactlyOnceVersion(v['exactly-once'], '--exactly-once');
+  const fenceV1 = v['exactly-once-fence-v1'];
+  if (fenceV1 !== undefined) parseOnOff(fenceV1, '--exactly-once-fence-v1');
   return {
     brokers,
     ...(exactlyOnce === undefined ? {} : { exactlyOnce }),
+    ...(fenceV1 === undefined ? {} : { exactlyOnceFenceV1Switch: fenceV1 as 'on' | 'off' }),
     ...(workerId === undefined ? {} : { workerId }),
     ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
     ...(controlTopic ? { controlTopic } : {}),

@@ -89,6 +89,13 @@ export function parseExactlyOnceVersion(raw: string, source: string): ExactlyOnc
   );
 }
 
+/** `on` or `off` (a switch given as a flag or an environment variable). */
+export function parseOnOff(raw: string, source: string): boolean {
+  if (raw === 'on') return true;
+  if (raw === 'off') return false;
+  throw new ConfigError(source, `${show(raw)} is not a switch; use on or off`);
+}
+
 /** One of pino's log levels. */
 export function parseLogLevel(raw: string, source: string): string {
   if ((LOG_LEVELS as readonly string[]).includes(raw)) return raw;

@@ -668,7 +668,10 @@ export class Worker {
       {
         functions: envs.map((e) => e.fn.name),
         ...(app.options.guarantee === 'exactly_once'
-          ? { exactlyOnce: memberOptions.exactlyOnceV2 ? 'v2' : 'v1' }
+          ? {
+              exactlyOnce: memberOptions.exactlyOnceV2 ? 'v2' : 'v1',
+              ...(memberOptions.exactlyOnceV2 ? { fenceV1: memberOptions.exactlyOnceFenceV1 !== false } : {}),
+            }
           : {}),
       },
       'app started',
