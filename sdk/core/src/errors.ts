@@ -109,6 +109,20 @@ export class AuthorizationError extends TransportError {
   }
 }
 
+/**
+ * The `AuthorizationError` of a refusal of `resource` in a call about these resources: the one of the kind refused
+ * is named (a cluster never is). For transports' error mapping.
+ */
+export function authorizationError(
+  operation: string,
+  resource: AclResourceKind,
+  about: { readonly topic?: string; readonly group?: string; readonly transactionalId?: string },
+  cause: unknown,
+): AuthorizationError {
+  const name = resource === 'cluster' ? undefined : about[resource];
+  return new AuthorizationError(operation, resource, name, { cause });
+}
+
 /** The kind of resource a broker's authorization error code refuses, if the code is one (see `AUTHORIZATION_FAILED_CODES`). */
 export function aclResourceOfCode(code: unknown): AclResourceKind | undefined {
   for (const [kind, c] of Object.entries(AUTHORIZATION_FAILED_CODES)) {

@@ -29,6 +29,7 @@ export {
   AUTHORIZATION_FAILED_CODES,
   AuthorizationError,
   aclResourceOfCode,
+  authorizationError,
   ConfigError,
   DirigoError,
   FencedError,

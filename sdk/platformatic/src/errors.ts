@@ -3,8 +3,8 @@
 // a `cause`, so the whole tree is searched. Broker errors carry `apiId` (e.g. 'PRODUCER_FENCED') and `canRetry`.
 import {
   type AclResourceKind,
-  AuthorizationError,
   aclResourceOfCode,
+  authorizationError,
   DirigoError,
   FencedError,
   PartitionsRevokedError,
@@ -157,17 +157,7 @@ export function mapError(error: unknown, context: MapContext): DirigoError {
     );
   }
   const refused = refusedResource(error);
-  if (refused !== undefined) {
-    const name =
-      refused === 'topic'
-        ? context.topic
-        : refused === 'group'
-          ? context.group
-          : refused === 'transactionalId'
-            ? context.transactionalId
-            : undefined;
-    return new AuthorizationError(context.operation, refused, name, { cause: error });
-  }
+  if (refused !== undefined) return authorizationError(context.operation, refused, context, error);
   if (context.revocation === true && isRebalanceError(error)) {
     return new PartitionsRevokedError(
       `${context.operation}: the group rebalanced; the partitions were revoked`,
