@@ -471,38 +471,50 @@ describe.each(TRANSPORT_NAMES)(
       await feedAndCheck(setup.s, ['the cat'], { the: 4, cat: 3, dog: 1, a: 1, and: 1, bird: 1 });
     });
 
-    it('without READ on the input topic, the start fails naming it; refused v1 transactional ids are only skipped', async () => {
+    it('without READ on the input topic or on a group, the start fails naming it; refused v1 transactional ids are only skipped', async () => {
       const setup = await setUp(`it-acl-deny-${name}`);
       const all = workerAcls([setup.app], { transport: name, controlTopic: setup.controlTopic });
+      const groupPrefix = `${setup.s.ns}.word-count.`;
+      const isGroups = (a: AclBinding) => a.resourceType === 'GROUP' && a.name === groupPrefix;
       // The transactional ids of this worker only, not the v1 ids (<group>.<partition>) a v2 worker registers to
       // fence v1 workers: the broker refuses those, and the worker goes on without.
       const workerId = `w-acl-deny-${name}`;
       await grant(
         [
-          ...all.filter((a) => a.resourceType !== 'TRANSACTIONAL_ID' && a.name !== setup.s.lines),
+          ...all.filter(
+            (a) => a.resourceType !== 'TRANSACTIONAL_ID' && a.name !== setup.s.lines && !isGroups(a),
+          ),
           ...['split', 'count'].map((fn) => ({
             resourceType: 'TRANSACTIONAL_ID' as const,
             patternType: 'LITERAL' as const,
-            name: `${setup.s.ns}.word-count.${fn}.${workerId}`,
+            name: `${groupPrefix}${fn}.${workerId}`,
             operations: ['WRITE' as const],
             why: 'this worker only',
           })),
         ],
         principal(),
       );
-      const refused = worker(setup, workerId);
-      const error = await refused.w.start().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(AuthorizationError);
-      expect((error as AuthorizationError).resourceName).toBe(setup.s.lines);
-      expect((error as Error).message).toContain('TOPIC_AUTHORIZATION_FAILED');
-      await refused.stop().catch(() => undefined);
+      const refusal = async () => {
+        const refused = worker(setup, workerId);
+        const error = await refused.w.start().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        await refused.stop().catch(() => undefined);
+        expect(error).toBeInstanceOf(AuthorizationError);
+        return error as AuthorizationError;
+      };
+      const topic = await refusal();
+      expect([topic.resource, topic.resourceName]).toEqual(['topic', setup.s.lines]);
+      expect(topic.message).toContain('TOPIC_AUTHORIZATION_FAILED');
       await grant(
         all.filter((a) => a.name === setup.s.lines),
         principal(),
       );
+      const group = await refusal();
+      expect([group.resource, group.resourceName]).toEqual(['group', `${groupPrefix}split`]);
+      expect(group.message).toContain('GROUP_AUTHORIZATION_FAILED');
+      await grant(all.filter(isGroups), principal());
       const allowed = worker(setup, workerId);
       await allowed.w.start();
       await feedAndCheck(setup.s);

@@ -1,10 +1,13 @@
 // fetchCommittedOffsets on a new broker: kafkajs does not retry an OffsetFetch answered NOT_COORDINATOR while
-// __consumer_offsets is being created; the admin asks again (found by the container tests' fresh broker).
-import { silentLogger, TransportError } from '@dirigo/core';
+// __consumer_offsets is being created; the admin asks again (found by the container tests' fresh broker). And
+// why kafkajs found no coordinator at all: the transport asks the broker (an ACL refusing the group or id).
+import { AuthorizationError, silentLogger, TransportError } from '@dirigo/core';
 import type { Admin } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { KafkajsAdmin } from './admin.ts';
+import { mapError } from './errors.ts';
+import { explainCoordinatorNotFound, type KafkajsInternals } from './internals.ts';
 
 const { KafkaJSProtocolError } = kafkajs;
 const notCoordinator = () =>
@@ -68,5 +71,45 @@ describe('fetchCommittedOffsets while the group coordinator is not there yet', (
     const { wrapped, calls } = adminFailing(1, () => new Error('boom'));
     await expect(wrapped.fetchCommittedOffsets('g', 't')).rejects.toThrow(/boom/);
     expect(calls()).toBe(1);
+  });
+});
+
+describe('explainCoordinatorNotFound (kafkajs drops why it found no coordinator)', () => {
+  const notFound = () =>
+    Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSGroupCoordinatorNotFound' });
+  const refusal = new KafkaJSProtocolError({
+    message: 'Transactional Id authorization failed',
+    type: 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+    code: 53,
+    retriable: false,
+  } as unknown as Error);
+  const probe = (answer: unknown) => {
+    const asked: [string, number][] = [];
+    const internals = {
+      async coordinatorRefusal(key: string, type: number) {
+        asked.push([key, type]);
+        return answer;
+      },
+    } as unknown as KafkajsInternals;
+    return { asked, get: () => internals };
+  };
+
+  it("asks the broker, and the broker's answer is what mapError sees", async () => {
+    const p = probe(refusal);
+    const explained = await explainCoordinatorNotFound(notFound(), p.get, 'g.w1', 1);
+    expect(p.asked).toEqual([['g.w1', 1]]);
+    const mapped = mapError(explained, { operation: 'connect producer', transactionalId: 'g.w1' });
+    expect(mapped).toBeInstanceOf(AuthorizationError);
+    expect((mapped as AuthorizationError).resourceName).toBe('g.w1');
+  });
+
+  it('leaves other errors, and a coordinator the broker finds, as they are', async () => {
+    const other = new Error('boom');
+    const p = probe(undefined);
+    expect(await explainCoordinatorNotFound(other, p.get, 'g', 0)).toBe(other);
+    expect(p.asked).toEqual([]);
+    const e = notFound();
+    expect(await explainCoordinatorNotFound(e, p.get, 'g', 0)).toBe(e);
+    expect(p.asked).toEqual([['g', 0]]);
   });
 });

@@ -18,7 +18,7 @@ import {
 import type { ITopicConfig, Admin as KAdmin } from 'kafkajs';
 import { causeChain, isLeaderNotAvailable, isUnknownTopicError, mapError } from './errors.ts';
 import { askAgainWhileUnknown, METADATA_LAG_MS } from './metadata-lag.ts';
-import type { KafkajsInternals } from './internals.ts';
+import { explainCoordinatorNotFound, type KafkajsInternals } from './internals.ts';
 import { kafkajs } from './kafkajs-patches.ts';
 
 const { ConfigResourceTypes } = kafkajs;
@@ -283,7 +283,11 @@ export class KafkajsAdmin implements DirigoAdmin {
         return committed.map((c) => ({ topic, partition: c.partition, offset: c.offset }));
       } catch (error) {
         if (isUnknownTopicError(error)) throw new UnknownTopicError(topic, { cause: error });
-        throw mapError(error, { operation: `fetch committed offsets of group ${groupId}`, topic });
+        throw mapError(await explainCoordinatorNotFound(error, () => this.#context.internals(), groupId, 0), {
+          operation: `fetch committed offsets of group ${groupId}`,
+          topic,
+          group: groupId,
+        });
       }
     }
     for (let attempt = 1; ; attempt++) {
@@ -306,7 +310,11 @@ export class KafkajsAdmin implements DirigoAdmin {
           await sleep(Math.min(100 * 2 ** (attempt - 1), 1000));
           continue;
         }
-        throw mapError(error, { operation: 'fetch committed offsets', topic });
+        throw mapError(await explainCoordinatorNotFound(error, () => this.#context.internals(), groupId, 0), {
+          operation: 'fetch committed offsets',
+          topic,
+          group: groupId,
+        });
       }
     }
   }

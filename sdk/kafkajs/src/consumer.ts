@@ -60,7 +60,7 @@ import {
   isUnknownTopicError,
   mapError,
 } from './errors.ts';
-import { type KafkajsInternals, nextReadable } from './internals.ts';
+import { explainCoordinatorNotFound, type KafkajsInternals, nextReadable } from './internals.ts';
 import { cancelRejoin, joinedGeneration, kafkajs, requestRejoin } from './kafkajs-patches.ts';
 import { crashLevel } from './logging.ts';
 import { askAgainWhileUnknown, METADATA_LAG_MS } from './metadata-lag.ts';
@@ -764,7 +764,7 @@ export class KafkajsConsumer implements DirigoConsumer {
   #onCrash(event: ConsumerCrashEvent): void {
     if (this.#closing) return;
     const { error, restart } = event.payload;
-    if (isCoordinatorNotFound(error)) this.#explainCoordinatorNotFound();
+    if (isCoordinatorNotFound(error)) this.#explainCoordinatorNotFound(error);
     if (restart) {
       // Retried by kafkajs: an expected condition (the coordinator is loading...) is not worth a stack trace.
       const level = crashLevel(error);
@@ -785,20 +785,16 @@ export class KafkajsConsumer implements DirigoConsumer {
    * kafkajs says only "Failed to find group coordinator" when the broker refuses the group: asks the broker itself
    * and logs its reason (an ACL refusing the group, say) with the fix, as an `AuthorizationError`'s message.
    */
-  #explainCoordinatorNotFound(): void {
+  #explainCoordinatorNotFound(error: unknown): void {
     const group = this.#options.groupId;
-    void this.#context
-      .probe()
-      .coordinatorRefusal(group, 0)
-      .then((refusal) => {
-        if (refusal === undefined) return;
-        const mapped = mapError(refusal, { operation: 'join the group', group });
-        this.#logger.error(
-          { err: refusal },
-          `kafkajs cannot find the group's coordinator: ${mapped.message}`,
-        );
-      })
-      .catch(() => {});
+    void explainCoordinatorNotFound(error, () => this.#context.probe(), group, 0).then((explained) => {
+      if (explained === error) return;
+      const mapped = mapError(explained, { operation: 'join the group', group });
+      this.#logger.error(
+        { err: explained },
+        `kafkajs cannot find the group's coordinator: ${mapped.message}`,
+      );
+    });
   }
 
   /** Runs `step` after every earlier transition. The chain never rejects. */

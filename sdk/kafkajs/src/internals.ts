@@ -18,7 +18,7 @@
 // they were found.
 import { createRequire } from 'node:module';
 import type { Kafka } from 'kafkajs';
-import { isConnectionError } from './errors.ts';
+import { isConnectionError, isCoordinatorNotFound, messageOfError } from './errors.ts';
 import { type OffsetFetchAnswer, OFFSET_FETCH_TRY_AGAIN, offsetFetchError, offsetFetchV7 } from './eos-v2.ts';
 
 const require = createRequire(import.meta.url);
@@ -393,4 +393,22 @@ export class KafkajsInternals {
     }
     return this.#cluster;
   }
+}
+
+/**
+ * `error`, or, when it is kafkajs's "Failed to find group coordinator" for `key` (coordinator type 0: a group, 1: a
+ * transactional id), an error with the broker's own answer as its cause (an ACL refusing the key, say), which
+ * `mapError` then maps (to an `AuthorizationError`).
+ */
+export async function explainCoordinatorNotFound(
+  error: unknown,
+  probe: () => KafkajsInternals | undefined,
+  key: string,
+  coordinatorType: 0 | 1,
+): Promise<unknown> {
+  if (!isCoordinatorNotFound(error)) return error;
+  const refusal = await Promise.resolve()
+    .then(() => probe()?.coordinatorRefusal(key, coordinatorType))
+    .catch(() => undefined);
+  return refusal === undefined ? error : Object.assign(new Error(messageOfError(error)), { cause: refusal });
 }

@@ -38,16 +38,9 @@ import type {
   RetryOptions,
   TopicMessages,
 } from 'kafkajs';
-import type { KafkajsInternals } from './internals.ts';
+import { explainCoordinatorNotFound, type KafkajsInternals } from './internals.ts';
 import { commitAsMember } from './eos-v2.ts';
-import {
-  isConcurrentTransactions,
-  isCoordinatorNotFound,
-  isFencedError,
-  isRebalanceError,
-  mapError,
-  messageOfError,
-} from './errors.ts';
+import { isConcurrentTransactions, isFencedError, isRebalanceError, mapError } from './errors.ts';
 
 /** What producers need from the transport. */
 export interface ProducerContext {
@@ -258,7 +251,12 @@ export class KafkajsProducer implements DirigoProducer {
       }
       this.#logger.debug('producer connected');
     } catch (error) {
-      throw this.#fail(await this.#explained(error), 'connect producer');
+      const id = this.#transactionalId;
+      const explained =
+        id === undefined
+          ? error
+          : await explainCoordinatorNotFound(error, () => this.#context.probe?.(), id, 1);
+      throw this.#fail(explained, 'connect producer');
     }
   }
 
@@ -308,21 +306,6 @@ export class KafkajsProducer implements DirigoProducer {
       this.#context.closed(this);
       this.#logger.debug('producer disconnected');
     }
-  }
-
-  /**
-   * The broker's own answer behind kafkajs's "Failed to find group coordinator" for this producer's transactional
-   * id (an ACL refusing the id, say), as the cause of the error; the error itself otherwise.
-   */
-  async #explained(error: unknown): Promise<unknown> {
-    if (this.#transactionalId === undefined || !isCoordinatorNotFound(error)) return error;
-    const refusal = await this.#context
-      .probe?.()
-      .coordinatorRefusal(this.#transactionalId, 1)
-      .catch(() => undefined);
-    return refusal === undefined
-      ? error
-      : Object.assign(new Error(messageOfError(error)), { cause: refusal });
   }
 
   /** @internal */

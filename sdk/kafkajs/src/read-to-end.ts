@@ -48,8 +48,8 @@ import type {
   RequestEvent,
   RetryOptions,
 } from 'kafkajs';
-import { isCoordinatorNotFound, isUnknownTopicError, mapError } from './errors.ts';
-import { type KafkajsInternals, nextReadable } from './internals.ts';
+import { isUnknownTopicError, mapError } from './errors.ts';
+import { explainCoordinatorNotFound, type KafkajsInternals, nextReadable } from './internals.ts';
 import { kafkajs } from './kafkajs-patches.ts';
 import { crashLevel } from './logging.ts';
 import { toIncomingRecords } from './records.ts';
@@ -337,27 +337,12 @@ export async function readToEnd(
 
   consumer.on(consumer.events.CRASH, (event: ConsumerCrashEvent) => {
     if (!event.payload.restart) {
-      const error = event.payload.error;
-      const operation = 'readToEnd: consumer crashed';
-      if (!isCoordinatorNotFound(error)) {
-        failOnce(mapError(error, { operation }));
-        return;
-      }
-      // kafkajs hides why: an ACL refusing the throwaway group (prefix dirigo-read-to-end-), say. Ask the broker.
-      void context.probe
-        .coordinatorRefusal(groupId, 0)
-        .catch(() => undefined)
-        .then((refusal) =>
-          failOnce(
-            mapError(
-              refusal === undefined ? error : Object.assign(new Error(String(error)), { cause: refusal }),
-              {
-                operation,
-                group: groupId,
-              },
-            ),
-          ),
-        );
+      // kafkajs says "Failed to find group coordinator" whatever the reason, an ACL refusing the throwaway group
+      // (prefix dirigo-read-to-end-) say: the broker is asked why.
+      void explainCoordinatorNotFound(event.payload.error, () => context.probe, groupId, 0).then(
+        (explained) =>
+          failOnce(mapError(explained, { operation: 'readToEnd: consumer crashed', group: groupId })),
+      );
     } else {
       const error = event.payload.error;
       if (crashLevel(error) === 'debug')

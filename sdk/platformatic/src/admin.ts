@@ -296,7 +296,7 @@ export class PlatformaticAdmin implements DirigoAdmin {
         return { topic, partition, offset: offset < 0n ? -1 : Number(offset) };
       });
     } catch (error) {
-      throw mapError(error, { operation: 'fetch committed offsets', topic });
+      throw mapError(error, { operation: 'fetch committed offsets', topic, group: groupId });
     }
   }
 

@@ -115,7 +115,11 @@ export async function fetchCommitted(
       if (moved) deps.forgetCoordinator(groupId);
       const pause = Math.min(BACKOFF_MS[1], BACKOFF_MS[0] * 2 ** attempt);
       if (!retry || Date.now() + pause > deadline) {
-        throw mapError(error, { operation: `fetch committed offsets of group ${groupId}`, topic });
+        throw mapError(error, {
+          operation: `fetch committed offsets of group ${groupId}`,
+          topic,
+          group: groupId,
+        });
       }
       await sleep(pause);
     }

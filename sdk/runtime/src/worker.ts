@@ -580,6 +580,7 @@ export class Worker {
     const id = appId(app);
     const log = this.logger.child({ app: app.name });
     const partitions = await this.ensureTopics(app);
+    await this.checkGroupAccess(app);
     this.partitionCounts.set(id, partitions);
     this.stats.set(id, { status: 'running', processed: 0, deadLettered: 0, steps: 0, transactions: 0 });
     const priorityHeader = Buffer.from(app.options.priority);
@@ -696,6 +697,23 @@ export class Worker {
     s.processed += out.processed;
     s.deadLettered += out.deadLettered;
     s.steps++;
+  }
+
+  /**
+   * Reads the committed offsets of each of the app's consumer groups once, so that a group the principal may not
+   * use (an ACL) fails the start with an `AuthorizationError` naming it, as a refused topic does, instead of a
+   * member retrying its join until the assignment watch gives up. Any other failure is left to the members.
+   */
+  private async checkGroupAccess(app: ResolvedApp): Promise<void> {
+    const admin = await this.transport.admin();
+    const groups: [string, string][] = [...app.functions.values()].map((f) => [f.group, f.topic]);
+    for (const ingress of app.ingresses) if (!ingress.direct) groups.push([ingress.group, ingress.topic]);
+    if (app.lease !== undefined) groups.push([app.lease.group, app.lease.topic]);
+    for (const [group, topic] of groups) {
+      await admin.fetchCommittedOffsets(group, topic).catch((e: unknown) => {
+        if (e instanceof AuthorizationError && e.resource === 'group') throw e;
+      });
+    }
   }
 
   /** Creates missing topics and learns the partition count of every topic the app reads or writes. */
