@@ -7,12 +7,28 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AuthorizationError, type KafkaSecurity, SecurityError, type Transport } from '@dirigo/core';
+import {
+  AuthorizationError,
+  defineApp,
+  fn,
+  type KafkaSecurity,
+  merge,
+  SecurityError,
+  state,
+  type Transport,
+} from '@dirigo/core';
 import { wordCountApp } from '@dirigo/example-word-count';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { PlatformaticTransport } from '@dirigo/platformatic';
 import { type KafkaCluster, startKafka } from '@dirigo/local-kafka';
-import { type AclBinding, Worker, workerAcls } from '@dirigo/runtime';
+import {
+  type AclBinding,
+  createPolicy,
+  registerPolicy,
+  unregisterPolicy,
+  Worker,
+  workerAcls,
+} from '@dirigo/runtime';
 import {
   Admin,
   AclOperations,
@@ -22,7 +38,7 @@ import {
 } from '@platformatic/kafka';
 import { waitFor } from '@dirigo/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readJson, testLogger, unique } from './harness.ts';
+import { produceJson, readJson, testLogger, unique } from './harness.ts';
 import { TRANSPORT_NAMES, type TransportName } from './transports.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -519,5 +535,98 @@ describe.each(TRANSPORT_NAMES)(
       await allowed.w.start();
       await feedAndCheck(setup.s);
     });
+
+    it('runs a leasing app (a hot key leased to the other worker, critical reports merged) with the same list', async () => {
+      const ns = unique(`it-acl-lease-${name}`);
+      const input = `${ns}-clicks`;
+      const out = `${ns}-reports`;
+      await (await plain.admin()).createTopics([{ name: input, partitions: 2 }]);
+      const app = clicksApp(ns, input, out);
+      const controlTopic = `${ns}-control`;
+      await grant(workerAcls([app], { transport: name, controlTopic }), principal());
+      const workers: Worker[] = [];
+      for (const id of ['a', 'b']) {
+        const transport = secured(name, sec().bootstrap.sasl_plaintext, `${ns}-${id}`, {
+          protocol: 'SASL_PLAINTEXT',
+          sasl: {
+            mechanism: 'scram-sha-256',
+            username: restricted().username,
+            password: restricted().password,
+          },
+        });
+        const w = new Worker({
+          transport,
+          apps: [app],
+          workerId: `${ns}-${id}`,
+          controlTopic,
+          sessionTimeoutMs: 6000,
+          loadReportIntervalMs: 200,
+          scheduler: { policy: FORWARD_HOT },
+          logger: testLogger().child({ test: `${ns}-${id}` }),
+        });
+        cleanups.push(async () => {
+          await w.stop();
+          await transport.close();
+        });
+        workers.push(w);
+      }
+      await Promise.all(workers.map((w) => w.start()));
+      await waitFor(() => workers.every((w) => w.health().ready), 60_000, { intervalMs: 100 });
+      await waitFor(
+        () => workers.every((w) => w.peers().some((p) => (p.slots?.clicks?.length ?? 0) > 0)),
+        30_000,
+        { intervalMs: 100 },
+      );
+      const clicks = (n: number, seq: number) => [
+        ...Array.from({ length: n }, () => ({ key: 'hot', value: { type: 'click' } })),
+        { key: 'hot', value: { type: 'report', seq } },
+      ];
+      await produceJson(plain, input, clicks(200, 1));
+      await produceJson(plain, input, clicks(100, 2));
+      await waitFor(async () => (await readJson(plain, out)).length === 2, 60_000, { intervalMs: 200 });
+      expect((await readJson<{ seq: number; clicks: number }>(plain, out)).map((r) => r.value)).toEqual([
+        { seq: 1, clicks: 200 },
+        { seq: 2, clicks: 300 },
+      ]);
+      // Forwarded to the other worker's lease slot, which ran them: every hop of leasing under the ACLs.
+      const counters = workers.map((w) => w.leases().counters);
+      expect(counters.reduce((n, c) => n + c.forwarded, 0)).toBeGreaterThan(0);
+      expect(counters.filter((c) => c.lesseeProcessed > 0)).toHaveLength(1);
+    });
   },
 );
+
+/** A leasable count of clicks per campaign with a critical report (as integration-tests/src/leasing.test.ts). */
+type Click = { type: 'click' } | { type: 'report'; seq: number };
+const clicksApp = (ns: string, input: string, out: string) =>
+  defineApp({
+    name: 'clicks',
+    options: { namespace: ns, leasing: { slots: 4, idleRevokeMs: 60_000 } },
+    ingresses: [{ topic: input, to: 'campaign' }],
+    egresses: { reports: { topic: out } },
+    functions: {
+      campaign: fn({
+        leasable: true,
+        state: { clicks: state.mergeable(merge.sum()) },
+        critical: (m: Click) => m.type === 'report',
+        handler(ctx, m: Click) {
+          if (m.type === 'click') ctx.state.clicks.merge(1);
+          else ctx.emit('reports', ctx.key, { seq: m.seq, clicks: ctx.state.clicks.get() });
+        },
+      }),
+    },
+  });
+
+/** A policy forwarding every message of the key `hot` (leased as soon as a lessee is known). */
+const FORWARD_HOT = 'it-security-forward-hot';
+beforeAll(() =>
+  registerPolicy(FORWARD_HOT, () => {
+    const fifo = createPolicy('fifo');
+    return {
+      name: FORWARD_HOT,
+      onArrival: (m) => (m.key === 'hot' ? { forward: '' } : 'admit'),
+      pickNext: (v) => fifo.pickNext(v),
+    };
+  }),
+);
+afterAll(() => unregisterPolicy(FORWARD_HOT));

@@ -25,7 +25,8 @@ describe('workerAcls', () => {
       'TOPIC PREFIXED shop.orders. READ,WRITE,CREATE,DELETE,DESCRIBE_CONFIGS',
       'GROUP PREFIXED shop.orders. READ',
       'TRANSACTIONAL_ID PREFIXED shop.orders. WRITE',
-      'TOPIC LITERAL orders-in READ,DESCRIBE_CONFIGS',
+      // Read directly by its function: its timers and lease replies are written there too.
+      'TOPIC LITERAL orders-in READ,WRITE,DESCRIBE_CONFIGS',
       // An egress under the prefix needs nothing more; the dead-letter topic is under it by default.
       'TOPIC LITERAL orders-out WRITE,CREATE,DESCRIBE_CONFIGS',
       'TOPIC LITERAL dirigo.control READ,WRITE,CREATE',
@@ -48,6 +49,19 @@ describe('workerAcls', () => {
       name: 'dirigo-read-to-end-',
       operations: ['READ', 'DELETE'],
     });
+  });
+
+  it('a re-keyed ingress is only read (its router writes to the function topic, under the prefix)', () => {
+    const routed = defineApp({
+      name: 'r',
+      options: { namespace: 'shop' },
+      ingresses: [{ topic: 'raw', to: 'a', key: (v: { id: string }) => v.id }],
+      functions: { a: fn({ handler: () => {} }) },
+    });
+    expect(workerAcls([routed]).find((a) => a.name === 'raw')?.operations).toEqual([
+      'READ',
+      'DESCRIBE_CONFIGS',
+    ]);
   });
 
   it('prints kafka-acls.sh commands with the tool’s names of operations and patterns', () => {

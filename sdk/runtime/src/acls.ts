@@ -78,7 +78,13 @@ export function workerAcls(
     );
     const outside = (topic: string) => !topic.startsWith(prefix);
     for (const ingress of app.ingresses) {
-      if (outside(ingress.topic)) addLiteral(ingress.topic, ['READ', 'DESCRIBE_CONFIGS']);
+      // A function reading its ingress directly has it as its input topic, where it also writes: timers it sets
+      // and a leasable function's lease replies come back through its own input partition.
+      if (!outside(ingress.topic)) continue;
+      addLiteral(
+        ingress.topic,
+        ingress.direct ? ['READ', 'WRITE', 'DESCRIBE_CONFIGS'] : ['READ', 'DESCRIBE_CONFIGS'],
+      );
     }
     for (const egress of app.egresses.values()) {
       if (outside(egress.topic)) addLiteral(egress.topic, ['WRITE', 'CREATE', 'DESCRIBE_CONFIGS']);
@@ -94,7 +100,9 @@ export function workerAcls(
       name: topic,
       operations: [...ops],
       why: ops.has('READ')
-        ? 'an ingress topic: read and described'
+        ? ops.has('WRITE')
+          ? "an ingress topic read directly by its function: read, described, and written (the function's timers and lease replies come back through its input partitions)"
+          : 'an ingress topic (re-keyed by a router): read and described'
         : 'an output topic: created if missing, written, described',
     });
   }
