@@ -1,48 +1,13 @@
 // Dual-mode actors on a real broker: two workers (two kafkajs transports in this process), a hot key leased
 // to a lease slot of the other worker through the load reports on the control topic, critical reports that
 // see exactly the clicks before them, and every hop transactional.
-import { defineApp, fn, merge, state } from '@dirigo/core';
-import {
-  createPolicy,
-  registerPolicy,
-  type SchedulingPolicy,
-  unregisterPolicy,
-  Worker,
-} from '@dirigo/runtime';
+import { registerPolicy, unregisterPolicy, Worker } from '@dirigo/runtime';
 import { waitFor } from '@dirigo/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { clicksApp, forwardHot, hotClicks, startLeasing } from './clicks-app.ts';
 import { kafkaTransport, produceJson, readJson, testLogger, unique } from './harness.ts';
 
-type Click = { type: 'click' } | { type: 'report'; seq: number };
-
-const app = (ns: string, input: string, out: string) =>
-  defineApp({
-    name: 'clicks',
-    options: { namespace: ns, leasing: { slots: 4, idleRevokeMs: 60_000 } },
-    ingresses: [{ topic: input, to: 'campaign' }],
-    egresses: { reports: { topic: out } },
-    functions: {
-      campaign: fn({
-        leasable: true,
-        state: { clicks: state.mergeable(merge.sum()) },
-        critical: (m: Click) => m.type === 'report',
-        handler(ctx, m: Click) {
-          if (m.type === 'click') ctx.state.clicks.merge(1);
-          else ctx.emit('reports', ctx.key, { seq: m.seq, clicks: ctx.state.clicks.get() });
-        },
-      }),
-    },
-  });
-
-const forwardHot = (): SchedulingPolicy => {
-  const fifo = createPolicy('fifo');
-  return {
-    name: 'it-forward-hot',
-    onArrival: (m) => (m.key === 'hot' ? { forward: '' } : 'admit'),
-    pickNext: (v) => fifo.pickNext(v),
-  };
-};
-beforeAll(() => registerPolicy('it-forward-hot', forwardHot));
+beforeAll(() => registerPolicy('it-forward-hot', forwardHot('it-forward-hot')));
 afterAll(() => unregisterPolicy('it-forward-hot'));
 
 const stops: (() => Promise<void>)[] = [];
@@ -63,7 +28,7 @@ describe('leasing on a real broker', () => {
       const transport = kafkaTransport(`it-lease-${id}`);
       const w = new Worker({
         transport,
-        apps: [app(ns, input, out)],
+        apps: [clicksApp(ns, input, out)],
         workerId: `${ns}-${id}`,
         logger: testLogger().child({ worker: id }),
         sessionTimeoutMs: 6_000,
@@ -77,22 +42,9 @@ describe('leasing on a real broker', () => {
       });
       workers.push(w);
     }
-    await Promise.all(workers.map((w) => w.start()));
-    await waitFor(() => workers.every((w) => w.health().ready), 60_000, { intervalMs: 100 });
-    // Every worker must know the other's lease slots before the first forward.
-    await waitFor(
-      () => workers.every((w) => w.peers().some((p) => (p.slots?.clicks?.length ?? 0) > 0)),
-      30_000,
-      {
-        intervalMs: 100,
-      },
-    );
-    const batch = (n: number, seq: number) => [
-      ...Array.from({ length: n }, () => ({ key: 'hot', value: { type: 'click' } })),
-      { key: 'hot', value: { type: 'report', seq } },
-    ];
-    await produceJson(t, input, batch(300, 1));
-    await produceJson(t, input, batch(200, 2));
+    await startLeasing(workers);
+    await produceJson(t, input, hotClicks(300, 1));
+    await produceJson(t, input, hotClicks(200, 2));
     await waitFor(async () => (await readJson(t, out)).length === 2, 60_000, { intervalMs: 200 });
     const reports = (await readJson<{ seq: number; clicks: number }>(t, out)).map((r) => r.value);
     expect(reports).toEqual([

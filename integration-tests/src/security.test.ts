@@ -7,28 +7,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  AuthorizationError,
-  defineApp,
-  fn,
-  type KafkaSecurity,
-  merge,
-  SecurityError,
-  state,
-  type Transport,
-} from '@dirigo/core';
+import { AuthorizationError, type KafkaSecurity, SecurityError, type Transport } from '@dirigo/core';
 import { wordCountApp } from '@dirigo/example-word-count';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { PlatformaticTransport } from '@dirigo/platformatic';
 import { type KafkaCluster, startKafka } from '@dirigo/local-kafka';
-import {
-  type AclBinding,
-  createPolicy,
-  registerPolicy,
-  unregisterPolicy,
-  Worker,
-  workerAcls,
-} from '@dirigo/runtime';
+import { type AclBinding, registerPolicy, unregisterPolicy, Worker, workerAcls } from '@dirigo/runtime';
 import {
   Admin,
   AclOperations,
@@ -38,6 +22,7 @@ import {
 } from '@platformatic/kafka';
 import { waitFor } from '@dirigo/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { clicksApp, forwardHot, hotClicks, startLeasing } from './clicks-app.ts';
 import { produceJson, readJson, testLogger, unique } from './harness.ts';
 import { TRANSPORT_NAMES, type TransportName } from './transports.ts';
 
@@ -437,14 +422,9 @@ describe.each(TRANSPORT_NAMES)(
   (name) => {
     const restricted = () => sec().restrictedCredentials;
     const principal = () => `User:${restricted().username}`;
-    /** The word-count app (two hops, exactly-once) and its scenario, with a control topic of its own. */
-    const setUp = async (prefix: string) => {
-      const s = await scenario(prefix);
-      const app = wordCountApp({ namespace: s.ns, linesTopic: s.lines, countsTopic: s.counts });
-      return { s, app, controlTopic: `${s.ns}-control` };
-    };
-    const worker = (setup: Awaited<ReturnType<typeof setUp>>, workerId: string) => {
-      const transport = secured(name, sec().bootstrap.sasl_plaintext, workerId, {
+    /** A transport of the restricted user (SCRAM over SASL_PLAINTEXT). */
+    const restrictedTransport = (clientId: string) =>
+      secured(name, sec().bootstrap.sasl_plaintext, clientId, {
         protocol: 'SASL_PLAINTEXT',
         sasl: {
           mechanism: 'scram-sha-256',
@@ -452,6 +432,14 @@ describe.each(TRANSPORT_NAMES)(
           password: restricted().password,
         },
       });
+    /** The word-count app (two hops, exactly-once) and its scenario, with a control topic of its own. */
+    const setUp = async (prefix: string) => {
+      const s = await scenario(prefix);
+      const app = wordCountApp({ namespace: s.ns, linesTopic: s.lines, countsTopic: s.counts });
+      return { s, app, controlTopic: `${s.ns}-control` };
+    };
+    const worker = (setup: Awaited<ReturnType<typeof setUp>>, workerId: string) => {
+      const transport = restrictedTransport(workerId);
       const w = new Worker({
         transport,
         apps: [setup.app],
@@ -546,14 +534,7 @@ describe.each(TRANSPORT_NAMES)(
       await grant(workerAcls([app], { transport: name, controlTopic }), principal());
       const workers: Worker[] = [];
       for (const id of ['a', 'b']) {
-        const transport = secured(name, sec().bootstrap.sasl_plaintext, `${ns}-${id}`, {
-          protocol: 'SASL_PLAINTEXT',
-          sasl: {
-            mechanism: 'scram-sha-256',
-            username: restricted().username,
-            password: restricted().password,
-          },
-        });
+        const transport = restrictedTransport(`${ns}-${id}`);
         const w = new Worker({
           transport,
           apps: [app],
@@ -570,19 +551,9 @@ describe.each(TRANSPORT_NAMES)(
         });
         workers.push(w);
       }
-      await Promise.all(workers.map((w) => w.start()));
-      await waitFor(() => workers.every((w) => w.health().ready), 60_000, { intervalMs: 100 });
-      await waitFor(
-        () => workers.every((w) => w.peers().some((p) => (p.slots?.clicks?.length ?? 0) > 0)),
-        30_000,
-        { intervalMs: 100 },
-      );
-      const clicks = (n: number, seq: number) => [
-        ...Array.from({ length: n }, () => ({ key: 'hot', value: { type: 'click' } })),
-        { key: 'hot', value: { type: 'report', seq } },
-      ];
-      await produceJson(plain, input, clicks(200, 1));
-      await produceJson(plain, input, clicks(100, 2));
+      await startLeasing(workers);
+      await produceJson(plain, input, hotClicks(200, 1));
+      await produceJson(plain, input, hotClicks(100, 2));
       await waitFor(async () => (await readJson(plain, out)).length === 2, 60_000, { intervalMs: 200 });
       expect((await readJson<{ seq: number; clicks: number }>(plain, out)).map((r) => r.value)).toEqual([
         { seq: 1, clicks: 200 },
@@ -596,37 +567,6 @@ describe.each(TRANSPORT_NAMES)(
   },
 );
 
-/** A leasable count of clicks per campaign with a critical report (as integration-tests/src/leasing.test.ts). */
-type Click = { type: 'click' } | { type: 'report'; seq: number };
-const clicksApp = (ns: string, input: string, out: string) =>
-  defineApp({
-    name: 'clicks',
-    options: { namespace: ns, leasing: { slots: 4, idleRevokeMs: 60_000 } },
-    ingresses: [{ topic: input, to: 'campaign' }],
-    egresses: { reports: { topic: out } },
-    functions: {
-      campaign: fn({
-        leasable: true,
-        state: { clicks: state.mergeable(merge.sum()) },
-        critical: (m: Click) => m.type === 'report',
-        handler(ctx, m: Click) {
-          if (m.type === 'click') ctx.state.clicks.merge(1);
-          else ctx.emit('reports', ctx.key, { seq: m.seq, clicks: ctx.state.clicks.get() });
-        },
-      }),
-    },
-  });
-
-/** A policy forwarding every message of the key `hot` (leased as soon as a lessee is known). */
 const FORWARD_HOT = 'it-security-forward-hot';
-beforeAll(() =>
-  registerPolicy(FORWARD_HOT, () => {
-    const fifo = createPolicy('fifo');
-    return {
-      name: FORWARD_HOT,
-      onArrival: (m) => (m.key === 'hot' ? { forward: '' } : 'admit'),
-      pickNext: (v) => fifo.pickNext(v),
-    };
-  }),
-);
+beforeAll(() => registerPolicy(FORWARD_HOT, forwardHot(FORWARD_HOT)));
 afterAll(() => unregisterPolicy(FORWARD_HOT));
