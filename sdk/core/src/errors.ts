@@ -64,19 +64,12 @@ export class SecurityError extends TransportError {}
 /** The kinds of Kafka resource an ACL guards, as an `AuthorizationError` names them. */
 export type AclResourceKind = 'topic' | 'group' | 'transactionalId' | 'cluster';
 
-/** The broker error code behind each kind of refusal (TOPIC_, GROUP_, TRANSACTIONAL_ID_, CLUSTER_AUTHORIZATION_FAILED). */
-export const AUTHORIZATION_FAILED_CODES: Readonly<Record<AclResourceKind, number>> = Object.freeze({
-  topic: 29,
-  group: 30,
-  cluster: 31,
-  transactionalId: 53,
-});
-
-const ACL_RESOURCE_WORDS: Readonly<Record<AclResourceKind, string>> = {
-  topic: 'topic',
-  group: 'consumer group',
-  transactionalId: 'transactional id',
-  cluster: 'cluster',
+/** Each kind of refusal: the broker's error code and name, and how a message says the resource. */
+const ACL_REFUSALS: Readonly<Record<AclResourceKind, { code: number; error: string; words: string }>> = {
+  topic: { code: 29, error: 'TOPIC_AUTHORIZATION_FAILED', words: 'topic' },
+  group: { code: 30, error: 'GROUP_AUTHORIZATION_FAILED', words: 'consumer group' },
+  cluster: { code: 31, error: 'CLUSTER_AUTHORIZATION_FAILED', words: 'cluster' },
+  transactionalId: { code: 53, error: 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', words: 'transactional id' },
 };
 
 /**
@@ -94,13 +87,13 @@ export class AuthorizationError extends TransportError {
     resourceName: string | undefined,
     options?: { cause?: unknown },
   ) {
+    const refusal = ACL_REFUSALS[resource];
     const what =
       resource === 'cluster' || resourceName === undefined
-        ? `the ${ACL_RESOURCE_WORDS[resource]}`
-        : `${ACL_RESOURCE_WORDS[resource]} '${resourceName}'`;
+        ? `the ${refusal.words}`
+        : `${refusal.words} '${resourceName}'`;
     super(
-      `${operation}: not authorized: the broker refused ${what} to this client's principal ` +
-        `(${resource === 'transactionalId' ? 'TRANSACTIONAL_ID' : resource.toUpperCase()}_AUTHORIZATION_FAILED); ` +
+      `${operation}: not authorized: the broker refused ${what} to this client's principal (${refusal.error}); ` +
         'grant the principal the ACLs a worker needs (docs/operations.md, "ACLs")',
       { ...(options?.cause === undefined ? {} : { cause: options.cause }), retriable: false },
     );
@@ -123,10 +116,10 @@ export function authorizationError(
   return new AuthorizationError(operation, resource, name, { cause });
 }
 
-/** The kind of resource a broker's authorization error code refuses, if the code is one (see `AUTHORIZATION_FAILED_CODES`). */
+/** The kind of resource a broker's authorization error code refuses, if the code is one (29, 30, 31, 53). */
 export function aclResourceOfCode(code: unknown): AclResourceKind | undefined {
-  for (const [kind, c] of Object.entries(AUTHORIZATION_FAILED_CODES)) {
-    if (c === code) return kind as AclResourceKind;
+  for (const [kind, refusal] of Object.entries(ACL_REFUSALS)) {
+    if (refusal.code === code) return kind as AclResourceKind;
   }
   return undefined;
 }

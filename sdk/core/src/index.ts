@@ -26,7 +26,6 @@ export {
 } from './app.ts';
 export {
   type AclResourceKind,
-  AUTHORIZATION_FAILED_CODES,
   AuthorizationError,
   aclResourceOfCode,
   authorizationError,

@@ -283,11 +283,12 @@ export class KafkajsAdmin implements DirigoAdmin {
         return committed.map((c) => ({ topic, partition: c.partition, offset: c.offset }));
       } catch (error) {
         if (isUnknownTopicError(error)) throw new UnknownTopicError(topic, { cause: error });
-        throw mapError(await explainCoordinatorNotFound(error, () => this.#context.internals(), groupId, 0), {
-          operation: `fetch committed offsets of group ${groupId}`,
+        throw await this.#committedError(
+          error,
+          `fetch committed offsets of group ${groupId}`,
+          groupId,
           topic,
-          group: groupId,
-        });
+        );
       }
     }
     for (let attempt = 1; ; attempt++) {
@@ -310,13 +311,15 @@ export class KafkajsAdmin implements DirigoAdmin {
           await sleep(Math.min(100 * 2 ** (attempt - 1), 1000));
           continue;
         }
-        throw mapError(await explainCoordinatorNotFound(error, () => this.#context.internals(), groupId, 0), {
-          operation: 'fetch committed offsets',
-          topic,
-          group: groupId,
-        });
+        throw await this.#committedError(error, 'fetch committed offsets', groupId, topic);
       }
     }
+  }
+
+  /** A failed read of `groupId`'s offsets as a Dirigo error, with the broker's reason when kafkajs dropped it. */
+  async #committedError(error: unknown, operation: string, groupId: string, topic: string): Promise<Error> {
+    const explained = await explainCoordinatorNotFound(error, () => this.#context.internals(), groupId, 0);
+    return mapError(explained, { operation, topic, group: groupId });
   }
 
   async close(): Promise<void> {

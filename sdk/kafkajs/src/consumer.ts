@@ -54,7 +54,6 @@ import type {
 } from 'kafkajs';
 import {
   isConnectionError,
-  isCoordinatorNotFound,
   isCoordinatorError,
   isRebalanceError,
   isUnknownTopicError,
@@ -764,7 +763,7 @@ export class KafkajsConsumer implements DirigoConsumer {
   #onCrash(event: ConsumerCrashEvent): void {
     if (this.#closing) return;
     const { error, restart } = event.payload;
-    if (isCoordinatorNotFound(error)) this.#explainCoordinatorNotFound(error);
+    this.#explainCoordinatorNotFound(error);
     if (restart) {
       // Retried by kafkajs: an expected condition (the coordinator is loading...) is not worth a stack trace.
       const level = crashLevel(error);
@@ -782,8 +781,8 @@ export class KafkajsConsumer implements DirigoConsumer {
   }
 
   /**
-   * kafkajs says only "Failed to find group coordinator" when the broker refuses the group: asks the broker itself
-   * and logs its reason (an ACL refusing the group, say) with the fix, as an `AuthorizationError`'s message.
+   * kafkajs says only "Failed to find group coordinator" when the broker refuses the group: then asks the broker
+   * itself and logs its reason (an ACL refusing the group, say) with the fix, as an `AuthorizationError`'s message.
    */
   #explainCoordinatorNotFound(error: unknown): void {
     const group = this.#options.groupId;

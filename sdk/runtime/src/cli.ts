@@ -231,12 +231,14 @@ function optionsOf(values: Values): Omit<WorkerProcessOptions, 'apps' | 'logger'
     v['exactly-once'] === undefined
       ? undefined
       : parseExactlyOnceVersion(v['exactly-once'], '--exactly-once');
-  const fenceV1 = v['exactly-once-fence-v1'];
-  if (fenceV1 !== undefined) parseOnOff(fenceV1, '--exactly-once-fence-v1');
+  const fenceV1 =
+    v['exactly-once-fence-v1'] === undefined
+      ? undefined
+      : parseOnOff(v['exactly-once-fence-v1'], '--exactly-once-fence-v1');
   return {
     brokers,
     ...(exactlyOnce === undefined ? {} : { exactlyOnce }),
-    ...(fenceV1 === undefined ? {} : { exactlyOnceFenceV1Switch: fenceV1 as 'on' | 'off' }),
+    ...(fenceV1 === undefined ? {} : { exactlyOnceFenceV1: fenceV1 }),
     ...(workerId === undefined ? {} : { workerId }),
     ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
     ...(controlTopic ? { controlTopic } : {}),

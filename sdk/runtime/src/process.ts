@@ -73,12 +73,6 @@ export interface WorkerProcessOptions extends Omit<WorkerOptions, 'transport' | 
    * given, else env DIRIGO_EXACTLY_ONCE, else v2 where the transport supports it.
    */
   readonly exactlyOnce?: ExactlyOnceVersion;
-  /**
-   * 'on' or 'off': whether a v2 worker fences the v1 producers of each partition it opens (see
-   * `WorkerOptions.exactlyOnceFenceV1`). Default: `exactlyOnceFenceV1` if given, else env
-   * DIRIGO_EXACTLY_ONCE_FENCE_V1, else on.
-   */
-  readonly exactlyOnceFenceV1Switch?: 'on' | 'off';
   readonly logger?: Logger;
   /**
    * A readiness file for supervisors without HTTP probes: it exists (holding the worker's health as JSON) while
@@ -141,11 +135,12 @@ export function createWorkerProcess(options: WorkerProcessOptions): WorkerProces
     undefined,
   );
   const exactlyOnceV2 = options.exactlyOnceV2 ?? (version === undefined ? undefined : version === 'v2');
+  // `exactlyOnceFenceV1` (the CLI's --exactly-once-fence-v1), else env DIRIGO_EXACTLY_ONCE_FENCE_V1 (on|off).
   const fenceV1 =
     options.exactlyOnceFenceV1 ??
     optionOrEnv<boolean | undefined>(
-      options.exactlyOnceFenceV1Switch,
-      'exactlyOnceFenceV1Switch',
+      undefined,
+      'exactlyOnceFenceV1',
       'DIRIGO_EXACTLY_ONCE_FENCE_V1',
       parseOnOff,
       undefined,

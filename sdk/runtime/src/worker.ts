@@ -700,7 +700,7 @@ export class Worker {
   }
 
   /**
-   * Reads the committed offsets of each of the app's consumer groups once, so that a group the principal may not
+   * Reads the committed offsets of each of the app's consumer groups once (all at once), so that a group the principal may not
    * use (an ACL) fails the start with an `AuthorizationError` naming it, as a refused topic does, instead of a
    * member retrying its join until the assignment watch gives up. Any other failure is left to the members.
    */
@@ -709,11 +709,13 @@ export class Worker {
     const groups: [string, string][] = [...app.functions.values()].map((f) => [f.group, f.topic]);
     for (const ingress of app.ingresses) if (!ingress.direct) groups.push([ingress.group, ingress.topic]);
     if (app.lease !== undefined) groups.push([app.lease.group, app.lease.topic]);
-    for (const [group, topic] of groups) {
-      await admin.fetchCommittedOffsets(group, topic).catch((e: unknown) => {
-        if (e instanceof AuthorizationError && e.resource === 'group') throw e;
-      });
-    }
+    await Promise.all(
+      groups.map(([group, topic]) =>
+        admin.fetchCommittedOffsets(group, topic).catch((e: unknown) => {
+          if (e instanceof AuthorizationError && e.resource === 'group') throw e;
+        }),
+      ),
+    );
   }
 
   /** Creates missing topics and learns the partition count of every topic the app reads or writes. */

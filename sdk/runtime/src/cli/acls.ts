@@ -2,6 +2,7 @@
 // `kafka-acls.sh` commands, or as JSON. Talks to no broker.
 import { ConfigError } from '@dirigo/core';
 import { kafkaAclsCommands, workerAcls } from '../acls.ts';
+import { DEFAULT_TRANSPORT, parseTransportName } from '../config-values.ts';
 import { appsFrom, type ExitCode, out, parseVerb, table } from './common.ts';
 
 export const USAGE = `usage: dirigo acls <app-module>... --principal User:NAME [--transport platformatic|kafkajs]
@@ -27,10 +28,10 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
   );
   if (typeof parsed === 'number') return parsed;
   const v = parsed.values;
-  const transport = (v.transport as string | undefined) ?? 'platformatic';
-  if (transport !== 'platformatic' && transport !== 'kafkajs') {
-    throw new ConfigError('--transport', `unknown transport '${transport}': use platformatic or kafkajs`);
-  }
+  const transport = parseTransportName(
+    (v.transport as string | undefined) ?? DEFAULT_TRANSPORT,
+    '--transport',
+  );
   const principal = v.principal as string | undefined;
   if (v.json !== true && (principal === undefined || !/^[A-Za-z]+:.+/.test(principal))) {
     throw new ConfigError(
