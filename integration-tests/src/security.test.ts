@@ -524,6 +524,57 @@ describe.each(TRANSPORT_NAMES)(
       await feedAndCheck(setup.s);
     });
 
+    it('a transaction that writes to a topic the principal may not write to fails naming that topic', async () => {
+      const ns = unique(`it-acl-txn-${name}`);
+      const [allowed, refused, transactionalId] = [`${ns}-allowed`, `${ns}-refused`, `${ns}-txn`];
+      await (await plain.admin()).createTopics([
+        { name: allowed, partitions: 1 },
+        { name: refused, partitions: 1 },
+      ]);
+      const topic = (n: string, operations: AclBinding['operations']): AclBinding => ({
+        resourceType: 'TOPIC',
+        patternType: 'LITERAL',
+        name: n,
+        operations,
+        why: 'this test',
+      });
+      await grant(
+        [
+          topic(allowed, ['WRITE']),
+          // Readable (which lets the client describe it and find its partitions) but not writable.
+          topic(refused, ['READ']),
+          { ...topic(transactionalId, ['WRITE']), resourceType: 'TRANSACTIONAL_ID' },
+        ],
+        principal(),
+      );
+      const transport = restrictedTransport(ns);
+      const producer = transport.producer({ transactionalId, clientId: ns });
+      cleanups.push(async () => {
+        await producer.disconnect();
+        await transport.close();
+      });
+      await producer.connect();
+      const txn = await producer.beginTransaction();
+      // The writable topic first: the broker does not attempt its partition (OPERATION_NOT_ATTEMPTED), and kafkajs
+      // threw that as the error until kafkajs-patches.ts fix 8.
+      const error = await txn
+        .send([
+          { topic: allowed, key: Buffer.from('k'), value: Buffer.from('1') },
+          { topic: refused, key: Buffer.from('k'), value: Buffer.from('2') },
+        ])
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      await txn.abort().catch(() => undefined);
+      expect(error).toBeInstanceOf(AuthorizationError);
+      expect([(error as AuthorizationError).resource, (error as AuthorizationError).resourceName]).toEqual([
+        'topic',
+        refused,
+      ]);
+      expect((error as Error).message).toContain('TOPIC_AUTHORIZATION_FAILED');
+    });
+
     it('runs a leasing app (a hot key leased to the other worker, critical reports merged) with the same list', async () => {
       const ns = unique(`it-acl-lease-${name}`);
       const input = `${ns}-clicks`;

@@ -22,6 +22,8 @@ interface KafkaJSLikeError {
   readonly errors?: readonly unknown[];
   /** KafkaJSDeleteTopicRecordsError: each partition's error. */
   readonly partitions?: readonly { readonly error?: unknown }[];
+  /** The topic a per-partition error is about, where kafkajs-patches.ts put it (AddPartitionsToTxn). */
+  readonly topic?: unknown;
 }
 
 // Broker error codes (kafkajs 2.2.4 predates PRODUCER_FENCED, which it reports as an unknown code).
@@ -137,6 +139,14 @@ export function refusedResource(error: unknown): AclResourceKind | undefined {
   return undefined;
 }
 
+/** The topic a topic-authorization error in the chain names, if one does. */
+function refusedTopic(error: unknown): string | undefined {
+  for (const e of causeChain(error)) {
+    if (aclResourceOfCode(e.code) === 'topic' && typeof e.topic === 'string') return e.topic;
+  }
+  return undefined;
+}
+
 export interface MapContext {
   /** What was being done, for the message, e.g. "produce" or "commit offsets". */
   readonly operation: string;
@@ -160,7 +170,16 @@ export function mapError(error: unknown, context: MapContext): DirigoError {
     );
   }
   const refused = refusedResource(error);
-  if (refused !== undefined) return authorizationError(context.operation, refused, context, error);
+  if (refused !== undefined) {
+    // A refused topic the error itself names (one of several in a transaction) beats the call's first topic.
+    const named = refused === 'topic' ? refusedTopic(error) : undefined;
+    return authorizationError(
+      context.operation,
+      refused,
+      named === undefined ? context : { ...context, topic: named },
+      error,
+    );
+  }
   if (context.revocation === true && isRebalanceError(error)) {
     return new PartitionsRevokedError(
       `${context.operation}: the group rebalanced; the partitions were revoked`,

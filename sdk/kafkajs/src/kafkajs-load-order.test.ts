@@ -12,6 +12,7 @@ describe('kafkajs fixes and load order', () => {
     const patches = await import('./kafkajs-patches.ts');
     expect(patches.abortFilterPatched()).toBe(true);
     expect(patches.groupingPatched()).toBe(true);
+    expect(patches.addPartitionsRefusalPatched()).toBe(true);
     expect(patches.kafkajs).not.toBe(early);
     expect(typeof patches.kafkajs.Kafka).toBe('function');
   });

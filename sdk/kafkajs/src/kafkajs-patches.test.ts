@@ -5,10 +5,12 @@ import { describe, expect, it } from 'vitest';
 import '../src/index.ts';
 import {
   abortFilterPatched,
+  addPartitionsRefusalPatched,
   cancelRejoin,
   filterAbortedMessages,
   groupingPatched,
   groupMessagesPerPartition,
+  parseAddPartitionsToTxn,
   requestRejoin,
   sendPatched,
   staleSeeksDropped,
@@ -316,5 +318,70 @@ describe('kafkajs send retry (fix 6)', () => {
   ])("kafkajs's own send writes a partition twice when %s (the defect)", async (_, how) => {
     const { produced } = await scenario(original(), how);
     expect(produced.filter((p) => p.partition === 1)).toEqual(twice);
+  });
+});
+
+describe('kafkajs AddPartitionsToTxn refusal fix', () => {
+  const require = createRequire(import.meta.url);
+  const definition = require('kafkajs/src/protocol/requests/addPartitionsToTxn/index.js') as {
+    protocol(args: {
+      version: number;
+    }): (args: unknown) => { response: { parse(d: unknown): Promise<unknown> } };
+  };
+  // The broker refused topic 'b' (TOPIC_AUTHORIZATION_FAILED, 29) and did not attempt 'a' (55), listed first.
+  const answer = {
+    throttleTime: 0,
+    errors: [
+      { topic: 'a', partitionErrors: [{ partition: 0, errorCode: 55 }] },
+      {
+        topic: 'b',
+        partitionErrors: [
+          { partition: 1, errorCode: 0 },
+          { partition: 2, errorCode: 29 },
+        ],
+      },
+    ],
+  };
+
+  it('is active once @dirigo/kafkajs is loaded, for both versions kafkajs speaks', async () => {
+    expect(addPartitionsRefusalPatched()).toBe(true);
+    for (const version of [0, 1]) {
+      const { response } = definition.protocol({ version })({
+        transactionalId: 't',
+        producerId: 1,
+        producerEpoch: 0,
+        topics: [],
+      });
+      await expect(response.parse(answer)).rejects.toMatchObject({
+        type: 'TOPIC_AUTHORIZATION_FAILED',
+        topic: 'b',
+        partition: 2,
+      });
+    }
+  });
+
+  it('throws the refusal, not the partitions the broker did not attempt; passes a clean answer through', async () => {
+    // kafkajs's own parse throws the first partition error of the answer.
+    const original = async (d: typeof answer) => {
+      for (const t of d.errors) {
+        for (const p of t.partitionErrors)
+          if (p.errorCode !== 0) throw Object.assign(new Error(String(p.errorCode)), { code: p.errorCode });
+      }
+      return d;
+    };
+    await expect(original(answer)).rejects.toMatchObject({ code: 55 });
+    await expect(parseAddPartitionsToTxn(answer, original as never)).rejects.toMatchObject({
+      code: 29,
+      topic: 'b',
+      partition: 2,
+    });
+    const clean = {
+      throttleTime: 0,
+      errors: [{ topic: 'a', partitionErrors: [{ partition: 0, errorCode: 0 }] }],
+    };
+    await expect(parseAddPartitionsToTxn(clean, original as never)).resolves.toBe(clean);
+    // Only not-attempted partitions (no refusal in the answer): kafkajs's own error.
+    const only55 = { throttleTime: 0, errors: [answer.errors[0]!] };
+    await expect(parseAddPartitionsToTxn(only55, original as never)).rejects.toMatchObject({ code: 55 });
   });
 });

@@ -36,6 +36,11 @@
 // 7. Exactly-once v2 (not a defect: kafkajs predates KIP-447): a transaction's offsets marked as a group member's
 //    go out as TxnOffsetCommit v3 with the member's generation and id (eos-v2.ts), and a group-join listener can
 //    read the generation its assignment is of (`joinedGeneration`).
+// 8. Producer: when the broker refuses some partitions of an AddPartitionsToTxn (no WRITE on one topic of a
+//    transaction), it answers OPERATION_NOT_ATTEMPTED for the others, and kafkajs throws the first partition error
+//    of the answer, which may be one of those: the refusal, and the topic it names, were lost. Ours throws the
+//    first error that is not OPERATION_NOT_ATTEMPTED, with the topic and partition it is about (`topic`,
+//    `partition` on the error), so the transport names the refused topic.
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import type KafkaJS from 'kafkajs';
@@ -347,6 +352,74 @@ patchMethod<TxnOffsetCommit>(
 export const memberOffsetsPatched = (): boolean =>
   isPatched(BROKER, 'txnOffsetCommit', PATCHED_TXN_OFFSETS) &&
   isPatched(CONSUMER_GROUP, 'joinAndSync', PATCHED_JOIN);
+
+const ADD_PARTITIONS_TO_TXN = 'kafkajs/src/protocol/requests/addPartitionsToTxn/index.js';
+/** The broker's answer to the partitions it did not try because another of the request was refused. */
+const OPERATION_NOT_ATTEMPTED = 55;
+
+/** A decoded AddPartitionsToTxn answer (v0-v1, the versions kafkajs speaks). */
+export interface AddPartitionsToTxnAnswer {
+  readonly errors: readonly {
+    readonly topic: string;
+    readonly partitionErrors: readonly { readonly partition: number; readonly errorCode: number }[];
+  }[];
+}
+type ParseAnswer = (data: AddPartitionsToTxnAnswer) => Promise<unknown>;
+interface RequestVersion {
+  (args: unknown): { request: unknown; response: { decode: unknown; parse: ParseAnswer } };
+}
+interface RequestDefinition {
+  protocol: ((args: { version: number }) => RequestVersion) & Marked;
+}
+
+/**
+ * Fix 8: parses an AddPartitionsToTxn answer with kafkajs's `parse`, but makes it throw the first partition error
+ * that is not OPERATION_NOT_ATTEMPTED (the refusal the others were not attempted for), with `topic` and `partition`
+ * set on the error.
+ */
+export async function parseAddPartitionsToTxn(
+  data: AddPartitionsToTxnAnswer,
+  parse: ParseAnswer,
+): Promise<unknown> {
+  for (const t of data.errors) {
+    for (const p of t.partitionErrors) {
+      if (p.errorCode === 0 || p.errorCode === OPERATION_NOT_ATTEMPTED) continue;
+      try {
+        await parse({ ...data, errors: [{ topic: t.topic, partitionErrors: [p] }] });
+      } catch (e) {
+        if (e !== null && typeof e === 'object') Object.assign(e, { topic: t.topic, partition: p.partition });
+        throw e;
+      }
+    }
+  }
+  return parse(data);
+}
+
+const PATCHED_ADD_PARTITIONS = Symbol.for('dirigo.kafkajs.addPartitionsToTxn');
+{
+  const definition = require(ADD_PARTITIONS_TO_TXN) as RequestDefinition;
+  const original = definition.protocol;
+  if (original[PATCHED_ADD_PARTITIONS] !== true) {
+    definition.protocol = Object.assign(
+      (args: { version: number }): RequestVersion => {
+        const make = original(args);
+        return (request: unknown) => {
+          const made = make(request);
+          const parse = made.response.parse;
+          return {
+            ...made,
+            response: { ...made.response, parse: (data) => parseAddPartitionsToTxn(data, parse) },
+          };
+        };
+      },
+      { [PATCHED_ADD_PARTITIONS]: true } as Marked,
+    );
+  }
+}
+
+/** Whether kafkajs names the refused partition of an AddPartitionsToTxn (fix 8) in this process. */
+export const addPartitionsRefusalPatched = (): boolean =>
+  (require(ADD_PARTITIONS_TO_TXN) as RequestDefinition).protocol[PATCHED_ADD_PARTITIONS] === true;
 
 /** Whether kafkajs's consumer resets an out-of-range position without committing it (fix 4) in this process. */
 export const offsetResetFixed = (): boolean => isPatched(OFFSET_MANAGER, 'setDefaultOffset', PATCHED_RESET);

@@ -102,6 +102,14 @@ describe('mapError', () => {
     const purge = mapError(perPartition, { operation: 'delete records', topic: 't1' });
     expect(purge).toBeInstanceOf(AuthorizationError);
     expect((purge as AuthorizationError).resourceName).toBe('t1');
+    // A transaction over several topics, one refused: the refused one (named on the error by kafkajs-patches.ts
+    // fix 8), not the first topic of the send.
+    const refused = Object.assign(protocolError('TOPIC_AUTHORIZATION_FAILED', 29, false), { topic: 't2' });
+    const txn = mapError(refused, { operation: 'transactional produce', topic: 't1' });
+    expect([(txn as AuthorizationError).resource, (txn as AuthorizationError).resourceName]).toEqual([
+      'topic',
+      't2',
+    ]);
   });
 
   it('maps unknown topics, revocations and the rest', () => {

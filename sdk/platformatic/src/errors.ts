@@ -22,6 +22,10 @@ interface PlatformaticLikeError {
   readonly canRetry?: boolean;
   readonly cause?: unknown;
   readonly errors?: readonly unknown[];
+  /** A ProtocolError of a ResponseError: where in the answer its error code was, e.g. `/topics/1/partitions/0`. */
+  readonly path?: string;
+  /** A ResponseError: the decoded answer its errors were in. */
+  readonly response?: unknown;
 }
 
 /** The error and every `cause` / aggregated error below it, outermost first. */
@@ -134,6 +138,44 @@ export function refusedResource(error: unknown): AclResourceKind | undefined {
   return undefined;
 }
 
+/**
+ * The topic a broker error of a ResponseError is about, read from the answer (`response`) at the error's `path`:
+ * the entry of the first array on the path whose name mentions topics (AddPartitionsToTxn's
+ * `/results_by_transaction/0/topic_results/1/...` is the answer's second topic), or undefined.
+ */
+export function topicOfPath(path: unknown, response: unknown): string | undefined {
+  if (typeof path !== 'string' || response === null || typeof response !== 'object') return undefined;
+  let node: unknown = response;
+  let inTopics = false;
+  for (const segment of path.split('/')) {
+    if (segment === '') continue;
+    const index = /^\d+$/.test(segment) ? Number(segment) : undefined;
+    const key = index ?? segment.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    node = (node as Record<string | number, unknown>)[key];
+    if (node === null || typeof node !== 'object') return undefined;
+    if (index !== undefined && inTopics) {
+      const named = node as { name?: unknown; topic?: unknown };
+      const name = named.name ?? named.topic;
+      if (typeof name === 'string') return name;
+    }
+    inTopics = index === undefined && /topic/i.test(segment);
+  }
+  return undefined;
+}
+
+/** The topic a topic-authorization error in the tree is about, when its answer says (see `topicOfPath`). */
+function refusedTopic(error: unknown): string | undefined {
+  for (const e of errorTree(error)) {
+    if (e.response === undefined || !Array.isArray(e.errors)) continue;
+    for (const inner of e.errors as PlatformaticLikeError[]) {
+      if (aclResourceOfCode(inner?.apiCode) !== 'topic') continue;
+      const topic = topicOfPath(inner.path, e.response);
+      if (topic !== undefined) return topic;
+    }
+  }
+  return undefined;
+}
+
 export interface MapContext {
   /** What was being done, for the message, e.g. "produce" or "commit offsets". */
   readonly operation: string;
@@ -157,7 +199,16 @@ export function mapError(error: unknown, context: MapContext): DirigoError {
     );
   }
   const refused = refusedResource(error);
-  if (refused !== undefined) return authorizationError(context.operation, refused, context, error);
+  if (refused !== undefined) {
+    // A refused topic the answer names (one of several in a transaction) beats the call's first topic.
+    const named = refused === 'topic' ? refusedTopic(error) : undefined;
+    return authorizationError(
+      context.operation,
+      refused,
+      named === undefined ? context : { ...context, topic: named },
+      error,
+    );
+  }
   if (context.revocation === true && isRebalanceError(error)) {
     return new PartitionsRevokedError(
       `${context.operation}: the group rebalanced; the partitions were revoked`,

@@ -19,6 +19,7 @@ import {
   MultipleErrors,
   NumericMap,
   ProtocolError,
+  ResponseError,
   Reader,
   type RecordsBatch,
   readRecordsBatches,
@@ -478,6 +479,37 @@ describe('error mapping', () => {
       expect(e.message).toContain('docs/operations.md');
     }
     expect(mapError(wrapped('NOT_COORDINATOR'), context)).not.toBeInstanceOf(AuthorizationError);
+  });
+
+  it("names the refused topic of a transaction over several from the answer, not the send's first topic", () => {
+    // AddPartitionsToTxn v3: topic 'b' refused, topic 'a' (first) not attempted.
+    const answer = {
+      resultsByTransaction: [
+        {
+          topicResults: [
+            { name: 'a', resultsByPartition: [{ partitionIndex: 0, partitionErrorCode: 55 }] },
+            { name: 'b', resultsByPartition: [{ partitionIndex: 0, partitionErrorCode: 29 }] },
+          ],
+        },
+      ],
+    };
+    const error = new ResponseError(
+      24,
+      3,
+      {
+        '/results_by_transaction/0/topic_results/0/results_by_partitions/0': [55, null],
+        '/results_by_transaction/0/topic_results/1/results_by_partitions/0': [29, null],
+      },
+      answer,
+    );
+    const e = mapError(error, { operation: 'transactional produce', topic: 'a' });
+    expect([(e as AuthorizationError).resource, (e as AuthorizationError).resourceName]).toEqual([
+      'topic',
+      'b',
+    ]);
+    // No path to read (an error of a single-topic call): the call's topic.
+    const plain = mapError(wrapped('TOPIC_AUTHORIZATION_FAILED'), { operation: 'produce', topic: 'a' });
+    expect((plain as AuthorizationError).resourceName).toBe('a');
   });
 
   it('names the topic of an unknown-topic error', () => {
