@@ -422,24 +422,32 @@ describe.each(TRANSPORT_NAMES)(
   (name) => {
     const restricted = () => sec().restrictedCredentials;
     const principal = () => `User:${restricted().username}`;
+    const restrictedSecurity = (): KafkaSecurity => ({
+      protocol: 'SASL_PLAINTEXT',
+      sasl: {
+        mechanism: 'scram-sha-256',
+        username: restricted().username,
+        password: restricted().password,
+      },
+    });
     /** A transport of the restricted user (SCRAM over SASL_PLAINTEXT). */
     const restrictedTransport = (clientId: string) =>
-      secured(name, sec().bootstrap.sasl_plaintext, clientId, {
-        protocol: 'SASL_PLAINTEXT',
-        sasl: {
-          mechanism: 'scram-sha-256',
-          username: restricted().username,
-          password: restricted().password,
-        },
-      });
-    /** The word-count app (two hops, exactly-once) and its scenario, with a control topic of its own. */
-    const setUp = async (prefix: string) => {
+      secured(name, sec().bootstrap.sasl_plaintext, clientId, restrictedSecurity());
+    /**
+     * The word-count app (two hops; exactly-once unless `guarantee` says otherwise) and its scenario, with a control
+     * topic of its own.
+     */
+    const setUp = async (prefix: string, guarantee?: 'at_least_once') => {
       const s = await scenario(prefix);
-      const app = wordCountApp({ namespace: s.ns, linesTopic: s.lines, countsTopic: s.counts });
+      const wc = wordCountApp({ namespace: s.ns, linesTopic: s.lines, countsTopic: s.counts });
+      const app = guarantee === undefined ? wc : { ...wc, options: { ...wc.options, guarantee } };
       return { s, app, controlTopic: `${s.ns}-control` };
     };
-    const worker = (setup: Awaited<ReturnType<typeof setUp>>, workerId: string) => {
-      const transport = restrictedTransport(workerId);
+    const worker = (
+      setup: Awaited<ReturnType<typeof setUp>>,
+      workerId: string,
+      transport: Transport = restrictedTransport(workerId),
+    ) => {
       const w = new Worker({
         transport,
         apps: [setup.app],
@@ -474,6 +482,37 @@ describe.each(TRANSPORT_NAMES)(
       await second.w.start();
       await feedAndCheck(setup.s, ['the cat'], { the: 4, cat: 3, dog: 1, a: 1, and: 1, bird: 1 });
     });
+
+    it('runs the word count at least once with the list, which then has no transactional ids', async () => {
+      const setup = await setUp(`it-acl-alo-${name}`, 'at_least_once');
+      const acls = workerAcls([setup.app], { transport: name, controlTopic: setup.controlTopic });
+      expect(acls.filter((a) => a.resourceType === 'TRANSACTIONAL_ID')).toEqual([]);
+      await grant(acls, principal());
+      const w = worker(setup, `w-acl-alo-${name}`);
+      await w.w.start();
+      await feedAndCheck(setup.s);
+    });
+
+    if (name === 'platformatic') {
+      it('runs the word count exactly once with the list on the consumer group protocol (KIP-848)', async () => {
+        const setup = await setUp(`it-acl-848-${name}`);
+        await grant(
+          workerAcls([setup.app], { transport: name, controlTopic: setup.controlTopic }),
+          principal(),
+        );
+        const workerId = `w-acl-848-${name}`;
+        const transport = new PlatformaticTransport({
+          brokers: sec().bootstrap.sasl_plaintext,
+          clientId: workerId,
+          logger: testLogger(),
+          security: restrictedSecurity(),
+          groupProtocol: 'consumer',
+        });
+        const w = worker(setup, workerId, transport);
+        await w.w.start();
+        await feedAndCheck(setup.s);
+      });
+    }
 
     it('without READ on the input topic or on a group, the start fails naming it; refused v1 transactional ids are only skipped', async () => {
       const setup = await setUp(`it-acl-deny-${name}`);

@@ -64,6 +64,17 @@ describe('workerAcls', () => {
     ]);
   });
 
+  it('lists no transactional ids for an at-least-once app (it writes with the idempotent producer)', () => {
+    const alo = defineApp({
+      name: 'orders',
+      options: { namespace: 'shop', guarantee: 'at_least_once' },
+      ingresses: [{ topic: 'orders-in', to: 'a' }],
+      functions: { a: fn({ handler: () => {} }) },
+    });
+    expect(workerAcls([alo]).map((a) => a.resourceType)).not.toContain('TRANSACTIONAL_ID');
+    expect(workerAcls([alo, app()]).filter((a) => a.resourceType === 'TRANSACTIONAL_ID')).toHaveLength(1);
+  });
+
   it('prints kafka-acls.sh commands with the tool’s names of operations and patterns', () => {
     const [topics, , txn] = kafkaAclsCommands(workerAcls([app()]), 'User:shop');
     expect(topics).toContain(

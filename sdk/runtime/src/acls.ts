@@ -33,7 +33,7 @@ export const KAFKAJS_READ_TO_END_GROUP_PREFIX = 'dirigo-read-to-end-';
  * The ACLs (allow) a worker running `apps` needs: every internal topic, group and transactional id of an app
  * starts with `<namespace>.<app>.`, so prefixed ACLs cover them; the ingress and egress topics (and a dead-letter
  * topic outside that prefix) get literal ones, and the control topic and its per-worker groups their own.
- * READ, WRITE and DELETE imply DESCRIBE. Topic CREATE is needed only where the worker creates the topic (internal
+ * Transactional ids only for exactly-once apps. READ, WRITE and DELETE imply DESCRIBE. Topic CREATE is needed only where the worker creates the topic (internal
  * topics, egresses): drop it where they are made beforehand.
  */
 export function workerAcls(
@@ -68,14 +68,17 @@ export function workerAcls(
         operations: ['READ'],
         why: "the functions' consumer groups (offsets committed in transactions)",
       },
-      {
+    );
+    // An at-least-once app writes with the worker's idempotent producer: no transactional id.
+    if (app.options.guarantee === 'exactly_once') {
+      acls.push({
         resourceType: 'TRANSACTIONAL_ID',
         patternType: 'PREFIXED',
         name: prefix,
         operations: ['WRITE'],
         why: 'the transactional producers (<group>.<worker id>; under v2 also <group>.<partition>, registered to fence v1 workers)',
-      },
-    );
+      });
+    }
     const outside = (topic: string) => !topic.startsWith(prefix);
     for (const ingress of app.ingresses) {
       // A function reading its ingress directly has it as its input topic, where it also writes: timers it sets
