@@ -2,7 +2,7 @@
 import { serdes } from '@dirigo/core';
 import { describe, expect, it } from 'vitest';
 import { StateCatalog } from './catalog.ts';
-import { changelogKey, spacePrefix, storeHead } from './cell-key.ts';
+import { changelogKey, spacePrefix, storeHead, storeKey } from './cell-key.ts';
 import type { UndoEntry } from './state-layer.ts';
 import { StateLayer } from './state-layer.ts';
 import { MemoryStore } from './store.ts';
@@ -82,5 +82,70 @@ describe('StateLayer', () => {
     l.rollback(second);
     expect(l.getValue(n, 'a')).toBe(1);
     expect(l.dirty).toBe(true);
+  });
+
+  describe('a sealed step (pipelined steps: its commit in flight)', () => {
+    const n = storeHead(spacePrefix(space), 'n');
+    const ck = storeKey(spacePrefix(space), 'm', 'k');
+    const changelog = (l: StateLayer) => {
+      const out: { key: Buffer | null; value: Buffer | null }[] = [];
+      l.changelogRecords(out as never);
+      return out.length;
+    };
+
+    it('is read through by the next step, which writes its own changes only, and applied once committed', () => {
+      const l = layer();
+      l.setValue(n, 'a', 1, [], serdes.json(), 'n');
+      l.setValue(n, 'b', 2, [], serdes.json(), 'n');
+      l.setEntry(ck, 'x', 'X', []);
+      l.setEntry(ck, 'y', 'Y', []);
+      l.seal();
+      expect([l.sealed, l.dirty, l.store.size()]).toEqual([true, false, 0]);
+      // The next step sees the sealed writes...
+      expect([l.getValue(n, 'a'), l.getEntry(ck, 'x')]).toEqual([1, 'X']);
+      // ...overrides and deletes over them, and its changelog holds only its own changes.
+      const undo: UndoEntry[] = [];
+      l.setValue(n, 'a', 10, undo, serdes.json(), 'n');
+      l.setValue(n, 'b', undefined, undo);
+      l.setEntry(ck, 'y', undefined, undo);
+      l.setEntry(ck, 'z', 'Z', undo);
+      expect([l.getValue(n, 'a'), l.getValue(n, 'b')]).toEqual([10, undefined]);
+      expect(l.entries(ck)).toEqual([
+        ['x', 'X'],
+        ['z', 'Z'],
+      ]);
+      expect(changelog(l)).toBe(4);
+      // A handler of the next step that throws rolls back to the sealed values, not to the store's.
+      l.rollback(undo);
+      expect([l.getValue(n, 'a'), l.getValue(n, 'b'), l.entries(ck).length]).toEqual([1, 2, 2]);
+      l.setValue(n, 'a', 10, [], serdes.json(), 'n');
+      // The sealed step commits: its writes reach the store; the next step's stay pending.
+      l.applySealed();
+      expect([l.sealed, l.store.getValue(n, 'a'), l.store.getValue(n, 'b'), l.getValue(n, 'a')]).toEqual([
+        false,
+        1,
+        2,
+        10,
+      ]);
+      expect(() => l.seal()).not.toThrow();
+      expect(() => l.seal()).toThrow(/sealed step is still held/);
+      l.applySealed();
+      expect(l.store.getValue(n, 'a')).toBe(10);
+    });
+
+    it('is dropped with the pending writes when a commit fails (discard)', () => {
+      const l = layer();
+      l.setValue(n, 'a', 1, [], serdes.json(), 'n');
+      l.commit();
+      l.setValue(n, 'a', 2, [], serdes.json(), 'n');
+      l.seal();
+      l.setValue(n, 'a', 3, [], serdes.json(), 'n');
+      const discards = l.discards;
+      l.discard();
+      expect([l.sealed, l.dirty, l.getValue(n, 'a'), l.discards]).toEqual([false, false, 1, discards + 1]);
+      // Nothing is applied by a late applySealed either.
+      l.applySealed();
+      expect(l.store.getValue(n, 'a')).toBe(1);
+    });
   });
 });

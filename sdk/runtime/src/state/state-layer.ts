@@ -2,6 +2,10 @@
 // pending writes of the step being processed. Writes go to the pending layer with an undo journal, so a failing
 // handler's writes are rolled back alone; a committed step applies its pending layer and yields the changelog
 // records of exactly the cells that changed. Cells are addressed by store keys (state/cell-key.ts).
+//
+// Pipelined steps (`WorkerOptions.pipelineSteps`): a step whose commit is in flight keeps its writes in a sealed
+// layer, between the pending layer of the next step (which reads through it) and the store; the commit applies
+// it to the store, a failure discards it with the pending one.
 import { type OutgoingRecord, type Serde, SerdeError } from '@dirigo/core';
 import type { StateCatalog } from './catalog.ts';
 import {
@@ -53,6 +57,9 @@ export class StateLayer {
   /** Pending writes of value cells: per store-key head, per actor key (see KeyValueStore). */
   private pendingValues = new Map<string, Map<string, PendingWrite>>();
   private pendingMaps = new Map<string, Map<string, PendingWrite>>();
+  /** The writes of the step whose commit is in flight (pipelined steps), or undefined. */
+  private sealedValues: Map<string, Map<string, PendingWrite>> | undefined;
+  private sealedMaps: Map<string, Map<string, PendingWrite>> | undefined;
   private discarded = 0;
   /** Changelog keys of store keys (the JSON of each space and state made once). */
   private readonly changelogKeys = new ChangelogKeys();
@@ -96,7 +103,7 @@ export class StateLayer {
   /** The value of the cell of actor `key` under store-key head `head` (`storeHead`). */
   getValue(head: string, key: string): unknown {
     // The pending layer never holds undefined (a delete is DELETED): one lookup tells a pending write apart.
-    const p = this.pendingValues.get(head)?.get(key);
+    const p = this.pendingValues.get(head)?.get(key) ?? this.sealedValues?.get(head)?.get(key);
     if (p !== undefined) return p.value === DELETED ? undefined : p.value;
     return this.store.getValue(head, key);
   }
@@ -118,7 +125,7 @@ export class StateLayer {
   }
 
   getEntry(ck: string, mapKey: string): unknown {
-    const p = this.pendingMaps.get(ck)?.get(mapKey);
+    const p = this.pendingMaps.get(ck)?.get(mapKey) ?? this.sealedMaps?.get(ck)?.get(mapKey);
     if (p !== undefined) return p.value === DELETED ? undefined : p.value;
     return this.store.getEntry(ck, mapKey);
   }
@@ -137,6 +144,8 @@ export class StateLayer {
 
   entries(ck: string): [string, unknown][] {
     const out = new Map<string, unknown>(this.store.entries(ck));
+    const sm = this.sealedMaps?.get(ck);
+    if (sm) for (const [k, p] of sm) p.value === DELETED ? out.delete(k) : out.set(k, p.value);
     const pm = this.pendingMaps.get(ck);
     if (pm) for (const [k, p] of pm) p.value === DELETED ? out.delete(k) : out.set(k, p.value);
     return [...out];
@@ -197,29 +206,65 @@ export class StateLayer {
   /** The step committed: its pending writes become committed state, in one store batch. */
   commit(): void {
     if (!this.dirty) return;
+    this.apply(this.pendingValues, this.pendingMaps);
+    this.clearPending();
+  }
+
+  /** Whether a sealed step (its commit in flight) is held. */
+  get sealed(): boolean {
+    return this.sealedValues !== undefined;
+  }
+
+  /**
+   * Pipelined steps: the step's pending writes become the sealed layer while its commit is in flight (the next
+   * step reads through them), to be applied by `applySealed` once it committed. One sealed step at a time.
+   */
+  seal(): void {
+    if (this.sealedValues !== undefined) throw new Error('StateLayer.seal: a sealed step is still held');
+    this.sealedValues = this.pendingValues;
+    this.sealedMaps = this.pendingMaps;
+    this.pendingValues = new Map();
+    this.pendingMaps = new Map();
+  }
+
+  /** The sealed step committed: its writes become committed state, in one store batch. */
+  applySealed(): void {
+    const values = this.sealedValues;
+    const maps = this.sealedMaps;
+    this.sealedValues = undefined;
+    this.sealedMaps = undefined;
+    if (values !== undefined && maps !== undefined) this.apply(values, maps);
+  }
+
+  private apply(
+    values: Map<string, Map<string, PendingWrite>>,
+    maps: Map<string, Map<string, PendingWrite>>,
+  ): void {
+    if (values.size === 0 && maps.size === 0) return;
     const store = this.store;
     store.batch(() => {
       // forEach: no entry array per pending cell.
-      this.pendingValues.forEach((pv, head) => {
+      values.forEach((pv, head) => {
         pv.forEach((p, key) => {
           if (p.value === DELETED) store.deleteValue(head, key);
           else store.setValue(head, key, p.value);
         });
       });
-      this.pendingMaps.forEach((pm, ck) => {
+      maps.forEach((pm, ck) => {
         pm.forEach((p, mk) => {
           if (p.value === DELETED) store.deleteEntry(ck, mk);
           else store.setEntry(ck, mk, p.value);
         });
       });
     });
-    this.clearPending();
   }
 
-  /** The step failed: forget its pending writes. */
+  /** The step failed: forget its pending writes, and those of a sealed step (its commit failed, or may have). */
   discard(): void {
     this.discarded++;
     this.clearPending();
+    this.sealedValues = undefined;
+    this.sealedMaps = undefined;
   }
 
   private clearPending(): void {
