@@ -217,13 +217,17 @@ describe.each(TRANSPORT_NAMES)('the word-count app over TLS and SASL (real broke
         KAFKA_SASL_USERNAME: sec().credentials.username,
         KAFKA_SASL_PASSWORD: sec().credentials.password,
         KAFKA_SSL_CA_LOCATION: sec().caLocation,
-        // A worker setting by environment too: the v1 fence off (it is on by default, see the next case).
+        // Worker settings by environment too: the v1 fence and pipelined steps off (both on by default, see the
+        // next case).
         DIRIGO_EXACTLY_ONCE_FENCE_V1: 'off',
+        DIRIGO_PIPELINE_STEPS: 'off',
       },
     );
     expect(output).not.toContain(sec().credentials.password);
     expect(output).toContain('"fenceV1":false');
     expect(output).not.toContain('"fenceV1":true');
+    expect(output).toContain('"pipelineSteps":false');
+    expect(output).not.toContain('"pipelineSteps":true');
   });
 
   it('mutual TLS (SSL with a client certificate), configured by dirigo worker flags', async () => {
@@ -248,6 +252,7 @@ describe.each(TRANSPORT_NAMES)('the word-count app over TLS and SASL (real broke
     );
     // The flag wins over the variable.
     expect(output).toContain('"fenceV1":true');
+    expect(output).toContain('"pipelineSteps":true');
   });
 
   it('SASL_SSL with SCRAM-SHA-512, configured in code', async () => {

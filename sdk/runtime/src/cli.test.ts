@@ -101,6 +101,8 @@ describe('dirigo worker: usage errors exit 2 before connecting', () => {
     [[], { DIRIGO_EXACTLY_ONCE: 'two' }, 'DIRIGO_EXACTLY_ONCE: "two" is not an exactly-once version'],
     [['--exactly-once-fence-v1', 'no'], {}, '--exactly-once-fence-v1: "no" is not a switch; use on or off'],
     [[], { DIRIGO_EXACTLY_ONCE_FENCE_V1: 'false' }, 'DIRIGO_EXACTLY_ONCE_FENCE_V1: "false" is not a switch'],
+    [['--pipeline-steps', 'yes'], {}, '--pipeline-steps: "yes" is not a switch; use on or off'],
+    [[], { DIRIGO_PIPELINE_STEPS: '1' }, 'DIRIGO_PIPELINE_STEPS: "1" is not a switch'],
   ] as [string[], Record<string, string | undefined>, string][])('%j %j', (flags, env, message) => {
     const withBrokers = flags.includes('--brokers') || 'KAFKA_BROKERS' in env ? [] : ['--brokers', NOWHERE];
     const r = run(['worker', appModule, ...withBrokers, ...flags], env);

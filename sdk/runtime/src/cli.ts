@@ -34,6 +34,7 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
                      [--stop-timeout-ms 30000] [--assignment-timeout-ms 120000] [--purge-interval-ms 30000]
                      [--policy edf] [--policy-options JSON] [--transport platformatic]
                      [--group-protocol classic] [--exactly-once v2] [--exactly-once-fence-v1 on]
+                     [--pipeline-steps on]
   Runs a worker hosting the apps the modules export (default export: defineApp({...}) or an array of apps).
   Brokers default to $KAFKA_BROKERS, the log level to $DIRIGO_LOG_LEVEL (fatal, error, warn, info, debug,
   trace, silent). Stops gracefully on SIGTERM/SIGINT (send signals to this node process, not to an npm/npx
@@ -57,6 +58,8 @@ const USAGE = `usage: dirigo worker <app-module.ts>... [--brokers host:port,...]
   --exactly-once-fence-v1  on (default): a v2 worker registers each opened partition's v1 transactional id
                   (<group>.<partition>) first, fencing v1 workers of the app left from a rolling upgrade; off
                   skips it; default $DIRIGO_EXACTLY_ONCE_FENCE_V1
+  --pipeline-steps  on (default): a partition's next step runs while the previous one commits; off waits for
+                  each commit; default $DIRIGO_PIPELINE_STEPS
   --policy        the scheduling policy: fifo, priority, edf (default), laxity, weighted-fair, dirigo, or one an
                   app module registered (registerPolicy); --policy-options its options as JSON
 ${SECURITY_USAGE}`;
@@ -83,6 +86,7 @@ const parse = (argv: string[]) =>
       'group-protocol': { type: 'string' },
       'exactly-once': { type: 'string' },
       'exactly-once-fence-v1': { type: 'string' },
+      'pipeline-steps': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...SECURITY_FLAGS,
     },
@@ -235,10 +239,13 @@ function optionsOf(values: Values): Omit<WorkerProcessOptions, 'apps' | 'logger'
     v['exactly-once-fence-v1'] === undefined
       ? undefined
       : parseOnOff(v['exactly-once-fence-v1'], '--exactly-once-fence-v1');
+  const pipelineSteps =
+    v['pipeline-steps'] === undefined ? undefined : parseOnOff(v['pipeline-steps'], '--pipeline-steps');
   return {
     brokers,
     ...(exactlyOnce === undefined ? {} : { exactlyOnce }),
     ...(fenceV1 === undefined ? {} : { exactlyOnceFenceV1: fenceV1 }),
+    ...(pipelineSteps === undefined ? {} : { pipelineSteps }),
     ...(workerId === undefined ? {} : { workerId }),
     ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
     ...(controlTopic ? { controlTopic } : {}),

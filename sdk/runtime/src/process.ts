@@ -145,12 +145,23 @@ export function createWorkerProcess(options: WorkerProcessOptions): WorkerProces
       parseOnOff,
       undefined,
     );
+  // `pipelineSteps` (the CLI's --pipeline-steps), else env DIRIGO_PIPELINE_STEPS (on|off).
+  const pipelineSteps =
+    options.pipelineSteps ??
+    optionOrEnv<boolean | undefined>(
+      undefined,
+      'pipelineSteps',
+      'DIRIGO_PIPELINE_STEPS',
+      parseOnOff,
+      undefined,
+    );
   const worker = new Worker({
     ...options,
     transport,
     logger,
     ...(exactlyOnceV2 === undefined ? {} : { exactlyOnceV2 }),
     ...(fenceV1 === undefined ? {} : { exactlyOnceFenceV1: fenceV1 }),
+    ...(pipelineSteps === undefined ? {} : { pipelineSteps }),
   });
   return {
     worker,

@@ -94,6 +94,14 @@ export interface WorkerOptions {
    */
   readonly exactlyOnceFenceV1?: boolean;
   /**
+   * Pipelined steps: a partition's next step runs while the previous one commits (one commit in flight per
+   * partition, in order), instead of after it. The commit round trip then no longer paces a busy partition: shorter
+   * waits, and the handlers run while the broker works. Outputs, state and positions still become visible only with
+   * their commit, under every guarantee; a failed commit fails the steps after it too, and their records are
+   * processed again. Default true; false waits for each commit before the next step.
+   */
+  readonly pipelineSteps?: boolean;
+  /**
    * A step still running after this long (a slow or hung handler) is detached from the fetch: its partition
    * pauses until the step ends, and the function's other partitions keep fetching and running. Default 1000.
    */
@@ -619,6 +627,7 @@ export class Worker {
           ? (await import('./state/lmdb-store.ts')).LmdbStore.open(app.options.stateDir, t, p)
           : new MemoryStore(),
       onStep: (out: StepOutput) => this.onStep(id, app.name, fn, out),
+      pipelineSteps: this.options.pipelineSteps !== false,
       onTransaction: () => {
         this.functionMetrics.get(app.name, fn).transactions++;
         const s = this.stats.get(id);
@@ -668,6 +677,7 @@ export class Worker {
     log.info(
       {
         functions: envs.map((e) => e.fn.name),
+        pipelineSteps: this.options.pipelineSteps !== false,
         ...(app.options.guarantee === 'exactly_once'
           ? {
               exactlyOnce: memberOptions.exactlyOnceV2 ? 'v2' : 'v1',

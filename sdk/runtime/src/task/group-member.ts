@@ -88,6 +88,8 @@ export class GroupMember {
   private readonly tasks = new Map<number, Promise<InputTask>>();
   /** Consecutive failed steps per partition. */
   private readonly failures = new Map<number, number>();
+  /** Per partition: batches being delivered (from the consumer's call until their steps ran or failed). */
+  private readonly delivering = new Map<number, number>();
   /** The group gave this member an assignment (maybe empty) and every partition of it opened (restored). */
   private assignedOnce = false;
   private readonly opened = new Map<number, InputTask>();
@@ -204,11 +206,17 @@ export class GroupMember {
 
   private newTask(partition: number): InputTask {
     const { group, topic, exactlyOnce } = this.spec;
-    const task = new InputTask({ group, topic, partition, exactlyOnce }, this.spec.body(partition), {
-      ...this.deps,
-      consumer: this.consumer!,
-      ...(this.unit === undefined ? {} : { transactions: this.unit }),
-    });
+    const task: InputTask = new InputTask(
+      { group, topic, partition, exactlyOnce },
+      this.spec.body(partition),
+      {
+        ...this.deps,
+        consumer: this.consumer!,
+        ...(this.unit === undefined ? {} : { transactions: this.unit }),
+        onCommitted: () => this.failures.delete(partition),
+        onCommitFailed: (e: unknown) => this.commitFailed(task, e),
+      },
+    );
     this.opened.delete(partition);
     return task;
   }
@@ -269,6 +277,22 @@ export class GroupMember {
   }
 
   /**
+   * A retired task with pipelined steps: the consumer may be past records whose steps did not commit (the batch
+   * that failed is not always the one they came in), so the partition's next batch starts at the task's committed
+   * position (the reopened task skips whatever was committed after all).
+   */
+  private rewind(task: InputTask): void {
+    const partition = task.input.partition;
+    if (!task.pipelined || !this.assigned.has(partition) || this.stopped !== undefined) return;
+    try {
+      this.consumer?.seek({ topic: this.spec.topic, partition, offset: task.position });
+    } catch (e) {
+      // Revoked meanwhile: the next owner starts from the committed position anyway.
+      this.logger.debug({ err: e, partition }, 'moving the consumer back failed');
+    }
+  }
+
+  /**
    * An assigned partition without a live task: the tick opens it again after a backoff (longer when fenced: a
    * newer owner exists, and this member, if it is the zombie, learns of its eviction meanwhile).
    */
@@ -307,13 +331,21 @@ export class GroupMember {
    * backoff, as a rejected batch would be re-delivered.
    */
   private async onBatch(batch: RecordBatch): Promise<void> {
+    const partition = batch.partition;
+    this.delivering.set(partition, (this.delivering.get(partition) ?? 0) + 1);
+    const delivered = () => {
+      const n = (this.delivering.get(partition) ?? 1) - 1;
+      if (n > 0) this.delivering.set(partition, n);
+      else this.delivering.delete(partition);
+    };
     let task: InputTask;
     try {
       task = await this.taskFor(batch.partition);
     } catch (e) {
+      delivered();
       throw this.openFailed(e, batch.partition);
     }
-    const run = this.runBatch(task, batch);
+    const run = this.runBatch(task, batch).finally(delivered);
     const after = this.options.detachAfterMs;
     if (after === undefined) return run;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -346,9 +378,13 @@ export class GroupMember {
         setTimeout(() => {
           if (this.detached.get(batch.partition) !== token) return;
           this.detached.delete(batch.partition);
-          // Records below the committed position are skipped by the reopened task.
-          if (first !== undefined)
-            consumer.seek({ topic: batch.topic, partition: batch.partition, offset: first.offset });
+          // Records below the committed position are skipped by the reopened task. Pipelined, the steps of earlier
+          // batches may not have committed either: from the committed position.
+          const from = task.pipelined
+            ? Math.min(task.position, first?.offset ?? task.position)
+            : first?.offset;
+          if (from !== undefined)
+            consumer.seek({ topic: batch.topic, partition: batch.partition, offset: from });
           consumer.resume(tp);
         }, DETACHED_RETRY_MS).unref?.();
       },
@@ -358,49 +394,67 @@ export class GroupMember {
   private async runBatch(task: InputTask, batch: RecordBatch): Promise<void> {
     try {
       await task.process(batch.records, batch.highWatermark);
-      this.failures.delete(batch.partition);
+      // Pipelined, a batch that ran is not yet committed: the count restarts when a commit succeeds.
+      if (!task.pipelined) this.failures.delete(batch.partition);
     } catch (e) {
-      if (e instanceof AppStoppedError) {
-        this.logger.error({ err: e }, e.message);
-        this.options.onAppStopped(e);
-        // Never resolve into a commit: the app is stopping; the transport re-delivers to whoever runs next.
-        throw e;
-      }
-      const failures = (this.failures.get(batch.partition) ?? 0) + 1;
-      this.failures.set(batch.partition, failures);
-      await this.retire(task, e);
-      const transient =
-        isRetriable(e) ||
-        isFenced(e) ||
-        e instanceof PartitionsRevokedError ||
-        e instanceof DispatcherClosedError;
-      if (!transient && failures >= MAX_PERMANENT_FAILURES) {
-        // Retrying cannot help (a record larger than the broker accepts, or an error nobody classified as
-        // transient): stop the app, loudly, instead of looping forever on the same batch.
-        const stop = new AppStoppedError(
-          this.spec.app,
-          `app '${this.spec.app}' stopped: '${this.spec.name}' failed ${failures} times in a row on ${batch.topic}/${batch.partition} from offset ${batch.records[0]?.offset ?? '?'} with a non-retriable error: ${(e as Error).message}`,
-          { cause: e },
-        );
-        this.logger.error({ err: stop }, stop.message);
-        this.options.onAppStopped(stop);
-        throw stop;
-      }
-      this.options.onStepRetried?.(this.spec.name);
-      // Expected during rebalances and failovers (fenced, revoked, retriable): debug, unless it keeps failing.
-      if (transient && failures < MAX_PERMANENT_FAILURES) {
-        this.logger.debug(
-          { err: e, partition: batch.partition, failures },
-          'step failed; the batch will be retried',
-        );
-      } else {
-        this.logger.warn(
-          { err: e, partition: batch.partition, failures },
-          'step failed; the batch will be retried',
-        );
-      }
-      throw e;
+      const first = batch.records[0]?.offset;
+      throw await this.stepFailed(task, e, task.pipelined ? task.position : first);
     }
+  }
+
+  /**
+   * A pipelined commit failed after its batch was delivered. When a batch of the partition is being delivered now,
+   * its step fails with the same error and runBatch takes care; otherwise nothing would come to retry it: the task
+   * is retired here, and the consumer moved back to the committed position first, before a batch fetched beyond it
+   * can reach a new task.
+   */
+  private commitFailed(task: InputTask, e: unknown): void {
+    if ((this.delivering.get(task.input.partition) ?? 0) > 0) return;
+    this.stepFailed(task, e, task.position).catch(() => {});
+  }
+
+  /**
+   * A step (or a pipelined commit) of `task` failed: counts the failure, retires the task (a new one opens
+   * later), moves the consumer back for a pipelined task, and stops the app when the error is permanent and
+   * keeps coming. Returns the error the batch rejects with.
+   */
+  private async stepFailed(task: InputTask, e: unknown, offset: number | undefined): Promise<unknown> {
+    const partition = task.input.partition;
+    if (e instanceof AppStoppedError) {
+      this.logger.error({ err: e }, e.message);
+      this.options.onAppStopped(e);
+      // Never resolve into a commit: the app is stopping; the transport re-delivers to whoever runs next.
+      return e;
+    }
+    const failures = (this.failures.get(partition) ?? 0) + 1;
+    this.failures.set(partition, failures);
+    this.rewind(task);
+    await this.retire(task, e);
+    const transient =
+      isRetriable(e) ||
+      isFenced(e) ||
+      e instanceof PartitionsRevokedError ||
+      e instanceof DispatcherClosedError;
+    if (!transient && failures >= MAX_PERMANENT_FAILURES) {
+      // Retrying cannot help (a record larger than the broker accepts, or an error nobody classified as
+      // transient): stop the app, loudly, instead of looping forever on the same batch.
+      const stop = new AppStoppedError(
+        this.spec.app,
+        `app '${this.spec.app}' stopped: '${this.spec.name}' failed ${failures} times in a row on ${this.spec.topic}/${partition} from offset ${offset ?? '?'} with a non-retriable error: ${(e as Error).message}`,
+        { cause: e },
+      );
+      this.logger.error({ err: stop }, stop.message);
+      this.options.onAppStopped(stop);
+      return stop;
+    }
+    this.options.onStepRetried?.(this.spec.name);
+    // Expected during rebalances and failovers (fenced, revoked, retriable): debug, unless it keeps failing.
+    if (transient && failures < MAX_PERMANENT_FAILURES) {
+      this.logger.debug({ err: e, partition, failures }, 'step failed; the batch will be retried');
+    } else {
+      this.logger.warn({ err: e, partition, failures }, 'step failed; the batch will be retried');
+    }
+    return e;
   }
 
   /**
@@ -432,12 +486,13 @@ export class GroupMember {
     const work: Promise<void>[] = [];
     for (const task of this.opened.values()) {
       work.push(
-        task.tick().catch((e: unknown) => {
+        task.tick().catch(async (e: unknown) => {
           this.logger.warn(
             { err: e, partition: task.input.partition },
             'timer step failed; reopening the partition',
           );
-          return this.retire(task, e);
+          this.rewind(task);
+          await this.retire(task, e);
         }),
       );
     }

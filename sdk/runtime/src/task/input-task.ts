@@ -5,6 +5,13 @@
 // every step with `commitStep`. The body decides what the step's records do. Steps of a
 // task run one at a time.
 //
+// Pipelined steps (`pipelineSteps`): a step hands its output to `commitStep` and returns without waiting for the
+// commit, so the next step (the rest of the batch, or the next batch) runs while it commits; that step waits for
+// the commit before starting its own (one commit in flight, in order). Its state writes stay in the state layer's
+// sealed layer until the commit; the position (`position`) moves only then. A failed commit fails the task: the
+// next step, tick or close sees it, every uncommitted write is discarded, and the owner (group-member.ts) retires
+// the task and moves the consumer back to `position`, from where the records of the failed steps come again.
+//
 // Lifecycle: created -> opening -> open -> closing -> closed; opening -> failed (a retry opens a new task);
 // open -> fenced (a newer owner took the partition: local state dropped, nothing commits any more).
 //
@@ -119,6 +126,12 @@ export interface InputTaskDeps {
   readonly transactions?: TransactionUnit;
   /** Observes each transaction committed (metrics); under v2 the unit reports them. */
   readonly onTransaction?: () => void;
+  /** Pipelined steps (see the top of this file). Default false. */
+  readonly pipelineSteps?: boolean;
+  /** Pipelined steps: a step's commit succeeded. */
+  readonly onCommitted?: () => void;
+  /** Pipelined steps: a step's commit failed (the task runs no more steps; the owner retires it). */
+  readonly onCommitFailed?: (error: unknown) => void;
 }
 
 export class InputTask {
@@ -133,6 +146,13 @@ export class InputTask {
   private target: CommitTarget | undefined;
   /** Next input offset to process; records below it were committed already. */
   private nextOffset = 0;
+  /** Pipelined steps: the next offset to run (past the step whose commit is in flight); else `nextOffset`. */
+  private runOffset = 0;
+  /** Pipelined steps: the commit in flight (settles once its outcome is applied), if any. */
+  private inflight: Promise<void> | undefined;
+  /** Pipelined steps: a commit failed; the task runs no more steps (the owner retires it). */
+  private commitError: unknown;
+
   private chain: Promise<unknown> = Promise.resolve();
   private tickQueued = false;
   /** Recent commit time of a step, ms (EWMA). */
@@ -156,9 +176,21 @@ export class InputTask {
     return { topic: this.input.topic, partition: this.input.partition };
   }
 
-  /** The next input offset this task will process (metrics: consumer lag). */
+  /** The next input offset this task will process, committed (metrics: consumer lag; purge; re-delivery). */
   get position(): number {
     return this.nextOffset;
+  }
+
+  /** Whether the steps of this task are pipelined (see the top of this file). */
+  get pipelined(): boolean {
+    return this.deps.pipelineSteps === true;
+  }
+
+  /** Resolves once no commit is in flight (rejects when the last one failed). */
+  settled(): Promise<void> {
+    return (
+      this.inflight ?? (this.commitError === undefined ? Promise.resolve() : Promise.reject(this.commitError))
+    );
   }
 
   /** Committed state, for tests and inspection. */
@@ -192,6 +224,7 @@ export class InputTask {
       const committed = await admin.fetchCommittedOffsets(group, topic, { requireStable: exactlyOnce });
       const mine = committed.find((c) => c.partition === partition);
       this.nextOffset = mine === undefined || mine.offset < 0 ? 0 : mine.offset;
+      this.runOffset = this.nextOffset;
       const bs = this.body.state;
       if (bs !== undefined) {
         const store =
@@ -327,9 +360,10 @@ export class InputTask {
         },
       );
     }
+    if (this.commitError !== undefined) throw this.commitError;
     let records = all;
-    if (records.length > 0 && records[0]!.offset < this.nextOffset) {
-      records = records.filter((r) => r.offset >= this.nextOffset);
+    if (records.length > 0 && records[0]!.offset < this.runOffset) {
+      records = records.filter((r) => r.offset >= this.runOffset);
     }
     const out = new StepOutput();
     if (records.length > 0) out.position = records[records.length - 1]!.offset + 1;
@@ -342,35 +376,87 @@ export class InputTask {
       this.timers?.fire(now, wm, out.timers, (t) => this.body.timerHeaders(t));
       if (out.size === 0 && records.length === 0 && !state?.dirty) return;
       state?.changelogRecords(out.changelog);
+      if (this.pipelined) {
+        await this.launch(out);
+        return;
+      }
       const commitStart = this.deps.clock.now();
       await commitStep(out, out.position ?? this.nextOffset, this.target!);
       this.commitMs += (this.deps.clock.now() - commitStart - this.commitMs) * 0.2;
-      if (out.position !== undefined) this.nextOffset = out.position;
+      if (out.position !== undefined) this.nextOffset = this.runOffset = out.position;
       state?.commit();
       this.sinceCheckpoint += out.changelog.length;
       this.deps.onStep?.(out);
     } catch (e) {
-      this.stepFailed = true;
-      state?.discard();
-      this.timers?.rescan();
-      if (isFenced(e)) {
-        this.logger.warn(
-          { err: e },
-          'fenced: another worker owns this partition now; dropping its local state',
-        );
-        state?.store.clear();
-        this.fenced = true;
-        // A step of a task already closing (a tick behind its last batch) leaves the lifecycle to close().
-        if (this.lifecycle.is('open')) this.lifecycle.to('fenced');
-        throw new FencedError(`partition ${this.input.topic}/${this.input.partition} was fenced`, {
-          cause: e,
-        });
-      }
-      throw e;
+      // Pipelined: the previous step's commit settles first (its success applies its writes), then everything
+      // not committed is dropped.
+      await this.inflight?.catch(() => {});
+      throw this.failed(e);
     }
     if (this.sinceCheckpoint >= CHECKPOINT_EVERY) {
       await this.checkpoint().catch((e: unknown) => this.logger.warn({ err: e }, 'state checkpoint failed'));
     }
+  }
+
+  /**
+   * Pipelined steps: waits for the commit in flight (a failure of it fails this step too), then starts this step's
+   * commit and returns: the next step runs while it commits.
+   */
+  private async launch(out: StepOutput): Promise<void> {
+    if (this.inflight !== undefined) await this.inflight;
+    if (this.commitError !== undefined) throw this.commitError;
+    const state = this.state;
+    state?.seal();
+    if (out.position !== undefined) this.runOffset = out.position;
+    const commitStart = this.deps.clock.now();
+    const commit: Promise<void> = commitStep(out, out.position ?? this.nextOffset, this.target!).then(
+      () => {
+        this.commitMs += (this.deps.clock.now() - commitStart - this.commitMs) * 0.2;
+        if (out.position !== undefined) this.nextOffset = out.position;
+        state?.applySealed();
+        this.sinceCheckpoint += out.changelog.length;
+        if (this.inflight === commit) this.inflight = undefined;
+        this.deps.onStep?.(out);
+        this.deps.onCommitted?.();
+      },
+      (e: unknown) => {
+        if (this.inflight === commit) this.inflight = undefined;
+        this.commitError = this.failed(e);
+        this.deps.onCommitFailed?.(this.commitError);
+        throw this.commitError;
+      },
+    );
+    this.inflight = commit;
+    // Seen by the next step, tick or close; never an unhandled rejection.
+    commit.catch(() => {});
+  }
+
+  /**
+   * A step or its commit failed: its transaction may have committed without the store applying it, so the task
+   * never checkpoints again; uncommitted writes are dropped. Returns the error to throw (a `FencedError` when a
+   * newer owner fenced this one: the store is cleared).
+   */
+  private failed(e: unknown): unknown {
+    const state = this.state;
+    this.stepFailed = true;
+    state?.discard();
+    this.timers?.rescan();
+    this.runOffset = this.nextOffset;
+    if (e instanceof FencedError && this.fenced) return e;
+    if (isFenced(e)) {
+      this.logger.warn(
+        { err: e },
+        'fenced: another worker owns this partition now; dropping its local state',
+      );
+      state?.store.clear();
+      this.fenced = true;
+      // A step of a task already closing (a tick behind its last batch) leaves the lifecycle to close().
+      if (this.lifecycle.is('open')) this.lifecycle.to('fenced');
+      return new FencedError(`partition ${this.input.topic}/${this.input.partition} was fenced`, {
+        cause: e,
+      });
+    }
+    return e;
   }
 
   /**
@@ -383,6 +469,7 @@ export class InputTask {
   private async checkpoint(): Promise<void> {
     const store = this.state?.store;
     if (store === undefined || !this.input.exactlyOnce || this.stepFailed) return;
+    await this.settled();
     const changelogTopic = this.state!.changelogTopic;
     const admin = await this.deps.transport.admin();
     const offsets = await admin.fetchTopicOffsets(changelogTopic);
@@ -405,6 +492,7 @@ export class InputTask {
     const clean = this.lifecycle.is('open');
     if (!this.lifecycle.is('created')) this.lifecycle.to('closing');
     await this.chain;
+    await this.inflight?.catch(() => {});
     // Fenced before or while closing (a step still in the chain): its store was cleared; never keep it.
     const fenced = this.fenced;
     const store = this.state?.store;
