@@ -20,6 +20,8 @@ export interface HotkeyWorkerConfig {
   readonly policyOptions?: PolicyOptions;
   readonly controlTopic: string;
   readonly loadReportIntervalMs: number;
+  /** `WorkerOptions.pipelineSteps` (default: the worker's). */
+  readonly pipelineSteps?: boolean;
   /** The app's config without `workerId` (this worker's id is used). */
   readonly app: Omit<HotkeyAppConfig, 'workerId'>;
 }
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
     workerId: config.workerId,
     controlTopic: config.controlTopic,
     loadReportIntervalMs: config.loadReportIntervalMs,
+    ...(config.pipelineSteps === undefined ? {} : { pipelineSteps: config.pipelineSteps }),
     metricsPort: 0,
     metricsLogIntervalMs: 0,
     logger,

@@ -70,6 +70,8 @@ export interface HotkeyOptions {
   readonly forwardDelayMs?: number | undefined;
   /** `options.leasing.stepBudgetMs` of the app (undefined: the default). */
   readonly stepBudgetMs?: number | undefined;
+  /** The workers' `pipelineSteps`. */
+  readonly pipelineSteps: boolean;
   readonly loadReportIntervalMs: number;
   readonly drainTimeoutMs: number;
   readonly logger: Logger;
@@ -547,6 +549,7 @@ async function runMode(
           ...(policy === 'dirigo' ? { policyOptions: dirigoOptions } : {}),
           controlTopic: t.control,
           loadReportIntervalMs: o.loadReportIntervalMs,
+          pipelineSteps: o.pipelineSteps,
           app: {
             namespace: ns,
             partitions: o.partitions,

@@ -108,6 +108,7 @@ async function main(): Promise<void> {
       // rebalance: joins per setup; paper: runs
       rounds: { type: 'string' },
       'fence-v1': { type: 'string', default: 'on' },
+      'pipeline-steps': { type: 'string', default: 'on' },
     },
   });
   const which = positionals[0];
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
     process.stderr.write(
       'usage: npm run bench -- throughput [--json] [--records N] [--partitions P] [--transports kafkajs,platformatic]\n' +
         '                                   [--scenarios passthrough,passthroughHeaders,passthroughBytes,passthroughLean,countAtLeastOnce,countKeys,\n' +
-        '                                   countExactlyOnce,countExactlyOnceV1] [--profile DIR]\n' +
+        '                                   countExactlyOnce,countExactlyOnceV1,countExactlyOnceSerial] [--profile DIR]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
         '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport platformatic]\n' +
         '                              [--sides dirigo,kafkaStreams,quixStreams] [--partitions 4] [--keys 10000]\n' +
@@ -144,7 +145,7 @@ async function main(): Promise<void> {
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
         '                               [--hot-share 0.9] [--cost-ms 0.5] [--target-ms 300] [--idle-revoke-ms 500]\n' +
         '                               [--transport kafkajs|platformatic] [--margin-ms M] [--forward-delay-ms D]\n' +
-        '                               [--load-report-ms 100] [--step-budget-ms B]\n' +
+        '                               [--load-report-ms 100] [--step-budget-ms B] [--pipeline-steps on|off]\n' +
         `       npm run bench -- rebalance [--json] [--setups ${REBALANCE_SETUPS.join(',')}] [--partitions 6]\n` +
         '                                  [--rate-per-partition 50] [--guarantee at_least_once|exactly_once] [--rounds 3]\n' +
         '                                  [--fence-v1 on|off]\n' +
@@ -400,6 +401,14 @@ async function hotkey(values: Values, logger: ReturnType<typeof createLogger>): 
     }
     return n;
   };
+  const onOff = (k: string): boolean => {
+    const raw = values[k];
+    if (raw !== 'on' && raw !== 'off') {
+      process.stderr.write(`bench: --${k} must be on or off\n`);
+      process.exit(2);
+    }
+    return raw === 'on';
+  };
   const hotShare = num('hot-share');
   if (hotShare > 1) {
     process.stderr.write('bench: --hot-share must be between 0 and 1\n');
@@ -451,6 +460,7 @@ async function hotkey(values: Values, logger: ReturnType<typeof createLogger>): 
     marginMs: values['margin-ms'] === undefined ? undefined : num('margin-ms'),
     forwardDelayMs: values['forward-delay-ms'] === undefined ? undefined : num('forward-delay-ms'),
     stepBudgetMs: values['step-budget-ms'] === undefined ? undefined : num('step-budget-ms'),
+    pipelineSteps: onOff('pipeline-steps'),
     loadReportIntervalMs: num('load-report-ms'),
     drainTimeoutMs: 90_000,
     logger,

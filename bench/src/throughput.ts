@@ -66,6 +66,8 @@ export interface TransportResults {
   countExactlyOnce?: ScenarioResult;
   /** The same count on exactly-once v1 (a producer per partition), for transports whose default is v2. */
   countExactlyOnceV1?: ScenarioResult;
+  /** The exactly-once count with each step waiting for its commit (`pipelineSteps: false`; the default pipelines). */
+  countExactlyOnceSerial?: ScenarioResult;
 }
 
 export interface ScenarioResult {
@@ -201,6 +203,7 @@ async function sdk(
   group: string,
   profileName: string,
   exactlyOnceV2?: boolean,
+  pipelineSteps?: boolean,
 ): Promise<ScenarioResult> {
   const admin = await transport.admin();
   await admin.createTopics([{ name: out, partitions: o.partitions }]);
@@ -213,6 +216,7 @@ async function sdk(
     concurrency: o.partitions,
     workerId: `bench-${app.name}`,
     ...(exactlyOnceV2 === undefined ? {} : { exactlyOnceV2 }),
+    ...(pipelineSteps === undefined ? {} : { pipelineSteps }),
   });
   await profiled(o.profileDir, profileName, async () => {
     await worker.start();
@@ -322,6 +326,7 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
       string,
       (ns: string, out: string) => AppDefinition,
       boolean?,
+      boolean?,
     ][] = [
       ['passthrough', 'passthrough.pass', (ns, out) => passthroughApp(ns, input, out)],
       ['passthroughHeaders', 'passthrough.pass', (ns, out) => passthroughApp(ns, input, out, true)],
@@ -335,8 +340,15 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
       ],
       ['countExactlyOnce', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once')],
       ['countExactlyOnceV1', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once'), false],
+      [
+        'countExactlyOnceSerial',
+        'count.count',
+        (ns, out) => countApp(ns, input, out, 'exactly_once'),
+        undefined,
+        false,
+      ],
     ];
-    for (const [scenario, group, app, v2] of scenarios) {
+    for (const [scenario, group, app, v2, pipelineSteps] of scenarios) {
       if (!want(scenario)) continue;
       for (const [name, transport] of transports) {
         // The v1 comparison only where the default is v2.
@@ -352,6 +364,7 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
           `${ns}.${group}`,
           `${name}-${scenario}`,
           v2,
+          pipelineSteps,
         );
         o.logger.info(results[name]![scenario], `bench: ${name} ${scenario}`);
       }
