@@ -104,15 +104,23 @@ export class AuthorizationError extends TransportError {
 
 /**
  * The `AuthorizationError` of a refusal of `resource` in a call about these resources: the one of the kind refused
- * is named (a cluster never is). For transports' error mapping.
+ * is named (a cluster never is), a topic by `refusedTopic` when the broker's answer said which. For transports'
+ * error mapping.
  */
 export function authorizationError(
   operation: string,
   resource: AclResourceKind,
   about: { readonly topic?: string; readonly group?: string; readonly transactionalId?: string },
   cause: unknown,
+  refusedTopic?: string,
 ): AuthorizationError {
-  const name = resource === 'cluster' ? undefined : about[resource];
+  // A refused topic the broker's answer names (one of several in a transaction) beats the call's first topic.
+  const name =
+    resource === 'cluster'
+      ? undefined
+      : resource === 'topic'
+        ? (refusedTopic ?? about.topic)
+        : about[resource];
   return new AuthorizationError(operation, resource, name, { cause });
 }
 

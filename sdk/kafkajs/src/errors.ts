@@ -171,14 +171,7 @@ export function mapError(error: unknown, context: MapContext): DirigoError {
   }
   const refused = refusedResource(error);
   if (refused !== undefined) {
-    // A refused topic the error itself names (one of several in a transaction) beats the call's first topic.
-    const named = refused === 'topic' ? refusedTopic(error) : undefined;
-    return authorizationError(
-      context.operation,
-      refused,
-      named === undefined ? context : { ...context, topic: named },
-      error,
-    );
+    return authorizationError(context.operation, refused, context, error, refusedTopic(error));
   }
   if (context.revocation === true && isRebalanceError(error)) {
     return new PartitionsRevokedError(
