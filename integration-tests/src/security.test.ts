@@ -3,16 +3,24 @@
 // each mechanism, through the three ways a user configures a worker: code options (in-process Worker),
 // environment variables and `dirigo worker` flags (worker processes), on both transports (kafkajs and
 // @platformatic/kafka). The failure cases must fail fast, name their cause, and never print a secret.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuthorizationError, type KafkaSecurity, SecurityError, type Transport } from '@dirigo/core';
 import { wordCountApp } from '@dirigo/example-word-count';
 import { KafkajsTransport } from '@dirigo/kafkajs';
 import { PlatformaticTransport } from '@dirigo/platformatic';
-import { type KafkaCluster, startKafka } from '@dirigo/local-kafka';
-import { type AclBinding, registerPolicy, unregisterPolicy, Worker, workerAcls } from '@dirigo/runtime';
+import { fetchKafkaTools, type KafkaCluster, startKafka } from '@dirigo/local-kafka';
+import {
+  type AclBinding,
+  kafkaAclsCommands,
+  registerPolicy,
+  unregisterPolicy,
+  Worker,
+  workerAcls,
+} from '@dirigo/runtime';
 import {
   Admin,
   AclOperations,
@@ -514,6 +522,37 @@ describe.each(TRANSPORT_NAMES)(
           groupProtocol: 'consumer',
         });
         const w = worker(setup, workerId, transport);
+        await w.w.start();
+        await feedAndCheck(setup.s);
+      });
+    }
+
+    if (name === 'kafkajs') {
+      // kafkajs: its list is the longer one (the read-to-end groups too), so every form of command is run.
+      it('the kafka-acls.sh commands `dirigo acls` prints, pasted into a shell, grant what the app needs', async () => {
+        const setup = await setUp(`it-acl-cmd-${name}`);
+        const acls = workerAcls([setup.app], { transport: name, controlTopic: setup.controlTopic });
+        const commands = kafkaAclsCommands(acls, principal());
+        // Kafka's own AclCommand (what kafka-acls.sh runs), from Maven Central like the broker.
+        const tools = await fetchKafkaTools(cluster.version);
+        const dir = mkdtempSync(join(tmpdir(), 'dirigo-acls-'));
+        writeFileSync(join(dir, 'admin.properties'), ''); // the PLAINTEXT listener's principal is a super user
+        const script = [
+          'set -e',
+          `kafka-acls.sh() { java -XX:TieredStopAtLevel=1 -cp '${tools.libsDir}/*' org.apache.kafka.tools.AclCommand "$@"; }`,
+          ...commands,
+        ].join('\n');
+        const r = spawnSync('bash', ['-c', script], {
+          cwd: dir,
+          env: { ...process.env, BROKERS: cluster.brokers },
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
+        expect(r.stderr).toBe('');
+        expect(r.status).toBe(0);
+        // Each command added its binding: AclCommand prints what it added.
+        expect(r.stdout.match(/Adding ACLs for resource/g)?.length).toBe(acls.length);
+        const w = worker(setup, `w-acl-cmd-${name}`);
         await w.w.start();
         await feedAndCheck(setup.s);
       });

@@ -15,6 +15,7 @@ import {
   parseJavaVersion,
   parseProperties,
   randomClusterId,
+  toolsPom,
   toPropertiesText,
 } from './config.ts';
 import { imageEnvironment } from './docker.ts';
@@ -117,6 +118,15 @@ describe('files and command lines', () => {
         '-DoutputDirectory=/c/libs',
       ]),
     );
+  });
+
+  it("fetches Kafka's command-line tools with the same SLF4J and a silent binding", () => {
+    const pom = toolsPom('4.2.2');
+    expect(pom).toContain('<artifactId>kafka-tools</artifactId><version>4.2.2</version>');
+    expect(pom.indexOf('<artifactId>slf4j-api</artifactId>')).toBeLessThan(
+      pom.indexOf('kafka-tools</artifactId>'),
+    );
+    expect(pom).toContain('<artifactId>slf4j-nop</artifactId>');
   });
 
   it('runs the JVM small', () => {

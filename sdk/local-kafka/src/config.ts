@@ -191,6 +191,29 @@ export function fetchPom(version: string): string {
   ].join('\n');
 }
 
+/** A pom whose runtime dependencies are the classpath of Kafka's command-line tools (`kafka-tools`). */
+export function toolsPom(version: string): string {
+  const dep = (g: string, a: string, v: string) =>
+    `    <dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`;
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    "<!-- Written by @dirigo/local-kafka: the runtime classpath of Apache Kafka's command-line tools. -->",
+    '<project xmlns="http://maven.apache.org/POM/4.0.0">',
+    '  <modelVersion>4.0.0</modelVersion>',
+    '  <groupId>dev.dirigo.local</groupId>',
+    '  <artifactId>kafka-tools-classpath</artifactId>',
+    `  <version>${version}</version>`,
+    '  <packaging>pom</packaging>',
+    '  <dependencies>',
+    dep('org.slf4j', 'slf4j-api', SLF4J_VERSION),
+    dep('org.apache.kafka', 'kafka-tools', version),
+    dep('org.slf4j', 'slf4j-nop', SLF4J_VERSION),
+    '  </dependencies>',
+    '</project>',
+    '',
+  ].join('\n');
+}
+
 /** Arguments of `mvn` that copy the runtime classpath of the pom in the current directory into `libsDir`. */
 export function mavenArgs(libsDir: string): string[] {
   return [

@@ -1,4 +1,5 @@
-// Fetching a broker's classpath from Maven Central into `<cache>/<version>/libs`, once.
+// Fetching a broker's classpath from Maven Central into `<cache>/<version>/libs`, once; and the command-line tools'
+// (`org.apache.kafka:kafka-tools`, e.g. kafka-acls.sh's AclCommand) into `<cache>/<version>-tools/libs`.
 //
 // Concurrency: one fetcher at a time holds `<cache>/<version>.lock` (created with O_EXCL, holding its pid);
 // the others wait for it. The fetcher works in a private temporary directory and renames it into place with
@@ -6,7 +7,7 @@
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@dirigo/core';
-import { fetchPom, mavenArgs } from './config.ts';
+import { fetchPom, mavenArgs, toolsPom } from './config.ts';
 import { cacheRoot } from './paths.ts';
 import { isAlive, mavenCommand, run, sleep } from './tools.ts';
 
@@ -70,77 +71,126 @@ async function tryLock(lockFile: string): Promise<boolean> {
   return false;
 }
 
+/** What one cached classpath is: its directory under the cache, its pom, and the jar that proves it complete. */
+interface ClasspathSpec {
+  /** Directory (and lock) name under the cache root. */
+  readonly name: string;
+  readonly version: string;
+  readonly pom: string;
+  /** The artifact the pom is about, for messages (`org.apache.kafka:kafka_2.13:4.2.2`). */
+  readonly artifact: string;
+  /** File-name prefix of the jar that must be among those fetched. */
+  readonly jar: string;
+}
+
 /**
  * Makes sure Kafka `version` is in the cache and returns where its jars are. Needs `mvn` (and Java) on PATH;
  * Maven's own repository (~/.m2) is reused between versions.
  */
-export async function fetchKafka(
+export function fetchKafka(
   version: string,
   opts: { logger?: Logger; root?: string; timeoutMs?: number } = {},
 ): Promise<KafkaDistribution> {
+  return fetchClasspath(
+    {
+      name: version,
+      version,
+      pom: fetchPom(version),
+      artifact: `org.apache.kafka:kafka_2.13:${version}`,
+      jar: `kafka_2.13-${version}`,
+    },
+    opts,
+  );
+}
+
+/**
+ * Makes sure the command-line tools of Kafka `version` (`org.apache.kafka:kafka-tools`: the classes behind
+ * kafka-acls.sh, kafka-topics.sh and the others, e.g. `org.apache.kafka.tools.AclCommand`) are in the cache
+ * (`<cache>/<version>-tools`), as `fetchKafka` does for the broker. Kafka 3.5 and later.
+ */
+export function fetchKafkaTools(
+  version: string,
+  opts: { logger?: Logger; root?: string; timeoutMs?: number } = {},
+): Promise<KafkaDistribution> {
+  return fetchClasspath(
+    {
+      name: `${version}-tools`,
+      version,
+      pom: toolsPom(version),
+      artifact: `org.apache.kafka:kafka-tools:${version}`,
+      jar: `kafka-tools-${version}`,
+    },
+    opts,
+  );
+}
+
+async function fetchClasspath(
+  spec: ClasspathSpec,
+  opts: { logger?: Logger; root?: string; timeoutMs?: number },
+): Promise<KafkaDistribution> {
   const root = opts.root ?? cacheRoot();
-  const cached = await cachedKafka(version, root);
-  if (cached) return cached;
+  const cached = await cachedKafka(spec.name, root);
+  if (cached) return { ...cached, version: spec.version };
 
   await mkdir(root, { recursive: true });
-  const lockFile = join(root, `${version}.lock`);
+  const lockFile = join(root, `${spec.name}.lock`);
   const deadline = Date.now() + (opts.timeoutMs ?? 15 * 60_000);
   let announced = false;
   while (!(await tryLock(lockFile))) {
-    const done = await cachedKafka(version, root);
-    if (done) return done;
+    const done = await cachedKafka(spec.name, root);
+    if (done) return { ...done, version: spec.version };
     if (!announced) {
-      opts.logger?.info({ version, lockFile }, 'waiting for another process fetching Kafka');
+      opts.logger?.info({ artifact: spec.artifact, lockFile }, 'waiting for another process fetching it');
       announced = true;
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${lockFile}`);
     await sleep(500);
   }
   try {
-    const done = await cachedKafka(version, root);
-    if (done) return done;
-    return await fetchLocked(version, root, opts.logger, Math.max(60_000, deadline - Date.now()));
+    const done = await cachedKafka(spec.name, root);
+    if (done) return { ...done, version: spec.version };
+    return await fetchLocked(spec, root, opts.logger, Math.max(60_000, deadline - Date.now()));
   } finally {
     await rm(lockFile, { force: true });
   }
 }
 
 async function fetchLocked(
-  version: string,
+  spec: ClasspathSpec,
   root: string,
   logger: Logger | undefined,
   timeoutMs: number,
 ): Promise<KafkaDistribution> {
-  const dir = versionDir(root, version);
+  const dir = versionDir(root, spec.name);
   // Leftovers of fetchers that were killed (we hold the lock: nobody else works in them).
   for (const entry of await readdir(root)) {
-    if (entry.startsWith(`.tmp-${version}-`)) await rm(join(root, entry), { recursive: true, force: true });
+    if (entry.startsWith(`.tmp-${spec.name}-`)) await rm(join(root, entry), { recursive: true, force: true });
   }
-  const tmp = join(root, `.tmp-${version}-${process.pid}-${Date.now()}`);
+  const tmp = join(root, `.tmp-${spec.name}-${process.pid}-${Date.now()}`);
   const started = Date.now();
-  logger?.info({ version, dir }, 'fetching Apache Kafka from Maven Central (once)');
+  logger?.info({ artifact: spec.artifact, dir }, 'fetching from Maven Central (once)');
   try {
     await mkdir(join(tmp, 'libs'), { recursive: true });
-    await writeFile(join(tmp, 'pom.xml'), fetchPom(version));
+    await writeFile(join(tmp, 'pom.xml'), spec.pom);
     const r = await run(mavenCommand(), mavenArgs(join(tmp, 'libs')), { cwd: tmp, timeoutMs });
     if (r.error) throw new Error(`could not run mvn: ${r.error.message}`);
     if (r.code !== 0) {
       const out = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-30).join('\n');
-      throw new Error(`mvn could not fetch org.apache.kafka:kafka_2.13:${version} (exit ${r.code}):\n${out}`);
+      throw new Error(`mvn could not fetch ${spec.artifact} (exit ${r.code}):\n${out}`);
     }
     const jars = (await readdir(join(tmp, 'libs'))).filter((f) => f.endsWith('.jar'));
-    if (!jars.some((j) => j.startsWith(`kafka_2.13-${version}`))) {
-      throw new Error(`mvn finished but kafka_2.13-${version}.jar is not among the ${jars.length} jars`);
+    if (!jars.some((j) => j.startsWith(spec.jar))) {
+      throw new Error(`mvn finished but ${spec.jar}.jar is not among the ${jars.length} jars`);
     }
     await writeFile(
       join(tmp, MARKER),
-      `${JSON.stringify({ version, jars: jars.length, fetchedAt: new Date().toISOString() })}\n`,
+      `${JSON.stringify({ version: spec.version, artifact: spec.artifact, jars: jars.length, fetchedAt: new Date().toISOString() })}\n`,
     );
     // Anything at `dir` now is a leftover without the marker (we hold the lock): replace it.
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
-    logger?.info({ version, jars: jars.length, ms: Date.now() - started }, 'Kafka fetched');
-    return { version, libsDir: join(dir, 'libs'), fetched: true };
+    logger?.info({ artifact: spec.artifact, jars: jars.length, ms: Date.now() - started }, 'fetched');
+    return { version: spec.version, libsDir: join(dir, 'libs'), fetched: true };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

@@ -24,7 +24,7 @@ export {
   type KafkaSource,
   parseBrokers,
 } from './ensure.ts';
-export { cachedKafka, fetchKafka, type KafkaDistribution } from './fetch.ts';
+export { cachedKafka, fetchKafka, fetchKafkaTools, type KafkaDistribution } from './fetch.ts';
 export { cacheRoot, repoRoot } from './paths.ts';
 export { describeCluster, freeBasePort, waitReady } from './probe.ts';
 export {
