@@ -167,51 +167,45 @@ export function log4jProperties(logFile: string, level = 'WARN'): string {
   ].join('\n');
 }
 
-/** A pom whose runtime dependencies are the broker's classpath. */
-export function fetchPom(version: string): string {
-  const dep = (g: string, a: string, v: string) =>
-    `    <dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`;
+/** A pom (`artifactId`, `what` in its comment) whose runtime dependencies are `deps` ([groupId, artifactId, version]). */
+function classpathPom(artifactId: string, what: string, version: string, deps: readonly string[][]): string {
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    '<!-- Written by @dirigo/local-kafka: the runtime classpath of an Apache Kafka broker. -->',
+    `<!-- Written by @dirigo/local-kafka: the runtime classpath of ${what}. -->`,
     '<project xmlns="http://maven.apache.org/POM/4.0.0">',
     '  <modelVersion>4.0.0</modelVersion>',
     '  <groupId>dev.dirigo.local</groupId>',
-    '  <artifactId>kafka-broker-classpath</artifactId>',
+    `  <artifactId>${artifactId}</artifactId>`,
     `  <version>${version}</version>`,
     '  <packaging>pom</packaging>',
     '  <dependencies>',
-    // Declared first so that it wins over Kafka's slf4j-api 1.7 (Maven takes the first of equal depth).
-    dep('org.slf4j', 'slf4j-api', SLF4J_VERSION),
-    dep('org.apache.kafka', 'kafka_2.13', version),
-    dep('org.apache.logging.log4j', 'log4j-slf4j2-impl', LOG4J_VERSION),
+    ...deps.map(
+      ([g, a, v]) =>
+        `    <dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`,
+    ),
     '  </dependencies>',
     '</project>',
     '',
   ].join('\n');
 }
 
+/** A pom whose runtime dependencies are the broker's classpath. */
+export function fetchPom(version: string): string {
+  return classpathPom('kafka-broker-classpath', 'an Apache Kafka broker', version, [
+    // Declared first so that it wins over Kafka's slf4j-api 1.7 (Maven takes the first of equal depth).
+    ['org.slf4j', 'slf4j-api', SLF4J_VERSION],
+    ['org.apache.kafka', 'kafka_2.13', version],
+    ['org.apache.logging.log4j', 'log4j-slf4j2-impl', LOG4J_VERSION],
+  ]);
+}
+
 /** A pom whose runtime dependencies are the classpath of Kafka's command-line tools (`kafka-tools`). */
 export function toolsPom(version: string): string {
-  const dep = (g: string, a: string, v: string) =>
-    `    <dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`;
-  return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    "<!-- Written by @dirigo/local-kafka: the runtime classpath of Apache Kafka's command-line tools. -->",
-    '<project xmlns="http://maven.apache.org/POM/4.0.0">',
-    '  <modelVersion>4.0.0</modelVersion>',
-    '  <groupId>dev.dirigo.local</groupId>',
-    '  <artifactId>kafka-tools-classpath</artifactId>',
-    `  <version>${version}</version>`,
-    '  <packaging>pom</packaging>',
-    '  <dependencies>',
-    dep('org.slf4j', 'slf4j-api', SLF4J_VERSION),
-    dep('org.apache.kafka', 'kafka-tools', version),
-    dep('org.slf4j', 'slf4j-nop', SLF4J_VERSION),
-    '  </dependencies>',
-    '</project>',
-    '',
-  ].join('\n');
+  return classpathPom('kafka-tools-classpath', "Apache Kafka's command-line tools", version, [
+    ['org.slf4j', 'slf4j-api', SLF4J_VERSION],
+    ['org.apache.kafka', 'kafka-tools', version],
+    ['org.slf4j', 'slf4j-nop', SLF4J_VERSION],
+  ]);
 }
 
 /** Arguments of `mvn` that copy the runtime classpath of the pom in the current directory into `libsDir`. */
