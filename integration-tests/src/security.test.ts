@@ -550,8 +550,16 @@ describe.each(TRANSPORT_NAMES)(
         });
         expect(r.stderr).toBe('');
         expect(r.status).toBe(0);
-        // Each command added its binding: AclCommand prints what it added.
-        expect(r.stdout.match(/Adding ACLs for resource/g)?.length).toBe(acls.length);
+        // Each command added its binding (AclCommand prints what it adds). The app's own names are new; a binding an
+        // earlier test granted the same principal (the kafkajs read-to-end groups) is there already, and AclCommand
+        // then adds and prints nothing for it.
+        const own = acls.filter((a) => a.name.startsWith(setup.s.ns));
+        expect(own.length).toBe(acls.length - 1);
+        for (const a of own) {
+          expect(r.stdout).toContain(
+            `Adding ACLs for resource \`ResourcePattern(resourceType=${a.resourceType}, name=${a.name}, patternType=${a.patternType})\``,
+          );
+        }
         const w = worker(setup, `w-acl-cmd-${name}`);
         await w.w.start();
         await feedAndCheck(setup.s);
