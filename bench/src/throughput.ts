@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppDefinition, Logger, OutgoingRecord, Transport } from '@dirigo/core';
-import { Worker } from '@dirigo/runtime';
+import { Worker, type WorkerOptions } from '@dirigo/runtime';
 import { countApp, passthroughApp, passthroughBytesApp } from './apps.ts';
 import { tapBatches } from './batch-tap.ts';
 import { profiled } from './profile.ts';
@@ -193,6 +193,9 @@ function firstBatchClock(transport: Transport, group: string): { transport: Tran
   return { transport: tapped, start: () => first };
 }
 
+/** Worker options a scenario sets (the exactly-once protocol, pipelined steps); the rest are the defaults. */
+type WorkerChoice = Pick<WorkerOptions, 'exactlyOnceV2' | 'pipelineSteps'>;
+
 /** Runs one SDK app over the whole input, then probes latency with paced records. */
 async function sdk(
   o: ThroughputOptions,
@@ -202,8 +205,7 @@ async function sdk(
   app: AppDefinition,
   group: string,
   profileName: string,
-  exactlyOnceV2?: boolean,
-  pipelineSteps?: boolean,
+  choice: WorkerChoice = {},
 ): Promise<ScenarioResult> {
   const admin = await transport.admin();
   await admin.createTopics([{ name: out, partitions: o.partitions }]);
@@ -215,8 +217,7 @@ async function sdk(
     logger: o.logger,
     concurrency: o.partitions,
     workerId: `bench-${app.name}`,
-    ...(exactlyOnceV2 === undefined ? {} : { exactlyOnceV2 }),
-    ...(pipelineSteps === undefined ? {} : { pipelineSteps }),
+    ...choice,
   });
   await profiled(o.profileDir, profileName, async () => {
     await worker.start();
@@ -229,7 +230,7 @@ async function sdk(
     ? {
         transactionsPerSec: Math.round(stats.transactions / seconds),
         stepsPerTransaction: Math.round((stats.steps / stats.transactions) * 100) / 100,
-        exactlyOnce: (exactlyOnceV2 ?? transport.exactlyOnceV2 === true) ? 'v2' : 'v1',
+        exactlyOnce: (choice.exactlyOnceV2 ?? transport.exactlyOnceV2 === true) ? 'v2' : 'v1',
       }
     : {};
   const latency = await probe(o, transport, input, out);
@@ -325,8 +326,7 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
       keyof Omit<TransportResults, 'raw'>,
       string,
       (ns: string, out: string) => AppDefinition,
-      boolean?,
-      boolean?,
+      WorkerChoice?,
     ][] = [
       ['passthrough', 'passthrough.pass', (ns, out) => passthroughApp(ns, input, out)],
       ['passthroughHeaders', 'passthrough.pass', (ns, out) => passthroughApp(ns, input, out, true)],
@@ -339,20 +339,24 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
         (ns, out) => countApp(ns, input, out, 'at_least_once', undefined, 'bytes'),
       ],
       ['countExactlyOnce', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once')],
-      ['countExactlyOnceV1', 'count.count', (ns, out) => countApp(ns, input, out, 'exactly_once'), false],
+      [
+        'countExactlyOnceV1',
+        'count.count',
+        (ns, out) => countApp(ns, input, out, 'exactly_once'),
+        { exactlyOnceV2: false },
+      ],
       [
         'countExactlyOnceSerial',
         'count.count',
         (ns, out) => countApp(ns, input, out, 'exactly_once'),
-        undefined,
-        false,
+        { pipelineSteps: false },
       ],
     ];
-    for (const [scenario, group, app, v2, pipelineSteps] of scenarios) {
+    for (const [scenario, group, app, choice] of scenarios) {
       if (!want(scenario)) continue;
       for (const [name, transport] of transports) {
         // The v1 comparison only where the default is v2.
-        if (v2 === false && transport.exactlyOnceV2 !== true) continue;
+        if (choice?.exactlyOnceV2 === false && transport.exactlyOnceV2 !== true) continue;
         const ns = `bench-${id}-${name}-${scenario}`;
         const out = `${ns}-out`;
         results[name]![scenario] = await sdk(
@@ -363,8 +367,7 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
           app(ns, out),
           `${ns}.${group}`,
           `${name}-${scenario}`,
-          v2,
-          pipelineSteps,
+          choice,
         );
         o.logger.info(results[name]![scenario], `bench: ${name} ${scenario}`);
       }

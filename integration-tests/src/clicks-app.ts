@@ -1,9 +1,10 @@
 // A leasable app for the suites that lease on a real broker (leasing.test, security.test): clicks per campaign in a
 // mergeable sum, with a critical report that must see every click before it; and a policy that forwards every
 // message of the key `hot`, so a lease starts as soon as a lessee is known.
-import { defineApp, fn, merge, state } from '@dirigo/core';
-import { createPolicy, type SchedulingPolicy, type Worker } from '@dirigo/runtime';
+import { type AppDefinition, defineApp, fn, merge, state, type Transport } from '@dirigo/core';
+import { createPolicy, type SchedulingPolicy, Worker } from '@dirigo/runtime';
 import { waitFor } from '@dirigo/testkit';
+import { testLogger } from './harness.ts';
 
 export type Click = { type: 'click' } | { type: 'report'; seq: number };
 
@@ -51,4 +52,38 @@ export async function startLeasing(workers: readonly Worker[]): Promise<void> {
     30_000,
     { intervalMs: 100 },
   );
+}
+
+/**
+ * Two workers (`<ns>-a`, `<ns>-b`) of `app`, each on its own transport (`transportOf(workerId)`), sharing
+ * `controlTopic`, with the registered policy `policy` and load reports every 200 ms; each one's stop (worker, then
+ * transport) goes to `onStop`. Start them with `startLeasing`.
+ */
+export function leasingPair(o: {
+  readonly ns: string;
+  readonly app: AppDefinition;
+  readonly controlTopic: string;
+  readonly policy: string;
+  readonly transportOf: (workerId: string) => Transport;
+  readonly onStop: (stop: () => Promise<void>) => void;
+}): Worker[] {
+  return ['a', 'b'].map((id) => {
+    const workerId = `${o.ns}-${id}`;
+    const transport = o.transportOf(workerId);
+    const w = new Worker({
+      transport,
+      apps: [o.app],
+      workerId,
+      controlTopic: o.controlTopic,
+      sessionTimeoutMs: 6000,
+      loadReportIntervalMs: 200,
+      scheduler: { policy: o.policy },
+      logger: testLogger().child({ test: workerId }),
+    });
+    o.onStop(async () => {
+      await w.stop();
+      await transport.close();
+    });
+    return w;
+  });
 }

@@ -1,11 +1,11 @@
 // Dual-mode actors on a real broker: two workers (two kafkajs transports in this process), a hot key leased
 // to a lease slot of the other worker through the load reports on the control topic, critical reports that
 // see exactly the clicks before them, and every hop transactional.
-import { registerPolicy, unregisterPolicy, Worker } from '@dirigo/runtime';
+import { registerPolicy, unregisterPolicy } from '@dirigo/runtime';
 import { waitFor } from '@dirigo/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { clicksApp, forwardHot, hotClicks, startLeasing } from './clicks-app.ts';
-import { kafkaTransport, produceJson, readJson, testLogger, unique } from './harness.ts';
+import { clicksApp, forwardHot, hotClicks, leasingPair, startLeasing } from './clicks-app.ts';
+import { kafkaTransport, produceJson, readJson, unique } from './harness.ts';
 
 beforeAll(() => registerPolicy('it-forward-hot', forwardHot('it-forward-hot')));
 afterAll(() => unregisterPolicy('it-forward-hot'));
@@ -23,25 +23,14 @@ describe('leasing on a real broker', () => {
     const t = kafkaTransport('it-lease-setup');
     stops.push(() => t.close());
     await (await t.admin()).createTopics([{ name: input, partitions: 2 }]);
-    const workers: Worker[] = [];
-    for (const id of ['a', 'b']) {
-      const transport = kafkaTransport(`it-lease-${id}`);
-      const w = new Worker({
-        transport,
-        apps: [clicksApp(ns, input, out)],
-        workerId: `${ns}-${id}`,
-        logger: testLogger().child({ worker: id }),
-        sessionTimeoutMs: 6_000,
-        controlTopic: `${ns}.control`,
-        loadReportIntervalMs: 200,
-        scheduler: { policy: 'it-forward-hot' },
-      });
-      stops.push(async () => {
-        await w.stop();
-        await transport.close();
-      });
-      workers.push(w);
-    }
+    const workers = leasingPair({
+      ns,
+      app: clicksApp(ns, input, out),
+      controlTopic: `${ns}.control`,
+      policy: 'it-forward-hot',
+      transportOf: (workerId) => kafkaTransport(`it-lease-${workerId.slice(-1)}`),
+      onStop: (stop) => stops.push(stop),
+    });
     await startLeasing(workers);
     await produceJson(t, input, hotClicks(300, 1));
     await produceJson(t, input, hotClicks(200, 2));

@@ -30,7 +30,7 @@ import {
 } from '@platformatic/kafka';
 import { waitFor } from '@dirigo/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { clicksApp, forwardHot, hotClicks, startLeasing } from './clicks-app.ts';
+import { clicksApp, forwardHot, hotClicks, leasingPair, startLeasing } from './clicks-app.ts';
 import { produceJson, readJson, testLogger, unique } from './harness.ts';
 import { TRANSPORT_NAMES, type TransportName } from './transports.ts';
 
@@ -674,25 +674,14 @@ describe.each(TRANSPORT_NAMES)(
       const app = clicksApp(ns, input, out);
       const controlTopic = `${ns}-control`;
       await grant(workerAcls([app], { transport: name, controlTopic }), principal());
-      const workers: Worker[] = [];
-      for (const id of ['a', 'b']) {
-        const transport = restrictedTransport(`${ns}-${id}`);
-        const w = new Worker({
-          transport,
-          apps: [app],
-          workerId: `${ns}-${id}`,
-          controlTopic,
-          sessionTimeoutMs: 6000,
-          loadReportIntervalMs: 200,
-          scheduler: { policy: FORWARD_HOT },
-          logger: testLogger().child({ test: `${ns}-${id}` }),
-        });
-        cleanups.push(async () => {
-          await w.stop();
-          await transport.close();
-        });
-        workers.push(w);
-      }
+      const workers = leasingPair({
+        ns,
+        app,
+        controlTopic,
+        policy: FORWARD_HOT,
+        transportOf: restrictedTransport,
+        onStop: (stop) => cleanups.push(stop),
+      });
       await startLeasing(workers);
       await produceJson(plain, input, hotClicks(200, 1));
       await produceJson(plain, input, hotClicks(100, 2));

@@ -35,11 +35,13 @@ async function isComplete(dir: string): Promise<boolean> {
 }
 
 /** The cached distribution of `version`, or undefined when it has not been fetched (completely). */
-export async function cachedKafka(
-  version: string,
-  root = cacheRoot(),
-): Promise<KafkaDistribution | undefined> {
-  const dir = versionDir(root, version);
+export function cachedKafka(version: string, root = cacheRoot()): Promise<KafkaDistribution | undefined> {
+  return cachedIn(root, version, version);
+}
+
+/** The classpath cached under `<root>/<name>` (of Kafka `version`), or undefined when it is not complete. */
+async function cachedIn(root: string, name: string, version: string): Promise<KafkaDistribution | undefined> {
+  const dir = versionDir(root, name);
   return (await isComplete(dir)) ? { version, libsDir: join(dir, 'libs'), fetched: false } : undefined;
 }
 
@@ -129,16 +131,16 @@ async function fetchClasspath(
   opts: { logger?: Logger; root?: string; timeoutMs?: number },
 ): Promise<KafkaDistribution> {
   const root = opts.root ?? cacheRoot();
-  const cached = await cachedKafka(spec.name, root);
-  if (cached) return { ...cached, version: spec.version };
+  const cached = await cachedIn(root, spec.name, spec.version);
+  if (cached) return cached;
 
   await mkdir(root, { recursive: true });
   const lockFile = join(root, `${spec.name}.lock`);
   const deadline = Date.now() + (opts.timeoutMs ?? 15 * 60_000);
   let announced = false;
   while (!(await tryLock(lockFile))) {
-    const done = await cachedKafka(spec.name, root);
-    if (done) return { ...done, version: spec.version };
+    const done = await cachedIn(root, spec.name, spec.version);
+    if (done) return done;
     if (!announced) {
       opts.logger?.info({ artifact: spec.artifact, lockFile }, 'waiting for another process fetching it');
       announced = true;
@@ -147,8 +149,8 @@ async function fetchClasspath(
     await sleep(500);
   }
   try {
-    const done = await cachedKafka(spec.name, root);
-    if (done) return { ...done, version: spec.version };
+    const done = await cachedIn(root, spec.name, spec.version);
+    if (done) return done;
     return await fetchLocked(spec, root, opts.logger, Math.max(60_000, deadline - Date.now()));
   } finally {
     await rm(lockFile, { force: true });

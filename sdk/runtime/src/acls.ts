@@ -33,8 +33,8 @@ export const KAFKAJS_READ_TO_END_GROUP_PREFIX = 'dirigo-read-to-end-';
  * The ACLs (allow) a worker running `apps` needs: every internal topic, group and transactional id of an app
  * starts with `<namespace>.<app>.`, so prefixed ACLs cover them; the ingress and egress topics (and a dead-letter
  * topic outside that prefix) get literal ones, and the control topic and its per-worker groups their own.
- * Transactional ids only for exactly-once apps. READ, WRITE and DELETE imply DESCRIBE. Topic CREATE is needed only where the worker creates the topic (internal
- * topics, egresses): drop it where they are made beforehand.
+ * Transactional ids only for exactly-once apps. READ, WRITE and DELETE imply DESCRIBE. Topic CREATE is needed only
+ * where the worker creates the topic (internal topics, egresses): drop it where they are made beforehand.
  */
 export function workerAcls(
   apps: readonly (AppDefinition | ResolvedApp)[],

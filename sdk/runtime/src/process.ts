@@ -136,25 +136,9 @@ export function createWorkerProcess(options: WorkerProcessOptions): WorkerProces
   );
   const exactlyOnceV2 = options.exactlyOnceV2 ?? (version === undefined ? undefined : version === 'v2');
   // `exactlyOnceFenceV1` (the CLI's --exactly-once-fence-v1), else env DIRIGO_EXACTLY_ONCE_FENCE_V1 (on|off).
-  const fenceV1 =
-    options.exactlyOnceFenceV1 ??
-    optionOrEnv<boolean | undefined>(
-      undefined,
-      'exactlyOnceFenceV1',
-      'DIRIGO_EXACTLY_ONCE_FENCE_V1',
-      parseOnOff,
-      undefined,
-    );
+  const fenceV1 = switchOrEnv(options.exactlyOnceFenceV1, 'DIRIGO_EXACTLY_ONCE_FENCE_V1');
   // `pipelineSteps` (the CLI's --pipeline-steps), else env DIRIGO_PIPELINE_STEPS (on|off).
-  const pipelineSteps =
-    options.pipelineSteps ??
-    optionOrEnv<boolean | undefined>(
-      undefined,
-      'pipelineSteps',
-      'DIRIGO_PIPELINE_STEPS',
-      parseOnOff,
-      undefined,
-    );
+  const pipelineSteps = switchOrEnv(options.pipelineSteps, 'DIRIGO_PIPELINE_STEPS');
   const worker = new Worker({
     ...options,
     transport,
@@ -249,6 +233,11 @@ function followReadiness(worker: Worker, path: string): { stop(): void } {
       rmSync(path, { force: true });
     },
   };
+}
+
+/** A boolean worker option when given, else the on|off environment variable `env` when set, else undefined. */
+function switchOrEnv(option: boolean | undefined, env: string): boolean | undefined {
+  return option ?? optionOrEnv<boolean | undefined>(undefined, env, env, parseOnOff, undefined);
 }
 
 /** `option` when given, else the environment variable `env` when set and not empty, else `fallback`. */

@@ -615,6 +615,7 @@ export class Worker {
     const members: GroupMember[] = [];
     this.runners.set(id, members);
     const watched = this.assignments.wrap(this.transport);
+    const pipelineSteps = this.options.pipelineSteps !== false;
     const taskDeps = (logger: Logger, fn: string) => ({
       transport: watched,
       sharedProducer: this.sharedProducer!,
@@ -627,7 +628,7 @@ export class Worker {
           ? (await import('./state/lmdb-store.ts')).LmdbStore.open(app.options.stateDir, t, p)
           : new MemoryStore(),
       onStep: (out: StepOutput) => this.onStep(id, app.name, fn, out),
-      pipelineSteps: this.options.pipelineSteps !== false,
+      pipelineSteps,
       onTransaction: () => {
         this.functionMetrics.get(app.name, fn).transactions++;
         const s = this.stats.get(id);
@@ -677,7 +678,7 @@ export class Worker {
     log.info(
       {
         functions: envs.map((e) => e.fn.name),
-        pipelineSteps: this.options.pipelineSteps !== false,
+        pipelineSteps,
         ...(app.options.guarantee === 'exactly_once'
           ? {
               exactlyOnce: memberOptions.exactlyOnceV2 ? 'v2' : 'v1',

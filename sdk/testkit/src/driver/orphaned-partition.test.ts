@@ -4,21 +4,14 @@
 // step whose transaction commits on the broker while its client sees an error (a request that timed out after
 // the broker wrote the commit), after which the runtime must treat its local state as unproven. These tests
 // make one such failure happen on the in-memory transport and check that a timer then fires exactly once.
-import {
-  DirigoError,
-  defineApp,
-  fn,
-  type OutgoingRecord,
-  type Producer,
-  state,
-  type Transaction,
-} from '@dirigo/core';
+import { DirigoError, defineApp, fn, type OutgoingRecord, state } from '@dirigo/core';
 import { Worker } from '@dirigo/runtime';
 import { describe, expect, it } from 'vitest';
 import { MemoryKafka } from '../memory/kafka.ts';
 import { MemoryTransport } from '../memory/transport.ts';
 import { waitFor } from '../wait.ts';
 import { lieAboutChangelogWatermarks } from './flaky-admin.test-helper.ts';
+import { hookTransactions } from './transactions.test-helper.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,38 +47,24 @@ const isTimerCell = (r: OutgoingRecord) =>
  */
 function ambiguousOnce(kafka: MemoryKafka, match: (r: OutgoingRecord) => boolean) {
   const transport = new MemoryTransport(kafka);
-  const made = transport.producer.bind(transport);
   const fault = { armed: true, hit: 0 };
-  transport.producer = (options) => {
-    const p = made(options);
-    if (options?.transactionalId === undefined) return p;
-    const wrapped: Producer = {
-      connect: () => p.connect(),
-      send: (records) => p.send(records),
-      disconnect: () => p.disconnect(),
-      beginTransaction: async (): Promise<Transaction> => {
-        const txn = await p.beginTransaction();
-        let matched = false;
-        return {
-          send: (records) => {
-            if (fault.armed && records.some(match)) matched = true;
-            return txn.send(records);
-          },
-          sendOffsets: (groupId, offsets, member) => txn.sendOffsets(groupId, offsets, member),
-          abort: () => txn.abort(),
-          commit: async () => {
-            await txn.commit();
-            if (matched && fault.armed) {
-              fault.armed = false;
-              fault.hit++;
-              throw new DirigoError('the commit request timed out (it was written)', { retriable: true });
-            }
-          },
-        };
+  hookTransactions(transport, (txn) => {
+    let matched = false;
+    return {
+      send: (records) => {
+        if (fault.armed && records.some(match)) matched = true;
+        return txn.send(records);
+      },
+      commit: async () => {
+        await txn.commit();
+        if (matched && fault.armed) {
+          fault.armed = false;
+          fault.hit++;
+          throw new DirigoError('the commit request timed out (it was written)', { retriable: true });
+        }
       },
     };
-    return wrapped;
-  };
+  });
   return { transport, fault };
 }
 

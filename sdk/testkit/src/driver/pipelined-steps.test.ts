@@ -2,12 +2,13 @@
 // previous one commits, and a commit that fails makes the records of its step, and of every step after it, run
 // again: nothing lost, nothing doubled, the state as in a run without the failure. The transactional producers of
 // the test transport take `commitMs` to commit and can fail chosen commits (aborting them, as a broker would).
-import { defineApp, fn, type Producer, state, type Transaction, TransportError } from '@dirigo/core';
+import { defineApp, fn, state, TransportError } from '@dirigo/core';
 import { Worker } from '@dirigo/runtime';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryKafka } from '../memory/kafka.ts';
 import { MemoryTransport } from '../memory/transport.ts';
 import { waitFor } from '../wait.ts';
+import { hookTransactions } from './transactions.test-helper.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -21,35 +22,23 @@ class SlowCommits extends MemoryTransport {
   /** What happened, in order: `run <value>` (a handler), `commit <n>` / `committed <n>` / `failed <n>`. */
   readonly events: string[] = [];
 
-  override producer(options: Parameters<MemoryTransport['producer']>[0] = {}): Producer {
-    const inner = super.producer(options);
-    if (options.transactionalId === undefined) return inner;
-    return {
-      connect: () => inner.connect(),
-      send: (records) => inner.send(records),
-      disconnect: () => inner.disconnect(),
-      beginTransaction: async (): Promise<Transaction> => {
-        const txn = await inner.beginTransaction();
-        return {
-          send: (records) => txn.send(records),
-          sendOffsets: (groupId, offsets, member) => txn.sendOffsets(groupId, offsets, member),
-          abort: () => txn.abort(),
-          commit: async () => {
-            const n = ++this.commits;
-            this.events.push(`commit ${n}`);
-            await sleep(this.commitMs);
-            if (this.fail.has(n)) {
-              this.failed++;
-              this.events.push(`failed ${n}`);
-              await txn.abort();
-              throw new TransportError('commit: the broker did not answer in time', { retriable: true });
-            }
-            await txn.commit();
-            this.events.push(`committed ${n}`);
-          },
-        };
+  constructor(kafka: MemoryKafka) {
+    super(kafka);
+    hookTransactions(this, (txn) => ({
+      commit: async () => {
+        const n = ++this.commits;
+        this.events.push(`commit ${n}`);
+        await sleep(this.commitMs);
+        if (this.fail.has(n)) {
+          this.failed++;
+          this.events.push(`failed ${n}`);
+          await txn.abort();
+          throw new TransportError('commit: the broker did not answer in time', { retriable: true });
+        }
+        await txn.commit();
+        this.events.push(`committed ${n}`);
       },
-    };
+    }));
   }
 }
 
