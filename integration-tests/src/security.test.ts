@@ -430,6 +430,28 @@ async function grant(acls: readonly AclBinding[], principal: string): Promise<vo
   }
 }
 
+/** Deletes `acls` of `principal` (the bindings `grant` made). */
+async function revoke(acls: readonly AclBinding[], principal: string): Promise<void> {
+  const admin = new Admin({ clientId: 'it-security-acls', bootstrapBrokers: cluster.brokers.split(',') });
+  try {
+    await admin.deleteAcls({
+      filters: acls.flatMap((a) =>
+        a.operations.map((operation) => ({
+          resourceType: ResourceTypes[a.resourceType],
+          resourceName: a.name,
+          resourcePatternType: ResourcePatternTypes[a.patternType],
+          principal,
+          host: '*',
+          operation: AclOperations[operation],
+          permissionType: AclPermissionTypes.ALLOW,
+        })),
+      ),
+    });
+  } finally {
+    await admin.close();
+  }
+}
+
 describe.each(TRANSPORT_NAMES)(
   'a worker whose principal has only the ACLs `dirigo acls` lists; the broker refuses everything else (real broker, %s)',
   (name) => {
@@ -614,6 +636,43 @@ describe.each(TRANSPORT_NAMES)(
       await allowed.w.start();
       await feedAndCheck(setup.s);
     });
+
+    it.each(name === 'platformatic' ? (['classic', 'consumer'] as const) : (['classic'] as const))(
+      'a group refused while the app runs (its ACL deleted) stops the app within seconds, naming the group (%s group protocol)',
+      async (protocol) => {
+        const setup = await setUp(`it-acl-revoke-${name}-${protocol}`);
+        const all = workerAcls([setup.app], { transport: name, controlTopic: setup.controlTopic });
+        await grant(all, principal());
+        const workerId = `w-acl-revoke-${name}-${protocol}`;
+        const { w } = worker(
+          setup,
+          workerId,
+          protocol === 'consumer'
+            ? new PlatformaticTransport({
+                brokers: sec().bootstrap.sasl_plaintext,
+                clientId: workerId,
+                logger: testLogger(),
+                security: restrictedSecurity(),
+                groupProtocol: 'consumer',
+              })
+            : restrictedTransport(workerId),
+        );
+        await w.start();
+        await feedAndCheck(setup.s);
+        const groupPrefix = `${setup.s.ns}.word-count.`;
+        const groups = all.filter((a) => a.resourceType === 'GROUP' && a.name === groupPrefix);
+        expect(groups).toHaveLength(1);
+        const revokedAt = Date.now();
+        await revoke(groups, principal());
+        // The consumers' next heartbeat is refused; the transport reports the refusal as final (onFatal) and the app
+        // stops at once. Before, it was only logged, and the assignment watch stopped the app after 120 s.
+        await waitFor(() => w.appStats().get(setup.app.name)?.status === 'failed', 40_000);
+        const stats = w.appStats().get(setup.app.name)!;
+        expect(stats.error).toContain(groupPrefix);
+        expect(stats.error).toContain('GROUP_AUTHORIZATION_FAILED');
+        expect(Date.now() - revokedAt).toBeLessThan(40_000);
+      },
+    );
 
     it('a transaction that writes to a topic the principal may not write to fails naming that topic', async () => {
       const ns = unique(`it-acl-txn-${name}`);

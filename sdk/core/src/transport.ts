@@ -227,6 +227,13 @@ export interface ConsumerHandlers {
    * begins; offsets committed after it returns may be rejected.
    */
   onRevoked?(partitions: readonly TopicPartition[]): Promise<void> | void;
+  /**
+   * The consumer stopped for good: it delivers no more batches and will not join its group again, e.g. because
+   * the broker refused the group (an ACL removed while it ran: an `AuthorizationError` naming the group) or the
+   * client gave up after a non-retriable error. Called at most once, after the partitions were revoked or while
+   * they are being revoked; never for conditions the client retries by itself.
+   */
+  onFatal?(error: Error): void;
 }
 
 /** A group member consuming topics. Only `run` delivers records; delivery is batch by batch, in order per partition. */

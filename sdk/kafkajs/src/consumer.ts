@@ -31,6 +31,7 @@
 // 6. Every generation change revokes everything and assigns everything (kafkajs resets positions to the
 //    committed offsets on every sync, so the owner must do the same).
 import {
+  AuthorizationError,
   type ConsumerHandlers,
   type ConsumerOptions,
   type Consumer as DirigoConsumer,
@@ -120,6 +121,8 @@ export class KafkajsConsumer implements DirigoConsumer {
   readonly #heartbeatIntervalMs: number;
 
   #handlers: ConsumerHandlers | null = null;
+  /** `onFatal` was called (at most once). */
+  #fatalSent = false;
   #running = false;
   #closing = false;
   #closed = false;
@@ -778,6 +781,17 @@ export class KafkajsConsumer implements DirigoConsumer {
       this.#logger.error({ err: error }, 'kafkajs consumer crashed and will not restart; no more batches');
     this.#invalidate('kafkajs consumer crashed');
     this.#gate = this.#enqueue(() => this.#revokeAll('consumer crashed'));
+    // A refused group is hidden behind a retriable "coordinator not found" (see below): only the rest is final here.
+    if (!restart) this.#fatal(mapError(error, { operation: 'consume', group: this.#options.groupId }));
+  }
+
+  /** Tells the owner, once, that this consumer delivers no more batches (after its partitions were revoked). */
+  #fatal(error: Error): void {
+    if (this.#closing || this.#fatalSent) return;
+    this.#fatalSent = true;
+    void (this.#gate ?? Promise.resolve()).then(() => {
+      if (!this.#closing) this.#handlers?.onFatal?.(error);
+    });
   }
 
   /**
@@ -793,6 +807,8 @@ export class KafkajsConsumer implements DirigoConsumer {
         { err: explained },
         `kafkajs cannot find the group's coordinator: ${mapped.message}`,
       );
+      // kafkajs would retry a refused group for ever: it is final (Kafka Streams stops too).
+      if (mapped instanceof AuthorizationError) this.#fatal(mapped);
     });
   }
 

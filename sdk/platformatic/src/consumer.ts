@@ -30,6 +30,7 @@
 //   records. A heartbeat refused with UNKNOWN_MEMBER_ID or FENCED_MEMBER_EPOCH (the session expired, e.g. a
 //   frozen process) revokes everything before the member joins again.
 import {
+  AuthorizationError,
   type ConsumerHandlers,
   type ConsumerOptions,
   type Consumer as DirigoConsumer,
@@ -138,6 +139,8 @@ export class PlatformaticConsumer implements DirigoConsumer {
   readonly #pauses = new Pauses();
   #topics: readonly string[] = [];
   #handlers: ConsumerHandlers | null = null;
+  /** `onFatal` was called or is coming (at most once). */
+  #fatalSent = false;
   #running = false;
   #closing = false;
   #closed = false;
@@ -222,6 +225,11 @@ export class PlatformaticConsumer implements DirigoConsumer {
       ...(context.groupProtocol === 'consumer' ? { groupProtocol: 'consumer' as const } : {}),
     });
     const current = (): boolean => client === this.#client;
+    // A heartbeat the broker refuses for the group's ACL: the client would go on heartbeating (and being refused)
+    // for good, holding its partitions; that is final for the owner.
+    client.on('consumer:heartbeat:error', (e: { error?: unknown }) => {
+      if (current()) this.#refusedHeartbeat(e.error);
+    });
     if (context.groupProtocol === 'consumer') {
       client.on('consumer:heartbeat:end', () => {
         if (current()) this.#onHeartbeat();
@@ -322,6 +330,12 @@ export class PlatformaticConsumer implements DirigoConsumer {
           this.#logger.error({ err: error, attempt, setting: 'groupProtocol' }, UNSERVED_CONSUMER_PROTOCOL);
         } else {
           const mapped = mapError(error, { group: this.#options.groupId, operation: 'join the group' });
+          if (mapped instanceof AuthorizationError) {
+            // Final, as in Kafka Streams: the owner stops (an ACL removed while running, say), no join loop.
+            this.#logger.error({ err: error, attempt }, `joining the group failed: ${mapped.message}`);
+            this.#fatal(mapped);
+            return;
+          }
           const level = mapped.retriable ? 'warn' : 'error';
           // The mapped message names the cause (an ACL refusing the group, say) and what to do.
           this.#logger[level](
@@ -524,6 +538,24 @@ export class PlatformaticConsumer implements DirigoConsumer {
     this.#epoch = undefined;
     this.#logger.warn({ err: error }, 'the consumer lost its group membership (KIP-848); re-joining');
     this.#revokeAllThen(() => this.#renewMembership());
+  }
+
+  /** A heartbeat refused as not authorised: revoke everything, then tell the owner (`onFatal`) once. */
+  #refusedHeartbeat(error: unknown): void {
+    if (this.#closing || !this.#running || this.#fatalSent) return;
+    const mapped = mapError(error, { group: this.#options.groupId, operation: 'heartbeat' });
+    if (!(mapped instanceof AuthorizationError)) return;
+    this.#logger.error({ err: error }, `the group refused this member's heartbeat: ${mapped.message}`);
+    this.#fatal(mapped);
+  }
+
+  /** Stops for good: revokes every partition (after the transitions before it), then tells the owner, once. */
+  #fatal(error: Error): void {
+    if (this.#fatalSent) return;
+    this.#fatalSent = true;
+    this.#revokeAllThen(async () => {
+      if (!this.#closing) this.#handlers?.onFatal?.(error);
+    });
   }
 
   /** Revokes every partition (after the transitions before it), then runs `next` (a join). */

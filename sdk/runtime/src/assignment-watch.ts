@@ -8,6 +8,9 @@
 // The watch wraps the transport the worker hands to its group members: every consumer it makes reports
 // `onAssigned` / `onRevoked` here before passing them on. Limit: a member whose assignment was empty is not
 // told when its client dies (no partition is revoked), so it is not noticed; it was doing no work then.
+//
+// A consumer whose transport knows it stopped for good (`onFatal`: the broker refused its group, a non-retriable
+// client error) is reported at once to the watch's `fatal` callback, without waiting for the timeout.
 import type { Consumer, ConsumerHandlers, ConsumerOptions, Transport } from '@dirigo/core';
 
 interface Member {
@@ -22,8 +25,12 @@ export class AssignmentWatch {
   private readonly members = new Map<string, Member>();
   private readonly now: () => number;
 
-  constructor(now: () => number = monotonicNow) {
+  private readonly fatal: ((group: string, error: Error) => void) | undefined;
+
+  /** `fatal`: told when a consumer of a group stopped for good (its transport's `onFatal`). */
+  constructor(now: () => number = monotonicNow, fatal?: (group: string, error: Error) => void) {
     this.now = now;
+    this.fatal = fatal;
   }
 
   /** `transport`, with its consumers reporting here. Everything else is the transport's own. */
@@ -76,6 +83,10 @@ export class AssignmentWatch {
             member.assigned = false;
             member.since = this.now();
             return handlers.onRevoked?.(tps);
+          },
+          onFatal: (error) => {
+            handlers.onFatal?.(error);
+            this.fatal?.(group, error);
           },
         });
       },

@@ -129,7 +129,8 @@ export interface WorkerOptions {
    * were revoked and none came back: its Kafka client stopped for good, or cannot reach the group coordinator)
    * stops its app on this worker, as `onError: 'stop'` does (status `failed`, partitions left to other workers).
    * Longer than any rebalance (kafkajs waits up to 60 s for the members of a group to re-join). Default 120000;
-   * 0 disables the check.
+   * 0 disables the check. A consumer whose transport knows it stopped for good (the broker refused its group, a
+   * non-retriable client error) stops its app at once, whatever this is.
    */
   readonly assignmentTimeoutMs?: number;
   /**
@@ -244,7 +245,9 @@ export class Worker {
   private starting: Promise<void> | undefined;
   /** Watches running handlers: slow ones are logged, ones past their app's handlerTimeoutMs given up. */
   private readonly watchdog = new HandlerWatchdog();
-  private readonly assignments = new AssignmentWatch();
+  private readonly assignments = new AssignmentWatch(undefined, (group, error) =>
+    this.consumerStopped(group, error),
+  );
   private assignmentTimer: NodeJS.Timeout | undefined;
   /** Group members being stopped: their app id and the end of their stop. */
   private readonly stoppingMembers = new Map<GroupMember, { id: string; done: Promise<void> }>();
@@ -581,6 +584,29 @@ export class Worker {
         void this.stopApp(id, err);
         break;
       }
+    }
+  }
+
+  /**
+   * A consumer of `group` stopped for good (its transport said so: the broker refused the group, a non-retriable
+   * client error): its app stops at once, as failed, with the transport's reason, instead of after the assignment
+   * timeout.
+   */
+  private consumerStopped(group: string, error: Error): void {
+    if (!this.lifecycle.is('starting', 'running')) return;
+    for (const [id, members] of this.runners) {
+      if (this.stats.get(id)?.status !== 'running') continue;
+      const m = members.find((r) => r.spec.group === group);
+      if (m === undefined) continue;
+      const app = this.resolved.find((a) => appId(a) === id)!;
+      const err = new AppStoppedError(
+        app.name,
+        `app '${app.name}' stopped: the consumer of '${m.spec.name}' (group ${group}) stopped for good: ${error.message}`,
+        { cause: error },
+      );
+      this.logger.error({ err, app: app.name, group }, err.message);
+      void this.stopApp(id, err);
+      return;
     }
   }
 

@@ -4,7 +4,7 @@
 // otherwise, and numeric options are checked before anything connects.
 import { networkInterfaces } from 'node:os';
 import type { Consumer, ConsumerHandlers, Transport } from '@dirigo/core';
-import { defineApp, fn, merge, state } from '@dirigo/core';
+import { AuthorizationError, defineApp, fn, merge, state } from '@dirigo/core';
 import { Worker } from '@dirigo/runtime';
 import { describe, expect, it } from 'vitest';
 import { MemoryKafka } from '../memory/kafka.ts';
@@ -100,8 +100,11 @@ describe('apps with the same name in two namespaces', () => {
   });
 });
 
-/** A transport whose consumers of `group` die: never join (`at: 'join'`), or leave on `crash()` unannounced. */
-function dyingTransport(inner: Transport, group: string, at: 'join' | 'later') {
+/**
+ * A transport whose consumers of `group` die: never join (`at: 'join'`), or leave on `crash()`, unannounced or,
+ * with `fatal`, telling their owner why (`onFatal`).
+ */
+function dyingTransport(inner: Transport, group: string, at: 'join' | 'later', fatal?: () => Error) {
   const crashes: (() => Promise<void>)[] = [];
   const transport: Transport = {
     name: inner.name,
@@ -119,7 +122,10 @@ function dyingTransport(inner: Transport, group: string, at: 'join' | 'later') {
           await c.run(handlers);
           // Like kafkajs after a crash that does not restart: the partitions are revoked, the client is gone,
           // and its owner is not told anything else.
-          crashes.push(() => c.disconnect());
+          crashes.push(async () => {
+            await c.disconnect();
+            if (fatal !== undefined) handlers.onFatal?.(fatal());
+          });
         },
         disconnect: async () => {},
       };
@@ -173,6 +179,29 @@ describe('a function whose consumer dies for good', () => {
     const base = `http://127.0.0.1:${worker.metricsAddress}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(503);
     expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    await worker.stop();
+    await kafka.close();
+  });
+
+  it('whose transport says so (onFatal: the broker refused its group) fails its app at once, with the reason', async () => {
+    const kafka = new MemoryKafka({ retryBackoffMs: 1 });
+    const memory = new MemoryTransport(kafka);
+    await (await memory.admin()).createTopics([{ name: 'fatal-in', partitions: 2 }]);
+    const { transport, crash } = dyingTransport(
+      memory,
+      'fatal.dup.f',
+      'later',
+      () => new AuthorizationError('join the group', 'group', 'fatal.dup.f'),
+    );
+    // The assignment watch's default timeout (120 s): only onFatal can stop the app within the test.
+    const worker = new Worker({ transport, apps: [counter('fatal', 'fatal-in')], loadReportIntervalMs: 0 });
+    await worker.start();
+    await waitFor(() => worker.health().ready, 5_000);
+    await crash();
+    await waitFor(() => worker.appStats().get('dup')?.status === 'failed', 5_000);
+    expect(worker.appStats().get('dup')?.error).toBe(
+      "app 'dup' stopped: the consumer of 'f' (group fatal.dup.f) stopped for good: join the group: not authorized: the broker refused consumer group 'fatal.dup.f' to this client's principal (GROUP_AUTHORIZATION_FAILED); grant the principal the ACLs a worker needs (docs/operations.md, \"ACLs\")",
+    );
     await worker.stop();
     await kafka.close();
   });
