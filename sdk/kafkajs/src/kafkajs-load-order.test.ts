@@ -13,6 +13,7 @@ describe('kafkajs fixes and load order', () => {
     expect(patches.abortFilterPatched()).toBe(true);
     expect(patches.groupingPatched()).toBe(true);
     expect(patches.addPartitionsRefusalPatched()).toBe(true);
+    expect(patches.idleQueuesQuiet()).toBe(true);
     expect(patches.kafkajs).not.toBe(early);
     expect(typeof patches.kafkajs.Kafka).toBe('function');
   });

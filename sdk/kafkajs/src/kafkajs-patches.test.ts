@@ -10,6 +10,7 @@ import {
   filterAbortedMessages,
   groupingPatched,
   groupMessagesPerPartition,
+  idleQueuesQuiet,
   parseAddPartitionsToTxn,
   requestRejoin,
   sendPatched,
@@ -383,5 +384,67 @@ describe('kafkajs AddPartitionsToTxn refusal fix', () => {
     // Only not-attempted partitions (no refusal in the answer): kafkajs's own error.
     const only55 = { throttleTime: 0, errors: [answer.errors[0]!] };
     await expect(parseAddPartitionsToTxn(only55, original as never)).rejects.toMatchObject({ code: 55 });
+  });
+});
+
+describe('kafkajs request queue fix (fix 9)', () => {
+  const require = createRequire(import.meta.url);
+  type Queue = {
+    throttledUntil: number;
+    throttleCheckTimeoutId: ReturnType<typeof setTimeout> | null;
+    pending: unknown[];
+    checkPendingRequests(): void;
+    destroy(): void;
+  };
+  const RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as new (o: object) => Queue;
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  const queue = () =>
+    new RequestQueue({
+      maxInFlightRequests: 1,
+      requestTimeout: 30_000,
+      enforceRequestTimeout: false,
+      clientId: 'fix-9',
+      broker: 'localhost:0',
+      logger: quiet,
+    });
+
+  it('an idle queue schedules no check: kafkajs polled every millisecond for ever, with a negative timeout', () => {
+    expect(idleQueuesQuiet()).toBe(true);
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const q = queue();
+      q.checkPendingRequests();
+      expect(q.throttleCheckTimeoutId).toBeNull();
+      q.destroy();
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).not.toContain('TimeoutNegativeWarning');
+  });
+
+  it('a pending request is checked again, at the end of a throttle or after 10 ms', async () => {
+    const q = queue();
+    let checks = 0;
+    const check = q.checkPendingRequests.bind(q);
+    q.checkPendingRequests = () => {
+      checks++;
+      q.pending.length = 0;
+      check();
+    };
+    q.pending.push({});
+    q.checkPendingRequests.call(q);
+    // The first call (ours, above) empties the queue: nothing scheduled after it.
+    expect(checks).toBe(1);
+    expect(q.throttleCheckTimeoutId).toBeNull();
+    q.pending.push({});
+    q.throttledUntil = Date.now() + 30;
+    (q as unknown as { scheduleCheckPendingRequests(): void }).scheduleCheckPendingRequests();
+    expect(q.throttleCheckTimeoutId).not.toBeNull();
+    await new Promise((r) => setTimeout(r, 80));
+    expect(checks).toBe(2);
+    expect(q.throttleCheckTimeoutId).toBeNull();
+    q.destroy();
   });
 });

@@ -41,6 +41,12 @@
 //    of the answer, which may be one of those: the refusal, and the topic it names, were lost. Ours throws the
 //    first error that is not OPERATION_NOT_ATTEMPTED, with the topic and partition it is about (`topic`,
 //    `partition` on the error), so the transport names the refused topic.
+// 9. Every connection: RequestQueue.checkPendingRequests ends by scheduling its next check at `throttledUntil -
+//    Date.now()`, which is about minus the epoch when the broker never throttled (throttledUntil = -1) and nothing
+//    is pending: Node clamps it to 1 ms and the check schedules itself again, a timer firing every millisecond per
+//    connection for the connection's life, and Node 24 prints a TimeoutNegativeWarning on stderr (kafkajs issues
+//    1704, 1751). Ours schedules a check only while a request is pending (at the throttle's end, or after 10 ms
+//    as kafkajs does when a request waits for an in-flight slot) or while throttled.
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import type KafkaJS from 'kafkajs';
@@ -416,6 +422,43 @@ const PATCHED_ADD_PARTITIONS = Symbol.for('dirigo.kafkajs.addPartitionsToTxn');
     );
   }
 }
+
+const REQUEST_QUEUE = 'kafkajs/src/network/requestQueue/index.js';
+/** kafkajs's interval between checks of a request waiting for an in-flight slot (CHECK_PENDING_REQUESTS_INTERVAL). */
+const PENDING_CHECK_MS = 10;
+interface RequestQueueLike {
+  throttledUntil: number;
+  throttleCheckTimeoutId: ReturnType<typeof setTimeout> | null;
+  readonly pending: readonly unknown[];
+  checkPendingRequests(): void;
+}
+type ScheduleCheck = (this: RequestQueueLike) => void;
+const PATCHED_SCHEDULE_CHECK = Symbol.for('dirigo.kafkajs.scheduleCheckPendingRequests');
+
+/** Fix 9: the next check of the pending requests, only while one is pending or the queue is throttled. */
+export const scheduleCheckPendingRequests: ScheduleCheck = function (this) {
+  if (this.throttleCheckTimeoutId !== null) return;
+  const throttledFor = this.throttledUntil - Date.now();
+  let delay: number;
+  if (this.pending.length > 0) delay = throttledFor > 0 ? throttledFor : PENDING_CHECK_MS;
+  else if (throttledFor > 0) delay = throttledFor;
+  else return;
+  this.throttleCheckTimeoutId = setTimeout(() => {
+    this.throttleCheckTimeoutId = null;
+    this.checkPendingRequests();
+  }, delay);
+};
+
+patchMethod<ScheduleCheck>(
+  REQUEST_QUEUE,
+  'scheduleCheckPendingRequests',
+  PATCHED_SCHEDULE_CHECK,
+  () => scheduleCheckPendingRequests,
+);
+
+/** Whether kafkajs's request queues stop polling when idle (fix 9) in this process. */
+export const idleQueuesQuiet = (): boolean =>
+  isPatched(REQUEST_QUEUE, 'scheduleCheckPendingRequests', PATCHED_SCHEDULE_CHECK);
 
 /** Whether kafkajs names the refused partition of an AddPartitionsToTxn (fix 8) in this process. */
 export const addPartitionsRefusalPatched = (): boolean =>
