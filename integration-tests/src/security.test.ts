@@ -408,45 +408,30 @@ function unsignedJwt(subject: string): string {
   return `${b64({ alg: 'none' })}.${b64({ sub: subject, iat: now, exp: now + 3600 })}.`;
 }
 
-/** Allows `acls` to `principal` (over the PLAINTEXT listener, whose principal is a super user). */
-async function grant(acls: readonly AclBinding[], principal: string): Promise<void> {
-  const admin = new Admin({ clientId: 'it-security-acls', bootstrapBrokers: cluster.brokers.split(',') });
-  try {
-    await admin.createAcls({
-      creations: acls.flatMap((a) =>
-        a.operations.map((operation) => ({
-          resourceType: ResourceTypes[a.resourceType],
-          resourceName: a.name,
-          resourcePatternType: ResourcePatternTypes[a.patternType],
-          principal,
-          host: '*',
-          operation: AclOperations[operation],
-          permissionType: AclPermissionTypes.ALLOW,
-        })),
-      ),
-    });
-  } finally {
-    await admin.close();
-  }
-}
+/** The ALLOW entries of `acls` for `principal`, one per operation, as the admin API takes them. */
+const allowEntries = (acls: readonly AclBinding[], principal: string) =>
+  acls.flatMap((a) =>
+    a.operations.map((operation) => ({
+      resourceType: ResourceTypes[a.resourceType],
+      resourceName: a.name,
+      resourcePatternType: ResourcePatternTypes[a.patternType],
+      principal,
+      host: '*',
+      operation: AclOperations[operation],
+      permissionType: AclPermissionTypes.ALLOW,
+    })),
+  );
 
-/** Deletes `acls` of `principal` (the bindings `grant` made). */
-async function revoke(acls: readonly AclBinding[], principal: string): Promise<void> {
+/**
+ * Allows `acls` to `principal` (over the PLAINTEXT listener, whose principal is a super user), or with `revoke`
+ * deletes them again.
+ */
+async function grant(acls: readonly AclBinding[], principal: string, revoke = false): Promise<void> {
   const admin = new Admin({ clientId: 'it-security-acls', bootstrapBrokers: cluster.brokers.split(',') });
   try {
-    await admin.deleteAcls({
-      filters: acls.flatMap((a) =>
-        a.operations.map((operation) => ({
-          resourceType: ResourceTypes[a.resourceType],
-          resourceName: a.name,
-          resourcePatternType: ResourcePatternTypes[a.patternType],
-          principal,
-          host: '*',
-          operation: AclOperations[operation],
-          permissionType: AclPermissionTypes.ALLOW,
-        })),
-      ),
-    });
+    const entries = allowEntries(acls, principal);
+    if (revoke) await admin.deleteAcls({ filters: entries });
+    else await admin.createAcls({ creations: entries });
   } finally {
     await admin.close();
   }
@@ -663,7 +648,7 @@ describe.each(TRANSPORT_NAMES)(
         const groups = all.filter((a) => a.resourceType === 'GROUP' && a.name === groupPrefix);
         expect(groups).toHaveLength(1);
         const revokedAt = Date.now();
-        await revoke(groups, principal());
+        await grant(groups, principal(), true);
         // The consumers' next heartbeat is refused; the transport reports the refusal as final (onFatal) and the app
         // stops at once. Before, it was only logged, and the assignment watch stopped the app after 120 s.
         await waitFor(() => w.appStats().get(setup.app.name)?.status === 'failed', 40_000);
