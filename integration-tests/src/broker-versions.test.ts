@@ -1,5 +1,6 @@
 // Brokers before Kafka 4.0, as users run them next to their apps: Kafka 3.6 and 3.9 (KRaft, one node each, started
-// here; the rest of the suites run on the project's Kafka 4.2). On each, with both clients and the classic group
+// here; the rest of the suites run on the project's Kafka 4.2), and Kafka 3.9 on ZooKeeper (a cluster that has not
+// moved to KRaft: a ZooKeeper server and one broker registered in it). On each, with both clients and the classic group
 // protocol: the exactly-once v2 primitives (the KIP-447 contract: offsets committed as the member, a past
 // generation refused, stable reads), and the exactly-once chaos scenario (all four app shapes on worker processes
 // that are SIGKILLed and frozen past their session). The consumer group protocol (KIP-848) is not served by these
@@ -23,89 +24,93 @@ import { makeTransport, TRANSPORT_NAMES } from './transports.ts';
  * (19092) and the other suites' own (2092/12092/22092, 19892-19896).
  */
 export const OLD_BROKERS = [
-  { version: '3.6.2', basePort: 3092 },
-  { version: '3.9.1', basePort: 4092 },
+  { version: '3.6.2', basePort: 3092, metadata: 'kraft' },
+  { version: '3.9.1', basePort: 4092, metadata: 'kraft' },
+  { version: '3.9.1', basePort: 5092, metadata: 'zookeeper' },
 ] as const;
 
-describe.each(OLD_BROKERS)('Kafka $version (classic group protocol)', ({ version, basePort }) => {
-  let cluster: KafkaCluster | undefined;
-  const brokers = (): string => {
-    if (cluster === undefined) throw new Error(`Kafka ${version} did not start`);
-    return cluster.brokers;
-  };
-  beforeAll(async () => {
-    cluster = await startKafka({ version, basePort, logger: testLogger() });
-    expect(cluster.version).toBe(version);
-  }, 240_000);
-  afterAll(async () => {
-    await cluster?.stop();
-  }, 120_000);
+describe.each(OLD_BROKERS)(
+  'Kafka $version, $metadata (classic group protocol)',
+  ({ version, basePort, metadata }) => {
+    let cluster: KafkaCluster | undefined;
+    const brokers = (): string => {
+      if (cluster === undefined) throw new Error(`Kafka ${version} did not start`);
+      return cluster.brokers;
+    };
+    beforeAll(async () => {
+      cluster = await startKafka({ version, basePort, metadata, logger: testLogger() });
+      expect(cluster.version).toBe(version);
+    }, 240_000);
+    afterAll(async () => {
+      await cluster?.stop();
+    }, 120_000);
 
-  for (const name of TRANSPORT_NAMES) {
-    eosV2Contract(
-      `${name} on Kafka ${version}`,
-      () => makeTransport(name, brokers(), `it-old-${name}`, testLogger()),
-      { eagerRevocation: name === 'kafkajs' },
+    for (const name of TRANSPORT_NAMES) {
+      eosV2Contract(
+        `${name} on Kafka ${version}`,
+        () => makeTransport(name, brokers(), `it-old-${name}`, testLogger()),
+        { eagerRevocation: name === 'kafkajs' },
+      );
+    }
+
+    it.each(TRANSPORT_NAMES)(
+      'exactly-once survives kills and freezes in every app shape (%s)',
+      async (transportName) => {
+        const transport = makeTransport(transportName, brokers(), 'it-old-chaos', testLogger());
+        try {
+          const seed = Date.now() % 100_000;
+          const r = await runChaos({
+            transport,
+            brokers: brokers(),
+            guarantee: 'exactly_once',
+            shapes: SHAPES,
+            records: 8_000,
+            workers: 3,
+            kills: 1,
+            pauses: 1,
+            joinLeave: 0,
+            partitions: 6,
+            feedMs: 4_000,
+            sessionTimeoutMs: 6_000,
+            timeoutMs: 90_000,
+            seed,
+            logger: testLogger(),
+          });
+          expect(verdict(seed, r)).toEqual(cleanVerdict(seed, r, { sent: 8_000, kills: 1, pauses: 1 }));
+        } finally {
+          await transport.close();
+        }
+      },
+      240_000,
     );
-  }
 
-  it.each(TRANSPORT_NAMES)(
-    'exactly-once survives kills and freezes in every app shape (%s)',
-    async (transportName) => {
-      const transport = makeTransport(transportName, brokers(), 'it-old-chaos', testLogger());
+    it('a member of the consumer group protocol says that the brokers do not serve it, and how to fix it', async () => {
+      const file = join(mkdtempSync(join(tmpdir(), 'old-broker-')), 'consumer.log');
+      const logger = createLogger({ file, level: 'warn' });
+      const transport = new PlatformaticTransport({ brokers: brokers(), logger, groupProtocol: 'consumer' });
       try {
-        const seed = Date.now() % 100_000;
-        const r = await runChaos({
-          transport,
-          brokers: brokers(),
-          guarantee: 'exactly_once',
-          shapes: SHAPES,
-          records: 8_000,
-          workers: 3,
-          kills: 1,
-          pauses: 1,
-          joinLeave: 0,
-          partitions: 6,
-          feedMs: 4_000,
-          sessionTimeoutMs: 6_000,
-          timeoutMs: 90_000,
-          seed,
-          logger: testLogger(),
-        });
-        expect(verdict(seed, r)).toEqual(cleanVerdict(seed, r, { sent: 8_000, kills: 1, pauses: 1 }));
+        const topic = unique('it-old-kip848');
+        await (await transport.admin()).createTopics([{ name: topic, partitions: 1 }]);
+        const consumer = transport.consumer({ groupId: unique('it-old-kip848-g') });
+        await consumer.connect();
+        await consumer.subscribe([topic]);
+        await consumer.run({ eachBatch: async () => {} });
+        const said = () =>
+          readFileSync(file, 'utf8')
+            .split('\n')
+            .filter((l) => l.includes('do not serve the consumer group protocol'));
+        const deadline = Date.now() + 30_000;
+        while (said().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+        // Said at every try (joins are tried again: the brokers may be upgraded meanwhile), with the fix.
+        expect(said().length).toBeGreaterThanOrEqual(2);
+        const line = JSON.parse(said()[0]!) as { msg: string; setting: string };
+        expect(line.setting).toBe('groupProtocol');
+        expect(line.msg).toContain('--group-protocol classic');
+        expect(consumer.assignment()).toEqual([]);
+        await consumer.disconnect();
       } finally {
         await transport.close();
       }
-    },
-    240_000,
-  );
-
-  it('a member of the consumer group protocol says that the brokers do not serve it, and how to fix it', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'old-broker-')), 'consumer.log');
-    const logger = createLogger({ file, level: 'warn' });
-    const transport = new PlatformaticTransport({ brokers: brokers(), logger, groupProtocol: 'consumer' });
-    try {
-      const topic = unique('it-old-kip848');
-      await (await transport.admin()).createTopics([{ name: topic, partitions: 1 }]);
-      const consumer = transport.consumer({ groupId: unique('it-old-kip848-g') });
-      await consumer.connect();
-      await consumer.subscribe([topic]);
-      await consumer.run({ eachBatch: async () => {} });
-      const said = () =>
-        readFileSync(file, 'utf8')
-          .split('\n')
-          .filter((l) => l.includes('do not serve the consumer group protocol'));
-      const deadline = Date.now() + 30_000;
-      while (said().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-      // Said at every try (joins are tried again: the brokers may be upgraded meanwhile), with the fix.
-      expect(said().length).toBeGreaterThanOrEqual(2);
-      const line = JSON.parse(said()[0]!) as { msg: string; setting: string };
-      expect(line.setting).toBe('groupProtocol');
-      expect(line.msg).toContain('--group-protocol classic');
-      expect(consumer.assignment()).toEqual([]);
-      await consumer.disconnect();
-    } finally {
-      await transport.close();
-    }
-  }, 60_000);
-});
+    }, 60_000);
+  },
+);

@@ -77,6 +77,13 @@ export interface StartKafkaOptions {
    * what clients need from `KafkaCluster.security`. Default false.
    */
   readonly security?: boolean | { readonly hostnames?: readonly string[] };
+  /**
+   * Where the cluster keeps its metadata: `kraft` (default: every node a combined broker and controller) or
+   * `zookeeper` (Kafka 3.x, one node, no security): a ZooKeeper server on the node's controller port, started
+   * first, and a broker registered in it, as the clusters that have not moved to KRaft run. ZooKeeper is the one
+   * Kafka's own libraries bring (`org.apache.zookeeper:zookeeper`, a dependency of `kafka_2.13` before 4.0).
+   */
+  readonly metadata?: 'kraft' | 'zookeeper';
 }
 
 export interface KafkaNodeInfo {
@@ -217,6 +224,76 @@ async function assertJava(): Promise<void> {
   }
 }
 
+interface ZooKeeperProcess {
+  /** Ends the server (SIGTERM, SIGKILL after a grace period) and waits until it is gone. */
+  stop(signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** SIGKILL now, synchronously (the process-exit safety net). */
+  kill(): void;
+}
+
+/**
+ * Starts a standalone ZooKeeper server (Kafka 3.x's own `ZooKeeperServerMain`) on `port` with its data in
+ * `dir/data` (which marks its command line), and resolves once it listens. Its output goes to `dir/zookeeper.log`.
+ */
+async function startZooKeeper(
+  dir: string,
+  port: number,
+  classpath: string,
+  detached: boolean,
+): Promise<ZooKeeperProcess> {
+  const marker = join(dir, 'data');
+  await mkdir(marker, { recursive: true });
+  const log = join(dir, 'zookeeper.log');
+  const out = openSync(log, 'a');
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(
+      javaCommand(),
+      ['-Xmx128m', '-cp', classpath, 'org.apache.zookeeper.server.ZooKeeperServerMain', String(port), marker],
+      { cwd: dir, stdio: ['ignore', out, out], detached, windowsHide: true },
+    );
+  } finally {
+    closeSync(out);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('could not start java for ZooKeeper');
+  child.unref();
+  let exited = false;
+  const exit = new Promise<void>((r) =>
+    child.once('exit', () => {
+      exited = true;
+      r();
+    }),
+  );
+  const zk: ZooKeeperProcess = {
+    async stop(signal) {
+      await terminate(pid, marker, { signal, graceMs: 5000 });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exit, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
+    },
+    kill() {
+      if (!isOurProcess(pid, marker)) return;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    },
+  };
+  const deadline = Date.now() + 30_000;
+  while ((await busyPorts([port])).length === 0) {
+    if (exited || Date.now() > deadline) {
+      await zk.stop('SIGKILL');
+      throw new Error(
+        `ZooKeeper ${exited ? 'exited' : 'did not listen'} on port ${port} within 30 s:\n${tail(log)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return zk;
+}
+
 /** Starts a local Kafka cluster, fetching Kafka first if needed, and resolves once every node is ready. */
 export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaCluster> {
   const logger = opts.logger ?? silentLogger();
@@ -224,6 +301,17 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
   const version = opts.version ?? DEFAULT_KAFKA_VERSION;
   const layout = nodePorts(count, opts.basePort ?? DEFAULT_BASE_PORT);
   const began = Date.now();
+
+  const zookeeper = opts.metadata === 'zookeeper';
+  if (zookeeper) {
+    if (count !== 1) throw new Error(`metadata 'zookeeper': one node only (asked for ${count})`);
+    if (Number(version.split('.')[0]) >= 4) {
+      throw new Error(
+        `metadata 'zookeeper': Kafka ${version} has no ZooKeeper mode (removed in 4.0); use a 3.x version`,
+      );
+    }
+    if (opts.security) throw new Error("metadata 'zookeeper': security is only set up on KRaft clusters");
+  }
 
   await assertJava();
   await assertPortsFree(layout);
@@ -294,6 +382,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
       all: layout,
       logDir: join(dir, 'kafka-logs'),
       overrides: { ...secured, ...opts.brokerProperties },
+      ...(zookeeper ? { zookeeperConnect: `${HOST}:${ports.controllerPort}` } : {}),
     });
     await writeFile(join(dir, 'server.properties'), toPropertiesText(props));
     await writeFile(
@@ -311,16 +400,28 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
     ...(opts.javaOptions ?? []),
   ];
 
+  const zkDir = join(dataDir, 'zookeeper');
+  let zk: ZooKeeperProcess | undefined;
   const cleanupData = async () => {
     for (const node of nodes) await rm(node.dir, { recursive: true, force: true });
+    await rm(zkDir, { recursive: true, force: true });
     await rm(tlsDir, { recursive: true, force: true });
     if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
     else await rmdir(dataDir).catch(() => undefined); // only when empty
   };
 
-  // Format every node's storage with the same cluster id (static quorum: no --standalone).
+  // Format every node's storage with the same cluster id (static quorum: no --standalone). A ZooKeeper-based
+  // broker formats nothing: it registers in ZooKeeper, which is started here instead.
+  if (zookeeper) {
+    try {
+      zk = await startZooKeeper(zkDir, layout[0]!.controllerPort, classpath, opts.detached === true);
+    } catch (e) {
+      if (!opts.keepData) await cleanupData();
+      throw e;
+    }
+  }
   const formats = await Promise.all(
-    nodes.map((node) =>
+    (zookeeper ? [] : nodes).map((node) =>
       run(
         javaCommand(),
         [
@@ -401,6 +502,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
         }
       }
     }
+    zk?.kill();
     if (ownDataDir && !opts.keepData) rmSync(dataDir, { recursive: true, force: true });
   };
   if (!opts.detached) process.once('exit', onExit);
@@ -431,6 +533,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
     const details = nodes.map(nodeDiagnostics).join('\n\n');
     for (const n of nodes) n.expectedExit = true;
     await Promise.all(nodes.map((n) => endNode(n, 'SIGKILL', 0)));
+    await zk?.stop('SIGKILL');
     if (!opts.detached) process.removeListener('exit', onExit);
     if (!opts.keepData) await cleanupData();
     const message = (e as Error).message;
@@ -542,6 +645,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
       // shutdown: they get SIGKILL after a short grace, which is fine since the data goes too.
       const keep = stopOpts.keepData ?? opts.keepData ?? false;
       await Promise.all(nodes.map((n) => endNode(n, 'SIGTERM', keep ? 30_000 : 5000)));
+      await zk?.stop('SIGTERM');
       if (!opts.detached) process.removeListener('exit', onExit);
       if (!keep) await cleanupData();
       logger.info({ brokers }, 'Kafka stopped');
@@ -554,5 +658,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
 export async function looksLikeDataDir(dir: string): Promise<boolean> {
   if (!existsSync(dir)) return false;
   const entries = await readdir(dir);
-  return entries.length === 0 || entries.every((e) => /^node-\d+$/.test(e) || e === 'tls');
+  return (
+    entries.length === 0 || entries.every((e) => /^node-\d+$/.test(e) || e === 'tls' || e === 'zookeeper')
+  );
 }

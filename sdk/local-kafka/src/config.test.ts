@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCliArgs } from './args.ts';
-import { assertPortsFree } from './cluster.ts';
+import { assertPortsFree, startKafka } from './cluster.ts';
 import {
   bootstrapServers,
   brokerProperties,
@@ -41,6 +41,36 @@ describe('nodePorts', () => {
 });
 
 describe('brokerProperties', () => {
+  it('configures a broker of a ZooKeeper-based cluster without the KRaft roles', () => {
+    const [node] = nodePorts(1, 5092);
+    const p = brokerProperties({
+      node: node!,
+      all: [node!],
+      logDir: '/data/node-1/kafka-logs',
+      zookeeperConnect: '127.0.0.1:5093',
+    });
+    expect(p.get('broker.id')).toBe('1');
+    expect(p.get('zookeeper.connect')).toBe('127.0.0.1:5093');
+    expect(p.get('listeners')).toBe('PLAINTEXT://127.0.0.1:5092');
+    expect(p.get('listener.security.protocol.map')).toBe('PLAINTEXT:PLAINTEXT');
+    for (const kraft of ['process.roles', 'node.id', 'controller.quorum.voters', 'controller.listener.names'])
+      expect(p.has(kraft)).toBe(false);
+    expect(p.get('advertised.listeners')).toBe('PLAINTEXT://127.0.0.1:5092');
+    expect(p.get('transaction.state.log.replication.factor')).toBe('1');
+  });
+
+  it('refuses a ZooKeeper-based cluster of Kafka 4, of three nodes or with security, naming the setting', async () => {
+    await expect(startKafka({ version: '4.2.2', metadata: 'zookeeper' })).rejects.toThrow(
+      "metadata 'zookeeper': Kafka 4.2.2 has no ZooKeeper mode (removed in 4.0); use a 3.x version",
+    );
+    await expect(startKafka({ version: '3.9.1', nodes: 3, metadata: 'zookeeper' })).rejects.toThrow(
+      "metadata 'zookeeper': one node only (asked for 3)",
+    );
+    await expect(startKafka({ version: '3.9.1', security: true, metadata: 'zookeeper' })).rejects.toThrow(
+      "metadata 'zookeeper': security is only set up on KRaft clusters",
+    );
+  });
+
   it('configures one combined node with replication 1', () => {
     const [node] = nodePorts(1);
     const p = brokerProperties({ node: node!, all: [node!], logDir: '/data/node-1/kafka-logs' });

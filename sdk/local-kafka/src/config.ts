@@ -55,6 +55,11 @@ export interface BrokerConfigInput {
   readonly logDir: string;
   /** Extra or replacing properties. */
   readonly overrides?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * A broker of a ZooKeeper-based cluster (Kafka 3.x) registered at this `host:port`, instead of a combined KRaft
+   * broker and controller.
+   */
+  readonly zookeeperConnect?: string;
 }
 
 /**
@@ -67,15 +72,26 @@ export function brokerProperties(input: BrokerConfigInput): Map<string, string> 
   const rf = all.length;
   const minIsr = rf >= 3 ? 2 : 1;
   const voters = all.map((n) => `${n.id}@${HOST}:${n.controllerPort}`).join(',');
+  const metadata: [string, string | number | boolean][] =
+    input.zookeeperConnect === undefined
+      ? [
+          ['process.roles', 'broker,controller'],
+          ['node.id', node.id],
+          ['controller.quorum.voters', voters],
+          ['listeners', `PLAINTEXT://${HOST}:${node.port},CONTROLLER://${HOST}:${node.controllerPort}`],
+          ['controller.listener.names', 'CONTROLLER'],
+          ['listener.security.protocol.map', 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT'],
+        ]
+      : [
+          ['broker.id', node.id],
+          ['zookeeper.connect', input.zookeeperConnect],
+          ['listeners', `PLAINTEXT://${HOST}:${node.port}`],
+          ['listener.security.protocol.map', 'PLAINTEXT:PLAINTEXT'],
+        ];
   const entries: [string, string | number | boolean][] = [
-    ['process.roles', 'broker,controller'],
-    ['node.id', node.id],
-    ['controller.quorum.voters', voters],
-    ['listeners', `PLAINTEXT://${HOST}:${node.port},CONTROLLER://${HOST}:${node.controllerPort}`],
+    ...metadata,
     ['advertised.listeners', `PLAINTEXT://${HOST}:${node.port}`],
-    ['controller.listener.names', 'CONTROLLER'],
     ['inter.broker.listener.name', 'PLAINTEXT'],
-    ['listener.security.protocol.map', 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT'],
     ['log.dirs', logDir],
     // Replication: follows the cluster size.
     ['offsets.topic.replication.factor', rf],
