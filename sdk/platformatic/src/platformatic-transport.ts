@@ -23,6 +23,7 @@ import {
   Admin as PAdmin,
   type RetryDelayGetter,
 } from '@platformatic/kafka';
+import { assertBrokerApis, type BrokerApi } from './apis.ts';
 import { PlatformaticAdmin, topicMetadata } from './admin.ts';
 import { PlatformaticConsumer } from './consumer.ts';
 import { hasErrorId, mapError } from './errors.ts';
@@ -189,6 +190,7 @@ export class PlatformaticTransport implements Transport {
   }
 
   async #runConnectionCheck(): Promise<void> {
+    let apis: readonly BrokerApi[] | undefined;
     await checkFirstConnection(
       async () => {
         const probe = new PAdmin({
@@ -198,6 +200,7 @@ export class PlatformaticTransport implements Transport {
         });
         try {
           await probe.metadata({ topics: [] });
+          apis = await probe.listApis();
         } finally {
           await probe.close().catch(() => undefined);
         }
@@ -211,6 +214,8 @@ export class PlatformaticTransport implements Transport {
         return diagnoseSecurityFailure(error, this.#security, alert);
       },
     );
+    // Brokers too old for the transport's requests: refused here, before a consumer retries them for ever.
+    if (apis !== undefined) assertBrokerApis(apis, this.#client.bootstrapBrokers.join(','));
   }
 
   async admin(): Promise<DirigoAdmin> {
