@@ -453,6 +453,15 @@ describe.each(TRANSPORT_NAMES)(
     /** A transport of the restricted user (SCRAM over SASL_PLAINTEXT). */
     const restrictedTransport = (clientId: string) =>
       secured(name, sec().bootstrap.sasl_plaintext, clientId, restrictedSecurity());
+    /** The same on the consumer group protocol (KIP-848; platformatic only). */
+    const restrictedKip848Transport = (clientId: string) =>
+      new PlatformaticTransport({
+        brokers: sec().bootstrap.sasl_plaintext,
+        clientId,
+        logger: testLogger(),
+        security: restrictedSecurity(),
+        groupProtocol: 'consumer',
+      });
     /**
      * The word-count app (two hops; exactly-once unless `guarantee` says otherwise) and its scenario, with a control
      * topic of its own.
@@ -521,13 +530,7 @@ describe.each(TRANSPORT_NAMES)(
           principal(),
         );
         const workerId = `w-acl-848-${name}`;
-        const transport = new PlatformaticTransport({
-          brokers: sec().bootstrap.sasl_plaintext,
-          clientId: workerId,
-          logger: testLogger(),
-          security: restrictedSecurity(),
-          groupProtocol: 'consumer',
-        });
+        const transport = restrictedKip848Transport(workerId);
         const w = worker(setup, workerId, transport);
         await w.w.start();
         await feedAndCheck(setup.s);
@@ -632,15 +635,7 @@ describe.each(TRANSPORT_NAMES)(
         const { w } = worker(
           setup,
           workerId,
-          protocol === 'consumer'
-            ? new PlatformaticTransport({
-                brokers: sec().bootstrap.sasl_plaintext,
-                clientId: workerId,
-                logger: testLogger(),
-                security: restrictedSecurity(),
-                groupProtocol: 'consumer',
-              })
-            : restrictedTransport(workerId),
+          protocol === 'consumer' ? restrictedKip848Transport(workerId) : restrictedTransport(workerId),
         );
         await w.start();
         await feedAndCheck(setup.s);

@@ -575,13 +575,11 @@ export class Worker {
       for (const m of members) {
         const ms = this.assignments.unassignedMs(m.spec.group);
         if (ms === undefined || ms < timeoutMs) continue;
-        const app = this.resolved.find((a) => appId(a) === id)!;
-        const err = new AppStoppedError(
-          app.name,
-          `app '${app.name}' stopped: the consumer of '${m.spec.name}' (group ${m.spec.group}) has had no partition assignment for ${Math.round(ms / 1000)} s; its Kafka client stopped for good or cannot reach the group coordinator (see the transport's log lines before this one). Restart the worker`,
+        this.failApp(
+          id,
+          m.spec.group,
+          `the consumer of '${m.spec.name}' (group ${m.spec.group}) has had no partition assignment for ${Math.round(ms / 1000)} s; its Kafka client stopped for good or cannot reach the group coordinator (see the transport's log lines before this one). Restart the worker`,
         );
-        this.logger.error({ err, app: app.name, group: m.spec.group }, err.message);
-        void this.stopApp(id, err);
         break;
       }
     }
@@ -598,16 +596,26 @@ export class Worker {
       if (this.stats.get(id)?.status !== 'running') continue;
       const m = members.find((r) => r.spec.group === group);
       if (m === undefined) continue;
-      const app = this.resolved.find((a) => appId(a) === id)!;
-      const err = new AppStoppedError(
-        app.name,
-        `app '${app.name}' stopped: the consumer of '${m.spec.name}' (group ${group}) stopped for good: ${error.message}`,
-        { cause: error },
+      this.failApp(
+        id,
+        group,
+        `the consumer of '${m.spec.name}' (group ${group}) stopped for good: ${error.message}`,
+        error,
       );
-      this.logger.error({ err, app: app.name, group }, err.message);
-      void this.stopApp(id, err);
       return;
     }
+  }
+
+  /** Stops app `id` as failed because of a consumer of `group`: `app '<name>' stopped: <why>`, logged. */
+  private failApp(id: string, group: string, why: string, cause?: Error): void {
+    const app = this.resolved.find((a) => appId(a) === id)!;
+    const err = new AppStoppedError(
+      app.name,
+      `app '${app.name}' stopped: ${why}`,
+      cause === undefined ? undefined : { cause },
+    );
+    this.logger.error({ err, app: app.name, group }, err.message);
+    void this.stopApp(id, err);
   }
 
   private async startApp(app: ResolvedApp): Promise<void> {
