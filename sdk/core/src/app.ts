@@ -150,7 +150,10 @@ export interface Context<S extends Record<string, StateSpec> = Record<string, St
   /** The record key's exact bytes; null for a record without a key. */
   readonly keyBytes: Buffer | null;
   readonly state: StateAccessors<S>;
-  /** Now, from the worker's clock (the test clock in the test driver). */
+  /**
+   * Now, from the worker's clock (the test clock in the test driver): when the scheduler started this message, or
+   * the run of cheap messages of its partition it started together (at most about `scheduler.runBudgetMs` earlier).
+   */
   readonly now: number;
   /**
    * The message's event time, ms since epoch: the function's `eventTime(message, origin)` when it declares one,

@@ -1,4 +1,5 @@
 // Actor identities are injective over key bytes; the key serdes turn keys into text and back.
+import { isUtf8 } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { SerdeError } from './errors.ts';
 import { actorId, actorKeyBytes, isNullActor, keys } from './keys.ts';
@@ -49,6 +50,24 @@ describe('actor identities', () => {
     expect(actorId(Buffer.alloc(0))).toBe('');
     expect(isNullActor(actorId(null))).toBe(true);
     expect(actorId(null)).not.toBe(actorId(Buffer.alloc(0)));
+  });
+
+  it('take a key as text exactly when it is valid UTF-8 (random bytes, mostly continuation bytes)', () => {
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    let valid = 0;
+    for (let n = 0; n < 20_000; n++) {
+      const b = Buffer.alloc(1 + Math.floor(rand() * 6));
+      for (let i = 0; i < b.length; i++)
+        b[i] = rand() < 0.5 ? Math.floor(rand() * 256) : 0x80 + Math.floor(rand() * 64);
+      const asText = b[0] !== 1 && isUtf8(b);
+      if (asText) valid++;
+      expect(actorId(b)).toBe(asText ? b.toString('utf8') : `\u0001${b.toString('base64')}`);
+    }
+    expect(valid).toBeGreaterThan(100);
   });
 });
 

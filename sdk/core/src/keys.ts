@@ -10,6 +10,8 @@ import type { Serde } from './serde.ts';
 /** First character of an escaped identity (a key that is not UTF-8, starts with it, or is null). */
 const ESCAPE = '\u0001';
 const ESCAPE_CODE = 1;
+/** What UTF-8 decoding puts in place of an invalid sequence. */
+const REPLACEMENT = '\uFFFD';
 
 /**
  * The actor identity of a record key: the key as text when it is valid UTF-8 (and does not start with U+0001),
@@ -19,7 +21,12 @@ const ESCAPE_CODE = 1;
 export function actorId(key: Buffer | null): string {
   if (key === null) return ESCAPE;
   if (key.length === 0) return '';
-  if (key[0] !== ESCAPE_CODE && isUtf8(key)) return key.toString('utf8');
+  if (key[0] !== ESCAPE_CODE) {
+    // Decoding replaces every invalid sequence with U+FFFD: a text without one came from valid UTF-8 (one pass
+    // over the key instead of a check and a decode); a text with one is checked (the key may hold U+FFFD itself).
+    const text = key.toString();
+    if (text.indexOf(REPLACEMENT) < 0 || isUtf8(key)) return text;
+  }
   return ESCAPE + key.toString('base64');
 }
 

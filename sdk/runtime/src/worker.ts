@@ -175,6 +175,17 @@ export interface SchedulerOptions {
    * every slot from the others. Default: `maxInFlight` divided evenly among the worker's apps.
    */
   readonly maxInFlightPerApp?: number;
+  /**
+   * Most messages of one queue (a partition of a function) run after one decision of the policy, while each
+   * completes synchronously and costs a few microseconds (see `runBudgetMs`). Default 32; 1 asks the policy about
+   * every message.
+   */
+  readonly runLength?: number;
+  /**
+   * How long a run may take by the function's cost estimate, ms: a function whose messages cost more than this
+   * gets a decision per message. Default 0.25.
+   */
+  readonly runBudgetMs?: number;
 }
 
 /**
@@ -305,6 +316,14 @@ export class Worker {
     }
     const maxInFlightPerApp =
       perApp ?? Math.max(1, Math.floor((maxInFlight ?? 64) / Math.max(1, this.resolved.length)));
+    const runLength = options.scheduler ? options.scheduler.runLength : undefined;
+    if (runLength !== undefined && (!Number.isInteger(runLength) || runLength < 1)) {
+      throw new ConfigError('scheduler.runLength', `${String(runLength)} is not an integer >= 1`);
+    }
+    const runBudgetMs = options.scheduler ? options.scheduler.runBudgetMs : undefined;
+    if (runBudgetMs !== undefined && !(Number.isFinite(runBudgetMs) && runBudgetMs >= 0)) {
+      throw new ConfigError('scheduler.runBudgetMs', `${String(runBudgetMs)} is not a number of ms >= 0`);
+    }
     if (options.scheduler !== false) {
       const policyName = options.scheduler?.policy ?? 'edf';
       const policy = createPolicy(policyName, options.scheduler?.options ?? {});
@@ -316,6 +335,8 @@ export class Worker {
         metrics: this.metrics,
         ...(maxInFlight === undefined ? {} : { maxInFlight }),
         maxInFlightPerApp,
+        ...(runLength === undefined ? {} : { runLength }),
+        ...(runBudgetMs === undefined ? {} : { runBudgetMs }),
       });
       this.dispatcher.setLeaseSource(() => this.leases().leases);
     }

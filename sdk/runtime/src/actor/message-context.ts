@@ -160,7 +160,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     this.app = env.app.name;
     this.fn = env.fn.name;
     this.id = key;
-    // The dispatcher's start of this message's run when it is running it (one clock read per message), else the clock.
+    // The start of the dispatcher's run of messages this one is part of (one clock read per run), else the clock.
     const started = env.dispatcher?.runningSince ?? Number.NaN;
     this.now = Number.isNaN(started) ? env.clock.now() : started;
     this.origin = record;

@@ -273,7 +273,8 @@ describe('Dispatcher: a misbehaving policy is contained', () => {
         return answer === 'stale' ? (stale as never) : undefined;
       },
     };
-    const d = new Dispatcher({ policy, clock: new ManualClock(), logger });
+    // One decision per message (no runs): each of q/1's two messages is a stale answer.
+    const d = new Dispatcher({ policy, clock: new ManualClock(), logger, runLength: 1 });
     await d.submit([message({ queue: 'q/0' })], () => {});
     const ran: number[] = [];
     await d.submit([message({ queue: 'q/1' }), message({ queue: 'q/1' })], (i) => {
@@ -416,6 +417,128 @@ describe('Dispatcher: measurements', () => {
     expect(app.throughputPerSec).toBeGreaterThan(0);
     expect(s.worker?.utilisation).toBeCloseTo(0.4); // 40 ms busy over 100 ms
     expect(d.utilisation()).toBeCloseTo(0.4);
+  });
+});
+
+describe('Dispatcher: runs', () => {
+  /** fifo, counting its decisions. */
+  function countingFifo() {
+    const fifo = createPolicy('fifo');
+    const policy: SchedulingPolicy & { picks: number } = {
+      name: 'counting',
+      picks: 0,
+      pickNext: (view) => {
+        policy.picks++;
+        return fifo.pickNext(view);
+      },
+    };
+    return policy;
+  }
+
+  it('runs up to runLength cheap messages of a queue per decision, in order, sharing the run start', async () => {
+    const clock = new ManualClock(500);
+    const policy = countingFifo();
+    const d = new Dispatcher({ policy, clock, yieldAfterMs: Infinity, runLength: 8 });
+    const ran: number[] = [];
+    const started: number[] = [];
+    await d.submit(
+      Array.from({ length: 41 }, (_, i) => message({ key: `k${i % 3}` })),
+      (i) => {
+        ran.push(i);
+        started.push(d.runningSince);
+      },
+    );
+    expect(ran).toEqual(Array.from({ length: 41 }, (_, i) => i));
+    // The first message runs alone (no cost measured yet: the 1 ms default is over the budget), then runs of 8.
+    expect(policy.picks).toBe(1 + 5);
+    expect(started.every((t) => t === 500)).toBe(true);
+    const one = countingFifo();
+    const d1 = new Dispatcher({ policy: one, clock, yieldAfterMs: Infinity, runLength: 1 });
+    await d1.submit(
+      Array.from({ length: 41 }, () => message()),
+      () => {},
+    );
+    expect(one.picks).toBe(41);
+  });
+
+  it('asks about every message of a function whose messages cost more than the run budget', async () => {
+    const clock = new ManualClock();
+    const policy = countingFifo();
+    const d = new Dispatcher({ policy, clock, yieldAfterMs: Infinity, runBudgetMs: 0.25 });
+    await d.submit(
+      Array.from({ length: 20 }, () => message()),
+      () => clock.advance(1),
+    );
+    expect(policy.picks).toBe(20);
+    expect(d.costEstimate('a', 'f')).toBe(1);
+  });
+
+  it('divides a run between queues by the policy: another queue runs between runs', async () => {
+    const clock = new ManualClock();
+    const d = new Dispatcher({ policy: createPolicy('edf'), clock, yieldAfterMs: Infinity, runLength: 4 });
+    const order: string[] = [];
+    const a = d.submit(
+      Array.from({ length: 9 }, (_, i) => message({ queue: 'a/0', deadline: 100 + i })),
+      (i) => void order.push(`a${i}`),
+    );
+    const b = d.submit(
+      Array.from({ length: 9 }, (_, i) => message({ queue: 'a/1', deadline: 100 + i })),
+      (i) => void order.push(`b${i}`),
+    );
+    await Promise.all([a, b]);
+    // edf picks the earliest head; a run goes on with its queue for at most 4 messages, then edf picks again.
+    expect(order.slice(0, 9)).toEqual(['a0', 'b0', 'b1', 'b2', 'b3', 'a1', 'a2', 'a3', 'a4']);
+    let longest = 0;
+    let current = 0;
+    for (let j = 0; j < order.length; j++) {
+      current = j > 0 && order[j]![0] === order[j - 1]![0] ? current + 1 : 1;
+      longest = Math.max(longest, current);
+    }
+    expect(longest).toBeLessThanOrEqual(4);
+    expect(order.filter((o) => o[0] === 'b')).toEqual(Array.from({ length: 9 }, (_, i) => `b${i}`));
+    expect(order.length).toBe(18);
+  });
+
+  it('stops a run at a message of another function, an async message and a throwing one', async () => {
+    const clock = new ManualClock();
+    const policy = countingFifo();
+    const d = new Dispatcher({ policy, clock, yieldAfterMs: Infinity });
+    // Warm the estimate of a/f and a/g (their first messages run alone).
+    await d.submit([message(), message({ fn: 'g' })], () => {});
+    policy.picks = 0;
+    const fns = ['f', 'f', 'g', 'g', 'f'];
+    const ran: number[] = [];
+    await d.submit(
+      fns.map((fn) => message({ fn })),
+      (i) => void ran.push(i),
+    );
+    expect(ran).toEqual([0, 1, 2, 3, 4]);
+    expect(policy.picks).toBe(3); // f f | g g | f
+    policy.picks = 0;
+    const gate = deferred();
+    const order: string[] = [];
+    const step = d.submit(
+      ['a', 'b', 'c'].map((key) => message({ key })),
+      (i) => {
+        order.push(`start${i}`);
+        if (i === 1) return gate.promise.then(() => void order.push('end1'));
+      },
+    );
+    await turn();
+    expect(order).toEqual(['start0', 'start1', 'start2']); // the async one ended a run; c ran after it
+    expect(policy.picks).toBe(2);
+    gate.resolve();
+    await step;
+    const failing = d.submit(
+      [0, 1, 2, 3].map((i) => message({ key: `k${i}` })),
+      (i) => {
+        order.push(`run${i}`);
+        if (i === 1) throw new Error('boom');
+      },
+    );
+    await expect(failing).rejects.toThrow('boom');
+    expect(order.slice(-2)).toEqual(['run0', 'run1']);
+    expect(d.stats()).toMatchObject({ queued: 0, inFlight: 0 });
   });
 });
 

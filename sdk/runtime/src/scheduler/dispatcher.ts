@@ -52,6 +52,11 @@ export class Dispatcher {
   private readonly yieldEvery: number;
   private readonly yieldAfterMs: number;
   private readonly scanLimit: number;
+  private readonly runLength: number;
+  private readonly runBudgetMs: number;
+  /** The current run's synchronously completed messages and their steps (reused). */
+  private readonly runMessages: (ScheduledMessage | undefined)[] = [];
+  private readonly runBatches: (Batch | undefined)[] = [];
 
   private readonly queues = new Map<string, PartitionQueue>();
   /** Queues with queued messages: `view.queues`. */
@@ -89,6 +94,8 @@ export class Dispatcher {
     this.yieldEvery = Math.max(1, options.yieldEvery ?? 1024);
     this.yieldAfterMs = options.yieldAfterMs ?? 5;
     this.scanLimit = Math.max(1, options.scanLimit ?? 64);
+    this.runLength = Math.max(1, Math.floor(options.runLength ?? 32));
+    this.runBudgetMs = Math.max(0, options.runBudgetMs ?? 0.25);
     const now = this.clock.now();
     this.acct = new Accounting(
       this.metrics,
@@ -334,8 +341,9 @@ export class Dispatcher {
   }
 
   /**
-   * While the dispatcher runs a message (synchronously, inside `outlet.run`), the clock's time it started at: the
-   * message's "now", read once for the decision and the run. NaN at any other time (read the clock then).
+   * While the dispatcher runs a message (synchronously, inside `outlet.run`), the clock's time its run started at
+   * (see `runLength`): the message's "now", read once for the decision and the run, at most about `runBudgetMs`
+   * before the message itself started. NaN at any other time (read the clock then).
    */
   get runningSince(): number {
     return this.runStart;
@@ -369,7 +377,7 @@ export class Dispatcher {
     this.pumping = true;
     try {
       const clock = this.clock;
-      // One clock read per message: the end of a sync run is the start of the next decision.
+      // One clock read per run: the end of a sync run is the start of the next decision.
       let now = clock.now();
       while (this.inFlight < this.maxInFlight && this.active.length > 0) {
         if (this.dirty.length > 0) this.refreshDirty();
@@ -383,33 +391,8 @@ export class Dispatcher {
           setImmediate(this.onImmediate);
           this.sliceStart = start;
         }
-        const b = q.headBatch!;
-        const i = q.headIndex;
-        const msg = q.head!;
-        q.takeHead();
-        this.markDirty(q);
-        if (q.length === 0) this.deactivate(q);
-        let r: unknown;
-        let threw = false;
-        let error: unknown;
-        this.runStart = start;
-        try {
-          r = b.outlet.run(i);
-        } catch (e) {
-          threw = true;
-          error = e;
-        }
-        this.runStart = Number.NaN;
-        const end = clock.now();
-        now = end;
-        if (!threw && isThenable(r)) {
-          this.startAsync(q, b, msg, start, r);
-        } else {
-          if (this.inFlight === 0) this.acct.addBusy(start, end);
-          if (threw) this.failed(q, b, error);
-          else this.complete(q, b, msg, start, end);
-        }
-        if (++this.sliceRuns >= this.yieldEvery || end - this.sliceStart >= this.yieldAfterMs) {
+        now = this.runFrom(q, start);
+        if (this.sliceRuns >= this.yieldEvery || now - this.sliceStart >= this.yieldAfterMs) {
           this.yielding = true;
           break;
         }
@@ -417,6 +400,70 @@ export class Dispatcher {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * Runs the head the policy picked in `q` and, while each message completes synchronously, the queue's next
+   * eligible messages (a run, see `runLength`); returns the clock's time at its end. The run's messages share
+   * its start (their `runningSince`) and end, and its cost is divided among them.
+   */
+  private runFrom(q: PartitionQueue, start: number): number {
+    let b = q.headBatch!;
+    let i = q.headIndex;
+    let msg = q.head!;
+    // The run's cost is its first message's function's (the run goes on with messages of that function only).
+    const stats = msg.app === q.app && msg.fn === q.fn ? q.cost : this.acct.costStats(msg.app, msg.fn);
+    const est = stats.estimate;
+    const max =
+      est > 0 ? Math.min(this.runLength, Math.max(1, Math.floor(this.runBudgetMs / est))) : this.runLength;
+    const msgs = this.runMessages;
+    const batches = this.runBatches;
+    let k = 0;
+    let r: unknown;
+    let threw = false;
+    let error: unknown;
+    this.markDirty(q);
+    this.runStart = start;
+    for (;;) {
+      q.takeHead();
+      this.sliceRuns++;
+      try {
+        r = b.outlet.run(i);
+      } catch (e) {
+        threw = true;
+        error = e;
+        break;
+      }
+      if (isThenable(r)) break;
+      msgs[k] = msg;
+      batches[k] = b;
+      k++;
+      if (k >= max || this.sliceRuns >= this.yieldEvery || !q.nextInRun(msg.app, msg.fn)) break;
+      b = q.headBatch!;
+      i = q.headIndex;
+      msg = q.head!;
+    }
+    this.runStart = Number.NaN;
+    const end = this.clock.now();
+    if (q.length === 0) this.deactivate(q);
+    if (k > 0) {
+      if (this.inFlight === 0) this.acct.addBusy(start, end);
+      const cost = (end - start) / (k + (threw || isThenable(r) ? 1 : 0));
+      this.acct.observeCost(stats, cost);
+      for (let j = 0; j < k; j++) {
+        this.complete(q, batches[j]!, msgs[j]!, start, end, cost);
+        msgs[j] = undefined;
+        batches[j] = undefined;
+      }
+    }
+    if (threw) {
+      if (this.inFlight === 0 && k === 0) this.acct.addBusy(start, end);
+      this.failed(q, b, error);
+    } else if (isThenable(r)) {
+      // An async message: it started in this run (after its first k messages), at its start when it came first.
+      this.startAsync(q, b, msg, k === 0 ? start : end, r);
+    }
+    return end;
   }
 
   /** A policy's answer is valid when it is one of our active queues with an eligible head. */
@@ -475,15 +522,29 @@ export class Dispatcher {
     if (this.inFlight === 0) this.acct.addBusy(this.acct.activeSince, end);
     this.markDirty(q);
     if (threw) this.failed(q, b, error);
-    else this.complete(q, b, msg, start, end);
+    else {
+      const cost = end - start;
+      if (msg.app === q.app && msg.fn === q.fn) this.acct.observeCost(q.cost, cost);
+      else this.acct.observeCost(this.acct.costStats(msg.app, msg.fn), cost);
+      this.complete(q, b, msg, start, end, cost);
+    }
     this.forgetIfIdle(q);
     this.schedulePump();
   }
 
-  private complete(q: PartitionQueue, b: Batch, msg: ScheduledMessage, start: number, end: number): void {
+  /**
+   * Accounts a finished message: `cost` is its own (an async message), or its share of its run's (the caller
+   * folded that into the queue's estimate once per run).
+   */
+  private complete(
+    q: PartitionQueue,
+    b: Batch,
+    msg: ScheduledMessage,
+    start: number,
+    end: number,
+    cost: number,
+  ): void {
     const same = msg.app === q.app && msg.fn === q.fn;
-    const cost = end - start;
-    this.acct.observeCost(same ? q.cost : this.acct.costStats(msg.app, msg.fn), cost);
     const queueing = start - msg.enqueuedAt;
     const latency = end - msg.ingest;
     const met = end <= msg.deadline;

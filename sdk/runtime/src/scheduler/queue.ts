@@ -172,6 +172,28 @@ export class PartitionQueue implements QueueView {
     if (deprioBatch !== undefined) this.setHead(deprioBatch, deprioIndex, true);
   }
 
+  /**
+   * During a run (the head was just taken): makes the next queued message the head when it is eligible without a
+   * scan (nothing in flight, deferred or deprioritised here, the app under its cap) and of function `app`/`fn`;
+   * false otherwise (the head is then left to `refreshHead`).
+   */
+  nextInRun(app: string, fn: string): boolean {
+    if (
+      this.length === 0 ||
+      this.inFlight !== 0 ||
+      this.deferred !== 0 ||
+      this.deprioritised !== 0 ||
+      this.load.inFlight >= this.load.cap
+    )
+      return false;
+    const b0 = this.batches[0]!;
+    if (b0.next >= b0.end) return false;
+    const next = b0.messages[b0.next]!;
+    if (next.fn !== fn || next.app !== app) return false;
+    this.setHead(b0, b0.next, false);
+    return true;
+  }
+
   private setHead(b: Batch, i: number, deprioritised: boolean): void {
     this.head = b.messages[i];
     this.headBatch = b;

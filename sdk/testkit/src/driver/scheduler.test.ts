@@ -175,6 +175,56 @@ describe('scheduler in the worker', () => {
     expect(await driver.output('alerts-out')).toHaveLength(4);
   });
 
+  it.each([
+    [undefined, 'runs'],
+    [1, 'a decision per message'],
+  ] as const)('scheduler.runLength %s: %s', async (runLength, _what) => {
+    let picks = 0;
+    registerPolicy('spy', () => ({
+      name: 'spy',
+      pickNext: (view) => {
+        picks++;
+        return view.queues.find((q) => q.head !== undefined);
+      },
+    }));
+    const app = defineApp({
+      name: 'sync',
+      ingresses: [{ topic: 'sync-in', to: 'f' }],
+      egresses: { out: { topic: 'sync-out' } },
+      functions: { f: fn({ handler: (ctx, m: number) => ctx.emit('out', ctx.key, m) }) },
+    });
+    driver = await TestDriver.start(app, {
+      scheduler: { policy: 'spy', ...(runLength === undefined ? {} : { runLength }) },
+      ingressPartitions: 1,
+    });
+    await driver.pipe(
+      'sync-in',
+      Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: i })),
+    );
+    const values = (await driver.output<number>('sync-out')).map((r) => r.value);
+    expect(values.sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    // Sync handlers that cost microseconds run in runs of up to 32 after one decision.
+    if (runLength === 1) expect(picks).toBeGreaterThanOrEqual(200);
+    else expect(picks).toBeLessThan(30);
+  });
+
+  it.each([
+    ['runLength', 0],
+    ['runLength', 2.5],
+    ['runBudgetMs', -1],
+    ['runBudgetMs', Number.NaN],
+  ] as const)('rejects scheduler.%s = %s naming the field', (field, value) => {
+    const { apps } = twoApps();
+    let error: unknown;
+    try {
+      new Worker({ transport: new MemoryTransport(), apps, scheduler: { [field]: value } });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).field).toBe(`scheduler.${field}`);
+  });
+
   it('rejects an unknown policy naming the field', () => {
     const { apps } = twoApps();
     let error: unknown;
