@@ -30,6 +30,8 @@ export const OLD_BROKERS: readonly {
   /** The transports that run there; the others must refuse the brokers at once, saying why. */
   readonly transports: readonly TransportName[];
 }[] = [
+  // The oldest @platformatic/kafka supports (the platformatic transport's documented minimum).
+  { version: '3.5.2', basePort: 7092, metadata: 'kraft', transports: TRANSPORT_NAMES },
   { version: '3.6.2', basePort: 3092, metadata: 'kraft', transports: TRANSPORT_NAMES },
   { version: '3.9.1', basePort: 4092, metadata: 'kraft', transports: TRANSPORT_NAMES },
   { version: '3.9.1', basePort: 5092, metadata: 'zookeeper', transports: TRANSPORT_NAMES },
