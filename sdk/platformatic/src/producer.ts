@@ -390,7 +390,14 @@ export class PlatformaticProducer implements DirigoProducer {
   /** @internal The client's messages for `records`, chunked (checks the topics first). */
   async chunks(records: readonly OutgoingRecord[]): Promise<MessageToProduce[][]> {
     const topics = new Set<string>();
-    for (const r of records) topics.add(r.topic);
+    let last: string | undefined;
+    for (const r of records) {
+      // Records come in runs of one topic: one set lookup per run.
+      if (r.topic !== last) {
+        last = r.topic;
+        topics.add(last);
+      }
+    }
     await this.#context.ensureTopics([...topics]);
     const chunks = toMessageChunks(records, (t) => this.#context.partitionCount(t) ?? 1, this.#partitioner);
     // The transport's encoder writes the records of a packed partition itself: the client's per-message send
