@@ -31,13 +31,15 @@ export interface DispatcherOptions {
   /**
    * Most messages of one queue run after one decision of the policy (a run): after the picked message, while each
    * completes synchronously and the queue's next message is eligible at once, the dispatcher runs it without
-   * asking again and reads the clock once at the run's end. Default 32; 1 asks the policy about every message.
+   * asking again, reading the clock every 8 messages and at the run's end. Default 32; 1 asks the policy about
+   * every message.
    */
   readonly runLength?: number;
   /**
    * A run's length is also bounded by time: at most `runBudgetMs / cost estimate` messages of the queue's
-   * function (at least one), so only messages that cost a few microseconds run in runs and the other queues wait
-   * for a run about this long at most. Default 0.25.
+   * function (at least one), and a run ends at a clock read past it, so only messages that cost a few
+   * microseconds run in runs and the other queues wait for a run about this long (or 8 slower messages) at most.
+   * Default 0.25.
    */
   readonly runBudgetMs?: number;
   /** Window of the utilisation measure, ms. Default 10000. */

@@ -473,6 +473,22 @@ describe('Dispatcher: runs', () => {
     expect(d.costEstimate('a', 'f')).toBe(1);
   });
 
+  it('ends a run within 8 messages once its messages cost more than the budget (read on the clock)', async () => {
+    const clock = new ManualClock();
+    const policy = countingFifo();
+    const d = new Dispatcher({ policy, clock, yieldAfterMs: Infinity });
+    // 20 messages that cost nothing (runs of 32 after the first), then 20 that cost 10 ms each.
+    await d.submit(
+      Array.from({ length: 40 }, () => message()),
+      (i) => {
+        if (i >= 20) clock.advance(10);
+      },
+    );
+    // Message 0 alone, a run that ends at the check after message 24, then a decision per message (the
+    // estimate is now over the budget): 1 + 1 + 15. Without the check, 9: a run of 32 with 13 slow ones, then 7.
+    expect(policy.picks).toBe(17);
+  });
+
   it('divides a run between queues by the policy: another queue runs between runs', async () => {
     const clock = new ManualClock();
     const d = new Dispatcher({ policy: createPolicy('edf'), clock, yieldAfterMs: Infinity, runLength: 4 });
