@@ -426,6 +426,7 @@ export class Dispatcher {
     this.runStart = start;
     for (;;) {
       q.takeHead();
+      if (q.length === 0) this.deactivate(q); // policies called while it runs see only queues with messages
       this.sliceRuns++;
       try {
         r = b.outlet.run(i);
@@ -447,7 +448,6 @@ export class Dispatcher {
     }
     this.runStart = Number.NaN;
     const end = this.clock.now();
-    if (q.length === 0) this.deactivate(q);
     if (k > 0) {
       if (this.inFlight === 0) this.acct.addBusy(start, end);
       const cost = (end - start) / (k + (threw || isThenable(r) ? 1 : 0));
