@@ -14,6 +14,7 @@ describe('kafkajs fixes and load order', () => {
     expect(patches.groupingPatched()).toBe(true);
     expect(patches.addPartitionsRefusalPatched()).toBe(true);
     expect(patches.idleQueuesQuiet()).toBe(true);
+    expect(patches.recordEncoderPatched()).toBe(true);
     expect(patches.kafkajs).not.toBe(early);
     expect(typeof patches.kafkajs.Kafka).toBe('function');
   });

@@ -11,7 +11,9 @@ import {
   groupingPatched,
   groupMessagesPerPartition,
   idleQueuesQuiet,
+  originalRecordEncoder,
   parseAddPartitionsToTxn,
+  recordEncoderPatched,
   requestRejoin,
   sendPatched,
   staleSeeksDropped,
@@ -446,5 +448,55 @@ describe('kafkajs request queue fix (fix 9)', () => {
     expect(checks).toBe(2);
     expect(q.throttleCheckTimeoutId).toBeNull();
     q.destroy();
+  });
+});
+
+describe('kafkajs record encoder (fix 10)', () => {
+  const req = createRequire(import.meta.url);
+  type Encode = (args: Record<string, unknown>) => { buffer: Buffer };
+  const ours = () => req('kafkajs/src/protocol/recordBatch/record/v0/index.js') as Encode;
+  const theirs = () => originalRecordEncoder() as unknown as Encode;
+  const Long = req('kafkajs/src/utils/long.js') as { fromNumber(n: number): unknown };
+
+  it('is what kafkajs Produce requests use once @dirigo/kafkajs is loaded', () => {
+    expect(recordEncoderPatched()).toBe(true);
+    expect(ours()).not.toBe(theirs());
+  });
+
+  it("writes kafkajs's bytes for keys, values and headers of every size, and leaves the rest to kafkajs", () => {
+    let seed = 11;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return Math.floor((seed / 2 ** 31) * n);
+    };
+    const bytes = (max: number) => Buffer.from(Array.from({ length: rand(max) }, () => rand(256)));
+    const sizes = [0, 1, 63, 64, 127, 128, 8191, 8192, 70_000];
+    for (let n = 0; n < 3000; n++) {
+      const headers: Record<string, Buffer | Buffer[]> = {};
+      for (let h = rand(5); h > 0; h--) {
+        const name = rand(4) === 0 ? `né-${rand(100)}` : `dirigo-${rand(1000)}`;
+        headers[name] = rand(5) === 0 ? [bytes(20), bytes(3)] : bytes(rand(3) === 0 ? 300 : 20);
+      }
+      const args = {
+        offsetDelta: rand(3) === 0 ? rand(100_000) : rand(100),
+        timestampDelta: rand(4) === 0 ? -rand(2 ** 20) : rand(3) === 0 ? rand(2 ** 31) * 512 : rand(1000),
+        key: rand(6) === 0 ? null : bytes(rand(4) === 0 ? 200 : 12),
+        value: rand(8) === 0 ? null : Buffer.alloc(sizes[rand(sizes.length)]!, rand(256)),
+        headers,
+      };
+      expect(ours()(args).buffer.equals(theirs()(args).buffer)).toBe(true);
+    }
+    // What the fast path leaves to kafkajs: text keys and values, a Long delta, header values that are text.
+    const others = [
+      { key: 'text', value: 'value', timestampDelta: 5, offsetDelta: 1 },
+      { key: Buffer.from('k'), value: Buffer.from('v'), timestampDelta: Long.fromNumber(7), offsetDelta: 2 },
+      { key: null, value: Buffer.from('v'), headers: { a: 'text', b: ['x', Buffer.from('y')] } },
+      {},
+    ];
+    for (const args of others) expect(ours()(args).buffer.equals(theirs()(args).buffer)).toBe(true);
+    // kafkajs throws on a null header value; so does the patched encoder (kafkajs's own, called for it).
+    const bad = { key: null, value: null, headers: { a: null } };
+    expect(() => theirs()(bad)).toThrow();
+    expect(() => ours()(bad)).toThrow();
   });
 });

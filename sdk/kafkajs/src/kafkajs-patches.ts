@@ -47,6 +47,10 @@
 //    connection for the connection's life, and Node 24 prints a TimeoutNegativeWarning on stderr (kafkajs issues
 //    1704, 1751). Ours schedules a check only while a request is pending (at the throttle's end, or after 10 ms
 //    as kafkajs does when a request waits for an in-flight slot) or while throttled.
+// 10. Producer: kafkajs encodes each record of a Produce request with an Encoder per record and one more per
+//    header, each zero-filling a 512-byte buffer, and a Buffer per varint: with the three scheduling headers on
+//    every record (every `ctx.send` hop), sends took about half of a kafkajs passthrough's time. Ours writes the
+//    same bytes into one exactly sized buffer (record-encoder.ts); records it does not cover go to kafkajs's.
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import type KafkaJS from 'kafkajs';
@@ -57,6 +61,7 @@ import {
   type TxnOffsetCommitArgs,
   txnOffsetCommitV3,
 } from './eos-v2.ts';
+import { createRecordEncoder, type RecordArgs } from './record-encoder.ts';
 import { createSendMessages } from './send-messages.ts';
 
 const require = createRequire(import.meta.url);
@@ -142,12 +147,31 @@ export function filterAbortedMessages<M extends FetchedMessage>({
 const GROUPING = 'kafkajs/src/producer/groupMessagesPerPartition.js';
 const ABORT_FILTER = 'kafkajs/src/consumer/filterAbortedMessages.js';
 const SEND_MESSAGES = 'kafkajs/src/producer/sendMessages.js';
+const RECORD = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
+const ENCODER = 'kafkajs/src/protocol/encoder.js';
 /** kafkajs modules that capture the patched ones when they load. */
 const USERS = [
   'kafkajs/src/producer/sendMessages.js',
   'kafkajs/src/producer/messageProducer.js',
   'kafkajs/src/consumer/batch.js',
+  'kafkajs/src/protocol/requests/produce/v3/request.js',
 ];
+
+/** Marks fix 10's record encoder, so that a copy of kafkajs loaded earlier is told from ours. */
+const RECORD_ENCODER = Symbol.for('dirigo.kafkajs.recordEncoder');
+
+/** kafkajs's own record encoder, once fix 10 wrapped it. */
+let kafkajsRecord: ((args: RecordArgs) => { buf: Buffer; offset: number }) | undefined;
+
+/** Fix 10: kafkajs's record encoder (loaded first, for what ours leaves to it) wrapped by ours. */
+function recordEncoder(): unknown {
+  type Encode = (args: RecordArgs) => { buf: Buffer; offset: number };
+  const original = require(RECORD) as Encode & Record<symbol, unknown>;
+  if (original[RECORD_ENCODER] === true) return original; // this module loaded twice: ours is in place
+  kafkajsRecord = original;
+  const prototype = (require(ENCODER) as { prototype: object }).prototype;
+  return Object.assign(createRecordEncoder(original, prototype), { [RECORD_ENCODER]: true });
+}
 
 /** Puts `exports` into the module cache as kafkajs module `path` (loading the real one first, for a real Module). */
 function swapModule(path: string, exports: unknown): boolean {
@@ -165,12 +189,21 @@ function swapModule(path: string, exports: unknown): boolean {
  * this package loads its own copy, so the fixes never silently fail to apply. (The application's earlier
  * references keep the copy they have.)
  */
-function loadPatched(): { kafkajs: typeof KafkaJS; grouping: boolean; filter: boolean; send: boolean } {
+function loadPatched(): {
+  kafkajs: typeof KafkaJS;
+  grouping: boolean;
+  filter: boolean;
+  send: boolean;
+  record: boolean;
+} {
   const loaded = USERS.some((u) => require.cache[require.resolve(u)] !== undefined);
   const ours =
     require.cache[require.resolve(GROUPING)]?.exports === groupMessagesPerPartition &&
     require.cache[require.resolve(ABORT_FILTER)]?.exports === filterAbortedMessages &&
-    require.cache[require.resolve(SEND_MESSAGES)]?.exports === createSendMessages;
+    require.cache[require.resolve(SEND_MESSAGES)]?.exports === createSendMessages &&
+    (require.cache[require.resolve(RECORD)]?.exports as Record<symbol, unknown> | undefined)?.[
+      RECORD_ENCODER
+    ] === true;
   if (loaded && !ours) {
     const dir = `${dirname(require.resolve('kafkajs/package.json'))}${sep}`;
     for (const key of Object.keys(require.cache)) if (key.startsWith(dir)) delete require.cache[key];
@@ -178,7 +211,8 @@ function loadPatched(): { kafkajs: typeof KafkaJS; grouping: boolean; filter: bo
   const grouping = swapModule(GROUPING, groupMessagesPerPartition);
   const filter = swapModule(ABORT_FILTER, filterAbortedMessages);
   const send = swapModule(SEND_MESSAGES, createSendMessages);
-  return { kafkajs: require('kafkajs') as typeof KafkaJS, grouping, filter, send };
+  const record = swapModule(RECORD, recordEncoder());
+  return { kafkajs: require('kafkajs') as typeof KafkaJS, grouping, filter, send, record };
 }
 
 const loadedKafkajs = loadPatched();
@@ -490,6 +524,17 @@ export function groupingPatched(): boolean {
 /** Whether kafkajs's producer uses the send that lets every request of an attempt settle (fix 6). */
 export function sendPatched(): boolean {
   return loadedKafkajs.send && require(SEND_MESSAGES) === createSendMessages;
+}
+
+/** Whether kafkajs's Produce requests use fix 10's record encoder in this process. */
+export function recordEncoderPatched(): boolean {
+  return loadedKafkajs.record && (require(RECORD) as Record<symbol, unknown>)[RECORD_ENCODER] === true;
+}
+
+/** @internal kafkajs's own record encoder (tests compare fix 10's bytes with it). */
+export function originalRecordEncoder(): (args: RecordArgs) => { buf: Buffer; offset: number } {
+  if (kafkajsRecord === undefined) throw new Error('kafkajs record encoder patch is not applied');
+  return kafkajsRecord;
 }
 
 /** Whether kafkajs's consumer uses the corrected aborted-transaction filter in this process. */
