@@ -15,6 +15,7 @@ describe('kafkajs fixes and load order', () => {
     expect(patches.addPartitionsRefusalPatched()).toBe(true);
     expect(patches.idleQueuesQuiet()).toBe(true);
     expect(patches.recordEncoderPatched()).toBe(true);
+    expect(patches.crcPatched()).toBe(true);
     expect(patches.kafkajs).not.toBe(early);
     expect(typeof patches.kafkajs.Kafka).toBe('function');
   });

@@ -7,6 +7,7 @@ import {
   abortFilterPatched,
   addPartitionsRefusalPatched,
   cancelRejoin,
+  crcPatched,
   filterAbortedMessages,
   groupingPatched,
   groupMessagesPerPartition,
@@ -18,6 +19,7 @@ import {
   sendPatched,
   staleSeeksDropped,
 } from './kafkajs-patches.ts';
+import { crc32c } from './crc32c.ts';
 import { createSendMessages } from './send-messages.ts';
 
 describe('kafkajs grouping fix', () => {
@@ -498,5 +500,33 @@ describe('kafkajs record encoder (fix 10)', () => {
     const bad = { key: null, value: null, headers: { a: null } };
     expect(() => theirs()(bad)).toThrow();
     expect(() => ours()(bad)).toThrow();
+  });
+});
+
+describe('kafkajs CRC-32C (fix 11)', () => {
+  it("is what kafkajs record batches use, and gives kafkajs's one-byte-per-step value for every length", () => {
+    expect(crcPatched()).toBe(true);
+    // kafkajs's algorithm: one byte per step over the reflected Castagnoli table.
+    const T = new Int32Array(256);
+    for (let b = 0; b < 256; b++) {
+      let c = b;
+      for (let i = 0; i < 8; i++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+      T[b] = c;
+    }
+    const bytewise = (buf: Buffer) => {
+      let crc = -1;
+      for (let i = 0; i < buf.length; i++) crc = T[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
+      return (crc ^ -1) >>> 0;
+    };
+    expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283); // the standard check value
+    let seed = 3;
+    for (let n = 0; n < 600; n++) {
+      const b = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        b[i] = seed & 0xff;
+      }
+      expect(crc32c(b)).toBe(bytewise(b));
+    }
   });
 });

@@ -51,6 +51,8 @@
 //    header, each zero-filling a 512-byte buffer, and a Buffer per varint: with the three scheduling headers on
 //    every record (every `ctx.send` hop), sends took about half of a kafkajs passthrough's time. Ours writes the
 //    same bytes into one exactly sized buffer (record-encoder.ts); records it does not cover go to kafkajs's.
+// 11. Producer: kafkajs computes a record batch's CRC-32C one byte per step, about 5 ns per byte here (15% of a
+//    kafkajs passthrough with headers). Ours (crc32c.ts) takes eight bytes per step, 0.7 ns per byte, same value.
 import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import type KafkaJS from 'kafkajs';
@@ -61,6 +63,7 @@ import {
   type TxnOffsetCommitArgs,
   txnOffsetCommitV3,
 } from './eos-v2.ts';
+import { crc32c } from './crc32c.ts';
 import { createRecordEncoder, type RecordArgs } from './record-encoder.ts';
 import { createSendMessages } from './send-messages.ts';
 
@@ -149,12 +152,14 @@ const ABORT_FILTER = 'kafkajs/src/consumer/filterAbortedMessages.js';
 const SEND_MESSAGES = 'kafkajs/src/producer/sendMessages.js';
 const RECORD = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
 const ENCODER = 'kafkajs/src/protocol/encoder.js';
+const CRC32C = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
 /** kafkajs modules that capture the patched ones when they load. */
 const USERS = [
   'kafkajs/src/producer/sendMessages.js',
   'kafkajs/src/producer/messageProducer.js',
   'kafkajs/src/consumer/batch.js',
   'kafkajs/src/protocol/requests/produce/v3/request.js',
+  'kafkajs/src/protocol/recordBatch/v0/index.js',
 ];
 
 /** Marks fix 10's record encoder, so that a copy of kafkajs loaded earlier is told from ours. */
@@ -195,6 +200,7 @@ function loadPatched(): {
   filter: boolean;
   send: boolean;
   record: boolean;
+  crc: boolean;
 } {
   const loaded = USERS.some((u) => require.cache[require.resolve(u)] !== undefined);
   const ours =
@@ -203,7 +209,8 @@ function loadPatched(): {
     require.cache[require.resolve(SEND_MESSAGES)]?.exports === createSendMessages &&
     (require.cache[require.resolve(RECORD)]?.exports as Record<symbol, unknown> | undefined)?.[
       RECORD_ENCODER
-    ] === true;
+    ] === true &&
+    require.cache[require.resolve(CRC32C)]?.exports === crc32c;
   if (loaded && !ours) {
     const dir = `${dirname(require.resolve('kafkajs/package.json'))}${sep}`;
     for (const key of Object.keys(require.cache)) if (key.startsWith(dir)) delete require.cache[key];
@@ -212,7 +219,8 @@ function loadPatched(): {
   const filter = swapModule(ABORT_FILTER, filterAbortedMessages);
   const send = swapModule(SEND_MESSAGES, createSendMessages);
   const record = swapModule(RECORD, recordEncoder());
-  return { kafkajs: require('kafkajs') as typeof KafkaJS, grouping, filter, send, record };
+  const crc = swapModule(CRC32C, crc32c);
+  return { kafkajs: require('kafkajs') as typeof KafkaJS, grouping, filter, send, record, crc };
 }
 
 const loadedKafkajs = loadPatched();
@@ -529,6 +537,11 @@ export function sendPatched(): boolean {
 /** Whether kafkajs's Produce requests use fix 10's record encoder in this process. */
 export function recordEncoderPatched(): boolean {
   return loadedKafkajs.record && (require(RECORD) as Record<symbol, unknown>)[RECORD_ENCODER] === true;
+}
+
+/** Whether kafkajs's record batches take fix 11's CRC-32C in this process. */
+export function crcPatched(): boolean {
+  return loadedKafkajs.crc && require(CRC32C) === crc32c;
 }
 
 /** @internal kafkajs's own record encoder (tests compare fix 10's bytes with it). */
