@@ -64,7 +64,7 @@ import {
   txnOffsetCommitV3,
 } from './eos-v2.ts';
 import { crc32c } from './crc32c.ts';
-import { createRecordEncoder, type RecordArgs } from './record-encoder.ts';
+import { createRecordEncoder, type RecordEncoder } from './record-encoder.ts';
 import { createSendMessages } from './send-messages.ts';
 
 const require = createRequire(import.meta.url);
@@ -166,12 +166,11 @@ const USERS = [
 const RECORD_ENCODER = Symbol.for('dirigo.kafkajs.recordEncoder');
 
 /** kafkajs's own record encoder, once fix 10 wrapped it. */
-let kafkajsRecord: ((args: RecordArgs) => { buf: Buffer; offset: number }) | undefined;
+let kafkajsRecord: RecordEncoder | undefined;
 
 /** Fix 10: kafkajs's record encoder (loaded first, for what ours leaves to it) wrapped by ours. */
 function recordEncoder(): unknown {
-  type Encode = (args: RecordArgs) => { buf: Buffer; offset: number };
-  const original = require(RECORD) as Encode & Record<symbol, unknown>;
+  const original = require(RECORD) as RecordEncoder & Record<symbol, unknown>;
   if (original[RECORD_ENCODER] === true) return original; // this module loaded twice: ours is in place
   kafkajsRecord = original;
   const prototype = (require(ENCODER) as { prototype: object }).prototype;
@@ -545,7 +544,7 @@ export function crcPatched(): boolean {
 }
 
 /** @internal kafkajs's own record encoder (tests compare fix 10's bytes with it). */
-export function originalRecordEncoder(): (args: RecordArgs) => { buf: Buffer; offset: number } {
+export function originalRecordEncoder(): RecordEncoder {
   if (kafkajsRecord === undefined) throw new Error('kafkajs record encoder patch is not applied');
   return kafkajsRecord;
 }

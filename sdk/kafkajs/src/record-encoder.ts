@@ -6,7 +6,7 @@
 // delta) go to kafkajs's own encoder.
 
 /** kafkajs's Encoder, as far as a record's encoder is used: RecordBatch writes `buffer` of each. */
-interface EncoderLike {
+export interface EncoderLike {
   buf: Buffer;
   offset: number;
 }
@@ -20,7 +20,8 @@ export interface RecordArgs {
   readonly headers?: Record<string, unknown>;
 }
 
-type RecordEncoder = (args: RecordArgs) => EncoderLike;
+/** kafkajs's record encoder and ours: a record's arguments to an Encoder of its bytes. */
+export type RecordEncoder = (args: RecordArgs) => EncoderLike;
 
 /** Bytes of the zigzag varint of `value`, an integer with |value| < 2^52 (Kafka's varint and varlong agree there). */
 function varintSize(value: number): number {
@@ -55,6 +56,13 @@ function writeBytes(buf: Buffer, pos: number, b: Buffer | null | undefined): num
   pos = writeVarint(buf, pos, b.length);
   b.copy(buf, pos);
   return pos + b.length;
+}
+
+/** One header: its name (varint length, then UTF-8) and its value. */
+function writeHeader(buf: Buffer, pos: number, name: string, nameBytes: number, value: Buffer): number {
+  pos = writeVarint(buf, pos, nameBytes);
+  pos += buf.write(name, pos, 'utf8');
+  return writeBytes(buf, pos, value);
 }
 
 const isBytes = (v: unknown): v is Buffer | null | undefined =>
@@ -104,10 +112,8 @@ export function createRecordEncoder(original: RecordEncoder, prototype: object):
       const nameBytes = Buffer.byteLength(name);
       const nameSize = varintSize(nameBytes) + nameBytes;
       if (Array.isArray(v)) {
-        for (const e of v) {
-          count++;
-          headerBytes += nameSize + bytesSize(e);
-        }
+        count += v.length;
+        for (const e of v) headerBytes += nameSize + bytesSize(e);
       } else {
         count++;
         headerBytes += nameSize + bytesSize(v);
@@ -133,17 +139,9 @@ export function createRecordEncoder(original: RecordEncoder, prototype: object):
     pos = writeVarint(buf, pos, count);
     for (const name of names) {
       const v = headers[name] as Buffer | Buffer[];
-      if (Array.isArray(v)) {
-        for (const e of v) {
-          pos = writeVarint(buf, pos, Buffer.byteLength(name));
-          pos += buf.write(name, pos, 'utf8');
-          pos = writeBytes(buf, pos, e);
-        }
-      } else {
-        pos = writeVarint(buf, pos, Buffer.byteLength(name));
-        pos += buf.write(name, pos, 'utf8');
-        pos = writeBytes(buf, pos, v);
-      }
+      const nameBytes = Buffer.byteLength(name);
+      if (Array.isArray(v)) for (const e of v) pos = writeHeader(buf, pos, name, nameBytes, e);
+      else pos = writeHeader(buf, pos, name, nameBytes, v);
     }
     const encoder = Object.create(prototype) as EncoderLike;
     encoder.buf = buf;

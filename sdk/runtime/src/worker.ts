@@ -317,9 +317,7 @@ export class Worker {
     const maxInFlightPerApp =
       perApp ?? Math.max(1, Math.floor((maxInFlight ?? 64) / Math.max(1, this.resolved.length)));
     const runLength = options.scheduler ? options.scheduler.runLength : undefined;
-    if (runLength !== undefined && (!Number.isInteger(runLength) || runLength < 1)) {
-      throw new ConfigError('scheduler.runLength', `${String(runLength)} is not an integer >= 1`);
-    }
+    checkIntOption(runLength, 'scheduler.runLength', 1, MAX_INT32);
     const runBudgetMs = options.scheduler ? options.scheduler.runBudgetMs : undefined;
     if (runBudgetMs !== undefined && !(Number.isFinite(runBudgetMs) && runBudgetMs >= 0)) {
       throw new ConfigError('scheduler.runBudgetMs', `${String(runBudgetMs)} is not a number of ms >= 0`);

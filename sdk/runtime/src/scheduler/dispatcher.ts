@@ -15,6 +15,7 @@ import { PolicyGuard } from './policy-guard.ts';
 import {
   type AppLoad,
   Batch,
+  type CostStats,
   DEFERRED,
   DEPRIORITISED,
   PartitionQueue,
@@ -412,7 +413,7 @@ export class Dispatcher {
     let i = q.headIndex;
     let msg = q.head!;
     // The run's cost is its first message's function's (the run goes on with messages of that function only).
-    const stats = msg.app === q.app && msg.fn === q.fn ? q.cost : this.acct.costStats(msg.app, msg.fn);
+    const stats = this.costOf(q, msg);
     const est = stats.estimate;
     const max =
       est > 0 ? Math.min(this.runLength, Math.max(1, Math.floor(this.runBudgetMs / est))) : this.runLength;
@@ -421,6 +422,7 @@ export class Dispatcher {
     let k = 0;
     let r: unknown;
     let threw = false;
+    let async = false;
     let error: unknown;
     this.markDirty(q);
     this.runStart = start;
@@ -435,7 +437,10 @@ export class Dispatcher {
         error = e;
         break;
       }
-      if (isThenable(r)) break;
+      if (isThenable(r)) {
+        async = true;
+        break;
+      }
       msgs[k] = msg;
       batches[k] = b;
       k++;
@@ -450,7 +455,7 @@ export class Dispatcher {
     const end = this.clock.now();
     if (k > 0) {
       if (this.inFlight === 0) this.acct.addBusy(start, end);
-      const cost = (end - start) / (k + (threw || isThenable(r) ? 1 : 0));
+      const cost = (end - start) / (k + (threw || async ? 1 : 0));
       this.acct.observeCost(stats, cost);
       for (let j = 0; j < k; j++) {
         this.complete(q, batches[j]!, msgs[j]!, start, end, cost);
@@ -461,11 +466,16 @@ export class Dispatcher {
     if (threw) {
       if (this.inFlight === 0 && k === 0) this.acct.addBusy(start, end);
       this.failed(q, b, error);
-    } else if (isThenable(r)) {
+    } else if (async) {
       // An async message: it started in this run (after its first k messages), at its start when it came first.
-      this.startAsync(q, b, msg, k === 0 ? start : end, r);
+      this.startAsync(q, b, msg, k === 0 ? start : end, r as PromiseLike<void>);
     }
     return end;
+  }
+
+  /** The cost record of `msg`'s function: its queue's, unless the message is of another function. */
+  private costOf(q: PartitionQueue, msg: ScheduledMessage): CostStats {
+    return msg.app === q.app && msg.fn === q.fn ? q.cost : this.acct.costStats(msg.app, msg.fn);
   }
 
   /** A policy's answer is valid when it is one of our active queues with an eligible head. */
@@ -526,8 +536,7 @@ export class Dispatcher {
     if (threw) this.failed(q, b, error);
     else {
       const cost = end - start;
-      if (msg.app === q.app && msg.fn === q.fn) this.acct.observeCost(q.cost, cost);
-      else this.acct.observeCost(this.acct.costStats(msg.app, msg.fn), cost);
+      this.acct.observeCost(this.costOf(q, msg), cost);
       this.complete(q, b, msg, start, end, cost);
     }
     this.forgetIfIdle(q);

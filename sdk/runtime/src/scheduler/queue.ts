@@ -134,7 +134,7 @@ export class PartitionQueue implements QueueView {
     if (this.length === 0 || this.inFlight >= this.maxConcurrentKeys || this.load.inFlight >= this.load.cap)
       return;
     const b0 = this.batches[0]!;
-    if (this.inFlight === 0 && this.deferred === 0 && this.deprioritised === 0) {
+    if (this.firstIsHead()) {
       this.setHead(b0, b0.next, false);
       return;
     }
@@ -178,20 +178,18 @@ export class PartitionQueue implements QueueView {
    * false otherwise (the head is then left to `refreshHead`).
    */
   nextInRun(app: string, fn: string): boolean {
-    if (
-      this.length === 0 ||
-      this.inFlight !== 0 ||
-      this.deferred !== 0 ||
-      this.deprioritised !== 0 ||
-      this.load.inFlight >= this.load.cap
-    )
-      return false;
+    if (this.length === 0 || this.load.inFlight >= this.load.cap || !this.firstIsHead()) return false;
     const b0 = this.batches[0]!;
     if (b0.next >= b0.end) return false;
     const next = b0.messages[b0.next]!;
     if (next.fn !== fn || next.app !== app) return false;
     this.setHead(b0, b0.next, false);
     return true;
+  }
+
+  /** Nothing of this queue runs, waits for a tick or was moved back: its first queued message is its head. */
+  private firstIsHead(): boolean {
+    return this.inFlight === 0 && this.deferred === 0 && this.deprioritised === 0;
   }
 
   private setHead(b: Batch, i: number, deprioritised: boolean): void {
