@@ -20,12 +20,9 @@ import {
   Consumer as PConsumer,
 } from '@platformatic/kafka';
 import { fetchRound, Partitioner, packChunk, produceEncoderOf, producerClassFor } from '@dirigo/platformatic';
-import { jsonRoundTrip, type RawLoopOptions } from './raw-loop.ts';
+import { jsonRoundTrip, RunClock, type RawLoopOptions, type TimedResult } from './raw-loop.ts';
 
-export interface RawLoopResult {
-  recordsPerSec: number;
-  seconds: number;
-}
+export type RawLoopResult = TimedResult;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -104,7 +101,7 @@ export async function runPlatformaticFetchLoop(o: RawLoopOptions): Promise<RawLo
   await consumer.joinGroup({});
   const positions = ends.map(() => 0);
   const pool = new ConnectionPool('bench-raw-plt-fetch');
-  let start = 0;
+  const clock = new RunClock();
   let done = false;
   while (!done) {
     const partitions = consumer.assignments?.find((a) => a.topic === o.input)?.partitions ?? [];
@@ -134,16 +131,16 @@ export async function runPlatformaticFetchLoop(o: RawLoopOptions): Promise<RawLo
       offsets.push({ topic: o.input, partition: p.partition, offset: BigInt(p.next), leaderEpoch: -1 });
     }
     if (messages.length > 0) {
-      if (start === 0) start = performance.now();
+      clock.begin();
       await producer.send({ messages: await pack(messages) });
     }
     if (offsets.length > 0) await consumer.commit({ offsets });
     done = ends.every((end, i) => positions[i]! >= Number(end));
   }
   await waitCommitted(admin, o.group, o.input, ends);
-  const seconds = (performance.now() - start) / 1000;
+  const result = clock.result(total);
   await Promise.all([consumer.close(true), producer.close(), admin.close(), pool.close()]);
-  return { recordsPerSec: Math.round(total / seconds), seconds };
+  return result;
 }
 
 /** `stream` style: the client's MessagesStream; records buffered while the previous send and commit run. */
@@ -160,7 +157,7 @@ export async function runPlatformaticStreamLoop(o: RawLoopOptions): Promise<RawL
     maxWaitTime: 100,
     maxBytesPerPartition: 512 * 1024,
   });
-  let start = 0;
+  const clock = new RunClock();
   let buffer: MessageToProduce[] = [];
   let positions = new Map<number, bigint>();
   let flushing: Promise<void> | null = null;
@@ -193,16 +190,16 @@ export async function runPlatformaticStreamLoop(o: RawLoopOptions): Promise<RawL
       });
   };
   stream.on('data', (m) => {
-    if (start === 0) start = performance.now();
+    clock.begin();
     buffer.push({ topic: o.out, key: m.key, value: o.json ? jsonRoundTrip(m.value)! : m.value });
     positions.set(m.partition, m.offset + 1n);
     if (buffer.length >= 20_000) stream.pause();
     kick();
   });
   await waitCommitted(admin, o.group, o.input, ends);
-  const seconds = (performance.now() - start) / 1000;
+  const result = clock.result(total);
   if (failed !== undefined) throw failed;
   await stream.close();
   await Promise.all([consumer.close(true), producer.close(), admin.close()]);
-  return { recordsPerSec: Math.round(total / seconds), seconds };
+  return result;
 }

@@ -25,8 +25,44 @@ export const jsonRoundTrip = (value: Buffer | null): Buffer | null =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What a timed run reports: records per second, seconds, and this process's CPU seconds per million records. */
+export interface TimedResult {
+  recordsPerSec: number;
+  seconds: number;
+  cpuSecondsPerMillion: number;
+}
+
+/**
+ * The clock of a timed run: wall time and this process's CPU time (user + system, every thread) from `begin()`
+ * (the first batch; later calls do nothing) to `result()`.
+ */
+export class RunClock {
+  #wall = 0;
+  #cpu: NodeJS.CpuUsage | undefined;
+
+  begin(): void {
+    if (this.#wall !== 0) return;
+    this.#wall = performance.now();
+    this.#cpu = process.cpuUsage();
+  }
+
+  get began(): boolean {
+    return this.#wall !== 0;
+  }
+
+  result(records: number): TimedResult {
+    const seconds = (performance.now() - this.#wall) / 1000;
+    const cpu = process.cpuUsage(this.#cpu);
+    return {
+      recordsPerSec: Math.round(records / seconds),
+      seconds,
+      cpuSecondsPerMillion: Math.round(((cpu.user + cpu.system) / records) * 1000) / 1000,
+    };
+  }
+}
+
 /** Consumes `input` to its current end, re-producing every record to `out`; timed from the first batch. */
-export async function runRawLoop(o: RawLoopOptions): Promise<{ recordsPerSec: number; seconds: number }> {
+export async function runRawLoop(o: RawLoopOptions): Promise<TimedResult> {
   const kafka = new Kafka({
     brokers: o.brokers.split(','),
     clientId: 'bench-raw',
@@ -50,12 +86,12 @@ export async function runRawLoop(o: RawLoopOptions): Promise<{ recordsPerSec: nu
   await producer.connect();
   await consumer.connect();
   await consumer.subscribe({ topic: o.input, fromBeginning: true });
-  let start = 0;
+  const clock = new RunClock();
   await consumer.run({
     autoCommit: false,
     partitionsConsumedConcurrently: o.concurrency,
     eachBatch: async ({ batch }) => {
-      if (start === 0) start = performance.now();
+      clock.begin();
       await producer.sendBatch({
         topicMessages: [
           {
@@ -83,9 +119,9 @@ export async function runRawLoop(o: RawLoopOptions): Promise<{ recordsPerSec: nu
     if (done) break;
     await sleep(50);
   }
-  const seconds = (performance.now() - start) / 1000;
+  const result = clock.result(total);
   await consumer.disconnect();
   await producer.disconnect();
   await admin.disconnect();
-  return { recordsPerSec: Math.round(total / seconds), seconds };
+  return result;
 }

@@ -187,6 +187,19 @@ async function main(): Promise<void> {
       process.stderr.write(
         `bench: ${name}: raw ${rawRate} records/s (${r.raw.loop} loop); ratios to raw ${JSON.stringify(ratios[name])}\n`,
       );
+      const rawCpu = r.raw.cpuSecondsPerMillion;
+      if (rawCpu !== undefined) {
+        const cpu = Object.fromEntries(
+          Object.entries(r).flatMap(([k, v]) =>
+            v.cpuSecondsPerMillion === undefined
+              ? []
+              : [[k, Number((v.cpuSecondsPerMillion / rawCpu).toFixed(3))]],
+          ),
+        );
+        process.stderr.write(
+          `bench: ${name}: raw ${rawCpu} CPU-seconds per million records; CPU per record to raw's ${JSON.stringify(cpu)}\n`,
+        );
+      }
       const json = r.raw.json?.recordsPerSec;
       if (json !== undefined && r.passthrough !== undefined) {
         process.stderr.write(

@@ -135,7 +135,10 @@ export interface SendOptions {
   readonly critical?: boolean;
 }
 
-/** What a handler can do. Valid only during the handler call. */
+/**
+ * What a handler can do. Valid only during the handler call (an async handler's until its promise settles):
+ * `send`, `emit` and state writes after that throw.
+ */
 export interface Context<S extends Record<string, StateSpec> = Record<string, StateSpec>> {
   readonly app: string;
   /** This function's name. */

@@ -69,6 +69,35 @@ describe('actor identities', () => {
     }
     expect(valid).toBeGreaterThan(100);
   });
+
+  it('take short ASCII keys (built in JS up to 8 bytes) exactly as the UTF-8 decode does, at every length', () => {
+    let seed = 11;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let n = 0; n < 20_000; n++) {
+      const b = Buffer.alloc(1 + (n % 12));
+      // Bytes 0 to 0x7f, with 0x00, 0x01 (the escape when first) and 0x7f often; now and then one byte >= 0x80.
+      for (let i = 0; i < b.length; i++) {
+        const r = rand();
+        b[i] =
+          r < 0.1
+            ? 1
+            : r < 0.15
+              ? 0
+              : r < 0.2
+                ? 0x7f
+                : r < 0.22
+                  ? 0x80 + Math.floor(rand() * 128)
+                  : Math.floor(rand() * 128);
+      }
+      const asText = b[0] !== 1 && isUtf8(b);
+      expect(actorId(b)).toBe(asText ? b.toString('utf8') : `\u0001${b.toString('base64')}`);
+    }
+    expect(actorId(Buffer.from('k1'))).toBe('k1');
+    expect(actorId(Buffer.from('\u0001abc'))).toBe(`\u0001${Buffer.from('\u0001abc').toString('base64')}`);
+  });
 });
 
 describe('key serdes', () => {

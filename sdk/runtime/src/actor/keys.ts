@@ -18,10 +18,12 @@ export function keyText(serde: KeySerde, bytes: Buffer | null, id: string): stri
 export function keyBytesFor(
   target: KeySerde | undefined,
   key: string,
-  own: { readonly serde: KeySerde; readonly text: string | undefined; readonly bytes: Buffer | null },
+  ownSerde: KeySerde,
+  ownText: string | undefined,
+  ownBytes: Buffer | null,
 ): Buffer | null {
   // An egress without a key serde: ctx.key keeps its bytes whatever the function's serde; other text is UTF-8.
-  if (target === undefined) return key === own.text ? own.bytes : DEFAULT_KEY_SERDE.serialize(key);
-  if (key === own.text && (target === own.serde || target.name === own.serde.name)) return own.bytes;
+  if (target === undefined) return key === ownText ? ownBytes : DEFAULT_KEY_SERDE.serialize(key);
+  if (key === ownText && (target === ownSerde || target.name === ownSerde.name)) return ownBytes;
   return target.serialize(key);
 }

@@ -32,6 +32,11 @@ const NO_KEY = Buffer.alloc(0);
 
 const CRITICAL_HEADER = Buffer.from(CRITICAL);
 
+/** What a context throws when used after its handler finished. */
+const USED_AFTER_RETURN = new Error(
+  "this message's context was used after its handler finished (returned, or its promise settled): send, emit and state writes must happen before then; await the work that does them",
+);
+
 /** A message's event time and the watermark it sees (apps using event time). */
 export interface MessageTime {
   readonly eventTime: number;
@@ -108,20 +113,22 @@ export function timerHeaders(env: FunctionEnv, t: TimerEntry): RecordHeaders {
 }
 
 export class MessageContext implements Context<Record<string, StateSpec>> {
-  readonly app: string;
-  readonly fn: string;
+  // One object per message: fields only for what differs per message (app, function and event time are read
+  // through getters; a number field costs a heap box per object besides its slot).
   /** The actor's identity (`actorId` of the key bytes). */
   readonly id: string;
   readonly now: number;
-  readonly eventTime: number;
-  readonly watermark: number;
   readonly origin: IncomingRecord;
-  /** Outputs carry the event time as their timestamp (the app uses event time). */
-  private readonly stamped: boolean;
+  /** The message's event time and watermark (the app uses event time: outputs carry it as their timestamp). */
+  private readonly time: MessageTime | undefined;
   /** Set when the handler was given up. */
   private expired: Error | undefined;
-  /** Records this message produced (committed with the step unless the handler throws). */
-  outputs: OutgoingRecord[] | undefined;
+  /**
+   * Where this message's records go (committed with the step unless the handler throws): the step's own list
+   * while the handler runs synchronously (a throw cuts the list back, see `StepRunner.execute`), the message's
+   * own once the handler returned a promise (`detach`: added to the step when it settles).
+   */
+  outputs: OutgoingRecord[];
   /** This message's state writes, newest last. */
   undo: UndoEntry[] | undefined;
   /** The handler's span, when tracing records one: outputs carry its `traceparent`. */
@@ -145,20 +152,18 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     timers: Timers | undefined,
     record: IncomingRecord,
     key: string,
-    scheduled?: ScheduledMessage,
-    critical = false,
-    time?: MessageTime,
+    scheduled: ScheduledMessage | undefined,
+    critical: boolean,
+    time: MessageTime | undefined,
+    outputs: OutgoingRecord[],
   ) {
     this.env = env;
+    this.outputs = outputs;
     this.scheduled = scheduled;
     this.critical = critical;
-    this.stamped = time !== undefined;
-    this.eventTime = time?.eventTime ?? record.timestamp;
-    this.watermark = time?.watermark ?? Number.NEGATIVE_INFINITY;
+    this.time = time;
     this.partitionState = state;
     this.timers = timers;
-    this.app = env.app.name;
-    this.fn = env.fn.name;
     this.id = key;
     // The start of the dispatcher's run of messages this one is part of (one clock read per run), else the clock.
     const started = env.dispatcher?.runningSince ?? Number.NaN;
@@ -167,6 +172,27 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   }
 
   private text: string | undefined;
+
+  get app(): string {
+    return this.env.app.name;
+  }
+
+  get fn(): string {
+    return this.env.fn.name;
+  }
+
+  get eventTime(): number {
+    return this.time === undefined ? this.origin.timestamp : this.time.eventTime;
+  }
+
+  get watermark(): number {
+    return this.time === undefined ? Number.NEGATIVE_INFINITY : this.time.watermark;
+  }
+
+  /** Outputs carry the event time as their timestamp (the app uses event time). */
+  private get stamped(): boolean {
+    return this.time !== undefined;
+  }
 
   /** The key as text (the function's key serde); '' for a record without a key. */
   get key(): string {
@@ -186,7 +212,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     } catch {
       text = undefined; // an undecodable key of this record: nothing sent can be "the same key"
     }
-    return keyBytesFor(serde, key, { serde: this.env.fn.keySerde, text, bytes: this.origin.key });
+    return keyBytesFor(serde, key, this.env.fn.keySerde, text, this.origin.key);
   }
 
   get log(): Logger {
@@ -295,8 +321,24 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
 
   private push(record: OutgoingRecord): void {
     if (this.expired !== undefined) throw this.expired;
-    if (this.outputs === undefined) this.outputs = [record];
-    else this.outputs.push(record);
+    this.outputs.push(record);
+  }
+
+  /**
+   * The handler returned a promise: the records it sent so far (the step's list from `mark` on) become this
+   * message's own, and so do the ones it sends until it settles.
+   */
+  detach(mark: number): void {
+    const step = this.outputs;
+    this.outputs = step.length > mark ? step.splice(mark) : [];
+  }
+
+  /**
+   * The handler is done (returned, or its promise settled): whatever it still does with this context throws
+   * instead of being lost (a send or a state write after that belongs to no step).
+   */
+  close(): void {
+    this.expired ??= USED_AFTER_RETURN;
   }
 
   private metaHeaders(): RecordHeaders {

@@ -416,7 +416,20 @@ export class StepRunner {
       this.env.app.options.eventTime === undefined
         ? undefined
         : this.timeOf(record, message, watermark ?? this.keyWms.get(key) ?? this.stepWatermark);
-    const ctx = new MessageContext(this.env, this.state, this.timers, record, key, scheduled, critical, time);
+    // A sync handler's records go straight to the step's list; a throw cuts it back to `mark`.
+    const sent = out.outputs;
+    const mark = sent.length;
+    const ctx = new MessageContext(
+      this.env,
+      this.state,
+      this.timers,
+      record,
+      key,
+      scheduled,
+      critical,
+      time,
+      sent,
+    );
     const span = this.tracer === undefined ? undefined : this.handlerSpan(record, key);
     ctx.span = span;
     let result: unknown;
@@ -427,11 +440,17 @@ export class StepRunner {
           ? handler(ctx as never, message as never)
           : span.run(() => handler(ctx as never, message as never));
     } catch (e) {
+      sent.length = mark;
       this.rollback(ctx, e);
       return this.fail(record, e, 'handler', out);
     }
-    if (isThenable(result)) return this.await(ctx, record, out, Promise.resolve(result));
-    this.finish(ctx, out);
+    if (isThenable(result)) {
+      ctx.detach(mark);
+      return this.await(ctx, record, out, Promise.resolve(result));
+    }
+    ctx.close();
+    span?.end();
+    out.processed++;
   }
 
   /**
@@ -521,14 +540,17 @@ export class StepRunner {
     return new HandlerSpan(this.tracer!, where, record, key, this.stepSpan);
   }
 
+  /** An async handler's message succeeded: its records join the step's. */
   private finish(ctx: MessageContext, out: StepOutput): void {
+    ctx.close();
     ctx.span?.end();
     out.processed++;
     const o = ctx.outputs;
-    if (o !== undefined) for (let i = 0; i < o.length; i++) out.outputs.push(o[i]!);
+    for (let i = 0; i < o.length; i++) out.outputs.push(o[i]!);
   }
 
   private rollback(ctx: MessageContext, error: unknown): void {
+    ctx.close();
     ctx.span?.end(error);
     if (ctx.undo !== undefined) this.state?.rollback(ctx.undo);
   }

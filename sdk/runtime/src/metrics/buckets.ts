@@ -27,16 +27,16 @@ export class BucketHistogram {
     this.counts = new Float64Array(boundsS.length + 1);
   }
 
-  /** Records one value in ms (NaN ignored; negatives count as 0). */
-  observe(ms: number): void {
+  /** Records one value in ms (`times` times, default once; NaN ignored; negatives count as 0). */
+  observe(ms: number, times = 1): void {
     if (Number.isNaN(ms)) return;
     const v = Math.max(ms, 0);
     const b = this.boundsMs;
     let i = 0;
     while (i < b.length && v > b[i]!) i++;
-    this.counts[i]!++;
-    this.count++;
-    this.sumMs += v;
+    this.counts[i]! += times;
+    this.count += times;
+    this.sumMs += v * times;
   }
 
   /** Cumulative counts per bound, then the total for +Inf. */

@@ -41,12 +41,12 @@ export class FunctionMetrics implements ModeObserver {
     this.fn = fn;
   }
 
-  /** One completed message (called by the dispatcher). */
-  completed(queueingMs: number, latencyMs: number, metDeadline: boolean): void {
-    this.latency.observe(latencyMs);
-    this.queueing.observe(queueingMs);
-    if (metDeadline) this.met++;
-    else this.missed++;
+  /** One completed message, or `count` with the same figures (called by the dispatcher). */
+  completed(queueingMs: number, latencyMs: number, metDeadline: boolean, count = 1): void {
+    this.latency.observe(latencyMs, count);
+    this.queueing.observe(queueingMs, count);
+    if (metDeadline) this.met += count;
+    else this.missed += count;
   }
 
   transition(from: ActorMode, to: ActorMode): void {

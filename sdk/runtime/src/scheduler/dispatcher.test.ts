@@ -556,6 +556,82 @@ describe('Dispatcher: runs', () => {
     expect(order.slice(-2)).toEqual(['run0', 'run1']);
     expect(d.stats()).toMatchObject({ queued: 0, inFlight: 0 });
   });
+
+  it("records the figures of a run's messages of one step, ingest and deadline once, with their count", async () => {
+    const clock = new ManualClock(1000);
+    const calls: { count: number; latency: number }[] = [];
+    const perMessage: number[] = [];
+    const sink = {
+      arrival() {},
+      completed(_at: number, _q: number, _c: number, latency: number) {
+        perMessage.push(latency);
+      },
+      completedMany(_at: number, _q: number, _c: number, latency: number, _met: boolean, count: number) {
+        calls.push({ count, latency });
+      },
+      failed() {},
+      abandoned() {},
+      held() {},
+    };
+    const completes: string[] = [];
+    const fifo = createPolicy('fifo');
+    const policy: SchedulingPolicy = {
+      name: 'seeing',
+      pickNext: (view) => fifo.pickNext(view),
+      onComplete: (m) => {
+        completes.push(m.key);
+      },
+    };
+    const metrics = { app: () => sink, worker() {}, policyError() {} };
+    const d = new Dispatcher({ policy, clock, metrics, yieldAfterMs: Infinity, runLength: 16 });
+    // Warm the cost estimate (the first message of a function runs alone), then 12 messages: 5 with ingest 900,
+    // 4 with 950, 3 with 900 again.
+    await d.submit([message({ key: 'w', ingest: 900 })], () => {});
+    const ingests = [900, 900, 900, 900, 900, 950, 950, 950, 950, 900, 900, 900];
+    await d.submit(
+      ingests.map((ingest, i) => message({ key: `k${i}`, ingest })),
+      () => {},
+    );
+    expect(perMessage).toEqual([100]); // the warm-up message, alone
+    expect(calls).toEqual([
+      { count: 5, latency: 100 },
+      { count: 4, latency: 50 },
+      { count: 3, latency: 100 },
+    ]);
+    // The policy still sees every message.
+    expect(completes).toEqual(['w', ...ingests.map((_, i) => `k${i}`)]);
+  });
+
+  it('gives the in-memory metrics the same figures whether a run records its messages at once or one by one', async () => {
+    const snapshots = [];
+    for (const runLength of [1, 32]) {
+      const clock = new ManualClock(1000);
+      const metrics = new InMemorySchedulerMetrics({ clock });
+      const d = new Dispatcher({
+        policy: createPolicy('fifo'),
+        clock,
+        metrics,
+        yieldAfterMs: Infinity,
+        runLength,
+      });
+      await d.submit(
+        Array.from({ length: 50 }, (_, i) =>
+          message({ key: `k${i}`, ingest: 990 - (i % 3), deadline: 1000 }),
+        ),
+        () => {},
+      );
+      const app = metrics.snapshot().apps.a!;
+      snapshots.push({
+        completed: app.completed,
+        met: app.metDeadline,
+        latency: app.latencyMs,
+        queueing: app.queueingMs,
+        cost: app.costMs,
+      });
+    }
+    expect(snapshots[1]).toEqual(snapshots[0]);
+    expect(snapshots[0]!.completed).toBe(50);
+  });
 });
 
 describe('Dispatcher: per-app in-flight caps', () => {

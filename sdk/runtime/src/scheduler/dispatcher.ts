@@ -457,10 +457,14 @@ export class Dispatcher {
       if (this.inFlight === 0) this.acct.addBusy(start, end);
       const cost = (end - start) / (k + (threw || async ? 1 : 0));
       this.acct.observeCost(stats, cost);
-      for (let j = 0; j < k; j++) {
-        this.complete(q, batches[j]!, msgs[j]!, start, end, cost);
-        msgs[j] = undefined;
-        batches[j] = undefined;
+      // Consecutive messages of one step with one ingest time and deadline have the same figures: recorded once.
+      for (let j = 0; j < k; ) {
+        const b = batches[j]!;
+        const m = msgs[j]!;
+        let e = j + 1;
+        while (e < k && batches[e] === b && sameFigures(msgs[e]!, m)) e++;
+        this.completeRun(q, b, j, e, start, end, cost);
+        j = e;
       }
     }
     if (threw) {
@@ -565,6 +569,42 @@ export class Dispatcher {
     if (--b.remaining === 0) this.settle(b);
   }
 
+  /**
+   * Accounts messages `from` to `to` (exclusive) of the run just ended, all of batch `b` with the same figures
+   * (`sameFigures`): the sink records them at once where it can; the policy's `onComplete` sees each.
+   */
+  private completeRun(
+    q: PartitionQueue,
+    b: Batch,
+    from: number,
+    to: number,
+    start: number,
+    end: number,
+    cost: number,
+  ): void {
+    const msgs = this.runMessages;
+    const batches = this.runBatches;
+    const msg = msgs[from]!;
+    const count = to - from;
+    const queueing = start - msg.enqueuedAt;
+    const latency = end - msg.ingest;
+    const met = end <= msg.deadline;
+    const sink = msg.app === q.app && msg.fn === q.fn ? q.sink : this.acct.sinkFor(msg.app, msg.fn);
+    if (count > 1 && sink.completedMany !== undefined) {
+      sink.completedMany(end, queueing, cost, latency, met, count);
+    } else {
+      for (let j = from; j < to; j++) sink.completed(end, queueing, cost, latency, met);
+    }
+    this.view.now = end;
+    for (let j = from; j < to; j++) {
+      this.guard.complete(msgs[j]!, cost, latency, queueing, met, this.view);
+      msgs[j] = undefined;
+      batches[j] = undefined;
+    }
+    b.remaining -= count;
+    if (b.remaining === 0) this.settle(b);
+  }
+
   private failed(q: PartitionQueue, b: Batch, e: unknown): void {
     q.sink.failed();
     this.failBatch(q, b, e);
@@ -634,4 +674,15 @@ export class Dispatcher {
     }
     d.length = 0;
   }
+}
+
+/** Two messages a run completed together account the same (queueing, latency, deadline met, sink). */
+function sameFigures(a: ScheduledMessage, b: ScheduledMessage): boolean {
+  return (
+    a.ingest === b.ingest &&
+    a.deadline === b.deadline &&
+    a.enqueuedAt === b.enqueuedAt &&
+    a.app === b.app &&
+    a.fn === b.fn
+  );
 }

@@ -43,16 +43,16 @@ export class LogHistogram {
   min = Number.POSITIVE_INFINITY;
   max = Number.NEGATIVE_INFINITY;
 
-  /** Records one value; NaN is ignored, negatives count as 0. */
-  record(value: number): void {
+  /** Records one value (`times` times, default once); NaN is ignored, negatives count as 0. */
+  record(value: number, times = 1): void {
     if (!(value >= 0)) {
       if (Number.isNaN(value)) return;
       value = 0;
     }
     const n = value >= MAX_VALUE ? MAX_VALUE : Math.floor(value);
-    this.counts[indexOf(n)]!++;
-    this.count++;
-    this.sum += value;
+    this.counts[indexOf(n)]! += times;
+    this.count += times;
+    this.sum += value * times;
     if (value < this.min) this.min = value;
     if (value > this.max) this.max = value;
   }

@@ -90,6 +90,79 @@ describe('runtime on the test driver', () => {
       expect(order[`k${k}`]).toEqual(inputs.filter((x) => x.key === `k${k}`).map((x) => x.value.i));
   });
 
+  it("keeps an async message's outputs (before and after its await) apart from the sync ones run meanwhile", async () => {
+    // Sync handlers write straight into the step's output list; an async one takes what it sent before its first
+    // await out of it, so a later failure drops exactly its own records.
+    const app = defineApp({
+      name: 'mixed',
+      options: { maxConcurrentKeys: 8 },
+      ingresses: [{ topic: 'in', to: 'f' }],
+      egresses: { out: { topic: 'out' } },
+      functions: {
+        f: fn({
+          handler(ctx, m: { i: number; wait?: boolean; fail?: boolean }) {
+            ctx.emit('out', ctx.key, `${m.i}a`);
+            if (!m.wait) return;
+            return (async () => {
+              await sleep(5);
+              ctx.emit('out', ctx.key, `${m.i}b`);
+              if (m.fail) throw new Error('late boom');
+            })();
+          },
+        }),
+      },
+    });
+    driver = await TestDriver.start(app, { ingressPartitions: 1 });
+    await driver.pipe('in', [
+      { key: 'a', value: { i: 0, wait: true } },
+      { key: 'b', value: { i: 1 } },
+      { key: 'c', value: { i: 2, wait: true, fail: true } },
+      { key: 'd', value: { i: 3 } },
+      { key: 'b', value: { i: 4 } },
+    ]);
+    const out = (await driver.output<string>('out')).map((r) => r.value).sort();
+    expect(out).toEqual(['0a', '0b', '1a', '3a', '4a']);
+    expect(await driver.deadLetters('mixed')).toHaveLength(1);
+  });
+
+  it('throws, naming the mistake, when a handler uses its context after it finished', async () => {
+    const late: unknown[] = [];
+    const app = defineApp({
+      name: 'late',
+      ingresses: [{ topic: 'in', to: 'f' }],
+      egresses: { out: { topic: 'out' } },
+      functions: {
+        f: fn({
+          state: { n: state.value<number>() },
+          handler(ctx, m: { async?: boolean }) {
+            const later = () => {
+              for (const use of [() => ctx.emit('out', ctx.key, 'late'), () => ctx.state.n.set(1)]) {
+                try {
+                  use();
+                  late.push('no error');
+                } catch (e) {
+                  late.push((e as Error).message);
+                }
+              }
+            };
+            setTimeout(later, 1);
+            if (m.async) return Promise.resolve();
+          },
+        }),
+      },
+    });
+    driver = await TestDriver.start(app);
+    await driver.pipe('in', [
+      { key: 'k', value: {} },
+      { key: 'k', value: { async: true } },
+    ]);
+    for (let i = 0; i < 100 && late.length < 4; i++) await sleep(5);
+    expect(late).toHaveLength(4);
+    for (const m of late) expect(m).toMatch(/used after its handler finished/);
+    expect(await driver.output('out')).toHaveLength(0);
+    expect(await driver.state('late', 'f', 'k', 'n')).toBeUndefined();
+  });
+
   it('restores state on another worker after the owner stops', async () => {
     driver = await TestDriver.start(counter(), { workers: 2 });
     await driver.pipe(
