@@ -17,6 +17,7 @@ import {
   type NodeCount,
   type NodePorts,
   nodePorts,
+  PORT_STRIDE,
   randomClusterId,
   toPropertiesText,
 } from './config.ts';
@@ -84,10 +85,19 @@ export interface StartKafkaOptions {
    * Kafka's own libraries bring (`org.apache.zookeeper:zookeeper`, a dependency of `kafka_2.13` before 4.0).
    */
   readonly metadata?: 'kraft' | 'zookeeper';
+  /**
+   * KRaft: `combined` (default) every node a broker and a controller; `dedicated` the nodes are brokers only, and
+   * one more node (id `nodes + 1`, its controller port `basePort + nodes*10000 + 1`) is the controller alone, as
+   * production clusters run (no client listener; `startNode` and `stopNode` take it too). Not with `security` or
+   * ZooKeeper.
+   */
+  readonly controllers?: 'combined' | 'dedicated';
 }
 
 export interface KafkaNodeInfo {
   readonly id: number;
+  /** `controller`: the dedicated controller of a `controllers: 'dedicated'` cluster (its `port` is unused). */
+  readonly role: 'combined' | 'broker' | 'controller';
   /** PLAINTEXT port (clients). */
   readonly port: number;
   readonly controllerPort: number;
@@ -148,6 +158,7 @@ function tail(file: string, lines = 40): string {
 
 interface NodeState {
   readonly ports: NodePorts;
+  readonly role: 'combined' | 'broker' | 'controller';
   readonly dir: string;
   pid: number;
   exited: { code: number | null; signal: string | null } | undefined;
@@ -303,6 +314,24 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
   const began = Date.now();
 
   const zookeeper = opts.metadata === 'zookeeper';
+  const dedicated = opts.controllers === 'dedicated';
+  if (dedicated && (zookeeper || opts.security)) {
+    throw new Error("controllers 'dedicated': a KRaft cluster without security only");
+  }
+  // The dedicated controller: the slot after the brokers'.
+  const controller: NodePorts | undefined = dedicated
+    ? {
+        id: count + 1,
+        port: layout[0]!.port + count * PORT_STRIDE,
+        controllerPort: layout[0]!.port + count * PORT_STRIDE + 1,
+      }
+    : undefined;
+  if (controller !== undefined && controller.controllerPort > 65_535) {
+    throw new Error(
+      `basePort ${layout[0]!.port} puts the controller on port ${controller.controllerPort}, above 65535`,
+    );
+  }
+  const role = dedicated ? 'broker' : 'combined';
   if (zookeeper) {
     if (count !== 1) throw new Error(`metadata 'zookeeper': one node only (asked for ${count})`);
     if (Number(version.split('.')[0]) >= 4) {
@@ -314,7 +343,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
   }
 
   await assertJava();
-  await assertPortsFree(layout);
+  await assertPortsFree(controller === undefined ? layout : [...layout, controller]);
   if (opts.security) {
     const ports = layout.flatMap((n) => Object.values(securePorts(n)));
     const busy = await busyPorts(ports);
@@ -361,7 +390,9 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
   }
 
   const nodes: NodeState[] = [];
-  for (const ports of layout) {
+  const all: [NodePorts, NodeState['role']][] = layout.map((p) => [p, role]);
+  if (controller !== undefined) all.push([controller, 'controller']);
+  for (const [ports, nodeRole] of all) {
     const dir = join(dataDir, `node-${ports.id}`);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
@@ -383,13 +414,22 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
       logDir: join(dir, 'kafka-logs'),
       overrides: { ...secured, ...opts.brokerProperties },
       ...(zookeeper ? { zookeeperConnect: `${HOST}:${ports.controllerPort}` } : {}),
+      ...(controller === undefined ? {} : { role: nodeRole, controllers: [controller] }),
     });
     await writeFile(join(dir, 'server.properties'), toPropertiesText(props));
     await writeFile(
       join(dir, 'log4j2.properties'),
       log4jProperties(join(dir, 'broker.log'), opts.brokerLogLevel ?? 'WARN'),
     );
-    nodes.push({ ports, dir, pid: 0, exited: undefined, exit: Promise.resolve(), expectedExit: false });
+    nodes.push({
+      ports,
+      role: nodeRole,
+      dir,
+      pid: 0,
+      exited: undefined,
+      exit: Promise.resolve(),
+      expectedExit: false,
+    });
   }
 
   const jvm = (node: NodeState) => [
@@ -447,7 +487,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
     const r = formats[failed]!;
     if (!opts.keepData) await cleanupData();
     throw new Error(
-      `formatting the storage of node ${failed + 1} failed (exit ${String(r.code)}): ${r.error?.message ?? ''}\n` +
+      `formatting the storage of node ${nodes[failed]!.ports.id} failed (exit ${String(r.code)}): ${r.error?.message ?? ''}\n` +
         `${r.stdout}\n${r.stderr}`.trim(),
     );
   }
@@ -522,10 +562,12 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
 
   const timeoutMs = opts.startTimeoutMs ?? (count === 3 ? 180_000 : 120_000);
 
+  /** The nodes clients talk to (every node but a dedicated controller). */
+  const brokerNodes = nodes.filter((n) => n.role !== 'controller');
   try {
     for (const node of nodes) spawnNode(node);
     await waitReady({
-      nodes: new Map(nodes.map((n) => [n.ports.id, `${HOST}:${n.ports.port}`])),
+      nodes: new Map(brokerNodes.map((n) => [n.ports.id, `${HOST}:${n.ports.port}`])),
       timeoutMs,
       check: failIfDead(nodes),
     });
@@ -599,6 +641,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
     get nodes(): KafkaNodeInfo[] {
       return nodes.map((n) => ({
         id: n.ports.id,
+        role: n.role,
         port: n.ports.port,
         controllerPort: n.ports.controllerPort,
         pid: n.pid,
@@ -616,8 +659,24 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
       if (stopped) throw new Error('this cluster was stopped');
       const node = find(id);
       if (running(node)) return;
+      if (node.role === 'controller') {
+        // No broker lists a controller: it is back once the brokers answer through it again.
+        const busy = await busyPorts([node.ports.controllerPort]);
+        if (busy.length > 0)
+          throw new Error(`cannot restart node ${id}: port ${busy[0]} on ${HOST} is in use`);
+        spawnNode(node);
+        await waitReady({
+          nodes: new Map(brokerNodes.filter(running).map((n) => [n.ports.id, `${HOST}:${n.ports.port}`])),
+          timeoutMs,
+          check: failIfDead([node]),
+        });
+        logger.debug({ node: id, pid: node.pid }, 'Kafka controller restarted');
+        return;
+      }
       if (startOpts.beforeFenced !== true) {
-        const others = nodes.filter((n) => n !== node && running(n)).map((n) => `${HOST}:${n.ports.port}`);
+        const others = brokerNodes
+          .filter((n) => n !== node && running(n))
+          .map((n) => `${HOST}:${n.ports.port}`);
         const waited = await waitFenced(id, others, startOpts.fenceTimeoutMs ?? 60_000);
         logger.debug({ node: id, waitedMs: waited }, 'Kafka node fenced by the controller');
       }
@@ -631,7 +690,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
       });
       // Every other running node must list it again too.
       await waitReady({
-        nodes: new Map(nodes.filter(running).map((n) => [n.ports.id, `${HOST}:${n.ports.port}`])),
+        nodes: new Map(brokerNodes.filter(running).map((n) => [n.ports.id, `${HOST}:${n.ports.port}`])),
         timeoutMs,
         check: failIfDead([node]),
       });
@@ -644,7 +703,12 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
       // Shutting all nodes down at once can leave the last ones without a quorum for their controlled
       // shutdown: they get SIGKILL after a short grace, which is fine since the data goes too.
       const keep = stopOpts.keepData ?? opts.keepData ?? false;
-      await Promise.all(nodes.map((n) => endNode(n, 'SIGTERM', keep ? 30_000 : 5000)));
+      const grace = keep ? 30_000 : 5000;
+      // Brokers first: a dedicated controller answers their controlled shutdown.
+      await Promise.all(brokerNodes.map((n) => endNode(n, 'SIGTERM', grace)));
+      await Promise.all(
+        nodes.filter((n) => n.role === 'controller').map((n) => endNode(n, 'SIGTERM', grace)),
+      );
       await zk?.stop('SIGTERM');
       if (!opts.detached) process.removeListener('exit', onExit);
       if (!keep) await cleanupData();

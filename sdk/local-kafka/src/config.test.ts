@@ -106,6 +106,51 @@ describe('brokerProperties', () => {
     expect(p.get('min.insync.replicas')).toBe('2');
   });
 
+  it('configures brokers and a dedicated controller of their own quorum', () => {
+    const brokers = nodePorts(3);
+    const controller = { id: 4, port: 49092, controllerPort: 49093 };
+    const b = brokerProperties({
+      node: brokers[0]!,
+      all: brokers,
+      logDir: '/d',
+      role: 'broker',
+      controllers: [controller],
+    });
+    expect(b.get('process.roles')).toBe('broker');
+    expect(b.get('controller.quorum.voters')).toBe('4@127.0.0.1:49093');
+    expect(b.get('listeners')).toBe('PLAINTEXT://127.0.0.1:19092');
+    expect(b.get('advertised.listeners')).toBe('PLAINTEXT://127.0.0.1:19092');
+    expect(b.get('controller.listener.names')).toBe('CONTROLLER');
+    expect(b.get('listener.security.protocol.map')).toBe('CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT');
+    expect(b.get('offsets.topic.replication.factor')).toBe('3');
+    const c = brokerProperties({
+      node: controller,
+      all: brokers,
+      logDir: '/c',
+      role: 'controller',
+      controllers: [controller],
+    });
+    expect(c.get('process.roles')).toBe('controller');
+    expect(c.get('node.id')).toBe('4');
+    expect(c.get('controller.quorum.voters')).toBe('4@127.0.0.1:49093');
+    expect(c.get('listeners')).toBe('CONTROLLER://127.0.0.1:49093');
+    expect(c.get('listener.security.protocol.map')).toBe('CONTROLLER:PLAINTEXT');
+    expect(c.has('advertised.listeners')).toBe(false);
+    expect(c.has('inter.broker.listener.name')).toBe(false);
+    expect(() =>
+      brokerProperties({ node: controller, all: brokers, logDir: '/c', role: 'controller' }),
+    ).toThrow('a controller node needs the controller quorum (controllers)');
+  });
+
+  it('refuses dedicated controllers with security or ZooKeeper', async () => {
+    await expect(startKafka({ controllers: 'dedicated', security: true })).rejects.toThrow(
+      "controllers 'dedicated': a KRaft cluster without security only",
+    );
+    await expect(
+      startKafka({ version: '3.9.1', controllers: 'dedicated', metadata: 'zookeeper' }),
+    ).rejects.toThrow("controllers 'dedicated': a KRaft cluster without security only");
+  });
+
   it('applies overrides last', () => {
     const [node] = nodePorts(1);
     const p = brokerProperties({

@@ -60,6 +60,14 @@ export interface BrokerConfigInput {
    * broker and controller.
    */
   readonly zookeeperConnect?: string;
+  /**
+   * KRaft: `combined` (default) a broker and a controller in one process, the quorum being `all`; `broker` a
+   * broker only and `controller` a controller only, the quorum being `controllers` (dedicated controllers, as
+   * production clusters run). `all` lists the brokers (it sets the replication factors).
+   */
+  readonly role?: 'combined' | 'broker' | 'controller';
+  /** The controller quorum of a `broker` or `controller` node. */
+  readonly controllers?: readonly NodePorts[];
 }
 
 /**
@@ -71,16 +79,30 @@ export function brokerProperties(input: BrokerConfigInput): Map<string, string> 
   const { node, all, logDir } = input;
   const rf = all.length;
   const minIsr = rf >= 3 ? 2 : 1;
-  const voters = all.map((n) => `${n.id}@${HOST}:${n.controllerPort}`).join(',');
+  const role = input.role ?? 'combined';
+  if (role !== 'combined' && (input.controllers === undefined || input.controllers.length === 0)) {
+    throw new Error(`a ${role} node needs the controller quorum (controllers)`);
+  }
+  const quorum = role === 'combined' ? all : input.controllers!;
+  const voters = quorum.map((n) => `${n.id}@${HOST}:${n.controllerPort}`).join(',');
+  const listeners =
+    role === 'combined'
+      ? `PLAINTEXT://${HOST}:${node.port},CONTROLLER://${HOST}:${node.controllerPort}`
+      : role === 'broker'
+        ? `PLAINTEXT://${HOST}:${node.port}`
+        : `CONTROLLER://${HOST}:${node.controllerPort}`;
   const metadata: [string, string | number | boolean][] =
     input.zookeeperConnect === undefined
       ? [
-          ['process.roles', 'broker,controller'],
+          ['process.roles', role === 'combined' ? 'broker,controller' : role],
           ['node.id', node.id],
           ['controller.quorum.voters', voters],
-          ['listeners', `PLAINTEXT://${HOST}:${node.port},CONTROLLER://${HOST}:${node.controllerPort}`],
+          ['listeners', listeners],
           ['controller.listener.names', 'CONTROLLER'],
-          ['listener.security.protocol.map', 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT'],
+          [
+            'listener.security.protocol.map',
+            role === 'controller' ? 'CONTROLLER:PLAINTEXT' : 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+          ],
         ]
       : [
           ['broker.id', node.id],
@@ -88,10 +110,17 @@ export function brokerProperties(input: BrokerConfigInput): Map<string, string> 
           ['listeners', `PLAINTEXT://${HOST}:${node.port}`],
           ['listener.security.protocol.map', 'PLAINTEXT:PLAINTEXT'],
         ];
+  // A controller-only node has no client listener to advertise and no broker to talk to.
+  const brokerSide: [string, string | number | boolean][] =
+    role === 'controller'
+      ? []
+      : [
+          ['advertised.listeners', `PLAINTEXT://${HOST}:${node.port}`],
+          ['inter.broker.listener.name', 'PLAINTEXT'],
+        ];
   const entries: [string, string | number | boolean][] = [
     ...metadata,
-    ['advertised.listeners', `PLAINTEXT://${HOST}:${node.port}`],
-    ['inter.broker.listener.name', 'PLAINTEXT'],
+    ...brokerSide,
     ['log.dirs', logDir],
     // Replication: follows the cluster size.
     ['offsets.topic.replication.factor', rf],
