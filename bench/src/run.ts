@@ -138,6 +138,7 @@ async function main(): Promise<void> {
       'usage: npm run bench -- throughput [--json] [--records N] [--partitions P] [--transports kafkajs,platformatic]\n' +
         '                                   [--scenarios passthrough,passthroughHeaders,passthroughBytes,passthroughLean,countAtLeastOnce,countKeys,\n' +
         '                                   countExactlyOnce,countExactlyOnceV1,countExactlyOnceSerial] [--profile DIR]\n' +
+        '                                   [--rounds 1]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
         '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport platformatic]\n' +
         '                              [--sides dirigo,kafkaStreams,quixStreams] [--partitions 4] [--keys 10000]\n' +
@@ -176,13 +177,18 @@ async function main(): Promise<void> {
       ...(values.scenarios ? { scenarios: values.scenarios.split(',') } : {}),
       transports: transports as TransportName[],
       ...(values.profile === undefined ? {} : { profileDir: values.profile }),
+      ...(values.rounds === undefined ? {} : { rounds: positiveInt('rounds', values.rounds) }),
       logger,
     });
     const ratios: Record<string, Record<string, number>> = {};
     for (const [name, r] of Object.entries(results)) {
       const rawRate = r.raw.recordsPerSec;
+      // With rounds: the median of the rounds' ratios.
       ratios[name] = Object.fromEntries(
-        Object.entries(r).map(([k, v]) => [k, Number((v.recordsPerSec / rawRate).toFixed(3))]),
+        Object.entries(r).map(([k, v]) => [
+          k,
+          v.ratioToRaw ?? Number((v.recordsPerSec / rawRate).toFixed(3)),
+        ]),
       );
       process.stderr.write(
         `bench: ${name}: raw ${rawRate} records/s (${r.raw.loop} loop); ratios to raw ${JSON.stringify(ratios[name])}\n`,
@@ -649,4 +655,14 @@ async function rebalance(values: Values, logger: ReturnType<typeof createLogger>
   } finally {
     await kafka.stop();
   }
+}
+
+/** `--<name>` as an integer of at least 1, or exit with a message naming the option. */
+function positiveInt(name: string, value: string | boolean): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`bench: --${name} must be an integer >= 1, got ${String(value)}\n`);
+    process.exit(2);
+  }
+  return n;
 }

@@ -35,6 +35,12 @@ export interface ThroughputOptions {
   readonly transports?: readonly TransportName[];
   /** Write a CPU profile of every in-process loop and SDK scenario here (see profile.ts). */
   readonly profileDir?: string;
+  /**
+   * Rounds (default 1): each runs the raw loops, then every scenario, on the same input; each figure reported is
+   * its median round's, and `ratioToRaw` the median of the rounds' ratios (a scenario's records/s over the raw
+   * loop's of the same round, minutes apart at most), so a noisy minute moves neither much.
+   */
+  readonly rounds?: number;
   readonly logger: Logger;
 }
 
@@ -73,6 +79,10 @@ export interface TransportResults {
 export interface ScenarioResult {
   recordsPerSec: number;
   seconds: number;
+  /** With several rounds: every round's records/s, in order (the figures above are the median round's). */
+  roundsRecordsPerSec?: number[];
+  /** With several rounds: the median over the rounds of records/s over the same round's raw loop. */
+  ratioToRaw?: number;
   /**
    * CPU seconds of the bench's process (every thread: JavaScript, GC, I/O) per million records over the timed
    * run: the per-record cost without the wall clock's noise (the broker shares the machine). The stock kafkajs
@@ -320,9 +330,22 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
   }
   await producer.disconnect();
   o.logger.info({ input, records: o.records }, 'bench: input seeded');
-  const results: Record<string, TransportResults> = {};
   const want = (scenario: string) => o.scenarios === undefined || o.scenarios.includes(scenario);
+  const rounds: Record<string, TransportResults>[] = [];
   try {
+    for (let round = 0; round < (o.rounds ?? 1); round++) {
+      rounds.push(await oneRound(round === 0 ? id : `${id}-r${round}`));
+    }
+  } finally {
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`bench-${id}`));
+    await admin.deleteTopics(topics).catch(() => {});
+    for (const t of transports.values()) await t.close();
+  }
+  return rounds.length === 1 ? rounds[0]! : medianRound(rounds);
+
+  /** The raw loops and every scenario once, their topics and groups named after `id`. */
+  async function oneRound(id: string): Promise<Record<string, TransportResults>> {
+    const results: Record<string, TransportResults> = {};
     for (const [name, transport] of transports) {
       results[name] = { raw: await raw(o, name, transport, input, id) };
       o.logger.info(results[name]!.raw, `bench: ${name} raw`);
@@ -377,10 +400,33 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
         o.logger.info(results[name]![scenario], `bench: ${name} ${scenario}`);
       }
     }
-  } finally {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`bench-${id}`));
-    await admin.deleteTopics(topics).catch(() => {});
-    for (const t of transports.values()) await t.close();
+    return results;
   }
-  return results;
+}
+
+/**
+ * Several rounds as one result: per client and scenario, the median round's figures (by records/s; the lower
+ * middle of an even count), every round's records/s, and the median of the rounds' ratios to their raw loop.
+ */
+export function medianRound(
+  rounds: readonly Record<string, TransportResults>[],
+): Record<string, TransportResults> {
+  const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+  const out: Record<string, TransportResults> = {};
+  for (const name of Object.keys(rounds[0]!)) {
+    const merged: Record<string, ScenarioResult> = {};
+    for (const key of Object.keys(rounds[0]![name]!)) {
+      const each = rounds.map((r) => (r[name] as unknown as Record<string, ScenarioResult>)[key]!);
+      const rates = each.map((e) => e.recordsPerSec);
+      const mid = median(rates);
+      const ratios = rounds.map((r, i) => rates[i]! / r[name]!.raw.recordsPerSec);
+      merged[key] = {
+        ...each.find((e) => e.recordsPerSec === mid)!,
+        roundsRecordsPerSec: rates,
+        ratioToRaw: Math.round(median(ratios) * 1000) / 1000,
+      };
+    }
+    out[name] = merged as unknown as TransportResults;
+  }
+  return out;
 }
