@@ -13,9 +13,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runChaos } from './chaos/chaos.ts';
-import { SHAPES } from './chaos/names.ts';
-import { cleanVerdict, verdict } from './chaos/verdict.ts';
+import { expectExactlyOnceOnCluster } from './chaos/own-cluster.ts';
 import { testLogger, unique } from './harness.ts';
 import { makeTransport, TRANSPORT_NAMES, type TransportName } from './transports.ts';
 
@@ -65,32 +63,7 @@ describe.each(OLD_BROKERS)(
 
     it.each(transports)(
       'exactly-once survives kills and freezes in every app shape (%s)',
-      async (transportName) => {
-        const transport = makeTransport(transportName, brokers(), 'it-old-chaos', testLogger());
-        try {
-          const seed = Date.now() % 100_000;
-          const r = await runChaos({
-            transport,
-            brokers: brokers(),
-            guarantee: 'exactly_once',
-            shapes: SHAPES,
-            records: 8_000,
-            workers: 3,
-            kills: 1,
-            pauses: 1,
-            joinLeave: 0,
-            partitions: 6,
-            feedMs: 4_000,
-            sessionTimeoutMs: 6_000,
-            timeoutMs: 90_000,
-            seed,
-            logger: testLogger(),
-          });
-          expect(verdict(seed, r)).toEqual(cleanVerdict(seed, r, { sent: 8_000, kills: 1, pauses: 1 }));
-        } finally {
-          await transport.close();
-        }
-      },
+      (transportName) => expectExactlyOnceOnCluster(transportName, brokers(), 'it-old-chaos'),
       240_000,
     );
 

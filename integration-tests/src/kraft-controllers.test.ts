@@ -6,9 +6,7 @@
 import { type KafkaCluster, startKafka } from '@dirigo/local-kafka';
 import { eosV2Contract } from '@dirigo/testkit/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runChaos } from './chaos/chaos.ts';
-import { SHAPES } from './chaos/names.ts';
-import { cleanVerdict, verdict } from './chaos/verdict.ts';
+import { expectExactlyOnceOnCluster } from './chaos/own-cluster.ts';
 import { testLogger, unique } from './harness.ts';
 import { makeTransport, TRANSPORT_NAMES } from './transports.ts';
 
@@ -47,32 +45,7 @@ describe('Kafka with a dedicated KRaft controller', () => {
 
   it.each(TRANSPORT_NAMES)(
     'exactly-once survives kills and freezes in every app shape (%s)',
-    async (transportName) => {
-      const transport = makeTransport(transportName, brokers(), 'it-kraft-chaos', testLogger());
-      try {
-        const seed = Date.now() % 100_000;
-        const r = await runChaos({
-          transport,
-          brokers: brokers(),
-          guarantee: 'exactly_once',
-          shapes: SHAPES,
-          records: 8_000,
-          workers: 3,
-          kills: 1,
-          pauses: 1,
-          joinLeave: 0,
-          partitions: 6,
-          feedMs: 4_000,
-          sessionTimeoutMs: 6_000,
-          timeoutMs: 90_000,
-          seed,
-          logger: testLogger(),
-        });
-        expect(verdict(seed, r)).toEqual(cleanVerdict(seed, r, { sent: 8_000, kills: 1, pauses: 1 }));
-      } finally {
-        await transport.close();
-      }
-    },
+    (transportName) => expectExactlyOnceOnCluster(transportName, brokers(), 'it-kraft-chaos'),
     240_000,
   );
 
