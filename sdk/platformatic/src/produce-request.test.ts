@@ -84,6 +84,34 @@ describe('Produce request encoder', () => {
     }
   });
 
+  it('writes the bytes of the client when records share header Maps, encoded once per Map, again on a retry', () => {
+    const rand = seededRandom(77);
+    const shared = [
+      new Map<Buffer, Buffer>(),
+      new Map([[Buffer.from('dirigo-ingest'), Buffer.from('1764950000000')]]),
+      new Map([
+        [Buffer.from('dirigo-ingest'), Buffer.from('1764950000001')],
+        [Buffer.from('dirigo-deadline'), Buffer.from('1764950000301')],
+        [Buffer.from('dirigo-priority'), Buffer.from('normal')],
+        [Buffer.from('big'), randomBytes(rand, 300)],
+        [Buffer.from('empty'), Buffer.alloc(0)],
+      ]),
+    ];
+    for (let seed = 1; seed <= 50; seed++) {
+      const messages = randomMessages(seededRandom(seed)).map((m, i) => ({
+        ...m,
+        headers: i % 4 === 3 ? m.headers : shared[(seed + i) % shared.length]!,
+      }));
+      const theirs = clone(messages);
+      const client = produceV11.createRequest(-1, 30_000, theirs, {});
+      const ours = messages.map((m, i) => ({ ...m, timestamp: m.timestamp ?? theirs[i]!.timestamp }));
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const mine = createProduceRequest(-1, 30_000, ours, {});
+        expect(mine.buffer.equals(client.buffer), `seed ${seed}, attempt ${attempt}`).toBe(true);
+      }
+    }
+  });
+
   it('gives messages partition 0 and the current time when they carry none, on the messages (as the client)', () => {
     const before = BigInt(Date.now());
     const messages: MessageRecord[] = [{ topic: 't', value: Buffer.from('a') }];
