@@ -46,10 +46,6 @@ export class RunClock {
     this.#cpu = process.cpuUsage();
   }
 
-  get began(): boolean {
-    return this.#wall !== 0;
-  }
-
   result(records: number): TimedResult {
     const seconds = (performance.now() - this.#wall) / 1000;
     const cpu = process.cpuUsage(this.#cpu);

@@ -17,8 +17,8 @@ import {
   type NodeCount,
   type NodePorts,
   nodePorts,
-  PORT_STRIDE,
   randomClusterId,
+  slotPorts,
   toPropertiesText,
 } from './config.ts';
 import { fetchKafka } from './fetch.ts';
@@ -319,18 +319,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
     throw new Error("controllers 'dedicated': a KRaft cluster without security only");
   }
   // The dedicated controller: the slot after the brokers'.
-  const controller: NodePorts | undefined = dedicated
-    ? {
-        id: count + 1,
-        port: layout[0]!.port + count * PORT_STRIDE,
-        controllerPort: layout[0]!.port + count * PORT_STRIDE + 1,
-      }
-    : undefined;
-  if (controller !== undefined && controller.controllerPort > 65_535) {
-    throw new Error(
-      `basePort ${layout[0]!.port} puts the controller on port ${controller.controllerPort}, above 65535`,
-    );
-  }
+  const controller = dedicated ? slotPorts(count + 1, layout[0]!.port) : undefined;
   const role = dedicated ? 'broker' : 'combined';
   if (zookeeper) {
     if (count !== 1) throw new Error(`metadata 'zookeeper': one node only (asked for ${count})`);
@@ -659,36 +648,28 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaClu
       if (stopped) throw new Error('this cluster was stopped');
       const node = find(id);
       if (running(node)) return;
-      if (node.role === 'controller') {
-        // No broker lists a controller: it is back once the brokers answer through it again.
-        const busy = await busyPorts([node.ports.controllerPort]);
-        if (busy.length > 0)
-          throw new Error(`cannot restart node ${id}: port ${busy[0]} on ${HOST} is in use`);
-        spawnNode(node);
-        await waitReady({
-          nodes: new Map(brokerNodes.filter(running).map((n) => [n.ports.id, `${HOST}:${n.ports.port}`])),
-          timeoutMs,
-          check: failIfDead([node]),
-        });
-        logger.debug({ node: id, pid: node.pid }, 'Kafka controller restarted');
-        return;
-      }
-      if (startOpts.beforeFenced !== true) {
+      // No broker lists a dedicated controller: it is back once the brokers answer again.
+      const broker = node.role !== 'controller';
+      if (broker && startOpts.beforeFenced !== true) {
         const others = brokerNodes
           .filter((n) => n !== node && running(n))
           .map((n) => `${HOST}:${n.ports.port}`);
         const waited = await waitFenced(id, others, startOpts.fenceTimeoutMs ?? 60_000);
         logger.debug({ node: id, waitedMs: waited }, 'Kafka node fenced by the controller');
       }
-      const busy = await busyPorts([node.ports.port, node.ports.controllerPort]);
+      const busy = await busyPorts(
+        broker ? [node.ports.port, node.ports.controllerPort] : [node.ports.controllerPort],
+      );
       if (busy.length > 0) throw new Error(`cannot restart node ${id}: port ${busy[0]} on ${HOST} is in use`);
       spawnNode(node);
-      await waitReady({
-        nodes: new Map([[id, `${HOST}:${node.ports.port}`]]),
-        timeoutMs,
-        check: failIfDead([node]),
-      });
-      // Every other running node must list it again too.
+      if (broker) {
+        await waitReady({
+          nodes: new Map([[id, `${HOST}:${node.ports.port}`]]),
+          timeoutMs,
+          check: failIfDead([node]),
+        });
+      }
+      // Every running broker must list every broker (this one again too).
       await waitReady({
         nodes: new Map(brokerNodes.filter(running).map((n) => [n.ports.id, `${HOST}:${n.ports.port}`])),
         timeoutMs,

@@ -33,14 +33,17 @@ export function nodePorts(nodes: NodeCount, basePort = DEFAULT_BASE_PORT): NodeP
     throw new Error(`basePort must be an integer of at least 1024, got ${String(basePort)}`);
   }
   const result: NodePorts[] = [];
-  for (let id = 1; id <= nodes; id++) {
-    const port = basePort + (id - 1) * PORT_STRIDE;
-    if (port + 1 > 65_535) {
-      throw new Error(`basePort ${basePort} puts node ${id} on port ${port + 1}, above 65535`);
-    }
-    result.push({ id, port, controllerPort: port + 1 });
-  }
+  for (let id = 1; id <= nodes; id++) result.push(slotPorts(id, basePort));
   return result;
+}
+
+/** The ports of node `id` (its slot: basePort + (id-1)*10000 and the port after). Throws past port 65535. */
+export function slotPorts(id: number, basePort: number): NodePorts {
+  const port = basePort + (id - 1) * PORT_STRIDE;
+  if (port + 1 > 65_535) {
+    throw new Error(`basePort ${basePort} puts node ${id} on port ${port + 1}, above 65535`);
+  }
+  return { id, port, controllerPort: port + 1 };
 }
 
 /** `host:port,host:port` for the PLAINTEXT listeners. */

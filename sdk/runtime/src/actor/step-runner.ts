@@ -448,9 +448,7 @@ export class StepRunner {
       ctx.detach(mark);
       return this.await(ctx, record, out, Promise.resolve(result));
     }
-    ctx.close();
-    span?.end();
-    out.processed++;
+    this.finish(ctx, out);
   }
 
   /**
@@ -540,13 +538,13 @@ export class StepRunner {
     return new HandlerSpan(this.tracer!, where, record, key, this.stepSpan);
   }
 
-  /** An async handler's message succeeded: its records join the step's. */
+  /** A message succeeded: an async handler's records join the step's (a sync one's are there already). */
   private finish(ctx: MessageContext, out: StepOutput): void {
     ctx.close();
     ctx.span?.end();
     out.processed++;
     const o = ctx.outputs;
-    for (let i = 0; i < o.length; i++) out.outputs.push(o[i]!);
+    if (o !== out.outputs) for (let i = 0; i < o.length; i++) out.outputs.push(o[i]!);
   }
 
   private rollback(ctx: MessageContext, error: unknown): void {

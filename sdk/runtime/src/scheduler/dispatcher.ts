@@ -55,7 +55,10 @@ export class Dispatcher {
   private readonly scanLimit: number;
   private readonly runLength: number;
   private readonly runBudgetMs: number;
-  /** The current run's synchronously completed messages and their steps (reused). */
+  /**
+   * The messages being accounted by `complete` and their steps (reused): a run's synchronously completed ones, or
+   * (slot 0) an async message that finished (runs are synchronous: the slots are free then).
+   */
   private readonly runMessages: (ScheduledMessage | undefined)[] = [];
   private readonly runBatches: (Batch | undefined)[] = [];
 
@@ -192,7 +195,7 @@ export class Dispatcher {
       const msg = messages[i]!;
       msg.enqueuedAt = now;
       const d = msg.critical === true ? 'admit' : this.guard.arrival(msg, this.view);
-      const sink = msg.app === q.app && msg.fn === q.fn ? q.sink : this.acct.sinkFor(msg.app, msg.fn);
+      const sink = this.sinkOf(q, msg);
       if (d === 'admit') {
         sink.arrival('admit', 1);
       } else if (d === 'defer') {
@@ -457,13 +460,15 @@ export class Dispatcher {
       if (this.inFlight === 0) this.acct.addBusy(start, end);
       const cost = (end - start) / (k + (threw || async ? 1 : 0));
       this.acct.observeCost(stats, cost);
-      // Consecutive messages of one step with one ingest time and deadline have the same figures: recorded once.
+      // Consecutive messages of one step (so one enqueue time; a run keeps to one function) with one ingest time
+      // and deadline have the same figures: recorded once.
       for (let j = 0; j < k; ) {
         const b = batches[j]!;
         const m = msgs[j]!;
         let e = j + 1;
-        while (e < k && batches[e] === b && sameFigures(msgs[e]!, m)) e++;
-        this.completeRun(q, b, j, e, start, end, cost);
+        while (e < k && batches[e] === b && msgs[e]!.ingest === m.ingest && msgs[e]!.deadline === m.deadline)
+          e++;
+        this.complete(q, b, j, e, start, end, cost);
         j = e;
       }
     }
@@ -480,6 +485,11 @@ export class Dispatcher {
   /** The cost record of `msg`'s function: its queue's, unless the message is of another function. */
   private costOf(q: PartitionQueue, msg: ScheduledMessage): CostStats {
     return msg.app === q.app && msg.fn === q.fn ? q.cost : this.acct.costStats(msg.app, msg.fn);
+  }
+
+  /** The metrics sink of `msg`'s function: its queue's, unless the message is of another function. */
+  private sinkOf(q: PartitionQueue, msg: ScheduledMessage): AppMetricsSink {
+    return msg.app === q.app && msg.fn === q.fn ? q.sink : this.acct.sinkFor(msg.app, msg.fn);
   }
 
   /** A policy's answer is valid when it is one of our active queues with an eligible head. */
@@ -541,39 +551,20 @@ export class Dispatcher {
     else {
       const cost = end - start;
       this.acct.observeCost(this.costOf(q, msg), cost);
-      this.complete(q, b, msg, start, end, cost);
+      this.runMessages[0] = msg;
+      this.runBatches[0] = b;
+      this.complete(q, b, 0, 1, start, end, cost);
     }
     this.forgetIfIdle(q);
     this.schedulePump();
   }
 
   /**
-   * Accounts a finished message: `cost` is its own (an async message), or its share of its run's (the caller
-   * folded that into the queue's estimate once per run).
+   * Accounts finished messages `from` to `to` (exclusive) of `runMessages`, all of batch `b` with the same figures:
+   * the sink records them at once where it can; the policy's `onComplete` sees each. `cost` is each one's: its own
+   * (an async message), or its share of its run's (the caller folded that into the estimate once per run).
    */
   private complete(
-    q: PartitionQueue,
-    b: Batch,
-    msg: ScheduledMessage,
-    start: number,
-    end: number,
-    cost: number,
-  ): void {
-    const same = msg.app === q.app && msg.fn === q.fn;
-    const queueing = start - msg.enqueuedAt;
-    const latency = end - msg.ingest;
-    const met = end <= msg.deadline;
-    (same ? q.sink : this.acct.sinkFor(msg.app, msg.fn)).completed(end, queueing, cost, latency, met);
-    this.view.now = end;
-    this.guard.complete(msg, cost, latency, queueing, met, this.view);
-    if (--b.remaining === 0) this.settle(b);
-  }
-
-  /**
-   * Accounts messages `from` to `to` (exclusive) of the run just ended, all of batch `b` with the same figures
-   * (`sameFigures`): the sink records them at once where it can; the policy's `onComplete` sees each.
-   */
-  private completeRun(
     q: PartitionQueue,
     b: Batch,
     from: number,
@@ -589,7 +580,7 @@ export class Dispatcher {
     const queueing = start - msg.enqueuedAt;
     const latency = end - msg.ingest;
     const met = end <= msg.deadline;
-    const sink = msg.app === q.app && msg.fn === q.fn ? q.sink : this.acct.sinkFor(msg.app, msg.fn);
+    const sink = this.sinkOf(q, msg);
     if (count > 1 && sink.completedMany !== undefined) {
       sink.completedMany(end, queueing, cost, latency, met, count);
     } else {
@@ -674,15 +665,4 @@ export class Dispatcher {
     }
     d.length = 0;
   }
-}
-
-/** Two messages a run completed together account the same (queueing, latency, deadline met, sink). */
-function sameFigures(a: ScheduledMessage, b: ScheduledMessage): boolean {
-  return (
-    a.ingest === b.ingest &&
-    a.deadline === b.deadline &&
-    a.enqueuedAt === b.enqueuedAt &&
-    a.app === b.app &&
-    a.fn === b.fn
-  );
 }

@@ -190,8 +190,7 @@ class FunctionSink implements AppMetricsSink {
     this.app.arrival(outcome, count);
   }
   completed(at: number, queueingMs: number, costMs: number, latencyMs: number, metDeadline: boolean): void {
-    this.app.completedMany(at, queueingMs, costMs, latencyMs, metDeadline, 1);
-    this.fn.completed(queueingMs, latencyMs, metDeadline);
+    this.completedMany(at, queueingMs, costMs, latencyMs, metDeadline, 1);
   }
   completedMany(
     at: number,
