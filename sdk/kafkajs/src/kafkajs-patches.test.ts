@@ -501,6 +501,55 @@ describe('kafkajs record encoder (fix 10)', () => {
     expect(() => theirs()(bad)).toThrow();
     expect(() => ours()(bad)).toThrow();
   });
+
+  it("writes kafkajs's bytes for records sharing frozen header objects, each encoded once and reused", () => {
+    let seed = 5;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return Math.floor((seed / 2 ** 31) * n);
+    };
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => rand(256)));
+    const shared = [
+      Object.freeze({}),
+      Object.freeze({ 'dirigo-ingest': Buffer.from('1700000000000') }),
+      Object.freeze({
+        'dirigo-ingest': Buffer.from('1700000000000'),
+        'dirigo-deadline': Buffer.from('1700000000500'),
+        'dirigo-priority': Buffer.from('normal'),
+        'né-long': bytes(300),
+        empty: Buffer.alloc(0),
+      }),
+      Object.freeze({ many: [bytes(4), bytes(0)], one: bytes(9) }),
+      // Not all Buffers: kafkajs's own encoder, every time.
+      Object.freeze({ text: 'value' }),
+    ];
+    for (let n = 0; n < 600; n++) {
+      const args = {
+        offsetDelta: rand(100),
+        timestampDelta: rand(1000),
+        key: rand(5) === 0 ? null : bytes(rand(20)),
+        value: bytes(rand(200)),
+        headers: shared[rand(shared.length)]!,
+      };
+      // Twice: the second time from the kept block.
+      expect(ours()(args).buffer.equals(theirs()(args).buffer)).toBe(true);
+      expect(ours()(args).buffer.equals(theirs()(args).buffer)).toBe(true);
+    }
+    // An unfrozen object is read on every send: a header changed between two sends is written as it is now.
+    const open: Record<string, Buffer> = { a: Buffer.from('1') };
+    const first = ours()({ key: null, value: null, headers: open }).buffer;
+    open.a = Buffer.from('22');
+    const second = ours()({ key: null, value: null, headers: open }).buffer;
+    expect(second.equals(first)).toBe(false);
+    expect(second.equals(theirs()({ key: null, value: null, headers: open }).buffer)).toBe(true);
+    // A frozen one is encoded once: its block is what the first send saw (why its Buffers must not change).
+    const value = Buffer.from('abc');
+    const sealed = Object.freeze({ a: value });
+    const before = ours()({ key: null, value: null, headers: sealed }).buffer;
+    value.write('xyz');
+    expect(ours()({ key: null, value: null, headers: sealed }).buffer.equals(before)).toBe(true);
+    expect(theirs()({ key: null, value: null, headers: sealed }).buffer.equals(before)).toBe(false);
+  });
 });
 
 describe('kafkajs CRC-32C (fix 11)', () => {

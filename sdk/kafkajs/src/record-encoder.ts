@@ -4,6 +4,12 @@
 // writes: with the three scheduling headers on every record, sends took about half of a kafkajs passthrough's time.
 // Records this fast path does not cover (keys, values or header values that are not Buffers, a Long timestamp
 // delta) go to kafkajs's own encoder.
+//
+// Header blocks: a frozen headers object is encoded once (its count, names and values, kept per object in a
+// WeakMap) and copied into each record that carries it. The runtime freezes the scheduling headers it shares among
+// the records of one message and of one millisecond; measuring, checking and writing three headers per record cost
+// a kafkajs passthrough with scheduling headers about 40% of its throughput. The patch is process-wide: a frozen
+// headers object must not have its Buffers changed in place once sent (an unfrozen one is read on every send).
 
 /** kafkajs's Encoder, as far as a record's encoder is used: RecordBatch writes `buffer` of each. */
 export interface EncoderLike {
@@ -82,6 +88,53 @@ function plainHeaders(headers: Record<string, unknown>, names: readonly string[]
   return true;
 }
 
+/** The encoded headers of a record without any: a count of 0. */
+const NO_HEADER_BLOCK = Buffer.from([0]);
+
+/** Per frozen headers object: its encoded block, or null when kafkajs must encode it (not all Buffers). */
+const headerBlocks = new WeakMap<object, Buffer | null>();
+
+/** The encoded headers (count, then each name and value, as kafkajs writes them), or null for kafkajs's path. */
+function encodeHeaders(headers: Record<string, unknown>, names: readonly string[]): Buffer | null {
+  if (names.length === 0) return NO_HEADER_BLOCK;
+  if (!plainHeaders(headers, names)) return null;
+  let count = 0;
+  let size = 0;
+  for (const name of names) {
+    const v = headers[name] as Buffer | Buffer[];
+    const nameBytes = Buffer.byteLength(name);
+    const nameSize = varintSize(nameBytes) + nameBytes;
+    if (Array.isArray(v)) {
+      count += v.length;
+      for (const e of v) size += nameSize + bytesSize(e);
+    } else {
+      count++;
+      size += nameSize + bytesSize(v);
+    }
+  }
+  const block = Buffer.allocUnsafe(varintSize(count) + size);
+  let pos = writeVarint(block, 0, count);
+  for (const name of names) {
+    const v = headers[name] as Buffer | Buffer[];
+    const nameBytes = Buffer.byteLength(name);
+    if (Array.isArray(v)) for (const e of v) pos = writeHeader(block, pos, name, nameBytes, e);
+    else pos = writeHeader(block, pos, name, nameBytes, v);
+  }
+  return block;
+}
+
+/** A record's header block: kept per object when the object is frozen, else made for this record. */
+function headerBlock(headers: Record<string, unknown> | undefined): Buffer | null {
+  if (headers === undefined) return NO_HEADER_BLOCK;
+  if (!Object.isFrozen(headers)) return encodeHeaders(headers, Object.keys(headers));
+  let block = headerBlocks.get(headers);
+  if (block === undefined) {
+    block = encodeHeaders(headers, Object.keys(headers));
+    headerBlocks.set(headers, block);
+  }
+  return block;
+}
+
 /** Below this, kafkajs's 32-bit zigzag varints and ours agree. */
 const INT30 = 2 ** 30;
 
@@ -91,8 +144,7 @@ const INT30 = 2 ** 30;
  */
 export function createRecordEncoder(original: RecordEncoder, prototype: object): RecordEncoder {
   return (args) => {
-    const { offsetDelta = 0, timestampDelta = 0, key, value, headers = {} } = args;
-    const names = Object.keys(headers);
+    const { offsetDelta = 0, timestampDelta = 0, key, value, headers } = args;
     if (
       typeof timestampDelta !== 'number' ||
       !Number.isSafeInteger(timestampDelta) ||
@@ -100,33 +152,19 @@ export function createRecordEncoder(original: RecordEncoder, prototype: object):
       offsetDelta < 0 ||
       offsetDelta >= INT30 ||
       !isBytes(key) ||
-      !isBytes(value) ||
-      !plainHeaders(headers, names)
+      !isBytes(value)
     ) {
       return original(args);
     }
-    let count = 0;
-    let headerBytes = 0;
-    for (const name of names) {
-      const v = headers[name] as Buffer | Buffer[];
-      const nameBytes = Buffer.byteLength(name);
-      const nameSize = varintSize(nameBytes) + nameBytes;
-      if (Array.isArray(v)) {
-        count += v.length;
-        for (const e of v) headerBytes += nameSize + bytesSize(e);
-      } else {
-        count++;
-        headerBytes += nameSize + bytesSize(v);
-      }
-    }
+    const block = headerBlock(headers);
+    if (block === null) return original(args);
     const body =
       1 + // attributes
       varintSize(timestampDelta) +
       varintSize(offsetDelta) +
       bytesSize(key) +
       bytesSize(value) +
-      varintSize(count) +
-      headerBytes;
+      block.length;
     if (body >= INT30) return original(args);
     const size = varintSize(body) + body;
     const buf = Buffer.allocUnsafe(size);
@@ -136,13 +174,7 @@ export function createRecordEncoder(original: RecordEncoder, prototype: object):
     pos = writeVarint(buf, pos, offsetDelta);
     pos = writeBytes(buf, pos, key);
     pos = writeBytes(buf, pos, value);
-    pos = writeVarint(buf, pos, count);
-    for (const name of names) {
-      const v = headers[name] as Buffer | Buffer[];
-      const nameBytes = Buffer.byteLength(name);
-      if (Array.isArray(v)) for (const e of v) pos = writeHeader(buf, pos, name, nameBytes, e);
-      else pos = writeHeader(buf, pos, name, nameBytes, v);
-    }
+    pos += block.copy(buf, pos);
     const encoder = Object.create(prototype) as EncoderLike;
     encoder.buf = buf;
     encoder.offset = pos;

@@ -28,8 +28,11 @@ export interface FunctionEnv {
   readonly partitions: ReadonlyMap<string, number>;
   /** `dirigo-priority` header value of this app, shared by every record it writes. */
   readonly priorityHeader: Buffer;
-  /** The metadata headers last built for an ingress record (see `metaHeaders`); records are never mutated. */
-  readonly metaCache: { at: number; headers: RecordHeaders | undefined };
+  /**
+   * The scheduling headers last built (see `metaHeaders`): for an ingress record (`at`: its timestamp) and for a
+   * record of a later hop (`hop`: its ingest and deadline values). Frozen, shared by the records they serve.
+   */
+  readonly metaCache: { at: number; headers: RecordHeaders | undefined; hop?: RecordHeaders };
   /** The worker's data-plane scheduler; without one, a step runs its records in offset order. */
   readonly dispatcher?: Dispatcher;
   /** Spans per step and per handler (OpenTelemetry); absent: none. */

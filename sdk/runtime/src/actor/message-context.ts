@@ -81,22 +81,36 @@ function carriedHeaders(h: RecordHeaders, all: boolean): RecordHeaders | undefin
   return out;
 }
 
+/**
+ * The scheduling headers of the records caused by `record`. Shared and frozen: the records fetched together mostly
+ * share their millisecond (an ingress record) or their upstream message's values (a later hop), so one object
+ * serves many records, and a transport encodes a frozen headers object once (kafkajs fix 10, the platformatic
+ * encoder per object).
+ */
 function schedulingHeaders(env: FunctionEnv, record: IncomingRecord): RecordHeaders {
   const h = record.headers;
   const ingest = h[H_INGEST];
-  if (ingest !== undefined && h[H_DEADLINE] !== undefined) {
-    return { [H_INGEST]: ingest, [H_DEADLINE]: h[H_DEADLINE], [H_PRIORITY]: env.priorityHeader };
-  }
-  // Records fetched together mostly share their millisecond: reuse the last record's header values.
-  const t = record.timestamp;
+  const deadline = h[H_DEADLINE];
   const cache = env.metaCache;
+  if (ingest !== undefined && deadline !== undefined) {
+    const hop = cache.hop;
+    if (hop !== undefined && hop[H_INGEST]!.equals(ingest) && hop[H_DEADLINE]!.equals(deadline)) return hop;
+    const fresh = Object.freeze({
+      [H_INGEST]: ingest,
+      [H_DEADLINE]: deadline,
+      [H_PRIORITY]: env.priorityHeader,
+    });
+    cache.hop = fresh;
+    return fresh;
+  }
+  const t = record.timestamp;
   if (cache.at !== t || cache.headers === undefined) {
     cache.at = t;
-    cache.headers = {
+    cache.headers = Object.freeze({
       [H_INGEST]: Buffer.from(String(t)),
       [H_DEADLINE]: Buffer.from(String(t + env.app.options.latencyTargetMs)),
       [H_PRIORITY]: env.priorityHeader,
-    };
+    });
   }
   return cache.headers;
 }
