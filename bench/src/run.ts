@@ -38,6 +38,7 @@ async function main(): Promise<void> {
       // throughput: the clients to measure, and where to write CPU profiles of each scenario
       transports: { type: 'string', default: 'kafkajs,platformatic' },
       profile: { type: 'string' },
+      'hop-headers': { type: 'boolean' },
       // peers: the Dirigo side's client (default: the SDK's default), warm-up records before the measured ones
       transport: { type: 'string' },
       'warmup-records': { type: 'string', default: '300000' },
@@ -138,7 +139,7 @@ async function main(): Promise<void> {
       'usage: npm run bench -- throughput [--json] [--records N] [--partitions P] [--transports kafkajs,platformatic]\n' +
         '                                   [--scenarios passthrough,passthroughHeaders,passthroughBytes,passthroughLean,countAtLeastOnce,countKeys,\n' +
         '                                   countExactlyOnce,countExactlyOnceV1,countExactlyOnceSerial] [--profile DIR]\n' +
-        '                                   [--rounds 1]\n' +
+        '                                   [--rounds 1] [--hop-headers]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
         '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport platformatic]\n' +
         '                              [--sides dirigo,kafkaStreams,quixStreams] [--partitions 4] [--keys 10000]\n' +
@@ -178,6 +179,7 @@ async function main(): Promise<void> {
       transports: transports as TransportName[],
       ...(values.profile === undefined ? {} : { profileDir: values.profile }),
       ...(values.rounds === undefined ? {} : { rounds: positiveInt('rounds', values.rounds) }),
+      ...(values['hop-headers'] === true ? { hopHeaders: true } : {}),
       logger,
     });
     const ratios: Record<string, Record<string, number>> = {};
@@ -217,7 +219,7 @@ async function main(): Promise<void> {
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(
       join(resultsDir, 'throughput-latest.json'),
-      `${JSON.stringify({ at: new Date().toISOString(), kafka: kafka.version, ...line, ratios }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), kafka: kafka.version, ...(values['hop-headers'] === true ? { input: 'hop-headers' } : {}), ...line, ratios }, null, 2)}\n`,
     );
     process.stdout.write(values.json ? `${JSON.stringify(line)}\n` : `${JSON.stringify(line, null, 2)}\n`);
   } finally {

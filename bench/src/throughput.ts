@@ -41,6 +41,12 @@ export interface ThroughputOptions {
    * loop's of the same round, minutes apart at most), so a noisy minute moves neither much.
    */
   readonly rounds?: number;
+  /**
+   * Seed the input with the scheduling headers a Dirigo hop writes (`dirigo-ingest`, `dirigo-deadline`,
+   * `dirigo-priority`; the records of one seeding millisecond share their values), so that every loop and scenario
+   * reads what a function inside an app reads from its upstream function. Default: no headers (an ingress).
+   */
+  readonly hopHeaders?: boolean;
   readonly logger: Logger;
 }
 
@@ -317,13 +323,24 @@ export async function runThroughput(o: ThroughputOptions): Promise<Record<string
   const producer = seeder.producer({ clientId: 'bench-seed' });
   await producer.connect();
   const pad = 'x'.repeat(Math.max(0, o.valueBytes - 30));
+  const priority = Buffer.from('normal');
   for (let i = 0; i < o.records; i += 5000) {
     const batch: OutgoingRecord[] = [];
     for (let j = i; j < Math.min(o.records, i + 5000); j++) {
+      const now = Date.now();
       batch.push({
         topic: input,
         key: Buffer.from(`k${j % o.keys}`),
         value: Buffer.from(`{"seq":${j},"pad":"${pad}"}`),
+        ...(o.hopHeaders === true
+          ? {
+              headers: {
+                'dirigo-ingest': Buffer.from(String(now)),
+                'dirigo-deadline': Buffer.from(String(now + 500)),
+                'dirigo-priority': priority,
+              },
+            }
+          : {}),
       });
     }
     await producer.send(batch);

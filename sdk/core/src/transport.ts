@@ -39,6 +39,10 @@ export interface IncomingRecord {
   readonly offset: number;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
+  /**
+   * Read-only: a transport may give records with the same header bytes one object (the platformatic transport
+   * does, for the records of one batch in a row), and records without headers one shared empty object.
+   */
   readonly headers: RecordHeaders;
   readonly timestamp: number;
 }

@@ -104,15 +104,61 @@ class VarintReader {
   }
 }
 
+/**
+ * Header names decoded before, with their bytes: records carry the same few names (a Dirigo hop's three scheduling
+ * headers on every record), and decoding each one (a Buffer view, then UTF-8) cost a tenth of reading such records.
+ * Bounded: names past the first NAME_CACHE_SIZE are decoded every time.
+ */
+const NAME_CACHE_SIZE = 32;
+const nameBytes: Buffer[] = [];
+const nameTexts: string[] = [];
+
+/** Per header position in a record, the cache entry found there last (records mostly repeat their names' order). */
+const lastAt = new Int32Array(NAME_CACHE_SIZE);
+
+/** Whether cache entry `c` holds the `n` bytes at `from` (compared from the end: names often share a prefix). */
+function sameName(c: number, buf: Buffer, from: number, n: number): boolean {
+  const b = nameBytes[c]!;
+  if (b.length !== n) return false;
+  let i = n - 1;
+  while (i >= 0 && b[i] === buf[from + i]) i--;
+  return i < 0;
+}
+
+/** The name of the header at position `at` of its record: `n` bytes at `from` in `buf`. */
+function headerName(buf: Buffer, from: number, n: number, at: number): string {
+  const guess = at < NAME_CACHE_SIZE ? lastAt[at]! : 0;
+  if (guess < nameBytes.length && sameName(guess, buf, from, n)) return nameTexts[guess]!;
+  for (let c = 0; c < nameBytes.length; c++) {
+    if (c === guess || !sameName(c, buf, from, n)) continue;
+    if (at < NAME_CACHE_SIZE) lastAt[at] = c;
+    return nameTexts[c]!;
+  }
+  const text = buf.toString('utf8', from, from + n);
+  if (nameBytes.length < NAME_CACHE_SIZE) {
+    if (at < NAME_CACHE_SIZE) lastAt[at] = nameBytes.length;
+    nameBytes.push(Buffer.from(buf.subarray(from, from + n)));
+    nameTexts.push(text);
+  }
+  return text;
+}
+
 /** A record's headers: none shares one frozen object; a key that occurs twice keeps its last value (Java's `lastHeader`). */
 function readHeaders(r: VarintReader): RecordHeaders {
   const count = r.varint();
   if (count <= 0) return EMPTY_HEADERS;
   const out: Record<string, Buffer> = {};
   for (let i = 0; i < count; i++) {
-    const key = r.bytes();
+    const n = r.varint();
+    let name: string | undefined;
+    if (n >= 0) {
+      const from = r.pos;
+      r.pos += n;
+      if (r.pos > r.buf.length) throw new RangeError('record batch: a field runs past the batch');
+      name = headerName(r.buf, from, n, i);
+    }
     const value = r.bytes();
-    if (key !== null) out[key.toString()] = value ?? EMPTY_BUFFER;
+    if (name !== undefined) out[name] = value ?? EMPTY_BUFFER;
   }
   return out;
 }
@@ -193,6 +239,11 @@ export function decodeRecords(
       );
       reader.pos = 0;
     }
+    // The headers of the record before, and where their bytes lie in `reader.buf`: a record whose header bytes are
+    // the same gets the same object (see `sameBytes`).
+    let lastHeaders: RecordHeaders = EMPTY_HEADERS;
+    let lastFrom = 0;
+    let lastLength = -1;
     for (let i = 0; i < count; i++) {
       const length = reader.varint();
       const recordEnd = reader.pos + length;
@@ -205,13 +256,24 @@ export function decodeRecords(
       }
       const key = reader.bytes();
       const value = reader.bytes();
+      // Headers are a record's last field: [pos, recordEnd).
+      const from = reader.pos;
+      const size = recordEnd - from;
+      let headers: RecordHeaders;
+      if (size === lastLength && sameBytes(reader.buf, from, lastFrom, size)) headers = lastHeaders;
+      else {
+        headers = readHeaders(reader);
+        lastHeaders = headers;
+        lastFrom = from;
+        lastLength = size;
+      }
       records.push({
         topic,
         partition,
         offset,
         key,
         value,
-        headers: readHeaders(reader),
+        headers,
         timestamp: logAppendTime ? maxTimestamp : firstTimestamp + timestampDelta,
       });
       reader.pos = recordEnd;
@@ -219,6 +281,19 @@ export function decodeRecords(
     reader.buf = EMPTY_BUFFER;
   }
   return { records, next };
+}
+
+/**
+ * Whether the `n` bytes at `a` and at `b` of `buf` are the same (compared from the end, where a Dirigo hop's
+ * headers differ: the digits of its ingest time and deadline). Records of one upstream message or millisecond carry
+ * the same header bytes: they share one headers object (and its values) instead of decoding the names and making a
+ * Buffer view per value for each, which cost a record with three headers about three times what decoding a record
+ * without any does.
+ */
+function sameBytes(buf: Buffer, a: number, b: number, n: number): boolean {
+  let i = n - 1;
+  while (i >= 0 && buf[a + i] === buf[b + i]) i--;
+  return i < 0;
 }
 
 /** The type of a control batch's record (its key's int16 after the version), or -1. */

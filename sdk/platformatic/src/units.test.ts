@@ -250,6 +250,36 @@ describe('record decoding', () => {
     expect(r.headers.z!.length).toBe(0);
   });
 
+  it('gives records with the same header bytes in a row one headers object, and each its own values', () => {
+    const b = batch(0, 1, ['a', 'b', 'c', 'd', 'e', 'f']);
+    const h1: [string, string][] = [
+      ['dirigo-ingest', '1000'],
+      ['dirigo-priority', 'normal'],
+    ];
+    const h2: [string, string][] = [
+      ['dirigo-ingest', '1001'],
+      ['dirigo-priority', 'normal'],
+    ];
+    b.records = [
+      record(0, 'a', h1),
+      record(1, 'b', h1),
+      record(2, 'c', h2),
+      record(3, 'd', []),
+      record(4, 'e', h2),
+      record(5, 'f', h2),
+    ];
+    const [a, bb, c, d, e, f] = decodeBatches('t', 0, [b], null).records;
+    expect(bb!.headers).toBe(a!.headers);
+    expect(c!.headers).not.toBe(a!.headers);
+    expect(f!.headers).toBe(e!.headers);
+    expect(e!.headers).not.toBe(c!.headers); // not the record just before
+    expect(Object.keys(d!.headers)).toEqual([]);
+    const text = (h: Record<string, Buffer>) =>
+      Object.fromEntries(Object.entries(h).map(([k, v]) => [k, v.toString()]));
+    expect(text(bb!.headers)).toEqual({ 'dirigo-ingest': '1000', 'dirigo-priority': 'normal' });
+    expect(text(f!.headers)).toEqual({ 'dirigo-ingest': '1001', 'dirigo-priority': 'normal' });
+  });
+
   it('uses the batch timestamp of a LogAppendTime topic', () => {
     const b = batch(0, 1, ['a', 'b'], { attributes: 1 << 3 });
     expect(decodeBatches('t', 0, [b], null).records.map((r) => r.timestamp)).toEqual([5000, 5000]);
@@ -264,6 +294,21 @@ describe("record bytes against the client's reader", () => {
     return seed % n;
   };
   const bytesOf = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => next(256)));
+  /**
+   * Header names from a pool larger than the decoder's name cache (32): the scheduling headers, names of one length
+   * differing in one byte, an empty one, multi-byte UTF-8, and random bytes (invalid UTF-8 too).
+   */
+  const names = [
+    'dirigo-ingest',
+    'dirigo-deadline',
+    'dirigo-priority',
+    'dirigo-a',
+    'dirigo-b',
+    '',
+    'né-ü',
+    ...Array.from({ length: 40 }, (_, i) => `x-${i}`),
+  ].map((n) => Buffer.from(n));
+  const headerName = (): Buffer => (next(8) === 0 ? bytesOf(next(6)) : names[next(names.length)]!);
 
   it('decodes batches the client writes (plain, gzip, zstd, snappy, lz4) as the client reads them', () => {
     for (const compression of ['none', 'gzip', 'zstd', 'snappy', 'lz4'] as const) {
@@ -271,6 +316,8 @@ describe("record bytes against the client's reader", () => {
       let offset = 1000;
       for (let b = 0; b < 5; b++) {
         const t0 = 1_700_000_000_000 + next(1_000_000);
+        // A third of the records repeat the header bytes of the record before (the decoder shares their object).
+        let headers = new Map<Buffer, Buffer>();
         const messages: MessageRecord[] = Array.from({ length: 1 + next(40) }, () => ({
           topic: 't',
           partition: 0,
@@ -278,9 +325,10 @@ describe("record bytes against the client's reader", () => {
           key: (next(4) === 0 ? null : bytesOf(next(30))) as Buffer,
           value: (next(5) === 0 ? null : bytesOf(next(3000))) as Buffer,
           timestamp: BigInt(t0 + next(100_000) - 50_000),
-          headers: new Map(
-            Array.from({ length: next(3) }, (_, h) => [Buffer.from(`h${h}`), bytesOf(next(10))]),
-          ),
+          headers:
+            next(3) === 0
+              ? headers
+              : (headers = new Map(Array.from({ length: next(6) }, () => [headerName(), bytesOf(next(10))]))),
         }));
         const bytes = Buffer.from(createRecordsBatch(messages, { compression }).buffer);
         bytes.writeBigInt64BE(BigInt(offset), 0);

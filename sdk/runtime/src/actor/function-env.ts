@@ -30,9 +30,15 @@ export interface FunctionEnv {
   readonly priorityHeader: Buffer;
   /**
    * The scheduling headers last built (see `metaHeaders`): for an ingress record (`at`: its timestamp) and for a
-   * record of a later hop (`hop`: its ingest and deadline values). Frozen, shared by the records they serve.
+   * record of a later hop (`hop`: its ingest and deadline values; `hopFrom`: the incoming headers object it was
+   * made for). Frozen, shared by the records they serve.
    */
-  readonly metaCache: { at: number; headers: RecordHeaders | undefined; hop?: RecordHeaders };
+  readonly metaCache: {
+    at: number;
+    headers: RecordHeaders | undefined;
+    hop?: RecordHeaders;
+    hopFrom?: RecordHeaders;
+  };
   /** The worker's data-plane scheduler; without one, a step runs its records in offset order. */
   readonly dispatcher?: Dispatcher;
   /** Spans per step and per handler (OpenTelemetry); absent: none. */

@@ -89,11 +89,14 @@ function carriedHeaders(h: RecordHeaders, all: boolean): RecordHeaders | undefin
  */
 function schedulingHeaders(env: FunctionEnv, record: IncomingRecord): RecordHeaders {
   const h = record.headers;
+  const cache = env.metaCache;
+  // Records with the same header bytes mostly share one headers object (the platformatic transport's decoder).
+  if (h === cache.hopFrom && cache.hop !== undefined) return cache.hop;
   const ingest = h[H_INGEST];
   const deadline = h[H_DEADLINE];
-  const cache = env.metaCache;
   if (ingest !== undefined && deadline !== undefined) {
     const hop = cache.hop;
+    cache.hopFrom = h;
     if (hop !== undefined && hop[H_INGEST]!.equals(ingest) && hop[H_DEADLINE]!.equals(deadline)) return hop;
     const fresh = Object.freeze({
       [H_INGEST]: ingest,

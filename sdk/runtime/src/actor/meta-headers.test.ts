@@ -43,8 +43,11 @@ describe('metaHeaders', () => {
     const e = env();
     const a = metaHeaders(e, hop('100', '600'));
     expect(Object.isFrozen(a)).toBe(true);
-    // Other Buffers with the same bytes: the same object.
+    // Other Buffers with the same bytes: the same object; so for the same incoming headers object.
     expect(metaHeaders(e, hop('100', '600'))).toBe(a);
+    const shared = hop('100', '600');
+    expect(metaHeaders(e, shared)).toBe(a);
+    expect(metaHeaders(e, { ...shared })).toBe(a);
     for (const [ingest, deadline] of [
       ['100', '601'],
       ['101', '600'],
