@@ -318,6 +318,11 @@ describe("record bytes against the client's reader", () => {
         const t0 = 1_700_000_000_000 + next(1_000_000);
         // A third of the records repeat the header bytes of the record before (the decoder shares their object).
         let headers = new Map<Buffer, Buffer>();
+        const headersOf = () => {
+          if (next(3) !== 0)
+            headers = new Map(Array.from({ length: next(6) }, () => [headerName(), bytesOf(next(10))]));
+          return headers;
+        };
         const messages: MessageRecord[] = Array.from({ length: 1 + next(40) }, () => ({
           topic: 't',
           partition: 0,
@@ -325,10 +330,7 @@ describe("record bytes against the client's reader", () => {
           key: (next(4) === 0 ? null : bytesOf(next(30))) as Buffer,
           value: (next(5) === 0 ? null : bytesOf(next(3000))) as Buffer,
           timestamp: BigInt(t0 + next(100_000) - 50_000),
-          headers:
-            next(3) === 0
-              ? headers
-              : (headers = new Map(Array.from({ length: next(6) }, () => [headerName(), bytesOf(next(10))]))),
+          headers: headersOf(),
         }));
         const bytes = Buffer.from(createRecordsBatch(messages, { compression }).buffer);
         bytes.writeBigInt64BE(BigInt(offset), 0);
