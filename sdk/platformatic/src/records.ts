@@ -113,30 +113,14 @@ const NAME_CACHE_SIZE = 32;
 const nameBytes: Buffer[] = [];
 const nameTexts: string[] = [];
 
-/** Per header position in a record, the cache entry found there last (records mostly repeat their names' order). */
-const lastAt = new Int32Array(NAME_CACHE_SIZE);
-
-/** Whether cache entry `c` holds the `n` bytes at `from` (compared from the end: names often share a prefix). */
-function sameName(c: number, buf: Buffer, from: number, n: number): boolean {
-  const b = nameBytes[c]!;
-  if (b.length !== n) return false;
-  let i = n - 1;
-  while (i >= 0 && b[i] === buf[from + i]) i--;
-  return i < 0;
-}
-
-/** The name of the header at position `at` of its record: `n` bytes at `from` in `buf`. */
-function headerName(buf: Buffer, from: number, n: number, at: number): string {
-  const guess = at < NAME_CACHE_SIZE ? lastAt[at]! : 0;
-  if (guess < nameBytes.length && sameName(guess, buf, from, n)) return nameTexts[guess]!;
+/** The name of a header: `n` bytes at `from` in `buf`. */
+function headerName(buf: Buffer, from: number, n: number): string {
   for (let c = 0; c < nameBytes.length; c++) {
-    if (c === guess || !sameName(c, buf, from, n)) continue;
-    if (at < NAME_CACHE_SIZE) lastAt[at] = c;
-    return nameTexts[c]!;
+    const b = nameBytes[c]!;
+    if (b.length === n && sameBytes(b, 0, buf, from, n)) return nameTexts[c]!;
   }
   const text = buf.toString('utf8', from, from + n);
   if (nameBytes.length < NAME_CACHE_SIZE) {
-    if (at < NAME_CACHE_SIZE) lastAt[at] = nameBytes.length;
     nameBytes.push(Buffer.from(buf.subarray(from, from + n)));
     nameTexts.push(text);
   }
@@ -155,7 +139,7 @@ function readHeaders(r: VarintReader): RecordHeaders {
       const from = r.pos;
       r.pos += n;
       if (r.pos > r.buf.length) throw new RangeError('record batch: a field runs past the batch');
-      name = headerName(r.buf, from, n, i);
+      name = headerName(r.buf, from, n);
     }
     const value = r.bytes();
     if (name !== undefined) out[name] = value ?? EMPTY_BUFFER;
@@ -260,7 +244,8 @@ export function decodeRecords(
       const from = reader.pos;
       const size = recordEnd - from;
       let headers: RecordHeaders;
-      if (size === lastLength && sameBytes(reader.buf, from, lastFrom, size)) headers = lastHeaders;
+      if (size === lastLength && sameBytes(reader.buf, from, reader.buf, lastFrom, size))
+        headers = lastHeaders;
       else {
         headers = readHeaders(reader);
         lastHeaders = headers;
@@ -284,15 +269,15 @@ export function decodeRecords(
 }
 
 /**
- * Whether the `n` bytes at `a` and at `b` of `buf` are the same (compared from the end, where a Dirigo hop's
- * headers differ: the digits of its ingest time and deadline). Records of one upstream message or millisecond carry
- * the same header bytes: they share one headers object (and its values) instead of decoding the names and making a
- * Buffer view per value for each, which cost a record with three headers about three times what decoding a record
- * without any does.
+ * Whether the `n` bytes at `a` of `x` and at `b` of `y` are the same, compared from the end (where header names
+ * sharing a prefix, and a Dirigo hop's headers, differ: the digits of its ingest time and deadline). Records of one
+ * upstream message or millisecond carry the same header bytes: they share one headers object (and its values)
+ * instead of decoding the names and making a Buffer view per value for each, which cost a record with three headers
+ * about three times what decoding a record without any does.
  */
-function sameBytes(buf: Buffer, a: number, b: number, n: number): boolean {
+function sameBytes(x: Buffer, a: number, y: Buffer, b: number, n: number): boolean {
   let i = n - 1;
-  while (i >= 0 && buf[a + i] === buf[b + i]) i--;
+  while (i >= 0 && x[a + i] === y[b + i]) i--;
   return i < 0;
 }
 
