@@ -8,8 +8,9 @@
 // Both join the group, produce idempotently (acks=all) and commit after producing, like the kafkajs loop.
 // Produce requests are encoded as the transport encodes them (`producerClassFor(produceEncoderOf())`: the
 // transport's encoder, or the client's with `DIRIGO_PRODUCE_ENCODER=client`), so the baseline has its fixes; with the
-// transport's encoder, each send also reaches the client as one message per partition (`packChunk`, the records'
-// partitions chosen as the transport chooses them: murmur2 of the key, else round-robin), as the transport's sends do.
+// transport's encoder, each send also reaches the client as one message per partition (`packRecordChunks`, the
+// records' partitions chosen as the transport chooses them: murmur2 of the key, else round-robin), as the
+// transport's sends do.
 import {
   Admin,
   ConnectionPool,
@@ -19,7 +20,14 @@ import {
   type MessageToProduce,
   Consumer as PConsumer,
 } from '@platformatic/kafka';
-import { fetchRound, Partitioner, packChunk, produceEncoderOf, producerClassFor } from '@dirigo/platformatic';
+import type { OutgoingRecord } from '@dirigo/core';
+import {
+  fetchRound,
+  Partitioner,
+  packRecordChunks,
+  produceEncoderOf,
+  producerClassFor,
+} from '@dirigo/platformatic';
 import { jsonRoundTrip, RunClock, type RawLoopOptions, type TimedResult } from './raw-loop.ts';
 
 export type RawLoopResult = TimedResult;
@@ -60,17 +68,21 @@ async function waitCommitted(admin: Admin, group: string, topic: string, ends: b
 }
 
 /**
- * What a send hands the client: with the transport's encoder, the messages packed per partition as the transport
- * packs them (partitions chosen as the transport does: murmur2 of the key, else round-robin); else as they are.
+ * What a send hands the client: with the transport's encoder, the records packed per partition as the transport
+ * packs them (`packRecordChunks`: partitions chosen as the transport does, murmur2 of the key, else round-robin;
+ * no client message per record); else the client's messages, its partitioner choosing.
  */
-function sender(admin: Admin, topic: string): (messages: MessageToProduce[]) => Promise<MessageToProduce[]> {
-  if (produceEncoderOf() !== 'dirigo') return async (messages) => messages;
+function sender(admin: Admin, topic: string): (records: OutgoingRecord[]) => Promise<MessageToProduce[][]> {
+  if (produceEncoderOf() !== 'dirigo') {
+    return async (records) => [
+      records.map((r) => ({ topic: r.topic, key: r.key ?? undefined, value: r.value ?? undefined })),
+    ];
+  }
   const partitioner = new Partitioner();
   let count: number | undefined;
-  return async (messages) => {
+  return async (records) => {
     count ??= (await admin.metadata({ topics: [topic] })).topics.get(topic)!.partitionsCount;
-    for (const m of messages) m.partition = partitioner.forKey(topic, m.key, count);
-    return packChunk(messages);
+    return packRecordChunks(records, () => count!, partitioner);
   };
 }
 
@@ -116,23 +128,19 @@ export async function runPlatformaticFetchLoop(o: RawLoopOptions): Promise<RawLo
       })),
       { isolation: 'read_committed', maxWaitMs: 100, maxBytes: 50 * 1024 * 1024 },
     );
-    const messages: MessageToProduce[] = [];
+    const records: OutgoingRecord[] = [];
     const offsets: { topic: string; partition: number; offset: bigint; leaderEpoch: number }[] = [];
     for (const p of answers) {
       if (p.error !== undefined) throw p.error;
       if (p.next === undefined) continue;
       for (const r of p.records)
-        messages.push({
-          topic: o.out,
-          key: r.key ?? undefined,
-          value: (o.json ? jsonRoundTrip(r.value) : r.value) ?? undefined,
-        });
+        records.push({ topic: o.out, key: r.key, value: o.json ? jsonRoundTrip(r.value) : r.value });
       positions[p.partition] = p.next;
       offsets.push({ topic: o.input, partition: p.partition, offset: BigInt(p.next), leaderEpoch: -1 });
     }
-    if (messages.length > 0) {
+    if (records.length > 0) {
       clock.begin();
-      await producer.send({ messages: await pack(messages) });
+      for (const messages of await pack(records)) await producer.send({ messages });
     }
     if (offsets.length > 0) await consumer.commit({ offsets });
     done = ends.every((end, i) => positions[i]! >= Number(end));
@@ -158,13 +166,13 @@ export async function runPlatformaticStreamLoop(o: RawLoopOptions): Promise<RawL
     maxBytesPerPartition: 512 * 1024,
   });
   const clock = new RunClock();
-  let buffer: MessageToProduce[] = [];
+  let buffer: OutgoingRecord[] = [];
   let positions = new Map<number, bigint>();
   let flushing: Promise<void> | null = null;
   let failed: unknown;
   const flush = async (): Promise<void> => {
     while (buffer.length > 0) {
-      const messages = buffer;
+      const records = buffer;
       const offsets = [...positions].map(([partition, offset]) => ({
         topic: o.input,
         partition,
@@ -173,7 +181,7 @@ export async function runPlatformaticStreamLoop(o: RawLoopOptions): Promise<RawL
       }));
       buffer = [];
       positions = new Map();
-      await producer.send({ messages: await pack(messages) });
+      for (const messages of await pack(records)) await producer.send({ messages });
       await consumer.commit({ offsets });
       if (stream.isPaused()) stream.resume();
     }

@@ -17,7 +17,7 @@ export {
   ProducerWithClientApis,
   ProducerWithOwnEncoder,
   Partitioner,
-  packChunk,
+  packRecordChunks,
   produceEncoderOf,
   producerClassFor,
 } from './producer.ts';

@@ -11,9 +11,11 @@ import {
   Reader,
   readRecordsBatch,
 } from '@platformatic/kafka';
+import type { OutgoingRecord, RecordHeaders } from '@dirigo/core';
 import { seededRandom } from '@dirigo/testkit';
 import { describe, expect, it } from 'vitest';
-import { createProduceRequest, fastProduceApi, packMessages } from './produce-request.ts';
+import { createProduceRequest, fastProduceApi, packRecords } from './produce-request.ts';
+import { toMessage } from './records.ts';
 
 const TOPICS = ['orders', 'dirigo.changelog.app--fn--default', '123', 'ünïcödé-tøpic', '7', 'out'];
 
@@ -52,6 +54,16 @@ function randomMessages(rand: () => number): MessageRecord[] {
 }
 
 const clone = (messages: MessageRecord[]): MessageRecord[] => messages.map((m) => ({ ...m }));
+
+/** The record batch of a request without a transactional id to one partition of topic 't'. */
+function onlyBatch(request: Buffer): ReturnType<typeof readRecordsBatch> {
+  // Skip the header: null transactional id (1), acks (2), timeout (4), topics (1), name (1 + 1), partitions (1),
+  // partition index (4), records' compact length (varint).
+  const reader = Reader.from(request);
+  reader.skip(1 + 2 + 4 + 1 + 2 + 1 + 4);
+  reader.readUnsignedVarInt();
+  return readRecordsBatch(reader);
+}
 
 describe('Produce request encoder', () => {
   it('writes the bytes of the client for random requests (v9, v10, v11)', () => {
@@ -126,12 +138,7 @@ describe('Produce request encoder', () => {
     const messages = (): MessageRecord[] =>
       stamps.map((timestamp, i) => ({ topic: 't', partition: 0, timestamp, value: Buffer.from(`v${i}`) }));
     const decode = (request: Buffer): bigint[] => {
-      // Skip the header: null transactional id (1), acks (2), timeout (4), topics (1), name (1 + 1), partitions (1),
-      // partition index (4), records' compact length (varint).
-      const reader = Reader.from(request);
-      reader.skip(1 + 2 + 4 + 1 + 2 + 1 + 4);
-      reader.readUnsignedVarInt();
-      const batch = readRecordsBatch(reader);
+      const batch = onlyBatch(request);
       return batch.records.map((r) => batch.firstTimestamp + r.timestampDelta);
     };
     expect(decode(createProduceRequest(1, 1000, messages()).buffer)).toEqual(stamps);
@@ -176,40 +183,53 @@ describe('Produce request encoder', () => {
 });
 
 describe('Produce request encoder: packed partitions', () => {
-  /** Random records with a partition and a timestamp each (so that two encodings of them agree). */
-  const records = (rand: () => number): MessageRecord[] =>
-    randomMessages(rand).map((m) => ({
-      ...m,
-      partition: m.partition ?? 0,
-      timestamp: m.timestamp ?? BigInt(Date.now()),
-    }));
-  /** One packed message per topic and partition, in the order they first appear. */
-  const pack = (messages: MessageRecord[]): MessageRecord[] => {
-    const lists = new Map<string, MessageRecord[]>();
-    const packed: MessageRecord[] = [];
-    for (const m of messages) {
-      const key = `${m.topic}:${m.partition}`;
-      let list = lists.get(key);
-      if (list === undefined) {
-        list = [];
-        lists.set(key, list);
-        packed.push(packMessages(m.topic, m.partition!, list));
+  /** Random Dirigo records with a partition and a timestamp each (so that two encodings of them agree). */
+  const records = (rand: () => number): OutgoingRecord[] =>
+    randomMessages(rand).map((m) => {
+      let headers: RecordHeaders | undefined;
+      if (m.headers !== undefined) {
+        headers = {};
+        for (const [k, v] of m.headers as Map<Buffer, Buffer>) headers[k.toString()] = v;
       }
-      list.push(m);
+      return {
+        topic: m.topic,
+        partition: m.partition ?? 0,
+        key: m.key ?? null,
+        value: m.value ?? null,
+        ...(headers === undefined ? {} : { headers }),
+        timestamp: Number(m.timestamp ?? BigInt(Date.now())),
+      };
+    });
+  /** One packed message per topic and partition, in the order they first appear. */
+  const pack = (list: readonly OutgoingRecord[]): MessageRecord[] => {
+    const lists = new Map<string, OutgoingRecord[]>();
+    const packed: MessageRecord[] = [];
+    for (const r of list) {
+      const key = `${r.topic}:${r.partition}`;
+      let l = lists.get(key);
+      if (l === undefined) {
+        l = [];
+        lists.set(key, l);
+        packed.push(packRecords(r.topic, r.partition!, l));
+      }
+      l.push(r);
     }
     return packed;
   };
-  /** The same records in the order a packed request writes them (grouped by partition as they first appear). */
-  const grouped = (messages: MessageRecord[]): MessageRecord[] => {
-    const lists = new Map<string, MessageRecord[]>();
-    for (const m of messages) {
-      const key = `${m.topic}:${m.partition}`;
-      lists.set(key, [...(lists.get(key) ?? []), m]);
+  /**
+   * The same records as the client's messages (`toMessage`, what the transport hands a client that encodes
+   * itself), in the order a packed request writes them (grouped by partition as they first appear).
+   */
+  const grouped = (list: readonly OutgoingRecord[]): MessageRecord[] => {
+    const lists = new Map<string, OutgoingRecord[]>();
+    for (const r of list) {
+      const key = `${r.topic}:${r.partition}`;
+      lists.set(key, [...(lists.get(key) ?? []), r]);
     }
-    return [...lists.values()].flat();
+    return [...lists.values()].flat().map((r) => toMessage(r, r.partition!) as MessageRecord);
   };
-  const countsOf = (messages: MessageRecord[], into = new NumericMap()): NumericMap => {
-    for (const m of messages) into.postIncrement(`${m.topic}:${m.partition}`, 1, 0);
+  const countsOf = (list: readonly OutgoingRecord[], into = new NumericMap()): NumericMap => {
+    for (const r of list) into.postIncrement(`${r.topic}:${r.partition}`, 1, 0);
     return into;
   };
 
@@ -225,30 +245,81 @@ describe('Produce request encoder: packed partitions', () => {
       });
       // First send: every partition starts at sequence 0.
       const first = records(rand);
-      const packed = pack(clone(first));
+      const packed = pack(first);
       const a = createProduceRequest(-1, 30_000, packed, options(3, new NumericMap()));
-      const expectedA = createProduceRequest(-1, 30_000, grouped(clone(first)), options(3, new NumericMap()));
+      const expectedA = createProduceRequest(-1, 30_000, grouped(first), options(3, new NumericMap()));
       expect(a.buffer.equals(expectedA.buffer), `seed ${seed}: first send`).toBe(true);
       // Second send: each partition continues after the records the first one sent to it.
       const second = records(rand);
-      const b = createProduceRequest(-1, 30_000, pack(clone(second)), options(3, new NumericMap()));
+      const b = createProduceRequest(-1, 30_000, pack(second), options(3, new NumericMap()));
       const after = countsOf(first);
-      const expectedB = createProduceRequest(-1, 30_000, grouped(clone(second)), options(3, after));
+      const expectedB = createProduceRequest(-1, 30_000, grouped(second), options(3, after));
       expect(b.buffer.equals(expectedB.buffer), `seed ${seed}: second send`).toBe(true);
       // The client retrying the first request: the same sequences again, not new ones.
       const retry = createProduceRequest(-1, 30_000, packed, options(3, new NumericMap()));
       expect(retry.buffer.equals(a.buffer), `seed ${seed}: retry`).toBe(true);
       // A new epoch (InitProducerId again): every partition starts at 0 again.
       const third = records(rand);
-      const c = createProduceRequest(-1, 30_000, pack(clone(third)), options(4, new NumericMap()));
-      const expectedC = createProduceRequest(-1, 30_000, grouped(clone(third)), options(4, new NumericMap()));
+      const c = createProduceRequest(-1, 30_000, pack(third), options(4, new NumericMap()));
+      const expectedC = createProduceRequest(-1, 30_000, grouped(third), options(4, new NumericMap()));
       expect(c.buffer.equals(expectedC.buffer), `seed ${seed}: new epoch`).toBe(true);
     }
   });
 
+  it('writes headers objects as the client writes their Maps: shared, empty, and with UTF-8 names', () => {
+    const shared: RecordHeaders = { 'dirigo-ingest': Buffer.from('1700000000000'), 'ü-名': Buffer.alloc(0) };
+    const list: OutgoingRecord[] = [shared, {}, shared, undefined, { one: Buffer.alloc(300, 7) }, shared].map(
+      (headers, i) => ({
+        topic: 't',
+        partition: 0,
+        key: Buffer.from(`k${i}`),
+        value: Buffer.from(`v${i}`),
+        ...(headers === undefined ? {} : { headers }),
+        timestamp: 1_700_000_000_000 + i,
+      }),
+    );
+    const options = () => ({ producerId: 66_666_666n, producerEpoch: 0, sequences: new NumericMap() });
+    const packed = createProduceRequest(-1, 1000, pack(list), options());
+    const client = produceV11.createRequest(-1, 1000, grouped(list), options()).buffer;
+    expect(packed.buffer.equals(client)).toBe(true);
+    // Decoded, each record has its headers.
+    const names = (r: { headers: [Buffer | null, Buffer | null][] }) => r.headers.map(([k]) => String(k));
+    const batch = onlyBatch(packed.buffer);
+    expect(batch.records.map(names)).toEqual([
+      ['dirigo-ingest', 'ü-名'],
+      [],
+      ['dirigo-ingest', 'ü-名'],
+      [],
+      ['one'],
+      ['dirigo-ingest', 'ü-名'],
+    ]);
+  });
+
+  it('gives records without a timestamp the time of the first encoding, again on a retry', async () => {
+    const list: OutgoingRecord[] = [0, 1].map((i) => ({
+      topic: 't',
+      partition: 0,
+      key: null,
+      value: Buffer.from(`v${i}`),
+    }));
+    const packed = pack(list);
+    const options = () => ({ producerId: 55_555_555n, producerEpoch: 0, sequences: new NumericMap() });
+    const before = Date.now();
+    const first = createProduceRequest(-1, 1000, packed, options());
+    const after = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(createProduceRequest(-1, 1000, packed, options()).buffer.equals(first.buffer)).toBe(true);
+    const batch = onlyBatch(first.buffer);
+    expect(Number(batch.firstTimestamp)).toBeGreaterThanOrEqual(before);
+    expect(Number(batch.firstTimestamp)).toBeLessThanOrEqual(after);
+    expect(batch.records.map((r) => Number(r.timestampDelta))).toEqual([0, 0]);
+    // Nothing written on the records themselves.
+    expect(list.every((r) => r.timestamp === undefined)).toBe(true);
+  });
+
   it("does not let a fenced producer of the same id (a lower epoch) reset the new owner's count", () => {
-    const one = (i: number): MessageRecord[] => [
-      { topic: 't', partition: 0, timestamp: 1_700_000_000_000n, value: Buffer.from(`v${i}`) },
+    const one = (i: number): OutgoingRecord[] => [
+      { topic: 't', partition: 0, timestamp: 1_700_000_000_000, key: null, value: Buffer.from(`v${i}`) },
     ];
     const producerId = 99_999_999n;
     const request = (epoch: number, i: number, sequences = new NumericMap()) =>
@@ -256,7 +327,7 @@ describe('Produce request encoder: packed partitions', () => {
     const expected = (epoch: number, i: number, sequence: number) => {
       const sequences = new NumericMap();
       sequences.set('t:0', sequence);
-      return createProduceRequest(-1, 1000, one(i), { producerId, producerEpoch: epoch, sequences });
+      return createProduceRequest(-1, 1000, grouped(one(i)), { producerId, producerEpoch: epoch, sequences });
     };
     expect(request(5, 0).buffer.equals(expected(5, 0, 0).buffer)).toBe(true);
     expect(request(5, 1).buffer.equals(expected(5, 1, 1).buffer)).toBe(true);
@@ -266,35 +337,47 @@ describe('Produce request encoder: packed partitions', () => {
   });
 
   it('ignores the client sequence of a packed partition (it counts one message per partition)', () => {
-    const messages: MessageRecord[] = [0, 1, 2].map((i) => ({
+    const list: OutgoingRecord[] = [0, 1, 2].map((i) => ({
       topic: 't',
       partition: 1,
-      timestamp: 1_700_000_000_000n,
+      timestamp: 1_700_000_000_000,
+      key: null,
       value: Buffer.from(`v${i}`),
     }));
     const clientCounts = new NumericMap();
     clientCounts.set('t:1', 41);
     const options = { producerId: 77_777_777n, producerEpoch: 0, sequences: clientCounts };
-    const packed = createProduceRequest(-1, 1000, pack(clone(messages)), options);
-    const zero = createProduceRequest(-1, 1000, clone(messages), { ...options, sequences: new NumericMap() });
+    const packed = createProduceRequest(-1, 1000, pack(list), options);
+    const zero = createProduceRequest(-1, 1000, grouped(list), { ...options, sequences: new NumericMap() });
     expect(packed.buffer.equals(zero.buffer)).toBe(true);
   });
 
+  it('leaves out packed messages without records', () => {
+    const list: OutgoingRecord[] = [
+      { topic: 't', partition: 1, timestamp: 1_700_000_000_000, key: null, value: Buffer.from('v') },
+    ];
+    const options = () => ({ producerId: 44_444_444n, producerEpoch: 0, sequences: new NumericMap() });
+    const withEmpty = [packRecords('t', 0, []), ...pack(list), packRecords('u', 0, [])];
+    const packed = createProduceRequest(-1, 1000, withEmpty, options());
+    expect(packed.buffer.equals(createProduceRequest(-1, 1000, grouped(list), options()).buffer)).toBe(true);
+  });
+
   it('writes a packed partition where the client moved its message (a partition count it knows to be smaller)', () => {
-    const messages: MessageRecord[] = [0, 1].map((i) => ({
+    const list: OutgoingRecord[] = [0, 1].map((i) => ({
       topic: 't',
       partition: 5,
-      timestamp: 1_700_000_000_000n,
+      timestamp: 1_700_000_000_000,
+      key: null,
       value: Buffer.from(`v${i}`),
     }));
-    const [marker] = pack(clone(messages));
+    const [marker] = pack(list);
     marker!.partition = 5 % 4;
     const options = { producerId: 88_888_888n, producerEpoch: 0, sequences: new NumericMap() };
     const moved = createProduceRequest(-1, 1000, [marker!], options);
     const expected = createProduceRequest(
       -1,
       1000,
-      clone(messages).map((m) => ({ ...m, partition: 1 })),
+      grouped(list).map((m) => ({ ...m, partition: 1 })),
       { ...options, producerId: 88_888_889n },
     );
     // The same request but for the producer id: compare the records' partition by decoding the partition index.
@@ -303,5 +386,7 @@ describe('Produce request encoder: packed partitions', () => {
     const partitionAt = (b: Buffer) => b.readInt32BE(1 + 2 + 4 + 1 + 1 + 1 + 1); // no txn id, acks, timeout, 1 topic 't', 1 partition
     expect(partitionAt(moved.buffer)).toBe(1);
     expect(partitionAt(expected.buffer)).toBe(1);
+    // The records keep their own partition: only the request says where they go.
+    expect(list.map((r) => r.partition)).toEqual([5, 5]);
   });
 });

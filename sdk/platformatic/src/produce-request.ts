@@ -19,8 +19,9 @@
 //
 // Packed partitions. The client's `send` does work per message before any byte is written (two Maps, a message
 // object, a `topic:partition` string hashed into a map of counts, metadata lookups): about 8% of a keyed count's
-// profile. The transport's producers hand it one message per partition instead (`packMessages`: an empty marker
-// value standing for the partition's records), and this encoder writes the records behind the marker. The
+// profile. The transport's producers hand it one message per partition instead (`packRecords`: an empty marker
+// value standing for the partition's records, Dirigo's `OutgoingRecord`s as the runtime made them, so no client
+// message is made per record either), and this encoder writes the records behind the marker. The
 // client then counts one message per partition, so the batch's first sequence (idempotence) is this encoder's
 // own: per producer id and epoch, per partition, assigned when a packed batch is first encoded (the order on the
 // wire) and kept on it for the client's retries of the same request; a new producer id or a higher epoch
@@ -29,6 +30,7 @@
 // packs all its sends or none (the transport's producers pack when this encoder is theirs), so the two counts of
 // sequences never meet on one partition.
 import { createRequire } from 'node:module';
+import type { OutgoingRecord, RecordHeaders } from '@dirigo/core';
 import {
   type CreateRecordsBatchOptions,
   createAPI,
@@ -55,26 +57,38 @@ const crc32c: (bytes: Uint8Array) => number = (() => {
   }
 })();
 
-/** The records of one partition that one packed client message stands for (see `packMessages`). */
+/** The records of one partition that one packed client message stands for (see `packRecords`). */
 interface PackedBatch {
-  readonly messages: MessageRecord[];
+  readonly records: readonly OutgoingRecord[];
   /** The producer id and epoch its first sequence was assigned under (id undefined: not encoded yet). */
   producerId: bigint | undefined;
   epoch: number;
   sequence: number;
+  /**
+   * The timestamp of its records without one: the time of its first encoding (NaN before), so that the client's
+   * retries of the request write the same bytes.
+   */
+  stamp: number;
 }
 
 /** Packed batches by their marker value. */
 const packedBatches = new WeakMap<object, PackedBatch>();
 
 /**
- * One client message standing for `messages` (all of `topic` and `partition`, in order): the client handles it as
- * one record, this encoder writes the records. Only for producers whose Produce requests this encoder writes.
+ * One client message standing for `records` (all of `topic`, written to `partition` whatever their own
+ * `partition` says, in order): the client handles it as one record, this encoder writes the records as they are
+ * (no client message per record). Records without a timestamp get the time of the request's first encoding.
+ * Their headers objects must not change once sent (see `recordHeaderBlock`). Only for producers whose Produce
+ * requests this encoder writes.
  */
-export function packMessages(topic: string, partition: number, messages: MessageRecord[]): MessageRecord {
-  const marker = Buffer.alloc(0);
-  packedBatches.set(marker, { messages, producerId: undefined, epoch: 0, sequence: 0 });
-  return { topic, partition, value: marker };
+export function packRecords(
+  topic: string,
+  partition: number,
+  records: readonly OutgoingRecord[],
+): MessageRecord {
+  const value = Buffer.alloc(0);
+  packedBatches.set(value, { records, producerId: undefined, epoch: 0, sequence: 0, stamp: Number.NaN });
+  return { topic, partition, value };
 }
 
 /** Sequences wrap at 2^31, as the broker's do. */
@@ -110,36 +124,6 @@ function packedSequence(
   batch.epoch = epoch;
   batch.sequence = sequence;
   return sequence;
-}
-
-/**
- * `topicData` with every packed message replaced by its records, and each packed batch by its first record (the
- * first of its partition's list once grouped); undefined when nothing is packed (the common case of plain loops).
- */
-function unpack(
-  topicData: MessageRecord[],
-): { records: MessageRecord[]; batches: Map<MessageRecord, PackedBatch> } | undefined {
-  let unpacked: { records: MessageRecord[]; batches: Map<MessageRecord, PackedBatch> } | undefined;
-  for (let i = 0; i < topicData.length; i++) {
-    const m = topicData[i]!;
-    // A marker is an empty value: a record with a value is never looked up.
-    const value = m.value;
-    const batch =
-      value !== undefined && value !== null && value.length === 0 ? packedBatches.get(value) : undefined;
-    if (batch === undefined) {
-      unpacked?.records.push(m);
-      continue;
-    }
-    unpacked ??= { records: topicData.slice(0, i), batches: new Map() };
-    if (batch.messages.length > 0) unpacked.batches.set(batch.messages[0]!, batch);
-    // The client may have moved the message to another partition (a partition count it knows to be smaller): its
-    // records go where it goes, the request's destination and the transaction's partition.
-    for (const r of batch.messages) {
-      if (r.partition !== m.partition) r.partition = m.partition;
-      unpacked.records.push(r);
-    }
-  }
-  return unpacked;
 }
 
 /** Record batch v2 constants. */
@@ -200,10 +184,13 @@ function utf8(text: string): Buffer {
   return b;
 }
 
-/** Per record, the size of its body (everything after its own length prefix). Reused between requests. */
-let recordSizes = new Int32Array(1024);
-/** Per record, its encoded headers (`headerBlock`), from the measuring pass to the writing one. Reused. */
-const recordHeaders: Buffer[] = [];
+// The records of a request, read once into columns (from the client's messages or Dirigo's records), from which
+// both passes work. Reused between requests; emptied after each (no record is kept alive by them).
+let colSizes = new Int32Array(1024);
+let colTimes = new Float64Array(1024);
+const colKeys: (Buffer | null | undefined)[] = [];
+const colValues: (Buffer | null | undefined)[] = [];
+const colHeaders: Buffer[] = [];
 
 /** The encoded headers of a record without any: a count of 0. */
 const NO_HEADER_BLOCK = Buffer.from([0]);
@@ -232,23 +219,91 @@ function headerBlock(headers: Map<Buffer, Buffer> | null | undefined): Buffer {
   return block;
 }
 
-function recordSize(m: MessageRecord, timestampDelta: number, offsetDelta: number, headers: Buffer): number {
-  return (
-    1 +
-    uvarintSize(zigzag(timestampDelta)) +
-    uvarintSize(offsetDelta * 2) +
-    bytesSize(m.key) +
-    bytesSize(m.value) +
-    headers.length
-  );
+/** `headerBlock` for Dirigo's headers objects, by object; the last one asked for is checked first. */
+const recordHeaderBlocks = new WeakMap<RecordHeaders, Buffer>();
+let lastHeaders: RecordHeaders | undefined;
+let lastHeaderBlock: Buffer = NO_HEADER_BLOCK;
+
+/**
+ * A Dirigo headers object as written in a record (the count, then each name, UTF-8, and value), made once per
+ * object: the runtime gives the records caused by one message, and mostly those of one millisecond, one object,
+ * which never changes once sent (it makes a new one whenever it adds a header). The same bytes as the client
+ * writes for the Map `toMessage` makes of it.
+ */
+export function recordHeaderBlock(headers: RecordHeaders | undefined): Buffer {
+  if (headers === undefined) return NO_HEADER_BLOCK;
+  if (headers === lastHeaders) return lastHeaderBlock;
+  let block = recordHeaderBlocks.get(headers);
+  if (block === undefined) {
+    let count = 0;
+    let size = 0;
+    for (const name in headers) {
+      count++;
+      size += bytesSize(utf8(name)) + bytesSize(headers[name]);
+    }
+    if (count === 0) block = NO_HEADER_BLOCK;
+    else {
+      block = Buffer.allocUnsafe(uvarintSize(count * 2) + size);
+      let pos = writeUvarint(block, 0, count * 2);
+      for (const name in headers) {
+        pos = writeBytes(block, pos, utf8(name));
+        pos = writeBytes(block, pos, headers[name]);
+      }
+    }
+    recordHeaderBlocks.set(headers, block);
+  }
+  lastHeaders = headers;
+  lastHeaderBlock = block;
+  return block;
 }
 
-/** One partition's messages, with what its batch needs. */
+/** One entry of topicData (a plain message or a packed one) read into the columns from `at`; returns the end. */
+function readUnit(m: MessageRecord, at: number, now: number): number {
+  const batch = packedOf(m);
+  if (batch === undefined) return readMessage(m, at);
+  const records = batch.records;
+  if (Number.isNaN(batch.stamp)) batch.stamp = now;
+  const stamp = batch.stamp;
+  const times = colTimes;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    colKeys[at] = r.key;
+    colValues[at] = r.value;
+    colHeaders[at] = recordHeaderBlock(r.headers);
+    times[at++] = r.timestamp ?? stamp;
+  }
+  return at;
+}
+
+/** The packed batch a message stands for, if it is a marker (an empty value: a message with a value never is). */
+function packedOf(m: MessageRecord): PackedBatch | undefined {
+  const value = m.value;
+  return value !== undefined && value !== null && value.length === 0 ? packedBatches.get(value) : undefined;
+}
+
+/** A client message's timestamp as the client normalises it: a bigint, the current time unless given. */
+function normalise(m: MessageRecord, now: bigint): void {
+  const ts = m.timestamp as bigint | number | undefined;
+  if (ts === undefined) m.timestamp = now;
+  else if (typeof ts === 'number') m.timestamp = BigInt(ts);
+}
+
+function readMessage(m: MessageRecord, at: number): number {
+  colKeys[at] = m.key;
+  colValues[at] = m.value;
+  colHeaders[at] = headerBlock(m.headers);
+  colTimes[at] = Number(m.timestamp);
+  return at + 1;
+}
+
+/** One partition's records, with what its batch needs. */
 interface PartitionBatch {
   readonly partition: string;
-  readonly messages: MessageRecord[];
-  /** Index of its first record in `recordSizes`. */
+  /** Its first entry of topicData (a packed one gives the batch its first sequence). */
+  readonly head: MessageRecord;
+  /** Index of its first record in the columns, and its record count. */
   first: number;
+  count: number;
   firstTimestamp: number;
   maxTimestamp: number;
   /** Size of the whole batch, baseOffset included. */
@@ -270,7 +325,8 @@ function groupBy<T>(entries: readonly T[], key: (e: T) => string | number): [str
 /**
  * A Produce request body (v9-v11, uncompressed) in one buffer, byte for byte what the client's `createRequest` of
  * those versions writes (but for timestamp deltas of 2^31 ms or more, see above). Like the client's, it gives
- * messages without a partition partition 0 and those without a timestamp the current time, on the messages.
+ * messages without a partition partition 0 and those without a timestamp the current time, on the messages (on
+ * a `packRecords` batch, not on its records).
  */
 export function createProduceRequest(
   acks = 1,
@@ -278,20 +334,29 @@ export function createProduceRequest(
   topicData: MessageRecord[],
   options: Options = {},
 ): Writer {
-  // Packed partitions (see above): their records in their place.
-  const unpacked = unpack(topicData);
-  if (unpacked !== undefined) topicData = unpacked.records;
-  const packed = unpacked?.batches;
-  // Normalised on the messages, as the client does (a retry encodes the same timestamps again).
-  const now = BigInt(Date.now());
-  for (const m of topicData) {
+  // Normalised on the messages, as the client does (a retry encodes the same timestamps again). The records of a
+  // packed message go where it goes (the client may have moved it to another partition, a partition count it
+  // knows to be smaller: the request's destination and the transaction's partition). Packed messages without
+  // records are left out.
+  const nowMs = Date.now();
+  const now = BigInt(nowMs);
+  let records = 0;
+  let units: MessageRecord[] | undefined;
+  for (let u = 0; u < topicData.length; u++) {
+    const m = topicData[u]!;
     if (m.partition === undefined) m.partition = 0;
-    const ts = m.timestamp as bigint | number | undefined;
-    if (ts === undefined) m.timestamp = now;
-    else if (typeof ts === 'number') m.timestamp = BigInt(ts);
+    const batch = packedOf(m);
+    const n = batch === undefined ? 1 : batch.records.length;
+    if (n === 0 && units === undefined) units = topicData.slice(0, u);
+    else if (n > 0) units?.push(m);
+    records += n;
+    if (batch === undefined) normalise(m, now);
   }
-  if (recordSizes.length < topicData.length) recordSizes = new Int32Array(topicData.length * 2);
-  const sizes = recordSizes;
+  if (units !== undefined) topicData = units;
+  if (colTimes.length < records) {
+    colTimes = new Float64Array(records * 2);
+    colSizes = new Int32Array(records * 2);
+  }
   const transactionalId = options.transactionalId;
   const txnIdBytes = transactionalId === null || transactionalId === undefined ? null : utf8(transactionalId);
   const attributes = transactionalId ? TRANSACTIONAL : 0;
@@ -299,7 +364,7 @@ export function createProduceRequest(
   const producerEpoch = options.producerEpoch ?? 0;
   const leaderEpoch = options.partitionLeaderEpoch ?? 0;
 
-  // Pass 1: sizes.
+  // Pass 1: the records into the columns, and sizes.
   const topics = groupBy(topicData, (m) => m.topic);
   const plan: [Buffer, PartitionBatch[]][] = [];
   let total =
@@ -309,27 +374,35 @@ export function createProduceRequest(
     uvarintSize(topics.length + 1) +
     1;
   let index = 0;
-  for (const [topic, messages] of topics) {
+  for (const [topic, units] of topics) {
     const name = utf8(topic);
-    const partitions = groupBy(messages, (m) => m.partition!);
+    const partitions = groupBy(units, (m) => m.partition!);
     total += uvarintSize(name.length + 1) + name.length + uvarintSize(partitions.length + 1) + 1;
     const batches: PartitionBatch[] = [];
     for (const [partition, list] of partitions) {
-      const firstTimestamp = Number(list[0]!.timestamp);
+      const first = index;
+      for (let u = 0; u < list.length; u++) index = readUnit(list[u]!, index, nowMs);
+      const count = index - first;
+      const times = colTimes;
+      const sizes = colSizes;
+      const firstTimestamp = times[first]!;
       let maxTimestamp = firstTimestamp;
       let size = BATCH_PREFIX + BATCH_HEADER;
-      const first = index;
-      for (let i = 0; i < list.length; i++) {
-        const m = list[i]!;
-        const t = Number(m.timestamp);
+      for (let i = 0; i < count; i++) {
+        const at = first + i;
+        const t = times[at]!;
         if (t > maxTimestamp) maxTimestamp = t;
-        const headers = headerBlock(m.headers);
-        recordHeaders[index] = headers;
-        const body = recordSize(m, t - firstTimestamp, i, headers);
-        sizes[index++] = body;
+        const body =
+          1 +
+          uvarintSize(zigzag(t - firstTimestamp)) +
+          uvarintSize(i * 2) +
+          bytesSize(colKeys[at]) +
+          bytesSize(colValues[at]) +
+          colHeaders[at]!.length;
+        sizes[at] = body;
         size += uvarintSize(body * 2) + body;
       }
-      batches.push({ partition, messages: list, first, firstTimestamp, maxTimestamp, size });
+      batches.push({ partition, head: list[0]!, first, count, firstTimestamp, maxTimestamp, size });
       total += 4 + uvarintSize(size + 1) + size + 1;
     }
     plan.push([name, batches]);
@@ -347,13 +420,15 @@ export function createProduceRequest(
   pos = buf.writeInt16BE(acks, pos);
   pos = buf.writeInt32BE(timeout, pos);
   pos = writeUvarint(buf, pos, plan.length + 1);
+  const sizes = colSizes;
+  const times = colTimes;
   for (const [name, batches] of plan) {
     pos = writeUvarint(buf, pos, name.length + 1);
     buf.set(name, pos);
     pos += name.length;
     pos = writeUvarint(buf, pos, batches.length + 1);
     for (const b of batches) {
-      const list = b.messages;
+      const count = b.count;
       pos = buf.writeInt32BE(Number(b.partition), pos);
       pos = writeUvarint(buf, pos, b.size + 1);
       const start = pos;
@@ -365,36 +440,30 @@ export function createProduceRequest(
       pos += 4;
       const crcFrom = pos;
       pos = buf.writeInt16BE(attributes, pos);
-      pos = buf.writeInt32BE(list.length - 1, pos);
+      pos = buf.writeInt32BE(count - 1, pos);
       pos = buf.writeBigInt64BE(BigInt(b.firstTimestamp), pos);
       pos = buf.writeBigInt64BE(BigInt(b.maxTimestamp), pos);
       pos = buf.writeBigInt64BE(producerId, pos);
       pos = buf.writeInt16BE(producerEpoch, pos);
-      const pack = packed?.get(list[0]!);
+      const head = b.head;
+      const pack = packedOf(head);
       const sequence =
         options.sequences === undefined
           ? 0
           : pack === undefined
-            ? options.sequences.getWithDefault(`${list[0]!.topic}:${list[0]!.partition}`, 0)
-            : packedSequence(
-                pack,
-                producerId,
-                producerEpoch,
-                list[0]!.topic,
-                list[0]!.partition!,
-                list.length,
-              );
+            ? options.sequences.getWithDefault(`${head.topic}:${head.partition}`, 0)
+            : packedSequence(pack, producerId, producerEpoch, head.topic, head.partition!, count);
       pos = buf.writeInt32BE(sequence, pos);
-      pos = buf.writeInt32BE(list.length, pos);
-      for (let i = 0; i < list.length; i++) {
-        const m = list[i]!;
-        pos = writeUvarint(buf, pos, sizes[b.first + i]! * 2);
+      pos = buf.writeInt32BE(count, pos);
+      for (let i = 0; i < count; i++) {
+        const at = b.first + i;
+        pos = writeUvarint(buf, pos, sizes[at]! * 2);
         buf[pos++] = 0; // attributes
-        pos = writeUvarint(buf, pos, zigzag(Number(m.timestamp) - b.firstTimestamp));
+        pos = writeUvarint(buf, pos, zigzag(times[at]! - b.firstTimestamp));
         pos = writeUvarint(buf, pos, i * 2);
-        pos = writeBytes(buf, pos, m.key);
-        pos = writeBytes(buf, pos, m.value);
-        const headers = recordHeaders[b.first + i]!;
+        pos = writeBytes(buf, pos, colKeys[at]);
+        pos = writeBytes(buf, pos, colValues[at]);
+        const headers = colHeaders[at]!;
         if (headers.length === 1) buf[pos++] = headers[0]!;
         else {
           buf.set(headers, pos);
@@ -410,7 +479,9 @@ export function createProduceRequest(
   }
   buf[pos++] = 0; // request's tagged fields
   if (pos !== total) throw new Error(`produce request: measured ${total} bytes, wrote ${pos}`);
-  recordHeaders.length = 0;
+  colKeys.length = 0;
+  colValues.length = 0;
+  colHeaders.length = 0;
   const writer = Writer.create().append(buf);
   if (acks === ACKS_NONE) writer.context.noResponse = true;
   return writer;

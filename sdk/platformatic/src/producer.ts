@@ -8,7 +8,8 @@
 // Batching: the client builds one record batch per partition per `send`, which the broker rejects above the
 // topic's max.message.bytes (1 MiB by default), so big sends are cut into consecutive chunks of at most
 // MAX_PARTITION_BATCH_BYTES per partition. With the transport's Produce encoder, each chunk reaches the client as one
-// message per partition (`packChunk`; the encoder writes the records, see produce-request.ts "Packed partitions").
+// message per partition (`packRecordChunks`; the encoder writes the records as they are, see produce-request.ts
+// "Packed partitions").
 //
 // Transactions (see README.md): `connect()` of a transactional producer registers the transactional id at once
 // (InitProducerId through a transaction that is then dropped locally), fencing older producers as Java's
@@ -51,7 +52,7 @@ import {
 } from '@platformatic/kafka';
 import { newestApi } from './apis.ts';
 import { isFencedError, mapError } from './errors.ts';
-import { fastProduceApi, packMessages } from './produce-request.ts';
+import { fastProduceApi, packRecords, recordHeaderBlock } from './produce-request.ts';
 import { headerKeyOf, toMessage } from './records.ts';
 import { commitTxnOffsetsAsMember } from './txn-offsets.ts';
 
@@ -233,34 +234,77 @@ export function toMessageChunks(
   return chunks;
 }
 
+/** Per topic, the current chunk's records of each partition (a packed message each) and their bytes. */
+interface TopicSlots {
+  lists: (OutgoingRecord[] | undefined)[];
+  bytes: Float64Array;
+}
+
 /**
- * A chunk's messages as one client message per partition (`packMessages`, in the order the partitions first
- * appear; each partition's records in order), for producers whose Produce requests produce-request.ts encodes.
+ * `toMessageChunks` for producers whose Produce requests produce-request.ts encodes: each chunk as one client
+ * message per partition (`packRecords`: the records as they are behind it, no client message per record), in the
+ * order the partitions first appear, each partition's records in order. A record counts as its key, value and
+ * encoded headers (`recordHeaderBlock`) plus 24 bytes.
  */
-export function packChunk(chunk: readonly MessageToProduce[]): MessageToProduce[] {
-  const byTopic = new Map<string, Map<number, MessageToProduce[]>>();
-  const packed: MessageToProduce[] = [];
-  let lastTopic: string | undefined;
-  let partitions: Map<number, MessageToProduce[]> | undefined;
-  for (const m of chunk) {
-    if (m.topic !== lastTopic) {
-      lastTopic = m.topic;
-      partitions = byTopic.get(m.topic);
-      if (partitions === undefined) {
-        partitions = new Map();
-        byTopic.set(m.topic, partitions);
+export function packRecordChunks(
+  records: readonly OutgoingRecord[],
+  count: (topic: string) => number,
+  partitioner: Partitioner,
+  maxBytes = MAX_PARTITION_BATCH_BYTES,
+): MessageToProduce[][] {
+  const chunks: MessageToProduce[][] = [];
+  let chunk: MessageToProduce[] = [];
+  const topics = new Map<string, TopicSlots>();
+  let lastTopic = '';
+  let lastCount = 0;
+  let slots: TopicSlots = { lists: [], bytes: new Float64Array(0) };
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (r.topic !== lastTopic) {
+      lastTopic = r.topic;
+      lastCount = count(r.topic);
+      let t = topics.get(r.topic);
+      if (t === undefined) {
+        t = { lists: new Array(lastCount).fill(undefined), bytes: new Float64Array(lastCount) };
+        topics.set(r.topic, t);
+      }
+      slots = t;
+    }
+    const partition = partitioner.partition(r, lastCount);
+    if (partition >= slots.bytes.length) {
+      // An explicit partition beyond the known count (a stale count): grow the topic's slots.
+      const grown = new Float64Array(partition + 1);
+      grown.set(slots.bytes);
+      slots.bytes = grown;
+      while (slots.lists.length <= partition) slots.lists.push(undefined);
+    }
+    const key = r.key;
+    const value = r.value;
+    const size =
+      24 +
+      (key === null ? 0 : key.length) +
+      (value === null ? 0 : value.length) +
+      recordHeaderBlock(r.headers).length;
+    const before = slots.bytes[partition]!;
+    if (before > 0 && before + size > maxBytes) {
+      chunks.push(chunk);
+      chunk = [];
+      for (const t of topics.values()) {
+        t.bytes.fill(0);
+        t.lists.fill(undefined);
       }
     }
-    const partition = m.partition!;
-    let list = partitions!.get(partition);
+    slots.bytes[partition]! += size;
+    let list = slots.lists[partition];
     if (list === undefined) {
       list = [];
-      partitions!.set(partition, list);
-      packed.push(packMessages(m.topic, partition, list as never) as MessageToProduce);
+      slots.lists[partition] = list;
+      chunk.push(packRecords(r.topic, partition, list) as MessageToProduce);
     }
-    list.push(m);
+    list.push(r);
   }
-  return packed;
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 export class PlatformaticProducer implements DirigoProducer {
@@ -399,10 +443,13 @@ export class PlatformaticProducer implements DirigoProducer {
       }
     }
     await this.#context.ensureTopics([...topics]);
-    const chunks = toMessageChunks(records, (t) => this.#context.partitionCount(t) ?? 1, this.#partitioner);
+    const count = (t: string) => this.#context.partitionCount(t) ?? 1;
     // The transport's encoder writes the records of a packed partition itself: the client's per-message send
-    // work is done once per partition (see produce-request.ts, "Packed partitions").
-    return this.#context.produceEncoder === 'dirigo' ? chunks.map(packChunk) : chunks;
+    // work is done once per partition, and no client message is made per record (see produce-request.ts,
+    // "Packed partitions").
+    return this.#context.produceEncoder === 'dirigo'
+      ? packRecordChunks(records, count, this.#partitioner)
+      : toMessageChunks(records, count, this.#partitioner);
   }
 
   /** @internal The client (tests inject broker failures into it). */

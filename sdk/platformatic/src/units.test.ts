@@ -16,12 +16,14 @@ import {
   createRecordsBatch,
   type KafkaRecord,
   type MessageRecord,
+  type MessageToProduce,
   MultipleErrors,
   NumericMap,
   ProtocolError,
   ResponseError,
   Reader,
   type RecordsBatch,
+  readRecordsBatch,
   readRecordsBatches,
   UserError,
 } from '@platformatic/kafka';
@@ -38,7 +40,7 @@ import {
 import { Pauses } from './pauses.ts';
 import { retryDelay } from './platformatic-transport.ts';
 import { createProduceRequest } from './produce-request.ts';
-import { Partitioner, packChunk, toMessageChunks } from './producer.ts';
+import { Partitioner, packRecordChunks, toMessageChunks } from './producer.ts';
 import { decodeRecords } from './records.ts';
 
 const TRANSACTIONAL = 1 << 4;
@@ -396,30 +398,73 @@ describe('partitioning and chunking of sends', () => {
     expect(big).toHaveLength(1);
   });
 
-  it('packs a chunk into one client message per partition, first seen first, that encode to the same request', () => {
+  it('packs each chunk into one client message per partition, first seen first, that encode to the same request', () => {
     const records = [
       rec('a', null, 5, 1),
-      rec('b', null, 6, 0),
+      rec('b', 'k', 6),
       rec('a', null, 7, 0),
       rec('a', null, 8, 1),
-      rec('b', null, 9, 0),
+      rec('b', 'k', 9),
       rec('a', null, 10, 0),
     ].map((r, i) => ({ ...r, timestamp: 1_700_000_000_000 + i }));
-    const [chunk] = toMessageChunks(records, () => 2, new Partitioner());
-    const packed = packChunk(chunk!);
-    expect(packed.map((m) => [m.topic, m.partition])).toEqual([
+    const kPartition = partitionFor(Buffer.from('k'), 2);
+    const [packed, ...more] = packRecordChunks(records, () => 2, new Partitioner());
+    expect(more).toHaveLength(0);
+    expect(packed!.map((m) => [m.topic, m.partition])).toEqual([
       ['a', 1],
-      ['b', 0],
+      ['b', kPartition],
       ['a', 0],
     ]);
-    for (const m of packed) expect(m.value).toHaveLength(0); // a marker: the records are behind it
-    const options = { producerId: 424_242_424n, producerEpoch: 0, sequences: new NumericMap() };
+    for (const m of packed!) expect(m.value).toHaveLength(0); // a marker: the records are behind it
+    const options = () => ({ producerId: 424_242_424n, producerEpoch: 0, sequences: new NumericMap() });
+    // The plain messages grouped by partition as the markers are (the order a packed request writes them).
     const [plain] = toMessageChunks(records, () => 2, new Partitioner());
+    const order = (m: MessageToProduce) =>
+      packed!.findIndex((p) => p.topic === m.topic && p.partition === m.partition);
+    const groupedPlain = [...plain!].sort((x, y) => order(x) - order(y));
     expect(
-      createProduceRequest(-1, 1000, packed as MessageRecord[], options).buffer.equals(
-        createProduceRequest(-1, 1000, plain as MessageRecord[], options).buffer,
+      createProduceRequest(-1, 1000, packed as MessageRecord[], options()).buffer.equals(
+        createProduceRequest(-1, 1000, groupedPlain as MessageRecord[], options()).buffer,
       ),
     ).toBe(true);
+  });
+
+  it('cuts packed chunks at maxBytes per partition (headers counted as written), in order, a record never split', () => {
+    const headers = { h: Buffer.alloc(40) };
+    const records = Array.from({ length: 10 }, (_, i) => ({ ...rec('t', null, 100, i % 2), headers }));
+    // 24 + 100 + a header block of 1 + 2 + 1 + 1 + 40 = 169 bytes each: two fit in 340, not three.
+    const chunks = packRecordChunks(records, () => 2, new Partitioner(), 340);
+    expect(chunks).toHaveLength(3);
+    // The records behind a marker, read back from the request the encoder writes for it alone.
+    const behind = (m: MessageToProduce): number => {
+      const reader = Reader.from(createProduceRequest(-1, 1000, [m as MessageRecord], {}).buffer);
+      reader.skip(1 + 2 + 4 + 1 + 2 + 1 + 4); // no transactional id, acks, timeout, topic 't', its partition
+      reader.readUnsignedVarInt();
+      return readRecordsBatch(reader).records.length;
+    };
+    expect(chunks.map((chunk) => chunk.map((m) => [m.partition, behind(m)]))).toEqual([
+      [
+        [0, 2],
+        [1, 2],
+      ],
+      [
+        [0, 2],
+        [1, 2],
+      ],
+      [
+        [0, 1],
+        [1, 1],
+      ],
+    ]);
+    expect(packRecordChunks(records, () => 2, new Partitioner())).toHaveLength(1);
+    expect(packRecordChunks([rec('t', 'k', 2000)], () => 2, new Partitioner(), 300)).toHaveLength(1);
+    // An explicit partition beyond the known count (a stale count) gets its own packed message.
+    const [stale] = packRecordChunks(
+      [rec('t', null, 1, 0), rec('t', null, 1, 5)],
+      () => 2,
+      new Partitioner(),
+    );
+    expect(stale!.map((m) => m.partition)).toEqual([0, 5]);
   });
 
   it('hands the client timestamps as bigint and null keys and values as they are', () => {
