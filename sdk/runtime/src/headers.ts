@@ -35,7 +35,11 @@ export const MAX_INGEST_AGE_MS = 86_400_000;
  * absurd value cannot make a record look fresher or older than that range.
  */
 export function ingestOf(headers: RecordHeaders, timestamp: number, now: number): number {
-  const v = headerNumber(headers, H_INGEST) ?? timestamp;
+  return clampIngest(headerNumber(headers, H_INGEST) ?? timestamp, now);
+}
+
+/** An ingest time (`dirigo-ingest`, else the timestamp) clamped as `ingestOf` does. */
+export function clampIngest(v: number, now: number): number {
   const oldest = now - MAX_INGEST_AGE_MS;
   return v > now ? now : v < oldest || Number.isNaN(v) ? oldest : v;
 }
@@ -49,7 +53,11 @@ export function ingestOf(headers: RecordHeaders, timestamp: number, now: number)
  * after its arrival, and cannot starve other apps.
  */
 export function deadlineOf(headers: RecordHeaders, ingest: number, now: number, targetMs: number): number {
-  const v = headerNumber(headers, H_DEADLINE) ?? ingest + targetMs;
+  return clampDeadline(headerNumber(headers, H_DEADLINE) ?? ingest + targetMs, now, targetMs);
+}
+
+/** A deadline (`dirigo-deadline`, else ingest + target) clamped as `deadlineOf` does. */
+export function clampDeadline(v: number, now: number, targetMs: number): number {
   return v < now - targetMs ? now - targetMs : Math.min(v, now + targetMs);
 }
 

@@ -57,6 +57,8 @@ const env: FunctionEnv = {
 };
 
 const value = Buffer.alloc(100, 7);
+/** Records without headers share one frozen empty object, as the transports give them. */
+const NO_HEADERS = Object.freeze({});
 function step(partition: number, from: number, n: number): IncomingRecord[] {
   const now = Date.now();
   const out: IncomingRecord[] = new Array(n);
@@ -67,7 +69,7 @@ function step(partition: number, from: number, n: number): IncomingRecord[] {
       offset: from + i,
       key: Buffer.from(`key-${(from + i) % 10_000}`),
       value,
-      headers: {},
+      headers: NO_HEADERS,
       timestamp: now,
     };
   }

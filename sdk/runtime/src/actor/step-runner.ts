@@ -10,7 +10,8 @@ import { actorId } from '@dirigo/core';
 import type { Span, Tracer } from '@opentelemetry/api';
 import { AppStoppedError } from '../errors.ts';
 import {
-  deadlineOf,
+  clampDeadline,
+  clampIngest,
   H_APP,
   H_ERROR,
   H_ERROR_CLASS,
@@ -21,8 +22,8 @@ import {
   H_ORIGIN_PARTITION,
   H_ORIGIN_TOPIC,
   H_TRUNCATED,
+  H_DEADLINE,
   headerNumber,
-  ingestOf,
 } from '../headers.ts';
 import { decodeControl } from '../protocol/codec.ts';
 import { H_AT, H_CRITICAL, H_FIRED, H_KIND, H_WATERMARK } from '../protocol/headers.ts';
@@ -128,6 +129,22 @@ export class StepRunner {
     // Keys with a critical message earlier in this step: their later messages are never forwarded (they come
     // after the barrier, so they must not reach a lessee before the barrier's SYNC).
     let criticalKeys: Set<string> | undefined;
+    // With a dispatcher, each record's scheduled message is made in the same pass.
+    const dispatcher = env.dispatcher;
+    const messages: ScheduledMessage[] | undefined = dispatcher === undefined ? undefined : new Array(n);
+    const target = app.options.latencyTargetMs;
+    const appName = app.name;
+    const fnName = env.fn.name;
+    const priority = app.options.priority;
+    // What the headers say, read again only when a record's headers object is not the one before's: records
+    // without headers share one object, and the platformatic transport gives records in a row with the same
+    // header bytes one object.
+    let lastHeaders: RecordHeaders | undefined;
+    let control = false;
+    let at = false;
+    let critical = false;
+    let ingested: number | undefined;
+    let due: number | undefined;
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
       const key = actorId(r.key);
@@ -144,24 +161,43 @@ export class StepRunner {
         wms![i] = wm;
       }
       const h = r.headers;
-      if (h[H_KIND] !== undefined) {
-        kinds[i] = CONTROL;
-        continue;
+      if (h !== lastHeaders) {
+        lastHeaders = h;
+        control = h[H_KIND] !== undefined;
+        at = h[H_AT] !== undefined;
+        critical = h[H_CRITICAL] !== undefined;
+        ingested = headerNumber(h, H_INGEST);
+        due = headerNumber(h, H_DEADLINE);
       }
-      if (h[H_AT] !== undefined && this.keepAsTimer(r)) {
-        kinds[i] = KEPT;
-        continue;
+      let kind = ORDINARY;
+      if (control) kind = CONTROL;
+      else if (at && this.keepAsTimer(r)) kind = KEPT;
+      else {
+        if (tracker?.observe(this.eventTimeOf(r, i, decoded), now) === true) moved = true;
+        if (lessor !== undefined) {
+          if (critical || (predicate !== undefined && this.isCritical(r, key, i, decoded!))) {
+            kind = CRITICAL;
+            criticalKeys ??= new Set();
+            criticalKeys.add(key);
+          } else if (criticalKeys?.has(key) === true) kind = AFTER_CRITICAL;
+        }
       }
-      if (tracker?.observe(this.eventTimeOf(r, i, decoded), now) === true) moved = true;
-      if (lessor !== undefined) {
-        if (
-          h[H_CRITICAL] !== undefined ||
-          (predicate !== undefined && this.isCritical(r, key, i, decoded!))
-        ) {
-          kinds[i] = CRITICAL;
-          criticalKeys ??= new Set();
-          criticalKeys.add(key);
-        } else if (criticalKeys?.has(key) === true) kinds[i] = AFTER_CRITICAL;
+      kinds[i] = kind;
+      if (messages !== undefined) {
+        const ingest = clampIngest(ingested ?? r.timestamp, now);
+        // One shape for every message (no spread): the flags are true or undefined.
+        messages[i] = {
+          app: appName,
+          fn: fnName,
+          key,
+          queue,
+          priority,
+          ingest,
+          deadline: clampDeadline(due ?? ingest + target, now, target),
+          enqueuedAt: now,
+          critical: kind === CRITICAL || kind === CONTROL ? true : undefined,
+          leasable: kind === ORDINARY && lessor !== undefined ? true : undefined,
+        };
       }
     }
     if (tracker !== undefined) {
@@ -182,31 +218,7 @@ export class StepRunner {
       if (kind === CONTROL) return this.skipControl(records[i]!);
       return this.execute(records[i]!, keys[i]!, out, scheduled, false, decoded?.[i], wms?.[i]);
     };
-    const dispatcher = env.dispatcher;
-    if (dispatcher === undefined) return this.runInOrder(keys, runOne);
-    const target = app.options.latencyTargetMs;
-    const messages: ScheduledMessage[] = new Array(n);
-    const appName = app.name;
-    const fnName = env.fn.name;
-    const priority = app.options.priority;
-    for (let i = 0; i < n; i++) {
-      const r = records[i]!;
-      const ingest = ingestOf(r.headers, r.timestamp, now);
-      const kind = kinds[i]!;
-      // One shape for every message (no spread): the flags are true or undefined.
-      messages[i] = {
-        app: appName,
-        fn: fnName,
-        key: keys[i]!,
-        queue,
-        priority,
-        ingest,
-        deadline: deadlineOf(r.headers, ingest, now, target),
-        enqueuedAt: now,
-        critical: kind === CRITICAL || kind === CONTROL ? true : undefined,
-        leasable: kind === ORDINARY && lessor !== undefined ? true : undefined,
-      };
-    }
+    if (dispatcher === undefined || messages === undefined) return this.runInOrder(keys, runOne);
     return dispatcher.submit(
       messages,
       {
