@@ -185,7 +185,7 @@ function utf8(text: string): Buffer {
 }
 
 // The records of a request, read once into columns (from the client's messages or Dirigo's records), from which
-// both passes work. Reused between requests; emptied after each (no record is kept alive by them).
+// both passes work. Reused between requests; cleared after each (no record is kept alive by them).
 let colSizes = new Int32Array(1024);
 let colTimes = new Float64Array(1024);
 const colKeys: (Buffer | null | undefined)[] = [];
@@ -479,9 +479,10 @@ export function createProduceRequest(
   }
   buf[pos++] = 0; // request's tagged fields
   if (pos !== total) throw new Error(`produce request: measured ${total} bytes, wrote ${pos}`);
-  colKeys.length = 0;
-  colValues.length = 0;
-  colHeaders.length = 0;
+  // No record is kept alive by the columns; their room stays for the next request.
+  colKeys.fill(null, 0, index);
+  colValues.fill(null, 0, index);
+  colHeaders.fill(NO_HEADER_BLOCK, 0, index);
   const writer = Writer.create().append(buf);
   if (acks === ACKS_NONE) writer.context.noResponse = true;
   return writer;
