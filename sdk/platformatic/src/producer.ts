@@ -32,7 +32,6 @@ import {
   type OutgoingRecord,
   type ProducerOptions,
   partitionFor,
-  recordBytes,
   type TopicPartitionOffset,
 } from '@dirigo/core';
 import {
@@ -186,7 +185,8 @@ export class Partitioner {
 
 /**
  * The client's messages for `records`, cut into consecutive chunks (order kept) so that no partition gets more
- * than `maxBytes` in one chunk. `count` gives each topic's partition count.
+ * than `maxBytes` in one chunk. `count` gives each topic's partition count. A record counts as its key, value and
+ * encoded headers (`recordHeaderBlock`) plus 24 bytes.
  */
 export function toMessageChunks(
   records: readonly OutgoingRecord[],
@@ -194,63 +194,35 @@ export function toMessageChunks(
   partitioner: Partitioner,
   maxBytes = MAX_PARTITION_BATCH_BYTES,
 ): MessageToProduce[][] {
-  const chunks: MessageToProduce[][] = [];
-  let chunk: MessageToProduce[] = [];
-  /** Per topic, the bytes of the current chunk per partition (no per-record key to build). */
-  const used = new Map<string, Float64Array>();
-  let lastTopic = '';
-  let lastCount = 0;
-  let bytes: Float64Array = new Float64Array(0);
-  for (const r of records) {
-    if (r.topic !== lastTopic) {
-      lastTopic = r.topic;
-      lastCount = count(r.topic);
-      let u = used.get(r.topic);
-      if (u === undefined) {
-        u = new Float64Array(lastCount);
-        used.set(r.topic, u);
-      }
-      bytes = u;
-    }
-    const partition = partitioner.partition(r, lastCount);
-    if (partition >= bytes.length) {
-      // An explicit partition beyond the known count (a stale count): grow the topic's slots.
-      const grown = new Float64Array(partition + 1);
-      grown.set(bytes);
-      bytes = grown;
-      used.set(r.topic, grown);
-    }
-    const size = recordBytes(r);
-    const before = bytes[partition]!;
-    if (chunk.length > 0 && before > 0 && before + size > maxBytes) {
-      chunks.push(chunk);
-      chunk = [];
-      for (const u of used.values()) u.fill(0);
-    }
-    bytes[partition]! += size;
-    chunk.push(toMessage(r, partition));
-  }
-  if (chunk.length > 0) chunks.push(chunk);
-  return chunks;
-}
-
-/** Per topic, the current chunk's records of each partition (a packed message each) and their bytes. */
-interface TopicSlots {
-  lists: (OutgoingRecord[] | undefined)[];
-  bytes: Float64Array;
+  return chunkRecords(records, count, partitioner, maxBytes, false);
 }
 
 /**
  * `toMessageChunks` for producers whose Produce requests produce-request.ts encodes: each chunk as one client
  * message per partition (`packRecords`: the records as they are behind it, no client message per record), in the
- * order the partitions first appear, each partition's records in order. A record counts as its key, value and
- * encoded headers (`recordHeaderBlock`) plus 24 bytes.
+ * order the partitions first appear, each partition's records in order.
  */
 export function packRecordChunks(
   records: readonly OutgoingRecord[],
   count: (topic: string) => number,
   partitioner: Partitioner,
   maxBytes = MAX_PARTITION_BATCH_BYTES,
+): MessageToProduce[][] {
+  return chunkRecords(records, count, partitioner, maxBytes, true);
+}
+
+/** Per topic, the current chunk's bytes of each partition and (packed) its records, a packed message each. */
+interface TopicSlots {
+  lists: (OutgoingRecord[] | undefined)[];
+  bytes: Float64Array;
+}
+
+function chunkRecords(
+  records: readonly OutgoingRecord[],
+  count: (topic: string) => number,
+  partitioner: Partitioner,
+  maxBytes: number,
+  packed: boolean,
 ): MessageToProduce[][] {
   const chunks: MessageToProduce[][] = [];
   let chunk: MessageToProduce[] = [];
@@ -295,6 +267,10 @@ export function packRecordChunks(
       }
     }
     slots.bytes[partition]! += size;
+    if (!packed) {
+      chunk.push(toMessage(r, partition));
+      continue;
+    }
     let list = slots.lists[partition];
     if (list === undefined) {
       list = [];
