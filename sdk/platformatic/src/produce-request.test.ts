@@ -14,7 +14,13 @@ import {
 import type { OutgoingRecord, RecordHeaders } from '@dirigo/core';
 import { seededRandom } from '@dirigo/testkit';
 import { describe, expect, it } from 'vitest';
-import { createProduceRequest, fastProduceApi, packRecords } from './produce-request.ts';
+import {
+  createProduceRequest,
+  fastProduceApi,
+  forgetLastHeaders,
+  packRecords,
+  recordHeaderBlock,
+} from './produce-request.ts';
 import { toMessage } from './records.ts';
 
 const TOPICS = ['orders', 'dirigo.changelog.app--fn--default', '123', 'ünïcödé-tøpic', '7', 'out'];
@@ -292,6 +298,43 @@ describe('Produce request encoder: packed partitions', () => {
       [],
       ['one'],
       ['dirigo-ingest', 'ü-名'],
+    ]);
+  });
+
+  it('keeps the block of a frozen headers object, and reads an unfrozen one again in every request', () => {
+    const record = (headers: RecordHeaders): OutgoingRecord => ({
+      topic: 't',
+      partition: 0,
+      key: null,
+      value: Buffer.from('v'),
+      headers,
+      timestamp: 1_700_000_000_000,
+    });
+    const options = () => ({ producerId: 33_333_333n, producerEpoch: 0, sequences: new NumericMap() });
+    const names = (request: Buffer) =>
+      onlyBatch(request).records.map((r) => r.headers.map(([k, v]) => `${String(k)}=${String(v)}`));
+    // A caller reusing one object for its sends, with new values each time: each request has that send's values.
+    const reused: RecordHeaders = { n: Buffer.from('1') };
+    const first = createProduceRequest(-1, 1000, pack([record(reused), record(reused)]), options());
+    reused.n = Buffer.from('2');
+    reused.m = Buffer.from('x');
+    const second = createProduceRequest(-1, 1000, pack([record(reused)]), options());
+    expect(names(first.buffer)).toEqual([['n=1'], ['n=1']]);
+    expect(names(second.buffer)).toEqual([['n=2', 'm=x']]);
+    // A frozen one is encoded once: the same block in every pass. An unfrozen one gets a new block in each.
+    const frozen: RecordHeaders = Object.freeze({ f: Buffer.from('y') });
+    forgetLastHeaders();
+    const block = recordHeaderBlock(frozen);
+    forgetLastHeaders();
+    recordHeaderBlock({ other: Buffer.from('z') });
+    expect(recordHeaderBlock(frozen)).toBe(block);
+    forgetLastHeaders();
+    const again = recordHeaderBlock(reused);
+    forgetLastHeaders();
+    expect(recordHeaderBlock(reused)).not.toBe(again);
+    expect(recordHeaderBlock(reused).equals(again)).toBe(true);
+    expect(names(createProduceRequest(-1, 1000, pack([record(frozen)]), options()).buffer)).toEqual([
+      ['f=y'],
     ]);
   });
 

@@ -78,7 +78,7 @@ const packedBatches = new WeakMap<object, PackedBatch>();
  * One client message standing for `records` (all of `topic`, written to `partition` whatever their own
  * `partition` says, in order): the client handles it as one record, this encoder writes the records as they are
  * (no client message per record). Records without a timestamp get the time of the request's first encoding.
- * Their headers objects must not change once sent (see `recordHeaderBlock`). Only for producers whose Produce
+ * A frozen headers object's Buffers must not change once sent (see `recordHeaderBlock`). Only for producers whose Produce
  * requests this encoder writes.
  */
 export function packRecords(
@@ -219,21 +219,31 @@ function headerBlock(headers: Map<Buffer, Buffer> | null | undefined): Buffer {
   return block;
 }
 
-/** `headerBlock` for Dirigo's headers objects, by object; the last one asked for is checked first. */
+/**
+ * `headerBlock` for Dirigo's headers objects: kept per frozen object (across requests), and the last object asked
+ * for within one pass (`forgetLastHeaders` starts a pass).
+ */
 const recordHeaderBlocks = new WeakMap<RecordHeaders, Buffer>();
 let lastHeaders: RecordHeaders | undefined;
 let lastHeaderBlock: Buffer = NO_HEADER_BLOCK;
 
+/** Starts a pass of `recordHeaderBlock`: an unfrozen object seen before may have changed since. */
+export function forgetLastHeaders(): void {
+  lastHeaders = undefined;
+}
+
 /**
- * A Dirigo headers object as written in a record (the count, then each name, UTF-8, and value), made once per
- * object: the runtime gives the records caused by one message, and mostly those of one millisecond, one object,
- * which never changes once sent (it makes a new one whenever it adds a header). The same bytes as the client
- * writes for the Map `toMessage` makes of it.
+ * A Dirigo headers object as written in a record (the count, then each name, UTF-8, and value): the same bytes as
+ * the client writes for the Map `toMessage` makes of it. A frozen object's block is made once and kept (the runtime
+ * gives the records caused by one message, and mostly those of one millisecond, one frozen object of scheduling
+ * headers), so a frozen object's Buffers must not change in place once sent; an unfrozen object is read again in
+ * every pass (a caller may change it between two sends), once for the records in a row that share it.
  */
 export function recordHeaderBlock(headers: RecordHeaders | undefined): Buffer {
   if (headers === undefined) return NO_HEADER_BLOCK;
   if (headers === lastHeaders) return lastHeaderBlock;
-  let block = recordHeaderBlocks.get(headers);
+  const frozen = Object.isFrozen(headers);
+  let block = frozen ? recordHeaderBlocks.get(headers) : undefined;
   if (block === undefined) {
     let count = 0;
     let size = 0;
@@ -250,7 +260,7 @@ export function recordHeaderBlock(headers: RecordHeaders | undefined): Buffer {
         pos = writeBytes(block, pos, headers[name]);
       }
     }
-    recordHeaderBlocks.set(headers, block);
+    if (frozen) recordHeaderBlocks.set(headers, block);
   }
   lastHeaders = headers;
   lastHeaderBlock = block;
@@ -340,6 +350,7 @@ export function createProduceRequest(
   // records are left out.
   const nowMs = Date.now();
   const now = BigInt(nowMs);
+  forgetLastHeaders();
   let records = 0;
   let units: MessageRecord[] | undefined;
   for (let u = 0; u < topicData.length; u++) {

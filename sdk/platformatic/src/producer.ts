@@ -51,7 +51,7 @@ import {
 } from '@platformatic/kafka';
 import { newestApi } from './apis.ts';
 import { isFencedError, mapError } from './errors.ts';
-import { fastProduceApi, packRecords, recordHeaderBlock } from './produce-request.ts';
+import { fastProduceApi, forgetLastHeaders, packRecords, recordHeaderBlock } from './produce-request.ts';
 import { headerKeyOf, toMessage } from './records.ts';
 import { commitTxnOffsetsAsMember } from './txn-offsets.ts';
 
@@ -226,6 +226,7 @@ function chunkRecords(
 ): MessageToProduce[][] {
   const chunks: MessageToProduce[][] = [];
   let chunk: MessageToProduce[] = [];
+  forgetLastHeaders();
   const topics = new Map<string, TopicSlots>();
   let lastTopic = '';
   let lastCount = 0;

@@ -320,18 +320,20 @@ export const headerKeyOf = (key: Buffer | string): Buffer =>
   typeof key === 'string' ? headerKeyBytes(key) : key;
 
 /**
- * Headers as the client takes them (a Map of byte keys), made once per headers object: the runtime gives the
- * records caused by one message, and mostly those of one millisecond, the same object, and the client would
- * otherwise build a Map from `Object.entries` for every record. A headers object must not change once sent (the
- * runtime builds a new one whenever it adds a header).
+ * Headers as the client takes them (a Map of byte keys), made once per frozen headers object: the runtime gives the
+ * records caused by one message, and mostly those of one millisecond, one frozen object of scheduling headers, and
+ * the client would otherwise build a Map from `Object.entries` for every record. An unfrozen object gets a Map of
+ * its own in every call (a caller may change it between two sends); a frozen one's Buffers must not change in place
+ * once sent.
  */
 const headerMaps = new WeakMap<RecordHeaders, Map<Buffer, Buffer>>();
 function headerMap(headers: RecordHeaders): Map<Buffer, Buffer> {
-  let m = headerMaps.get(headers);
+  const frozen = Object.isFrozen(headers);
+  let m = frozen ? headerMaps.get(headers) : undefined;
   if (m === undefined) {
     m = new Map();
     for (const name in headers) m.set(headerKeyBytes(name), headers[name]!);
-    headerMaps.set(headers, m);
+    if (frozen) headerMaps.set(headers, m);
   }
   return m;
 }

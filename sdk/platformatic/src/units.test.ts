@@ -8,6 +8,7 @@ import {
   type OutgoingRecord,
   PartitionsRevokedError,
   ProducerStateError,
+  type RecordHeaders,
   partitionFor,
   TransportError,
   UnknownTopicError,
@@ -465,6 +466,23 @@ describe('partitioning and chunking of sends', () => {
       new Partitioner(),
     );
     expect(stale!.map((m) => m.partition)).toEqual([0, 5]);
+  });
+
+  it("hands the client a frozen headers object's Map once, and an unfrozen object's as it is at each send", () => {
+    const chunkOf = (headers: RecordHeaders) =>
+      toMessageChunks(
+        [{ topic: 't', partition: 0, key: null, value: null, headers }],
+        () => 1,
+        new Partitioner(),
+      )[0]![0]!.headers as Map<Buffer, Buffer>;
+    const reused: RecordHeaders = { n: Buffer.from('1') };
+    const first = chunkOf(reused);
+    reused.n = Buffer.from('2');
+    const second = chunkOf(reused);
+    expect([...first.values()].map(String)).toEqual(['1']);
+    expect([...second.values()].map(String)).toEqual(['2']);
+    const frozen: RecordHeaders = Object.freeze({ f: Buffer.from('y') });
+    expect(chunkOf(frozen)).toBe(chunkOf(frozen));
   });
 
   it('hands the client timestamps as bigint and null keys and values as they are', () => {
