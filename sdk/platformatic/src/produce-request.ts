@@ -195,10 +195,23 @@ const colHeaders: Buffer[] = [];
 /** The encoded headers of a record without any: a count of 0. */
 const NO_HEADER_BLOCK = Buffer.from([0]);
 
+/** Headers as written in a record: the count, then each name and value (NO_HEADER_BLOCK for none). */
+function encodeHeaders(entries: readonly (readonly [Buffer, Buffer | null | undefined])[]): Buffer {
+  if (entries.length === 0) return NO_HEADER_BLOCK;
+  let size = uvarintSize(entries.length * 2);
+  for (const [k, v] of entries) size += bytesSize(k) + bytesSize(v);
+  const block = Buffer.allocUnsafe(size);
+  let pos = writeUvarint(block, 0, entries.length * 2);
+  for (const [k, v] of entries) {
+    pos = writeBytes(block, pos, k);
+    pos = writeBytes(block, pos, v);
+  }
+  return block;
+}
+
 /**
- * A record's headers as written (the count, then each name and value), made once per header Map: the transport
- * gives the records caused by one message, and mostly those of one millisecond, the same Map (records.ts
- * `headerMap`), which never changes once sent. Without it, each record's headers were walked twice through Map
+ * A client message's headers as written, made once per header Map: the transport gives the records of one frozen
+ * headers object one Map (records.ts `headerMap`). Without it, each record's headers were walked twice through Map
  * iterators and written field by field: half the cost of a passthrough's produce encoding with scheduling headers.
  */
 const headerBlocks = new WeakMap<Map<Buffer, Buffer>, Buffer>();
@@ -206,64 +219,32 @@ function headerBlock(headers: Map<Buffer, Buffer> | null | undefined): Buffer {
   if (headers === undefined || headers === null || headers.size === 0) return NO_HEADER_BLOCK;
   let block = headerBlocks.get(headers);
   if (block === undefined) {
-    let size = uvarintSize(headers.size * 2);
-    for (const [k, v] of headers) size += bytesSize(k) + bytesSize(v);
-    block = Buffer.allocUnsafe(size);
-    let pos = writeUvarint(block, 0, headers.size * 2);
-    for (const [k, v] of headers) {
-      pos = writeBytes(block, pos, k);
-      pos = writeBytes(block, pos, v);
-    }
+    block = encodeHeaders([...headers]);
     headerBlocks.set(headers, block);
   }
   return block;
 }
 
-/**
- * `headerBlock` for Dirigo's headers objects: kept per frozen object (across requests), and the last object asked
- * for within one pass (`forgetLastHeaders` starts a pass).
- */
+/** `recordHeaderBlock`'s blocks of frozen headers objects. */
 const recordHeaderBlocks = new WeakMap<RecordHeaders, Buffer>();
-let lastHeaders: RecordHeaders | undefined;
-let lastHeaderBlock: Buffer = NO_HEADER_BLOCK;
-
-/** Starts a pass of `recordHeaderBlock`: an unfrozen object seen before may have changed since. */
-export function forgetLastHeaders(): void {
-  lastHeaders = undefined;
-}
 
 /**
- * A Dirigo headers object as written in a record (the count, then each name, UTF-8, and value): the same bytes as
- * the client writes for the Map `toMessage` makes of it. A frozen object's block is made once and kept (the runtime
- * gives the records caused by one message, and mostly those of one millisecond, one frozen object of scheduling
- * headers), so a frozen object's Buffers must not change in place once sent; an unfrozen object is read again in
- * every pass (a caller may change it between two sends), once for the records in a row that share it.
+ * A Dirigo headers object as written in a record (names in UTF-8): the same bytes as the client writes for the Map
+ * `toMessage` makes of it. A frozen object's block is made once and kept (the runtime gives the records caused by
+ * one message, and mostly those of one millisecond, one frozen object of scheduling headers), so a frozen object's
+ * Buffers must not change in place once sent; an unfrozen one is encoded in every call (a caller may change it
+ * between two sends). Callers looping over records ask once for the records in a row that share an object.
  */
 export function recordHeaderBlock(headers: RecordHeaders | undefined): Buffer {
   if (headers === undefined) return NO_HEADER_BLOCK;
-  if (headers === lastHeaders) return lastHeaderBlock;
   const frozen = Object.isFrozen(headers);
   let block = frozen ? recordHeaderBlocks.get(headers) : undefined;
   if (block === undefined) {
-    let count = 0;
-    let size = 0;
-    for (const name in headers) {
-      count++;
-      size += bytesSize(utf8(name)) + bytesSize(headers[name]);
-    }
-    if (count === 0) block = NO_HEADER_BLOCK;
-    else {
-      block = Buffer.allocUnsafe(uvarintSize(count * 2) + size);
-      let pos = writeUvarint(block, 0, count * 2);
-      for (const name in headers) {
-        pos = writeBytes(block, pos, utf8(name));
-        pos = writeBytes(block, pos, headers[name]);
-      }
-    }
+    const entries: [Buffer, Buffer][] = [];
+    for (const name in headers) entries.push([utf8(name), headers[name]!]);
+    block = encodeHeaders(entries);
     if (frozen) recordHeaderBlocks.set(headers, block);
   }
-  lastHeaders = headers;
-  lastHeaderBlock = block;
   return block;
 }
 
@@ -275,11 +256,17 @@ function readUnit(m: MessageRecord, at: number, now: number): number {
   if (Number.isNaN(batch.stamp)) batch.stamp = now;
   const stamp = batch.stamp;
   const times = colTimes;
+  let headers: RecordHeaders | undefined;
+  let block: Buffer = NO_HEADER_BLOCK;
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     colKeys[at] = r.key;
     colValues[at] = r.value;
-    colHeaders[at] = recordHeaderBlock(r.headers);
+    if (r.headers !== headers) {
+      headers = r.headers;
+      block = recordHeaderBlock(headers);
+    }
+    colHeaders[at] = block;
     times[at++] = r.timestamp ?? stamp;
   }
   return at;
@@ -350,7 +337,6 @@ export function createProduceRequest(
   // records are left out.
   const nowMs = Date.now();
   const now = BigInt(nowMs);
-  forgetLastHeaders();
   let records = 0;
   let units: MessageRecord[] | undefined;
   for (let u = 0; u < topicData.length; u++) {

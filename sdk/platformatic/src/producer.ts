@@ -32,6 +32,7 @@ import {
   type OutgoingRecord,
   type ProducerOptions,
   partitionFor,
+  type RecordHeaders,
   type TopicPartitionOffset,
 } from '@dirigo/core';
 import {
@@ -51,7 +52,7 @@ import {
 } from '@platformatic/kafka';
 import { newestApi } from './apis.ts';
 import { isFencedError, mapError } from './errors.ts';
-import { fastProduceApi, forgetLastHeaders, packRecords, recordHeaderBlock } from './produce-request.ts';
+import { fastProduceApi, packRecords, recordHeaderBlock } from './produce-request.ts';
 import { headerKeyOf, toMessage } from './records.ts';
 import { commitTxnOffsetsAsMember } from './txn-offsets.ts';
 
@@ -226,7 +227,9 @@ function chunkRecords(
 ): MessageToProduce[][] {
   const chunks: MessageToProduce[][] = [];
   let chunk: MessageToProduce[] = [];
-  forgetLastHeaders();
+  // The encoded headers of the last headers object (records in a row mostly share one).
+  let headers: RecordHeaders | undefined;
+  let headerBytes = 1;
   const topics = new Map<string, TopicSlots>();
   let lastTopic = '';
   let lastCount = 0;
@@ -253,11 +256,11 @@ function chunkRecords(
     }
     const key = r.key;
     const value = r.value;
-    const size =
-      24 +
-      (key === null ? 0 : key.length) +
-      (value === null ? 0 : value.length) +
-      recordHeaderBlock(r.headers).length;
+    if (r.headers !== headers) {
+      headers = r.headers;
+      headerBytes = recordHeaderBlock(headers).length;
+    }
+    const size = 24 + (key === null ? 0 : key.length) + (value === null ? 0 : value.length) + headerBytes;
     const before = slots.bytes[partition]!;
     if (before > 0 && before + size > maxBytes) {
       chunks.push(chunk);
