@@ -27,6 +27,7 @@ import {
 } from '../headers.ts';
 import { decodeControl } from '../protocol/codec.ts';
 import { H_AT, H_CRITICAL, H_FIRED, H_KIND, H_WATERMARK } from '../protocol/headers.ts';
+import { MARK_CRITICAL, MARK_LEASABLE, StepMessages } from '../scheduler/step-messages.ts';
 import type { ScheduledMessage } from '../scheduler/types.ts';
 import type { StateLayer, UndoEntry } from '../state/state-layer.ts';
 import type { Timers } from '../state/timers.ts';
@@ -129,13 +130,14 @@ export class StepRunner {
     // Keys with a critical message earlier in this step: their later messages are never forwarded (they come
     // after the barrier, so they must not reach a lessee before the barrier's SYNC).
     let criticalKeys: Set<string> | undefined;
-    // With a dispatcher, each record's scheduled message is made in the same pass.
+    // With a dispatcher, each record's scheduled message is made in the same pass, as columns (the dispatcher
+    // makes a message object only when a policy is shown one).
     const dispatcher = env.dispatcher;
-    const messages: ScheduledMessage[] | undefined = dispatcher === undefined ? undefined : new Array(n);
+    const scheduled = dispatcher !== undefined;
+    const ingests = scheduled ? new Float64Array(n) : undefined;
+    const deadlines = scheduled ? new Float64Array(n) : undefined;
+    let flags: Uint8Array | undefined;
     const target = app.options.latencyTargetMs;
-    const appName = app.name;
-    const fnName = env.fn.name;
-    const priority = app.options.priority;
     // What the headers say, read again only when a record's headers object is not the one before's: records
     // without headers share one object, and the platformatic transport gives records in a row with the same
     // header bytes one object.
@@ -183,21 +185,20 @@ export class StepRunner {
         }
       }
       kinds[i] = kind;
-      if (messages !== undefined) {
+      if (scheduled) {
         const ingest = clampIngest(ingested ?? r.timestamp, now);
-        // One shape for every message (no spread): the flags are true or undefined.
-        messages[i] = {
-          app: appName,
-          fn: fnName,
-          key,
-          queue,
-          priority,
-          ingest,
-          deadline: clampDeadline(due ?? ingest + target, now, target),
-          enqueuedAt: now,
-          critical: kind === CRITICAL || kind === CONTROL ? true : undefined,
-          leasable: kind === ORDINARY && lessor !== undefined ? true : undefined,
-        };
+        ingests![i] = ingest;
+        deadlines![i] = clampDeadline(due ?? ingest + target, now, target);
+        const mark =
+          kind === CRITICAL || kind === CONTROL
+            ? MARK_CRITICAL
+            : kind === ORDINARY && lessor !== undefined
+              ? MARK_LEASABLE
+              : 0;
+        if (mark !== 0) {
+          flags ??= new Uint8Array(n);
+          flags[i] = mark;
+        }
       }
     }
     if (tracker !== undefined) {
@@ -218,11 +219,24 @@ export class StepRunner {
       if (kind === CONTROL) return this.skipControl(records[i]!);
       return this.execute(records[i]!, keys[i]!, out, scheduled, false, decoded?.[i], wms?.[i]);
     };
-    if (dispatcher === undefined || messages === undefined) return this.runInOrder(keys, runOne);
+    if (dispatcher === undefined) return this.runInOrder(keys, runOne);
+    const messages = new StepMessages(
+      app.name,
+      env.fn.name,
+      queue,
+      app.options.priority,
+      keys,
+      ingests!,
+      deadlines!,
+      flags,
+      now,
+    );
+    // A running message's object only for the policy's send hook (the context asks it about each send).
+    const keep = dispatcher.hasSendHook;
     return dispatcher.submit(
       messages,
       {
-        run: (i) => runOne(i, messages[i]),
+        run: (i) => runOne(i, keep ? messages.at(i) : undefined),
         ...(lessor === undefined
           ? {}
           : {

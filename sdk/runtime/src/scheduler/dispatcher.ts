@@ -22,6 +22,7 @@ import {
   type StepOutlet,
   TAKEN,
 } from './queue.ts';
+import { StepMessages } from './step-messages.ts';
 import type { LeaseInfo, PeerLoad, ScheduledMessage, SendDecision, SendTarget, WorkerView } from './types.ts';
 
 const isThenable = (v: unknown): v is PromiseLike<void> =>
@@ -56,10 +57,10 @@ export class Dispatcher {
   private readonly runLength: number;
   private readonly runBudgetMs: number;
   /**
-   * The messages being accounted by `complete` and their steps (reused): a run's synchronously completed ones, or
-   * (slot 0) an async message that finished (runs are synchronous: the slots are free then).
+   * The messages being accounted by `complete`, as their steps and indexes (reused): a run's synchronously
+   * completed ones, or (slot 0) an async message that finished (runs are synchronous: the slots are free then).
    */
-  private readonly runMessages: (ScheduledMessage | undefined)[] = [];
+  private readonly runIndexes: number[] = [];
   private readonly runBatches: (Batch | undefined)[] = [];
 
   private readonly queues = new Map<string, PartitionQueue>();
@@ -132,9 +133,11 @@ export class Dispatcher {
 
   /**
    * Enqueues a step's messages (all of one queue, `messages[0].queue`, in order) and resolves when all of
-   * them have run or left. `outlet.run(i)` (or `outlet(i)` when it is a function) runs `messages[i]`; it may return a promise (async handler). A
-   * message the arrival hook forwards goes to `outlet.forward(i, to)` during this call and is never queued
-   * (when that returns false, or there is no `forward`, the decision's fallback applies).
+   * them have run or left. `outlet.run(i)` (or `outlet(i)` when it is a function) runs `messages[i]`; it may
+   * return a promise (async handler). A message the arrival hook forwards goes to `outlet.forward(i, to)` during
+   * this call and is never queued (when that returns false, or there is no `forward`, the decision's fallback
+   * applies). `messages` as `StepMessages` columns (what the step runner gives): the dispatcher makes a message's
+   * object only when a policy is shown it; as objects, those are the ones policies see.
    *
    * Errors: `run` is expected to handle handler failures itself (dead-letter). If it throws or rejects (or
    * `forward` throws), the rest of the step is abandoned (its queued messages never run), the messages already
@@ -142,21 +145,23 @@ export class Dispatcher {
    * call, after `enqueuedAt` is stamped; critical messages skip it.
    */
   submit(
-    messages: readonly ScheduledMessage[],
+    messages: readonly ScheduledMessage[] | StepMessages,
     outlet: StepOutlet | StepOutlet['run'],
     options?: SubmitOptions,
   ): Promise<void> {
     if (this.closed) return Promise.reject(new DispatcherClosedError('the dispatcher is closed'));
     const n = messages.length;
     if (n === 0) return Promise.resolve();
-    const first = messages[0]!;
-    let q = this.queues.get(first.queue);
+    const msgs = messages instanceof StepMessages ? messages : StepMessages.of(messages);
+    let q = this.queues.get(msgs.queue);
     if (q === undefined) {
+      const app = msgs.appAt(0);
+      const fn = msgs.fnAt(0);
       q = new PartitionQueue(
-        first,
-        this.acct.costStats(first.app, first.fn),
-        this.acct.sinkFor(first.app, first.fn),
-        this.loadOf(first.app),
+        msgs,
+        this.acct.costStats(app, fn),
+        this.acct.sinkFor(app, fn),
+        this.loadOf(app),
       );
       this.queues.set(q.id, q);
       q.load.queues.add(q);
@@ -164,15 +169,15 @@ export class Dispatcher {
     const mck = options?.maxConcurrentKeys;
     if (mck !== undefined) q.maxConcurrentKeys = Math.max(1, mck);
     q.backlog = options?.backlog ?? 0;
-    const b = new Batch(messages, typeof outlet === 'function' ? { run: outlet } : outlet, q);
+    const b = new Batch(msgs, typeof outlet === 'function' ? { run: outlet } : outlet, q);
     const promise = new Promise<void>((resolve, reject) => {
       b.resolve = resolve;
       b.reject = reject;
     });
     const now = this.clock.now();
+    msgs.stamp(now);
     q.batches.push(b);
     if (!this.guard.hasArrival) {
-      for (let i = 0; i < n; i++) messages[i]!.enqueuedAt = now;
       b.end = n;
       q.length += n;
       q.sink.arrival('admit', n);
@@ -192,10 +197,8 @@ export class Dispatcher {
     this.view.now = now;
     const messages = b.messages;
     for (let i = 0; i < messages.length; i++) {
-      const msg = messages[i]!;
-      msg.enqueuedAt = now;
-      const d = msg.critical === true ? 'admit' : this.guard.arrival(msg, this.view);
-      const sink = this.sinkOf(q, msg);
+      const d = messages.criticalAt(i) ? 'admit' : this.guard.arrival(messages.at(i), this.view);
+      const sink = this.sinkOf(q, b, i);
       if (d === 'admit') {
         sink.arrival('admit', 1);
       } else if (d === 'defer') {
@@ -239,6 +242,11 @@ export class Dispatcher {
     q.deprioritised++;
     this.counters.deprioritised++;
     sink.arrival('deprioritise', 1);
+  }
+
+  /** The policy has a send hook (`checkSend` answers other than 'pass'): callers then keep each running message. */
+  get hasSendHook(): boolean {
+    return this.guard.policy.onSend !== undefined;
   }
 
   /**
@@ -414,13 +422,14 @@ export class Dispatcher {
   private runFrom(q: PartitionQueue, start: number): number {
     let b = q.headBatch!;
     let i = q.headIndex;
-    let msg = q.head!;
     // The run's cost is its first message's function's (the run goes on with messages of that function only).
-    const stats = this.costOf(q, msg);
+    const stats = this.costOf(q, b, i);
+    const app = b.messages.appAt(i);
+    const fn = b.messages.fnAt(i);
     const est = stats.estimate;
     const max =
       est > 0 ? Math.min(this.runLength, Math.max(1, Math.floor(this.runBudgetMs / est))) : this.runLength;
-    const msgs = this.runMessages;
+    const indexes = this.runIndexes;
     const batches = this.runBatches;
     let k = 0;
     let r: unknown;
@@ -444,15 +453,14 @@ export class Dispatcher {
         async = true;
         break;
       }
-      msgs[k] = msg;
+      indexes[k] = i;
       batches[k] = b;
       k++;
-      if (k >= max || this.sliceRuns >= this.yieldEvery || !q.nextInRun(msg.app, msg.fn)) break;
+      if (k >= max || this.sliceRuns >= this.yieldEvery || !q.nextInRun(app, fn)) break;
       // Messages that suddenly cost more than the estimate end the run: the clock is read every 8 messages.
       if ((k & 7) === 0 && this.clock.now() - start > this.runBudgetMs) break;
       b = q.headBatch!;
       i = q.headIndex;
-      msg = q.head!;
     }
     this.runStart = Number.NaN;
     const end = this.clock.now();
@@ -464,9 +472,16 @@ export class Dispatcher {
       // and deadline have the same figures: recorded once.
       for (let j = 0; j < k; ) {
         const b = batches[j]!;
-        const m = msgs[j]!;
+        const ingest = b.messages.ingest;
+        const deadline = b.messages.deadline;
+        const m = indexes[j]!;
         let e = j + 1;
-        while (e < k && batches[e] === b && msgs[e]!.ingest === m.ingest && msgs[e]!.deadline === m.deadline)
+        while (
+          e < k &&
+          batches[e] === b &&
+          ingest[indexes[e]!] === ingest[m] &&
+          deadline[indexes[e]!] === deadline[m]
+        )
           e++;
         this.complete(q, b, j, e, start, end, cost);
         j = e;
@@ -477,19 +492,23 @@ export class Dispatcher {
       this.failed(q, b, error);
     } else if (async) {
       // An async message: it started in this run (after its first k messages), at its start when it came first.
-      this.startAsync(q, b, msg, k === 0 ? start : end, r as PromiseLike<void>);
+      this.startAsync(q, b, i, k === 0 ? start : end, r as PromiseLike<void>);
     }
     return end;
   }
 
-  /** The cost record of `msg`'s function: its queue's, unless the message is of another function. */
-  private costOf(q: PartitionQueue, msg: ScheduledMessage): CostStats {
-    return msg.app === q.app && msg.fn === q.fn ? q.cost : this.acct.costStats(msg.app, msg.fn);
+  /** The cost record of message `i` of `b`'s function: its queue's, unless the message is of another function. */
+  private costOf(q: PartitionQueue, b: Batch, i: number): CostStats {
+    const app = b.messages.appAt(i);
+    const fn = b.messages.fnAt(i);
+    return app === q.app && fn === q.fn ? q.cost : this.acct.costStats(app, fn);
   }
 
-  /** The metrics sink of `msg`'s function: its queue's, unless the message is of another function. */
-  private sinkOf(q: PartitionQueue, msg: ScheduledMessage): AppMetricsSink {
-    return msg.app === q.app && msg.fn === q.fn ? q.sink : this.acct.sinkFor(msg.app, msg.fn);
+  /** The metrics sink of message `i` of `b`'s function: its queue's, unless the message is of another function. */
+  private sinkOf(q: PartitionQueue, b: Batch, i: number): AppMetricsSink {
+    const app = b.messages.appAt(i);
+    const fn = b.messages.fnAt(i);
+    return app === q.app && fn === q.fn ? q.sink : this.acct.sinkFor(app, fn);
   }
 
   /** A policy's answer is valid when it is one of our active queues with an eligible head. */
@@ -497,7 +516,7 @@ export class Dispatcher {
     q instanceof PartitionQueue &&
     q.activeIndex >= 0 &&
     this.active[q.activeIndex] === q &&
-    q.head !== undefined;
+    q.headBatch !== undefined;
 
   /** The in-flight count and cap of `app` (made on first use). */
   private loadOf(app: string): AppLoad {
@@ -514,28 +533,22 @@ export class Dispatcher {
     for (const q of load.queues) this.markDirty(q);
   }
 
-  private startAsync(
-    q: PartitionQueue,
-    b: Batch,
-    msg: ScheduledMessage,
-    start: number,
-    p: PromiseLike<void>,
-  ): void {
+  private startAsync(q: PartitionQueue, b: Batch, i: number, start: number, p: PromiseLike<void>): void {
     if (this.inFlight === 0) this.acct.activeSince = start;
     this.inFlight++;
     q.inFlight++;
-    q.inFlightKeys.add(msg.key);
+    q.inFlightKeys.add(b.messages.keys[i]!);
     if (++q.load.inFlight === q.load.cap) this.markApp(q.load);
     p.then(
-      () => this.finishAsync(q, b, msg, start, false, undefined),
-      (e: unknown) => this.finishAsync(q, b, msg, start, true, e),
+      () => this.finishAsync(q, b, i, start, false, undefined),
+      (e: unknown) => this.finishAsync(q, b, i, start, true, e),
     );
   }
 
   private finishAsync(
     q: PartitionQueue,
     b: Batch,
-    msg: ScheduledMessage,
+    i: number,
     start: number,
     threw: boolean,
     error: unknown,
@@ -543,15 +556,15 @@ export class Dispatcher {
     const end = this.clock.now();
     this.inFlight--;
     q.inFlight--;
-    q.inFlightKeys.delete(msg.key);
+    q.inFlightKeys.delete(b.messages.keys[i]!);
     if (q.load.inFlight-- === q.load.cap) this.markApp(q.load);
     if (this.inFlight === 0) this.acct.addBusy(this.acct.activeSince, end);
     this.markDirty(q);
     if (threw) this.failed(q, b, error);
     else {
       const cost = end - start;
-      this.acct.observeCost(this.costOf(q, msg), cost);
-      this.runMessages[0] = msg;
+      this.acct.observeCost(this.costOf(q, b, i), cost);
+      this.runIndexes[0] = i;
       this.runBatches[0] = b;
       this.complete(q, b, 0, 1, start, end, cost);
     }
@@ -560,7 +573,7 @@ export class Dispatcher {
   }
 
   /**
-   * Accounts finished messages `from` to `to` (exclusive) of `runMessages`, all of batch `b` with the same figures:
+   * Accounts finished messages `from` to `to` (exclusive) of `runIndexes`, all of batch `b` with the same figures:
    * the sink records them at once where it can; the policy's `onComplete` sees each. `cost` is each one's: its own
    * (an async message), or its share of its run's (the caller folded that into the estimate once per run).
    */
@@ -573,23 +586,24 @@ export class Dispatcher {
     end: number,
     cost: number,
   ): void {
-    const msgs = this.runMessages;
+    const indexes = this.runIndexes;
     const batches = this.runBatches;
-    const msg = msgs[from]!;
+    const first = indexes[from]!;
+    const messages = b.messages;
     const count = to - from;
-    const queueing = start - msg.enqueuedAt;
-    const latency = end - msg.ingest;
-    const met = end <= msg.deadline;
-    const sink = this.sinkOf(q, msg);
+    const queueing = start - messages.enqueuedAt;
+    const latency = end - messages.ingest[first]!;
+    const met = end <= messages.deadline[first]!;
+    const sink = this.sinkOf(q, b, first);
     if (count > 1 && sink.completedMany !== undefined) {
       sink.completedMany(end, queueing, cost, latency, met, count);
     } else {
       for (let j = from; j < to; j++) sink.completed(end, queueing, cost, latency, met);
     }
     this.view.now = end;
+    const hook = this.guard.policy.onComplete !== undefined;
     for (let j = from; j < to; j++) {
-      this.guard.complete(msgs[j]!, cost, latency, queueing, met, this.view);
-      msgs[j] = undefined;
+      if (hook) this.guard.complete(messages.at(indexes[j]!), cost, latency, queueing, met, this.view);
       batches[j] = undefined;
     }
     b.remaining -= count;

@@ -3,6 +3,7 @@
 // the package.
 import type { PriorityClass } from '@dirigo/core';
 import type { AppMetricsSink } from './metrics.ts';
+import type { StepMessages } from './step-messages.ts';
 import type { QueueView, ScheduledMessage } from './types.ts';
 
 /** Message flags. */
@@ -18,10 +19,10 @@ export interface CostStats {
 
 /** Where a step's messages go: run here, or (a forward decision) handed to a lessee. */
 export interface StepOutlet {
-  /** Runs `messages[index]`; may return a promise (async handler). */
+  /** Runs message `index` of the step; may return a promise (async handler). */
   run(index: number): void | Promise<void>;
   /**
-   * Hands `messages[index]` to the lessee the policy named (`{ forward: to }`) instead of running it here.
+   * Hands message `index` to the lessee the policy named (`{ forward: to }`) instead of running it here.
    * Returns false when it cannot (the key is not leasable, no lessee is available): the decision's fallback
    * applies. Without it, every forward decision falls back.
    */
@@ -30,7 +31,7 @@ export interface StepOutlet {
 
 /** One `submit` call: a step's messages, in order, and how to run them. */
 export class Batch {
-  readonly messages: readonly ScheduledMessage[];
+  readonly messages: StepMessages;
   readonly outlet: StepOutlet;
   readonly queue: PartitionQueue;
   readonly flags: Uint8Array;
@@ -45,7 +46,7 @@ export class Batch {
   resolve: () => void = () => {};
   reject: (e: unknown) => void = () => {};
 
-  constructor(messages: readonly ScheduledMessage[], outlet: StepOutlet, queue: PartitionQueue) {
+  constructor(messages: StepMessages, outlet: StepOutlet, queue: PartitionQueue) {
     this.messages = messages;
     this.outlet = outlet;
     this.queue = queue;
@@ -72,8 +73,8 @@ export class PartitionQueue implements QueueView {
   readonly sink: AppMetricsSink;
   length = 0;
   inFlight = 0;
-  head: ScheduledMessage | undefined;
   headDeprioritised = false;
+  /** The head's step and index in it (undefined, -1: no head). */
   headBatch: Batch | undefined;
   headIndex = -1;
   /** Batches with queued messages, in submit order. */
@@ -91,29 +92,35 @@ export class PartitionQueue implements QueueView {
   /** Its app's in-flight count and cap: the queue has no head while the app is at its cap. */
   readonly load: AppLoad;
 
-  constructor(first: ScheduledMessage, cost: CostStats, sink: AppMetricsSink, load: AppLoad) {
+  constructor(first: StepMessages, cost: CostStats, sink: AppMetricsSink, load: AppLoad) {
     this.load = load;
     this.id = first.queue;
-    this.app = first.app;
-    this.fn = first.fn;
+    this.app = first.appAt(0);
+    this.fn = first.fnAt(0);
     this.priority = first.priority;
     this.cost = cost;
     this.sink = sink;
   }
 
+  /** The message that runs next if this queue is picked (made for the policy when it reads it). */
+  get head(): ScheduledMessage | undefined {
+    const b = this.headBatch;
+    return b === undefined ? undefined : b.messages.at(this.headIndex);
+  }
+
   get oldestEnqueuedAt(): number {
     const b = this.batches[0];
-    return b === undefined || this.length === 0 ? Number.NaN : b.messages[b.next]!.enqueuedAt;
+    return b === undefined || this.length === 0 ? Number.NaN : b.messages.enqueuedAt;
   }
 
   get firstDeadline(): number {
     const b = this.batches[0];
-    return b === undefined || this.length === 0 ? Number.NaN : b.messages[b.next]!.deadline;
+    return b === undefined || this.length === 0 ? Number.NaN : b.messages.deadline[b.next]!;
   }
 
   get lastDeadline(): number {
     const b = this.batches[this.batches.length - 1];
-    return b === undefined || this.length === 0 || b.end === 0 ? Number.NaN : b.messages[b.end - 1]!.deadline;
+    return b === undefined || this.length === 0 || b.end === 0 ? Number.NaN : b.messages.deadline[b.end - 1]!;
   }
 
   get queuedCostMs(): number {
@@ -127,7 +134,6 @@ export class PartitionQueue implements QueueView {
    */
   refreshHead(scratch: Set<string>, scanLimit: number): void {
     this.dirty = false;
-    this.head = undefined;
     this.headBatch = undefined;
     this.headIndex = -1;
     this.headDeprioritised = false;
@@ -153,7 +159,7 @@ export class PartitionQueue implements QueueView {
           j = this.batches.length;
           break;
         }
-        const key = b.messages[i]!.key;
+        const key = b.messages.keys[i]!;
         if (busy.has(key) || scratch.has(key)) continue;
         if ((f & DEFERRED) !== 0) {
           scratch.add(key);
@@ -181,8 +187,8 @@ export class PartitionQueue implements QueueView {
     if (this.length === 0 || this.load.inFlight >= this.load.cap || !this.firstIsHead()) return false;
     const b0 = this.batches[0]!;
     if (b0.next >= b0.end) return false;
-    const next = b0.messages[b0.next]!;
-    if (next.fn !== fn || next.app !== app) return false;
+    const next = b0.next;
+    if (b0.messages.fnAt(next) !== fn || b0.messages.appAt(next) !== app) return false;
     this.setHead(b0, b0.next, false);
     return true;
   }
@@ -193,7 +199,6 @@ export class PartitionQueue implements QueueView {
   }
 
   private setHead(b: Batch, i: number, deprioritised: boolean): void {
-    this.head = b.messages[i];
     this.headBatch = b;
     this.headIndex = i;
     this.headDeprioritised = deprioritised;
@@ -207,8 +212,8 @@ export class PartitionQueue implements QueueView {
     b.flags[i] = f | TAKEN;
     this.length--;
     if ((f & DEPRIORITISED) !== 0) this.deprioritised--;
-    this.head = undefined;
     this.headBatch = undefined;
+    this.headIndex = -1;
     if (i === b.next) this.advance(b);
   }
 
