@@ -3,6 +3,7 @@
 // journal, so a throwing handler is rolled back alone, even when async handlers of other keys overlap.
 import {
   type Context,
+  DEFAULT_KEY_SERDE,
   type IncomingRecord,
   type KeySerde,
   type Logger,
@@ -129,17 +130,57 @@ export function timerHeaders(env: FunctionEnv, t: TimerEntry): RecordHeaders {
   return h;
 }
 
+/** What the contexts of one step runner share: the function, its state layer and its timers. */
+export interface ContextScope {
+  readonly env: FunctionEnv;
+  readonly state: StateLayer | undefined;
+  readonly timers: Timers | undefined;
+  /**
+   * The last frozen headers object found to carry nothing on (records without headers share one): a message of
+   * a record with it has no carried headers, without looking again.
+   */
+  readonly noCarry: { from: RecordHeaders | undefined };
+}
+
+/** A context scope for `env`'s function with `state` and `timers`. */
+export function contextScope(
+  env: FunctionEnv,
+  state: StateLayer | undefined,
+  timers: Timers | undefined,
+): ContextScope {
+  return { env, state, timers, noCarry: { from: undefined } };
+}
+
+/** The parts of a message's context most messages never set (kept apart so the context itself stays small). */
+interface ContextMore {
+  /** The message's event time and watermark (the app uses event time: outputs carry it as their timestamp). */
+  time: MessageTime | undefined;
+  /** The message as the scheduler saw it (for the send hook), when the policy has one. */
+  scheduled: ScheduledMessage | undefined;
+  /** A critical message: it runs at the lessor with the fully merged state, and may set mergeable cells. */
+  critical: boolean;
+  /** The handler's span, when tracing records one: outputs carry its `traceparent`. */
+  span: HandlerSpan | undefined;
+  /** Headers of the records it causes, when they are its own (headers carried on): computed once. */
+  meta: RecordHeaders | undefined;
+  /** Headers of egress records without scheduling headers, when there are any: computed once. */
+  carried: RecordHeaders | undefined;
+  /** The key as text, when a key serde other than the default decodes it. */
+  text: string | undefined;
+}
+
+/** A time read once, shared by the messages it is "now" for. */
+interface Instant {
+  readonly now: number;
+}
+
 export class MessageContext implements Context<Record<string, StateSpec>> {
-  // One object per message: fields only for what differs per message (app, function and event time are read
-  // through getters; a number field costs a heap box per object besides its slot).
+  // One object per message, as small as it can be (every byte of it is allocated per record): fields only for
+  // what every message has or most messages set; the rest in `more`, made when first needed. `now` is a shared
+  // Instant (a number field would cost a heap box per message besides its slot).
   /** The actor's identity (`actorId` of the key bytes). */
   readonly id: string;
-  readonly now: number;
   readonly origin: IncomingRecord;
-  /** The message's event time and watermark (the app uses event time: outputs carry it as their timestamp). */
-  private readonly time: MessageTime | undefined;
-  /** Set when the handler was given up. */
-  private expired: Error | undefined;
   /**
    * Where this message's records go (committed with the step unless the handler throws): the step's own list
    * while the handler runs synchronously (a throw cuts the list back, see `StepRunner.execute`), the message's
@@ -148,25 +189,15 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   outputs: OutgoingRecord[];
   /** This message's state writes, newest last. */
   undo: UndoEntry[] | undefined;
-  /** The handler's span, when tracing records one: outputs carry its `traceparent`. */
-  span: HandlerSpan | undefined;
-  private readonly env: FunctionEnv;
-  private readonly partitionState: StateLayer | undefined;
-  private readonly timers: Timers | undefined;
-  private meta: RecordHeaders | undefined;
-  /** Headers of egress records without scheduling headers (computed once per message; NO_HEADERS: none). */
-  private carried: RecordHeaders | undefined;
+  private readonly scope: ContextScope;
+  private readonly at: Instant;
+  /** Set when the handler finished or was given up: what every later use throws. */
+  private expired: Error | undefined;
   private accessors: StateAccessors<Record<string, StateSpec>> | undefined;
-
-  /** The message as the scheduler saw it (for the send hook), when a dispatcher runs the step. */
-  private readonly scheduled: ScheduledMessage | undefined;
-  /** A critical message: it runs at the lessor with the fully merged state, and may set mergeable cells. */
-  private readonly critical: boolean;
+  private more: ContextMore | undefined;
 
   constructor(
-    env: FunctionEnv,
-    state: StateLayer | undefined,
-    timers: Timers | undefined,
+    scope: ContextScope,
     record: IncomingRecord,
     key: string,
     scheduled: ScheduledMessage | undefined,
@@ -174,21 +205,59 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     time: MessageTime | undefined,
     outputs: OutgoingRecord[],
   ) {
-    this.env = env;
+    this.scope = scope;
     this.outputs = outputs;
-    this.scheduled = scheduled;
-    this.critical = critical;
-    this.time = time;
-    this.partitionState = state;
-    this.timers = timers;
     this.id = key;
-    // The start of the dispatcher's run of messages this one is part of (one clock read per run), else the clock.
-    const started = env.dispatcher?.runningSince ?? Number.NaN;
-    this.now = Number.isNaN(started) ? env.clock.now() : started;
     this.origin = record;
+    // The start of the dispatcher's run of messages this one is part of (one clock read per run), else the clock.
+    const env = scope.env;
+    this.at = env.dispatcher?.runningAt ?? { now: env.clock.now() };
+    if (scheduled !== undefined || critical || time !== undefined) {
+      const more = this.extra();
+      more.scheduled = scheduled;
+      more.critical = critical;
+      more.time = time;
+    }
   }
 
-  private text: string | undefined;
+  /** `more`, made on first use. */
+  private extra(): ContextMore {
+    let more = this.more;
+    if (more === undefined) {
+      more = {
+        time: undefined,
+        scheduled: undefined,
+        critical: false,
+        span: undefined,
+        meta: undefined,
+        carried: undefined,
+        text: undefined,
+      };
+      this.more = more;
+    }
+    return more;
+  }
+
+  private get env(): FunctionEnv {
+    return this.scope.env;
+  }
+
+  private get time(): MessageTime | undefined {
+    return this.more?.time;
+  }
+
+  get now(): number {
+    return this.at.now;
+  }
+
+  /** The handler's span, when tracing records one: outputs carry its `traceparent`. */
+  get span(): HandlerSpan | undefined {
+    return this.more?.span;
+  }
+
+  set span(span: HandlerSpan | undefined) {
+    if (span !== undefined || this.more !== undefined) this.extra().span = span;
+  }
 
   get app(): string {
     return this.env.app.name;
@@ -213,8 +282,12 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
 
   /** The key as text (the function's key serde); '' for a record without a key. */
   get key(): string {
-    if (this.text === undefined) this.text = keyText(this.env.fn.keySerde, this.origin.key, this.id);
-    return this.text;
+    const serde = this.env.fn.keySerde;
+    // The default key serde's text is the identity (unless escaped): nothing to keep.
+    if (serde === DEFAULT_KEY_SERDE) return keyText(serde, this.origin.key, this.id);
+    const more = this.extra();
+    if (more.text === undefined) more.text = keyText(serde, this.origin.key, this.id);
+    return more.text;
   }
 
   get keyBytes(): Buffer | null {
@@ -285,9 +358,13 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
       return;
     }
     let delay = options?.delayMs ?? 0;
-    if (delay <= 0 && this.scheduled !== undefined && this.timers !== undefined) {
+    if (delay <= 0 && this.more?.scheduled !== undefined && this.scope.timers !== undefined) {
       // The send hook: a held message becomes a durable timer released at the next tick.
-      const d = this.env.dispatcher?.checkSend(this.scheduled, { app: this.app, fn, topic: target.topic });
+      const d = this.env.dispatcher?.checkSend(this.more.scheduled, {
+        app: this.app,
+        fn,
+        topic: target.topic,
+      });
       if (d === 'hold') delay = 1;
     }
     const critical = options?.critical === true;
@@ -358,17 +435,34 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
     this.expired ??= USED_AFTER_RETURN;
   }
 
+  /**
+   * The headers of the records this message causes. Without headers to carry on they are the shared scheduling
+   * headers (`metaHeaders`, cached per function); with some, a merged object made once per message.
+   */
   private metaHeaders(): RecordHeaders {
-    if (this.meta === undefined) this.meta = metaHeaders(this.env, this.origin, this.span?.traceparent);
-    return this.meta;
+    const more = this.more;
+    if (more?.meta !== undefined) return more.meta;
+    const carried = this.carriedHeaders();
+    const base = schedulingHeaders(this.env, this.origin);
+    if (carried === undefined) return base;
+    const meta = { ...carried, ...base };
+    this.extra().meta = meta;
+    return meta;
   }
 
   /** The headers an egress without scheduling headers gets: those carried on, and the handler span's. */
   private carriedHeaders(): RecordHeaders | undefined {
-    if (this.carried === undefined) {
-      this.carried = carriedOnly(this.env, this.origin, this.span?.traceparent) ?? NO_HEADERS;
-    }
-    return this.carried === NO_HEADERS ? undefined : this.carried;
+    const more = this.more;
+    if (more?.carried !== undefined) return more.carried === NO_HEADERS ? undefined : more.carried;
+    const traceparent = more?.span?.traceparent;
+    // Records without headers to carry on share their headers object (see ContextScope.noCarry): none, at once.
+    const h = this.origin.headers;
+    if (traceparent === undefined && h === this.scope.noCarry.from) return undefined;
+    const carried = carriedOnly(this.env, this.origin, traceparent);
+    if (carried === undefined && traceparent === undefined) {
+      if (Object.isFrozen(h)) this.scope.noCarry.from = h;
+    } else this.extra().carried = carried ?? NO_HEADERS;
+    return carried;
   }
 
   /**
@@ -376,7 +470,7 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
    * function only `merge` is allowed, wherever it runs, so the result never depends on where it ran.
    */
   exclusiveWrite(state: string, what: 'set' | 'clear'): void {
-    if (this.env.fn.leasable && !this.critical) {
+    if (this.env.fn.leasable && this.more?.critical !== true) {
       throw new Error(
         `state '${state}': ${what}() is only allowed in critical messages of leasable function '${this.fn}' (ordinary messages may run at a lessee against a partial value); use merge(), or make the message critical`,
       );
@@ -401,14 +495,14 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
   }
 
   private addTimer(entry: TimerEntry): void {
-    if (this.timers === undefined)
-      throw new Error(`send with delayMs: function '${this.fn}' has no state store`);
-    this.timers.add(entry, this.journal());
+    const timers = this.scope.timers;
+    if (timers === undefined) throw new Error(`send with delayMs: function '${this.fn}' has no state store`);
+    timers.add(entry, this.journal());
   }
 
   private buildAccessors(): StateAccessors<Record<string, StateSpec>> {
     const out: Record<string, ValueState<unknown> | MapState<unknown>> = {};
-    const ps = this.partitionState;
+    const ps = this.scope.state;
     if (ps === undefined) return out as StateAccessors<Record<string, StateSpec>>;
     const heads = this.env.cellHeads;
     const states = this.env.fn.states;

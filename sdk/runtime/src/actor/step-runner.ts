@@ -36,7 +36,13 @@ import type { WatermarkTracker } from '../time/watermarks.ts';
 import { HandlerSpan } from '../trace/tracing.ts';
 import type { FunctionEnv } from './function-env.ts';
 import { keyText } from './keys.ts';
-import { MessageContext, type MessageTime, metaHeaders } from './message-context.ts';
+import {
+  type ContextScope,
+  contextScope,
+  MessageContext,
+  type MessageTime,
+  metaHeaders,
+} from './message-context.ts';
 
 const isThenable = (v: unknown): v is PromiseLike<void> =>
   v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
@@ -67,6 +73,8 @@ export class StepRunner {
   private readonly env: FunctionEnv;
   private readonly state: StateLayer | undefined;
   private readonly timers: Timers | undefined;
+  /** What the contexts of this runner's messages share. */
+  private readonly scope: ContextScope;
   /** The lessor of a leasable function's partition, once attached. */
   lessor: StepLessor | undefined;
   /** The partition's watermark (apps using event time), once attached. */
@@ -93,6 +101,7 @@ export class StepRunner {
     this.env = env;
     this.state = state;
     this.timers = timers;
+    this.scope = contextScope(env, state, timers);
   }
 
   /**
@@ -445,17 +454,7 @@ export class StepRunner {
     // A sync handler's records go straight to the step's list; a throw cuts it back to `mark`.
     const sent = out.outputs;
     const mark = sent.length;
-    const ctx = new MessageContext(
-      this.env,
-      this.state,
-      this.timers,
-      record,
-      key,
-      scheduled,
-      critical,
-      time,
-      sent,
-    );
+    const ctx = new MessageContext(this.scope, record, key, scheduled, critical, time, sent);
     const span = this.tracer === undefined ? undefined : this.handlerSpan(record, key);
     ctx.span = span;
     let result: unknown;

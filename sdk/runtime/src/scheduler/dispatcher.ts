@@ -82,6 +82,8 @@ export class Dispatcher {
   private sliceStart = 0;
   /** The clock's time when the message being run synchronously started; NaN outside such a run. */
   private runStart = Number.NaN;
+  /** `runningAt` of the current run, once made. */
+  private runAt: { readonly now: number } | undefined;
   private closed = false;
   private leaseSource: () => readonly LeaseInfo[] = () => [];
   private readonly counters = { forwarded: 0, forwardFallbacks: 0, deferred: 0, deprioritised: 0, held: 0 };
@@ -361,6 +363,20 @@ export class Dispatcher {
     return this.runStart;
   }
 
+  /**
+   * `runningSince` as an object shared by the messages of the run (made on first use in each run): a context keeps
+   * a pointer instead of a number of its own. Undefined outside a run.
+   */
+  get runningAt(): { readonly now: number } | undefined {
+    if (Number.isNaN(this.runStart)) return undefined;
+    let at = this.runAt;
+    if (at === undefined) {
+      at = { now: this.runStart };
+      this.runAt = at;
+    }
+    return at;
+  }
+
   // ---- the dispatch loop ----
 
   private readonly onMicrotask = (): void => {
@@ -438,6 +454,7 @@ export class Dispatcher {
     let error: unknown;
     this.markDirty(q);
     this.runStart = start;
+    this.runAt = undefined;
     for (;;) {
       q.takeHead();
       if (q.length === 0) this.deactivate(q); // policies called while it runs see only queues with messages
@@ -463,6 +480,7 @@ export class Dispatcher {
       i = q.headIndex;
     }
     this.runStart = Number.NaN;
+    this.runAt = undefined;
     const end = this.clock.now();
     if (k > 0) {
       if (this.inFlight === 0) this.acct.addBusy(start, end);
