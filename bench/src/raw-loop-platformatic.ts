@@ -101,6 +101,15 @@ function clients(o: RawLoopOptions) {
 }
 
 /**
+ * An output record in the shape the runtime's `emit` makes (the same fields in the same order; partition,
+ * headers and timestamp unset), so that the produce path the loops share with the SDK scenarios (chunker,
+ * encoder) sees one record shape in the bench's process, as it does in a worker.
+ */
+function outgoing(topic: string, key: Buffer | null, value: Buffer | null): OutgoingRecord {
+  return { topic, partition: undefined, key, value, headers: undefined, timestamp: undefined };
+}
+
+/**
  * `fetch` style: fetch all assigned partitions, one send of all their records, one commit. One broker: every
  * partition is fetched from the leader of the first (the bench's local broker).
  */
@@ -134,7 +143,7 @@ export async function runPlatformaticFetchLoop(o: RawLoopOptions): Promise<RawLo
       if (p.error !== undefined) throw p.error;
       if (p.next === undefined) continue;
       for (const r of p.records)
-        records.push({ topic: o.out, key: r.key, value: o.json ? jsonRoundTrip(r.value) : r.value });
+        records.push(outgoing(o.out, r.key, o.json ? jsonRoundTrip(r.value) : r.value));
       positions[p.partition] = p.next;
       offsets.push({ topic: o.input, partition: p.partition, offset: BigInt(p.next), leaderEpoch: -1 });
     }
@@ -199,7 +208,7 @@ export async function runPlatformaticStreamLoop(o: RawLoopOptions): Promise<RawL
   };
   stream.on('data', (m) => {
     clock.begin();
-    buffer.push({ topic: o.out, key: m.key, value: o.json ? jsonRoundTrip(m.value)! : m.value });
+    buffer.push(outgoing(o.out, m.key, o.json ? jsonRoundTrip(m.value)! : m.value));
     positions.set(m.partition, m.offset + 1n);
     if (buffer.length >= 20_000) stream.pause();
     kick();
