@@ -126,6 +126,13 @@ const MEMBERSHIP_LOST = new Set(['UNKNOWN_MEMBER_ID', 'FENCED_MEMBER_EPOCH']);
 const lostMembership = (error: unknown): boolean =>
   errorTree(error).some((e) => e.apiId !== undefined && MEMBERSHIP_LOST.has(e.apiId));
 
+/** An offset commit waiting for its flush (see PlatformaticConsumer #flushCommits). */
+interface QueuedCommit {
+  readonly offsets: readonly TopicPartitionOffset[];
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
 export class PlatformaticConsumer implements DirigoConsumer {
   readonly #context: ConsumerContext;
   readonly #options: ConsumerOptions;
@@ -178,6 +185,9 @@ export class PlatformaticConsumer implements DirigoConsumer {
   #fetchInFlight = false;
   #active = 0;
   #idleWaiters: (() => void)[] = [];
+  /** Offset commits made since the last flush (see #flushCommits). */
+  #commitQueue: QueuedCommit[] = [];
+  #commitScheduled = false;
   /** Transitions running or waiting for in-flight batches: nothing new is delivered meanwhile. */
   #transitions = 0;
   #order: PartitionState[] = [];
@@ -373,15 +383,62 @@ export class PlatformaticConsumer implements DirigoConsumer {
         );
       }
     }
+    await new Promise<void>((resolve, reject) => {
+      this.#commitQueue.push({ offsets, resolve, reject });
+      if (!this.#commitScheduled) {
+        this.#commitScheduled = true;
+        setImmediate(this.#flushCommits);
+      }
+    });
+    for (const o of offsets) {
+      const st = this.#owned.get(keyOf(o.topic, o.partition));
+      if (st !== undefined) st.sought = undefined;
+    }
+  }
+
+  /**
+   * Commits the offsets of every commit queued in this turn of the event loop in one OffsetCommit (the partitions'
+   * tasks commit their steps at about the same time). When that fails, or two commits name one partition, each is
+   * sent on its own, so each gets its own answer.
+   */
+  readonly #flushCommits = (): void => {
+    this.#commitScheduled = false;
+    const queued = this.#commitQueue;
+    this.#commitQueue = [];
+    const alone = (c: QueuedCommit) => this.#commitNow(c.offsets).then(c.resolve, c.reject);
+    if (queued.length === 1) {
+      void alone(queued[0]!);
+      return;
+    }
+    const all: TopicPartitionOffset[] = [];
+    const seen = new Set<string>();
+    for (const c of queued) {
+      for (const o of c.offsets) {
+        const key = keyOf(o.topic, o.partition);
+        if (seen.has(key)) {
+          void queued.reduce((p, q) => p.then(() => alone(q)), Promise.resolve());
+          return;
+        }
+        seen.add(key);
+        all.push(o);
+      }
+    }
+    this.#commitNow(all).then(
+      () => {
+        for (const c of queued) c.resolve();
+      },
+      () => {
+        for (const c of queued) void alone(c);
+      },
+    );
+  };
+
+  async #commitNow(offsets: readonly TopicPartitionOffset[]): Promise<void> {
     try {
       if (this.#context.groupProtocol === 'consumer') await this.#commitWithEpoch(offsets);
       else await commitAsMember(this.#commitClient, offsets);
     } catch (error) {
       throw mapError(error, { group: this.#options.groupId, operation: 'commit offsets', revocation: true });
-    }
-    for (const o of offsets) {
-      const st = this.#owned.get(keyOf(o.topic, o.partition));
-      if (st !== undefined) st.sought = undefined;
     }
   }
 

@@ -12,6 +12,7 @@
 // - record batches compressed with every codec, by their producer or by the broker, read by the transport's own
 //   decoder (records.ts).
 import { randomBytes } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
 import {
   type Consumer,
   FencedError,
@@ -413,6 +414,72 @@ describe('platformatic transport edge cases', () => {
       }));
     expect(seen(await readAll(t, byProducer, 1))).toEqual(expected(codecs, 40));
     expect(seen(await readAll(t, byBroker, 1))).toEqual(expected(['broker'], 60));
+  }, 60_000);
+
+  it('sends the sends of one turn in one Produce request, and commits the commits of one turn in one OffsetCommit', async () => {
+    const t = transport();
+    const topic = await createTopic('coalesce', 3);
+    const missing = name('missing');
+    // The client's requests, by API key (Produce 0, OffsetCommit 8), counted while `counting`.
+    const requests = new Map<number, number>();
+    let counting = false;
+    const count = (d: unknown) => {
+      const key = (d as { apiKey?: number }).apiKey;
+      if (counting && key !== undefined) requests.set(key, (requests.get(key) ?? 0) + 1);
+    };
+    const start = channel('tracing:plt:kafka:connections:api:start');
+    start.subscribe(count);
+    try {
+      const p = t.producer();
+      await p.connect();
+      const records = (partition: number, n: number): OutgoingRecord[] =>
+        Array.from({ length: n }, (_, i) => ({
+          topic,
+          partition,
+          key: null,
+          value: buf(`${partition}-${i}`),
+        }));
+      counting = true;
+      await Promise.all([p.send(records(0, 3)), p.send(records(1, 2)), p.send(records(2, 4))]);
+      counting = false;
+      expect(requests.get(0)).toBe(1);
+      // A send naming a topic that does not exist fails alone; the others of its turn are written.
+      const [bad, good] = await Promise.allSettled([
+        p.send([{ topic: missing, key: null, value: buf('x') }]),
+        p.send(records(0, 1)),
+      ]);
+      expect(bad.status).toBe('rejected');
+      expect(String((bad as PromiseRejectedResult).reason)).toContain(missing);
+      expect(good.status).toBe('fulfilled');
+      const read = await readAll(t, topic, 3);
+      const byPartition = (n: number) => read.filter((r) => r.partition === n).map((r) => str(r.value));
+      expect(byPartition(0)).toEqual(['0-0', '0-1', '0-2', '0-0']);
+      expect(byPartition(1)).toEqual(['1-0', '1-1']);
+      expect(byPartition(2)).toEqual(['2-0', '2-1', '2-2', '2-3']);
+
+      const groupId = name('group');
+      const c = t.consumer({ groupId, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, maxWaitMs: 100 });
+      await c.connect();
+      await c.subscribe([topic]);
+      await c.run({ eachBatch: async () => {} });
+      await waitFor(() => c.assignment().length === 3, 30_000, 'not assigned');
+      requests.clear();
+      counting = true;
+      await Promise.all([0, 1, 2].map((partition) => c.commitOffsets([{ topic, partition, offset: 2 }])));
+      counting = false;
+      expect(requests.get(8)).toBe(1);
+      const admin = await t.admin();
+      const committed = await admin.fetchCommittedOffsets(groupId, topic);
+      await admin.close();
+      expect(committed.map((o) => [o.partition, o.offset]).sort()).toEqual([
+        [0, 2],
+        [1, 2],
+        [2, 2],
+      ]);
+      await c.disconnect();
+    } finally {
+      start.unsubscribe(count);
+    }
   }, 60_000);
 
   it('refuses an unknown produce encoder, naming the option or the environment variable', () => {

@@ -11,6 +11,13 @@
 // message per partition (`packRecordChunks`; the encoder writes the records as they are, see produce-request.ts
 // "Packed partitions").
 //
+// Coalescing: the sends of a producer without a transactional id (the worker's shared at-least-once producer) made
+// in one turn of the event loop go out together, at the next (setImmediate): one Produce request carries every
+// partition's records of every such send, as the Java producer's accumulator does, instead of one request (or two)
+// per send. Each send resolves when every request of its flush is acknowledged; when one fails, every send of the
+// flush fails with it (its records may be written: at-least-once). Sends made while a flush is in flight go out in
+// the next one, concurrently with it, as concurrent sends did before; a send's own records keep their order.
+//
 // Transactions (see README.md): `connect()` of a transactional producer registers the transactional id at once
 // (InitProducerId through a transaction that is then dropped locally), fencing older producers as Java's
 // `initTransactions` does. Offsets go into a transaction with AddOffsetsToTxn + TxnOffsetCommit, either without
@@ -195,7 +202,7 @@ export function toMessageChunks(
   partitioner: Partitioner,
   maxBytes = MAX_PARTITION_BATCH_BYTES,
 ): MessageToProduce[][] {
-  return chunkRecords(records, count, partitioner, maxBytes, false);
+  return chunkRecords([records], count, partitioner, maxBytes, false);
 }
 
 /**
@@ -209,7 +216,14 @@ export function packRecordChunks(
   partitioner: Partitioner,
   maxBytes = MAX_PARTITION_BATCH_BYTES,
 ): MessageToProduce[][] {
-  return chunkRecords(records, count, partitioner, maxBytes, true);
+  return chunkRecords([records], count, partitioner, maxBytes, true);
+}
+
+/** A send waiting for its flush (see "Coalescing" at the top). */
+interface QueuedSend {
+  readonly records: readonly OutgoingRecord[];
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
 }
 
 /** Per topic, the current chunk's bytes of each partition and (packed) its records, a packed message each. */
@@ -218,8 +232,9 @@ interface TopicSlots {
   bytes: Float64Array;
 }
 
+/** The records of `lists`, one after the other, cut into chunks (see toMessageChunks, packRecordChunks). */
 function chunkRecords(
-  records: readonly OutgoingRecord[],
+  lists: readonly (readonly OutgoingRecord[])[],
   count: (topic: string) => number,
   partitioner: Partitioner,
   maxBytes: number,
@@ -234,54 +249,57 @@ function chunkRecords(
   let lastTopic = '';
   let lastCount = 0;
   let slots: TopicSlots = { lists: [], bytes: new Float64Array(0) };
-  for (let i = 0; i < records.length; i++) {
-    const r = records[i]!;
-    if (r.topic !== lastTopic) {
-      lastTopic = r.topic;
-      lastCount = count(r.topic);
-      let t = topics.get(r.topic);
-      if (t === undefined) {
-        t = { lists: new Array(lastCount).fill(undefined), bytes: new Float64Array(lastCount) };
-        topics.set(r.topic, t);
+  for (let l = 0; l < lists.length; l++) {
+    const records = lists[l]!;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      if (r.topic !== lastTopic) {
+        lastTopic = r.topic;
+        lastCount = count(r.topic);
+        let t = topics.get(r.topic);
+        if (t === undefined) {
+          t = { lists: new Array(lastCount).fill(undefined), bytes: new Float64Array(lastCount) };
+          topics.set(r.topic, t);
+        }
+        slots = t;
       }
-      slots = t;
-    }
-    const partition = partitioner.partition(r, lastCount);
-    if (partition >= slots.bytes.length) {
-      // An explicit partition beyond the known count (a stale count): grow the topic's slots.
-      const grown = new Float64Array(partition + 1);
-      grown.set(slots.bytes);
-      slots.bytes = grown;
-      while (slots.lists.length <= partition) slots.lists.push(undefined);
-    }
-    const key = r.key;
-    const value = r.value;
-    if (r.headers !== headers) {
-      headers = r.headers;
-      headerBytes = recordHeaderBlock(headers).length;
-    }
-    const size = 24 + (key === null ? 0 : key.length) + (value === null ? 0 : value.length) + headerBytes;
-    const before = slots.bytes[partition]!;
-    if (before > 0 && before + size > maxBytes) {
-      chunks.push(chunk);
-      chunk = [];
-      for (const t of topics.values()) {
-        t.bytes.fill(0);
-        t.lists.fill(undefined);
+      const partition = partitioner.partition(r, lastCount);
+      if (partition >= slots.bytes.length) {
+        // An explicit partition beyond the known count (a stale count): grow the topic's slots.
+        const grown = new Float64Array(partition + 1);
+        grown.set(slots.bytes);
+        slots.bytes = grown;
+        while (slots.lists.length <= partition) slots.lists.push(undefined);
       }
+      const key = r.key;
+      const value = r.value;
+      if (r.headers !== headers) {
+        headers = r.headers;
+        headerBytes = recordHeaderBlock(headers).length;
+      }
+      const size = 24 + (key === null ? 0 : key.length) + (value === null ? 0 : value.length) + headerBytes;
+      const before = slots.bytes[partition]!;
+      if (before > 0 && before + size > maxBytes) {
+        chunks.push(chunk);
+        chunk = [];
+        for (const t of topics.values()) {
+          t.bytes.fill(0);
+          t.lists.fill(undefined);
+        }
+      }
+      slots.bytes[partition]! += size;
+      if (!packed) {
+        chunk.push(toMessage(r, partition));
+        continue;
+      }
+      let list = slots.lists[partition];
+      if (list === undefined) {
+        list = [];
+        slots.lists[partition] = list;
+        chunk.push(packRecords(r.topic, partition, list) as MessageToProduce);
+      }
+      list.push(r);
     }
-    slots.bytes[partition]! += size;
-    if (!packed) {
-      chunk.push(toMessage(r, partition));
-      continue;
-    }
-    let list = slots.lists[partition];
-    if (list === undefined) {
-      list = [];
-      slots.lists[partition] = list;
-      chunk.push(packRecords(r.topic, partition, list) as MessageToProduce);
-    }
-    list.push(r);
   }
   if (chunk.length > 0) chunks.push(chunk);
   return chunks;
@@ -299,6 +317,9 @@ export class PlatformaticProducer implements DirigoProducer {
   #pool: ConnectionPool | null = null;
   /** The last transaction ended badly: register the id again (aborting it on the broker) before the next one. */
   #reinit = false;
+  /** Sends made since the last flush started (see "Coalescing" at the top). */
+  #queued: QueuedSend[] = [];
+  #flushScheduled = false;
   #closed = false;
 
   constructor(context: ProducerContext, options: ProducerOptions = {}) {
@@ -348,18 +369,53 @@ export class PlatformaticProducer implements DirigoProducer {
     }
   }
 
-  async send(records: readonly OutgoingRecord[]): Promise<void> {
-    if (records.length === 0) return;
+  send(records: readonly OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
     if (this.#transactionalId !== undefined) {
-      throw new DirigoError(
-        'produce: a transactional producer sends inside transactions only (beginTransaction)',
+      return Promise.reject(
+        new DirigoError(
+          'produce: a transactional producer sends inside transactions only (beginTransaction)',
+        ),
       );
     }
-    try {
-      for (const messages of await this.chunks(records)) await this.#producer.send({ messages });
-    } catch (error) {
-      throw mapError(error, { operation: 'produce', topic: records[0]!.topic });
+    return new Promise<void>((resolve, reject) => {
+      this.#queued.push({ records, resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flush);
+      }
+    });
+  }
+
+  /** Sends every queued send's records together; settles each send with the result. */
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    const sends = this.#queued;
+    this.#queued = [];
+    void this.#flushSends(sends);
+  };
+
+  async #flushSends(sends: readonly QueuedSend[]): Promise<void> {
+    // Each send's topics first: a send naming a topic that cannot be produced to fails alone.
+    const ready: QueuedSend[] = [];
+    for (const q of sends) {
+      try {
+        await this.#ensureTopics([q.records]);
+        ready.push(q);
+      } catch (error) {
+        q.reject(mapError(error, { operation: 'produce', topic: q.records[0]!.topic }));
+      }
     }
+    if (ready.length === 0) return;
+    try {
+      for (const messages of this.#chunkLists(ready.map((q) => q.records))) {
+        await this.#producer.send({ messages });
+      }
+    } catch (error) {
+      for (const q of ready) q.reject(mapError(error, { operation: 'produce', topic: q.records[0]!.topic }));
+      return;
+    }
+    for (const q of ready) q.resolve();
   }
 
   async beginTransaction(): Promise<DirigoTransaction> {
@@ -413,23 +469,39 @@ export class PlatformaticProducer implements DirigoProducer {
 
   /** @internal The client's messages for `records`, chunked (checks the topics first). */
   async chunks(records: readonly OutgoingRecord[]): Promise<MessageToProduce[][]> {
+    await this.#ensureTopics([records]);
+    return this.#chunkLists([records]);
+  }
+
+  /** Makes sure the transport knows the partition count of every topic of `lists`. */
+  async #ensureTopics(lists: readonly (readonly OutgoingRecord[])[]): Promise<void> {
     const topics = new Set<string>();
     let last: string | undefined;
-    for (const r of records) {
-      // Records come in runs of one topic: one set lookup per run.
-      if (r.topic !== last) {
-        last = r.topic;
-        topics.add(last);
+    for (const records of lists) {
+      for (const r of records) {
+        // Records come in runs of one topic: one set lookup per run.
+        if (r.topic !== last) {
+          last = r.topic;
+          topics.add(last);
+        }
       }
     }
     await this.#context.ensureTopics([...topics]);
+  }
+
+  /** The client's messages for the records of `lists`, one list after the other, chunked (topics known). */
+  #chunkLists(lists: readonly (readonly OutgoingRecord[])[]): MessageToProduce[][] {
     const count = (t: string) => this.#context.partitionCount(t) ?? 1;
     // The transport's encoder writes the records of a packed partition itself: the client's per-message send
     // work is done once per partition, and no client message is made per record (see produce-request.ts,
     // "Packed partitions").
-    return this.#context.produceEncoder === 'dirigo'
-      ? packRecordChunks(records, count, this.#partitioner)
-      : toMessageChunks(records, count, this.#partitioner);
+    return chunkRecords(
+      lists,
+      count,
+      this.#partitioner,
+      MAX_PARTITION_BATCH_BYTES,
+      this.#context.produceEncoder === 'dirigo',
+    );
   }
 
   /** @internal The client (tests inject broker failures into it). */
