@@ -296,13 +296,24 @@ export class MessageContext implements Context<Record<string, StateSpec>> {
 
   /** The bytes of a key given to send/emit with `serde` (ctx.key itself keeps the record's bytes). */
   private bytesOf(serde: KeySerde | undefined, key: string): Buffer | null {
+    const own = this.env.fn.keySerde;
+    // ctx.key itself under the default key serde (the identity, unless escaped): the record's bytes, as keyBytesFor
+    // gives them, without decoding anything.
+    if (
+      key === this.id &&
+      own === DEFAULT_KEY_SERDE &&
+      key.charCodeAt(0) !== 1 &&
+      (serde === undefined || serde === own || serde.name === own.name) &&
+      this.origin.key !== null
+    )
+      return this.origin.key;
     let text: string | undefined;
     try {
       text = this.key;
     } catch {
       text = undefined; // an undecodable key of this record: nothing sent can be "the same key"
     }
-    return keyBytesFor(serde, key, this.env.fn.keySerde, text, this.origin.key);
+    return keyBytesFor(serde, key, own, text, this.origin.key);
   }
 
   get log(): Logger {
