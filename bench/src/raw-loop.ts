@@ -2,6 +2,7 @@
 // sendBatch of the same records -> commit), no framework. It imports nothing but kafkajs, so run as its own
 // process (raw-loop-main.ts) it measures stock kafkajs 2.2.4; run inside a process that loaded
 // @dirigo/kafkajs it measures kafkajs with that package's grouping fix.
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import kafkajs from 'kafkajs';
 
 const { Kafka, logLevel } = kafkajs;
@@ -30,29 +31,39 @@ export interface TimedResult {
   recordsPerSec: number;
   seconds: number;
   cpuSecondsPerMillion: number;
+  /** The share of the run the process's main thread was busy (event-loop utilization), 0..1. */
+  mainThreadBusy: number;
+  /** The main thread's busy seconds per million records (what bounds a loop whose main thread is full). */
+  mainThreadSecondsPerMillion: number;
 }
 
 /**
- * The clock of a timed run: wall time and this process's CPU time (user + system, every thread) from `begin()`
- * (the first batch; later calls do nothing) to `result()`.
+ * The clock of a timed run: wall time, this process's CPU time (user + system, every thread) and its main
+ * thread's busy time (event-loop utilization) from `begin()` (the first batch; later calls do nothing) to
+ * `result()`.
  */
 export class RunClock {
   #wall = 0;
   #cpu: NodeJS.CpuUsage | undefined;
+  #loop: EventLoopUtilization | undefined;
 
   begin(): void {
     if (this.#wall !== 0) return;
     this.#wall = performance.now();
     this.#cpu = process.cpuUsage();
+    this.#loop = performance.eventLoopUtilization();
   }
 
   result(records: number): TimedResult {
     const seconds = (performance.now() - this.#wall) / 1000;
     const cpu = process.cpuUsage(this.#cpu);
+    const busy = performance.eventLoopUtilization(this.#loop).utilization;
     return {
       recordsPerSec: Math.round(records / seconds),
       seconds,
       cpuSecondsPerMillion: Math.round(((cpu.user + cpu.system) / records) * 1000) / 1000,
+      mainThreadBusy: Math.round(busy * 1000) / 1000,
+      mainThreadSecondsPerMillion: Math.round(((busy * seconds) / records) * 1e9) / 1000,
     };
   }
 }

@@ -208,6 +208,19 @@ async function main(): Promise<void> {
           `bench: ${name}: raw ${rawCpu} CPU-seconds per million records; CPU per record to raw's ${JSON.stringify(cpu)}\n`,
         );
       }
+      const rawMain = r.raw.mainThreadSecondsPerMillion;
+      if (rawMain !== undefined && rawMain > 0) {
+        const main = Object.fromEntries(
+          Object.entries(r).flatMap(([k, v]) =>
+            v.mainThreadSecondsPerMillion === undefined
+              ? []
+              : [[k, `${(v.mainThreadSecondsPerMillion / rawMain).toFixed(3)} (busy ${v.mainThreadBusy})`]],
+          ),
+        );
+        process.stderr.write(
+          `bench: ${name}: raw ${rawMain} main-thread seconds per million records; main-thread work per record to raw's (and the share of the run the main thread was busy) ${JSON.stringify(main)}\n`,
+        );
+      }
       const json = r.raw.json?.recordsPerSec;
       if (json !== undefined && r.passthrough !== undefined) {
         process.stderr.write(

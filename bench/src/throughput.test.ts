@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RunClock } from './raw-loop.ts';
 import { medianRound, type TransportResults } from './throughput.ts';
 
 const round = (raw: number, passthrough: number): Record<string, TransportResults> => ({
@@ -26,5 +27,26 @@ describe('throughput rounds', () => {
     const r = medianRound([round(1000, 500), round(1000, 900)]).platformatic!;
     expect(r.passthrough!.recordsPerSec).toBe(500);
     expect(r.passthrough!.ratioToRaw).toBe(0.5);
+  });
+});
+
+describe('RunClock', () => {
+  it('measures the share of the run the main thread was busy, and its busy time per million records', async () => {
+    const spin = new RunClock();
+    spin.begin();
+    const until = performance.now() + 120;
+    while (performance.now() < until) {
+      // busy: the event loop never idles
+    }
+    const busy = spin.result(1000);
+    const rest = new RunClock();
+    rest.begin();
+    await new Promise((r) => setTimeout(r, 120));
+    const idle = rest.result(1000);
+    expect(busy.mainThreadBusy).toBeGreaterThan(0.9);
+    expect(idle.mainThreadBusy).toBeLessThan(0.5);
+    // Busy seconds per million records: about 0.12 s over 1000 records, 120 s per million.
+    expect(busy.mainThreadSecondsPerMillion).toBeGreaterThan(100);
+    expect(idle.mainThreadSecondsPerMillion).toBeLessThan(60);
   });
 });

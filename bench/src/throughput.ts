@@ -95,6 +95,13 @@ export interface ScenarioResult {
    * loop's is its own child process's.
    */
   cpuSecondsPerMillion?: number;
+  /**
+   * The share of the timed run the bench's main thread was busy (event-loop utilization), and its busy seconds per
+   * million records: a loop whose main thread is full (about 1) is bound by that work, whatever the process's CPU
+   * figure (which counts GC helper and I/O threads too) says.
+   */
+  mainThreadBusy?: number;
+  mainThreadSecondsPerMillion?: number;
   p99Ms?: number;
   p50Ms?: number;
   /** Exactly-once: transactions committed per second, and steps per transaction, over the timed run. */
