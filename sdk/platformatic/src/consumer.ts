@@ -104,6 +104,11 @@ interface PartitionState {
   maxBytes: number;
   /** Re-delivery back-off or fetch retry: not fetched nor delivered until it fires. */
   timer: NodeJS.Timeout | null;
+  /**
+   * Caught up (a fetch that did not wait found nothing) while other partitions were busy: fetched again only with
+   * others, or on its own after this time (ms since epoch; see #fetchOnce).
+   */
+  quietUntil: number;
   fetchFailures: number;
   /** Set by `seek` since the partition's last successful delivery: where a rejected batch restarts. */
   sought: number | undefined;
@@ -185,6 +190,8 @@ export class PlatformaticConsumer implements DirigoConsumer {
   #fetchInFlight = false;
   #active = 0;
   #idleWaiters: (() => void)[] = [];
+  /** The wake-up for the end of a quiet partition's time (see #fetchOnce). */
+  #quietTimer: NodeJS.Timeout | null = null;
   /** Offset commits made since the last flush (see #flushCommits). */
   #commitQueue: QueuedCommit[] = [];
   #commitScheduled = false;
@@ -670,6 +677,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
         inFlight: null,
         maxBytes: this.#options.maxBytesPerPartition ?? 1024 * 1024,
         timer: null,
+        quietUntil: 0,
         fetchFailures: 0,
         sought: undefined,
         revoked: false,
@@ -827,24 +835,48 @@ export class PlatformaticConsumer implements DirigoConsumer {
     });
   }
 
+  /**
+   * One Fetch (one at a time) for every partition without a batch in hand. While some partition is busy (a batch
+   * delivered or waiting), the fetch does not wait on the broker: a long poll for caught-up partitions would hold
+   * back the busy ones' next fetch for up to `maxWaitMs` (one fetch at a time). A partition it finds caught up is
+   * then quiet for `maxWaitMs`: fetched again only along with others, or on its own when that time is over. With
+   * nothing busy, the fetch long-polls every partition, as a consumer should.
+   */
   async #fetchOnce(): Promise<void> {
     if (this.#fetchInFlight || !this.#canWork()) return;
+    const maxWaitMs = this.#options.maxWaitMs ?? 100;
+    const busy = this.#active > 0 || this.#order.some((st) => st.ready !== null);
+    const now = Date.now();
     const targets: FetchTarget[] = [];
+    const quiet: PartitionState[] = [];
     const versions = new Map<string, number>();
     for (const st of this.#order) {
       if (st.position === undefined || st.fetching || st.ready !== null || st.timer !== null) continue;
       if (this.#pauses.isPaused(st.topic, st.partition)) continue;
+      if (busy && st.quietUntil > now) {
+        quiet.push(st);
+        continue;
+      }
       st.fetching = true;
       versions.set(st.key, st.version);
       targets.push({ topic: st.topic, partition: st.partition, offset: st.position, maxBytes: st.maxBytes });
     }
-    if (targets.length === 0) return;
+    if (targets.length === 0) {
+      if (quiet.length > 0) this.#wakeAt(Math.min(...quiet.map((st) => st.quietUntil)) - now);
+      return;
+    }
+    for (const st of quiet) {
+      // Along with partitions fetched anyway: no wait added.
+      st.fetching = true;
+      versions.set(st.key, st.version);
+      targets.push({ topic: st.topic, partition: st.partition, offset: st.position!, maxBytes: st.maxBytes });
+    }
     this.#fetchInFlight = true;
     let answers: FetchedPartition[];
     try {
       answers = await fetchRound(this.#client, this.#pool, targets, {
         isolation: this.#options.isolation ?? 'read_committed',
-        maxWaitMs: this.#options.maxWaitMs ?? 100,
+        maxWaitMs: busy ? 0 : maxWaitMs,
         maxBytes: MAX_FETCH_BYTES,
       });
     } catch (error) {
@@ -863,15 +895,32 @@ export class PlatformaticConsumer implements DirigoConsumer {
     } finally {
       this.#fetchInFlight = false;
     }
-    for (const a of answers) this.#onAnswer(a, versions.get(keyOf(a.topic, a.partition)));
+    const quietUntil = busy ? Date.now() + maxWaitMs : 0;
+    for (const a of answers) this.#onAnswer(a, versions.get(keyOf(a.topic, a.partition)), quietUntil);
     this.#pump();
     this.#wake();
   }
 
-  #onAnswer(a: FetchedPartition, version: number | undefined): void {
+  /** A fetch round after `ms` (a quiet partition's time is over), unless one is due sooner. */
+  #wakeAt(ms: number): void {
+    if (this.#quietTimer !== null) return;
+    this.#quietTimer = setTimeout(
+      () => {
+        this.#quietTimer = null;
+        this.#wake();
+      },
+      Math.max(1, ms),
+    );
+    this.#quietTimer.unref?.();
+  }
+
+  #onAnswer(a: FetchedPartition, version: number | undefined, quietUntil: number): void {
     const st = this.#owned.get(keyOf(a.topic, a.partition));
     if (st === undefined) return;
     st.fetching = false;
+    // Caught up (nothing past the position, no error): quiet while others are busy (see #fetchOnce).
+    st.quietUntil =
+      a.error === undefined && a.next === undefined && !a.truncated && !a.outOfRange ? quietUntil : 0;
     if (st.version !== version || st.position !== a.from) return; // sought, re-delivered or revoked meanwhile
     if (a.error !== undefined) {
       st.fetchFailures++;

@@ -482,6 +482,50 @@ describe('platformatic transport edge cases', () => {
     }
   }, 60_000);
 
+  it('does not hold a busy partition back behind a long poll of a caught-up one', async () => {
+    const t = transport();
+    const topic = await createTopic('quiet', 2);
+    const p = t.producer();
+    await p.connect();
+    // 40 record batches of about 50 KB on partition 0, read one per fetch (at most 64 KiB); partition 1 stays
+    // empty (caught up).
+    for (let s = 0; s < 40; s++) {
+      await p.send(
+        Array.from({ length: 50 }, (_, i) => ({
+          topic,
+          partition: 0,
+          key: null,
+          value: Buffer.alloc(1000, i),
+        })),
+      );
+    }
+    const c = t.consumer({
+      groupId: name('group'),
+      sessionTimeoutMs: 10_000,
+      heartbeatIntervalMs: 500,
+      maxWaitMs: 3_000,
+      maxBytesPerPartition: 64 * 1024,
+    });
+    let records = 0;
+    const starts: number[] = [];
+    await c.connect();
+    await c.subscribe([topic]);
+    await c.run({
+      eachBatch: async (b) => {
+        if (b.partition !== 0) return;
+        starts.push(Date.now());
+        records += b.records.length;
+        await sleep(20);
+      },
+    });
+    await waitFor(() => records >= 2000, 60_000, 'partition 0 not read to its end');
+    await c.disconnect();
+    // Before: every fetch of partition 0 waited behind a 3 s long poll of partition 1 alone (40 batches: 2 minutes).
+    const gaps = starts.slice(1).map((at, i) => at - starts[i]!);
+    expect(starts.length).toBeGreaterThan(20);
+    expect(Math.max(...gaps)).toBeLessThan(1_500);
+  }, 90_000);
+
   it('refuses an unknown produce encoder, naming the option or the environment variable', () => {
     expect(() => transport({ produceEncoder: 'fast' as never })).toThrow(
       /produceEncoder.*'fast'.*'dirigo' or 'client'/,
