@@ -396,17 +396,23 @@ export class PlatformaticProducer implements DirigoProducer {
   };
 
   async #flushSends(sends: readonly QueuedSend[]): Promise<void> {
-    // Each send's topics first: a send naming a topic that cannot be produced to fails alone.
-    const ready: QueuedSend[] = [];
-    for (const q of sends) {
-      try {
-        await this.#ensureTopics([q.records]);
-        ready.push(q);
-      } catch (error) {
-        q.reject(mapError(error, { operation: 'produce', topic: q.records[0]!.topic }));
+    // The topics of every send at once (known topics: no request); when that fails, each send's alone, so a send
+    // naming a topic that cannot be produced to fails alone.
+    let ready: QueuedSend[] = sends as QueuedSend[];
+    try {
+      await this.#ensureTopics(sends.map((q) => q.records));
+    } catch {
+      ready = [];
+      for (const q of sends) {
+        try {
+          await this.#ensureTopics([q.records]);
+          ready.push(q);
+        } catch (error) {
+          q.reject(mapError(error, { operation: 'produce', topic: q.records[0]!.topic }));
+        }
       }
+      if (ready.length === 0) return;
     }
-    if (ready.length === 0) return;
     try {
       for (const messages of this.#chunkLists(ready.map((q) => q.records))) {
         await this.#producer.send({ messages });
