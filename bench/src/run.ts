@@ -19,7 +19,7 @@ import { type IsolationOptions, type PolicyResult, runIsolation } from './isolat
 import { paper } from './paper-cli.ts';
 import { runPeers, SIDES, type Side } from './peers.ts';
 import { REBALANCE_SETUPS, type RebalanceSetup, runRebalance } from './rebalance.ts';
-import { runThroughput, type TransportName } from './throughput.ts';
+import { runThroughput, scenariosError, type TransportName } from './throughput.ts';
 
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   if (which !== 'throughput') {
     process.stderr.write(
       'usage: npm run bench -- throughput [--json] [--records N] [--partitions P] [--transports kafkajs,platformatic]\n' +
-        '                                   [--scenarios passthrough,passthroughHeaders,passthroughBytes,passthroughLean,countAtLeastOnce,countKeys,\n' +
+        '                                   [--scenarios passthrough,passthroughHeaders,passthroughJson,passthroughJsonHeaders,countAtLeastOnce,countKeys,\n' +
         '                                   countExactlyOnce,countExactlyOnceV1,countExactlyOnceSerial] [--profile DIR]\n' +
         '                                   [--rounds 1] [--hop-headers]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
@@ -165,6 +165,12 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: --transports takes a comma-separated list of ${TRANSPORTS.join(', ')}\n`);
     process.exit(2);
   }
+  const scenarios = values.scenarios === undefined ? undefined : String(values.scenarios).split(',');
+  const badScenarios = scenarios === undefined ? undefined : scenariosError(scenarios);
+  if (badScenarios !== undefined) {
+    process.stderr.write(`bench: ${badScenarios}\n`);
+    process.exit(2);
+  }
   const kafka = await ensureKafka({ nodes: 1, logger });
   process.stderr.write(`bench: Kafka ${kafka.version} at ${kafka.brokers} (${kafka.source})\n`);
   try {
@@ -175,7 +181,7 @@ async function main(): Promise<void> {
       keys: Number(values.keys),
       valueBytes: Number(values['value-bytes']),
       probeRecords: Number(values['probe-records']),
-      ...(values.scenarios ? { scenarios: values.scenarios.split(',') } : {}),
+      ...(scenarios === undefined ? {} : { scenarios }),
       transports: transports as TransportName[],
       ...(values.profile === undefined ? {} : { profileDir: values.profile }),
       ...(values.rounds === undefined ? {} : { rounds: positiveInt('rounds', values.rounds) }),
@@ -222,9 +228,9 @@ async function main(): Promise<void> {
         );
       }
       const json = r.raw.json?.recordsPerSec;
-      if (json !== undefined && r.passthrough !== undefined) {
+      if (json !== undefined && r.passthroughJson !== undefined) {
         process.stderr.write(
-          `bench: ${name}: the raw loop with a JSON round trip per value (the ceiling of a JSON passthrough) ${json} records/s, ${(json / rawRate).toFixed(3)} of raw; passthrough / that ${(r.passthrough.recordsPerSec / json).toFixed(3)}\n`,
+          `bench: ${name}: the raw loop with a JSON round trip per value (the ceiling of a JSON passthrough) ${json} records/s, ${(json / rawRate).toFixed(3)} of raw; passthroughJson / that ${(r.passthroughJson.recordsPerSec / json).toFixed(3)}\n`,
         );
       }
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RunClock } from './raw-loop.ts';
-import { medianRound, type TransportResults } from './throughput.ts';
+import { medianRound, scenariosError, THROUGHPUT_SCENARIOS, type TransportResults } from './throughput.ts';
 
 const round = (raw: number, passthrough: number): Record<string, TransportResults> => ({
   platformatic: {
@@ -27,6 +27,20 @@ describe('throughput rounds', () => {
     const r = medianRound([round(1000, 500), round(1000, 900)]).platformatic!;
     expect(r.passthrough!.recordsPerSec).toBe(500);
     expect(r.passthrough!.ratioToRaw).toBe(0.5);
+  });
+});
+
+describe('throughput scenarios', () => {
+  it('takes every scenario name, and names the valid ones (or the new name of a renamed one) for any other', () => {
+    expect(scenariosError([...THROUGHPUT_SCENARIOS])).toBeUndefined();
+    expect(scenariosError(['passthrough', 'countKeys'])).toBeUndefined();
+    expect(scenariosError(['passthrough', 'passthroughLean'])).toMatch(
+      /"passthroughLean" is called "passthrough" since 2026-12-06; the scenarios are passthrough, passthroughHeaders, passthroughJson/,
+    );
+    expect(scenariosError(['passthroughBytes'])).toMatch(/is called "passthroughHeaders"/);
+    expect(scenariosError(['countExactlyOnce', 'count'])).toMatch(
+      /unknown scenario "count"; the scenarios are/,
+    );
   });
 });
 

@@ -1,8 +1,8 @@
 // Micro-benchmark (a script, not a test): the runtime's own per-record cost, no Kafka. Steps of synthetic records
 // of a stateless passthrough (bytes in, `ctx.emit` of the key and value out, no scheduling headers: the throughput
-// bench's `passthroughLean`) run through the StepRunner and the worker's dispatcher (edf, in-memory scheduler
-// metrics, as the worker builds them), several partitions' steps in flight at once. Prints JSON: nanoseconds per
-// record of each round (wall time, one thread). Run:
+// bench's `passthrough`, `passthroughLean` until 2026-12-06) run through the StepRunner and the worker's dispatcher
+// (edf, in-memory scheduler metrics, as the worker builds them), several partitions' steps in flight at once.
+// Prints JSON: nanoseconds per record of each round (wall time, one thread). Run:
 //   node_modules/.bin/node --conditions=source sdk/runtime/src/actor/step-bench.ts [records] [perStep] [partitions]
 import { defineApp, fn, type IncomingRecord, resolveApp, serdes, silentLogger } from '@dirigo/core';
 import { systemClock } from '../clock.ts';
