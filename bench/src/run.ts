@@ -141,7 +141,7 @@ async function main(): Promise<void> {
         '                                   countExactlyOnce,countExactlyOnceV1,countExactlyOnceSerial] [--profile DIR]\n' +
         '                                   [--rounds 1] [--hop-headers]\n' +
         '       npm run bench -- isolation [--json] [--policies fifo,edf,...] [--measure-s S] [--burst N]\n' +
-        '       npm run bench -- peers [--json] [--records 1000000] [--warmup-records 300000] [--transport platformatic]\n' +
+        '       npm run bench -- peers [--json] [--records 2000000] [--warmup-records 300000] [--transport platformatic]\n' +
         '                              [--sides dirigo,kafkaStreams,quixStreams] [--partitions 4] [--keys 10000]\n' +
         '                              [--value-bytes 100] [--dirigo-values bytes|json] [--repeats 1]\n' +
         '       npm run bench -- hotkey [--json] [--records N] [--overload-rate R] [--rate R|auto] [--seconds S]\n' +
@@ -284,7 +284,7 @@ async function peers(values: Values, logger: ReturnType<typeof createLogger>): P
     const result = await runPeers({
       dirigoValues,
       brokers: kafka.brokers,
-      records: int('records', '1000000', 1),
+      records: int('records', '2000000', 1),
       warmupRecords: int('warmup-records', '300000', 0),
       partitions: int('partitions', '4', 1),
       keys: int('keys', '10000', 1),
