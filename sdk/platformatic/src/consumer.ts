@@ -84,6 +84,12 @@ const MAX_PARTITION_BYTES = 64 * 1024 * 1024;
 const MAX_FETCH_BYTES = 64 * 1024 * 1024;
 /** Back-off of a partition whose fetch failed, growing to the second value. */
 const FETCH_RETRY_MS = [100, 2_000] as const;
+/**
+ * While some partition is busy, how long a caught-up partition waits before it is fetched on its own (capped by
+ * `maxWaitMs`): the most a record arriving on an idle partition waits beside busy ones (a fetch without a wait
+ * every this often, only while nothing else is fetched).
+ */
+const QUIET_MS = 10;
 
 const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
@@ -839,8 +845,9 @@ export class PlatformaticConsumer implements DirigoConsumer {
    * One Fetch (one at a time) for every partition without a batch in hand. While some partition is busy (a batch
    * delivered or waiting), the fetch does not wait on the broker: a long poll for caught-up partitions would hold
    * back the busy ones' next fetch for up to `maxWaitMs` (one fetch at a time). A partition it finds caught up is
-   * then quiet for `maxWaitMs`: fetched again only along with others, or on its own when that time is over. With
-   * nothing busy, the fetch long-polls every partition, as a consumer should.
+   * then quiet for `QUIET_MS` (at most `maxWaitMs`): fetched again along with others, or on its own, without a
+   * wait, when that time is over; so a record arriving there waits at most about that long. With nothing busy, the
+   * fetch long-polls every partition, as a consumer should.
    */
   async #fetchOnce(): Promise<void> {
     if (this.#fetchInFlight || !this.#canWork()) return;
@@ -895,7 +902,7 @@ export class PlatformaticConsumer implements DirigoConsumer {
     } finally {
       this.#fetchInFlight = false;
     }
-    const quietUntil = busy ? Date.now() + maxWaitMs : 0;
+    const quietUntil = busy ? Date.now() + Math.min(maxWaitMs, QUIET_MS) : 0;
     for (const a of answers) this.#onAnswer(a, versions.get(keyOf(a.topic, a.partition)), quietUntil);
     this.#pump();
     this.#wake();

@@ -526,6 +526,64 @@ describe('platformatic transport edge cases', () => {
     expect(Math.max(...gaps)).toBeLessThan(1_500);
   }, 90_000);
 
+  it('delivers a record on a caught-up partition promptly while another partition is busy', async () => {
+    const t = transport();
+    const topic = await createTopic('quiet-probe', 2);
+    const p = t.producer();
+    await p.connect();
+    // 8 record batches of about 50 KB on partition 0, read one per fetch and handled in 1.5 s each: partition 0 is
+    // busy (a batch delivered, another waiting) for about 12 s and fetched every 1.5 s. Partition 1 is caught up: in
+    // between, it is fetched on its own.
+    for (let s = 0; s < 8; s++) {
+      await p.send(
+        Array.from({ length: 50 }, (_, i) => ({
+          topic,
+          partition: 0,
+          key: null,
+          value: Buffer.alloc(1000, i),
+        })),
+      );
+    }
+    const c = t.consumer({
+      groupId: name('group'),
+      sessionTimeoutMs: 10_000,
+      heartbeatIntervalMs: 500,
+      maxWaitMs: 3_000,
+      maxBytesPerPartition: 64 * 1024,
+      concurrency: 2,
+    });
+    let busyBatches = 0;
+    const seen = new Map<string, number>();
+    await c.connect();
+    await c.subscribe([topic]);
+    await c.run({
+      eachBatch: async (b) => {
+        if (b.partition === 1) {
+          for (const r of b.records) seen.set(r.value!.toString(), Date.now());
+          return;
+        }
+        busyBatches++;
+        await sleep(1_500);
+      },
+    });
+    await waitFor(() => busyBatches >= 1, 30_000, 'partition 0 not busy');
+    const sent = new Map<string, number>();
+    for (let i = 0; i < 6; i++) {
+      await sleep(400);
+      await p.send([{ topic, partition: 1, key: null, value: Buffer.from(`probe-${i}`) }]);
+      sent.set(`probe-${i}`, Date.now());
+    }
+    await waitFor(() => seen.size >= 6, 30_000, 'probes on partition 1 not delivered');
+    const stillBusy = busyBatches < 8;
+    await c.disconnect();
+    await p.disconnect();
+    // Before: the caught-up partition was quiet for maxWaitMs (3 s) at a time while partition 0 was busy, fetched
+    // only along with partition 0 every 1.5 s, so a probe waited up to 1.5 s.
+    const delays = [...sent].map(([v, at]) => seen.get(v)! - at);
+    expect(stillBusy).toBe(true);
+    expect(Math.max(...delays)).toBeLessThan(500);
+  }, 90_000);
+
   it('refuses an unknown produce encoder, naming the option or the environment variable', () => {
     expect(() => transport({ produceEncoder: 'fast' as never })).toThrow(
       /produceEncoder.*'fast'.*'dirigo' or 'client'/,
