@@ -482,14 +482,16 @@ describe('platformatic transport edge cases', () => {
     }
   }, 60_000);
 
-  it('does not hold a busy partition back behind a long poll of a caught-up one', async () => {
+  /**
+   * A topic of two partitions: `batches` record batches of about 50 KB on partition 0, read one per fetch (at most
+   * 64 KiB), partition 1 empty (caught up); and a consumer of it with a 3 s long poll, not yet connected.
+   */
+  async function busyAndIdle(topicName: string, batches: number, concurrency = 1) {
     const t = transport();
-    const topic = await createTopic('quiet', 2);
+    const topic = await createTopic(topicName, 2);
     const p = t.producer();
     await p.connect();
-    // 40 record batches of about 50 KB on partition 0, read one per fetch (at most 64 KiB); partition 1 stays
-    // empty (caught up).
-    for (let s = 0; s < 40; s++) {
+    for (let s = 0; s < batches; s++) {
       await p.send(
         Array.from({ length: 50 }, (_, i) => ({
           topic,
@@ -505,7 +507,14 @@ describe('platformatic transport edge cases', () => {
       heartbeatIntervalMs: 500,
       maxWaitMs: 3_000,
       maxBytesPerPartition: 64 * 1024,
+      concurrency,
     });
+    return { topic, p, c };
+  }
+
+  it('does not hold a busy partition back behind a long poll of a caught-up one', async () => {
+    // 40 batches on partition 0; partition 1 stays empty.
+    const { topic, c } = await busyAndIdle('quiet', 40);
     let records = 0;
     const starts: number[] = [];
     await c.connect();
@@ -527,31 +536,9 @@ describe('platformatic transport edge cases', () => {
   }, 90_000);
 
   it('delivers a record on a caught-up partition promptly while another partition is busy', async () => {
-    const t = transport();
-    const topic = await createTopic('quiet-probe', 2);
-    const p = t.producer();
-    await p.connect();
-    // 8 record batches of about 50 KB on partition 0, read one per fetch and handled in 1.5 s each: partition 0 is
-    // busy (a batch delivered, another waiting) for about 12 s and fetched every 1.5 s. Partition 1 is caught up: in
-    // between, it is fetched on its own.
-    for (let s = 0; s < 8; s++) {
-      await p.send(
-        Array.from({ length: 50 }, (_, i) => ({
-          topic,
-          partition: 0,
-          key: null,
-          value: Buffer.alloc(1000, i),
-        })),
-      );
-    }
-    const c = t.consumer({
-      groupId: name('group'),
-      sessionTimeoutMs: 10_000,
-      heartbeatIntervalMs: 500,
-      maxWaitMs: 3_000,
-      maxBytesPerPartition: 64 * 1024,
-      concurrency: 2,
-    });
+    // 8 batches on partition 0, handled in 1.5 s each: partition 0 is busy (a batch delivered, another waiting) for
+    // about 12 s and fetched every 1.5 s. Partition 1 is caught up: in between, it is fetched on its own.
+    const { topic, p, c } = await busyAndIdle('quiet-probe', 8, 2);
     let busyBatches = 0;
     const seen = new Map<string, number>();
     await c.connect();
