@@ -19,7 +19,13 @@ import { type IsolationOptions, type PolicyResult, runIsolation } from './isolat
 import { paper } from './paper-cli.ts';
 import { runPeers, SIDES, type Side } from './peers.ts';
 import { REBALANCE_SETUPS, type RebalanceSetup, runRebalance } from './rebalance.ts';
-import { runThroughput, scenariosError, type TransportName } from './throughput.ts';
+import {
+  runThroughput,
+  type ScenarioResult,
+  scenariosError,
+  type TransportName,
+  type TransportResults,
+} from './throughput.ts';
 
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
@@ -203,12 +209,10 @@ async function main(): Promise<void> {
       );
       const rawCpu = r.raw.cpuSecondsPerMillion;
       if (rawCpu !== undefined) {
-        const cpu = Object.fromEntries(
-          Object.entries(r).flatMap(([k, v]) =>
-            v.cpuSecondsPerMillion === undefined
-              ? []
-              : [[k, Number((v.cpuSecondsPerMillion / rawCpu).toFixed(3))]],
-          ),
+        const cpu = perScenario(r, (v) =>
+          v.cpuSecondsPerMillion === undefined
+            ? undefined
+            : Number((v.cpuSecondsPerMillion / rawCpu).toFixed(3)),
         );
         process.stderr.write(
           `bench: ${name}: raw ${rawCpu} CPU-seconds per million records; CPU per record to raw's ${JSON.stringify(cpu)}\n`,
@@ -216,12 +220,10 @@ async function main(): Promise<void> {
       }
       const rawMain = r.raw.mainThreadSecondsPerMillion;
       if (rawMain !== undefined && rawMain > 0) {
-        const main = Object.fromEntries(
-          Object.entries(r).flatMap(([k, v]) =>
-            v.mainThreadSecondsPerMillion === undefined
-              ? []
-              : [[k, `${(v.mainThreadSecondsPerMillion / rawMain).toFixed(3)} (busy ${v.mainThreadBusy})`]],
-          ),
+        const main = perScenario(r, (v) =>
+          v.mainThreadSecondsPerMillion === undefined
+            ? undefined
+            : `${(v.mainThreadSecondsPerMillion / rawMain).toFixed(3)} (busy ${v.mainThreadBusy})`,
         );
         process.stderr.write(
           `bench: ${name}: raw ${rawMain} main-thread seconds per million records; main-thread work per record to raw's (and the share of the run the main thread was busy) ${JSON.stringify(main)}\n`,
@@ -247,6 +249,16 @@ async function main(): Promise<void> {
 }
 
 type Values = Record<string, string | boolean | undefined>;
+
+/** One figure per scenario of a client's results (the raw loop included), leaving out those `f` has none for. */
+function perScenario<T>(r: TransportResults, f: (v: ScenarioResult) => T | undefined): Record<string, T> {
+  return Object.fromEntries(
+    Object.entries(r).flatMap(([k, v]: [string, ScenarioResult]) => {
+      const x = f(v);
+      return x === undefined ? [] : [[k, x]];
+    }),
+  );
+}
 
 /** `peers`: Dirigo, Kafka Streams and Quix Streams side by side: count (at-least-once, exactly-once; state in memory and in a persistent store) and passthrough. */
 async function peers(values: Values, logger: ReturnType<typeof createLogger>): Promise<void> {

@@ -852,32 +852,35 @@ export class PlatformaticConsumer implements DirigoConsumer {
   async #fetchOnce(): Promise<void> {
     if (this.#fetchInFlight || !this.#canWork()) return;
     const maxWaitMs = this.#options.maxWaitMs ?? 100;
-    const busy = this.#active > 0 || this.#order.some((st) => st.ready !== null);
     const now = Date.now();
-    const targets: FetchTarget[] = [];
+    // One pass: the partitions to fetch, whether some partition is busy, and the caught-up ones still quiet.
+    let busy = this.#active > 0;
+    const due: PartitionState[] = [];
     const quiet: PartitionState[] = [];
-    const versions = new Map<string, number>();
+    let quietEnds = Infinity;
     for (const st of this.#order) {
+      if (st.ready !== null) busy = true;
       if (st.position === undefined || st.fetching || st.ready !== null || st.timer !== null) continue;
       if (this.#pauses.isPaused(st.topic, st.partition)) continue;
-      if (busy && st.quietUntil > now) {
+      if (st.quietUntil > now) {
         quiet.push(st);
-        continue;
-      }
-      st.fetching = true;
-      versions.set(st.key, st.version);
-      targets.push({ topic: st.topic, partition: st.partition, offset: st.position, maxBytes: st.maxBytes });
+        quietEnds = Math.min(quietEnds, st.quietUntil);
+      } else due.push(st);
     }
-    if (targets.length === 0) {
-      if (quiet.length > 0) this.#wakeAt(Math.min(...quiet.map((st) => st.quietUntil)) - now);
+    // Quiet partitions go along with partitions fetched anyway (no wait added), or on their own once their time is
+    // over; with nothing busy they are not quiet.
+    if (busy && due.length === 0) {
+      if (quiet.length > 0) this.#wakeAt(quietEnds - now);
       return;
     }
-    for (const st of quiet) {
-      // Along with partitions fetched anyway: no wait added.
+    const targets: FetchTarget[] = [];
+    const versions = new Map<string, number>();
+    for (const st of quiet.length === 0 ? due : due.concat(quiet)) {
       st.fetching = true;
       versions.set(st.key, st.version);
       targets.push({ topic: st.topic, partition: st.partition, offset: st.position!, maxBytes: st.maxBytes });
     }
+    if (targets.length === 0) return;
     this.#fetchInFlight = true;
     let answers: FetchedPartition[];
     try {
